@@ -1,0 +1,5 @@
+"""``python -m fluoroscope`` runs the command line."""
+
+from fluoroscope.cli import main
+
+main()

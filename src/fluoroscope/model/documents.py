@@ -1,0 +1,191 @@
+"""Segment documents: limits and validation (reference: xray-protocol §2, §2.12).
+
+A *document* is one JSON object as sent over UDP or in ``PutTraceSegments``: a segment
+(with any embedded subsegments), an in-progress segment, or an independently sent
+subsegment (``"type": "subsegment"``). Validation is liberal where real clients differ
+(int or float times, ``in_progress: false`` next to ``end_time``, unknown keys are kept)
+and strict where a document could not be stored or found again (ids, times, types).
+
+``validate_document`` is pure and thread-safe; it raises
+:class:`~fluoroscope.model.errors.InvalidDocument` naming the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from fluoroscope.model.errors import InvalidDocument
+from fluoroscope.model.ids import ENTITY_ID_RE, TRACE_ID_RE
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_FUTURE_SECONDS",
+    "MAX_NAME_LENGTH",
+    "is_independent_subsegment",
+    "validate_document",
+]
+
+MAX_DOCUMENT_BYTES: Final = 64 * 1024
+"""Largest accepted document, in bytes of its JSON text (the X-Ray limit)."""
+
+MAX_NAME_LENGTH: Final = 200
+"""Longest accepted ``name`` (the X-Ray limit)."""
+
+MAX_DEPTH: Final = 32
+"""Deepest accepted nesting of embedded subsegments."""
+
+MAX_FUTURE_SECONDS: Final = 24 * 3600.0
+"""How far ahead of the receiver's clock a start time may lie (clock skew allowance)."""
+
+_MS_EPOCH_FLOOR: Final = 1e11  # epoch seconds pass this in the year 5138; milliseconds did in 1973
+
+
+def is_independent_subsegment(doc: Mapping[str, Any]) -> bool:
+    """True for a top-level document that is a streamed subsegment, not a segment."""
+    return doc.get("type") == "subsegment"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _fail(path: str, message: str, doc_id: str, code: str = "InvalidDocument") -> InvalidDocument:
+    where = f"{path}: " if path else ""
+    return InvalidDocument(f"{where}{message}", doc_id=doc_id, code=code)
+
+
+def _check_entity(
+    entity: Mapping[str, Any],
+    path: str,
+    root_id: str,
+    now: float,
+    min_start: float,
+    depth: int,
+) -> None:
+    """Check one segment or subsegment (and, recursively, its embedded subsegments)."""
+    name = entity.get("name")
+    if name is None:
+        raise _fail(path, "missing required field 'name'", root_id, "MissingField")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(path, "'name' must be a non-empty string", root_id)
+    if len(name) > MAX_NAME_LENGTH:
+        raise _fail(path, f"'name' is longer than {MAX_NAME_LENGTH} characters", root_id)
+
+    entity_id = entity.get("id")
+    if entity_id is None:
+        raise _fail(path, "missing required field 'id'", root_id, "MissingField")
+    if not isinstance(entity_id, str) or ENTITY_ID_RE.fullmatch(entity_id) is None:
+        raise _fail(
+            path,
+            f"'id' must be 16 lowercase hex digits, got {entity_id!r:.40}",
+            root_id,
+            "InvalidId",
+        )
+
+    start = entity.get("start_time")
+    if start is None:
+        raise _fail(path, "missing required field 'start_time'", root_id, "MissingField")
+    if not _is_number(start) or not math.isfinite(start) or start <= 0:
+        raise _fail(
+            path, "'start_time' must be a positive number of epoch seconds", root_id, "InvalidTime"
+        )
+    if start >= _MS_EPOCH_FLOOR:
+        raise _fail(
+            path,
+            "'start_time' looks like milliseconds; X-Ray times are epoch seconds",
+            root_id,
+            "InvalidTime",
+        )
+    if start > now + MAX_FUTURE_SECONDS:
+        raise _fail(
+            path,
+            f"'start_time' is {start - now:.0f} s in the future (clock skew?)",
+            root_id,
+            "InvalidTime",
+        )
+    if start < min_start:
+        raise _fail(path, "'start_time' is older than the retention period", root_id, "InvalidTime")
+
+    in_progress = entity.get("in_progress", False)
+    if not isinstance(in_progress, bool):
+        raise _fail(path, "'in_progress' must be a boolean", root_id)
+    end = entity.get("end_time")
+    if end is None:
+        if not in_progress:
+            raise _fail(
+                path, "'end_time' is required unless 'in_progress' is true", root_id, "MissingField"
+            )
+    elif not _is_number(end) or not math.isfinite(end):
+        raise _fail(path, "'end_time' must be a number of epoch seconds", root_id, "InvalidTime")
+    elif end < start:
+        raise _fail(
+            path, f"'end_time' precedes 'start_time' by {start - end:.6f} s", root_id, "InvalidTime"
+        )
+
+    for flag in ("error", "fault", "throttle"):
+        if flag in entity and not isinstance(entity[flag], bool):
+            raise _fail(path, f"'{flag}' must be a boolean", root_id)
+
+    parent = entity.get("parent_id")
+    if parent is not None and (
+        not isinstance(parent, str) or ENTITY_ID_RE.fullmatch(parent) is None
+    ):
+        raise _fail(path, "'parent_id' must be 16 lowercase hex digits", root_id, "InvalidId")
+
+    for key in ("http", "aws", "sql", "annotations", "metadata", "service"):
+        if key in entity and not isinstance(entity[key], Mapping):
+            raise _fail(path, f"'{key}' must be an object", root_id)
+    annotations = entity.get("annotations")
+    if annotations:
+        for key, value in annotations.items():
+            if not isinstance(value, str | int | float | bool):
+                raise _fail(
+                    path, f"annotation {key!r:.60} must be a string, number or boolean", root_id
+                )
+    cause = entity.get("cause")
+    if cause is not None and not isinstance(cause, str | Mapping):
+        raise _fail(path, "'cause' must be an exception id or an object", root_id)
+
+    children = entity.get("subsegments")
+    if children is None:
+        return
+    if not isinstance(children, list):
+        raise _fail(path, "'subsegments' must be an array", root_id)
+    if depth >= MAX_DEPTH:
+        raise _fail(path, f"subsegments nested deeper than {MAX_DEPTH}", root_id)
+    for index, child in enumerate(children):
+        child_path = f"{path}.subsegments[{index}]" if path else f"subsegments[{index}]"
+        if not isinstance(child, Mapping):
+            raise _fail(child_path, "must be an object", root_id)
+        _check_entity(child, child_path, root_id, now, min_start, depth + 1)
+
+
+def validate_document(doc: object, *, now: float, max_age: float | None = None) -> None:
+    """Raise :class:`InvalidDocument` unless ``doc`` is a storable segment document.
+
+    ``doc`` is the parsed JSON value; the caller checks the byte size against
+    :data:`MAX_DOCUMENT_BYTES` before parsing. ``now`` is the receiver's clock in epoch
+    seconds (injected for testability); ``max_age``, when given, rejects documents whose
+    start lies further in the past (the retention period). Unknown keys are allowed.
+    """
+    if not isinstance(doc, Mapping):
+        raise InvalidDocument("document must be a JSON object", code="InvalidDocument")
+    raw_id = doc.get("id")
+    doc_id = raw_id if isinstance(raw_id, str) else ""
+    trace_id = doc.get("trace_id")
+    if trace_id is None:
+        raise _fail("", "missing required field 'trace_id'", doc_id, "MissingField")
+    if not isinstance(trace_id, str) or TRACE_ID_RE.fullmatch(trace_id) is None:
+        raise _fail(
+            "", f"'trace_id' is not a valid trace id: {trace_id!r:.60}", doc_id, "InvalidTraceId"
+        )
+    kind = doc.get("type")
+    if kind is not None and kind != "subsegment":
+        raise _fail("", f"'type' must be \"subsegment\" when present, got {kind!r:.40}", doc_id)
+    if kind == "subsegment" and doc.get("parent_id") is None:
+        raise _fail("", "an independent subsegment requires 'parent_id'", doc_id, "MissingField")
+    min_start = -math.inf if max_age is None else now - max_age
+    _check_entity(doc, "", doc_id, now, min_start, 0)

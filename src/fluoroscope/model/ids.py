@@ -1,0 +1,51 @@
+"""Trace and entity identifiers (reference: xray-protocol §1.1, §1.2).
+
+A trace id is ``1-XXXXXXXX-YYYYYYYYYYYYYYYYYYYYYYYY``: version 1, eight hex digits of
+epoch seconds, 24 hex digits of randomness. Segment, subsegment and exception ids are
+16 hex digits. All functions here are pure and thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+__all__ = [
+    "ENTITY_ID_RE",
+    "TRACE_ID_RE",
+    "is_entity_id",
+    "is_trace_id",
+    "new_entity_id",
+    "new_trace_id",
+    "trace_epoch",
+]
+
+TRACE_ID_RE = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
+ENTITY_ID_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def is_trace_id(value: object) -> bool:
+    """True when ``value`` is a well-formed X-Ray trace id (lowercase hex, 35 chars)."""
+    return isinstance(value, str) and TRACE_ID_RE.fullmatch(value) is not None
+
+
+def is_entity_id(value: object) -> bool:
+    """True when ``value`` is a 16-hex-digit segment/subsegment/exception id."""
+    return isinstance(value, str) and ENTITY_ID_RE.fullmatch(value) is not None
+
+
+def trace_epoch(trace_id: str) -> int:
+    """The epoch seconds encoded in a well-formed trace id (caller validates the shape)."""
+    return int(trace_id[2:10], 16)
+
+
+def new_trace_id(now: float | None = None) -> str:
+    """A fresh trace id stamped with ``now`` (default: the current time)."""
+    epoch = int(time.time() if now is None else now)
+    return f"1-{epoch:08x}-{os.urandom(12).hex()}"
+
+
+def new_entity_id() -> str:
+    """A fresh random 64-bit id as 16 lowercase hex digits."""
+    return os.urandom(8).hex()
