@@ -1,0 +1,171 @@
+"""Validated documents -> one store batch: span rows, trace summaries, graph statistics.
+
+:class:`Assembler` keeps a bounded cache of :class:`TraceState` (least recently used
+first out). A document for a trace that is not cached is either new - its id's epoch is
+later than anything evicted and than the process start - or was seen before; the
+latter are reloaded from the store in one query per batch, so summaries and statistics
+stay exact across evictions and restarts.
+
+Not thread-safe: one ingest worker thread owns it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Protocol
+
+import orjson
+
+from fluoroscope.ingest.stats import StatsBatch
+from fluoroscope.ingest.traces import TraceState
+from fluoroscope.model.ids import trace_epoch
+from fluoroscope.model.inference import outcome, status_of
+from fluoroscope.store.batch import StoredTrace, WriteBatch
+
+__all__ = ["COMPLETE_BIT", "Assembler", "TraceLoader"]
+
+COMPLETE_BIT: Final = 1 << 62
+"""Set in a row's version when the entity is complete, so it outranks in-progress rows."""
+_IN_PROGRESS_FLAG: Final = 8
+_CLOCK_SLACK: Final = 300  # seconds a client clock may run behind ours for "new trace" tests
+_FUTURE_SLACK: Final = 86_400
+_DUMPS: Final = orjson.dumps
+
+
+class TraceLoader(Protocol):
+    """Reads back what the store holds for traces that left the cache."""
+
+    def load_traces(self, trace_ids: Iterable[str]) -> dict[str, StoredTrace]:
+        """Stored entities and latest revision per trace id; unknown ids are absent."""
+
+
+class Assembler:
+    """Turns documents into a :class:`WriteBatch`, keeping per-trace state between batches."""
+
+    def __init__(
+        self,
+        loader: TraceLoader,
+        *,
+        capacity: int = 100_000,
+        retention_seconds: float = 30 * 86_400,
+        stored_until: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``stored_until``: the latest trace epoch the store already holds (0 if empty);
+        traces with a later id epoch that are not cached are known to be new."""
+        self._loader = loader
+        self._capacity = capacity
+        self._retention = retention_seconds
+        self._clock = clock
+        self._cache: OrderedDict[str, TraceState] = OrderedDict()
+        self._evicted_epoch = stored_until + _CLOCK_SLACK if stored_until else 0
+        self._version = int(clock() * 1_000_000)
+
+    @property
+    def cached_traces(self) -> int:
+        return len(self._cache)
+
+    def assemble(self, docs: list[Mapping[str, Any]]) -> WriteBatch:
+        """Merge validated documents into their traces; return the rows to write."""
+        now = self._clock()
+        self._version = max(self._version, int(now * 1_000_000))
+        self._reload_missing(docs, now)
+        batch = WriteBatch()
+        stats = StatsBatch()
+        dirty: dict[str, TraceState] = {}
+        for doc in docs:
+            state = self._state(doc["trace_id"], doc["start_time"], now)
+            self._explode(doc, state, batch, stats)
+            dirty[state.trace_id] = state
+        for state in dirty.values():
+            state.revision += 1
+            batch.add_summary(state.ts, state.summary())
+        batch.stats = stats
+        self._evict()
+        return batch
+
+    # -- trace cache -----------------------------------------------------------------
+
+    def _trace_ts(self, trace_id: str, start: float, now: float) -> int:
+        epoch = trace_epoch(trace_id)
+        if now - self._retention <= epoch <= now + _FUTURE_SLACK:
+            return epoch
+        return int(start)  # not an X-Ray-style epoch id (e.g. a random 128-bit OTel id)
+
+    def _state(self, trace_id: str, start: float, now: float) -> TraceState:
+        state = self._cache.get(trace_id)
+        if state is None:
+            state = self._cache[trace_id] = TraceState(
+                trace_id, self._trace_ts(trace_id, start, now)
+            )
+        else:
+            self._cache.move_to_end(trace_id)
+        return state
+
+    def _reload_missing(self, docs: list[Mapping[str, Any]], now: float) -> None:
+        missing = {
+            doc["trace_id"]
+            for doc in docs
+            if doc["trace_id"] not in self._cache
+            and trace_epoch(doc["trace_id"]) <= self._evicted_epoch
+        }
+        if not missing:
+            return
+        for trace_id, stored in self._loader.load_traces(missing).items():
+            state = TraceState(trace_id, stored.ts, revision=stored.revision)
+            for entity, parent_id, is_segment in stored.entities:
+                state.apply(entity, parent_id, is_segment, None)
+            self._cache[trace_id] = state
+
+    def _evict(self) -> None:
+        excess = len(self._cache) - self._capacity
+        while excess > 0:
+            trace_id, _ = self._cache.popitem(last=False)
+            self._evicted_epoch = max(self._evicted_epoch, trace_epoch(trace_id) + _CLOCK_SLACK)
+            excess -= 1
+
+    # -- rows ------------------------------------------------------------------------
+
+    def _explode(
+        self, doc: Mapping[str, Any], state: TraceState, batch: WriteBatch, stats: StatsBatch
+    ) -> None:
+        """Append a row per entity in ``doc`` (depth first) and merge each into ``state``."""
+        is_segment = doc.get("type") != "subsegment"
+        parent = doc.get("parent_id") or ""
+        stack: list[tuple[Mapping[str, Any], str, bool]] = [(doc, parent, is_segment)]
+        spans = batch.spans
+        ts, trace_id = state.ts, state.trace_id
+        while stack:
+            entity, parent_id, seg = stack.pop()
+            children = entity.get("subsegments")
+            own: Mapping[str, Any]
+            if children:
+                own = {k: v for k, v in entity.items() if k != "subsegments"}
+                eid = entity["id"]
+                for child in reversed(children):
+                    stack.append((child, eid, False))
+            else:
+                own = entity
+            state.apply(own, parent_id, seg, stats)
+            end = own.get("end_time")
+            complete = end is not None and not own.get("in_progress")
+            self._version += 1
+            bits = outcome(own)
+            namespace = own.get("namespace")
+            origin = own.get("origin")
+            spans.ts.append(ts)
+            spans.trace_id.append(trace_id)
+            spans.id.append(own["id"])
+            spans.parent_id.append(parent_id)
+            spans.is_segment.append(1 if seg else 0)
+            spans.name.append(own["name"])
+            spans.origin.append(origin if isinstance(origin, str) else "")
+            spans.namespace.append(namespace if isinstance(namespace, str) else "")
+            spans.start_time.append(float(own["start_time"]))
+            spans.end_time.append(float(end) if complete and end is not None else 0.0)
+            spans.flags.append(bits if complete else bits | _IN_PROGRESS_FLAG)
+            spans.http_status.append(status_of(own))
+            spans.version.append(self._version | COMPLETE_BIT if complete else self._version)
+            spans.doc.append(_DUMPS(own))

@@ -1,0 +1,198 @@
+"""The ingest pipeline: bounded buffers in, batched store writes out, one worker thread.
+
+Producers:
+
+* :meth:`Pipeline.offer_datagram` - the UDP listener, on the event loop thread. O(1):
+  the raw body is queued and parsed later by the worker. Never blocks; when the buffer
+  is full the datagram is dropped and counted.
+* :meth:`Pipeline.submit` - PutTraceSegments, with documents already parsed and
+  validated. Returns a future that completes when the documents are stored (so an HTTP
+  acknowledgement means durable); raises :class:`Throttled` when the buffer is full.
+
+The worker wakes every ``flush_interval`` seconds (or when a batch is full), parses and
+validates the datagrams, merges everything through the :class:`Assembler` and writes
+one batch. While a long read query holds the engine, writes wait and the buffers keep
+filling up to their bound: receiving never stops. :meth:`close` stores everything
+accepted before returning.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any, Final
+
+import orjson
+
+from fluoroscope.ingest.assemble import Assembler
+from fluoroscope.model.documents import validate_document
+from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, Throttled
+from fluoroscope.store.store import Store
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger("fluoroscope.ingest")
+
+_RETRIES: Final = 3
+
+
+class Pipeline:
+    """Buffers documents and writes them to ``store`` in batches (see module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_interval: float = 0.2,
+        max_batch: int = 25_000,
+        max_buffered_bytes: int = 128 * 1024 * 1024,
+        retention_seconds: float = 30 * 86_400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._flush_interval = flush_interval
+        self._max_batch = max_batch
+        self._max_bytes = max_buffered_bytes
+        self._retention = retention_seconds
+        self._clock = clock
+        self._assembler = Assembler(
+            store,
+            retention_seconds=retention_seconds,
+            stored_until=store.max_trace_ts(),
+            clock=clock,
+        )
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._datagrams: list[bytes] = []
+        self._docs: list[Mapping[str, Any]] = []
+        self._waiters: list[tuple[int, Future[None]]] = []  # (docs queued so far, future)
+        self._buffered = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self.counters: Counter[str] = Counter()
+
+    @property
+    def cached_traces(self) -> int:
+        """Traces whose state the worker currently keeps in memory."""
+        return self._assembler.cached_traces
+
+    # -- producers -------------------------------------------------------------------
+
+    def offer_datagram(self, body: bytes) -> bool:
+        """Queue one UDP document body (header already checked). Event-loop thread."""
+        size = len(body)
+        if self._buffered + size > self._max_bytes or self._closing:
+            self.counters["udp_dropped_full"] += 1
+            return False
+        self._datagrams.append(body)  # list.append is atomic under the GIL
+        self._buffered += size
+        if len(self._datagrams) >= self._max_batch:
+            self._wake.set()
+        return True
+
+    def submit(self, docs: list[Mapping[str, Any]], size: int) -> Future[None]:
+        """Queue validated documents (``size``: their bytes); the future completes once
+        they are stored, or fails with the store's error."""
+        future: Future[None] = Future()
+        with self._lock:
+            if self._closing:
+                raise Throttled("the server is shutting down")
+            if self._buffered + size > self._max_bytes:
+                self.counters["http_throttled"] += 1
+                raise Throttled("ingest buffer is full; retry later")
+            self._docs.extend(docs)
+            self._buffered += size
+            self._waiters.append((len(self._docs), future))
+        if len(self._docs) >= self._max_batch:
+            self._wake.set()
+        return future
+
+    # -- worker ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker thread. Call once."""
+        self._thread = threading.Thread(target=self._run, name="fluoroscope-ingest", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop accepting, store everything accepted, stop the worker. Blocking."""
+        with self._lock:
+            self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("ingest worker did not finish within %.0f s", timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            closing = self._closing
+            try:
+                while self._drain():
+                    pass
+            except Exception:  # the worker must survive anything
+                log.exception("ingest batch failed")
+            if closing:
+                with self._lock:
+                    if not self._datagrams and not self._docs:
+                        return
+
+    def _take(self) -> tuple[list[bytes], list[Mapping[str, Any]], list[Future[None]]]:
+        with self._lock:
+            datagrams, self._datagrams = self._datagrams, []
+            docs, self._docs = self._docs, []
+            waiters, self._waiters = self._waiters, []
+            self._buffered = 0
+        return datagrams, docs, [f for _, f in waiters]
+
+    def _drain(self) -> bool:
+        """Write one round of buffered documents; True if there was anything."""
+        datagrams, docs, waiters = self._take()
+        if not datagrams and not docs:
+            return False
+        now = self._clock()
+        parsed: list[Mapping[str, Any]] = list(docs)
+        loads = orjson.loads
+        invalid = 0
+        for body in datagrams:
+            try:
+                doc = loads(body)
+                validate_document(doc, now=now, max_age=self._retention)
+            except (orjson.JSONDecodeError, InvalidDocument):
+                invalid += 1
+                continue
+            parsed.append(doc)
+        if invalid:
+            self.counters["udp_invalid"] += invalid
+        error: BaseException | None = None
+        for start in range(0, len(parsed), self._max_batch):
+            chunk = parsed[start : start + self._max_batch]
+            error = self._write(chunk) or error
+        for future in waiters:
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        return True
+
+    def _write(self, docs: list[Mapping[str, Any]]) -> BaseException | None:
+        batch = self._assembler.assemble(docs)
+        for attempt in range(_RETRIES):
+            try:
+                self._store.write(batch)
+            except FluoroscopeError as exc:
+                log.warning("store write failed (attempt %d): %s", attempt + 1, exc)
+                time.sleep(0.2 * (attempt + 1))
+                last: BaseException = exc
+                continue
+            self.counters["stored_documents"] += len(docs)
+            self.counters["stored_entities"] += len(batch)
+            return None
+        self.counters["lost_documents"] += len(docs)
+        return last

@@ -1,0 +1,149 @@
+"""Per-minute service-graph statistics accumulated between two store writes.
+
+An :class:`Outcome` is one completed request seen from one side (a node's own segment,
+or a caller's subsegment for an edge). :class:`StatsBatch` sums outcomes per
+(minute, node) and (minute, edge); a retraction adds the same outcome with weight -1,
+which is how an inferred node disappears once the real downstream segment arrives.
+Not thread-safe: owned by the ingest worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId
+
+__all__ = ["CLIENT_TYPE", "Outcome", "StatsBatch", "histogram_bucket"]
+
+CLIENT_TYPE: Final = "client"
+_MAX_BUCKET_US: Final = 4_000_000_000  # UInt32 microseconds: a little over an hour
+
+
+def histogram_bucket(seconds: float) -> int:
+    """The histogram key (microseconds) for a duration: two significant digits.
+
+    So 0.0123 s -> 12000 µs and 1.234 s -> 1200000 µs: about 90 buckets per decade,
+    fine enough for percentiles and bounded in count.
+    """
+    us = int(seconds * 1_000_000 + 0.5)
+    if us < 100:
+        return max(us, 0)
+    magnitude = 10 ** (len(str(us)) - 2)
+    us = (us + magnitude // 2) // magnitude * magnitude
+    return int(min(us, _MAX_BUCKET_US))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One completed request: when it started and ended, and its ERROR/FAULT/THROTTLE bits."""
+
+    start: float
+    end: float
+    bits: int
+
+    @property
+    def minute(self) -> int:
+        return int(self.start // 60) * 60
+
+
+@dataclass(slots=True)
+class _Cell:
+    total: int = 0
+    ok: int = 0
+    errors: int = 0
+    throttles: int = 0
+    faults: int = 0
+    response_time: float = 0.0
+    first_start: float = float("inf")
+    last_end: float = 0.0
+    histogram: dict[int, int] = field(default_factory=dict)
+
+    def add(self, outcome: Outcome, weight: int) -> None:
+        bits = outcome.bits
+        elapsed = max(outcome.end - outcome.start, 0.0)
+        self.total += weight
+        if bits & FAULT:
+            self.faults += weight
+        if bits & THROTTLE:
+            self.throttles += weight
+        elif bits & ERROR:
+            self.errors += weight
+        if not bits:
+            self.ok += weight
+        self.response_time += weight * elapsed
+        if weight > 0:
+            self.first_start = min(self.first_start, outcome.start)
+            self.last_end = max(self.last_end, outcome.end)
+        bucket = histogram_bucket(elapsed)
+        self.histogram[bucket] = self.histogram.get(bucket, 0) + weight
+
+
+@dataclass(slots=True)
+class StatsBatch:
+    """Node and edge statistics gathered since the last write."""
+
+    nodes: dict[tuple[int, str, str, int], _Cell] = field(default_factory=dict)
+    edges: dict[tuple[int, str, str, str, str], _Cell] = field(default_factory=dict)
+
+    def node(self, node: NodeId, outcome: Outcome, *, root: bool, weight: int = 1) -> None:
+        """Count ``outcome`` for ``node`` (``root``: the node is a trace's entry point)."""
+        key = (outcome.minute, node.name, node.type, int(root))
+        cell = self.nodes.get(key)
+        if cell is None:
+            cell = self.nodes[key] = _Cell()
+        cell.add(outcome, weight)
+
+    def edge(self, src: NodeId, dst: NodeId, outcome: Outcome, *, weight: int = 1) -> None:
+        """Count ``outcome`` for the call from ``src`` to ``dst``."""
+        key = (outcome.minute, src.name, src.type, dst.name, dst.type)
+        cell = self.edges.get(key)
+        if cell is None:
+            cell = self.edges[key] = _Cell()
+        cell.add(outcome, weight)
+
+    def __bool__(self) -> bool:
+        return bool(self.nodes or self.edges)
+
+    def node_columns(self) -> dict[str, list[object]]:
+        """Column lists for the ``node_stats`` table."""
+        cols: dict[str, list[object]] = {k: [] for k in _NODE_COLUMNS}
+        for (minute, name, type_, root), cell in self.nodes.items():
+            cols["minute"].append(minute)
+            cols["name"].append(name)
+            cols["type"].append(type_)
+            cols["is_root"].append(root)
+            _cell_columns(cols, cell)
+        return cols
+
+    def edge_columns(self) -> dict[str, list[object]]:
+        """Column lists for the ``edge_stats`` table."""
+        cols: dict[str, list[object]] = {k: [] for k in _EDGE_COLUMNS}
+        for (minute, sname, stype, dname, dtype), cell in self.edges.items():
+            cols["minute"].append(minute)
+            cols["src_name"].append(sname)
+            cols["src_type"].append(stype)
+            cols["dst_name"].append(dname)
+            cols["dst_type"].append(dtype)
+            _cell_columns(cols, cell)
+        return cols
+
+
+_CELL_COLUMNS: Final = (
+    "total", "ok", "errors", "throttles", "faults", "response_time", "first_start", "last_end",
+    "histogram",
+)  # fmt: skip
+_NODE_COLUMNS: Final = ("minute", "name", "type", "is_root", *_CELL_COLUMNS)
+_EDGE_COLUMNS: Final = ("minute", "src_name", "src_type", "dst_name", "dst_type", *_CELL_COLUMNS)
+
+
+def _cell_columns(cols: dict[str, list[object]], cell: _Cell) -> None:
+    cols["total"].append(cell.total)
+    cols["ok"].append(cell.ok)
+    cols["errors"].append(cell.errors)
+    cols["throttles"].append(cell.throttles)
+    cols["faults"].append(cell.faults)
+    cols["response_time"].append(cell.response_time)
+    cols["first_start"].append(cell.first_start)  # +inf for retraction-only cells: min() ignores it
+    cols["last_end"].append(cell.last_end)
+    cols["histogram"].append([(k, v) for k, v in cell.histogram.items() if v])

@@ -1,0 +1,326 @@
+"""Per-trace state kept by ingest: what a trace holds so far, its summary, its graph edges.
+
+Documents of one trace arrive in any order and over minutes: the segment, subsegments
+streamed before it, the caller's subsegment before or after the callee's segment, an
+in-progress version before the complete one, and re-sent copies. :class:`TraceState`
+merges them by entity id and derives, incrementally and exactly once per completed
+entity:
+
+* service-graph statistics (nodes from segments, edges from callers' subsegments,
+  inferred nodes for downstream calls, retracted when the real segment turns up);
+* the trace summary (:meth:`TraceState.summary`).
+
+A state can be rebuilt from the stored rows (``replay``) after the cache dropped it or
+the server restarted; a replay recounts nothing. Not thread-safe: owned by the ingest
+worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fluoroscope.ingest.stats import CLIENT_TYPE, Outcome, StatsBatch
+from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
+from fluoroscope.model.summary import AnnotationValue, HttpSummary, ServiceId, TraceSummary
+
+__all__ = ["TraceState"]
+
+_MAX_CHAIN: Final = 64
+
+
+@dataclass(slots=True)
+class _Segment:
+    node: NodeId
+    parent_id: str
+    start: float
+    end: float
+    in_progress: bool
+    bits: int
+    http: Mapping[str, Any] | None
+    user: str
+    resource_arn: str
+    account_id: str
+    instance_id: str
+    availability_zone: str
+
+
+@dataclass(slots=True)
+class _Downstream:
+    """A completed downstream call, waiting for its owner or standing as an inferred node."""
+
+    node: NodeId
+    outcome: Outcome
+    inferred: bool = False  # counted as an inferred node (retract if a real callee appears)
+    caller: NodeId | None = None
+
+
+@dataclass(slots=True)
+class _PendingEdge:
+    """A completed segment whose parent entity has not arrived yet."""
+
+    node: NodeId
+    outcome: Outcome
+
+
+@dataclass(slots=True)
+class TraceState:
+    """Everything ingest knows about one trace."""
+
+    trace_id: str
+    ts: int
+    revision: int = 0
+    segments: dict[str, _Segment] = field(default_factory=dict)
+    parent_of: dict[str, str] = field(default_factory=dict)  # subsegment id -> parent id
+    counted: set[str] = field(default_factory=set)  # completed entities already counted
+    downstream: dict[str, _Downstream] = field(default_factory=dict)
+    unowned: list[str] = field(default_factory=list)  # downstream ids whose owner is unknown
+    waiting: dict[str, list[_PendingEdge]] = field(default_factory=dict)  # parent id -> segments
+    annotations: dict[tuple[str, str], AnnotationValue] = field(default_factory=dict)
+    min_start: float = float("inf")
+    max_end: float = 0.0
+
+    # -- merging ---------------------------------------------------------------------
+
+    def apply(
+        self,
+        entity: Mapping[str, Any],
+        parent_id: str,
+        is_segment: bool,
+        stats: StatsBatch | None,
+    ) -> None:
+        """Merge one entity (children excluded) into the state.
+
+        ``stats`` receives the statistics this entity completes; ``None`` replays an
+        entity that was counted before (rebuilding the state from the store).
+        """
+        eid: str = entity["id"]
+        start = float(entity["start_time"])
+        end_raw = entity.get("end_time")
+        in_progress = bool(entity.get("in_progress")) or end_raw is None
+        end = float(end_raw) if end_raw is not None else start
+        if start < self.min_start:
+            self.min_start = start
+        if not in_progress and end > self.max_end:
+            self.max_end = end
+        annotations = entity.get("annotations")
+        if annotations:
+            for key, value in annotations.items():
+                self.annotations[(eid, key)] = value
+        bits = outcome(entity)
+        if is_segment:
+            self._apply_segment(entity, eid, parent_id, start, end, in_progress, bits)
+        else:
+            self.parent_of[eid] = parent_id
+        if not in_progress and eid not in self.counted:
+            self.counted.add(eid)
+            done = Outcome(start, end, bits)
+            if is_segment:
+                self._count_segment(self.segments[eid].node, parent_id, done, stats)
+            else:
+                node = downstream_node(entity)
+                if node is not None:
+                    self.downstream[eid] = _Downstream(node, done)
+                    self.unowned.append(eid)
+        if self.unowned or self.waiting:
+            self._settle(stats)
+
+    def _apply_segment(
+        self,
+        entity: Mapping[str, Any],
+        eid: str,
+        parent_id: str,
+        start: float,
+        end: float,
+        in_progress: bool,
+        bits: int,
+    ) -> None:
+        origin = entity.get("origin")
+        node = NodeId(entity["name"], origin if isinstance(origin, str) else "")
+        http = entity.get("http")
+        aws = entity.get("aws")
+        aws = aws if isinstance(aws, Mapping) else {}
+        ec2 = aws.get("ec2")
+        ec2 = ec2 if isinstance(ec2, Mapping) else {}
+        user = entity.get("user")
+        arn = entity.get("resource_arn")
+        self.segments[eid] = _Segment(
+            node=node,
+            parent_id=parent_id,
+            start=start,
+            end=end,
+            in_progress=in_progress,
+            bits=bits,
+            http=http if isinstance(http, Mapping) else None,
+            user=user if isinstance(user, str) else "",
+            resource_arn=arn if isinstance(arn, str) else "",
+            account_id=str(aws.get("account_id") or ""),
+            instance_id=str(ec2.get("instance_id") or ""),
+            availability_zone=str(ec2.get("availability_zone") or ""),
+        )
+
+    def _count_segment(
+        self, node: NodeId, parent_id: str, done: Outcome, stats: StatsBatch | None
+    ) -> None:
+        if stats is not None:
+            stats.node(node, done, root=not parent_id)
+            if not parent_id:
+                stats.edge(NodeId(node.name, CLIENT_TYPE), node, done)
+        if parent_id:
+            self.waiting.setdefault(parent_id, []).append(_PendingEdge(node, done))
+
+    # -- resolution ------------------------------------------------------------------
+
+    def owner(self, eid: str) -> str | None:
+        """The id of the segment that contains entity ``eid``, if known yet."""
+        for _ in range(_MAX_CHAIN):
+            if eid in self.segments:
+                return eid
+            parent = self.parent_of.get(eid)
+            if parent is None:
+                return None
+            eid = parent
+        return None
+
+    def _settle(self, stats: StatsBatch | None) -> None:
+        """Turn whatever can now be resolved into edges and inferred nodes."""
+        if self.unowned:
+            still: list[str] = []
+            for did in self.unowned:
+                owner = self.owner(did)
+                if owner is None:
+                    still.append(did)
+                    continue
+                made = self.downstream[did]
+                made.caller = self.segments[owner].node
+                if did not in self.waiting and stats is not None:
+                    stats.node(made.node, made.outcome, root=False)
+                    stats.edge(made.caller, made.node, made.outcome)
+                made.inferred = did not in self.waiting
+            self.unowned = still
+        if not self.waiting:
+            return
+        for parent_id in list(self.waiting):
+            call = self.downstream.get(parent_id)
+            if call is not None:
+                if call.caller is None:
+                    continue  # the caller's owner is not known yet
+                callees = self.waiting.pop(parent_id)
+                if call.inferred:
+                    call.inferred = False
+                    if stats is not None:
+                        stats.node(call.node, call.outcome, root=False, weight=-1)
+                        stats.edge(call.caller, call.node, call.outcome, weight=-1)
+                if stats is not None:
+                    for callee in callees:
+                        stats.edge(call.caller, callee.node, call.outcome)
+                continue
+            if parent_id in self.parent_of and parent_id not in self.counted:
+                continue  # the calling subsegment is still in progress; its outcome is the edge's
+            owner = self.owner(parent_id)
+            if owner is None:
+                continue
+            waiting = self.waiting.pop(parent_id)
+            if stats is not None:
+                caller = self.segments[owner].node
+                for callee in waiting:
+                    stats.edge(caller, callee.node, callee.outcome)
+
+    # -- summary ---------------------------------------------------------------------
+
+    def _root(self) -> str | None:
+        best: str | None = None
+        best_start = float("inf")
+        for sid, seg in self.segments.items():
+            parent = seg.parent_id
+            if parent and (parent in self.segments or parent in self.parent_of):
+                continue
+            if seg.start < best_start:
+                best, best_start = sid, seg.start
+        return best
+
+    def summary(self) -> TraceSummary:
+        """The trace's summary as of now (bumps nothing; the caller sets ``revision``)."""
+        services: list[ServiceId] = []
+        index: dict[NodeId, int] = {}
+
+        def service(node: NodeId, account: str = "") -> int:
+            found = index.get(node)
+            if found is None:
+                found = index[node] = len(services)
+                services.append(ServiceId(node.name, node.type, account))
+            return found
+
+        root_id = self._root()
+        entry: int | None = None
+        users: dict[str, set[int]] = {}
+        arns: list[str] = []
+        instances: list[str] = []
+        zones: list[str] = []
+        throttle = partial = False
+        for sid, seg in self.segments.items():
+            idx = service(seg.node, seg.account_id)
+            if sid == root_id:
+                entry = idx
+            throttle = throttle or bool(seg.bits & THROTTLE)
+            partial = partial or seg.in_progress
+            if seg.user:
+                users.setdefault(seg.user, set()).add(idx)
+            if seg.resource_arn and seg.resource_arn not in arns:
+                arns.append(seg.resource_arn)
+            if seg.instance_id and seg.instance_id not in instances:
+                instances.append(seg.instance_id)
+            if seg.availability_zone and seg.availability_zone not in zones:
+                zones.append(seg.availability_zone)
+        for call in self.downstream.values():
+            if call.inferred:
+                service(call.node)
+                throttle = throttle or bool(call.outcome.bits & THROTTLE)
+
+        annotations: dict[str, dict[tuple[type, AnnotationValue], set[int]]] = {}
+        for (eid, key), value in self.annotations.items():
+            owner = self.owner(eid)
+            ids = annotations.setdefault(key, {}).setdefault((type(value), value), set())
+            if owner is not None:
+                ids.add(index[self.segments[owner].node])
+
+        root = self.segments.get(root_id) if root_id else None
+        http: HttpSummary | None = None
+        if root is not None and root.http:
+            request = root.http.get("request")
+            request = request if isinstance(request, Mapping) else {}
+            response = root.http.get("response")
+            response = response if isinstance(response, Mapping) else {}
+            status = response.get("status")
+            http = HttpSummary(
+                url=str(request.get("url") or ""),
+                status=status if isinstance(status, int) and not isinstance(status, bool) else 0,
+                method=str(request.get("method") or ""),
+                user_agent=str(request.get("user_agent") or ""),
+                client_ip=str(request.get("client_ip") or ""),
+            )
+        start = self.min_start if self.min_start != float("inf") else float(self.ts)
+        end = max(self.max_end, start)
+        return TraceSummary(
+            id=self.trace_id,
+            start_time=start,
+            duration=end - start,
+            response_time=(root.end - root.start) if root and not root.in_progress else None,
+            has_fault=bool(root and root.bits & FAULT),
+            has_error=bool(root and root.bits & ERROR),
+            has_throttle=throttle,
+            is_partial=partial or root is None,
+            http=http,
+            revision=self.revision,
+            services=services,
+            entry_point=entry,
+            annotations={
+                key: [(value, sorted(ids)) for (_, value), ids in values.items()]
+                for key, values in annotations.items()
+            },
+            users=[(name, sorted(ids)) for name, ids in users.items()],
+            resource_arns=arns,
+            instance_ids=instances,
+            availability_zones=zones,
+        )

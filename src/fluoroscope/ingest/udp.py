@@ -1,0 +1,95 @@
+"""The daemon-compatible UDP listener (reference §3.1).
+
+Each datagram is ``{"format":"json","version":1}\\n<one segment document>``. The header
+is parsed as JSON (clients differ in spacing) and must say format ``json`` (any case)
+and version 1; the body is handed to the pipeline unparsed. Bad datagrams - no newline,
+a wrong or non-JSON header, an empty or oversized body - are counted by reason and
+dropped. Runs on the event loop thread; every callback is O(1) apart from the first
+sight of a new header spelling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from typing import Final
+
+import orjson
+
+from fluoroscope.ingest.pipeline import Pipeline
+from fluoroscope.model.documents import MAX_DOCUMENT_BYTES
+
+__all__ = ["RECEIVE_BUFFER_BYTES", "UdpListener", "open_udp_socket"]
+
+RECEIVE_BUFFER_BYTES: Final = 16 * 1024 * 1024
+_KNOWN_HEADERS_MAX: Final = 64
+
+
+def _header_ok(header: bytes) -> bool:
+    try:
+        value = orjson.loads(header)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(value, dict):
+        return False
+    fmt, version = value.get("format"), value.get("version")
+    return (
+        isinstance(fmt, str)
+        and fmt.lower() == "json"
+        and version == 1
+        and not isinstance(version, bool)
+    )
+
+
+class UdpListener(asyncio.DatagramProtocol):
+    """Receives segment datagrams and queues their bodies on ``pipeline``."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self._good_headers: set[bytes] = {b'{"format":"json","version":1}'}
+        self.counters: Counter[str] = Counter()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        counters = self.counters
+        counters["received"] += 1
+        cut = data.find(b"\n")
+        if cut < 0:
+            counters["dropped_no_header"] += 1
+            return
+        header = data[:cut]
+        if header not in self._good_headers:
+            if not _header_ok(header.strip()):
+                counters["dropped_bad_header"] += 1
+                return
+            if len(self._good_headers) < _KNOWN_HEADERS_MAX:
+                self._good_headers.add(header)
+        body = data[cut + 1 :]
+        if len(body) > MAX_DOCUMENT_BYTES:
+            counters["dropped_oversize"] += 1
+            return
+        if not body.strip():
+            counters["dropped_empty"] += 1
+            return
+        if not self._pipeline.offer_datagram(body):
+            counters["dropped_buffer_full"] += 1
+
+    def error_received(self, exc: Exception) -> None:
+        self.counters["socket_errors"] += 1
+
+
+def open_udp_socket(host: str, port: int) -> socket.socket:
+    """A bound, non-blocking UDP socket with as large a receive buffer as allowed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER_BYTES)
+            break
+        except OSError:
+            continue
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock

@@ -1,0 +1,138 @@
+"""Which service-graph node a subsegment's downstream call points at (reference §6.1).
+
+One rule serves the service graph (ingest) and the inferred segments of
+BatchGetTraces (query), so the two always agree:
+
+* ``namespace: "aws"`` - an AWS resource: named after the resource when the call names
+  one (DynamoDB table, S3 bucket, SQS queue, SNS topic, Lambda function), typed
+  ``AWS::<Service>::<Resource>``; otherwise named and typed after the service
+  (``AWS::<Service>``). Service names are matched case-insensitively, since the Python
+  SDK sends ``dynamodb`` where Java and Node send ``DynamoDB``.
+* a ``sql`` block - a database, type ``Database::SQL``, named after the subsegment.
+* ``namespace: "remote"``, or an ``http`` request outside the ``local`` namespace - a
+  remote service, type ``remote``, named after the subsegment (usually the host).
+* anything else (``local`` code blocks) is not a node.
+
+Pure functions; thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
+
+__all__ = [
+    "AWS_SERVICES",
+    "ERROR",
+    "FAULT",
+    "THROTTLE",
+    "NodeId",
+    "downstream_node",
+    "outcome",
+    "status_of",
+]
+
+
+class NodeId(NamedTuple):
+    """A service-graph node: its name and type (``""`` when a segment has no origin)."""
+
+    name: str
+    type: str
+
+
+class _AwsService(NamedTuple):
+    display: str
+    resource_type: str
+    resource_field: str
+
+
+AWS_SERVICES: Final[dict[str, _AwsService]] = {
+    "dynamodb": _AwsService("DynamoDB", "AWS::DynamoDB::Table", "table_name"),
+    "s3": _AwsService("S3", "AWS::S3::Bucket", "bucket_name"),
+    "sqs": _AwsService("SQS", "AWS::SQS::Queue", "queue_url"),
+    "sns": _AwsService("SNS", "AWS::SNS::Topic", "topic_arn"),
+    "lambda": _AwsService("Lambda", "AWS::Lambda::Function", "function_name"),
+    "kinesis": _AwsService("Kinesis", "AWS::Kinesis::Stream", "stream_name"),
+    "states": _AwsService("StepFunctions", "AWS::StepFunctions::StateMachine", "state_machine_arn"),
+    "sfn": _AwsService("StepFunctions", "AWS::StepFunctions::StateMachine", "state_machine_arn"),
+    "events": _AwsService("EventBridge", "AWS::Events::EventBus", "event_bus_name"),
+    "secretsmanager": _AwsService("SecretsManager", "AWS::SecretsManager", ""),
+    "ssm": _AwsService("SSM", "AWS::SSM", ""),
+    "sts": _AwsService("STS", "AWS::STS", ""),
+    "xray": _AwsService("XRay", "AWS::XRay", ""),
+}
+
+
+def _resource_name(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        return ""
+    if field == "queue_url":
+        return value.rstrip("/").rsplit("/", 1)[-1]
+    if field in ("topic_arn", "state_machine_arn") or value.startswith("arn:"):
+        return value.rsplit(":", 1)[-1]
+    return value
+
+
+def downstream_node(sub: Mapping[str, Any]) -> NodeId | None:
+    """The node a subsegment calls, or ``None`` when it is not a downstream call."""
+    namespace = sub.get("namespace")
+    name = sub.get("name")
+    if not isinstance(name, str):
+        return None
+    if namespace == "aws":
+        key = name.lower().replace(" ", "")
+        service = AWS_SERVICES.get(key)
+        aws = sub.get("aws")
+        if service is None:
+            display = name if name[:1].isupper() else name.capitalize()
+            return NodeId(display, f"AWS::{display}")
+        if isinstance(aws, Mapping) and service.resource_field:
+            resource = _resource_name(service.resource_field, aws.get(service.resource_field))
+            if not resource and service.resource_field == "table_name":
+                names = aws.get("table_names") or aws.get("resource_names")
+                if isinstance(names, list) and len(names) == 1:
+                    resource = _resource_name("table_name", names[0])
+            if resource:
+                return NodeId(resource, service.resource_type)
+        return NodeId(service.display, f"AWS::{service.display}")
+    if "sql" in sub:
+        return NodeId(name, "Database::SQL")
+    if namespace == "remote" or (namespace != "local" and isinstance(sub.get("http"), Mapping)):
+        return NodeId(name, "remote")
+    return None
+
+
+def status_of(entity: Mapping[str, Any]) -> int:
+    """The HTTP response status recorded on an entity, or 0."""
+    http = entity.get("http")
+    if isinstance(http, Mapping):
+        response = http.get("response")
+        if isinstance(response, Mapping):
+            status = response.get("status")
+            if isinstance(status, int) and not isinstance(status, bool):
+                return status
+    return 0
+
+
+ERROR: Final = 1
+FAULT: Final = 2
+THROTTLE: Final = 4
+
+
+def outcome(entity: Mapping[str, Any]) -> int:
+    """Bit set of ERROR / FAULT / THROTTLE from the flags and the response status."""
+    bits = 0
+    if entity.get("error") is True:
+        bits |= ERROR
+    if entity.get("fault") is True:
+        bits |= FAULT
+    if entity.get("throttle") is True:
+        bits |= THROTTLE | ERROR
+    status = status_of(entity)
+    if status >= 500:
+        bits |= FAULT
+    elif status == 429:
+        bits |= THROTTLE | ERROR
+    elif status >= 400:
+        bits |= ERROR
+    return bits

@@ -1,0 +1,99 @@
+"""Trace-level read models: the summary of a trace and a whole trace's documents.
+
+These are what ``query`` returns and what ``server`` renders into X-Ray JSON; they
+know nothing of the wire shapes. :class:`TraceSummary` also round-trips through the
+store's ``details`` column via :meth:`TraceSummary.details_json` /
+:meth:`TraceSummary.from_row`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AnnotationValue", "HttpSummary", "ServiceId", "Trace", "TraceSummary"]
+
+AnnotationValue = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceId:
+    """A node of the trace: ``name`` and ``type`` (``""`` when unknown), with account."""
+
+    name: str
+    type: str = ""
+    account_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSummary:
+    """The root segment's HTTP request and response."""
+
+    url: str = ""
+    status: int = 0
+    method: str = ""
+    user_agent: str = ""
+    client_ip: str = ""
+
+
+@dataclass(slots=True)
+class TraceSummary:
+    """One trace's summary (X-Ray ``TraceSummary``), owned by the caller."""
+
+    id: str
+    start_time: float
+    duration: float
+    response_time: float | None
+    has_fault: bool
+    has_error: bool
+    has_throttle: bool
+    is_partial: bool
+    http: HttpSummary | None
+    revision: int
+    services: list[ServiceId] = field(default_factory=list)
+    entry_point: int | None = None  # index into ``services``
+    annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = field(default_factory=dict)
+    users: list[tuple[str, list[int]]] = field(default_factory=list)
+    resource_arns: list[str] = field(default_factory=list)
+    instance_ids: list[str] = field(default_factory=list)
+    availability_zones: list[str] = field(default_factory=list)
+
+    def details(self) -> dict[str, Any]:
+        """The parts kept in the store's ``details`` column (plain JSON types)."""
+        return {
+            "s": [[s.name, s.type, s.account_id] for s in self.services],
+            "e": self.entry_point,
+            "a": [
+                [key, value, ids]
+                for key, values in self.annotations.items()
+                for value, ids in values
+            ],
+            "u": [[name, ids] for name, ids in self.users],
+            "r": self.resource_arns,
+            "i": self.instance_ids,
+            "z": self.availability_zones,
+        }
+
+    def restore_details(self, details: dict[str, Any]) -> None:
+        """Fill the detail fields from :meth:`details` output (read path)."""
+        self.services = [ServiceId(n, t, a) for n, t, a in details.get("s", [])]
+        self.entry_point = details.get("e")
+        annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
+        for key, value, ids in details.get("a", []):
+            annotations.setdefault(key, []).append((value, ids))
+        self.annotations = annotations
+        self.users = [(name, ids) for name, ids in details.get("u", [])]
+        self.resource_arns = list(details.get("r", []))
+        self.instance_ids = list(details.get("i", []))
+        self.availability_zones = list(details.get("z", []))
+
+
+@dataclass(slots=True)
+class Trace:
+    """A whole trace: one merged document per segment (subsegments nested), plus the
+    inferred segments of its downstream calls. ``documents`` are owned by the caller."""
+
+    id: str
+    duration: float
+    documents: list[dict[str, Any]]
+    limit_exceeded: bool = False

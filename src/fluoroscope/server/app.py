@@ -1,0 +1,256 @@
+"""The HTTP surface: X-Ray API operations at the URL root.
+
+Routing and shapes only: handlers validate parameters, call ``ingest`` / ``query`` /
+``store`` in worker threads (store calls block), and render the results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fluoroscope.ingest.pipeline import Pipeline
+from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
+from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
+from fluoroscope.model.ids import is_trace_id
+from fluoroscope.query.traces import get_traces
+from fluoroscope.server.sampling import SamplingService
+from fluoroscope.server.xray import (
+    error_response,
+    json_response,
+    read_body,
+    render_summary,
+    render_trace,
+    require_time,
+)
+from fluoroscope.store.store import Store
+
+__all__ = ["ServerState", "create_app"]
+
+MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+MAX_DOCUMENTS_PER_CALL: Final = 1000
+MAX_TRACE_IDS: Final = 100
+TRACES_PER_PAGE: Final = 5
+SUMMARIES_PER_PAGE: Final = 100
+
+
+@dataclass(slots=True)
+class ServerState:
+    """What the handlers share; built by the composition root."""
+
+    store: Store
+    pipeline: Pipeline
+    retention_seconds: float
+    sampling: SamplingService = field(default_factory=SamplingService)
+    clock: Callable[[], float] = time.time
+    listener_counters: Callable[[], dict[str, int]] = dict
+
+
+Handler = Callable[[Request, dict[str, Any], ServerState], Awaitable[dict[str, Any]]]
+
+
+async def put_trace_segments(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    documents = body.get("TraceSegmentDocuments")
+    if not isinstance(documents, list):
+        raise InvalidRequest("TraceSegmentDocuments is required and must be a list of strings")
+    if len(documents) > MAX_DOCUMENTS_PER_CALL:
+        raise InvalidRequest(
+            f"{len(documents)} documents in one call; the limit is {MAX_DOCUMENTS_PER_CALL}"
+        )
+    now = state.clock()
+    unprocessed: list[dict[str, str]] = []
+    valid: list[Mapping[str, Any]] = []
+    size = 0
+    for index, text in enumerate(documents):
+        try:
+            if not isinstance(text, str):
+                raise InvalidDocument(f"document {index} is not a string", code="InvalidDocument")
+            raw = text.encode("utf-8", "surrogatepass")
+            if len(raw) > MAX_DOCUMENT_BYTES:
+                raise InvalidDocument(
+                    f"document is {len(raw)} bytes; the limit is {MAX_DOCUMENT_BYTES}",
+                    code="DocumentTooLarge",
+                )
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidDocument(f"not valid JSON: {exc}", code="InvalidJson") from None
+            validate_document(doc, now=now, max_age=state.retention_seconds)
+        except InvalidDocument as exc:
+            unprocessed.append(
+                {"Id": exc.doc_id or _guess_id(text), "ErrorCode": exc.code, "Message": exc.message}
+            )
+            continue
+        valid.append(doc)
+        size += len(raw)
+    if valid:
+        await asyncio.wrap_future(state.pipeline.submit(valid, size))
+    return {"UnprocessedTraceSegments": unprocessed}
+
+
+def _guess_id(text: object) -> str:
+    """The ``id`` of a document that failed before its fields could be read, if visible."""
+    if not isinstance(text, str):
+        return ""
+    marker = text.find('"id"')
+    if marker < 0:
+        return ""
+    rest = text[marker + 4 :].lstrip(" \t\r\n:").lstrip()
+    if rest.startswith('"'):
+        end = rest.find('"', 1)
+        if 0 < end <= 64:
+            return rest[1:end]
+    return ""
+
+
+async def telemetry_records(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    records = body.get("TelemetryRecords", [])
+    if not isinstance(records, list):
+        raise InvalidRequest("TelemetryRecords must be a list")
+    return {}
+
+
+async def sampling_rules(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    return state.sampling.rules()
+
+
+async def sampling_targets(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    return state.sampling.targets(body)
+
+
+async def batch_get_traces(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    ids = body.get("TraceIds")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidRequest("TraceIds is required and must be a list of strings")
+    if len(ids) > MAX_TRACE_IDS:
+        raise InvalidRequest(f"at most {MAX_TRACE_IDS} TraceIds per call")
+    offset = 0
+    token = body.get("NextToken")
+    if token is not None:
+        if not isinstance(token, str) or not token.isdigit():
+            raise InvalidRequest("NextToken is not a token this server issued")
+        offset = int(token)
+    unique = list(dict.fromkeys(ids))
+    page = unique[offset : offset + TRACES_PER_PAGE]
+    wellformed = [i for i in page if is_trace_id(i)]
+    traces, missing = await run_in_threadpool(get_traces, state.store, wellformed)
+    unprocessed = [i for i in page if not is_trace_id(i)] + missing
+    result: dict[str, Any] = {
+        "Traces": [render_trace(t) for t in traces],
+        "UnprocessedTraceIds": unprocessed,
+    }
+    if offset + TRACES_PER_PAGE < len(unique):
+        result["NextToken"] = str(offset + TRACES_PER_PAGE)
+    return result
+
+
+async def get_trace_summaries(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    start = require_time(body, "StartTime")
+    end = require_time(body, "EndTime")
+    if end < start:
+        raise InvalidRequest("EndTime must not precede StartTime")
+    if end - start > state.retention_seconds:
+        raise InvalidRequest(
+            f"the time range is {end - start:.0f} s; at most {state.retention_seconds:.0f} s "
+            "(the retention period) is allowed"
+        )
+    if body.get("FilterExpression"):
+        raise InvalidRequest(
+            "FilterExpression is not supported by this server yet; "
+            "omit it to list every trace in the time range"
+        )
+    range_type = body.get("TimeRangeType", "Event")
+    if range_type not in ("Event", "TraceId"):
+        raise InvalidRequest(f"TimeRangeType must be TraceId or Event, got {range_type!r:.40}")
+    token = body.get("NextToken")
+    if token is not None and not isinstance(token, str):
+        raise InvalidRequest("NextToken must be a string")
+    page = await run_in_threadpool(
+        lambda: state.store.summaries(
+            start, end, by_trace_id=range_type == "TraceId", limit=SUMMARIES_PER_PAGE, token=token
+        )
+    )
+    result: dict[str, Any] = {
+        "TraceSummaries": [render_summary(s) for s in page.summaries],
+        "ApproximateTime": float(int(end)),
+        "TracesProcessedCount": page.scanned,
+    }
+    if page.next_token:
+        result["NextToken"] = page.next_token
+    return result
+
+
+ROUTES: Final[dict[str, Handler]] = {
+    "/TraceSegments": put_trace_segments,
+    "/TelemetryRecords": telemetry_records,
+    "/GetSamplingRules": sampling_rules,
+    "/SamplingTargets": sampling_targets,
+    "/Traces": batch_get_traces,
+    "/TraceSummaries": get_trace_summaries,
+}
+
+
+def _endpoint(handler: Handler, state: ServerState) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+            return json_response(await handler(request, body, state))
+        except FluoroscopeError as exc:
+            return error_response(exc)
+
+    return endpoint
+
+
+async def _unknown_operation(request: Request, exc: Exception) -> Response:
+    response = json_response(
+        {"__type": "UnknownOperationException", "message": f"no operation at {request.url.path}"},
+        404,
+    )
+    response.headers["x-amzn-ErrorType"] = "UnknownOperationException"
+    return response
+
+
+async def _wrong_method(request: Request, exc: Exception) -> Response:
+    return error_response(InvalidRequest(f"{request.url.path} accepts POST only"))
+
+
+def create_app(state: ServerState) -> Starlette:
+    """The ASGI application serving the X-Ray API over ``state``."""
+    routes = [
+        Route(path, _endpoint(handler, state), methods=["POST"]) for path, handler in ROUTES.items()
+    ]
+
+    async def status(request: Request) -> Response:
+        counters = dict(state.pipeline.counters)
+        counters.update({f"udp_{k}": v for k, v in state.listener_counters().items()})
+        return json_response({"counters": counters, "cached_traces": state.pipeline.cached_traces})
+
+    routes.append(Route("/api/status", status, methods=["GET"]))
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _unknown_operation, 405: _wrong_method},
+    )
+    app.state.fluoroscope = state
+    return app

@@ -1,0 +1,116 @@
+"""Running the server: one process, one address, UDP segments and the HTTP API.
+
+:func:`serve` opens the store, starts the ingest worker, binds UDP and TCP on the same
+host and port, and runs until SIGINT or SIGTERM; then it stops accepting, stores
+everything already accepted, and returns. Runs on uvloop when available.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from fluoroscope.ingest.pipeline import Pipeline
+from fluoroscope.ingest.udp import UdpListener, open_udp_socket
+from fluoroscope.server.app import ServerState, create_app
+from fluoroscope.store.store import Store
+
+__all__ = ["serve"]
+
+log = logging.getLogger("fluoroscope.server")
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve(
+    host: str,
+    port: int,
+    store: Store,
+    retention_seconds: float,
+    announce: Callable[[str], None],
+    data_dir: Path,
+) -> None:
+    loop = asyncio.get_running_loop()
+    pipeline = Pipeline(store, retention_seconds=retention_seconds)
+    pipeline.start()
+    udp_sock = open_udp_socket(host, port)
+    tcp_sock = _tcp_socket(host, port)
+    transport, listener = await loop.create_datagram_endpoint(
+        lambda: UdpListener(pipeline), sock=udp_sock
+    )
+    state = ServerState(
+        store=store,
+        pipeline=pipeline,
+        retention_seconds=retention_seconds,
+        listener_counters=lambda: dict(listener.counters),
+    )
+    app = create_app(state)
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        loop="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    display = f"[{host}]" if ":" in host else host
+    announce(
+        f"Fluoroscope is listening on udp://{display}:{port} (segments) and "
+        f"http://{display}:{port} (X-Ray API)\nData directory: {data_dir}\n"
+        f"Store: {store.database} ({'embedded chDB' if store.embedded else 'ClickHouse server'})"
+    )
+    try:
+        await server.serve(sockets=[tcp_sock])
+    finally:
+        transport.close()
+        await asyncio.to_thread(pipeline.close)
+        counters = listener.counters + pipeline.counters
+        announce(f"Stopped. Stored {counters['stored_documents']} documents; " + _drops(counters))
+
+
+def _drops(counters: dict[str, int]) -> str:
+    dropped = {
+        k: v for k, v in counters.items() if (k.startswith("dropped") or "invalid" in k) and v
+    }
+    if not dropped:
+        return "nothing dropped."
+    return "dropped: " + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) + "."
+
+
+def serve(
+    host: str,
+    port: int,
+    *,
+    data_dir: Path,
+    store_url: str,
+    retention_days: int,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Run the server until SIGINT/SIGTERM (blocking). See the module docstring."""
+    store = Store.open(store_url, data_dir, retention_days)
+    try:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - platforms without uvloop
+            asyncio.run(_serve(host, port, store, retention_days * 86_400.0, announce, data_dir))
+        else:
+            uvloop.run(_serve(host, port, store, retention_days * 86_400.0, announce, data_dir))
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()

@@ -1,0 +1,171 @@
+"""X-Ray REST conventions (reference §4.1) and JSON shapes of the read models.
+
+Every operation is ``POST`` at a fixed root path with a JSON body (empty allowed);
+signed and unsigned requests are both accepted. Errors carry ``x-amzn-ErrorType`` and
+``{"__type", "message"}``; every response carries ``x-amzn-RequestId``. Times are
+epoch seconds as numbers on the way out, numbers or ISO-8601 strings on the way in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, Throttled
+from fluoroscope.model.summary import ServiceId, Trace, TraceSummary
+
+__all__ = [
+    "error_response",
+    "json_response",
+    "read_body",
+    "render_summary",
+    "render_trace",
+    "require_time",
+]
+
+
+def json_response(payload: Mapping[str, Any], status: int = 200) -> Response:
+    """A JSON response with the headers X-Ray clients expect."""
+    return Response(
+        orjson.dumps(payload),
+        status_code=status,
+        media_type="application/json",
+        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def error_response(exc: Exception) -> Response:
+    """Map a project exception to X-Ray's error shape."""
+    if isinstance(exc, ResourceNotFound):
+        code, status = "ResourceNotFoundException", 404
+    elif isinstance(exc, InvalidRequest):
+        code, status = "InvalidRequestException", 400
+    elif isinstance(exc, Throttled):
+        code, status = "ThrottledException", 429
+    else:
+        code, status = "InternalFailure", 500
+    response = json_response({"__type": code, "message": str(exc)}, status)
+    response.headers["x-amzn-ErrorType"] = code
+    return response
+
+
+async def read_body(request: Request, limit: int) -> dict[str, Any]:
+    """The request's JSON object (``{}`` for an empty body); InvalidRequest otherwise."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise InvalidRequest(f"request body of {declared} bytes exceeds the {limit}-byte limit")
+    body = await request.body()
+    if len(body) > limit:
+        raise InvalidRequest(f"request body exceeds the {limit}-byte limit")
+    if not body.strip():
+        return {}
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return value
+
+
+def require_time(body: Mapping[str, Any], key: str) -> float:
+    """A required epoch-seconds parameter given as a number or an ISO-8601 string."""
+    value = body.get(key)
+    if value is None:
+        raise InvalidRequest(f"{key} is required")
+    if isinstance(value, bool):
+        raise InvalidRequest(f"{key} must be a timestamp")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise InvalidRequest(f"{key} must be epoch seconds or an ISO-8601 timestamp, got {value!r:.40}")
+
+
+def _service_id(service: ServiceId) -> dict[str, Any]:
+    shaped: dict[str, Any] = {"Name": service.name, "Names": [service.name]}
+    if service.type:
+        shaped["Type"] = service.type
+    if service.account_id:
+        shaped["AccountId"] = service.account_id
+    return shaped
+
+
+def _annotation_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BooleanValue": value}
+    if isinstance(value, int | float):
+        return {"NumberValue": value}
+    return {"StringValue": str(value)}
+
+
+def render_summary(summary: TraceSummary) -> dict[str, Any]:
+    """A ``TraceSummary`` in X-Ray's JSON shape."""
+    services = [_service_id(s) for s in summary.services]
+    shaped: dict[str, Any] = {
+        "Id": summary.id,
+        "StartTime": summary.start_time,
+        "Duration": summary.duration,
+        "HasFault": summary.has_fault,
+        "HasError": summary.has_error,
+        "HasThrottle": summary.has_throttle,
+        "IsPartial": summary.is_partial,
+        "Annotations": {
+            key: [
+                {
+                    "AnnotationValue": _annotation_value(value),
+                    "ServiceIds": [services[i] for i in ids],
+                }
+                for value, ids in values
+            ]
+            for key, values in summary.annotations.items()
+        },
+        "Users": [
+            {"UserName": name, "ServiceIds": [services[i] for i in ids]}
+            for name, ids in summary.users
+        ],
+        "ServiceIds": services,
+        "ResourceARNs": [{"ARN": arn} for arn in summary.resource_arns],
+        "InstanceIds": [{"Id": i} for i in summary.instance_ids],
+        "AvailabilityZones": [{"Name": z} for z in summary.availability_zones],
+        "Revision": summary.revision,
+    }
+    if summary.response_time is not None:
+        shaped["ResponseTime"] = summary.response_time
+    if summary.entry_point is not None:
+        shaped["EntryPoint"] = services[summary.entry_point]
+    if summary.http is not None:
+        http: dict[str, Any] = {}
+        if summary.http.url:
+            http["HttpURL"] = summary.http.url
+        if summary.http.status:
+            http["HttpStatus"] = summary.http.status
+        if summary.http.method:
+            http["HttpMethod"] = summary.http.method
+        if summary.http.user_agent:
+            http["UserAgent"] = summary.http.user_agent
+        if summary.http.client_ip:
+            http["ClientIp"] = summary.http.client_ip
+        shaped["Http"] = http
+    return shaped
+
+
+def render_trace(trace: Trace) -> dict[str, Any]:
+    """A ``Trace`` in X-Ray's JSON shape: each document as a JSON string."""
+    return {
+        "Id": trace.id,
+        "Duration": trace.duration,
+        "LimitExceeded": trace.limit_exceeded,
+        "Segments": [
+            {"Id": doc["id"], "Document": orjson.dumps(doc).decode()} for doc in trace.documents
+        ],
+    }

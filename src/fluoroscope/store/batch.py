@@ -1,0 +1,75 @@
+"""What one write carries, column by column, and what a trace reload returns.
+
+Ingest fills a :class:`WriteBatch` in its worker thread and hands it to
+:meth:`fluoroscope.store.store.Store.write`; after that the store owns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from fluoroscope.model.summary import TraceSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["SpanColumns", "StatsSource", "StoredTrace", "WriteBatch"]
+
+
+@dataclass(slots=True)
+class SpanColumns:
+    """One list per column of the ``spans`` table, all of equal length."""
+
+    ts: list[int] = field(default_factory=list)
+    trace_id: list[str] = field(default_factory=list)
+    id: list[str] = field(default_factory=list)
+    parent_id: list[str] = field(default_factory=list)
+    is_segment: list[int] = field(default_factory=list)
+    name: list[str] = field(default_factory=list)
+    origin: list[str] = field(default_factory=list)
+    namespace: list[str] = field(default_factory=list)
+    start_time: list[float] = field(default_factory=list)
+    end_time: list[float] = field(default_factory=list)
+    flags: list[int] = field(default_factory=list)
+    http_status: list[int] = field(default_factory=list)
+    version: list[int] = field(default_factory=list)
+    doc: list[bytes] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+
+class StatsSource(Protocol):
+    """Per-minute node and edge statistics as column lists (see ``ingest.stats``)."""
+
+    def __bool__(self) -> bool: ...
+
+    def node_columns(self) -> dict[str, list[object]]: ...
+
+    def edge_columns(self) -> dict[str, list[object]]: ...
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Rows for every table, gathered since the last write."""
+
+    spans: SpanColumns = field(default_factory=SpanColumns)
+    summaries: list[tuple[int, TraceSummary]] = field(default_factory=list)
+    stats: StatsSource | None = None
+
+    def add_summary(self, ts: int, summary: TraceSummary) -> None:
+        """Queue ``summary`` (stored under the trace's epoch ``ts``)."""
+        self.summaries.append((ts, summary))
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+
+class StoredTrace(NamedTuple):
+    """A trace as stored: its epoch, latest summary revision and entities (children
+    excluded), each with its parent id and whether it is a segment."""
+
+    ts: int
+    revision: int
+    entities: list[tuple[Mapping[str, Any], str, bool]]

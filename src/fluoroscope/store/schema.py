@@ -1,0 +1,206 @@
+"""The schema, versioned as an ordered list of migrations.
+
+Tables (all in one database, ``{db}``):
+
+``spans``
+    One row per entity: each segment and each subsegment, embedded or streamed, keyed
+    by ``(trace_id, id)``. ``doc`` is the entity's own JSON without its children; the
+    nesting is rebuilt from ``parent_id`` on read. ``ReplacingMergeTree(version)``
+    collapses re-sent documents, and a completed entity always outranks its in-progress
+    version (``version`` puts completeness in its top bit). Ordered by trace id, so a
+    trace is read from a handful of granules without scanning; partitioned by the day
+    of the trace's epoch (``ts``) so retention drops whole parts.
+``traces``
+    One summary row per trace (GetTraceSummaries), rewritten with a higher
+    ``revision`` whenever the trace changes. Ordered by ``(ts, trace_id)`` so a time
+    window reads only its window.
+``node_stats`` / ``edge_stats``
+    Per-minute statistics per service-graph node and per edge, with latency
+    histograms (``Map(bucket_us, count)``), aggregated at ingest. Counts are signed:
+    ingest retracts an inferred node's numbers when the real downstream segment turns up.
+
+Migrations only ever append; :func:`migrate` applies the missing ones in order and
+records each in ``schema_migrations``. Retention is a TTL, re-applied when it changes.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fluoroscope.store.transport import Transport
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "set_retention"]
+
+_TABLES_WITH_TTL: Final = ("spans", "traces", "node_stats", "edge_stats")
+
+MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
+    (
+        1,
+        "spans, trace summaries, per-minute node and edge statistics",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.spans (
+                ts DateTime CODEC(Delta, ZSTD(1)),
+                trace_id String CODEC(ZSTD(1)),
+                id String CODEC(ZSTD(1)),
+                parent_id String CODEC(ZSTD(1)),
+                is_segment UInt8,
+                name LowCardinality(String),
+                origin LowCardinality(String),
+                namespace LowCardinality(String),
+                start_time Float64 CODEC(ZSTD(1)),
+                end_time Float64 CODEC(ZSTD(1)),
+                flags UInt8,
+                http_status UInt16,
+                version UInt64 CODEC(ZSTD(1)),
+                doc String CODEC(ZSTD(3))
+            ) ENGINE = ReplacingMergeTree(version)
+            PARTITION BY toYYYYMMDD(ts)
+            ORDER BY (trace_id, id)
+            TTL ts + INTERVAL {ttl_days} DAY
+            SETTINGS index_granularity = 256, ttl_only_drop_parts = 1
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.traces (
+                ts DateTime CODEC(Delta, ZSTD(1)),
+                trace_id String CODEC(ZSTD(1)),
+                revision UInt32,
+                start_time Float64,
+                end_time Float64,
+                duration Float64,
+                response_time Float64,
+                has_fault UInt8,
+                has_error UInt8,
+                has_throttle UInt8,
+                is_partial UInt8,
+                http_method LowCardinality(String),
+                http_url String CODEC(ZSTD(1)),
+                http_status UInt16,
+                user_agent String CODEC(ZSTD(1)),
+                client_ip String CODEC(ZSTD(1)),
+                entry_name LowCardinality(String),
+                entry_type LowCardinality(String),
+                service_names Array(LowCardinality(String)),
+                service_types Array(LowCardinality(String)),
+                users Array(String),
+                resource_arns Array(String),
+                ann_keys Array(String),
+                ann_types Array(UInt8),
+                ann_strings Array(String),
+                ann_numbers Array(Float64),
+                segment_count UInt32,
+                details String CODEC(ZSTD(3))
+            ) ENGINE = ReplacingMergeTree(revision)
+            PARTITION BY toYYYYMMDD(ts)
+            ORDER BY (ts, trace_id)
+            TTL ts + INTERVAL {ttl_days} DAY
+            SETTINGS ttl_only_drop_parts = 1
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.node_stats (
+                minute DateTime,
+                name String,
+                type LowCardinality(String),
+                is_root UInt8,
+                total SimpleAggregateFunction(sum, Int64),
+                ok SimpleAggregateFunction(sum, Int64),
+                errors SimpleAggregateFunction(sum, Int64),
+                throttles SimpleAggregateFunction(sum, Int64),
+                faults SimpleAggregateFunction(sum, Int64),
+                response_time SimpleAggregateFunction(sum, Float64),
+                first_start SimpleAggregateFunction(min, Float64),
+                last_end SimpleAggregateFunction(max, Float64),
+                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMMDD(minute)
+            ORDER BY (minute, name, type, is_root)
+            TTL minute + INTERVAL {ttl_days} DAY
+            SETTINGS ttl_only_drop_parts = 1
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.edge_stats (
+                minute DateTime,
+                src_name String,
+                src_type LowCardinality(String),
+                dst_name String,
+                dst_type LowCardinality(String),
+                total SimpleAggregateFunction(sum, Int64),
+                ok SimpleAggregateFunction(sum, Int64),
+                errors SimpleAggregateFunction(sum, Int64),
+                throttles SimpleAggregateFunction(sum, Int64),
+                faults SimpleAggregateFunction(sum, Int64),
+                response_time SimpleAggregateFunction(sum, Float64),
+                first_start SimpleAggregateFunction(min, Float64),
+                last_end SimpleAggregateFunction(max, Float64),
+                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMMDD(minute)
+            ORDER BY (minute, src_name, src_type, dst_name, dst_type)
+            TTL minute + INTERVAL {ttl_days} DAY
+            SETTINGS ttl_only_drop_parts = 1
+            """,
+        ),
+    ),
+)
+
+SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"database name {name!r} must be letters, digits and underscores")
+    return f"`{name}`"
+
+
+def migrate(transport: Transport, db: str, retention_days: int) -> list[int]:
+    """Create the database if needed and apply every missing migration, in order.
+
+    Returns the versions applied now (empty when the schema was current). Blocking;
+    call once at start-up before any read or write.
+    """
+    qdb = _ident(db)
+    transport.execute(f"CREATE DATABASE IF NOT EXISTS {qdb}")
+    transport.execute(
+        f"CREATE TABLE IF NOT EXISTS {qdb}.schema_migrations "
+        "(version UInt32, description String, applied_at DateTime DEFAULT now()) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    done = set(
+        transport.query_arrow(f"SELECT version FROM {qdb}.schema_migrations").column(0).to_pylist()
+    )
+    applied: list[int] = []
+    for version, description, statements in MIGRATIONS:
+        if version in done:
+            continue
+        for statement in statements:
+            transport.execute(statement.format(db=qdb, ttl_days=int(retention_days)))
+        transport.execute(
+            f"INSERT INTO {qdb}.schema_migrations (version, description) VALUES "
+            "({version:UInt32}, {description:String})",
+            {"version": version, "description": description},
+        )
+        applied.append(version)
+    set_retention(transport, db, retention_days)
+    return applied
+
+
+def set_retention(transport: Transport, db: str, retention_days: int) -> None:
+    """Make every table's TTL ``retention_days`` (a metadata change when it differs)."""
+    qdb = _ident(db)
+    days = int(retention_days)
+    for table in _TABLES_WITH_TTL:
+        column = "minute" if table.endswith("_stats") else "ts"
+        current = (
+            transport.query_arrow(
+                "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                {"db": db, "t": table},
+            )
+            .column(0)
+            .to_pylist()
+        )
+        if current and f"toIntervalDay({days})" in current[0]:
+            continue
+        transport.execute(
+            f"ALTER TABLE {qdb}.{table} MODIFY TTL {column} + INTERVAL {days} DAY "
+            "SETTINGS materialize_ttl_after_modify = 0"
+        )

@@ -1,0 +1,388 @@
+"""The store: writes batches, reads traces, summaries and graph statistics.
+
+Contract (every method): blocking, so call it from a worker thread, never from the
+event loop; safe to call from several threads at once (the engine serializes
+statements); raises :class:`~fluoroscope.model.errors.StoreError` when the engine
+fails. :meth:`Store.write` is idempotent on ``(trace_id, id)`` - re-sent entities
+replace, never duplicate - and returning means the rows are on disk. Reads return new
+objects owned by the caller, and collapse replaced rows (``FINAL``), so they never
+show a superseded version.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+import pyarrow as pa
+
+from fluoroscope.model.errors import InvalidRequest
+from fluoroscope.model.summary import HttpSummary, TraceSummary
+from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.store.schema import migrate
+from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
+
+__all__ = ["EntityRow", "Store", "SummaryPage"]
+
+_ANN_STRING, _ANN_NUMBER, _ANN_BOOL = 0, 1, 2
+_WINDOW_SLACK: Final = 3600  # a trace's id epoch may precede or follow its first segment
+
+_SPAN_SCHEMA: Final = pa.schema(
+    [
+        ("ts", pa.uint32()),
+        ("trace_id", pa.string()),
+        ("id", pa.string()),
+        ("parent_id", pa.string()),
+        ("is_segment", pa.uint8()),
+        ("name", pa.string()),
+        ("origin", pa.string()),
+        ("namespace", pa.string()),
+        ("start_time", pa.float64()),
+        ("end_time", pa.float64()),
+        ("flags", pa.uint8()),
+        ("http_status", pa.uint16()),
+        ("version", pa.uint64()),
+        ("doc", pa.binary()),
+    ]
+)
+_HIST = pa.map_(pa.uint32(), pa.int64())
+_STAT_FIELDS: Final = [
+    ("total", pa.int64()),
+    ("ok", pa.int64()),
+    ("errors", pa.int64()),
+    ("throttles", pa.int64()),
+    ("faults", pa.int64()),
+    ("response_time", pa.float64()),
+    ("first_start", pa.float64()),
+    ("last_end", pa.float64()),
+    ("histogram", _HIST),
+]
+_NODE_SCHEMA: Final = pa.schema(
+    [
+        ("minute", pa.uint32()),
+        ("name", pa.string()),
+        ("type", pa.string()),
+        ("is_root", pa.uint8()),
+        *_STAT_FIELDS,
+    ]
+)
+_EDGE_SCHEMA: Final = pa.schema(
+    [
+        ("minute", pa.uint32()),
+        ("src_name", pa.string()),
+        ("src_type", pa.string()),
+        ("dst_name", pa.string()),
+        ("dst_type", pa.string()),
+        *_STAT_FIELDS,
+    ]
+)
+_STRINGS = pa.list_(pa.string())
+_SUMMARY_SCHEMA: Final = pa.schema(
+    [
+        ("ts", pa.uint32()),
+        ("trace_id", pa.string()),
+        ("revision", pa.uint32()),
+        ("start_time", pa.float64()),
+        ("end_time", pa.float64()),
+        ("duration", pa.float64()),
+        ("response_time", pa.float64()),
+        ("has_fault", pa.uint8()),
+        ("has_error", pa.uint8()),
+        ("has_throttle", pa.uint8()),
+        ("is_partial", pa.uint8()),
+        ("http_method", pa.string()),
+        ("http_url", pa.string()),
+        ("http_status", pa.uint16()),
+        ("user_agent", pa.string()),
+        ("client_ip", pa.string()),
+        ("entry_name", pa.string()),
+        ("entry_type", pa.string()),
+        ("service_names", _STRINGS),
+        ("service_types", _STRINGS),
+        ("users", _STRINGS),
+        ("resource_arns", _STRINGS),
+        ("ann_keys", _STRINGS),
+        ("ann_types", pa.list_(pa.uint8())),
+        ("ann_strings", _STRINGS),
+        ("ann_numbers", pa.list_(pa.float64())),
+        ("segment_count", pa.uint32()),
+        ("details", pa.binary()),
+    ]
+)
+_SUMMARY_COLUMNS: Final = tuple(_SUMMARY_SCHEMA.names)
+_SUMMARY_READ: Final = (
+    "trace_id, revision, start_time, duration, response_time, has_fault, has_error, "
+    "has_throttle, is_partial, http_method, http_url, http_status, user_agent, client_ip, details"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRow:
+    """One stored entity of a trace (its own document, children excluded)."""
+
+    id: str
+    parent_id: str
+    is_segment: bool
+    document: dict[str, Any]
+
+
+@dataclass(slots=True)
+class SummaryPage:
+    """One page of summaries, newest first; ``next_token`` continues further back."""
+
+    summaries: list[TraceSummary]
+    next_token: str | None
+    scanned: int
+
+
+def _summary_columns(rows: Sequence[tuple[int, TraceSummary]]) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {name: [] for name in _SUMMARY_COLUMNS}
+    for ts, s in rows:
+        http = s.http or HttpSummary()
+        entry = s.services[s.entry_point] if s.entry_point is not None else None
+        keys: list[str] = []
+        types: list[int] = []
+        strings: list[str] = []
+        numbers: list[float] = []
+        for key, pairs in s.annotations.items():
+            for value, _ in pairs:
+                keys.append(key)
+                if isinstance(value, bool):
+                    types.append(_ANN_BOOL)
+                    strings.append("")
+                    numbers.append(float(value))
+                elif isinstance(value, int | float):
+                    types.append(_ANN_NUMBER)
+                    strings.append("")
+                    numbers.append(float(value))
+                else:
+                    types.append(_ANN_STRING)
+                    strings.append(str(value))
+                    numbers.append(0.0)
+        row = (
+            ts, s.id, s.revision, s.start_time, s.start_time + s.duration, s.duration,
+            s.response_time if s.response_time is not None else -1.0,
+            int(s.has_fault), int(s.has_error), int(s.has_throttle), int(s.is_partial), http.method, http.url,
+            http.status, http.user_agent, http.client_ip,
+            entry.name if entry else "", entry.type if entry else "",
+            [x.name for x in s.services], [x.type for x in s.services],
+            [name for name, _ in s.users], list(s.resource_arns),
+            keys, types, strings, numbers, len(s.services), orjson.dumps(s.details()),
+        )  # fmt: skip
+        for name, cell in zip(_SUMMARY_COLUMNS, row, strict=True):
+            cols[name].append(cell)
+    return cols
+
+
+def _encode_token(start: float, trace_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([start, trace_id])).decode()
+
+
+def _decode_token(token: str) -> tuple[float, str]:
+    try:
+        start, trace_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(start), str(trace_id)
+    except Exception:
+        raise InvalidRequest("NextToken is not a token this server issued") from None
+
+
+class Store:
+    """The ClickHouse-engine store (see the module docstring for the contract)."""
+
+    def __init__(self, transport: Transport, database: str) -> None:
+        self._t = transport
+        self.database = database
+        self._db = f"`{database}`"
+
+    @classmethod
+    def open(
+        cls, store_url: str, data_dir: Path, retention_days: int, database: str | None = None
+    ) -> Store:
+        """Open the transport named by ``store_url`` and bring the schema up to date."""
+        transport, default_db = open_transport(store_url, data_dir)
+        db = database or default_db
+        migrate(transport, db, retention_days)
+        return cls(transport, db)
+
+    @property
+    def embedded(self) -> bool:
+        """True when the engine runs inside this process (chDB)."""
+        return isinstance(self._t, ChdbTransport)
+
+    def close(self) -> None:
+        self._t.close()
+
+    # -- writes ----------------------------------------------------------------------
+
+    def write(self, batch: WriteBatch) -> None:
+        """Store every row of ``batch``; returns when they are written."""
+        spans = batch.spans
+        if len(spans):
+            table = pa.table(
+                {name: getattr(spans, name) for name in _SPAN_SCHEMA.names}, schema=_SPAN_SCHEMA
+            )
+            self._t.insert_arrow(f"{self._db}.spans", table)
+        if batch.summaries:
+            self._t.insert_arrow(
+                f"{self._db}.traces",
+                pa.table(_summary_columns(batch.summaries), schema=_SUMMARY_SCHEMA),
+            )
+        stats = batch.stats
+        if stats:
+            nodes = stats.node_columns()
+            if nodes["minute"]:
+                self._t.insert_arrow(f"{self._db}.node_stats", pa.table(nodes, schema=_NODE_SCHEMA))
+            edges = stats.edge_columns()
+            if edges["minute"]:
+                self._t.insert_arrow(f"{self._db}.edge_stats", pa.table(edges, schema=_EDGE_SCHEMA))
+
+    # -- reads -----------------------------------------------------------------------
+
+    def max_trace_ts(self) -> int:
+        """The latest trace epoch stored (0 for an empty store)."""
+        table = self._t.query_arrow(f"SELECT toUInt32(max(ts)) FROM {self._db}.traces")
+        value = table.column(0)[0].as_py() if table.num_rows else 0
+        return int(value or 0)
+
+    def entities(self, trace_ids: Iterable[str]) -> dict[str, list[EntityRow]]:
+        """Every stored entity of each trace, by trace id; unknown ids are absent."""
+        ids = sorted(set(trace_ids))
+        if not ids:
+            return {}
+        table = self._t.query_arrow(
+            f"SELECT trace_id, id, parent_id, is_segment, doc FROM {self._db}.spans FINAL "
+            "WHERE trace_id IN {ids:Array(String)} ORDER BY trace_id, start_time, id",
+            {"ids": ids},
+        )
+        found: dict[str, list[EntityRow]] = {}
+        loads = orjson.loads
+        for trace_id, eid, parent_id, is_segment, doc in zip(
+            *(table.column(i).to_pylist() for i in range(5)), strict=True
+        ):
+            found.setdefault(trace_id, []).append(
+                EntityRow(eid, parent_id, bool(is_segment), loads(doc))
+            )
+        return found
+
+    def load_traces(self, trace_ids: Iterable[str]) -> dict[str, StoredTrace]:
+        """What ingest needs to rebuild the state of traces it no longer caches."""
+        ids = sorted(set(trace_ids))
+        rows = self.entities(ids)
+        if not rows:
+            return {}
+        table = self._t.query_arrow(
+            f"SELECT trace_id, toUInt32(max(ts)), max(revision) FROM {self._db}.traces "
+            "WHERE trace_id IN {ids:Array(String)} GROUP BY trace_id",
+            {"ids": sorted(rows)},
+        )
+        meta = {
+            tid: (ts, rev)
+            for tid, ts, rev in zip(*(table.column(i).to_pylist() for i in range(3)), strict=True)
+        }
+        out: dict[str, StoredTrace] = {}
+        for trace_id, entities in rows.items():
+            ts, revision = meta.get(trace_id, (0, 0))
+            if not ts:
+                ts = int(min(float(e.document["start_time"]) for e in entities))
+            out[trace_id] = StoredTrace(
+                ts, revision, [(e.document, e.parent_id, e.is_segment) for e in entities]
+            )
+        return out
+
+    def summaries(
+        self,
+        start: float,
+        end: float,
+        *,
+        by_trace_id: bool = False,
+        limit: int = 100,
+        token: str | None = None,
+    ) -> SummaryPage:
+        """Trace summaries whose start (or, ``by_trace_id``, whose id epoch) lies in
+        ``[start, end]``, newest first, ``limit`` per page."""
+        params: dict[str, Any] = {
+            "lo": max(int(start) - _WINDOW_SLACK, 0),
+            "hi": int(end) + _WINDOW_SLACK,
+            "start": float(start),
+            "end": float(end),
+            "limit": int(limit) + 1,
+        }
+        where = ["ts >= {lo:UInt32}", "ts <= {hi:UInt32}"]
+        if by_trace_id:
+            params["lo"], params["hi"] = int(start), int(end)
+        else:
+            where.append("start_time >= {start:Float64} AND start_time <= {end:Float64}")
+        if token:
+            last_start, last_id = _decode_token(token)
+            params["last_start"], params["last_id"] = last_start, last_id
+            where.append("(start_time, trace_id) < ({last_start:Float64}, {last_id:String})")
+        table = self._t.query_arrow(
+            f"SELECT {_SUMMARY_READ} FROM {self._db}.traces FINAL WHERE {' AND '.join(where)} "
+            "ORDER BY start_time DESC, trace_id DESC LIMIT {limit:UInt32}",
+            params,
+        )
+        summaries = _read_summaries(table)
+        next_token = None
+        if len(summaries) > limit:
+            summaries = summaries[:limit]
+            last = summaries[-1]
+            next_token = _encode_token(last.start_time, last.id)
+        return SummaryPage(summaries, next_token, len(summaries))
+
+    def stats(self, kind: str, start: float, end: float) -> pa.Table:
+        """Per-minute node (``kind="node"``) or edge statistics whose minute lies in
+        ``[start, end)``, summed per node or edge over the window. Histograms are
+        ``[(bucket_us, count)]`` with zero counts removed."""
+        if kind == "node":
+            keys = "name, type, max(is_root) AS is_root"
+            group = "name, type"
+            table = "node_stats"
+        elif kind == "edge":
+            keys = "src_name, src_type, dst_name, dst_type"
+            group = keys
+            table = "edge_stats"
+        else:
+            raise ValueError(f"unknown statistics kind {kind!r}")
+        return self._t.query_arrow(
+            f"SELECT {keys}, sum(total) AS total, sum(ok) AS ok, sum(errors) AS errors, "
+            "sum(throttles) AS throttles, sum(faults) AS faults, "
+            "sum(response_time) AS response_time, min(first_start) AS first_start, "
+            "max(last_end) AS last_end, "
+            "sumMap(histogram) AS histogram "
+            f"FROM {self._db}.{table} "
+            "WHERE minute >= toDateTime({lo:UInt32}) AND minute < toDateTime({hi:UInt32}) "
+            f"GROUP BY {group} HAVING total != 0 ORDER BY {group}",
+            {"lo": int(start) // 60 * 60, "hi": int(end)},
+        )
+
+
+def _read_summaries(table: pa.Table) -> list[TraceSummary]:
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    out: list[TraceSummary] = []
+    loads = orjson.loads
+    for (
+        trace_id, revision, start, duration, response_time, fault, error, throttle, partial,
+        method, url, status, agent, client_ip, details,
+    ) in zip(*columns, strict=True):  # fmt: skip
+        http = None
+        if method or url or status:
+            http = HttpSummary(url, status, method, agent, client_ip)
+        summary = TraceSummary(
+            id=trace_id,
+            start_time=start,
+            duration=duration,
+            response_time=response_time if response_time >= 0 else None,
+            has_fault=bool(fault),
+            has_error=bool(error),
+            has_throttle=bool(throttle),
+            is_partial=bool(partial),
+            http=http,
+            revision=revision,
+        )
+        summary.restore_details(loads(details))
+        out.append(summary)
+    return out

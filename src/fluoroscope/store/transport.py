@@ -1,0 +1,194 @@
+"""Transports: how SQL reaches the ClickHouse engine.
+
+Both transports take the same SQL with ``{name:Type}`` server-side parameters, so user
+values are never pasted into statements; they differ only in where the engine runs.
+
+* :class:`ChdbTransport` - the engine embedded in this process (chDB) under a data
+  directory. One process can open one chDB path, and a path cannot be shared by two
+  processes; statements within the process are serialized by the engine.
+* :class:`HttpTransport` - a ClickHouse server or cluster over HTTP (clickhouse-connect).
+
+Contract for every method: called from worker threads (never the event loop: calls
+block for the duration of the statement; chDB releases the GIL meanwhile); raises
+:class:`~fluoroscope.model.errors.StoreError` on failure; returned objects are owned by
+the caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Protocol
+from urllib.parse import unquote, urlsplit
+
+import pyarrow as pa
+
+from fluoroscope.model.errors import StoreError, StoreUnavailable
+
+__all__ = ["ChdbTransport", "HttpTransport", "Transport", "open_transport"]
+
+
+class Transport(Protocol):
+    """What the store needs from the engine."""
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing (DDL, ALTER, OPTIMIZE)."""
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a SELECT and return the whole result as an Arrow table."""
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        """Append ``data`` (columns named as in ``table``) to ``table``; returns when written."""
+
+    def close(self) -> None:
+        """Release the engine; further calls fail. Idempotent."""
+
+
+_ESCAPES: Final = str.maketrans(
+    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\b": "\\b", "\f": "\\f"}
+)
+
+
+def _quoted(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.translate(_ESCAPES).replace("'", "\\'") + "'"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_quoted(v) for v in value) + "]"
+    raise TypeError(f"unsupported query parameter type {type(value).__name__}")
+
+
+def chdb_param(value: object) -> str:
+    """A parameter value in the text form the embedded engine parses for ``{name:Type}``:
+    escaped for scalars (``String`` reads backslash escapes), quoted literals in arrays."""
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, list | tuple | bool | int | float):
+        return _quoted(value)
+    raise TypeError(f"unsupported query parameter type {type(value).__name__}")
+
+
+class ChdbTransport:
+    """The embedded engine (chDB) keeping its data under ``path``."""
+
+    _lock = threading.Lock()
+    _opened: str | None = None
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            from chdb import session
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise StoreUnavailable(
+                "chDB is not installed: pip install 'fluoroscope[server]'"
+            ) from exc
+        with ChdbTransport._lock:
+            if ChdbTransport._opened not in (None, str(path)):
+                raise StoreUnavailable(
+                    f"this process already opened the embedded store at {ChdbTransport._opened}; "
+                    "chDB allows one data path per process"
+                )
+            try:
+                self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                raise StoreUnavailable(
+                    f"cannot open the embedded store at {path} (is another process using it?): {exc}"
+                ) from exc
+            ChdbTransport._opened = str(path)
+        self._closed = False
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._run(sql, "CSV", params)
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        result = self._run(sql, "ArrowTable", params)
+        if not isinstance(result, pa.Table):  # pragma: no cover - chDB contract
+            raise StoreError(f"chDB returned {type(result).__name__}, expected an Arrow table")
+        return result
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        # chDB's Python() table function reads the Arrow table from this frame by name.
+        _fluoroscope_rows = data
+        self._run(f"INSERT INTO {table} SELECT * FROM Python(_fluoroscope_rows)", "CSV", None)
+
+    def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        try:
+            if params:
+                return self._session.query(  # type: ignore[no-untyped-call]
+                    sql, fmt, params={k: chdb_param(v) for k, v in params.items()}
+                )
+            return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def close(self) -> None:
+        # chDB keeps one embedded server per process; the session stays usable by a
+        # later transport on the same path, so closing only stops this object.
+        self._closed = True
+
+
+class HttpTransport:
+    """A ClickHouse server or cluster reached over HTTP with clickhouse-connect."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("clickhouse", "clickhouses"):
+            raise StoreUnavailable(f"unsupported store URL scheme {parts.scheme!r}")
+        try:
+            import clickhouse_connect
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise StoreUnavailable("clickhouse-connect is not installed") from exc
+        try:
+            self._client = clickhouse_connect.get_client(
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or (8443 if parts.scheme == "clickhouses" else 8123),
+                username=unquote(parts.username or "default"),
+                password=unquote(parts.password or ""),
+                secure=parts.scheme == "clickhouses",
+                autogenerate_session_id=False,
+            )
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"cannot reach ClickHouse at {parts.hostname}:{parts.port}: {exc}"
+            ) from exc
+        self.database = parts.path.strip("/") or "fluoroscope"
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._client.command(sql, parameters=dict(params or {}))
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        try:
+            return self._client.query_arrow(sql, parameters=dict(params or {}))
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        try:
+            self._client.insert_arrow(table, data)
+        except Exception as exc:
+            raise StoreError(str(exc).strip()) from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def open_transport(store_url: str, data_dir: Path) -> tuple[Transport, str]:
+    """Open the transport named by ``store_url`` and return it with its database name.
+
+    ``chdb`` (or ``chdb://``) selects the embedded engine under ``data_dir/chdb``;
+    ``clickhouse://user:pass@host:8123/db`` a server (database ``db``, default
+    ``fluoroscope``).
+    """
+    if store_url in ("chdb", "chdb://", ""):
+        return ChdbTransport(data_dir / "chdb"), "fluoroscope"
+    transport = HttpTransport(store_url)
+    return transport, transport.database
