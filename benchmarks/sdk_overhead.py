@@ -118,7 +118,7 @@ def aws_xray(port: int) -> Callable[[], None]:
         service="bench",
     )
 
-    @recorder.capture("work")  # type: ignore[misc]
+    @recorder.capture("work")  # type: ignore[untyped-decorator]
     def work() -> None:
         return None
 
