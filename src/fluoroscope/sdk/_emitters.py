@@ -88,7 +88,7 @@ def parse_daemon_address(value: str) -> DaemonAddress:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"daemon address {value!r} is empty")
     parts = value.split()
-    if len(parts) == 1:
+    if len(parts) == 1 and not parts[0].lower().startswith(("tcp:", "udp:")):
         addr = _host_port(parts[0], value)
         return DaemonAddress(udp=addr, tcp=addr)
     found: dict[str, tuple[str, int]] = {}

@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping
 from contextvars import Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from fluoroscope.model.ids import new_entity_id
 from fluoroscope.model.trace_header import NOT_SAMPLED, SAMPLED
@@ -299,7 +299,7 @@ class Entity:
         """End the entity (idempotent). Never blocks for long, never raises."""
         raise NotImplementedError
 
-    def __enter__(self) -> Entity:
+    def __enter__(self) -> Self:
         self._token = CURRENT.set(self)
         return self
 
@@ -320,7 +320,7 @@ class Entity:
                 CURRENT.set(None)
         self.close()
 
-    async def __aenter__(self) -> Entity:
+    async def __aenter__(self) -> Self:
         return self.__enter__()
 
     async def __aexit__(
@@ -632,7 +632,7 @@ class _UnsampledChild(_Inert):
         self._token = None
         self.segment = segment  # type: ignore[assignment]
 
-    def __enter__(self) -> Entity:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -666,7 +666,7 @@ class _Noop(_Inert):
     def trace_header(self) -> str | None:
         return None
 
-    def __enter__(self) -> Entity:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, overload
 
 from fluoroscope.model.trace_header import NOT_SAMPLED, SAMPLED, parse_trace_header
 from fluoroscope.sdk import _env
@@ -83,6 +83,12 @@ def _root(tracer: Tracer, name: str) -> Entity:
     )
 
 
+@overload
+def lambda_handler(fn: F, *, tracer: Tracer | None = None, name: str | None = None) -> F: ...
+@overload
+def lambda_handler(
+    fn: None = None, *, tracer: Tracer | None = None, name: str | None = None
+) -> Callable[[F], F]: ...
 def lambda_handler(
     fn: F | None = None, *, tracer: Tracer | None = None, name: str | None = None
 ) -> Any:

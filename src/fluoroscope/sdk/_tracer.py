@@ -19,7 +19,7 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar, cast, overload
 
 from fluoroscope.model.ids import new_trace_id
 from fluoroscope.model.trace_header import (
@@ -246,7 +246,11 @@ class Tracer:
             return NOOP
         return open_subsegment(sanitize_name(name), namespace, parent)
 
-    def capture(self, name: str | Callable[..., Any] | None = None) -> Capture:
+    @overload
+    def capture(self, name: F) -> F: ...
+    @overload
+    def capture(self, name: str | None = None) -> Capture: ...
+    def capture(self, name: str | Callable[..., Any] | None = None) -> Any:
         """Trace each call of a function as a subsegment: ``@tracer.capture("getFile")``.
 
         Works on plain functions, coroutine functions, generator and async generator
@@ -255,7 +259,7 @@ class Tracer:
         manager (``with tracer.capture("block"):``).
         """
         if callable(name):
-            return cast(Capture, Capture(self, None)(name))
+            return Capture(self, None)(name)
         return Capture(self, name)
 
     # -- the current entity ------------------------------------------------------
@@ -299,6 +303,10 @@ class Tracer:
         with contextlib.suppress(Exception):
             self.emitter.close(timeout)
 
+    @overload
+    def lambda_handler(self, fn: F, *, name: str | None = None) -> F: ...
+    @overload
+    def lambda_handler(self, fn: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
     def lambda_handler(self, fn: F | None = None, *, name: str | None = None) -> Any:
         """Decorate a Lambda handler; see :func:`fluoroscope.sdk.lambda_handler`."""
         from fluoroscope.sdk._lambda import lambda_handler
