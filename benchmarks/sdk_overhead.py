@@ -5,8 +5,11 @@ function, in one thread, and divides the wall time by the number of calls. The t
 includes segment/subsegment bookkeeping, serialization and emission, amortized:
 
 - ours: ``Tracer`` with its UDP emitter (background sender, default
-  ``streaming_threshold``), to a local UDP socket that a thread drains, ending with
-  ``flush()`` so every document is sent inside the timed region;
+  ``streaming_threshold`` of 100, so a segment of 100 calls is one datagram), to a
+  local UDP socket that a thread drains, ending with ``flush()`` so every document
+  is sent inside the timed region. Also shown, for information: ours with
+  ``streaming_threshold=0`` (every subsegment its own datagram, the worst case) and
+  ours when the request is not sampled;
 - aws-xray-sdk 2.15: a recorder with its ``UDPEmitter`` (``streaming_threshold=30``,
   so subsegments are serialized and streamed), to the same socket;
 - opentelemetry-sdk: ``start_as_current_span`` decorator, ``BatchSpanProcessor``
@@ -57,6 +60,15 @@ class Drain:
             self.datagrams += 1
             self.bytes += len(data)
 
+    def settle(self, quiet: float = 0.05, limit: float = 5.0) -> None:
+        """Wait until nothing arrived for ``quiet`` seconds, so one case's datagrams
+        are not received (on this process's GIL) while the next case is timed."""
+        deadline = time.monotonic() + limit
+        last = -1
+        while time.monotonic() < deadline and last != self.datagrams:
+            last = self.datagrams
+            time.sleep(quiet)
+
     def close(self) -> None:
         self._stop = True
         self._thread.join()
@@ -89,6 +101,27 @@ def ours(port: int, streaming_threshold: int = 100) -> Callable[[], None]:
         daemon_address=f"127.0.0.1:{port}",
         sampling=False,
         streaming_threshold=streaming_threshold,
+    )
+
+    @tracer.capture("work")
+    def work() -> None:
+        return None
+
+    def run_once() -> None:
+        for _ in range(ROUNDS):
+            with tracer.segment("bench"):
+                for _ in range(CALLS):
+                    work()
+        tracer.flush(10.0)
+
+    return run_once
+
+
+def ours_unsampled(port: int) -> Callable[[], None]:
+    from fluoroscope.sdk import ConstantSampler, Tracer
+
+    tracer = Tracer(
+        service="bench", daemon_address=f"127.0.0.1:{port}", sampler=ConstantSampler(False)
     )
 
     @tracer.capture("work")
@@ -170,15 +203,18 @@ def main(argv: list[str]) -> int:
         "bare call": bare(),
         "fluoroscope": ours(drain.port),
         "fluoroscope (streaming_threshold=0)": ours(drain.port, 0),
+        "fluoroscope (not sampled)": ours_unsampled(drain.port),
         "aws-xray-sdk (UDPEmitter)": aws_xray(drain.port),
         "opentelemetry-sdk (BSP)": otel(),
     }
     results: dict[str, list[float]] = {name: [] for name in cases}
     for run_once in cases.values():  # warm up
         run_once()
+        drain.settle()
     for _ in range(runs):  # interleave the cases so machine noise hits all of them
         for name, run_once in cases.items():
             results[name].append(_time_per_call(run_once))
+            drain.settle()
     time.sleep(0.3)
     drain.close()
 
@@ -191,12 +227,13 @@ def main(argv: list[str]) -> int:
     print(f"datagrams received: {drain.datagrams} ({drain.bytes / 1e6:.1f} MB)")
     ok = True
     for ref in ("aws-xray-sdk (UDPEmitter)", "opentelemetry-sdk (BSP)"):
-        for mine in ("fluoroscope", "fluoroscope (streaming_threshold=0)"):
-            ratio = medians[mine] / medians[ref]
-            verdict = "ok" if ratio <= 0.2 else "ABOVE TARGET"
-            if mine == "fluoroscope":
-                ok = ok and ratio <= 0.2
-            print(f"ratio {mine} / {ref}: {ratio:.3f} (target <= 0.2: {verdict})")
+        ratio = medians["fluoroscope"] / medians[ref]
+        ok = ok and ratio <= 0.2
+        verdict = "ok" if ratio <= 0.2 else "ABOVE TARGET"
+        print(f"ratio fluoroscope / {ref}: {ratio:.3f} (target <= 0.2: {verdict})")
+    for ref in ("aws-xray-sdk (UDPEmitter)", "opentelemetry-sdk (BSP)"):
+        ratio = medians["fluoroscope (streaming_threshold=0)"] / medians[ref]
+        print(f"ratio fluoroscope (streaming_threshold=0) / {ref}: {ratio:.3f} (information)")
     return 0 if ok else 1
 
 

@@ -143,3 +143,18 @@ def test_flush_and_close_are_bounded(daemon: UDPDaemon) -> None:
     assert time.monotonic() - start < 3.0
     assert emitter._thread is not None
     assert not emitter._thread.is_alive()
+
+
+def test_backlog_is_sent_by_emitting_threads_instead_of_dropped(daemon: UDPDaemon) -> None:
+    emitter = UDPEmitter(daemon.address, interval=3600.0, wake_at=8, max_queue=200)
+    tracer = Tracer(service="svc", emitter=emitter, sampling=False, streaming_threshold=0)
+    with tracer.segment():
+        for i in range(1000):
+            with tracer.subsegment(f"s{i}"):
+                pass
+            assert emitter.stats()["queued"] <= 4 * 8 + 1
+    stats = emitter.stats()
+    assert stats["dropped_queue_full"] == 0
+    assert tracer.flush(5.0)
+    assert len(daemon.documents(1001)) == 1001
+    tracer.close()

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 DEFAULT_DAEMON_ADDRESS: Final = "127.0.0.1:2000"
+_HELP_BATCH: Final = 64
 
 
 @runtime_checkable
@@ -111,7 +112,9 @@ class UDPEmitter:
     ``address`` is ``host:port``, the two-part ``tcp:… udp:…`` form, or a
     :class:`DaemonAddress`. At most ``max_queue`` items wait to be sent; beyond that,
     new items are dropped and counted (``stats()["dropped_queue_full"]``). The sender
-    wakes every ``interval`` seconds, or as soon as ``wake_at`` items are waiting.
+    wakes every ``interval`` seconds, or as soon as ``wake_at`` items are waiting;
+    past ``4 * wake_at`` waiting items, ``emit`` itself sends a small batch (at most
+    64 documents) when the sender is not busy, so a backlog cannot grow unchecked.
     Nothing happens at construction: the thread and socket are created on first use.
     """
 
@@ -129,10 +132,13 @@ class UDPEmitter:
         self._max_queue = max_queue
         self._interval = interval
         self._wake_at = wake_at
+        self._help_at = 4 * wake_at
         self._queue: collections.deque[Entity | InProgress] = collections.deque()
         self._wake = threading.Event()
-        self._send_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._socket_lock = threading.Lock()
+        self._inflight = 0
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._sockaddr: Any = None
@@ -162,7 +168,10 @@ class UDPEmitter:
         if self._thread is None:
             self._start()
         elif len(queue) >= self._wake_at:
-            self._wake.set()
+            if len(queue) >= self._help_at:
+                self._help()
+            else:
+                self._wake.set()
 
     def flush(self, timeout: float | None = 2.0) -> bool:
         """Send everything queued now, in the calling thread, within ``timeout`` seconds.
@@ -229,10 +238,24 @@ class UDPEmitter:
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=after_fork)
 
+    def _help(self) -> None:
+        """Backlog: the emitting thread sends a bounded batch itself.
+
+        Under CPU-bound load the sender thread gets the GIL back slowly after each
+        send (the convoy effect); sending a batch here keeps the queue from filling
+        up and dropping. Bounded (``_HELP_BATCH`` documents); takes no lock.
+        """
+        self._wake.set()
+        for _ in range(_HELP_BATCH):
+            if not self._send_next():
+                break
+
     def _reset_after_fork(self) -> None:
         self._thread = None
-        self._send_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._socket_lock = threading.Lock()
+        self._inflight = 0
         self._wake = threading.Event()
         self._queue.clear()
         sock, self._sock = self._sock, None
@@ -246,32 +269,48 @@ class UDPEmitter:
             wake.clear()
             self._drain(None)
 
-    def _drain(self, deadline: float | None) -> bool:
+    def _send_next(self) -> bool:
+        """Pop and send one item; False when the queue was empty. Any thread may call it.
+
+        ``_inflight`` counts items popped but not yet sent, so that ``flush`` can wait
+        for what other threads are still sending.
+        """
+        with self._count_lock:
+            self._inflight += 1
         try:
-            if deadline is None:
-                self._send_lock.acquire()
-            elif not self._send_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                return False
             try:
-                queue = self._queue
-                while queue:
-                    if deadline is not None and time.monotonic() > deadline:
-                        return False
-                    try:
-                        item = queue.popleft()
-                    except IndexError:
-                        break
-                    self._send(item)
-                return True
-            finally:
-                self._send_lock.release()
-        except Exception as exc:  # never let the sender thread die
-            warn_once("udp-drain", "trace emitter failed: %r", exc)
-            return False
+                item = self._queue.popleft()
+            except IndexError:
+                return False
+            self._send(item)
+            return True
+        except Exception as exc:  # never let a sending thread die
+            warn_once("udp-send-item", "trace emitter failed: %r", exc)
+            return True
+        finally:
+            with self._count_lock:
+                self._inflight -= 1
+
+    def _drain(self, deadline: float | None) -> bool:
+        """Send until the queue is empty and nothing is in flight, or the deadline passes."""
+        monotonic = time.monotonic
+        while self._send_next():
+            if deadline is not None and monotonic() > deadline:
+                return False
+        while self._inflight > 0 or self._queue:
+            if deadline is not None and monotonic() > deadline:
+                return False
+            if not self._send_next():
+                time.sleep(0.0005)
+        return True
 
     def _socket(self) -> socket.socket | None:
         if self._sock is not None:
             return self._sock
+        with self._socket_lock:
+            return self._sock or self._open_socket()
+
+    def _open_socket(self) -> socket.socket | None:
         now = time.monotonic()
         if now < self._resolve_after:
             return None
