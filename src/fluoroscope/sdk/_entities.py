@@ -15,16 +15,13 @@ code: invalid input is dropped and logged once. Methods are meant to be called f
 the code that owns the entity; mutating an entity after it was closed has no
 defined effect on what was sent.
 
-Unsampled work uses :class:`UnsampledSegment` (one small object per request, which
-also stands for all its subsegments), and code running outside any segment gets the
-shared :data:`NOOP` entity; both accept every call and record nothing.
+Unsampled work and code outside any segment use the stand-ins of
+:mod:`fluoroscope.sdk._inert`, which accept every call and record nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
 import threading
 import time
@@ -36,23 +33,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 from fluoroscope.model.ids import new_entity_id
 from fluoroscope.model.trace_header import NOT_SAMPLED, SAMPLED
 from fluoroscope.sdk._context import CURRENT
+from fluoroscope.sdk._exceptions import exception_cause
 from fluoroscope.sdk._log import warn_once
 
 if TYPE_CHECKING:
     from fluoroscope.sdk._emitters import Emitter
 
-__all__ = [
-    "NOOP",
-    "Entity",
-    "InProgress",
-    "Segment",
-    "Subsegment",
-    "UnsampledSegment",
-    "sanitize_name",
-]
+__all__ = ["Entity", "InProgress", "Segment", "Subsegment", "sanitize_name"]
 
 _time = time.time
-_SDK_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _BAD_NAME_CHARS: Final = re.compile(r"[^\w\s.:/%&#=+\\\-@]")
 _ANNOTATION_KEY: Final = re.compile(r"[A-Za-z0-9_]{1,250}")
 _MAX_ANNOTATION_STRING: Final = 1000
@@ -61,8 +50,6 @@ _HTTP_REQUEST_KEYS: Final = frozenset(
     ("method", "url", "user_agent", "client_ip", "x_forwarded_for", "traced")
 )
 _HTTP_RESPONSE_KEYS: Final = frozenset(("status", "content_length"))
-_MAX_CHAINED_EXCEPTIONS: Final = 4
-_cwd: list[str] = []
 
 
 def sanitize_name(name: object) -> str:
@@ -72,15 +59,6 @@ def sanitize_name(name: object) -> str:
         text = _BAD_NAME_CHARS.sub("", text)
     text = text[:200]
     return text if text.strip() else "unnamed"
-
-
-def _working_directory() -> str:
-    if not _cwd:
-        try:
-            _cwd.append(os.getcwd())
-        except OSError:
-            _cwd.append("")
-    return _cwd[0]
 
 
 def _valid_annotation(key: object, value: object) -> bool:
@@ -289,7 +267,7 @@ class Entity:
             if not (data.get("error") or data.get("throttle")):
                 data["fault"] = True
             limit = self.segment.max_stack_frames if max_frames is None else max_frames
-            data["cause"] = _cause(exc, remote, limit)
+            data["cause"] = exception_cause(exc, remote, limit)
         except Exception:  # pragma: no cover - defensive: never break the app
             warn_once("exception-record", "could not record an exception")
 
@@ -503,260 +481,3 @@ class InProgress:
 
     def __init__(self, segment: Segment) -> None:
         self.segment = segment
-
-
-class _Inert(Entity):
-    """Shared behaviour of the stand-ins that record nothing."""
-
-    __slots__ = ()
-    sampled: ClassVar[bool] = False
-
-    def put_annotation(self, key: str, value: str | int | float | bool) -> None:
-        return None
-
-    def put_metadata(self, key: str, value: object, namespace: str = "default") -> None:
-        return None
-
-    def set_http_request(self, **fields: Any) -> None:
-        return None
-
-    def set_http_response(self, **fields: Any) -> None:
-        return None
-
-    def put_http_meta(self, key: str, value: object) -> None:
-        return None
-
-    def apply_status_code(self, status: int) -> None:
-        return None
-
-    def mark_error(self) -> None:
-        return None
-
-    def mark_fault(self) -> None:
-        return None
-
-    def mark_throttle(self) -> None:
-        return None
-
-    def set_aws(self, fields: Mapping[str, object] | None = None, /, **more: object) -> None:
-        return None
-
-    def set_sql(self, fields: Mapping[str, object] | None = None, /, **more: object) -> None:
-        return None
-
-    def add_exception(
-        self, exc: BaseException, *, remote: bool = False, max_frames: int | None = None
-    ) -> None:
-        return None
-
-    def set_user(self, user: str) -> None:
-        return None
-
-    def close(self, end_time: float | None = None) -> None:
-        return None
-
-
-class UnsampledSegment(_Inert):
-    """A request that is not sampled: it propagates ``Sampled=0`` and records nothing.
-
-    One shared stand-in (:meth:`child`) serves for all the subsegments opened inside
-    it, so unsampled work allocates nothing per call.
-    """
-
-    __slots__ = (
-        "_child",
-        "header_extra",
-        "parent_id",
-        "sampling_requested",
-        "segment",
-        "trace_id",
-    )
-
-    trace_id: str
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        trace_id: str,
-        entity_id: str | None = None,
-        parent_id: str | None = None,
-        header_extra: tuple[tuple[str, str], ...] = (),
-        sampling_requested: bool = False,
-    ) -> None:
-        self.name = name
-        self.id = entity_id or new_entity_id()
-        self.trace_id = trace_id
-        self.start_time = 0.0
-        self.end_time = 0.0
-        self.children = None
-        self._data = None
-        self._count = 1
-        self._token = None
-        self.segment = self  # type: ignore[assignment]
-        self.parent_id = parent_id
-        self.header_extra = header_extra
-        self.sampling_requested = sampling_requested
-        self._child: _UnsampledChild | None = None
-
-    def response_header(self) -> str:
-        """The ``X-Amzn-Trace-Id`` value to return to the caller (§1.3)."""
-        if self.sampling_requested:
-            return f"Root={self.trace_id};Sampled={NOT_SAMPLED}"
-        return f"Root={self.trace_id}"
-
-    def send_in_progress(self) -> None:
-        return None
-
-    def child(self) -> Entity:
-        """The stand-in for any subsegment opened inside this unsampled segment."""
-        kid = self._child
-        if kid is None:
-            kid = self._child = _UnsampledChild(self)
-        return kid
-
-
-class _UnsampledChild(_Inert):
-    """A subsegment of an unsampled segment: entering it changes nothing."""
-
-    __slots__ = ("segment",)
-
-    def __init__(self, segment: UnsampledSegment) -> None:
-        self.name = segment.name
-        self.id = segment.id
-        self.start_time = 0.0
-        self.end_time = 0.0
-        self.children = None
-        self._data = None
-        self._count = 1
-        self._token = None
-        self.segment = segment  # type: ignore[assignment]
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-class _Noop(_Inert):
-    """The entity seen outside any segment: records nothing, propagates nothing."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        self.name = "noop"
-        self.id = "0000000000000000"
-        self.start_time = 0.0
-        self.end_time = 0.0
-        self.children = None
-        self._data = None
-        self._count = 1
-        self._token = None
-
-    @property
-    def trace_id(self) -> str:
-        return ""
-
-    def trace_header(self) -> str | None:
-        return None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-NOOP: Final[Entity] = _Noop()
-"""The shared stand-in returned when there is no current segment."""
-
-
-def _frames(exc: BaseException, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Stack frames of ``exc``, innermost first, SDK frames left out; and how many were cut.
-
-    The traceback (raise point up to where the exception is being recorded) is
-    followed by the frames that called the recording frame, so the stack shows
-    where a captured function was called from.
-    """
-    raw: list[tuple[str, int, str]] = []
-    tb = exc.__traceback__
-    first = tb.tb_frame if tb is not None else None
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        raw.append((code.co_filename, tb.tb_lineno, code.co_name))
-        tb = tb.tb_next
-    raw.reverse()
-    outer = first.f_back if first is not None else None
-    while outer is not None and len(raw) < limit + 64:
-        code = outer.f_code
-        raw.append((code.co_filename, outer.f_lineno or 0, code.co_name))
-        outer = outer.f_back
-    cwd = _working_directory()
-    prefix = cwd + os.sep if cwd else "\0"
-    frames = [
-        {
-            "path": path[len(prefix) :] if path.startswith(prefix) else path,
-            "line": line,
-            "label": label,
-        }
-        for path, line, label in raw
-        if not path.startswith(_SDK_DIR)
-    ]
-    if limit >= 0 and len(frames) > limit:
-        return frames[:limit], len(frames) - limit
-    return frames, 0
-
-
-def _exception_id(exc: BaseException) -> tuple[str, bool]:
-    existing = getattr(exc, "_fluoroscope_exception_id", None)
-    if isinstance(existing, str):
-        return existing, True
-    new_id = new_entity_id()
-    with contextlib.suppress(Exception):  # exceptions without a __dict__
-        exc._fluoroscope_exception_id = new_id  # type: ignore[attr-defined]
-    return new_id, False
-
-
-def _cause(exc: BaseException, remote: bool, limit: int) -> str | dict[str, Any]:
-    exc_id, seen = _exception_id(exc)
-    if seen:
-        return exc_id
-    exceptions: list[dict[str, Any]] = []
-    current: BaseException | None = exc
-    current_id = exc_id
-    while current is not None and len(exceptions) < _MAX_CHAINED_EXCEPTIONS:
-        try:
-            message = str(current)
-        except Exception:
-            message = "<unprintable>"
-        stack, truncated = _frames(current, limit)
-        entry: dict[str, Any] = {
-            "id": current_id,
-            "message": message[:1000],
-            "type": type(current).__name__,
-            "remote": remote,
-            "stack": stack,
-        }
-        if truncated:
-            entry["truncated"] = truncated
-        exceptions.append(entry)
-        nxt = current.__cause__
-        if nxt is None and not current.__suppress_context__:
-            nxt = current.__context__
-        if nxt is not None and len(exceptions) < _MAX_CHAINED_EXCEPTIONS:
-            current_id = new_entity_id()
-            entry["cause"] = current_id
-        current = nxt
-        remote = False
-    return {"working_directory": _working_directory(), "exceptions": exceptions}

@@ -26,7 +26,8 @@ from typing import Any, Final, TypeVar, overload
 
 from fluoroscope.model.trace_header import NOT_SAMPLED, SAMPLED, parse_trace_header
 from fluoroscope.sdk import _env
-from fluoroscope.sdk._entities import Entity, Segment, UnsampledSegment, sanitize_name
+from fluoroscope.sdk._entities import Entity, Segment, sanitize_name
+from fluoroscope.sdk._inert import UnsampledSegment
 from fluoroscope.sdk._log import warn_once
 from fluoroscope.sdk._sampling import SamplingRequest
 from fluoroscope.sdk._tracer import Tracer, get_tracer, open_subsegment

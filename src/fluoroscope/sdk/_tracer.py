@@ -37,15 +37,9 @@ from fluoroscope.sdk._emitters import (
     UDPEmitter,
     parse_daemon_address,
 )
-from fluoroscope.sdk._entities import (
-    NOOP,
-    Entity,
-    Segment,
-    Subsegment,
-    UnsampledSegment,
-    sanitize_name,
-)
+from fluoroscope.sdk._entities import Entity, Segment, Subsegment, sanitize_name
 from fluoroscope.sdk._errors import ConfigurationError, ContextMissingError
+from fluoroscope.sdk._inert import NOOP, UnsampledSegment
 from fluoroscope.sdk._log import warn_once
 from fluoroscope.sdk._sampling import ConstantSampler, LocalSampler, Sampler, SamplingRequest
 from fluoroscope.sdk._serialize import python_runtime

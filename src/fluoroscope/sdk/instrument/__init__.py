@@ -55,14 +55,8 @@ from urllib.parse import urlsplit, urlunsplit
 from fluoroscope.model.trace_header import HEADER_NAME, WSGI_HEADER_NAME, TraceHeader
 from fluoroscope.sdk import _env
 from fluoroscope.sdk._context import SUPPRESSED, current_entity, suppress_instrumentation
-from fluoroscope.sdk._entities import (
-    NOOP,
-    Entity,
-    Segment,
-    Subsegment,
-    UnsampledSegment,
-    sanitize_name,
-)
+from fluoroscope.sdk._entities import Entity, Segment, Subsegment, sanitize_name
+from fluoroscope.sdk._inert import NOOP, UnsampledSegment
 from fluoroscope.sdk._log import warn_once
 from fluoroscope.sdk._sampling import SamplingRequest
 from fluoroscope.sdk._tracer import Tracer, get_tracer, open_subsegment
