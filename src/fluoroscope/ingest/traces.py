@@ -99,6 +99,8 @@ class TraceState:
         start = float(entity["start_time"])
         end_raw = entity.get("end_time")
         in_progress = bool(entity.get("in_progress")) or end_raw is None
+        if in_progress and eid in self.counted:
+            return  # a stale in-progress copy of an entity already seen complete
         end = float(end_raw) if end_raw is not None else start
         if start < self.min_start:
             self.min_start = start

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -24,6 +25,18 @@ from fluoroscope.store.store import Store
 __all__ = ["serve"]
 
 log = logging.getLogger("fluoroscope.server")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with SIGINT/SIGTERM left to us: uvicorn re-raises the signal after its
+    shutdown, which would end the process before ingest has stored what it accepted."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def request_exit(self) -> None:
+        self.should_exit = True
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
@@ -68,7 +81,9 @@ async def _serve(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.request_exit)
     display = f"[{host}]" if ":" in host else host
     announce(
         f"Fluoroscope is listening on udp://{display}:{port} (segments) and "

@@ -1,0 +1,221 @@
+"""PutTraceSegments and the UDP listener against bad input, through real clients.
+
+Each bad document is reported (HTTP) or counted (UDP) and never affects the others,
+the listener or the store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from fluoroscope.model.ids import new_entity_id, new_trace_id
+from tests.support import HEADER, ServerProcess, get_documents, segment, wait_for
+
+
+def _post(
+    server: ServerProcess, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    request = urllib.request.Request(
+        f"{server.url}{path}", data=body, method="POST", headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                json.loads(response.read() or b"null"),
+            )
+    except urllib.error.HTTPError as err:
+        return (
+            err.code,
+            {k.lower(): v for k, v in err.headers.items()},
+            json.loads(err.read() or b"null"),
+        )
+
+
+def test_batch_mixing_good_and_malformed_documents(server: ServerProcess) -> None:
+    client = server.xray()
+    good = [segment(), segment(), segment(extra_field={"kept": [1, 2]})]
+    now = time.time()
+    bad = {
+        "not json": "{not json",
+        "0123456789abcdef": json.dumps(
+            {**segment(), "id": "0123456789abcdef", "trace_id": "1-xyz"}
+        ),
+        "fedcba9876543210": json.dumps(
+            {**segment(), "id": "fedcba9876543210", "start_time": "yesterday"}
+        ),
+        "aaaaaaaaaaaaaaaa": json.dumps(
+            {
+                "id": "aaaaaaaaaaaaaaaa",
+                "trace_id": new_trace_id(),
+                "start_time": now,
+                "end_time": now,
+            }
+        ),
+        "bbbbbbbbbbbbbbbb": json.dumps(
+            {**segment(), "id": "bbbbbbbbbbbbbbbb", "end_time": now - 100}
+        ),
+        "cccccccccccccccc": json.dumps(
+            {
+                **segment(),
+                "id": "cccccccccccccccc",
+                "start_time": now + 10 * 86400,
+                "end_time": now + 10 * 86400,
+            }
+        ),
+        "dddddddddddddddd": json.dumps(
+            {**segment(), "id": "dddddddddddddddd", "metadata": {"x": "y" * 70_000}}
+        ),
+        "eeeeeeeeeeeeeeee": json.dumps(
+            {**segment(), "id": "eeeeeeeeeeeeeeee", "start_time": now * 1000}
+        ),
+        "BADID": json.dumps({**segment(), "id": "BADID"}),
+        "ffffffffffffffff": json.dumps(
+            {
+                **segment(),
+                "id": "ffffffffffffffff",
+                "subsegments": [
+                    {"name": "s", "id": "nothex!!nothex!!", "start_time": now, "end_time": now}
+                ],
+            }
+        ),
+    }
+    documents = [json.dumps(d) for d in good] + list(bad.values())
+    response = client.put_trace_segments(TraceSegmentDocuments=documents)
+    unprocessed = {u["Id"]: u for u in response["UnprocessedTraceSegments"]}
+    assert len(response["UnprocessedTraceSegments"]) == len(bad)
+    messages = {u["Message"] for u in response["UnprocessedTraceSegments"]}
+    assert any("not valid JSON" in m for m in messages)
+    assert "trace id" in unprocessed["0123456789abcdef"]["Message"]
+    assert unprocessed["0123456789abcdef"]["ErrorCode"] == "InvalidTraceId"
+    assert "start_time" in unprocessed["fedcba9876543210"]["Message"]
+    assert "'name'" in unprocessed["aaaaaaaaaaaaaaaa"]["Message"]
+    assert "precedes" in unprocessed["bbbbbbbbbbbbbbbb"]["Message"]
+    assert "future" in unprocessed["cccccccccccccccc"]["Message"]
+    assert unprocessed["dddddddddddddddd"]["ErrorCode"] == "DocumentTooLarge"
+    assert "milliseconds" in unprocessed["eeeeeeeeeeeeeeee"]["Message"]
+    assert unprocessed["BADID"]["ErrorCode"] == "InvalidId"
+    assert unprocessed["ffffffffffffffff"]["Message"].startswith("subsegments[0]: 'id'")
+    # Acknowledged means stored: readable right away.
+    for doc in good:
+        assert get_documents(client, doc["trace_id"]) == [doc]  # unknown fields are kept
+
+
+def test_request_level_errors_use_xray_error_shape(server: ServerProcess) -> None:
+    client = server.xray()
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        client.get_trace_summaries(StartTime=time.time(), EndTime=time.time() - 10)
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert "EndTime" in err.value.response["Error"]["Message"]
+
+    status, headers, body = _post(server, "/TraceSegments", b"")
+    assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestException"
+    assert (
+        body["__type"] == "InvalidRequestException" and "TraceSegmentDocuments" in body["message"]
+    )
+    status, _, body = _post(server, "/TraceSegments", b"[1, 2")
+    assert status == 400 and "not valid JSON" in body["message"]
+    status, _, body = _post(server, "/TraceSegments", b"\xff\xfe\x00garbage")
+    assert status == 400
+    status, _, body = _post(
+        server, "/TraceSegments", json.dumps({"TraceSegmentDocuments": ["{}"] * 1001}).encode()
+    )
+    assert status == 400 and "limit" in body["message"]
+    status, headers, body = _post(server, "/NoSuchOperation", b"{}")
+    assert status == 404 and headers["x-amzn-errortype"] == "UnknownOperationException"
+    status, _, body = _post(server, "/TelemetryRecords", b"")
+    assert (status, body) == (200, {})
+    assert "x-amzn-requestid" in headers
+
+
+def test_unsigned_requests_are_accepted(server: ServerProcess) -> None:
+    doc = segment()
+    response = server.xray(unsigned=True).put_trace_segments(
+        TraceSegmentDocuments=[json.dumps(doc)]
+    )
+    assert response["UnprocessedTraceSegments"] == []
+    assert get_documents(server.xray(), doc["trace_id"]) == [doc]
+
+
+def test_udp_garbage_is_counted_and_dropped(server: ServerProcess) -> None:
+    before = server.status()["counters"]
+    good = segment()
+    oversized = segment(metadata={"blob": {"x": "y" * 66_000}})
+    server.send_udp(
+        b"no header line at all",
+        b'{"format":"xml","version":1}\n' + json.dumps(segment()).encode(),
+        b'{"format": "json", "version": 2}\n' + json.dumps(segment()).encode(),
+        b"not json\n" + json.dumps(segment()).encode(),
+        HEADER,  # header, no body
+        HEADER + b'{"name": "truncated", "id": "00112233445566',
+        HEADER + b"\xff\xfe\xfd not utf-8",
+        HEADER + json.dumps({"name": "x"}).encode(),
+        HEADER + json.dumps(oversized).encode()[:65_000],
+        b'{"format": "JSON", "version": 1}\n'
+        + json.dumps(good).encode(),  # spaced, upper case: valid
+    )
+    client = server.xray()
+    assert wait_for(lambda: get_documents(client, good["trace_id"])) == [good]
+
+    def dropped() -> dict[str, int] | None:
+        now = server.status()["counters"]
+        delta = {k: now.get(k, 0) - before.get(k, 0) for k in now}
+        return delta if delta.get("udp_invalid", 0) >= 4 else None
+
+    delta = wait_for(dropped)
+    assert delta["udp_dropped_no_header"] == 1
+    assert delta["udp_dropped_bad_header"] == 3
+    assert delta["udp_dropped_empty"] == 1
+    assert delta["udp_invalid"] == 4  # truncated, not UTF-8, missing fields, cut oversize
+    # The listener is still alive and storing.
+    later = segment()
+    server.send_documents(later)
+    assert wait_for(lambda: get_documents(client, later["trace_id"])) == [later]
+
+
+def test_merge_in_any_order_and_in_progress_replaced(server: ServerProcess) -> None:
+    client = server.xray()
+    now = time.time()
+    trace_id = new_trace_id(now)
+    seg_id, sub_id, deep_id = new_entity_id(), new_entity_id(), new_entity_id()
+    in_progress = {
+        "name": "api",
+        "id": seg_id,
+        "trace_id": trace_id,
+        "start_time": now,
+        "in_progress": True,
+    }
+    streamed_deep = {
+        "name": "deep", "id": deep_id, "trace_id": trace_id, "type": "subsegment",
+        "parent_id": sub_id, "start_time": now + 0.02, "end_time": now + 0.03,
+    }  # fmt: skip
+    complete = {
+        "name": "api", "id": seg_id, "trace_id": trace_id, "start_time": now, "end_time": now + 0.1,
+        "subsegments": [{"name": "work", "id": sub_id, "start_time": now + 0.01, "end_time": now + 0.05}],
+    }  # fmt: skip
+    # the child's child first, then the in-progress segment, then the complete one (twice)
+    for doc in (streamed_deep, in_progress):
+        client.put_trace_segments(TraceSegmentDocuments=[json.dumps(doc)])
+    docs = get_documents(client, trace_id)
+    assert docs is not None and docs[0].get("in_progress") is True
+    client.put_trace_segments(TraceSegmentDocuments=[json.dumps(complete)] * 2)
+    server.send_documents(in_progress)  # a late in-progress copy never wins
+    time.sleep(0.5)
+    docs = get_documents(client, trace_id)
+    assert docs is not None and len(docs) == 1
+    merged = docs[0]
+    assert "in_progress" not in merged and merged["end_time"] == complete["end_time"]
+    assert [s["id"] for s in merged["subsegments"]] == [sub_id]
+    assert merged["subsegments"][0]["subsegments"] == [streamed_deep]
+    summaries = client.get_trace_summaries(StartTime=now - 5, EndTime=now + 5)["TraceSummaries"]
+    (summary,) = [s for s in summaries if s["Id"] == trace_id]
+    assert summary["IsPartial"] is False
+    assert summary["Revision"] >= 3

@@ -1,0 +1,169 @@
+"""Test helpers: run the real server, talk to it with real clients, wait for data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+
+from fluoroscope.model.ids import new_entity_id, new_trace_id
+
+T = TypeVar("T")
+
+HEADER = b'{"format":"json","version":1}\n'
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class ServerProcess:
+    """A running ``fluoroscope server`` subprocess."""
+
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def udp_address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def xray(self, *, unsigned: bool = False) -> Any:
+        """A boto3 ``xray`` client pointed at this server."""
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        config = Config(signature_version=UNSIGNED) if unsigned else Config()
+        return boto3.client(
+            "xray",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=config,
+        )
+
+    def status(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/api/status", timeout=5) as response:
+            return dict(json.loads(response.read()))
+
+    def counter(self, name: str) -> int:
+        return int(self.status()["counters"].get(name, 0))
+
+    def send_udp(self, *payloads: bytes) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for payload in payloads:
+                sock.sendto(payload, self.udp_address)
+
+    def send_documents(self, *docs: dict[str, Any]) -> None:
+        self.send_udp(*(HEADER + json.dumps(d).encode() for d in docs))
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> str:
+        """Stop the server with ``sig`` and return everything it printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            out, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        self.output.append(out or "")
+        return "".join(self.output)
+
+
+def start_server(data_dir: Path, *extra: str, port: int | None = None) -> ServerProcess:
+    """Start the real server and wait until its HTTP API answers."""
+    port = port or free_port()
+    env = dict(os.environ)
+    env.pop("FLUOROSCOPE_LISTEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fluoroscope", "server", "--listen", f"127.0.0.1:{port}",
+         "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    server = ServerProcess(port, data_dir, proc)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.stop()}")
+        try:
+            server.status()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("server did not come up within 60 s")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def segment(trace_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A minimal valid, completed segment document (override any field)."""
+    now = time.time()
+    doc: dict[str, Any] = {
+        "name": "svc",
+        "id": new_entity_id(),
+        "trace_id": trace_id or new_trace_id(now),
+        "start_time": now,
+        "end_time": now + 0.25,
+    }
+    doc.update(fields)
+    return doc
+
+
+def get_documents(client: Any, trace_id: str) -> list[dict[str, Any]] | None:
+    """The stored documents of a trace, or None when it is not there (yet)."""
+    traces = client.batch_get_traces(TraceIds=[trace_id])["Traces"]
+    if not traces:
+        return None
+    return [json.loads(s["Document"]) for s in traces[0]["Segments"]]
+
+
+def find_summary(client: Any, trace_id: str, start: float, end: float) -> dict[str, Any] | None:
+    """The trace's summary in ``[start, end]``, following NextToken through every page."""
+    for page in client.get_paginator("get_trace_summaries").paginate(StartTime=start, EndTime=end):
+        for summary in page["TraceSummaries"]:
+            if summary["Id"] == trace_id:
+                return dict(summary)
+    return None
