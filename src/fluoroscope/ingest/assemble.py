@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import orjson
@@ -67,7 +67,7 @@ class Assembler:
     def cached_traces(self) -> int:
         return len(self._cache)
 
-    def assemble(self, docs: list[Mapping[str, Any]]) -> WriteBatch:
+    def assemble(self, docs: Sequence[Mapping[str, Any]]) -> WriteBatch:
         """Merge validated documents into their traces; return the rows to write."""
         now = self._clock()
         self._version = max(self._version, int(now * 1_000_000))
@@ -104,7 +104,7 @@ class Assembler:
             self._cache.move_to_end(trace_id)
         return state
 
-    def _reload_missing(self, docs: list[Mapping[str, Any]], now: float) -> None:
+    def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> None:
         missing = {
             doc["trace_id"]
             for doc in docs
