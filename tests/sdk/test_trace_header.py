@@ -6,7 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fluoroscope.model.ids import new_entity_id, new_trace_id
-from fluoroscope.model.trace_header import TraceHeader, parse_trace_header
+from fluoroscope.model.trace_header import (
+    TraceHeader,
+    parse_trace_header,
+    parse_traceparent,
+    to_traceparent,
+)
 
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 
@@ -95,3 +100,22 @@ _token = st.text(
 def test_format_then_parse_round_trips(header: TraceHeader) -> None:
     assert parse_trace_header(header.to_header()) == header
     assert not header.to_header().endswith(";")
+
+
+def test_w3c_traceparent_mapping() -> None:
+    value = to_traceparent(ROOT, "53995c3f42cd8ad8", True)
+    assert value == "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
+    assert parse_traceparent(value) == TraceHeader(
+        root=ROOT, parent="53995c3f42cd8ad8", sampled="1"
+    )
+    assert to_traceparent(ROOT, "53995c3f42cd8ad8", False).endswith("-00")  # type: ignore[union-attr]
+    assert to_traceparent("bad", "53995c3f42cd8ad8", True) is None
+    for bad in (None, "", "ff-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
+                "00-" + "0" * 32 + "-53995c3f42cd8ad8-01", "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01-x",
+                "00-xyz"):  # fmt: skip
+        assert parse_traceparent(bad) is None
+
+
+@given(st.one_of(st.text(max_size=100), st.binary(max_size=100)))
+def test_parse_traceparent_never_raises(value: str | bytes) -> None:
+    parse_traceparent(value)

@@ -1,5 +1,8 @@
 """The ``X-Amzn-Trace-Id`` header (reference: xray-protocol §1.3, §1.4).
 
+W3C ``traceparent`` conversion (:func:`to_traceparent`, :func:`parse_traceparent`) maps
+the 32-hex trace id to X-Ray's ``1-<8 hex>-<24 hex>`` (§1.1).
+
 Grammar: ``field *(";" field)`` with ``field = key "=" value``. Known keys are
 ``Root`` (trace id), ``Parent`` (16-hex id of the caller's entity), ``Sampled``
 (``1``, ``0`` or ``?``); ``Self`` (ALB), ``Lineage`` (Lambda) and any other field are
@@ -23,6 +26,7 @@ Everything here is pure and thread-safe; nothing raises on any input.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,9 +38,12 @@ __all__ = [
     "NOT_SAMPLED",
     "SAMPLED",
     "SAMPLING_REQUESTED",
+    "TRACEPARENT_HEADER_NAME",
     "WSGI_HEADER_NAME",
     "TraceHeader",
     "parse_trace_header",
+    "parse_traceparent",
+    "to_traceparent",
 ]
 
 HEADER_NAME: Final = "X-Amzn-Trace-Id"
@@ -44,6 +51,9 @@ HEADER_NAME: Final = "X-Amzn-Trace-Id"
 
 WSGI_HEADER_NAME: Final = "HTTP_X_AMZN_TRACE_ID"
 """The same header as a WSGI ``environ`` key."""
+
+TRACEPARENT_HEADER_NAME: Final = "traceparent"
+"""The W3C Trace Context header, for callees instrumented with OpenTelemetry."""
 
 MAX_HEADER_LENGTH: Final = 8192
 """Longer values are refused as malformed (ALB rewrites headers above 7 KB)."""
@@ -139,3 +149,38 @@ def parse_trace_header(value: str | bytes | None) -> TraceHeader | None:
     if root is None:
         return None
     return TraceHeader(root=root, parent=parent, sampled=sampled, extra=tuple(extra))
+
+
+_TRACEPARENT: Final = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def to_traceparent(trace_id: str, parent_id: str, sampled: bool) -> str | None:
+    """The W3C ``traceparent`` value for an X-Ray trace id and entity id (§1.1 mapping).
+
+    ``1-XXXXXXXX-YYYY…`` becomes the 32-hex trace id ``XXXXXXXXYYYY…``. None when either
+    id is malformed.
+    """
+    if not is_trace_id(trace_id) or not is_entity_id(parent_id):
+        return None
+    return f"00-{trace_id[2:10]}{trace_id[11:]}-{parent_id}-{'01' if sampled else '00'}"
+
+
+def parse_traceparent(value: str | bytes | None) -> TraceHeader | None:
+    """A W3C ``traceparent`` as a :class:`TraceHeader` (``Sampled`` from the flags).
+
+    None when absent or malformed (bad shape, version ``ff``, all-zero ids). Never raises.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1")
+    if not isinstance(value, str) or len(value) > 512:
+        return None
+    match = _TRACEPARENT.fullmatch(value.strip().lower())
+    if match is None:
+        return None
+    version, trace, parent, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or trace == "0" * 32 or parent == "0" * 16:
+        return None
+    sampled = SAMPLED if int(flags, 16) & 1 else NOT_SAMPLED
+    return TraceHeader(root=f"1-{trace[:8]}-{trace[8:]}", parent=parent, sampled=sampled)

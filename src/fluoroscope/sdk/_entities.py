@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from fluoroscope.model.ids import new_entity_id
-from fluoroscope.model.trace_header import NOT_SAMPLED, SAMPLED
+from fluoroscope.model.trace_header import NOT_SAMPLED, SAMPLED, to_traceparent
 from fluoroscope.sdk._context import CURRENT
 from fluoroscope.sdk._exceptions import exception_cause
 from fluoroscope.sdk._log import warn_once
@@ -129,6 +129,13 @@ class Entity:
         if seg.header_extra:
             header += "".join(f";{k}={v}" for k, v in seg.header_extra)
         return header
+
+    def traceparent(self) -> str | None:
+        """The W3C ``traceparent`` value for a call made from inside this entity.
+
+        For callees instrumented with OpenTelemetry; None only for :data:`NOOP`.
+        """
+        return to_traceparent(self.segment.trace_id, self.id, self.sampled)
 
     # -- recording ---------------------------------------------------------------
 

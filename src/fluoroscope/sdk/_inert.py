@@ -182,6 +182,9 @@ class _Noop(_Inert):
     def trace_header(self) -> str | None:
         return None
 
+    def traceparent(self) -> str | None:
+        return None
+
     def __enter__(self) -> Self:
         return self
 

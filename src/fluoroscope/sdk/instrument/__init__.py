@@ -20,6 +20,7 @@ behaviour when tracing is off. Then add it to :data:`REGISTRY`. The core API to 
       with sub:                                    # current while the call runs
           header = sub.trace_header()               # None when there is no trace
           if header: request_headers[HEADER_NAME] = header
+          # optionally also: request_headers[TRACEPARENT_HEADER_NAME] = sub.traceparent()
           sub.set_http_request(method="GET", url=url_without_query(url))
           response = original(...)                  # exceptions: recorded as the
           sub.set_http_response(status=response.status, content_length=n)  # cause
@@ -52,7 +53,12 @@ import threading
 from typing import Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from fluoroscope.model.trace_header import HEADER_NAME, WSGI_HEADER_NAME, TraceHeader
+from fluoroscope.model.trace_header import (
+    HEADER_NAME,
+    TRACEPARENT_HEADER_NAME,
+    WSGI_HEADER_NAME,
+    TraceHeader,
+)
 from fluoroscope.sdk import _env
 from fluoroscope.sdk._context import SUPPRESSED, current_entity, suppress_instrumentation
 from fluoroscope.sdk._entities import Entity, Segment, Subsegment, sanitize_name
@@ -67,6 +73,7 @@ __all__ = [
     "NOOP",
     "OPT_IN",
     "REGISTRY",
+    "TRACEPARENT_HEADER_NAME",
     "WSGI_HEADER_NAME",
     "Instrumentor",
     "current_entity",
