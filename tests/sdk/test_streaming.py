@@ -87,6 +87,7 @@ def test_entity_too_large_alone_loses_metadata_then_is_sent(
     }
     assert "metadata" not in ents["huge"]
     assert ents["huge"]["annotations"] == {"kept": 1}
+    assert sum("too large" in r.getMessage() for r in caplog.records) == 1
     assert "small" in ents
     tracer.close()
 

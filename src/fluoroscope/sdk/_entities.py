@@ -142,7 +142,10 @@ class Entity:
     def _fields(self) -> dict[str, Any]:
         data = self._data
         if data is None:
-            data = self._data = {}
+            with self.segment._lock:  # two threads recording the first field at once
+                data = self._data
+                if data is None:
+                    data = self._data = {}
         return data
 
     def put_annotation(self, key: str, value: str | int | float | bool) -> None:
@@ -301,8 +304,8 @@ class Entity:
             self._token = None
             try:
                 CURRENT.reset(token)
-            except ValueError:  # exited in another context than entered: restore parent
-                CURRENT.set(None)
+            except ValueError:  # exited in another context than it was entered in
+                CURRENT.set(getattr(self, "parent", None))
         self.close()
 
     async def __aenter__(self) -> Self:
@@ -320,8 +323,9 @@ class Entity:
 class Segment(Entity):
     """The root of one service's work on one request; emitted when closed.
 
-    Created by :meth:`Tracer.segment` / :meth:`Tracer.begin_segment`; the tracer
-    owns the emitter it is sent to. ``parent_id`` is the caller's entity id from an
+    Created by :meth:`Tracer.segment` (or, for middleware,
+    :func:`fluoroscope.sdk.instrument.start_request`); the tracer owns the emitter it
+    is sent to. ``parent_id`` is the caller's entity id from an
     incoming header; ``sampling_requested`` is True when the caller sent
     ``Sampled=?`` (then :meth:`response_header` echoes the decision).
     """

@@ -175,6 +175,12 @@ def _reduced(doc: dict[str, Any]) -> bytes | None:
         step(doc)
         data = _try_dumps(doc)
         if data is not None and len(data) <= MAX_DOCUMENT_BYTES:
+            warn_once(
+                "document-reduced",
+                "segment %r was too large (or not serializable) and was sent without some "
+                "of its data (metadata first); logged once",
+                doc.get("name"),
+            )
             return data
     return None
 
