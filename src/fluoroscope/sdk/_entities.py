@@ -52,9 +52,27 @@ _HTTP_REQUEST_KEYS: Final = frozenset(
 _HTTP_RESPONSE_KEYS: Final = frozenset(("status", "content_length"))
 
 
+_names: dict[str, str] = {}
+
+
 def sanitize_name(name: object) -> str:
-    """A valid entity name: allowed characters only, at most 200, never empty (§2.1)."""
-    text = name if isinstance(name, str) else str(name)
+    """A valid entity name: allowed characters only, at most 200, never empty (§2.1).
+
+    Results for short names are cached (up to 4096 of them), since the same names
+    recur on every request.
+    """
+    if isinstance(name, str):
+        cached = _names.get(name)
+        if cached is not None:
+            return cached
+        clean = _sanitize(name)
+        if len(_names) < 4096 and len(name) <= 256:
+            _names[name] = clean
+        return clean
+    return _sanitize(str(name))
+
+
+def _sanitize(text: str) -> str:
     if _BAD_NAME_CHARS.search(text) is not None:
         text = _BAD_NAME_CHARS.sub("", text)
     text = text[:200]

@@ -336,7 +336,7 @@ def open_subsegment(name: str, namespace: str | None, parent: Entity | None = No
         if parent is None:
             return NOOP
     if parent.sampled:
-        return Subsegment(name, cast(Segment | Subsegment, parent), namespace)
+        return Subsegment(name, parent, namespace)  # type: ignore[arg-type]
     if isinstance(parent, UnsampledSegment):
         return parent.child()
     return parent  # an unsampled child or NOOP stands for its own children
