@@ -13,6 +13,7 @@ from fluoroscope.sdk.instrument import (
     NOOP,
     REGISTRY,
     Instrumentor,
+    Patch,
     get_instrumentor,
     instrument,
     start_call,
@@ -164,3 +165,27 @@ def test_start_request_for_middleware(memory_tracer: Tracer) -> None:
     (doc,) = memory_tracer.emitter.documents  # type: ignore[attr-defined]
     assert doc["parent_id"] == "53995c3f42cd8ad8"
     assert doc["http"]["request"]["x_forwarded_for"] is True
+
+
+class _Client:
+    def get(self, x: int) -> int:
+        return x
+
+
+def test_patch_is_idempotent_reversible_and_respects_later_patches() -> None:
+    original = _Client.get
+    patch = Patch(_Client, "get", lambda orig: lambda self, x: orig(self, x) + 1)
+    assert patch.apply()
+    assert patch.apply()
+    assert _Client().get(1) == 2
+    assert _Client.get.__wrapped__ is original  # type: ignore[attr-defined]
+    patch.revert()
+    patch.revert()
+    assert _Client.get is original
+    patch.apply()
+    layered = _Client.get
+    _Client.get = lambda self, x: layered(self, x) * 10  # type: ignore[method-assign]
+    patch.revert()  # someone wrapped us: leave their wrapper in place
+    assert _Client().get(1) == 20
+    _Client.get = original  # type: ignore[method-assign]
+    assert not Patch(_Client, "missing", lambda o: o).apply()

@@ -10,7 +10,8 @@ Writing an instrumentation
 --------------------------
 Follow ``logging.py``. A module defines one class with a ``name``, ``available()``
 (is the library importable?), and idempotent, reversible ``instrument()`` /
-``uninstrument()`` (keep the originals; restore them only if still yours). Patch
+``uninstrument()`` (keep the originals; restore them only if still yours —
+:class:`Patch` does exactly that for ``owner.attribute`` replacements). Patch
 functions must never raise anything of their own and must not change the library's
 behaviour when tracing is off. Then add it to :data:`REGISTRY`. The core API to use:
 
@@ -66,6 +67,7 @@ from fluoroscope.sdk._inert import NOOP, UnsampledSegment
 from fluoroscope.sdk._log import warn_once
 from fluoroscope.sdk._sampling import SamplingRequest
 from fluoroscope.sdk._tracer import Tracer, get_tracer, open_subsegment
+from fluoroscope.sdk.instrument._patch import Patch
 
 __all__ = [
     "DEFAULT",
@@ -76,6 +78,7 @@ __all__ = [
     "TRACEPARENT_HEADER_NAME",
     "WSGI_HEADER_NAME",
     "Instrumentor",
+    "Patch",
     "current_entity",
     "get_instrumentor",
     "get_tracer",
