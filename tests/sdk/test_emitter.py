@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 
 import pytest
 
-from fluoroscope.sdk import ConfigurationError, Tracer, UDPEmitter
+from fluoroscope.sdk import (
+    ConfigurationError,
+    ConstantSampler,
+    SamplingRequest,
+    Tracer,
+    UDPEmitter,
+)
 from fluoroscope.sdk._emitters import DaemonAddress, parse_daemon_address
 from tests.sdk.conftest import UDPDaemon
 
@@ -157,4 +164,41 @@ def test_backlog_is_sent_by_emitting_threads_instead_of_dropped(daemon: UDPDaemo
     assert stats["dropped_queue_full"] == 0
     assert tracer.flush(5.0)
     assert len(daemon.documents(1001)) == 1001
+    tracer.close()
+
+
+def test_a_forked_child_gets_a_fresh_sender(tracer: Tracer, daemon: UDPDaemon) -> None:
+    with tracer.segment("parent"):
+        pass
+    tracer.flush()
+    daemon.documents(1)
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's sender thread does not exist here
+        code = 1
+        try:
+            with tracer.segment("child"):
+                pass
+            deadline = time.monotonic() + 2.0  # no flush: the background sender must work
+            while tracer.emitter.stats()["sent"] < 2 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+                time.sleep(0.01)
+            code = 0 if tracer.emitter.stats()["sent"] == 2 else 2  # type: ignore[attr-defined]
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    docs = daemon.documents(2)
+    assert sorted(d["name"] for d in docs) == ["child", "parent"]
+
+
+def test_segment_options(daemon: UDPDaemon) -> None:
+    tracer = Tracer(service="svc", daemon_address=daemon.address, sampler=ConstantSampler(False))
+    with tracer.segment("never") as seg:
+        assert not seg.sampled
+    with tracer.segment("forced", sampled=True, start_time=time.time() - 5) as forced:
+        assert forced.sampled
+    tracer.flush()
+    (doc,) = daemon.documents(1)
+    assert doc["name"] == "forced"
+    assert doc["end_time"] - doc["start_time"] >= 5
+    assert not ConstantSampler(False).should_sample(SamplingRequest())
     tracer.close()
