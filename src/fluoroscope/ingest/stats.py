@@ -83,12 +83,15 @@ class _Cell:
 class StatsBatch:
     """Node and edge statistics gathered since the last write."""
 
-    nodes: dict[tuple[int, str, str, int], _Cell] = field(default_factory=dict)
+    nodes: dict[tuple[int, str, str, int, int], _Cell] = field(default_factory=dict)
     edges: dict[tuple[int, str, str, str, str], _Cell] = field(default_factory=dict)
 
-    def node(self, node: NodeId, outcome: Outcome, *, root: bool, weight: int = 1) -> None:
-        """Count ``outcome`` for ``node`` (``root``: the node is a trace's entry point)."""
-        key = (outcome.minute, node.name, node.type, int(root))
+    def node(
+        self, node: NodeId, outcome: Outcome, *, root: bool, inferred: bool = False, weight: int = 1
+    ) -> None:
+        """Count ``outcome`` for ``node`` (``root``: the node is a trace's entry point;
+        ``inferred``: the node stands for a downstream call nobody instrumented)."""
+        key = (outcome.minute, node.name, node.type, int(root), int(inferred))
         cell = self.nodes.get(key)
         if cell is None:
             cell = self.nodes[key] = _Cell()
@@ -108,11 +111,12 @@ class StatsBatch:
     def node_columns(self) -> dict[str, list[object]]:
         """Column lists for the ``node_stats`` table."""
         cols: dict[str, list[object]] = {k: [] for k in _NODE_COLUMNS}
-        for (minute, name, type_, root), cell in self.nodes.items():
+        for (minute, name, type_, root, inferred), cell in self.nodes.items():
             cols["minute"].append(minute)
             cols["name"].append(name)
             cols["type"].append(type_)
             cols["is_root"].append(root)
+            cols["inferred"].append(inferred)
             _cell_columns(cols, cell)
         return cols
 
@@ -133,7 +137,7 @@ _CELL_COLUMNS: Final = (
     "total", "ok", "errors", "throttles", "faults", "response_time", "first_start", "last_end",
     "histogram",
 )  # fmt: skip
-_NODE_COLUMNS: Final = ("minute", "name", "type", "is_root", *_CELL_COLUMNS)
+_NODE_COLUMNS: Final = ("minute", "name", "type", "is_root", "inferred", *_CELL_COLUMNS)
 _EDGE_COLUMNS: Final = ("minute", "src_name", "src_type", "dst_name", "dst_type", *_CELL_COLUMNS)
 
 

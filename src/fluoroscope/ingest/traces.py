@@ -197,7 +197,7 @@ class TraceState:
                 made = self.downstream[did]
                 made.caller = self.segments[owner].node
                 if did not in self.waiting and stats is not None:
-                    stats.node(made.node, made.outcome, root=False)
+                    stats.node(made.node, made.outcome, root=False, inferred=True)
                     stats.edge(made.caller, made.node, made.outcome)
                 made.inferred = did not in self.waiting
             self.unowned = still
@@ -212,7 +212,7 @@ class TraceState:
                 if call.inferred:
                     call.inferred = False
                     if stats is not None:
-                        stats.node(call.node, call.outcome, root=False, weight=-1)
+                        stats.node(call.node, call.outcome, root=False, inferred=True, weight=-1)
                         stats.edge(call.caller, call.node, call.outcome, weight=-1)
                 if stats is not None:
                     for callee in callees:

@@ -23,12 +23,14 @@ from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
 from fluoroscope.model.ids import is_trace_id
+from fluoroscope.query.graph import service_graph
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
     json_response,
     read_body,
+    render_graph,
     render_summary,
     render_trace,
     require_time,
@@ -167,15 +169,7 @@ async def batch_get_traces(
 async def get_trace_summaries(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
-    start = require_time(body, "StartTime")
-    end = require_time(body, "EndTime")
-    if end < start:
-        raise InvalidRequest("EndTime must not precede StartTime")
-    if end - start > state.retention_seconds:
-        raise InvalidRequest(
-            f"the time range is {end - start:.0f} s; at most {state.retention_seconds:.0f} s "
-            "(the retention period) is allowed"
-        )
+    start, end = _window(body, state)
     if body.get("FilterExpression"):
         raise InvalidRequest(
             "FilterExpression is not supported by this server yet; "
@@ -202,6 +196,29 @@ async def get_trace_summaries(
     return result
 
 
+async def get_service_graph(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    start, end = _window(body, state)
+    if body.get("GroupName") is not None or body.get("GroupARN") is not None:
+        raise InvalidRequest("groups are not supported by this server yet")
+    graph = await run_in_threadpool(service_graph, state.store, start, end)
+    return render_graph(graph)
+
+
+def _window(body: dict[str, Any], state: ServerState) -> tuple[float, float]:
+    start = require_time(body, "StartTime")
+    end = require_time(body, "EndTime")
+    if end < start:
+        raise InvalidRequest("EndTime must not precede StartTime")
+    if end - start > state.retention_seconds:
+        raise InvalidRequest(
+            f"the time range is {end - start:.0f} s; at most {state.retention_seconds:.0f} s "
+            "(the retention period) is allowed"
+        )
+    return start, end
+
+
 ROUTES: Final[dict[str, Handler]] = {
     "/TraceSegments": put_trace_segments,
     "/TelemetryRecords": telemetry_records,
@@ -209,6 +226,7 @@ ROUTES: Final[dict[str, Handler]] = {
     "/SamplingTargets": sampling_targets,
     "/Traces": batch_get_traces,
     "/TraceSummaries": get_trace_summaries,
+    "/ServiceGraph": get_service_graph,
 }
 
 

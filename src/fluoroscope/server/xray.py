@@ -18,12 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, Throttled
+from fluoroscope.model.graph import GraphNode, ServiceGraph, Statistics
 from fluoroscope.model.summary import ServiceId, Trace, TraceSummary
 
 __all__ = [
     "error_response",
     "json_response",
     "read_body",
+    "render_graph",
     "render_summary",
     "render_trace",
     "require_time",
@@ -168,4 +170,64 @@ def render_trace(trace: Trace) -> dict[str, Any]:
         "Segments": [
             {"Id": doc["id"], "Document": orjson.dumps(doc).decode()} for doc in trace.documents
         ],
+    }
+
+
+def _statistics(stats: Statistics) -> dict[str, Any]:
+    return {
+        "OkCount": stats.ok,
+        "ErrorStatistics": {
+            "ThrottleCount": stats.throttles,
+            "OtherCount": stats.errors,
+            "TotalCount": stats.errors + stats.throttles,
+        },
+        "FaultStatistics": {"OtherCount": stats.faults, "TotalCount": stats.faults},
+        "TotalCount": stats.total,
+        "TotalResponseTime": stats.response_time,
+    }
+
+
+def _histogram(stats: Statistics) -> list[dict[str, Any]]:
+    return [{"Value": value, "Count": count} for value, count in stats.histogram]
+
+
+def _service(ref: int, node: GraphNode) -> dict[str, Any]:
+    shaped: dict[str, Any] = {
+        "ReferenceId": ref,
+        "Name": node.name,
+        "Names": [node.name],
+        "Type": node.type if node.type else "",
+        "State": "active" if not (node.inferred or node.client) else "unknown",
+        "StartTime": node.start,
+        "EndTime": node.end,
+        "Edges": [
+            {
+                "ReferenceId": edge.target,
+                "StartTime": edge.start,
+                "EndTime": edge.end,
+                "SummaryStatistics": _statistics(edge.statistics),
+                "ResponseTimeHistogram": _histogram(edge.statistics),
+                "Aliases": [],
+            }
+            for edge in node.edges
+        ],
+    }
+    if not node.type:
+        del shaped["Type"]
+    if node.root:
+        shaped["Root"] = True
+    if node.statistics is not None:
+        shaped["SummaryStatistics"] = _statistics(node.statistics)
+        shaped["DurationHistogram"] = _histogram(node.statistics)
+        shaped["ResponseTimeHistogram"] = _histogram(node.statistics)
+    return shaped
+
+
+def render_graph(graph: ServiceGraph) -> dict[str, Any]:
+    """A ``ServiceGraph`` as GetServiceGraph's response body."""
+    return {
+        "StartTime": graph.start,
+        "EndTime": graph.end,
+        "Services": [_service(i, node) for i, node in enumerate(graph.nodes)],
+        "ContainsOldGroupVersions": False,
     }

@@ -102,6 +102,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
                 name String,
                 type LowCardinality(String),
                 is_root UInt8,
+                inferred UInt8,
                 total SimpleAggregateFunction(sum, Int64),
                 ok SimpleAggregateFunction(sum, Int64),
                 errors SimpleAggregateFunction(sum, Int64),
@@ -113,7 +114,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
                 histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
             ) ENGINE = AggregatingMergeTree
             PARTITION BY toYYYYMMDD(minute)
-            ORDER BY (minute, name, type, is_root)
+            ORDER BY (minute, name, type, is_root, inferred)
             TTL minute + INTERVAL {ttl_days} DAY
             SETTINGS ttl_only_drop_parts = 1
             """,

@@ -67,6 +67,7 @@ _NODE_SCHEMA: Final = pa.schema(
         ("name", pa.string()),
         ("type", pa.string()),
         ("is_root", pa.uint8()),
+        ("inferred", pa.uint8()),
         *_STAT_FIELDS,
     ]
 )
@@ -338,7 +339,7 @@ class Store:
         ``[start, end)``, summed per node or edge over the window. Histograms are
         ``[(bucket_us, count)]`` with zero counts removed."""
         if kind == "node":
-            keys = "name, type, max(is_root) AS is_root"
+            keys = "name, type, max(is_root) AS is_root, min(inferred) AS inferred"
             group = "name, type"
             table = "node_stats"
         elif kind == "edge":

@@ -1,0 +1,75 @@
+"""GetServiceGraph through boto3, from statistics aggregated at ingest."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fluoroscope.model.ids import new_entity_id, new_trace_id
+from tests.support import ServerProcess, wait_for
+
+
+def _trace(now: float, status: int) -> list[dict[str, Any]]:
+    trace_id = new_trace_id(now)
+    api, ddb, call, billing = (new_entity_id() for _ in range(4))
+    return [
+        {
+            "name": "api", "id": api, "trace_id": trace_id, "origin": "AWS::ECS::Container",
+            "start_time": now, "end_time": now + 0.3, "http": {"response": {"status": status}},
+            "subsegments": [
+                {"name": "DynamoDB", "id": ddb, "namespace": "aws", "start_time": now + 0.01,
+                 "end_time": now + 0.03, "aws": {"operation": "GetItem", "table_name": "users"}},
+                {"name": "billing.internal", "id": call, "namespace": "remote", "start_time": now + 0.05,
+                 "end_time": now + 0.25, "http": {"request": {"url": "http://billing.internal/pay"},
+                                                  "response": {"status": status}}},
+            ],
+        },
+        {"name": "billing", "id": billing, "trace_id": trace_id, "parent_id": call,
+         "start_time": now + 0.06, "end_time": now + 0.24, "http": {"response": {"status": status}}},
+    ]  # fmt: skip
+
+
+def test_service_graph_nodes_edges_and_statistics(server: ServerProcess) -> None:
+    client = server.xray()
+    now = time.time()
+    docs = [d for status in (200, 200, 404, 429, 500) for d in _trace(now, status)]
+    client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
+
+    def graph() -> dict[str, Any] | None:
+        found = client.get_service_graph(StartTime=now - 60, EndTime=now + 60)
+        services = {(s["Name"], s.get("Type", "")): s for s in found["Services"]}
+        api = services.get(("api", "AWS::ECS::Container"))
+        return services if api and api["SummaryStatistics"]["TotalCount"] == 5 else None
+
+    services = wait_for(graph)
+    assert set(services) == {
+        ("api", "client"),
+        ("api", "AWS::ECS::Container"),
+        ("users", "AWS::DynamoDB::Table"),
+        ("billing", ""),
+    }
+    by_ref = {s["ReferenceId"]: s for s in services.values()}
+    api = services[("api", "AWS::ECS::Container")]
+    assert api["Root"] is True and api["State"] == "active"
+    assert api["SummaryStatistics"] == {
+        "OkCount": 2,
+        "ErrorStatistics": {"ThrottleCount": 1, "OtherCount": 1, "TotalCount": 2},
+        "FaultStatistics": {"OtherCount": 1, "TotalCount": 1},
+        "TotalCount": 5,
+        "TotalResponseTime": api["SummaryStatistics"]["TotalResponseTime"],
+    }
+    assert abs(api["SummaryStatistics"]["TotalResponseTime"] - 1.5) < 1e-3
+    assert sum(h["Count"] for h in api["ResponseTimeHistogram"]) == 5
+    assert {(by_ref[e["ReferenceId"]]["Name"]) for e in api["Edges"]} == {"users", "billing"}
+    to_billing = next(e for e in api["Edges"] if by_ref[e["ReferenceId"]]["Name"] == "billing")
+    assert to_billing["SummaryStatistics"]["TotalCount"] == 5
+    assert abs(to_billing["SummaryStatistics"]["TotalResponseTime"] - 1.0) < 1e-3  # caller's view
+    client_node = services[("api", "client")]
+    assert client_node["State"] == "unknown" and "SummaryStatistics" not in client_node
+    assert [by_ref[e["ReferenceId"]]["Type"] for e in client_node["Edges"]] == [
+        "AWS::ECS::Container"
+    ]
+    users = services[("users", "AWS::DynamoDB::Table")]
+    assert users["State"] == "unknown" and users["Edges"] == []
+    assert users["SummaryStatistics"]["TotalCount"] == 5
