@@ -36,7 +36,7 @@ def test_service_graph_nodes_edges_and_statistics(server: ServerProcess) -> None
     docs = [d for status in (200, 200, 404, 429, 500) for d in _trace(now, status)]
     client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
 
-    def graph() -> dict[str, Any] | None:
+    def graph() -> dict[tuple[str, str], Any] | None:
         found = client.get_service_graph(StartTime=now - 60, EndTime=now + 60)
         services = {(s["Name"], s.get("Type", "")): s for s in found["Services"]}
         api = services.get(("api", "AWS::ECS::Container"))
