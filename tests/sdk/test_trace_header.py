@@ -44,6 +44,7 @@ def test_tolerates_spaces_case_and_trailing_semicolon() -> None:
     )
     assert h == TraceHeader(root=ROOT, parent="53995c3f42cd8ad8", sampled="?")
     assert h.to_header() == f"Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=?"
+    assert parse_trace_header(f"Root={ROOT}; ;\tSampled=1") == TraceHeader(root=ROOT, sampled="1")
     assert parse_trace_header(f"Root={ROOT}".encode()) == TraceHeader(root=ROOT)
 
 
