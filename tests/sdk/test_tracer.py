@@ -160,8 +160,16 @@ def test_capture_sync_async_and_async_generator(tracer: Tracer, daemon: UDPDaemo
 def test_capture_as_context_manager(tracer: Tracer, daemon: UDPDaemon) -> None:
     with tracer.segment("svc"), tracer.capture("block") as sub:
         sub.put_annotation("k", 1)
+
+    async def main() -> None:
+        async with tracer.segment("svc2"), tracer.capture("ablock") as asub:
+            asub.put_annotation("k", 2)
+
+    asyncio.run(main())
     tracer.flush()
-    assert by_name(daemon.documents(1))["block"]["annotations"] == {"k": 1}
+    ents = by_name(daemon.documents(2))
+    assert ents["block"]["annotations"] == {"k": 1}
+    assert ents["ablock"]["annotations"] == {"k": 2}
 
 
 def test_invalid_annotations_are_dropped_and_logged_once(

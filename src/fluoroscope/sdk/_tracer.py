@@ -343,7 +343,12 @@ def open_subsegment(name: str, namespace: str | None, parent: Entity | None = No
 
 
 class Capture:
-    """The result of :meth:`Tracer.capture`: a decorator and a context manager."""
+    """The result of :meth:`Tracer.capture`: a decorator and a context manager.
+
+    As a decorator it may wrap any number of functions. As a context manager one
+    instance serves one ``with`` block at a time (write ``with tracer.capture("x"):``
+    at the point of use rather than sharing an instance between threads or tasks).
+    """
 
     __slots__ = ("_scope", "name", "tracer")
 
