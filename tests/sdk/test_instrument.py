@@ -14,6 +14,7 @@ from fluoroscope.sdk.instrument import (
     REGISTRY,
     Instrumentor,
     Patch,
+    current_trace_header,
     get_instrumentor,
     instrument,
     start_call,
@@ -119,7 +120,9 @@ def test_start_call_records_once_and_propagates(memory_tracer: Tracer) -> None:
     emitter = memory_tracer.emitter
     assert start_call("example.com") is NOOP  # no segment: nothing, and no header
     assert NOOP.trace_header() is None
-    with memory_tracer.segment():
+    assert current_trace_header() is None
+    with memory_tracer.segment() as seg:
+        assert current_trace_header() == f"Root={seg.trace_id};Parent={seg.id};Sampled=1"
         with start_call("example.com") as call:
             header = parse_trace_header(call.trace_header())
             assert header is not None

@@ -80,6 +80,7 @@ __all__ = [
     "Instrumentor",
     "Patch",
     "current_entity",
+    "current_trace_header",
     "get_instrumentor",
     "get_tracer",
     "instrument",
@@ -246,6 +247,16 @@ def start_request(
             service=name or active.service, host=host, method=method, path=path
         ),
     )
+
+
+def current_trace_header() -> str | None:
+    """The ``X-Amzn-Trace-Id`` value for a call made from the current entity, or None.
+
+    None outside any trace; ``Sampled=0`` inside an unsampled one (still propagated).
+    For libraries that only inject the header without recording a subsegment.
+    """
+    entity = current_entity()
+    return None if entity is None else entity.trace_header()
 
 
 def url_without_query(url: str) -> str:
