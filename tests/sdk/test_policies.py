@@ -99,13 +99,19 @@ def test_broken_sampler_and_emitter_do_not_break_the_app(caplog: pytest.LogCaptu
             raise RuntimeError("sampler bug")
 
     class BrokenEmitter(InMemoryEmitter):
+        def emit(self, item: object) -> None:
+            raise RuntimeError("emitter bug")
+
         def flush(self, timeout: float | None = None) -> bool:
             raise RuntimeError("emitter bug")
 
     tracer = Tracer(service="svc", emitter=BrokenEmitter(), sampler=BrokenSampler())
     with tracer.segment() as seg:
         assert not seg.sampled
+    with tracer.segment(sampled=True), tracer.subsegment("x"):
+        pass
     assert tracer.flush() is False
+    assert sum("emitter raised" in r.getMessage() for r in caplog.records) == 1
     tracer.close()
 
 

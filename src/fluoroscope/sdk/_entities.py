@@ -420,7 +420,7 @@ class Segment(Entity):
     def send_in_progress(self) -> None:
         """Emit an ``in_progress`` document now (for long requests); the final one replaces it."""
         if not self.end_time and not self._facade:
-            self._emitter.emit(InProgress(self))
+            _emit(self._emitter, InProgress(self))
 
     def close(self, end_time: float | None = None) -> None:
         """End the segment and hand it to the emitter (idempotent; never raises)."""
@@ -431,7 +431,7 @@ class Segment(Entity):
                 return
             self.end_time = _time() if end_time is None else end_time
         if not self._facade:
-            self._emitter.emit(self)
+            _emit(self._emitter, self)
 
 
 class Subsegment(Entity):
@@ -496,11 +496,18 @@ class Subsegment(Entity):
                     parent._count -= moved
                     seg._buffered -= moved
         if independent:
-            seg._emitter.emit(self)
+            _emit(seg._emitter, self)
         elif streamed:
-            emit = seg._emitter.emit
             for child in streamed:
-                emit(child)
+                _emit(seg._emitter, child)
+
+
+def _emit(emitter: Emitter, item: Entity | InProgress) -> None:
+    """Hand ``item`` to ``emitter``; a custom emitter that raises is logged once, not fatal."""
+    try:
+        emitter.emit(item)
+    except Exception as exc:
+        warn_once("emitter-raised", "the trace emitter raised %r; documents lost", exc)
 
 
 class InProgress:
