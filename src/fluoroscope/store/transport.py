@@ -73,10 +73,19 @@ def chdb_param(value: object) -> str:
 
 
 class ChdbTransport:
-    """The embedded engine (chDB) keeping its data under ``path``."""
+    """The embedded engine (chDB) keeping its data under ``path``.
+
+    Statements run one at a time, process-wide (a lock held for each call). chDB serializes them
+    anyway, but it resolves ``Python(name)`` in an insert through interpreter state that
+    a concurrent statement from another thread disturbs: measured here, an insert next
+    to a read either failed with PY_OBJECT_NOT_FOUND or deadlocked the process (the
+    insert's lazy import waiting for the GIL held by the read waiting for the engine).
+    Waiting on the lock releases the GIL, so the event loop keeps running.
+    """
 
     _lock = threading.Lock()
     _opened: str | None = None
+    _statement = threading.Lock()  # one engine per process: one statement at a time
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -119,13 +128,17 @@ class ChdbTransport:
         if self._closed:
             raise StoreUnavailable("the store is closed")
         try:
-            if params:
-                return self._session.query(  # type: ignore[no-untyped-call]
-                    sql, fmt, params={k: chdb_param(v) for k, v in params.items()}
-                )
-            return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
+            with self._statement:
+                return self._query(sql, fmt, params)
         except Exception as exc:
             raise StoreError(str(exc).strip()) from exc
+
+    def _query(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
+        if params:
+            return self._session.query(  # type: ignore[no-untyped-call]
+                sql, fmt, params={k: chdb_param(v) for k, v in params.items()}
+            )
+        return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         # chDB keeps one embedded server per process; the session stays usable by a
