@@ -16,10 +16,11 @@ import contextlib
 import contextvars
 import functools
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
     from fluoroscope.sdk._entities import Entity
 
 __all__ = [
