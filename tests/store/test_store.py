@@ -23,8 +23,10 @@ def _segment(now: float, **extra: object) -> dict[str, object]:
 def test_migrations_are_recorded_and_idempotent(store: Store, chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
     assert migrate(transport, store.database, 30) == []
-    versions = transport.query_arrow(f"SELECT version FROM `{store.database}`.schema_migrations")
-    assert versions.column(0).to_pylist() == [SCHEMA_VERSION]
+    versions = transport.query_arrow(
+        f"SELECT version FROM `{store.database}`.schema_migrations ORDER BY version"
+    )
+    assert versions.column(0).to_pylist() == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_retention_is_a_ttl_that_follows_the_setting(store: Store, chdb_dir: Path) -> None:
@@ -87,3 +89,27 @@ def test_a_second_data_path_in_one_process_is_refused(tmp_path: Path, chdb_dir: 
     ChdbTransport(chdb_dir / "chdb")  # the path this process already uses is fine
     with pytest.raises(StoreUnavailable, match="one data path per process"):
         ChdbTransport(tmp_path / "other")
+
+
+def test_an_older_schema_is_upgraded_in_place(chdb_dir: Path) -> None:
+    from fluoroscope.store.schema import MIGRATIONS
+
+    transport = ChdbTransport(chdb_dir / "chdb")
+    db = f"old_{new_entity_id()}"
+    transport.execute(f"CREATE DATABASE `{db}`")
+    transport.execute(
+        f"CREATE TABLE `{db}`.schema_migrations (version UInt32, description String, "
+        "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+    )
+    statements = MIGRATIONS[0][2]
+    for statement in statements:
+        transport.execute(statement.format(db=f"`{db}`", ttl_days=30))
+    transport.execute(
+        f"INSERT INTO `{db}`.schema_migrations (version, description) VALUES (1, 'v1')"
+    )
+    assert migrate(transport, db, 30) == list(range(2, SCHEMA_VERSION + 1))
+    upgraded = Store(transport, db)
+    now = time.time()
+    upgraded.write(Assembler(upgraded).assemble([_segment(now, user="zoe")]))
+    (summary,) = upgraded.summaries(now - 5, now + 5).summaries
+    assert summary.users == [("zoe", [0])]

@@ -23,11 +23,18 @@ from typing import Any, Final
 
 from fluoroscope.ingest.stats import CLIENT_TYPE, Outcome, StatsBatch
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
-from fluoroscope.model.summary import AnnotationValue, HttpSummary, ServiceId, TraceSummary
+from fluoroscope.model.summary import (
+    AnnotationValue,
+    HttpSummary,
+    ServiceFacts,
+    ServiceId,
+    TraceSummary,
+)
 
 __all__ = ["TraceState"]
 
 _MAX_CHAIN: Final = 64
+_MAX_EXCEPTIONS: Final = 16
 
 
 @dataclass(slots=True)
@@ -78,6 +85,9 @@ class TraceState:
     unowned: list[str] = field(default_factory=list)  # downstream ids whose owner is unknown
     waiting: dict[str, list[_PendingEdge]] = field(default_factory=dict)  # parent id -> segments
     annotations: dict[tuple[str, str], AnnotationValue] = field(default_factory=dict)
+    exceptions: dict[str, list[tuple[str, str]]] = field(
+        default_factory=dict
+    )  # entity -> [(type, msg)]
     min_start: float = float("inf")
     max_end: float = 0.0
 
@@ -110,6 +120,15 @@ class TraceState:
         if annotations:
             for key, value in annotations.items():
                 self.annotations[(eid, key)] = value
+        cause = entity.get("cause")
+        if isinstance(cause, Mapping):
+            found = cause.get("exceptions")
+            if isinstance(found, list):
+                self.exceptions[eid] = [
+                    (str(e.get("type") or ""), str(e.get("message") or ""))
+                    for e in found[:_MAX_EXCEPTIONS]
+                    if isinstance(e, Mapping)
+                ]
         bits = outcome(entity)
         if is_segment:
             self._apply_segment(entity, eid, parent_id, start, end, in_progress, bits)
@@ -245,6 +264,7 @@ class TraceState:
     def summary(self) -> TraceSummary:
         """The trace's summary as of now (bumps nothing; the caller sets ``revision``)."""
         services: list[ServiceId] = []
+        facts: list[ServiceFacts] = []
         index: dict[NodeId, int] = {}
 
         def service(node: NodeId, account: str = "") -> int:
@@ -252,7 +272,15 @@ class TraceState:
             if found is None:
                 found = index[node] = len(services)
                 services.append(ServiceId(node.name, node.type, account))
+                facts.append(ServiceFacts(min_response_time=float("inf")))
             return found
+
+        def observe(idx: int, bits: int, elapsed: float | None) -> None:
+            fact = facts[idx]
+            fact.bits |= bits
+            if elapsed is not None:
+                fact.min_response_time = min(fact.min_response_time, elapsed)
+                fact.max_response_time = max(fact.max_response_time, elapsed)
 
         root_id = self._root()
         entry: int | None = None
@@ -263,8 +291,10 @@ class TraceState:
         throttle = partial = False
         for sid, seg in self.segments.items():
             idx = service(seg.node, seg.account_id)
+            observe(idx, seg.bits, None if seg.in_progress else seg.end - seg.start)
             if sid == root_id:
                 entry = idx
+                facts[idx].root = True
             throttle = throttle or bool(seg.bits & THROTTLE)
             partial = partial or seg.in_progress
             if seg.user:
@@ -277,8 +307,18 @@ class TraceState:
                 zones.append(seg.availability_zone)
         for call in self.downstream.values():
             if call.inferred:
-                service(call.node)
+                idx = service(call.node)
+                facts[idx].inferred = True
+                observe(idx, call.outcome.bits, call.outcome.end - call.outcome.start)
                 throttle = throttle or bool(call.outcome.bits & THROTTLE)
+        for fact in facts:
+            if fact.min_response_time == float("inf"):
+                fact.min_response_time = 0.0
+        exceptions: list[tuple[str, str, int]] = []
+        for eid, found in self.exceptions.items():
+            owner = self.owner(eid)
+            where = index[self.segments[owner].node] if owner is not None else -1
+            exceptions.extend((kind, message, where) for kind, message in found)
 
         annotations: dict[str, dict[tuple[type, AnnotationValue], set[int]]] = {}
         for (eid, key), value in self.annotations.items():
@@ -325,4 +365,6 @@ class TraceState:
             resource_arns=arns,
             instance_ids=instances,
             availability_zones=zones,
+            facts=facts,
+            exceptions=exceptions,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AnnotationValue", "HttpSummary", "ServiceId", "Trace", "TraceSummary"]
+__all__ = ["AnnotationValue", "HttpSummary", "ServiceFacts", "ServiceId", "Trace", "TraceSummary"]
 
 AnnotationValue = str | int | float | bool
 
@@ -23,6 +23,19 @@ class ServiceId:
     name: str
     type: str = ""
     account_id: str = ""
+
+
+@dataclass(slots=True)
+class ServiceFacts:
+    """What a trace shows of one service (aligned with :attr:`TraceSummary.services`):
+    its ERROR/FAULT/THROTTLE bits over its segments, whether it is the entry point or an
+    inferred downstream, and the range of its segments' response times."""
+
+    bits: int = 0
+    root: bool = False
+    inferred: bool = False
+    min_response_time: float = 0.0
+    max_response_time: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +70,8 @@ class TraceSummary:
     resource_arns: list[str] = field(default_factory=list)
     instance_ids: list[str] = field(default_factory=list)
     availability_zones: list[str] = field(default_factory=list)
+    facts: list[ServiceFacts] = field(default_factory=list)
+    exceptions: list[tuple[str, str, int]] = field(default_factory=list)  # (type, message, service)
 
     def details(self) -> dict[str, Any]:
         """The parts kept in the store's ``details`` column (plain JSON types)."""

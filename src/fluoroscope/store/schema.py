@@ -33,7 +33,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "set_retention"]
 
 _TABLES_WITH_TTL: Final = ("spans", "traces", "node_stats", "edge_stats")
 
-MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
         1,
         "spans, trace summaries, per-minute node and edge statistics",
@@ -140,6 +140,28 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             TTL minute + INTERVAL {ttl_days} DAY
             SETTINGS ttl_only_drop_parts = 1
             """,
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        2,
+        "per-service facts, exceptions, instances and zones on trace summaries (for filters)",
+        tuple(
+            f"ALTER TABLE {{db}}.traces ADD COLUMN IF NOT EXISTS {column}"
+            for column in (
+                "svc_bits Array(UInt8)",
+                "svc_root Array(UInt8)",
+                "svc_inferred Array(UInt8)",
+                "svc_min_rt Array(Float64)",
+                "svc_max_rt Array(Float64)",
+                "exc_types Array(String)",
+                "exc_messages Array(String)",
+                "exc_services Array(Int16)",
+                "instance_ids Array(String)",
+                "zones Array(String)",
+            )
         ),
     ),
 )

@@ -112,6 +112,17 @@ _SUMMARY_SCHEMA: Final = pa.schema(
         ("ann_numbers", pa.list_(pa.float64())),
         ("segment_count", pa.uint32()),
         ("details", pa.binary()),
+        # migration 2 (appended: inserts are positional)
+        ("svc_bits", pa.list_(pa.uint8())),
+        ("svc_root", pa.list_(pa.uint8())),
+        ("svc_inferred", pa.list_(pa.uint8())),
+        ("svc_min_rt", pa.list_(pa.float64())),
+        ("svc_max_rt", pa.list_(pa.float64())),
+        ("exc_types", _STRINGS),
+        ("exc_messages", _STRINGS),
+        ("exc_services", pa.list_(pa.int16())),
+        ("instance_ids", _STRINGS),
+        ("zones", _STRINGS),
     ]
 )
 _SUMMARY_COLUMNS: Final = tuple(_SUMMARY_SCHEMA.names)
@@ -173,6 +184,11 @@ def _summary_columns(rows: Sequence[tuple[int, TraceSummary]]) -> dict[str, list
             [x.name for x in s.services], [x.type for x in s.services],
             [name for name, _ in s.users], list(s.resource_arns),
             keys, types, strings, numbers, len(s.services), orjson.dumps(s.details()),
+            [f.bits for f in s.facts], [int(f.root) for f in s.facts],
+            [int(f.inferred) for f in s.facts], [f.min_response_time for f in s.facts],
+            [f.max_response_time for f in s.facts], [e[0] for e in s.exceptions],
+            [e[1] for e in s.exceptions], [e[2] for e in s.exceptions],
+            list(s.instance_ids), list(s.availability_zones),
         )  # fmt: skip
         for name, cell in zip(_SUMMARY_COLUMNS, row, strict=True):
             cols[name].append(cell)
