@@ -147,7 +147,14 @@ class ChdbTransport:
 
 
 class HttpTransport:
-    """A ClickHouse server or cluster reached over HTTP with clickhouse-connect."""
+    """A ClickHouse server or cluster reached over HTTP with clickhouse-connect.
+
+    ``url`` is ``clickhouse://user:pass@host:8123/db`` (``clickhouses://`` for TLS, port 8443
+    by default). Connecting checks the server: nothing listening, or a server older than
+    :data:`~fluoroscope.store.http_check.MIN_SERVER_VERSION`, raises StoreUnavailable naming
+    host:port (and the found and required versions). Parameters are bound server-side: our
+    ``{name:Type}`` placeholders make clickhouse-connect send them as ``param_name``.
+    """
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -157,34 +164,58 @@ class HttpTransport:
             import clickhouse_connect
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise StoreUnavailable("clickhouse-connect is not installed") from exc
+        from fluoroscope.store import http_check
+
+        secure = parts.scheme == "clickhouses"
+        host = parts.hostname or "127.0.0.1"
         try:
-            self._client = clickhouse_connect.get_client(
-                host=parts.hostname or "127.0.0.1",
-                port=parts.port or (8443 if parts.scheme == "clickhouses" else 8123),
-                username=unquote(parts.username or "default"),
-                password=unquote(parts.password or ""),
-                secure=parts.scheme == "clickhouses",
+            port = parts.port or (8443 if secure else 8123)
+        except ValueError as exc:  # a port that is not a number or out of range
+            raise StoreUnavailable(f"bad port in store URL: {exc}") from None
+        username = unquote(parts.username or "default")
+        password = unquote(parts.password or "")
+        try:
+            client = clickhouse_connect.get_client(
+                host=host,
+                port=port,
+                username=username,
+                password=password,
+                secure=secure,
                 autogenerate_session_id=False,
             )
         except Exception as exc:
-            raise StoreUnavailable(
-                f"cannot reach ClickHouse at {parts.hostname}:{parts.port}: {exc}"
+            raise http_check.setup_failure(
+                exc, host, port, secure=secure, username=username, password=password
             ) from exc
+        try:
+            http_check.check_version(str(client.server_version), f"{host}:{port}")
+        except StoreUnavailable:
+            client.close()
+            raise
+        self._client = client
         self.database = parts.path.strip("/") or "fluoroscope"
+
+    @staticmethod
+    def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+        # clickhouse-connect would send a bool as "True"; send 1/0 as chdb_param does.
+        return {k: int(v) if isinstance(v, bool) else v for k, v in (params or {}).items()}
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         try:
-            self._client.command(sql, parameters=dict(params or {}))
+            self._client.command(sql, parameters=self._params(params))
         except Exception as exc:
             raise StoreError(str(exc).strip()) from exc
 
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        # use_strings: String columns come back as Arrow strings, as chDB returns them.
         try:
-            return self._client.query_arrow(sql, parameters=dict(params or {}))
+            return self._client.query_arrow(sql, parameters=self._params(params), use_strings=True)
         except Exception as exc:
             raise StoreError(str(exc).strip()) from exc
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
+        # Sent as INSERT INTO table (data's column names) FORMAT Arrow: matched by name here,
+        # by position in ChdbTransport, so callers keep both the table's names and its order.
         try:
             self._client.insert_arrow(table, data)
         except Exception as exc:
