@@ -89,13 +89,22 @@ _token = st.text(
 ).filter(lambda k: k.strip() == k and k.lower() not in ("root", "parent", "sampled"))
 
 
+_value = st.text(
+    alphabet=st.characters(
+        blacklist_characters="; \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0",
+        blacklist_categories=("Zs", "Zl", "Zp", "Cs"),
+    ),
+    max_size=20,
+)  # values may contain "=" (base64 padding) and may be empty
+
+
 @given(
     st.builds(
         TraceHeader,
         root=st.builds(lambda: new_trace_id()),
         parent=st.one_of(st.none(), st.builds(new_entity_id)),
         sampled=st.sampled_from([None, "1", "0", "?"]),
-        extra=st.lists(st.tuples(_token, _token), max_size=4).map(tuple),
+        extra=st.lists(st.tuples(_token, _value), max_size=4).map(tuple),
     )
 )
 def test_format_then_parse_round_trips(header: TraceHeader) -> None:
