@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final
 
+from fluoroscope import __version__
 from fluoroscope.sdk._entities import Entity, InProgress, Segment, Subsegment
 from fluoroscope.sdk._log import warn_once
 
@@ -41,7 +42,7 @@ MAX_EMBED_DEPTH: Final = 30
 """Subsegments nested deeper than this are sent as independent documents."""
 
 SDK_NAME: Final = "Fluoroscope for Python"
-_XRAY_BLOCK: Final = {"sdk": SDK_NAME, "sdk_version": "0.1.0"}
+_XRAY_BLOCK: Final = {"sdk": SDK_NAME, "sdk_version": __version__}
 _AWS_BLOCK: Final = {"xray": _XRAY_BLOCK}
 
 _dumps: list[Callable[[Any], bytes]] = []
