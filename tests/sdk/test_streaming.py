@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
 from fluoroscope.model.documents import validate_document
-from fluoroscope.sdk import InMemoryEmitter, Tracer
+from fluoroscope.sdk import InMemoryEmitter, Tracer, carry
 from fluoroscope.sdk._serialize import MAX_DOCUMENT_BYTES
 from tests.sdk.conftest import UDPDaemon, flatten
 
@@ -114,3 +115,36 @@ def test_deep_nesting_is_split_below_the_embedding_limit() -> None:
 
 def test_max_document_bytes_leaves_room_for_the_header() -> None:
     assert MAX_DOCUMENT_BYTES + len(b'{"format":"json","version":1}\n') <= 65507
+
+
+def test_concurrent_streaming_loses_and_duplicates_nothing(daemon: UDPDaemon) -> None:
+    tracer = Tracer(
+        service="svc", daemon_address=daemon.address, sampling=False, streaming_threshold=7
+    )
+    threads, per_thread = 8, 300
+
+    def work(t: int) -> None:
+        for i in range(per_thread):
+            with tracer.subsegment(f"t{t}-{i}"):
+                if i % 10 == 0:
+                    with tracer.subsegment(f"t{t}-{i}-inner"):
+                        pass
+
+    with tracer.segment() as seg:
+        pool = [threading.Thread(target=carry(work), args=(t,)) for t in range(threads)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+    tracer.flush()
+    expected = 1 + threads * per_thread + threads * (per_thread // 10)
+    docs = daemon.documents(1, until=lambda d: len(flatten(d)) >= expected, timeout=10)
+    ents = flatten(docs)  # raises on any entity sent twice
+    assert len(ents) == expected
+    names = {e["id"]: e["name"] for e in ents.values()}
+    for e in ents.values():
+        if e["name"].endswith("-inner"):
+            assert names[e["_parent"]] == e["name"][: -len("-inner")]
+        elif e["id"] != seg.id:
+            assert e["_parent"] == seg.id
+    tracer.close()
