@@ -12,7 +12,7 @@ show a superseded version.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -318,9 +318,14 @@ class Store:
         by_trace_id: bool = False,
         limit: int = 100,
         token: str | None = None,
+        where_clause: str | None = None,
+        where_params: Mapping[str, Any] | None = None,
     ) -> SummaryPage:
         """Trace summaries whose start (or, ``by_trace_id``, whose id epoch) lies in
-        ``[start, end]``, newest first, ``limit`` per page."""
+        ``[start, end]``, newest first, ``limit`` per page. ``where_clause`` is an extra SQL
+        condition over the ``traces`` columns whose values are all bound through
+        ``where_params`` (``{name:Type}`` placeholders whose names must differ from the
+        store's own: ``lo hi start end limit last_start last_id``)."""
         params: dict[str, Any] = {
             "lo": max(int(start) - _WINDOW_SLACK, 0),
             "hi": int(end) + _WINDOW_SLACK,
@@ -328,17 +333,23 @@ class Store:
             "end": float(end),
             "limit": int(limit) + 1,
         }
-        where = ["ts >= {lo:UInt32}", "ts <= {hi:UInt32}"]
+        conditions = ["ts >= {lo:UInt32}", "ts <= {hi:UInt32}"]
         if by_trace_id:
             params["lo"], params["hi"] = int(start), int(end)
         else:
-            where.append("start_time >= {start:Float64} AND start_time <= {end:Float64}")
+            conditions.append("start_time >= {start:Float64} AND start_time <= {end:Float64}")
         if token:
             last_start, last_id = _decode_token(token)
             params["last_start"], params["last_id"] = last_start, last_id
-            where.append("(start_time, trace_id) < ({last_start:Float64}, {last_id:String})")
+            conditions.append("(start_time, trace_id) < ({last_start:Float64}, {last_id:String})")
+        if where_clause:
+            clash = set(where_params or {}) & set(params)
+            if clash:
+                raise ValueError(f"filter parameters clash with the store's: {sorted(clash)}")
+            conditions.append(f"({where_clause})")
+            params.update(where_params or {})
         table = self._t.query_arrow(
-            f"SELECT {_SUMMARY_READ} FROM {self._db}.traces FINAL WHERE {' AND '.join(where)} "
+            f"SELECT {_SUMMARY_READ} FROM {self._db}.traces FINAL WHERE {' AND '.join(conditions)} "
             "ORDER BY start_time DESC, trace_id DESC LIMIT {limit:UInt32}",
             params,
         )
