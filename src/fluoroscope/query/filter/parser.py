@@ -31,6 +31,7 @@ Both entry points are pure functions, safe from any thread; they raise only
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -80,6 +81,9 @@ __all__ = [
 MAX_LENGTH = 2000
 MAX_SELECTOR_LENGTH = 500
 MAX_DEPTH = 50
+
+
+_REVERSED_ROOT_CAUSE = re.compile(r"(fault|error|responsetime)\.rootcause(?:\.(\w+))?")
 
 
 class _Parser:
@@ -269,6 +273,8 @@ class _Parser:
             k for k, scopes in COMPOUND_SCOPES.items() if self.scope in scopes
         }
         everywhere = set(KEYWORD_TYPES) | set(COMPOUND_SCOPES) | {"annotation"}
+        if m := _REVERSED_ROOT_CAUSE.fullmatch(name):
+            return f"; did you mean 'rootcause.{m[1]}.{m[2] or 'service'}'?"
         for candidates in (here, everywhere):
             close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
             if close:

@@ -130,6 +130,12 @@ _ESCAPES: dict[str, str] = {
     "r": "\r",
     "t": "\t",
 }
+_CHAR_HINTS: dict[str, str] = {
+    "'": "; strings use double quotes",
+    "|": "; use OR",
+    "&": "; use AND",
+    "~": "; use ! or NOT",
+}
 _WHITESPACE = frozenset(" \t\r\n")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -148,9 +154,7 @@ def _bad_char(text: str, i: int) -> FilterSyntaxError:
     c = text[i]
     if _is_control(c):
         return FilterSyntaxError(f"control character U+{ord(c):04X} is not allowed", text, i)
-    if c == "'":
-        return FilterSyntaxError('unexpected "\'"; strings use double quotes', text, i)
-    return FilterSyntaxError(f"unexpected character '{c}'", text, i)
+    return FilterSyntaxError(f"unexpected character {c!r}", text, i, hint=_CHAR_HINTS.get(c, ""))
 
 
 class _Lexer:
@@ -288,8 +292,12 @@ class _Lexer:
             raise FilterSyntaxError("annotation key is empty", text, key_at)
         i = self._skip_space(i)
         if text[i : i + 1] != "]":
+            found = repr(text[i]) if i < len(text) else "end of expression"
             raise FilterSyntaxError(
-                f"expected ']' to close 'annotation[' at position {start}", text, i
+                f"expected ']' to close the 'annotation[' opened at position {start}, "
+                f"found {found}",
+                text,
+                i,
             )
         return self.emit(TokenKind.ANNOTATION, key, start, i + 1)
 
