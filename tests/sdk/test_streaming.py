@@ -68,6 +68,10 @@ def test_large_metadata_is_split_so_every_datagram_fits(daemon: UDPDaemon) -> No
         for e in flatten(docs).values()
         if e["name"].startswith("blob")
     )
+    # as many children as fit stay embedded (3 of ~20 KB each), the rest go on their own
+    (segment_doc,) = [d for d in docs if d.get("type") != "subsegment"]
+    assert [s["name"] for s in segment_doc["subsegments"]] == ["blob0", "blob1", "blob2"]
+    assert len(docs) == 10
     tracer.close()
 
 

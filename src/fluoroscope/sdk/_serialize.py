@@ -5,8 +5,9 @@
 
 * the entity with its closed children embedded, when that fits in
   :data:`MAX_DOCUMENT_BYTES`;
-* otherwise the entity alone plus each child subtree as an independent subsegment
-  (recursively), so no document exceeds the limit;
+* otherwise the entity with as many child subtrees embedded as fit (in order), and
+  each remaining child subtree as an independent subsegment (recursively), so no
+  document exceeds the limit;
 * an entity too large even alone loses its metadata, then its exception stacks, then
   its ``http``/``sql``/``aws``/``annotations`` blocks; if still too large it is dropped
   (counted by the caller, logged once).
@@ -212,8 +213,11 @@ def _encode_entity(entity: Entity, independent: bool, out: list[bytes]) -> int:
         spill = []
         doc = _entity_dict(entity, independent, spill, False)
         data = _try_dumps(doc)
+        rest: list[Subsegment] = list(entity.children or ())
         if data is None or len(data) > MAX_DOCUMENT_BYTES:
             data = _reduced(doc)
+        elif rest:
+            data, rest = _pack_children(doc, data, rest, spill)
         if data is None:
             dropped += 1
             warn_once(
@@ -223,11 +227,46 @@ def _encode_entity(entity: Entity, independent: bool, out: list[bytes]) -> int:
             )
         else:
             out.append(data)
-        for child in entity.children or ():
+        for child in rest:
             dropped += _encode_entity(child, True, out)
     for child in spill:
         dropped += _encode_entity(child, True, out)
     return dropped
+
+
+def _pack_children(
+    doc: dict[str, Any], alone: bytes, children: list[Subsegment], spill: list[Subsegment]
+) -> tuple[bytes, list[Subsegment]]:
+    """Embed as many child subtrees as fit next to ``doc`` (in order); return the rest.
+
+    ``alone`` is ``doc`` encoded without children. Children that would not fit (or
+    cannot be encoded) are returned, to be sent as independent subsegments.
+    """
+    budget = MAX_DOCUMENT_BYTES - len(alone) - len(b',"subsegments":[]')
+    embedded: list[dict[str, Any]] = []
+    rest: list[Subsegment] = []
+    for child in children:
+        if budget <= 2:
+            rest.append(child)
+            continue
+        child_spill: list[Subsegment] = []
+        child_doc = _subsegment_dict(child, False, 1, child_spill, True)
+        encoded = _try_dumps(child_doc)
+        if encoded is not None and len(encoded) + 1 <= budget:
+            embedded.append(child_doc)
+            spill.extend(child_spill)
+            budget -= len(encoded) + 1
+        else:
+            rest.append(child)
+    if not embedded:
+        return alone, rest
+    doc["subsegments"] = embedded
+    packed = _try_dumps(doc)
+    if packed is None or len(packed) > MAX_DOCUMENT_BYTES:  # should not happen; be safe
+        del doc["subsegments"]
+        spill.clear()
+        return alone, children
+    return packed, rest
 
 
 def encode(item: Entity | InProgress) -> tuple[list[bytes], int]:
