@@ -23,7 +23,10 @@ from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
 from fluoroscope.model.ids import is_trace_id
+from fluoroscope.query.compile import filter_condition
+from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import service_graph
+from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
@@ -32,6 +35,7 @@ from fluoroscope.server.xray import (
     read_body,
     render_graph,
     render_summary,
+    render_time_series,
     render_trace,
     require_time,
 )
@@ -170,11 +174,10 @@ async def get_trace_summaries(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     start, end = _window(body, state)
-    if body.get("FilterExpression"):
-        raise InvalidRequest(
-            "FilterExpression is not supported by this server yet; "
-            "omit it to list every trace in the time range"
-        )
+    expression = body.get("FilterExpression")
+    if expression is not None and not isinstance(expression, str):
+        raise InvalidRequest("FilterExpression must be a string")
+    condition = filter_condition(expression) if expression and expression.strip() else None
     range_type = body.get("TimeRangeType", "Event")
     if range_type not in ("Event", "TraceId"):
         raise InvalidRequest(f"TimeRangeType must be TraceId or Event, got {range_type!r:.40}")
@@ -183,7 +186,13 @@ async def get_trace_summaries(
         raise InvalidRequest("NextToken must be a string")
     page = await run_in_threadpool(
         lambda: state.store.summaries(
-            start, end, by_trace_id=range_type == "TraceId", limit=SUMMARIES_PER_PAGE, token=token
+            start,
+            end,
+            by_trace_id=range_type == "TraceId",
+            limit=SUMMARIES_PER_PAGE,
+            token=token,
+            where_clause=condition.sql if condition else None,
+            where_params=condition.params if condition else None,
         )
     )
     result: dict[str, Any] = {
@@ -204,6 +213,25 @@ async def get_service_graph(
         raise InvalidRequest("groups are not supported by this server yet")
     graph = await run_in_threadpool(service_graph, state.store, start, end)
     return render_graph(graph)
+
+
+async def get_time_series(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    start, end = _window(body, state)
+    if body.get("GroupName") is not None or body.get("GroupARN") is not None:
+        raise InvalidRequest("groups are not supported by this server yet")
+    period = body.get("Period", 60)
+    if not isinstance(period, int) or isinstance(period, bool) or period < 60 or period % 60:
+        raise InvalidRequest("Period must be a whole number of minutes in seconds (60, 300, ...)")
+    if (end - start) / period > 10_000:
+        raise InvalidRequest("the time range holds more than 10,000 periods; use a longer Period")
+    text = body.get("EntitySelectorExpression")
+    if text is not None and not isinstance(text, str):
+        raise InvalidRequest("EntitySelectorExpression must be a string")
+    selector = parse_entity_selector(text) if text and text.strip() else None
+    points = await run_in_threadpool(time_series, state.store, start, end, period, selector)
+    return render_time_series(points)
 
 
 def _window(body: dict[str, Any], state: ServerState) -> tuple[float, float]:
@@ -227,6 +255,7 @@ ROUTES: Final[dict[str, Handler]] = {
     "/Traces": batch_get_traces,
     "/TraceSummaries": get_trace_summaries,
     "/ServiceGraph": get_service_graph,
+    "/TimeSeriesServiceStatistics": get_time_series,
 }
 
 

@@ -1,0 +1,234 @@
+"""Compile a parsed filter expression into a condition on the trace summary table.
+
+Every keyword the summary row answers exactly becomes SQL over its columns, with each
+user value bound as a ``{pN:Type}`` parameter - nothing from the expression is ever
+pasted into the statement. What the store cannot yet answer exactly is refused with an
+:class:`~fluoroscope.model.errors.InvalidRequest` naming the construct and its position,
+never approximated silently.
+
+Semantics (reference §5.3, with our choices where it is silent):
+
+* trace-level ``ok``/``error``/``fault`` describe the root segment; ``throttle`` and
+  ``partial`` any segment; ``inferred`` whether the trace has inferred nodes.
+* keywords with several values per trace (``user``, ``name``, ``type``, ``message``,
+  ``resource.arn``, ``instance.id``, ``availabilityzone``, annotations) hold when any
+  value satisfies the comparison; ``!=`` holds when no value equals the operand.
+* ``service(ref) { body }`` holds when some node of the trace matches ``ref`` and the
+  body holds for that node's segments taken together: outcome flags are OR-ed over them,
+  ``responsetime > x`` means some segment took longer than ``x`` (the slowest), and
+  ``responsetime < x`` some segment was faster (the quickest).
+
+Pure and thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fluoroscope.model.errors import InvalidRequest
+from fluoroscope.model.inference import ERROR, FAULT, THROTTLE
+from fluoroscope.query.filter import ast
+from fluoroscope.query.filter.parser import parse_filter
+
+__all__ = ["Condition", "compile_filter", "filter_condition"]
+
+_ANN_STRING, _ANN_NUMBER, _ANN_BOOL = 0, 1, 2
+
+# Trace-level scalar columns: keyword -> (column, ClickHouse parameter type)
+_SCALARS: Final[dict[str, tuple[str, str]]] = {
+    "responsetime": ("response_time", "Float64"),
+    "duration": ("duration", "Float64"),
+    "http.status": ("http_status", "Float64"),
+    "http.url": ("http_url", "String"),
+    "http.method": ("http_method", "String"),
+    "http.useragent": ("user_agent", "String"),
+    "http.clientip": ("client_ip", "String"),
+}
+# Trace-level array columns of strings: any element may satisfy the comparison.
+_ARRAYS: Final[dict[str, str]] = {
+    "user": "users",
+    "name": "service_names",
+    "type": "service_types",
+    "message": "exc_messages",
+    "resource.arn": "resource_arns",
+    "instance.id": "instance_ids",
+    "availabilityzone": "zones",
+}
+_FLAGS: Final[dict[str, str]] = {
+    "ok": "(has_fault = 0 AND has_error = 0 AND has_throttle = 0)",
+    "error": "has_error = 1",
+    "fault": "has_fault = 1",
+    "throttle": "has_throttle = 1",
+    "partial": "is_partial = 1",
+    "inferred": "has(svc_inferred, 1)",
+}
+_SERVICE_FLAGS: Final[dict[str, str]] = {
+    "ok": f"bitAnd(svc_bits[i], {ERROR | FAULT | THROTTLE}) = 0",
+    "error": f"bitAnd(svc_bits[i], {ERROR}) != 0",
+    "fault": f"bitAnd(svc_bits[i], {FAULT}) != 0",
+    "throttle": f"bitAnd(svc_bits[i], {THROTTLE}) != 0",
+    "root": "svc_root[i] = 1",
+    "inferred": "svc_inferred[i] = 1",
+}
+_NUMBER_OPS: Final = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_STRING_OPS: Final[dict[str, Callable[[str, str], str]]] = {
+    "=": lambda col, p: f"{col} = {p}",
+    "!=": lambda col, p: f"{col} != {p}",
+    "contains": lambda col, p: f"position({col}, {p}) > 0",
+    "beginswith": lambda col, p: f"startsWith({col}, {p})",
+    "endswith": lambda col, p: f"endsWith({col}, {p})",
+}
+
+
+@dataclass(slots=True)
+class Condition:
+    """A SQL boolean expression over the ``traces`` table and its bound parameters."""
+
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Compiler:
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, value: Any, type_: str) -> str:
+        name = f"f{len(self.params)}"
+        self.params[name] = value
+        return f"{{{name}:{type_}}}"
+
+    # -- trace level -----------------------------------------------------------------
+
+    def expr(self, node: ast.Expr) -> str:
+        match node:
+            case ast.Or(items=items):
+                return "(" + " OR ".join(self.expr(i) for i in items) + ")"
+            case ast.And(items=items):
+                return "(" + " AND ".join(self.expr(i) for i in items) + ")"
+            case ast.Not(expr=inner):
+                return f"NOT ({self.expr(inner)})"
+            case ast.Flag(keyword=keyword):
+                if keyword not in _FLAGS:
+                    raise _unsupported(node, f"'{keyword}' at the trace level")
+                return _FLAGS[keyword]
+            case ast.Compare(field=ast.Annotation(key=key), op=op, value=value):
+                return self.annotation(key, op, value)
+            case ast.Compare(field=ast.Keyword(name=name), op=op, value=value):
+                return self.keyword(node, name, op, value)
+            case ast.Exists(field=ast.Annotation(key=key)):
+                return f"has(ann_keys, {self.bind(key, 'String')})"
+            case ast.Exists(field=ast.Keyword(name=name)):
+                if name in _ARRAYS:
+                    return f"notEmpty({_ARRAYS[name]})"
+                if name in _SCALARS and _SCALARS[name][1] == "String":
+                    return f"{_SCALARS[name][0]} != ''"
+                raise _unsupported(node, f"'{name}' as an existence test")
+            case ast.Service(ref=ref, body=body):
+                return self.service(ref, body)
+            case ast.Edge():
+                raise _unsupported(node, "edge() filters")
+            case ast.RootCause() | ast.RootCauseJson():
+                raise _unsupported(node, "root-cause filters")
+            case ast.Group():
+                raise _unsupported(node, "group references")
+        raise _unsupported(node, type(node).__name__)  # pragma: no cover - exhaustive
+
+    def keyword(self, node: ast.Node, name: str, op: str, value: ast.Value) -> str:
+        if name in _SCALARS:
+            column, type_ = _SCALARS[name]
+            if type_ == "Float64":
+                guard = f"{column} >= 0 AND " if name == "responsetime" else ""
+                if name == "http.status":
+                    guard = f"{column} != 0 AND "
+                return f"({guard}{column} {_NUMBER_OPS[op]} {self.bind(float(value), 'Float64')})"
+            return "(" + _STRING_OPS[op](column, self.bind(str(value), "String")) + ")"
+        if name in _ARRAYS:
+            column = _ARRAYS[name]
+            if op == "!=":
+                return f"NOT has({column}, {self.bind(str(value), 'String')})"
+            test = _STRING_OPS[op]("x", self.bind(str(value), "String"))
+            return f"arrayExists(x -> {test}, {column})"
+        raise _unsupported(node, f"'{name}' at the trace level")
+
+    def annotation(self, key: str, op: str, value: ast.Value) -> str:
+        k = self.bind(key, "String")
+        if isinstance(value, bool):
+            test = f"t = {_ANN_BOOL} AND n {_NUMBER_OPS[op]} {self.bind(float(value), 'Float64')}"
+        elif isinstance(value, float):
+            test = f"t = {_ANN_NUMBER} AND n {_NUMBER_OPS[op]} {self.bind(value, 'Float64')}"
+        else:
+            if op == "!=":
+                p = self.bind(value, "String")
+                return (
+                    "NOT arrayExists((k, t, s) -> k = "
+                    f"{k} AND t = {_ANN_STRING} AND s = {p}, ann_keys, ann_types, ann_strings)"
+                )
+            test = f"t = {_ANN_STRING} AND " + _STRING_OPS[op]("s", self.bind(value, "String"))
+        return (
+            f"arrayExists((k, t, s, n) -> k = {k} AND {test}, "
+            "ann_keys, ann_types, ann_strings, ann_numbers)"
+        )
+
+    # -- service scope ---------------------------------------------------------------
+
+    def service(self, ref: ast.ServiceRef | None, body: ast.Expr | None) -> str:
+        parts = [self.ref(ref)] if ref is not None else []
+        if body is not None:
+            parts.append(self.in_service(body))
+        test = " AND ".join(p for p in parts if p) or "1"
+        return f"arrayExists(i -> {test}, arrayEnumerate(service_names))"
+
+    def ref(self, ref: ast.ServiceRef) -> str:
+        parts: list[str] = []
+        if ref.account_id is not None:
+            raise _unsupported(ref, "id(account.id: ...)")
+        if ref.name is not None:
+            parts.append(f"service_names[i] = {self.bind(ref.name, 'String')}")
+        if ref.type is not None:
+            parts.append(f"lower(service_types[i]) = {self.bind(ref.type.lower(), 'String')}")
+        return " AND ".join(parts)
+
+    def in_service(self, node: ast.Expr) -> str:
+        match node:
+            case ast.Or(items=items):
+                return "(" + " OR ".join(self.in_service(i) for i in items) + ")"
+            case ast.And(items=items):
+                return "(" + " AND ".join(self.in_service(i) for i in items) + ")"
+            case ast.Not(expr=inner):
+                return f"NOT ({self.in_service(inner)})"
+            case ast.Flag(keyword=keyword) if keyword in _SERVICE_FLAGS:
+                return _SERVICE_FLAGS[keyword]
+            case ast.Compare(field=ast.Keyword(name="responsetime"), op=op, value=value):
+                p = self.bind(float(value), "Float64")
+                slowest, quickest = "svc_max_rt[i]", "svc_min_rt[i]"
+                return {
+                    ">": f"{slowest} > {p}",
+                    ">=": f"{slowest} >= {p}",
+                    "<": f"{quickest} < {p}",
+                    "<=": f"{quickest} <= {p}",
+                    "=": f"({quickest} <= {p} AND {slowest} >= {p})",
+                    "!=": f"NOT ({quickest} = {p} AND {slowest} = {p})",
+                }[op]
+        raise _unsupported(node, "this condition inside service() { }")
+
+
+def _unsupported(node: ast.Node, what: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"{what} (at position {node.start}) cannot be evaluated by this server yet"
+    )
+
+
+def compile_filter(expression: ast.Expr) -> Condition:
+    """The SQL condition selecting the traces for which ``expression`` holds."""
+    compiler = _Compiler()
+    sql = compiler.expr(expression)
+    return Condition(sql, compiler.params)
+
+
+def filter_condition(text: str) -> Condition:
+    """Parse and compile a FilterExpression; :class:`InvalidRequest` (a
+    ``FilterSyntaxError`` pointing at the character) when it is malformed or cannot be
+    evaluated yet."""
+    return compile_filter(parse_filter(text))

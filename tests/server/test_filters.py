@@ -1,0 +1,165 @@
+"""FilterExpression in GetTraceSummaries, through boto3: which traces each expression finds.
+
+A small fleet of traces with known properties is stored once; each corpus row names
+the expected traces. Every query also pins the run's own annotation so other tests'
+traces in the same server never interfere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from fluoroscope.model.ids import new_entity_id, new_trace_id
+from tests.support import ServerProcess, wait_for
+
+RUN = uuid.uuid4().hex[:8]
+
+
+def _trace(
+    key: str, now: float, *, status: int, rt: float, user: str = "", **extra: Any
+) -> list[dict[str, Any]]:
+    trace_id = new_trace_id(now)
+    root = new_entity_id()
+    segment: dict[str, Any] = {
+        "name": extra.pop("service", "api"), "id": root, "trace_id": trace_id, "start_time": now,
+        "end_time": now + rt, "annotations": {"run": RUN, "key": key, **extra.pop("annotations", {})},
+        "http": {"request": {"method": extra.pop("method", "GET"), "url": f"http://shop.example/{key}"},
+                 "response": {"status": status}},
+    }  # fmt: skip
+    if user:
+        segment["user"] = user
+    docs = [segment]
+    for callee in extra.pop("calls", []):
+        name, callee_status, callee_rt = callee
+        call = new_entity_id()
+        segment.setdefault("subsegments", []).append(
+            {"name": name, "id": call, "namespace": "remote", "start_time": now + 0.001,
+             "end_time": now + 0.001 + callee_rt, "http": {"response": {"status": callee_status}}}
+        )  # fmt: skip
+        docs.append(
+            {"name": name, "id": new_entity_id(), "trace_id": trace_id, "parent_id": call,
+             "start_time": now + 0.002, "end_time": now + callee_rt, "origin": "AWS::EC2::Instance",
+             "http": {"response": {"status": callee_status}},
+             **({"cause": {"exceptions": [{"id": new_entity_id(), "type": "TimeoutError",
+                                           "message": "upstream timed out"}]}} if callee_status >= 500 else {})}
+        )  # fmt: skip
+    if extra.pop("partial", False):
+        docs.append({"name": "worker", "id": new_entity_id(), "trace_id": trace_id, "parent_id": root,
+                     "start_time": now + 0.01, "in_progress": True})  # fmt: skip
+    return docs
+
+
+FLEET: dict[str, dict[str, Any]] = {
+    "fast": {
+        "status": 200,
+        "rt": 0.05,
+        "user": "alice",
+        "annotations": {"tier": "gold", "items": 3},
+    },
+    "slow": {
+        "status": 200,
+        "rt": 6.0,
+        "user": "bob",
+        "annotations": {"tier": "silver", "items": 12},
+    },
+    "notfound": {"status": 404, "rt": 0.02, "method": "POST"},
+    "throttled": {"status": 429, "rt": 0.01, "annotations": {"vip": True}},
+    "broken": {"status": 502, "rt": 2.0, "calls": [("billing", 503, 1.9)]},
+    "deep_slow": {"status": 200, "rt": 3.0, "calls": [("billing", 200, 2.8), ("search", 200, 0.1)]},
+    "pending": {"status": 200, "rt": 0.3, "partial": True},
+    "other_svc": {"status": 200, "rt": 0.1, "service": "admin"},
+}
+
+CORPUS: list[tuple[str, set[str]]] = [
+    ("fault", {"broken"}),
+    ("!fault", set(FLEET) - {"broken"}),
+    ("fault = false", set(FLEET) - {"broken"}),
+    ("error", {"notfound", "throttled"}),
+    ("throttle", {"throttled"}),
+    ("ok", {"fast", "slow", "deep_slow", "pending", "other_svc"}),
+    ("ok !partial responsetime < 1", {"fast", "other_svc"}),
+    ("partial", {"pending"}),
+    ("responsetime > 5", {"slow"}),
+    ("duration >= 2 AND duration <= 3", {"broken", "deep_slow"}),
+    ("http.status = 404 OR http.status = 429", {"notfound", "throttled"}),
+    ("http.status != 200", {"notfound", "throttled", "broken"}),
+    ('http.method = "POST"', {"notfound"}),
+    ('http.url ENDSWITH "/slow"', {"slow"}),
+    ('http.url BEGINSWITH "http://shop.example/deep"', {"deep_slow"}),
+    ('http.url CONTAINS "ottl"', {"throttled"}),
+    ('user = "alice"', {"fast"}),
+    ('user CONTAINS ""', {"fast", "slow"}),
+    ('annotation.tier = "gold"', {"fast"}),
+    ("annotation.items > 5", {"slow"}),
+    ("annotation.items", {"fast", "slow"}),
+    ("!annotation.items", set(FLEET) - {"fast", "slow"}),
+    ("annotation[vip] = true", {"throttled"}),
+    ('service("billing")', {"broken", "deep_slow"}),
+    ('service("billing") { fault }', {"broken"}),
+    ('service("billing") { responsetime > 2.5 }', {"deep_slow"}),
+    ('service("api") { root = true and fault = true }', {"broken"}),
+    ('service(id(name: "billing", type: "AWS::EC2::Instance")) { ok }', {"deep_slow"}),
+    ('!service("billing") AND responsetime > 1', {"slow"}),
+    ("service() { fault }", {"broken"}),
+    ('service("admin")', {"other_svc"}),
+    ("(fault OR error) AND NOT http.status = 429", {"broken", "notfound"}),
+    ("RESPONSETIME > 5 or THROTTLE", {"slow", "throttled"}),
+]
+
+
+@pytest.fixture(scope="module")
+def fleet(server: ServerProcess) -> float:
+    client = server.xray()
+    now = time.time()
+    docs = [d for key, spec in FLEET.items() for d in _trace(key, now, **dict(spec))]
+    response = client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
+    assert response["UnprocessedTraceSegments"] == []
+    return now
+
+
+def _found(server: ServerProcess, now: float, expression: str) -> set[str]:
+    client = server.xray()
+    found: set[str] = set()
+    pages = client.get_paginator("get_trace_summaries").paginate(
+        StartTime=now - 60,
+        EndTime=now + 60,
+        FilterExpression=f'annotation.run = "{RUN}" AND ({expression})',
+    )
+    for page in pages:
+        for summary in page["TraceSummaries"]:
+            found.add(summary["Annotations"]["key"][0]["AnnotationValue"]["StringValue"])
+    return found
+
+
+@pytest.mark.parametrize(("expression", "expected"), CORPUS, ids=[e for e, _ in CORPUS])
+def test_filter_finds_exactly_the_expected_traces(
+    server: ServerProcess, fleet: float, expression: str, expected: set[str]
+) -> None:
+    wait_for(lambda: _found(server, fleet, "annotation.key") == set(FLEET) or None)
+    assert _found(server, fleet, expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ('responsetime > "slow"', "position 15"),
+        ('service("api" { fault }', "position"),
+        ("fault AND", "position"),
+        ('edge("a", "b") { error }', "edge() filters"),
+    ],
+)
+def test_bad_filters_are_invalid_requests_pointing_at_the_problem(
+    server: ServerProcess, expression: str, fragment: str
+) -> None:
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        server.xray().get_trace_summaries(
+            StartTime=time.time() - 60, EndTime=time.time(), FilterExpression=expression
+        )
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert fragment in err.value.response["Error"]["Message"]
