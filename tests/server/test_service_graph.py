@@ -6,6 +6,9 @@ import json
 import time
 from typing import Any
 
+import botocore.exceptions
+import pytest
+
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from tests.support import ServerProcess, wait_for
 
@@ -73,3 +76,42 @@ def test_service_graph_nodes_edges_and_statistics(server: ServerProcess) -> None
     users = services[("users", "AWS::DynamoDB::Table")]
     assert users["State"] == "unknown" and users["Edges"] == []
     assert users["SummaryStatistics"]["TotalCount"] == 5
+
+
+def test_time_series_per_period_for_services_and_edges(server: ServerProcess) -> None:
+    client = server.xray()
+    base = (time.time() // 300) * 300 - 600  # two 5-minute buckets, fully in the past
+    docs = [d for offset in (0, 60, 330) for d in _trace(base + offset, 200)]
+    docs += _trace(base + 340, 500)
+    client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
+
+    def series(selector: str | None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"StartTime": base, "EndTime": base + 600, "Period": 300}
+        if selector:
+            kwargs["EntitySelectorExpression"] = selector
+        return list(
+            client.get_time_series_service_statistics(**kwargs)["TimeSeriesServiceStatistics"]
+        )
+
+    def billing() -> list[dict[str, Any]] | None:
+        found = series('service("billing")')
+        return (
+            found if sum(p["ServiceSummaryStatistics"]["TotalCount"] for p in found) == 4 else None
+        )
+
+    points = wait_for(billing)
+    assert [p["Timestamp"].timestamp() for p in points] == [base, base + 300]
+    assert [p["ServiceSummaryStatistics"]["TotalCount"] for p in points] == [2, 2]
+    assert [p["ServiceSummaryStatistics"]["FaultStatistics"]["TotalCount"] for p in points] == [
+        0,
+        1,
+    ]
+    edges = series('edge("api", "users")')
+    assert [p["EdgeSummaryStatistics"]["TotalCount"] for p in edges] == [2, 2]
+    entering = series(None)
+    assert [p["EdgeSummaryStatistics"]["TotalCount"] for p in entering] == [2, 2]
+    assert sum(h["Count"] for h in entering[1]["ResponseTimeHistogram"]) == 2
+
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        series('service("billing") { fault }')
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"

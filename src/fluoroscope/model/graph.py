@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["GraphEdge", "GraphNode", "ServiceGraph", "Statistics"]
+__all__ = ["GraphEdge", "GraphNode", "ServiceGraph", "Statistics", "TimeSeriesPoint"]
 
 
 @dataclass(slots=True)
@@ -58,3 +58,13 @@ class ServiceGraph:
     start: float
     end: float
     nodes: list[GraphNode] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TimeSeriesPoint:
+    """One time bucket: its start (epoch seconds) and whether ``statistics`` describe
+    edges (calls) or nodes (services)."""
+
+    timestamp: float
+    edge: bool
+    statistics: Statistics

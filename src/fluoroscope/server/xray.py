@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, Throttled
-from fluoroscope.model.graph import GraphNode, ServiceGraph, Statistics
+from fluoroscope.model.graph import GraphNode, ServiceGraph, Statistics, TimeSeriesPoint
 from fluoroscope.model.summary import ServiceId, Trace, TraceSummary
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "read_body",
     "render_graph",
     "render_summary",
+    "render_time_series",
     "render_trace",
     "require_time",
 ]
@@ -231,3 +232,17 @@ def render_graph(graph: ServiceGraph) -> dict[str, Any]:
         "Services": [_service(i, node) for i, node in enumerate(graph.nodes)],
         "ContainsOldGroupVersions": False,
     }
+
+
+def render_time_series(points: list[TimeSeriesPoint]) -> dict[str, Any]:
+    """GetTimeSeriesServiceStatistics' response body."""
+    series = []
+    for point in points:
+        item: dict[str, Any] = {
+            "Timestamp": point.timestamp,
+            "ResponseTimeHistogram": _histogram(point.statistics),
+        }
+        key = "EdgeSummaryStatistics" if point.edge else "ServiceSummaryStatistics"
+        item[key] = _statistics(point.statistics)
+        series.append(item)
+    return {"TimeSeriesServiceStatistics": series, "ContainsOldGroupVersions": False}

@@ -361,10 +361,11 @@ class Store:
             next_token = _encode_token(last.start_time, last.id)
         return SummaryPage(summaries, next_token, len(summaries))
 
-    def stats(self, kind: str, start: float, end: float) -> pa.Table:
+    def stats(self, kind: str, start: float, end: float, *, period: int | None = None) -> pa.Table:
         """Per-minute node (``kind="node"``) or edge statistics whose minute lies in
-        ``[start, end)``, summed per node or edge over the window. Histograms are
-        ``[(bucket_us, count)]`` with zero counts removed."""
+        ``[start, end)``, summed per node or edge over the window - or, with ``period``
+        (seconds, a multiple of 60), per node or edge and per ``bucket`` (epoch seconds,
+        a multiple of ``period``). Histograms are ``[(bucket_us, count)]``."""
         if kind == "node":
             keys = "name, type, max(is_root) AS is_root, min(inferred) AS inferred"
             group = "name, type"
@@ -375,6 +376,15 @@ class Store:
             table = "edge_stats"
         else:
             raise ValueError(f"unknown statistics kind {kind!r}")
+        params: dict[str, Any] = {"lo": int(start) // 60 * 60, "hi": int(end)}
+        if period is not None:
+            if period < 60 or period % 60:
+                raise ValueError("period must be a positive multiple of 60 seconds")
+            keys = (
+                f"intDiv(toUInt32(minute), {{period:UInt32}}) * {{period:UInt32}} AS bucket, {keys}"
+            )
+            group = f"bucket, {group}"
+            params["period"] = period
         return self._t.query_arrow(
             f"SELECT {keys}, sum(total) AS total, sum(ok) AS ok, sum(errors) AS errors, "
             "sum(throttles) AS throttles, sum(faults) AS faults, "
@@ -384,7 +394,7 @@ class Store:
             f"FROM {self._db}.{table} "
             "WHERE minute >= toDateTime({lo:UInt32}) AND minute < toDateTime({hi:UInt32}) "
             f"GROUP BY {group} HAVING total != 0 ORDER BY {group}",
-            {"lo": int(start) // 60 * 60, "hi": int(end)},
+            params,
         )
 
 
