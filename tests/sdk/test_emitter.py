@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -172,7 +173,9 @@ def test_a_forked_child_gets_a_fresh_sender(tracer: Tracer, daemon: UDPDaemon) -
         pass
     tracer.flush()
     daemon.documents(1)
-    pid = os.fork()
+    with warnings.catch_warnings():  # 3.12+ warns about forking with threads running
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: the parent's sender thread does not exist here
         code = 1
         try:
