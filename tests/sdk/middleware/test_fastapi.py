@@ -35,6 +35,14 @@ def make_app(tracer: Tracer) -> FastAPI:
         entity = current_entity()
         return "" if entity is None else entity.segment.id
 
+    @app.get("/concurrent/{n}", response_class=PlainTextResponse)
+    async def concurrent(n: int) -> str:
+        with tracer.subsegment("step") as sub:
+            sub.put_annotation("n", n)
+            await asyncio.sleep(0.05)
+        entity = current_entity()
+        return "" if entity is None else entity.id
+
     @app.get("/whoami", response_class=PlainTextResponse)
     async def whoami() -> str:
         entity = current_entity()
@@ -249,3 +257,19 @@ def test_lifespan_and_websocket_pass_through_untouched(tracer: Tracer, daemon: U
         assert seen[-1] == (scope, receive, send)
         assert scope == {"type": kind, "headers": []}
     assert daemon.quiet(0.1) == []
+
+
+def test_concurrent_requests_keep_their_own_segments(base: str, daemon: UDPDaemon) -> None:
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=base) as client:
+            return await asyncio.gather(*(client.get(f"/concurrent/{n}") for n in range(20)))
+
+    responses = asyncio.run(fire())
+    docs = daemon.documents(20)
+    by_id = {doc["id"]: doc for doc in docs}
+    for n, response in enumerate(responses):
+        doc = by_id[response.text]
+        assert doc["http"]["request"]["url"].endswith(f"/concurrent/{n}")
+        (step,) = doc["subsegments"]
+        assert step["annotations"] == {"n": n}
+        assert response.headers["X-Amzn-Trace-Id"] == f"Root={doc['trace_id']}"
