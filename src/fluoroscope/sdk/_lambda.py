@@ -96,7 +96,7 @@ def lambda_handler(
     """Decorate a Lambda handler ``handler(event, context)``: ``@lambda_handler``.
 
     ``tracer`` defaults to the global tracer (looked up per invocation); ``name``
-    defaults to ``AWS_LAMBDA_FUNCTION_NAME``, else the handler's name. Exceptions
+    defaults to ``AWS_LAMBDA_FUNCTION_NAME``, else the tracer's service name. Exceptions
     from the handler are recorded and re-raised unchanged.
     """
 
@@ -105,9 +105,7 @@ def lambda_handler(
         def traced(event: Any, context: Any = None, *args: Any, **kwargs: Any) -> Any:
             active = tracer or get_tracer()
             cold = _take_cold_start()
-            label = sanitize_name(
-                name or _env.env(_env.AWS_LAMBDA_FUNCTION_NAME) or handler.__name__
-            )
+            label = sanitize_name(name or _env.env(_env.AWS_LAMBDA_FUNCTION_NAME) or active.service)
             root = _root(active, label)
             try:
                 with root, open_subsegment(label, None, root) as invocation:
