@@ -109,6 +109,10 @@ class Entity:
     ``id`` is the entity's 16-hex id, ``start_time``/``end_time`` epoch seconds
     (``end_time`` is 0.0 while open). ``sampled`` is False for the stand-ins that
     record nothing. Every method is safe to call on any entity, sampled or not.
+
+    Entering an entity (``with``) makes it current until the block exits and closes it
+    then; enter each entity once. Other threads and tasks may record on it, or open
+    their own subsegments under it (the context they inherit makes it their parent).
     """
 
     __slots__ = ("_count", "_data", "_token", "children", "end_time", "id", "name", "start_time")
