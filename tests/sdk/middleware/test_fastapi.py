@@ -273,3 +273,15 @@ def test_concurrent_requests_keep_their_own_segments(base: str, daemon: UDPDaemo
         (step,) = doc["subsegments"]
         assert step["annotations"] == {"n": n}
         assert response.headers["X-Amzn-Trace-Id"] == f"Root={doc['trace_id']}"
+
+
+def test_wrapped_twice_records_one_segment(tracer: Tracer, daemon: UDPDaemon) -> None:
+    app = make_app(tracer)
+    app.add_middleware(XRayASGIMiddleware, tracer=tracer)
+    with serve_asgi(XRayASGIMiddleware(app, tracer)) as base:
+        r = httpx.get(f"{base}/boom")
+    assert r.status_code == 500
+    (doc,) = daemon.documents(1)
+    assert daemon.quiet(0.2) == [doc]
+    assert r.headers["X-Amzn-Trace-Id"] == f"Root={doc['trace_id']}"
+    assert doc["cause"]["exceptions"][0]["type"] == "ValueError"

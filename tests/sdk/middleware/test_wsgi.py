@@ -180,3 +180,14 @@ def test_public_surface() -> None:
         "XRayASGIMiddleware",
         "XRayWSGIMiddleware",
     }
+
+
+def test_wrapped_twice_records_one_segment(tracer: Tracer, daemon: UDPDaemon) -> None:
+    app = XRayWSGIMiddleware(XRayWSGIMiddleware(raw_app, tracer), tracer)
+    body, seen = _call(app, _environ())
+    assert list(body) == [b"hello"]
+    body.close()
+    tracer.flush()
+    (doc,) = daemon.documents(1)
+    assert daemon.quiet(0.2) == [doc]
+    assert [name for name, _ in seen[0][1]].count("X-Amzn-Trace-Id") == 1

@@ -24,8 +24,9 @@ from fluoroscope.sdk.instrument import start_request
 __all__ = ["ENVIRON_KEY", "RequestNaming", "begin", "client_address", "request_url"]
 
 ENVIRON_KEY: Final = "fluoroscope.segment"
-"""Where the request's segment is kept: the WSGI ``environ`` key, or the ASGI ``scope`` key
-(inside ``scope["state"]`` is left to frameworks; the scope itself carries it)."""
+"""Where the request's segment is kept: the key in the WSGI ``environ`` and the ASGI ``scope``.
+
+Its presence also tells a second tracing middleware that the request is already traced."""
 
 _DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
 

@@ -26,7 +26,8 @@ with these ASGI specifics:
 * an exception before the response started is recorded as status 500 + fault + cause
   and re-raised (the server or an outer error middleware then answers 500).
 
-The middleware never raises anything of its own; when tracing cannot start the
+The segment is put in ``scope["fluoroscope.segment"]`` (a second tracing middleware
+seeing it there passes the request on). The middleware never raises anything of its own; when tracing cannot start the
 request is served untraced (logged once).
 """
 
@@ -40,6 +41,7 @@ from fluoroscope.sdk._context import CURRENT
 from fluoroscope.sdk._log import warn_once
 from fluoroscope.sdk._tracer import Tracer
 from fluoroscope.sdk.middleware._common import (
+    ENVIRON_KEY,
     RequestNaming,
     begin,
     content_length,
@@ -87,7 +89,7 @@ class XRayASGIMiddleware:
         self.include_query = include_query
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
+        if scope.get("type") != "http" or ENVIRON_KEY in scope:
             await self.app(scope, receive, send)
             return
         header = host = user_agent = forwarded_for = None
@@ -132,6 +134,7 @@ class XRayASGIMiddleware:
             await self.app(scope, receive, send)
             return
 
+        scope[ENVIRON_KEY] = seg
         sampled = seg.sampled
         trace_header = (_TRACE_HEADER, seg.response_header().encode("latin-1"))
         started = False

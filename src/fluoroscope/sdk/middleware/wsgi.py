@@ -30,7 +30,8 @@ For each request the middleware:
 An unsampled request costs one small object, two ``ContextVar`` operations and the
 response header; nothing is recorded or sent. The middleware never raises anything of
 its own: when tracing cannot start, the request is served untraced (logged once).
-The segment is also put in ``environ["fluoroscope.segment"]`` for framework hooks.
+The segment is also put in ``environ["fluoroscope.segment"]`` for framework hooks; a
+second tracing middleware seeing it there passes the request on (one segment each).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class XRayWSGIMiddleware:
         self.include_query = include_query
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if ENVIRON_KEY in environ:  # an outer tracing middleware already has this request
+            return self.app(environ, start_response)
         scheme = environ.get("wsgi.url_scheme") or "http"
         host = environ.get("HTTP_HOST") or host_with_port(
             environ.get("SERVER_NAME"), scheme, environ.get("SERVER_PORT")
