@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from fluoroscope.sdk.instrument import get_instrumentor
+
 BODY = b"hello from loopback"
 
 
@@ -113,3 +115,19 @@ def refused_url() -> str:
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
+
+
+HTTP = ("requests", "httpx", "urllib3", "http.client", "aiohttp")
+
+
+@pytest.fixture
+def all_http() -> Iterator[None]:
+    insts = [get_instrumentor(name) for name in (*HTTP, "botocore")]
+    for inst in insts:
+        assert inst is not None
+        assert inst.instrument()
+    yield
+    for inst in insts:
+        assert inst is not None
+        inst.uninstrument()
+        assert not inst.instrumented

@@ -28,8 +28,6 @@ from fluoroscope.sdk.instrument.outgoing import add_ignored, clear_ignored, set_
 from tests.sdk.conftest import UDPDaemon, flatten
 from tests.sdk.instrument.conftest import BODY, RecordingServer
 
-HTTP = ("requests", "httpx", "urllib3", "http.client", "aiohttp")
-
 
 def _requests(url: str) -> int:
     return requests.get(url, timeout=5).status_code
@@ -91,19 +89,6 @@ INSTRUMENTOR = {
     "urllib": "http.client",
     "aiohttp": "aiohttp",
 }
-
-
-@pytest.fixture
-def all_http() -> Iterator[None]:
-    insts = [get_instrumentor(name) for name in (*HTTP, "botocore")]
-    for inst in insts:
-        assert inst is not None
-        assert inst.instrument()
-    yield
-    for inst in insts:
-        assert inst is not None
-        inst.uninstrument()
-        assert not inst.instrumented
 
 
 def _calls(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
