@@ -32,7 +32,7 @@ from fluoroscope.model.inference import ERROR, FAULT, THROTTLE
 from fluoroscope.query.filter import ast
 from fluoroscope.query.filter.parser import parse_filter
 
-__all__ = ["Condition", "compile_filter", "filter_condition"]
+__all__ = ["Condition", "GroupResolver", "compile_filter", "filter_condition"]
 
 _ANN_STRING, _ANN_NUMBER, _ANN_BOOL = 0, 1, 2
 
@@ -90,9 +90,18 @@ class Condition:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+GroupResolver = Callable[[str, str], str | None]
+"""``(attribute, value) -> filter text`` of the group whose ``name``/``arn`` is ``value``
+(``None`` for a group without a filter); raises InvalidRequest for an unknown group."""
+
+_MAX_GROUP_NESTING: Final = 4
+
+
 @dataclass(slots=True)
 class _Compiler:
+    groups: GroupResolver | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    depth: int = 0
 
     def bind(self, value: Any, type_: str) -> str:
         name = f"f{len(self.params)}"
@@ -131,9 +140,25 @@ class _Compiler:
                 raise _unsupported(node, "edge() filters")
             case ast.RootCause() | ast.RootCauseJson():
                 raise _unsupported(node, "root-cause filters")
-            case ast.Group():
-                raise _unsupported(node, "group references")
+            case ast.Group(attribute=attribute, value=value):
+                return self.group(node, attribute, value)
         raise _unsupported(node, type(node).__name__)  # pragma: no cover - exhaustive
+
+    def group(self, node: ast.Node, attribute: str, value: str) -> str:
+        if self.groups is None:
+            raise _unsupported(node, "group references")
+        if self.depth >= _MAX_GROUP_NESTING:
+            raise InvalidRequest(
+                f"group references nest deeper than {_MAX_GROUP_NESTING} (a group that refers to itself?)"
+            )
+        text = self.groups(attribute, value)
+        if text is None or not text.strip():
+            return "1"
+        self.depth += 1
+        try:
+            return f"({self.expr(parse_filter(text))})"
+        finally:
+            self.depth -= 1
 
     def keyword(self, node: ast.Node, name: str, op: str, value: ast.Value) -> str:
         if name in _SCALARS:
@@ -220,15 +245,16 @@ def _unsupported(node: ast.Node, what: str) -> InvalidRequest:
     )
 
 
-def compile_filter(expression: ast.Expr) -> Condition:
-    """The SQL condition selecting the traces for which ``expression`` holds."""
-    compiler = _Compiler()
+def compile_filter(expression: ast.Expr, groups: GroupResolver | None = None) -> Condition:
+    """The SQL condition selecting the traces for which ``expression`` holds;
+    ``group.name``/``group.arn`` references are expanded through ``groups``."""
+    compiler = _Compiler(groups)
     sql = compiler.expr(expression)
     return Condition(sql, compiler.params)
 
 
-def filter_condition(text: str) -> Condition:
+def filter_condition(text: str, groups: GroupResolver | None = None) -> Condition:
     """Parse and compile a FilterExpression; :class:`InvalidRequest` (a
     ``FilterSyntaxError`` pointing at the character) when it is malformed or cannot be
     evaluated yet."""
-    return compile_filter(parse_filter(text))
+    return compile_filter(parse_filter(text), groups)

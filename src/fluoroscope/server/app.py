@@ -23,9 +23,9 @@ from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
 from fluoroscope.model.ids import is_trace_id
-from fluoroscope.query.compile import filter_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import service_graph
+from fluoroscope.query.groups import GroupService
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.sampling import SamplingService
@@ -34,6 +34,7 @@ from fluoroscope.server.xray import (
     json_response,
     read_body,
     render_graph,
+    render_group,
     render_summary,
     render_time_series,
     render_trace,
@@ -60,6 +61,10 @@ class ServerState:
     sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
     listener_counters: Callable[[], dict[str, int]] = dict
+    groups: GroupService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.groups = GroupService(self.store)
 
 
 Handler = Callable[[Request, dict[str, Any], ServerState], Awaitable[dict[str, Any]]]
@@ -177,7 +182,9 @@ async def get_trace_summaries(
     expression = body.get("FilterExpression")
     if expression is not None and not isinstance(expression, str):
         raise InvalidRequest("FilterExpression must be a string")
-    condition = filter_condition(expression) if expression and expression.strip() else None
+    condition = None
+    if expression and expression.strip():
+        condition = await run_in_threadpool(state.groups.condition, expression)
     range_type = body.get("TimeRangeType", "Event")
     if range_type not in ("Event", "TraceId"):
         raise InvalidRequest(f"TimeRangeType must be TraceId or Event, got {range_type!r:.40}")
@@ -209,8 +216,7 @@ async def get_service_graph(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     start, end = _window(body, state)
-    if body.get("GroupName") is not None or body.get("GroupARN") is not None:
-        raise InvalidRequest("groups are not supported by this server yet")
+    await _whole_graph_group(body, state)
     graph = await run_in_threadpool(service_graph, state.store, start, end)
     return render_graph(graph)
 
@@ -219,8 +225,7 @@ async def get_time_series(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     start, end = _window(body, state)
-    if body.get("GroupName") is not None or body.get("GroupARN") is not None:
-        raise InvalidRequest("groups are not supported by this server yet")
+    await _whole_graph_group(body, state)
     period = body.get("Period", 60)
     if not isinstance(period, int) or isinstance(period, bool) or period < 60 or period % 60:
         raise InvalidRequest("Period must be a whole number of minutes in seconds (60, 300, ...)")
@@ -232,6 +237,82 @@ async def get_time_series(
     selector = parse_entity_selector(text) if text and text.strip() else None
     points = await run_in_threadpool(time_series, state.store, start, end, period, selector)
     return render_time_series(points)
+
+
+async def _whole_graph_group(body: dict[str, Any], state: ServerState) -> None:
+    """Allow the Default group (the whole graph); refuse others until graphs per group exist."""
+    name, arn = body.get("GroupName"), body.get("GroupARN")
+    if name is None and arn is None:
+        return
+    group = await run_in_threadpool(state.groups.get, name, arn)
+    if group.filter_expression:
+        raise InvalidRequest(
+            f"graphs restricted to group {group.name!r} cannot be computed by this server yet; "
+            "use its filter expression with GetTraceSummaries"
+        )
+
+
+def _flag(body: dict[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest(f"{key} must be a boolean")
+    return value
+
+
+def _filter_text(body: dict[str, Any]) -> str | None:
+    text = body.get("FilterExpression")
+    if text is not None and not isinstance(text, str):
+        raise InvalidRequest("FilterExpression must be a string")
+    return text
+
+
+def _insights(body: dict[str, Any]) -> tuple[bool | None, bool | None]:
+    config = body.get("InsightsConfiguration") or {}
+    if not isinstance(config, dict):
+        raise InvalidRequest("InsightsConfiguration must be an object")
+    return _flag(config, "InsightsEnabled"), _flag(config, "NotificationsEnabled")
+
+
+async def create_group(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    insights, notify = _insights(body)
+    group = await run_in_threadpool(
+        state.groups.create, body.get("GroupName"), _filter_text(body), bool(insights), bool(notify)
+    )
+    return {"Group": render_group(group)}
+
+
+async def get_group(request: Request, body: dict[str, Any], state: ServerState) -> dict[str, Any]:
+    group = await run_in_threadpool(state.groups.get, body.get("GroupName"), body.get("GroupARN"))
+    return {"Group": render_group(group)}
+
+
+async def get_groups(request: Request, body: dict[str, Any], state: ServerState) -> dict[str, Any]:
+    groups = await run_in_threadpool(state.groups.all)
+    return {"Groups": [render_group(g) for g in groups]}
+
+
+async def update_group(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    insights, notify = _insights(body)
+    group = await run_in_threadpool(
+        state.groups.update,
+        body.get("GroupName"),
+        body.get("GroupARN"),
+        _filter_text(body),
+        insights,
+        notify,
+    )
+    return {"Group": render_group(group)}
+
+
+async def delete_group(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    await run_in_threadpool(state.groups.delete, body.get("GroupName"), body.get("GroupARN"))
+    return {}
 
 
 def _window(body: dict[str, Any], state: ServerState) -> tuple[float, float]:
@@ -256,6 +337,11 @@ ROUTES: Final[dict[str, Handler]] = {
     "/TraceSummaries": get_trace_summaries,
     "/ServiceGraph": get_service_graph,
     "/TimeSeriesServiceStatistics": get_time_series,
+    "/CreateGroup": create_group,
+    "/GetGroup": get_group,
+    "/Groups": get_groups,
+    "/UpdateGroup": update_group,
+    "/DeleteGroup": delete_group,
 }
 
 

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, Throttled
 from fluoroscope.model.graph import GraphNode, ServiceGraph, Statistics, TimeSeriesPoint
+from fluoroscope.model.groups import Group
 from fluoroscope.model.summary import ServiceId, Trace, TraceSummary
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "json_response",
     "read_body",
     "render_graph",
+    "render_group",
     "render_summary",
     "render_time_series",
     "render_trace",
@@ -246,3 +248,18 @@ def render_time_series(points: list[TimeSeriesPoint]) -> dict[str, Any]:
         item[key] = _statistics(point.statistics)
         series.append(item)
     return {"TimeSeriesServiceStatistics": series, "ContainsOldGroupVersions": False}
+
+
+def render_group(group: Group) -> dict[str, Any]:
+    """A ``Group`` in X-Ray's JSON shape."""
+    shaped: dict[str, Any] = {
+        "GroupName": group.name,
+        "GroupARN": group.arn,
+        "InsightsConfiguration": {
+            "InsightsEnabled": group.insights_enabled,
+            "NotificationsEnabled": group.notifications_enabled,
+        },
+    }
+    if group.filter_expression is not None:
+        shaped["FilterExpression"] = group.filter_expression
+    return shaped

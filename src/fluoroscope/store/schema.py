@@ -166,6 +166,27 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        3,
+        "groups",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.groups (
+                name String,
+                filter_expression String,
+                has_filter UInt8,
+                insights_enabled UInt8,
+                notifications_enabled UInt8,
+                deleted UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY name
+            """,
+        ),
+    ),
+)
+
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 from fluoroscope.model.errors import InvalidRequest
 from fluoroscope.model.summary import HttpSummary, TraceSummary
 from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.schema import migrate
 from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
 
@@ -214,6 +215,7 @@ class Store:
         self._t = transport
         self.database = database
         self._db = f"`{database}`"
+        self.groups = GroupStore(transport, self._db)
 
     @classmethod
     def open(
