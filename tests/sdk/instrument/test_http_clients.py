@@ -13,6 +13,7 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,7 @@ import requests
 import urllib3
 
 from fluoroscope.model.trace_header import parse_trace_header, parse_traceparent
-from fluoroscope.sdk import ConstantSampler, ContextMissingError, Tracer
+from fluoroscope.sdk import ConstantSampler, ContextMissingError, Tracer, carry
 from fluoroscope.sdk.instrument import get_instrumentor, start_call, suppress_instrumentation
 from fluoroscope.sdk.instrument.outgoing import add_ignored, clear_ignored, set_traceparent
 from tests.sdk.conftest import UDPDaemon, flatten
@@ -341,3 +342,40 @@ def test_requests_alone_over_instrumented_urllib3_records_once(
     assert {r.header("X-Amzn-Trace-Id") for r in server.received} == {
         f"Root={call['trace_id']};Parent={call['id']};Sampled=1"
     }
+
+
+@pytest.mark.usefixtures("all_http")
+def test_concurrent_tasks_and_threads_each_get_their_own_subsegment(
+    tracer: Tracer, daemon: UDPDaemon, server: RecordingServer
+) -> None:
+    async def fan_out() -> None:
+        async with httpx.AsyncClient(timeout=5) as hx, aiohttp.ClientSession() as aio:
+
+            async def via_httpx(i: int) -> None:
+                (await hx.get(f"{server.url}/httpx/{i}")).raise_for_status()
+
+            async def via_aiohttp(i: int) -> None:
+                async with aio.get(f"{server.url}/aiohttp/{i}") as response:
+                    await response.read()
+
+            await asyncio.gather(*(f(i) for i in range(4) for f in (via_httpx, via_aiohttp)))
+
+    with tracer.segment("fan-out") as seg:
+        asyncio.run(fan_out())
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(carry(_requests), [f"{server.url}/thread/{i}" for i in range(4)]))
+    tracer.flush()
+    docs = daemon.documents(1)
+    calls = {c["id"]: c for c in _calls(docs)}
+    assert len(calls) == 12
+    assert all(c["_parent"] == seg.id for c in calls.values())  # siblings, never nested
+    parents: dict[str, str] = {}
+    for received in server.received:
+        header = parse_trace_header(received.header("X-Amzn-Trace-Id"))
+        assert header is not None
+        assert header.parent is not None
+        parents[received.path] = header.parent
+    assert len(parents) == 12
+    assert set(parents.values()) == set(calls)
+    for path, parent in parents.items():
+        assert calls[parent]["http"]["request"]["url"] == f"{server.url}{path}"

@@ -47,11 +47,11 @@ from typing import Any, Final
 
 from fluoroscope.sdk.instrument._patch import Patch
 from fluoroscope.sdk.instrument.outgoing import (
-    PASS_THROUGH,
     Call,
     PatchingInstrumentor,
     begin,
     content_length,
+    pass_through,
 )
 
 __all__ = [
@@ -273,7 +273,7 @@ class BotocoreInstrumentor(PatchingInstrumentor):
                 model = client._service_model
                 service = model.service_name
                 if (service, operation_name) in _NOT_TRACED:
-                    call: Call | None = PASS_THROUGH
+                    call: Call | None = pass_through()
                 else:
                     call = begin(
                         str(model.service_id),

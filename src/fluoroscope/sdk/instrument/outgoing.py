@@ -67,6 +67,7 @@ __all__ = [
     "clear_ignored",
     "content_length",
     "is_ignored",
+    "pass_through",
     "set_traceparent",
 ]
 
@@ -203,9 +204,13 @@ class Call:
                 self.entity.__exit__(exc_type, exc, tb)
 
 
-PASS_THROUGH: Final = Call(NOOP, owned=False)
-"""For calls that must not be traced at any layer (ignored URLs): sends no header,
-records nothing, but marks the call active so the layers underneath pass too."""
+def pass_through() -> Call:
+    """A call that must not be traced at any layer (ignored URLs, X-Ray's own calls).
+
+    It sends no header and records nothing, but marks the call active so the layers
+    underneath call straight through too. A new one per call (it holds a token).
+    """
+    return Call(NOOP, owned=False)
 
 
 def begin(
@@ -221,7 +226,7 @@ def begin(
     None: another instrumented call is in flight in this context (a lower layer),
     instrumentation is suppressed (the SDK's own I/O), or there is no segment (the
     ``context_missing`` policy is applied first, which may raise). A call whose
-    ``host``/``path`` is ignored returns :data:`PASS_THROUGH`. Otherwise a
+    ``host``/``path`` is ignored returns a :func:`pass_through` call. Otherwise a
     :class:`Call` whose entity is a new ``namespace`` subsegment named ``name``
     (sampled), or a stand-in that only carries the header (unsampled, or inside
     a remote/aws subsegment the application opened itself).
@@ -229,7 +234,7 @@ def begin(
     if ACTIVE.get() or SUPPRESSED.get():
         return None
     if (path is not None or _ignored) and is_ignored(host, path):
-        return PASS_THROUGH
+        return pass_through()
     parent = CURRENT.get()
     if parent is None:
         context_missing(what)
