@@ -22,7 +22,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from fluoroscope.model.trace_header import parse_trace_header
-from fluoroscope.sdk import ConstantSampler, Tracer
+from fluoroscope.sdk import ConstantSampler, Tracer, lambda_handler
 from fluoroscope.sdk.instrument import get_instrumentor
 from fluoroscope.sdk.instrument.botocore import BotocoreInstrumentor, aws_fields, snake_case
 from tests.sdk.conftest import UDPDaemon, flatten
@@ -415,3 +415,32 @@ def test_aws_fields_per_service() -> None:
     }
     assert aws_fields("dynamodb", "GetItem", {"TableName": ["odd"]}, None) == {}
     assert aws_fields("unknown", "Op", {"Anything": "x"}, {"Else": 1}) == {}
+
+
+@pytest.mark.usefixtures("instrumented", "all_http")
+def test_inside_a_lambda_handler_calls_hang_off_the_invocation(
+    monkeypatch: pytest.MonkeyPatch, daemon: UDPDaemon, moto: Moto
+) -> None:
+    root, parent = "1-5759e988-bd862e3fe1be46a994272793", "557abcec3ee5a047"
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "resize-fn")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent={parent};Sampled=1")
+    tracer = Tracer(daemon_address=daemon.address, sampling=False)
+    sqs = client("sqs", moto.url)
+
+    @lambda_handler(tracer=tracer)
+    def handler(event: dict[str, Any], context: Any) -> int:
+        return len(sqs.list_queues().get("QueueUrls", []))
+
+    try:
+        handler({}, None)
+    finally:
+        tracer.close()
+    docs = daemon.documents(1)
+    entities = flatten(docs)
+    (invocation,) = [e for e in entities.values() if e["name"] == "resize-fn"]
+    (call,) = [e for e in entities.values() if e.get("namespace") == "aws"]
+    assert (invocation["trace_id"], invocation["parent_id"]) == (root, parent)
+    assert call["_parent"] == invocation["id"]
+    ((_, header),) = moto.received
+    assert header == f"Root={root};Parent={call['id']};Sampled=1"
