@@ -45,6 +45,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from fluoroscope.sdk._log import warn_once
 from fluoroscope.sdk.instrument._patch import Patch
 from fluoroscope.sdk.instrument.outgoing import (
     Call,
@@ -183,7 +184,7 @@ def aws_fields(
                 tables = response.get("TableNames")
                 if isinstance(tables, list):
                     out["table_count"] = len(tables)
-            elif service == "sqs" and operation == "ReceiveMessage":
+            elif service == "sqs" and operation == "ReceiveMessage" and "Error" not in response:
                 messages = response.get("Messages")
                 out["message_count"] = len(messages) if isinstance(messages, list) else 0
     except Exception:  # odd parameter shapes must never break the call
@@ -194,7 +195,16 @@ def aws_fields(
 def _record(
     call: Call, client: Any, service: str, operation: str, params: Any, response: Any
 ) -> None:
-    """Fill the subsegment from a parsed response (success or error)."""
+    """Fill the subsegment from a parsed response (success or error); never raises."""
+    try:
+        _fill(call, client, service, operation, params, response)
+    except Exception as exc:  # an unexpected response shape must not break the call
+        warn_once("botocore-record", "could not record an AWS call: %r", exc)
+
+
+def _fill(
+    call: Call, client: Any, service: str, operation: str, params: Any, response: Any
+) -> None:
     meta = response.get("ResponseMetadata") if isinstance(response, Mapping) else None
     meta = meta if isinstance(meta, Mapping) else {}
     fields: dict[str, Any] = {"operation": operation}
@@ -271,22 +281,23 @@ class BotocoreInstrumentor(PatchingInstrumentor):
         def _make_api_call(client: Any, operation_name: str, api_params: Any) -> Any:
             try:
                 model = client._service_model
-                service = model.service_name
-                if (service, operation_name) in _NOT_TRACED:
-                    call: Call | None = pass_through()
-                else:
-                    call = begin(
-                        str(model.service_id),
-                        "aws",
-                        what=f"trace the AWS call {service}.{operation_name}",
-                    )
-                    if call is not None:
-                        hook(client)
-            except AttributeError:
-                call = None
+                service: str = model.service_name
+                name = str(model.service_id)
+            except AttributeError:  # not a botocore client as we know it
+                return original(client, operation_name, api_params)
+            if (service, operation_name) in _NOT_TRACED:
+                call: Call | None = pass_through()
+            else:
+                call = begin(name, "aws", what=f"trace the AWS call {service}.{operation_name}")
             if call is None:
                 return original(client, operation_name, api_params)
-            token = _headers.set(call.headers() or None)
+            extra = call.headers()
+            if extra:
+                try:
+                    hook(client)
+                except Exception as exc:  # no header then, but the call is still recorded
+                    warn_once("botocore-hook", "could not hook a botocore client: %r", exc)
+            token = _headers.set(extra or None)
             try:
                 with call:
                     try:
