@@ -165,7 +165,9 @@ def test_importing_middleware_imports_no_framework() -> None:
         import fluoroscope.sdk.middleware
         import fluoroscope.sdk.middleware.flask
         import fluoroscope.sdk.middleware.django
-        loaded = {"flask", "django", "starlette", "fastapi", "werkzeug", "uvicorn"} & set(sys.modules)
+        import fluoroscope.sdk.middleware.aiohttp
+        frameworks = {"flask", "django", "starlette", "fastapi", "werkzeug", "uvicorn", "aiohttp"}
+        loaded = frameworks & set(sys.modules)
         assert not loaded, loaded
     """
     result = subprocess.run(

@@ -17,6 +17,10 @@
     # Django: settings.MIDDLEWARE = ["fluoroscope.sdk.middleware.django.XRayMiddleware", ...]
     # (first in the list; the tracer is settings.FLUOROSCOPE_TRACER or the global one)
 
+    # aiohttp.web
+    from fluoroscope.sdk.middleware.aiohttp import trace_aiohttp
+    trace_aiohttp(app, tracer)
+
     # any WSGI app
     application = XRayWSGIMiddleware(application, tracer)
 
@@ -28,7 +32,7 @@ segment current (``contextvars``) while the handler runs. See :mod:`.wsgi` and
 :mod:`.asgi` for the exact contract.
 
 Importing this package imports only the standard library; the framework helpers
-(:mod:`.flask`, :mod:`.django`) import their framework when used.
+(:mod:`.flask`, :mod:`.django`, :mod:`.aiohttp`) import their framework when used.
 """
 
 from __future__ import annotations
