@@ -43,8 +43,13 @@ __all__ = ["to_filter", "to_sexpr"]
 _OR, _AND, _UNARY = 1, 2, 3
 
 
+_C1 = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
 def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A double-quoted literal; control characters (C0 and C1) escaped as the tokenizer
+    requires, everything else literal."""
+    return json.dumps(value, ensure_ascii=False).translate(_C1)
 
 
 def _number(value: float) -> str:
