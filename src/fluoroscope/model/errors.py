@@ -7,8 +7,13 @@
     ├── InvalidRequest         an API request is malformed or out of range
     │   └── ResourceNotFound   a named resource (group, rule, ...) does not exist
     ├── Throttled              a bounded queue is full; the caller may retry later
-    └── StoreError             the store failed to execute a statement
-        └── StoreUnavailable   the store cannot be reached or opened
+    ├── StoreError             the store failed to execute a statement
+    │   └── StoreUnavailable   the store cannot be reached or opened
+    └── (in fluoroscope.sdk._errors, for the SDK's own callers)
+        ├── TracingError
+        │   └── ContextMissingError     no current segment and context_missing="raise"
+        └── ConfigurationError
+            └── SamplingRulesError      a sampling rules file that cannot be used
 
 Validation never uses ``assert``; it raises one of these with a message that says
 what was wrong and where.
