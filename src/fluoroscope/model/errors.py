@@ -10,10 +10,10 @@
     ├── StoreError             the store failed to execute a statement
     │   └── StoreUnavailable   the store cannot be reached or opened
     └── (in fluoroscope.sdk._errors, for the SDK's own callers)
-        ├── TracingError
-        │   └── ContextMissingError     no current segment and context_missing="raise"
-        └── ConfigurationError
-            └── SamplingRulesError      a sampling rules file that cannot be used
+        └── TracingError
+            ├── ContextMissingError     no current segment and context_missing="raise"
+            └── ConfigurationError      (also a ValueError)
+                └── SamplingRulesError  a sampling rules file that cannot be used
 
 Validation never uses ``assert``; it raises one of these with a message that says
 what was wrong and where.
