@@ -85,6 +85,8 @@ VALID: list[tuple[str, str]] = [
     ('annotation["http.request.method"] = "GET"', '(= annotation[http.request.method] "GET")'),
     ('annotation[aws:ecs:task] BEGINSWITH "arn:"', '(beginswith annotation[aws:ecs:task] "arn:")'),
     ("annotation[ spaced ] = 1", "(= annotation[spaced] 1)"),
+    ('annotation["a]b c"] != "x"', '(!= annotation[a]b c] "x")'),
+    ("annotation[otel/attr@v1-2$] = 2", "(= annotation[otel/attr@v1-2$] 2)"),
     ('Annotation.Gameid = "x"', '(= annotation[Gameid] "x")'),
     ("annotation.flag = true", "(= annotation[flag] true)"),
     ("annotation.flag != false", "(!= annotation[flag] false)"),

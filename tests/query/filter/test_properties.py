@@ -88,7 +88,7 @@ _VOCABULARY = [
 ]
 
 
-@settings(max_examples=1500)
+@settings(max_examples=800)
 @given(
     st.lists(
         st.tuples(st.sampled_from(_VOCABULARY), st.sampled_from(["", " ", "  ", "\n"])),
@@ -183,7 +183,7 @@ _TRACE_LEAVES = st.one_of(
 )
 
 
-@settings(max_examples=600)
+@settings(max_examples=300)
 @given(_exprs(Scope.TRACE, _TRACE_LEAVES))
 def test_printed_tree_parses_back_to_itself(tree: Expr) -> None:
     text = to_filter(tree)

@@ -44,7 +44,10 @@ level: a body never contains ``Service``, ``Edge``, ``RootCause``, ``RootCauseJs
 ``Group``.
 
 Numbers are always ``float`` (``http.status = 200`` gives ``200.0``). Strings are the
-decoded values (escapes resolved), never the quoted source text.
+decoded values (escapes resolved), never the quoted source text. A ``bool`` value only
+occurs on annotations; test ``isinstance(value, bool)`` before ``float`` (and note that
+``True == 1.0``, so ``==`` on trees does not tell ``annotation.x = true`` from
+``annotation.x = 1``; ``to_sexpr`` does).
 """
 
 from __future__ import annotations
