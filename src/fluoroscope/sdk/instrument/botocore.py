@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -257,6 +258,7 @@ class BotocoreInstrumentor(PatchingInstrumentor):
     def __init__(self) -> None:
         super().__init__()
         self._hooked: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._hook_lock = threading.Lock()
 
     def patches(self) -> list[Patch]:
         import botocore.client
@@ -264,16 +266,18 @@ class BotocoreInstrumentor(PatchingInstrumentor):
         return [Patch(botocore.client.BaseClient, "_make_api_call", self._wrap)]
 
     def _uninstrumented(self) -> None:
-        for events in list(self._hooked):
+        with self._hook_lock:
+            hooked, self._hooked = list(self._hooked), weakref.WeakSet()
+        for events in hooked:
             with contextlib.suppress(Exception):  # unexpected emitter: the handler is inert
                 events.unregister("before-send", _inject, unique_id=_HANDLER_ID)
-        self._hooked = weakref.WeakSet()
 
     def _hook(self, client: Any) -> None:
         events = client.meta.events
         if events not in self._hooked:
-            events.register("before-send", _inject, unique_id=_HANDLER_ID)
-            self._hooked.add(events)
+            with self._hook_lock:
+                events.register("before-send", _inject, unique_id=_HANDLER_ID)
+                self._hooked.add(events)
 
     def _wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
         hook = self._hook
