@@ -175,15 +175,17 @@ _TRACE_LEAVES = st.one_of(
     _leaves(Scope.TRACE),
     st.builds(Service, st.none() | _REFS, st.none() | _exprs(Scope.SERVICE)),
     st.builds(Edge, _REFS, _REFS, st.none() | _exprs(Scope.EDGE)),
-    st.sampled_from(sorted(ROOT_CAUSES.values())).flatmap(
-        lambda key: st.builds(RootCause, st.just(key[0]), st.just(key[1]), _exprs(Scope.ROOT_CAUSE))
+    st.builds(
+        lambda key, body: RootCause(key[0], key[1], body),
+        st.sampled_from(sorted(ROOT_CAUSES.values())),
+        _exprs(Scope.ROOT_CAUSE),
     ),
     st.builds(RootCauseJson, _JSON),
     st.builds(Group, st.sampled_from(["name", "arn"]), _TEXT),
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=600)
 @given(_exprs(Scope.TRACE, _TRACE_LEAVES))
 def test_printed_tree_parses_back_to_itself(tree: Expr) -> None:
     text = to_filter(tree)
