@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import logging
 import urllib.error
 import urllib.request
@@ -379,3 +380,38 @@ def test_concurrent_tasks_and_threads_each_get_their_own_subsegment(
     assert set(parents.values()) == set(calls)
     for path, parent in parents.items():
         assert calls[parent]["http"]["request"]["url"] == f"{server.url}{path}"
+
+
+@pytest.mark.usefixtures("all_http")
+def test_http_client_keep_alive_connection_records_each_request(
+    tracer: Tracer, daemon: UDPDaemon, server: RecordingServer
+) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        with tracer.segment("keep-alive"):
+            for path in ("/status/200?x=1", "/status/404"):
+                conn.request("POST", path, body=b"{}", headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                assert response.read() == BODY
+    finally:
+        conn.close()
+    tracer.flush()
+    calls = _calls(daemon.documents(1))
+    assert [(c["http"]["request"]["url"], c["http"]["response"]["status"]) for c in calls] == [
+        (f"{server.url}/status/200", 200),
+        (f"{server.url}/status/404", 404),
+    ]
+    assert [c["http"]["request"]["method"] for c in calls] == ["POST", "POST"]
+    parents = [parse_trace_header(r.header("X-Amzn-Trace-Id")) for r in server.received]
+    assert [p.parent if p else None for p in parents] == [c["id"] for c in calls]
+
+
+@pytest.mark.usefixtures("all_http")
+def test_httpx_streaming_response_ends_at_headers(
+    tracer: Tracer, daemon: UDPDaemon, server: RecordingServer
+) -> None:
+    with tracer.segment("stream"), httpx.Client() as hx, hx.stream("GET", f"{server.url}/s") as r:
+        assert r.read() == BODY
+    tracer.flush()
+    (call,) = _calls(daemon.documents(1))
+    assert call["http"]["response"] == {"status": 200, "content_length": len(BODY)}
