@@ -203,10 +203,9 @@ class _Parser:
         op_tok = self.peek
         op = OPERATORS.get(op_tok.kind)
         if op is None:
-            if vtype is ValueType.BOOLEAN:
-                return Flag(name, start=tok.start, end=tok.end)
-            if vtype is ValueType.STRING:
-                return Exists(field, start=tok.start, end=tok.end)
+            bare = _BARE_KEYWORD.get(vtype)
+            if bare is not None:
+                return bare(field)
             raise self.error(
                 f"expected a comparison operator ({' '.join(OPERATORS_FOR[vtype])}) after "
                 f"'{tok.text}', found {op_tok.describe()}",
@@ -381,6 +380,11 @@ class _Parser:
         value = self.expect(TokenKind.STRING, f"a string after '{tok.text} ='")
         return Group(attribute, str(value.value), start=tok.start, end=value.end)
 
+
+_BARE_KEYWORD: dict[ValueType, Callable[[Keyword], Expr]] = {
+    ValueType.BOOLEAN: lambda kw: Flag(kw.name, start=kw.start, end=kw.end),  # "fault"
+    ValueType.STRING: lambda kw: Exists(kw, start=kw.start, end=kw.end),  # "http.url"
+}  # a bare number keyword means nothing: "responsetime" alone is an error
 
 _COMPOUND_PARSERS: dict[str, Callable[[_Parser, Token], Expr]] = {
     "service": _Parser._service,
