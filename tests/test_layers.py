@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"ingest", "query", "store", "model"},
     "demo": {"sdk", "model"},
     "console": set(),
+    "terminal": {"model"},  # fluoroscope traces / trace: the X-Ray API over HTTP only
 }
 TOP_LEVEL = {"cli", "config", "__main__", "__init__"}  # the composition root may import anything
 

@@ -7,7 +7,7 @@ the SDK-only install never touches server dependencies.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -88,6 +88,64 @@ def server(
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
+
+
+_SERVER_HELP = "The server's X-Ray API. [env: FLUOROSCOPE_SERVER] [default: http://127.0.0.1:2000]"
+
+
+@app.command()
+def traces(
+    filter_expression: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILTER]", help="An X-Ray filter expression, e.g. 'fault OR responsetime > 2'."
+        ),
+    ] = None,
+    since: Annotated[str, typer.Option(help="How far back: 30s, 5m, 1h, 2d.")] = "1h",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many traces.")] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the raw summaries as JSON lines.")
+    ] = False,
+    server: Annotated[str | None, typer.Option(help=_SERVER_HELP)] = None,
+) -> None:
+    """Recent trace summaries as a table, newest first."""
+    from fluoroscope.terminal import show_traces
+
+    out, err = _consoles()
+    code = show_traces(
+        out, err, _server_url(server), filter_expression, since=since, limit=limit, as_json=as_json
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def trace(
+    trace_id: Annotated[str, typer.Argument(metavar="TRACE_ID", help="1-XXXXXXXX-YYYY...")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the raw segment documents as JSON lines.")
+    ] = False,
+    server: Annotated[str | None, typer.Option(help=_SERVER_HELP)] = None,
+) -> None:
+    """One trace's timeline: segments and nested subsegments as a waterfall."""
+    from fluoroscope.terminal import show_trace
+
+    out, err = _consoles()
+    raise typer.Exit(show_trace(out, err, _server_url(server), trace_id, as_json=as_json))
+
+
+def _server_url(server: str | None) -> str:
+    from fluoroscope.config import ConfigError, resolve_server_url
+
+    try:
+        return resolve_server_url(server)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _consoles() -> tuple[Any, Any]:
+    from rich.console import Console
+
+    return Console(), Console(stderr=True)
 
 
 def _fail(message: str) -> NoReturn:

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_LISTEN",
     "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_SERVER",
     "ENV_DATA_DIR",
     "ENV_LISTEN",
     "ENV_RETENTION_DAYS",
@@ -29,6 +30,7 @@ __all__ = [
     "ServerConfig",
     "parse_listen",
     "resolve_server_config",
+    "resolve_server_url",
 ]
 
 ENV_LISTEN: Final = "FLUOROSCOPE_LISTEN"
@@ -41,6 +43,7 @@ DEFAULT_LISTEN: Final = "127.0.0.1:2000"
 DEFAULT_DATA_DIR: Final = "fluoroscope-data"
 DEFAULT_STORE: Final = "chdb"
 DEFAULT_RETENTION_DAYS: Final = 30
+DEFAULT_SERVER: Final = "http://127.0.0.1:2000"
 
 
 class ConfigError(FluoroscopeError):
@@ -116,3 +119,20 @@ def resolve_server_config(
     return ServerConfig(
         host, port, Path(dir_value).expanduser().resolve(), store_value, retention_days
     )
+
+
+def resolve_server_url(argument: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The X-Ray API base URL of the terminal commands (``--server``, then
+    ``FLUOROSCOPE_SERVER``, then :data:`DEFAULT_SERVER`), without a trailing ``/``.
+    A bare ``HOST:PORT`` means ``http://HOST:PORT``; a path prefix (behind a proxy) is
+    kept; any scheme but http(s) is refused with :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    value, source = _pick(argument, env, ENV_SERVER, DEFAULT_SERVER)
+    value = value.strip().rstrip("/")
+    if "://" not in value:
+        value = f"http://{value}"
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+        where = "--server" if source == "argument" else source
+        raise ConfigError(f"{where}: expected http://HOST:PORT, got {value!r}")
+    return value
