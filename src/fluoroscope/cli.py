@@ -6,7 +6,14 @@ the SDK-only install never touches server dependencies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -146,6 +153,242 @@ def _consoles() -> tuple[Any, Any]:
     from rich.console import Console
 
     return Console(), Console(stderr=True)
+
+
+@app.command()
+def demo(
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="The Fluoroscope server's HOST:PORT: reused if one answers there, else started. [env: FLUOROSCOPE_LISTEN] [default: 127.0.0.1:2000]"
+        ),
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Data directory of the server the demo starts. [env: FLUOROSCOPE_DATA_DIR] [default: ./fluoroscope-data]"
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Seconds of traffic, then stop. [default: until Ctrl-C]", min=0),
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Requests per second.", min=0.1, max=500)] = 5.0,
+    open_browser: Annotated[
+        bool,
+        typer.Option(
+            "--open/--no-open", help="Open the console in a browser (when there is a display)."
+        ),
+    ] = True,
+    log_file: Annotated[
+        str | None, typer.Option(help="Append the Lambda functions' logs (stderr) to this file.")
+    ] = None,
+) -> None:
+    """Run the sample serverless app (API Gateway → Lambda → DynamoDB, S3, HTTP) with traffic."""
+    from fluoroscope.config import ConfigError, resolve_server_config
+
+    try:
+        config = resolve_server_config(listen=listen, data_dir=data_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        from fluoroscope.demo import DemoApp, Traffic
+    except ImportError as exc:
+        _fail(f"the demo needs its extra ({exc.name} is missing): pip install 'fluoroscope[demo]'")
+    from rich.console import Console
+
+    console = Console()
+    stop = threading.Event()
+    restore = _on_stop_signals(stop)
+    host = (
+        "127.0.0.1"
+        if config.host in ("0.0.0.0", "")
+        else "::1"
+        if config.host == "::"
+        else config.host
+    )
+    base = f"http://{f'[{host}]' if ':' in host else host}:{config.port}"
+    server: subprocess.Popen[str] | None = None
+    sample: DemoApp | None = None
+    log = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
+    try:
+        if _server_answers(base):
+            console.print(f"Using the Fluoroscope server already running at {base}")
+        else:
+            server = _start_server(config.host, config.port, config.data_dir, base, stop, console)
+        if stop.is_set():
+            return
+        sample = DemoApp(f"{host}:{config.port}", log=log)
+        with console.status("Starting the sample app: API Gateway, Lambda, DynamoDB, S3 …"):
+            sample.start()
+        console.print(
+            f"Sample API:  [bold]{sample.url}[/bold]  (POST /orders, GET /orders/{{id}}, GET /report)\n"
+            f"Console:     [bold cyan]{base}/[/bold cyan]\n"
+            f"X-Ray API:   {base}  (boto3.client('xray', endpoint_url='{base}'))\n"
+            "Press Ctrl-C to stop."
+        )
+        if open_browser and not stop.is_set():
+            _open_browser(f"{base}/")
+        traffic = Traffic(sample.url, rate)
+        sender = threading.Thread(
+            target=traffic.run, args=(stop,), name="demo-traffic", daemon=True
+        )
+        sender.start()
+        _show_progress(console, traffic, stop, duration)
+        stop.set()
+        sender.join(30)
+        s = traffic.snapshot()
+        console.print(
+            f"Sent {s.sent} requests: {s.ok} ok, {s.client_errors} client errors, "
+            f"{s.throttled} throttled, {s.server_errors} server errors, {s.failed} unanswered."
+        )
+    finally:
+        stop.set()
+        if sample is not None:
+            with console.status("Stopping the sample app …"):
+                sample.close()
+        if server is not None:
+            _stop_server(server, console)
+        if log is not None:
+            log.close()
+        restore()
+
+
+def _on_stop_signals(stop: threading.Event) -> Callable[[], None]:
+    """First SIGINT/SIGTERM: set ``stop`` (a clean shutdown); a second one interrupts."""
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+def _server_answers(base: str) -> bool:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/api/status", timeout=1.0) as response:
+            return isinstance(json.loads(response.read()), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def _start_server(
+    host: str, port: int, data_dir: Path, base: str, stop: threading.Event, console: Any
+) -> subprocess.Popen[str]:
+    """Start ``fluoroscope server`` in its own session (Ctrl-C reaches only the demo)."""
+    import collections
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fluoroscope", "server", "--listen", f"{host}:{port}",
+         "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    lines: collections.deque[str] = collections.deque(maxlen=40)
+    proc.lines = lines  # type: ignore[attr-defined]
+
+    def pump() -> None:
+        for line in proc.stdout or ():
+            lines.append(line.rstrip())
+
+    threading.Thread(target=pump, name="demo-server-output", daemon=True).start()
+    deadline = time.monotonic() + 90
+    with console.status(f"Starting the Fluoroscope server on {host}:{port} (data: {data_dir}) …"):
+        while not _server_answers(base):
+            if proc.poll() is not None:
+                time.sleep(0.2)
+                _fail("the server did not start:\n" + "\n".join(lines))
+            if stop.is_set() or time.monotonic() > deadline:
+                _stop_server(proc, console)
+                if stop.is_set():
+                    return proc
+                _fail("the server did not answer within 90 s")
+            stop.wait(0.1)
+    console.print(f"Started the Fluoroscope server on {host}:{port} (data: {data_dir})")
+    return proc
+
+
+def _stop_server(proc: subprocess.Popen[str], console: Any) -> None:
+    """SIGINT (it stores what it accepted), then wait; kill only if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        with console.status("Stopping the server (storing what it received) …"):
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    lines = getattr(proc, "lines", ())
+    if lines and proc.returncode == 0:
+        console.print(lines[-1])
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` in a graphical browser, if there is one; never blocks or raises."""
+    import os
+    import sys
+    import webbrowser
+
+    if sys.platform not in ("darwin", "win32") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return  # headless: nothing to open (and a text browser would take the terminal)
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return
+    if type(browser) is webbrowser.GenericBrowser:
+        return  # a console browser (lynx, w3m): it would take over this terminal
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            browser.open(url)
+
+    threading.Thread(target=run, name="demo-browser", daemon=True).start()
+
+
+def _show_progress(
+    console: Any, traffic: Any, stop: threading.Event, duration: float | None
+) -> None:
+    """A live progress bar of the traffic until ``stop`` is set or ``duration`` passed."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    def stats() -> str:
+        s = traffic.snapshot()
+        return (
+            f"{s.sent} requests  [green]{s.ok} ok[/]  [yellow]{s.client_errors} 4xx[/]  "
+            f"[magenta]{s.throttled} throttled[/]  [red]{s.server_errors} 5xx[/]"
+        )
+
+    started = time.monotonic()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]traffic[/]"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("traffic", total=duration or None, stats=stats())
+        while not stop.wait(0.25):
+            elapsed = time.monotonic() - started
+            progress.update(task, completed=min(elapsed, duration or elapsed), stats=stats())
+            if duration is not None and elapsed >= duration:
+                break
+        progress.update(task, stats=stats())
 
 
 def _fail(message: str) -> NoReturn:

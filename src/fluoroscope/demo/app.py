@@ -1,0 +1,117 @@
+"""The sample serverless app, deployed locally: API Gateway → Lambda → DynamoDB, S3, HTTP.
+
+:class:`DemoApp` wires the pieces, all on loopback, each on a free port:
+
+* the AWS emulator (moto: table ``orders``, bucket ``orders-receipts``) and the flaky
+  payments API (:mod:`fluoroscope.demo.backends`);
+* the Lambda service running the handlers of :mod:`fluoroscope.demo.functions`
+  (:mod:`fluoroscope.demo.lambda_runtime`): ``orders-api-createOrder``,
+  ``orders-api-getOrder`` and ``orders-api-report`` (reserved concurrency 1, so bursts
+  are throttled);
+* the API Gateway stage ``orders-api/prod`` (:mod:`fluoroscope.demo.apigateway`):
+  ``POST /orders``, ``GET /orders/{id}``, ``GET /report``.
+
+Segments go over UDP to ``daemon_address`` (a Fluoroscope server or an X-Ray daemon).
+Nothing here reads the user's AWS configuration or reaches a real AWS endpoint.
+
+``start`` (a few seconds: moto) and ``close`` (bounded) are called from one owner
+thread; ``close`` is safe after a partial ``start``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import IO, Final
+
+from fluoroscope.demo.apigateway import ApiGatewayStage, Route
+from fluoroscope.demo.backends import AwsEmulator, PaymentsApi
+from fluoroscope.demo.lambda_runtime import FunctionConfig, LambdaService
+
+__all__ = ["API_NAME", "STAGE", "DemoApp"]
+
+API_NAME: Final = "orders-api"
+STAGE: Final = "prod"
+TABLE: Final = "orders"
+BUCKET: Final = "orders-receipts"
+REGION: Final = "us-east-1"
+HANDLERS: Final = "fluoroscope.demo.functions"
+
+
+class DemoApp:
+    """The whole sample deployment; see the module docstring."""
+
+    def __init__(
+        self,
+        daemon_address: str,
+        *,
+        idle_timeout: float = 30.0,
+        log: IO[str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.daemon_address = daemon_address
+        self.idle_timeout = idle_timeout
+        self._log = log
+        self._seed = seed
+        self.aws: AwsEmulator | None = None
+        self.payments: PaymentsApi | None = None
+        self.lambdas: LambdaService | None = None
+        self.api: ApiGatewayStage | None = None
+
+    @property
+    def url(self) -> str:
+        """The API's base URL (``http://127.0.0.1:PORT/prod``); empty before ``start``."""
+        return self.api.url if self.api is not None else ""
+
+    def start(self) -> None:
+        """Start every piece; raises (after cleaning up) if one cannot start."""
+        try:
+            self.aws = AwsEmulator(table=TABLE, bucket=BUCKET, region=REGION)
+            self.aws.start()
+            self.payments = PaymentsApi(seed=self._seed)
+            self.payments.start()
+            env = {
+                "TABLE_NAME": TABLE,
+                "BUCKET_NAME": BUCKET,
+                "PAYMENTS_URL": self.payments.url,
+                "AWS_ENDPOINT_URL": self.aws.url,
+            }
+            functions = [
+                FunctionConfig(f"{API_NAME}-createOrder", f"{HANDLERS}:create_order"),
+                FunctionConfig(f"{API_NAME}-getOrder", f"{HANDLERS}:get_order", timeout=6.0),
+                FunctionConfig(f"{API_NAME}-report", f"{HANDLERS}:report", reserved_concurrency=1),
+            ]
+            self.lambdas = LambdaService(
+                functions,
+                daemon_address=self.daemon_address,
+                region=REGION,
+                idle_timeout=self.idle_timeout,
+                environment=env,
+                log=self._log,
+            )
+            self.lambdas.wait_standby()
+            self.lambdas.start()
+            routes = [
+                Route("POST", "/orders", f"{API_NAME}-createOrder"),
+                Route("GET", "/orders/{id}", f"{API_NAME}-getOrder"),
+                Route("GET", "/report", f"{API_NAME}-report"),
+            ]
+            self.api = ApiGatewayStage(
+                API_NAME,
+                STAGE,
+                routes,
+                lambda_url=self.lambdas.url,
+                daemon_address=self.daemon_address,
+                region=REGION,
+            )
+            self.api.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop everything that was started, front to back; flushes the segments."""
+        for piece in (self.api, self.lambdas, self.payments, self.aws):
+            if piece is not None:
+                with contextlib.suppress(Exception):
+                    piece.close()
+        self.api = self.lambdas = self.payments = self.aws = None

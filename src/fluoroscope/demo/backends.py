@@ -1,0 +1,192 @@
+"""What the sample app calls: a local AWS emulator and a flaky "third-party" payments API.
+
+* :class:`AwsEmulator` runs moto in server mode on loopback (DynamoDB and S3 are what
+  the app uses) and creates the app's table and bucket, seeded with a few orders.
+  Its boto3 clients carry dummy credentials and the emulator's endpoint explicitly,
+  so neither the user's AWS configuration nor a real AWS endpoint is ever involved.
+* :class:`PaymentsApi` is an HTTP server standing in for a SaaS dependency:
+  ``POST /v1/charges`` and ``GET /v1/rates`` answer after a varied latency (mostly
+  tens of ms, sometimes hundreds), with occasional 429 (rate limited) and 5xx.
+
+Both serve from background daemon threads; ``start``/``close`` belong to the owner.
+Neither is traced: they play services outside the app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["AwsEmulator", "PaymentsApi"]
+
+DUMMY_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+
+
+class AwsEmulator:
+    """moto's server on ``host`` (a free port), with the app's table and bucket."""
+
+    def __init__(
+        self, *, table: str, bucket: str, host: str = "127.0.0.1", region: str = "us-east-1"
+    ) -> None:
+        self.table = table
+        self.bucket = bucket
+        self.host = host
+        self.region = region
+        self._server: Any = None
+        self.url = ""
+
+    def start(self) -> None:
+        """Start moto (about a second) and create the resources; raises if moto is missing."""
+        from moto.server import ThreadedMotoServer
+
+        for name in ("werkzeug", "moto"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        self._provision()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` on the emulator, with dummy credentials."""
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+        return session.client(
+            service,
+            endpoint_url=self.url,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def _provision(self) -> None:
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName=self.table,
+            KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=self.bucket)
+        for n in range(1, 6):
+            order_id = f"seed-{n:04d}"
+            amount = round(9.99 * n, 2)
+            dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "orderId": {"S": order_id},
+                    "customer": {"S": "seed"},
+                    "amount": {"N": str(amount)},
+                    "status": {"S": "PAID"},
+                },
+            )
+            s3.put_object(
+                Bucket=self.bucket,
+                Key=f"receipts/{order_id}.json",
+                Body=json.dumps({"orderId": order_id, "amount": amount}).encode(),
+            )
+
+    def close(self) -> None:
+        """Stop moto."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class PaymentsApi:
+    """The flaky payments API on ``host`` (a free port); ``fault_rate``/``throttle_rate`` in [0, 1]."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        fault_rate: float = 0.03,
+        throttle_rate: float = 0.05,
+        seed: int | None = None,
+    ) -> None:
+        self.fault_rate = fault_rate
+        self.throttle_rate = throttle_rate
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, 0), _payments_handler(self))
+        self._server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        """Serve in a background daemon thread."""
+        threading.Thread(
+            target=self._server.serve_forever, name="demo-payments", daemon=True
+        ).start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def decide(self) -> tuple[float, int]:
+        """(latency in seconds, status) for the next request."""
+        with self._lock:
+            r = self._random.random()
+            latency = min(self._random.lognormvariate(-3.4, 0.7), 1.5)  # median ~33 ms
+            if self._random.random() < 0.04:
+                latency += self._random.uniform(0.3, 0.8)  # a slow call now and then
+        if r < self.fault_rate:
+            return latency, self._random.choice((500, 502, 503))
+        if r < self.fault_rate + self.throttle_rate:
+            return latency / 4, 429
+        return latency, 200
+
+
+def _payments_handler(api: PaymentsApi) -> type[BaseHTTPRequestHandler]:
+    class PaymentsHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            latency, status = api.decide()
+            time.sleep(latency)
+            path = self.path.split("?", 1)[0]
+            body: dict[str, Any]
+            if status == 429:
+                body = {"error": "rate_limited", "retry_after": 1}
+            elif status >= 500:
+                body = {"error": "upstream_unavailable"}
+            elif path == "/v1/charges" and self.command == "POST":
+                body = {"id": f"ch_{uuid.uuid4().hex[:20]}", "status": "succeeded"}
+            elif path == "/v1/rates" and self.command == "GET":
+                body = {"base": "USD", "EUR": 0.92, "GBP": 0.79, "JPY": 151.2}
+            else:
+                status, body = 404, {"error": "not_found"}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 429:
+                self.send_header("Retry-After", "1")
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return PaymentsHandler

@@ -1,0 +1,173 @@
+"""``fluoroscope demo`` end to end: the command runs the sample app, the X-Ray API shows it.
+
+Each test runs the real command as a subprocess (as a user would), on loopback ports,
+and reads what it produced through boto3's ``xray`` client: the service graph of
+client → API Gateway stage → Lambda → function → DynamoDB / S3 / the third-party host,
+cold and warm invocations, and valid documents. Ctrl-C (SIGINT) stops everything with
+exit status 0; ``--duration`` ends the run by itself and leaves a reused server alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fluoroscope.model.documents import validate_document
+from tests.support import ServerProcess, free_port, start_server, wait_for
+
+STAGE = ("orders-api/prod", "AWS::ApiGateway::Stage")
+FUNCTION = "orders-api-createOrder"
+
+
+def _run_demo(port: int, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "fluoroscope", "demo", "--no-open", "--listen",
+         f"127.0.0.1:{port}", "--data-dir", str(data_dir), "--rate", "12", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 90) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"demo did not stop within {timeout} s:\n{out}")
+    return out or ""
+
+
+def _xray(port: int) -> Any:
+    return ServerProcess(port, Path(), None).xray()  # type: ignore[arg-type]
+
+
+def _edges(client: Any) -> set[tuple[tuple[str, str], tuple[str, str]]]:
+    now = time.time()
+    graph = client.get_service_graph(StartTime=now - 600, EndTime=now + 60)
+    by_ref = {s["ReferenceId"]: (s["Name"], s.get("Type", "")) for s in graph["Services"]}
+    return {
+        (by_ref[s["ReferenceId"]], by_ref[e["ReferenceId"]])
+        for s in graph["Services"]
+        for e in s.get("Edges", [])
+        if e["ReferenceId"] in by_ref
+    }
+
+
+EXPECTED_EDGES = {
+    (("orders-api/prod", "client"), STAGE),
+    (STAGE, (FUNCTION, "AWS::Lambda")),
+    ((FUNCTION, "AWS::Lambda"), (FUNCTION, "AWS::Lambda::Function")),
+    ((FUNCTION, "AWS::Lambda::Function"), ("orders", "AWS::DynamoDB::Table")),
+    ((FUNCTION, "AWS::Lambda::Function"), ("orders-receipts", "AWS::S3::Bucket")),
+    ((FUNCTION, "AWS::Lambda::Function"), ("127.0.0.1", "remote")),
+}
+
+
+def _all_documents(client: Any) -> list[dict[str, Any]]:
+    now = time.time()
+    ids = [
+        s["Id"]
+        for page in client.get_paginator("get_trace_summaries").paginate(
+            StartTime=now - 600, EndTime=now + 60
+        )
+        for s in page["TraceSummaries"]
+    ]
+    docs: list[dict[str, Any]] = []
+    for i in range(0, len(ids), 5):
+        for trace in client.batch_get_traces(TraceIds=ids[i : i + 5])["Traces"]:
+            docs += [json.loads(s["Document"]) for s in trace["Segments"]]
+    return docs
+
+
+def _function_segments(docs: list[dict[str, Any]]) -> tuple[int, int]:
+    """(cold, warm) counts of ``AWS::Lambda::Function`` segments."""
+    cold = warm = 0
+    for doc in docs:
+        if doc.get("origin") != "AWS::Lambda::Function":
+            continue
+        names = [s["name"] for s in doc.get("subsegments", [])]
+        assert "Invocation" in names and "Overhead" in names, names
+        if "Initialization" in names:
+            cold += 1
+        else:
+            warm += 1
+    return cold, warm
+
+
+@pytest.fixture
+def own_server_demo(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    port = free_port()
+    proc = _run_demo(port, tmp_path / "data", "--duration", "120")
+    yield port, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def test_demo_shows_the_serverless_app_and_stops_cleanly_on_ctrl_c(
+    own_server_demo: tuple[int, subprocess.Popen[str]],
+) -> None:
+    port, proc = own_server_demo
+    client = _xray(port)
+
+    def graph_complete() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"demo exited early:\n{_finish(proc)}")
+        try:
+            return _edges(client) >= EXPECTED_EDGES
+        except Exception:  # the server is still starting
+            return False
+
+    wait_for(graph_complete, timeout=90, interval=0.5)
+
+    def cold_and_warm() -> tuple[int, int] | None:
+        cold, warm = _function_segments(_all_documents(client))
+        return (cold, warm) if cold and warm else None
+
+    wait_for(cold_and_warm, timeout=30, interval=0.5)
+
+    proc.send_signal(signal.SIGINT)
+    out = _finish(proc)
+    assert proc.returncode == 0, out
+    assert "Console:" in out and f"http://127.0.0.1:{port}/" in out
+    assert "Stopped. Stored" in out, out
+
+
+def test_demo_reuses_a_running_server_and_every_document_is_valid(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "server")
+    try:
+        proc = _run_demo(server.port, tmp_path / "unused", "--duration", "4")
+        out = _finish(proc)
+        assert proc.returncode == 0, out
+        assert "already running" in out, out
+        assert server.process.poll() is None, "the reused server must keep running"
+        client = server.xray()
+        docs = wait_for(lambda: _all_documents(client), timeout=15)
+        now = time.time()
+        for doc in docs:
+            validate_document(doc, now=now)
+        origins = {d.get("origin") for d in docs}
+        assert {"AWS::ApiGateway::Stage", "AWS::Lambda", "AWS::Lambda::Function"} <= origins
+        stages = [d for d in docs if d.get("origin") == "AWS::ApiGateway::Stage"]
+        for stage in stages:
+            assert stage["name"] == "orders-api/prod"
+            assert stage["resource_arn"].startswith("arn:aws:apigateway:us-east-1::/restapis/")
+            assert set(stage["annotations"]) >= {"aws:api_id", "aws:api_stage"}
+            assert stage["aws"]["api_gateway"]["stage"] == "prod"
+            assert [s["name"] for s in stage["subsegments"]] == ["Lambda"]
+        assert not (tmp_path / "unused").exists(), "no second server was started"
+    finally:
+        server.stop()
