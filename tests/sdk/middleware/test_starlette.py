@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,8 @@ from starlette.routing import Mount, Route
 from fluoroscope.sdk import Tracer, current_entity
 from fluoroscope.sdk.middleware import ENVIRON_KEY, XRayASGIMiddleware
 from tests.sdk.conftest import UDPDaemon
+
+Message = MutableMapping[str, Any]
 
 
 async def item(request: Request) -> PlainTextResponse:
@@ -58,20 +60,20 @@ def test_mounted_path_lifespan_and_fallbacks(tracer: Tracer, daemon: UDPDaemon) 
 
 
 def test_scope_without_host_header(tracer: Tracer, daemon: UDPDaemon) -> None:
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Message, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ab", "more_body": True})
         await send({"type": "http.response.body", "body": b"c"})
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
+    scope: Message = {
         "type": "http",
         "method": "PUT",
         "scheme": "http",
