@@ -185,3 +185,31 @@ def test_under_the_wsgi_middleware_one_segment_per_request(
     assert daemon.quiet(0.2) == [doc]
     assert doc["fault"] is True
     assert doc["cause"]["exceptions"][0]["type"] == "ValueError"
+
+
+def test_under_django_asgi(
+    tracer: Tracer, daemon: UDPDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import httpx
+    from django.core.handlers.asgi import ASGIHandler
+
+    monkeypatch.setattr(settings, "FLUOROSCOPE_TRACER", tracer, raising=False)
+    monkeypatch.setattr(sys.modules[__name__], "VIEW_TRACER", tracer)
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=ASGIHandler())
+        async with httpx.AsyncClient(transport=transport, base_url="http://django.test") as c:
+            header = {"X-Amzn-Trace-Id": f"Root={TRACE_ID};Sampled=?"}
+            return [await c.get("/hello", headers=header), await c.get("/boom")]
+
+    hello_response, boom_response = asyncio.run(main())
+    assert hello_response.headers["X-Amzn-Trace-Id"] == f"Root={TRACE_ID};Sampled=1"
+    assert boom_response.status_code == 500
+    tracer.flush()
+    docs = {d["http"]["request"]["url"]: d for d in daemon.documents(2)}
+    hello_doc = docs["http://django.test/hello"]
+    assert hello_doc["trace_id"] == TRACE_ID
+    assert [s["name"] for s in hello_doc["subsegments"]] == ["work"]
+    assert docs["http://django.test/boom"]["cause"]["exceptions"][0]["type"] == "ValueError"
