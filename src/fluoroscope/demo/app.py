@@ -6,8 +6,8 @@
   payments API (:mod:`fluoroscope.demo.backends`);
 * the Lambda service running the handlers of :mod:`fluoroscope.demo.functions`
   (:mod:`fluoroscope.demo.lambda_runtime`): ``orders-api-createOrder``,
-  ``orders-api-getOrder`` and ``orders-api-report`` (reserved concurrency 1, so bursts
-  are throttled);
+  ``orders-api-getOrder`` and ``orders-api-report`` (reserved concurrency 2, so the
+  traffic's bursts of three are throttled);
 * the API Gateway stage ``orders-api/prod`` (:mod:`fluoroscope.demo.apigateway`):
   ``POST /orders``, ``GET /orders/{id}``, ``GET /report``.
 
@@ -78,7 +78,7 @@ class DemoApp:
             functions = [
                 FunctionConfig(f"{API_NAME}-createOrder", f"{HANDLERS}:create_order"),
                 FunctionConfig(f"{API_NAME}-getOrder", f"{HANDLERS}:get_order", timeout=6.0),
-                FunctionConfig(f"{API_NAME}-report", f"{HANDLERS}:report", reserved_concurrency=1),
+                FunctionConfig(f"{API_NAME}-report", f"{HANDLERS}:report", reserved_concurrency=2),
             ]
             self.lambdas = LambdaService(
                 functions,

@@ -447,6 +447,7 @@ class LambdaService:
                 result = _result(reply)
                 if result.function_error:
                     invocation.add_exception(FunctionError(result.payload.decode()[:200]))
+                    function.mark_fault()
             with self.function_tracer.subsegment("Overhead") as overhead:
                 overhead.set_aws(function_arn=arn)
                 ready = instance.wait_ready(2.0) if reply is not None else None
