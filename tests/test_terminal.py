@@ -7,6 +7,7 @@ subprocess with ``COLUMNS=200`` so rich lays the tables out on one line per row.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -16,10 +17,17 @@ import time
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from fluoroscope.config import ConfigError, resolve_server_url
 from fluoroscope.model.ids import new_entity_id, new_trace_id
-from fluoroscope.terminal import format_age, format_seconds, parse_since, shorten_url
+from fluoroscope.terminal import (
+    format_age,
+    format_seconds,
+    parse_since,
+    shorten_url,
+    summaries_table,
+)
 from tests.support import ServerProcess, free_port, get_documents, wait_for
 
 NAMES = ("checkout", "missing", "throttled", "broken")  # oldest first, 10 s apart
@@ -372,6 +380,25 @@ def test_formatting() -> None:
     short = shorten_url(long, 30)
     assert len(short) == 30 and short.startswith("shop.example/") and short.endswith("/end?x=1")
     assert shorten_url("http://h/p") == "h/p"
+
+
+@pytest.mark.parametrize(("width", "method", "service"), [(150, True, True), (110, False, True)])
+def test_summaries_table_fits_the_terminal(width: int, method: bool, service: bool) -> None:
+    url = "https://shop.example/search?q=" + "x" * 100 + "&page=2"
+    summary = {
+        "Id": new_trace_id(), "StartTime": 1000.0, "ResponseTime": 0.004, "HasError": True,
+        "HasThrottle": True, "ServiceIds": [{"Name": "api"}], "EntryPoint": {"Name": "api"},
+        "Http": {"HttpMethod": "GET", "HttpURL": url, "HttpStatus": 429},
+    }  # fmt: skip
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(summaries_table([summary], 1012.0, width))
+    header, row = console.export_text().splitlines()
+    assert ("method" in header.split(), "service" in header.split()) == (method, service)
+    assert len(row.rstrip()) <= width
+    assert row.split()[:2] == ["12s", "ago"]
+    assert "GET shop.e" in row or "GET     shop.e" in row
+    assert row.count("…") == 1 and "&page=2  " in row  # middle-ellipsized
+    assert row.rstrip().endswith("error throttle")
 
 
 def test_server_url_precedence() -> None:

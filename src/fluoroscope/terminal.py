@@ -247,15 +247,30 @@ def _service_label(summary: dict[str, Any]) -> str:
     return f"{name} +{others}" if others > 0 else name
 
 
+_SUMMARY_FLAGS: Final = (
+    ("fault", "HasFault"),
+    ("error", "HasError"),
+    ("throttle", "HasThrottle"),
+    ("partial", "IsPartial"),
+)
+
+
 def summaries_table(summaries: list[dict[str, Any]], now: float, width: int = 200) -> Table:
     """One row per X-Ray ``TraceSummary``: age, id, method, URL, status, response time,
     entry service (``+N`` other services) and fault/error/throttle/partial flags.
 
-    Laid out for a ``width``-column terminal: the URL is middle-ellipsized to fit; under
-    120 columns the method joins the URL, under 100 the service column is left out.
+    Laid out for a ``width``-column terminal: the URL gets what the other columns leave
+    (middle-ellipsized, at most 60); under 120 columns the method joins the URL, under 100
+    the service column is left out.
     """
     show_method, show_service = width >= 120, width >= 100
-    url_width = max(8, min(60, width - (92 if show_method else 84 if show_service else 72)))
+    flags = [[name for name, key in _SUMMARY_FLAGS if s.get(key)] for s in summaries]
+    services = [_service_label(s) for s in summaries]
+    flags_width = max([5] + [len(" ".join(f)) for f in flags])
+    service_width = max([7] + [len(label) for label in services]) if show_service else -2
+    # age 7, id 35, status 6, time 7, method 6 (or "POST " inside the url), 2 between columns
+    fixed = 7 + 35 + 6 + 7 + 6 + flags_width + service_width + 2 * (7 if show_service else 6)
+    url_width = max(8, min(60, width - fixed))
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("age", justify="right", no_wrap=True, min_width=7)
     table.add_column("trace id", no_wrap=True, min_width=35)
@@ -266,20 +281,10 @@ def summaries_table(summaries: list[dict[str, Any]], now: float, width: int = 20
     table.add_column("time", justify="right", no_wrap=True, min_width=7)
     if show_service:
         table.add_column("service", no_wrap=True, overflow="ellipsis")
-    table.add_column("flags", no_wrap=True, overflow="ellipsis", min_width=5)
-    for summary in summaries:
+    table.add_column("flags", no_wrap=True, overflow="ellipsis", min_width=flags_width)
+    for summary, flag_names, service in zip(summaries, flags, services, strict=True):
         http = summary.get("Http") or {}
         seconds = summary.get("ResponseTime", summary.get("Duration")) or 0.0
-        flags = [
-            name
-            for name, key in (
-                ("fault", "HasFault"),
-                ("error", "HasError"),
-                ("throttle", "HasThrottle"),
-                ("partial", "IsPartial"),
-            )
-            if summary.get(key)
-        ]
         method = str(http.get("HttpMethod") or "-")
         url = shorten_url(str(http.get("HttpURL") or "-"), url_width)
         cells: list[Text | str] = [
@@ -288,8 +293,8 @@ def summaries_table(summaries: list[dict[str, Any]], now: float, width: int = 20
         ]
         cells += [method, url] if show_method else [f"{method} {url}"]
         cells += [_status_text(http.get("HttpStatus")), format_seconds(float(seconds))]
-        cells += [_service_label(summary)] if show_service else []
-        table.add_row(*cells, _flags_text(flags))
+        cells += [service] if show_service else []
+        table.add_row(*cells, _flags_text(flag_names))
     return table
 
 
