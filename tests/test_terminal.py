@@ -27,6 +27,7 @@ from fluoroscope.terminal import (
     parse_since,
     shorten_url,
     summaries_table,
+    timeline_table,
 )
 from tests.support import ServerProcess, free_port, get_documents, wait_for
 
@@ -399,6 +400,19 @@ def test_summaries_table_fits_the_terminal(width: int, method: bool, service: bo
     assert "GET shop.e" in row or "GET     shop.e" in row
     assert row.count("…") == 1 and "&page=2  " in row  # middle-ellipsized
     assert row.rstrip().endswith("error throttle")
+
+
+def test_an_in_progress_segment_runs_to_the_end_of_the_axis() -> None:
+    docs = [
+        {"name": "api", "id": "a" * 16, "start_time": 100.0, "end_time": 101.0},
+        {"name": "worker", "id": "b" * 16, "start_time": 100.5, "in_progress": True},
+    ]
+    console = Console(width=120, file=io.StringIO(), record=True, color_system=None)
+    console.print(timeline_table({"Duration": 1.0}, docs, 20))
+    rows = [line for line in console.export_text().splitlines() if "█" in line]
+    assert rows[0].count("█") == 20 and "1.00 s" in rows[0]
+    assert rows[1].index("█") - rows[0].index("█") == 10 and rows[1].count("█") == 10
+    assert "…" in rows[1] and "in progress" in rows[1]
 
 
 def test_server_url_precedence() -> None:

@@ -292,7 +292,9 @@ def summaries_table(summaries: list[dict[str, Any]], now: float, width: int = 20
             str(summary.get("Id", "")),
         ]
         cells += [method, url] if show_method else [f"{method} {url}"]
-        cells += [_status_text(http.get("HttpStatus")), format_seconds(float(seconds))]
+        unknown = "ResponseTime" not in summary and summary.get("IsPartial")
+        timing = "…" if unknown else format_seconds(float(seconds))
+        cells += [_status_text(http.get("HttpStatus")), timing]
         cells += [service] if show_service else []
         table.add_row(*cells, _flags_text(flag_names))
     return table
