@@ -97,7 +97,9 @@ def server(
         _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
 
 
-_SERVER_HELP = "The server's X-Ray API. [env: FLUOROSCOPE_SERVER] [default: http://127.0.0.1:2000]"
+_SERVER_HELP = (  # \[ keeps rich markup from eating the brackets
+    "The server's X-Ray API. \\[env: FLUOROSCOPE_SERVER] \\[default: http://127.0.0.1:2000]"
+)
 
 
 @app.command()
@@ -105,7 +107,7 @@ def traces(
     filter_expression: Annotated[
         str | None,
         typer.Argument(
-            metavar="[FILTER]", help="An X-Ray filter expression, e.g. 'fault OR responsetime > 2'."
+            metavar="FILTER", help="An X-Ray filter expression, e.g. 'fault OR responsetime > 2'."
         ),
     ] = None,
     since: Annotated[str, typer.Option(help="How far back: 30s, 5m, 1h, 2d.")] = "1h",
@@ -127,7 +129,9 @@ def traces(
 
 @app.command()
 def trace(
-    trace_id: Annotated[str, typer.Argument(metavar="TRACE_ID", help="1-XXXXXXXX-YYYY...")],
+    trace_id: Annotated[
+        str, typer.Argument(metavar="TRACE_ID", help="1-XXXXXXXX-YYYY... or the 32-hex W3C form.")
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the raw segment documents as JSON lines.")
     ] = False,
