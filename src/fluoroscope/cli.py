@@ -47,24 +47,24 @@ def server(
     listen: Annotated[
         str | None,
         typer.Option(
-            help="HOST:PORT for both UDP segments and the HTTP API. [env: FLUOROSCOPE_LISTEN] [default: 127.0.0.1:2000]"
+            help="HOST:PORT for both UDP segments and the HTTP API. \\[env: FLUOROSCOPE_LISTEN] \\[default: 127.0.0.1:2000]"
         ),
     ] = None,
     data_dir: Annotated[
         str | None,
         typer.Option(
-            help="Where the embedded store keeps its data. [env: FLUOROSCOPE_DATA_DIR] [default: ./fluoroscope-data]"
+            help="Where the embedded store keeps its data. \\[env: FLUOROSCOPE_DATA_DIR] \\[default: ./fluoroscope-data]"
         ),
     ] = None,
     store: Annotated[
         str | None,
         typer.Option(
-            help="'chdb' (embedded) or clickhouse://user:pass@host:8123/db. [env: FLUOROSCOPE_STORE]"
+            help="'chdb' (embedded) or clickhouse://user:pass@host:8123/db. \\[env: FLUOROSCOPE_STORE]"
         ),
     ] = None,
     retention_days: Annotated[
         int | None,
-        typer.Option(help="Days traces are kept. [env: FLUOROSCOPE_RETENTION_DAYS] [default: 30]"),
+        typer.Option(help="Days traces are kept. \\[env: FLUOROSCOPE_RETENTION_DAYS] \\[default: 30]"),
     ] = None,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
@@ -164,18 +164,18 @@ def demo(
     listen: Annotated[
         str | None,
         typer.Option(
-            help="The Fluoroscope server's HOST:PORT: reused if one answers there, else started. [env: FLUOROSCOPE_LISTEN] [default: 127.0.0.1:2000]"
+            help="The Fluoroscope server's HOST:PORT: reused if one answers there, else started. \\[env: FLUOROSCOPE_LISTEN] \\[default: 127.0.0.1:2000]"
         ),
     ] = None,
     data_dir: Annotated[
         str | None,
         typer.Option(
-            help="Data directory of the server the demo starts. [env: FLUOROSCOPE_DATA_DIR] [default: ./fluoroscope-data]"
+            help="Data directory of the server the demo starts. \\[env: FLUOROSCOPE_DATA_DIR] \\[default: ./fluoroscope-data]"
         ),
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option(help="Seconds of traffic, then stop. [default: until Ctrl-C]", min=0),
+        typer.Option(help="Seconds of traffic, then stop. \\[default: until Ctrl-C]", min=0),
     ] = None,
     rate: Annotated[float, typer.Option(help="Requests per second.", min=0.1, max=500)] = 5.0,
     open_browser: Annotated[
