@@ -64,7 +64,9 @@ def server(
     ] = None,
     retention_days: Annotated[
         int | None,
-        typer.Option(help="Days traces are kept. \\[env: FLUOROSCOPE_RETENTION_DAYS] \\[default: 30]"),
+        typer.Option(
+            help="Days traces are kept. \\[env: FLUOROSCOPE_RETENTION_DAYS] \\[default: 30]"
+        ),
     ] = None,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
