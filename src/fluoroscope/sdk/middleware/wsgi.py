@@ -36,7 +36,6 @@ second tracing middleware seeing it there passes the request on (one segment eac
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Final
@@ -237,4 +236,4 @@ class _TracedBody:
                     length = self._sent
                 if length is not None:
                     seg.set_http_response(content_length=length)
-            seg.close(time.time())
+            seg.close()
