@@ -65,7 +65,7 @@ class DemoApp:
     def start(self) -> None:
         """Start every piece; raises (after cleaning up) if one cannot start."""
         try:
-            self.aws = AwsEmulator(table=TABLE, bucket=BUCKET, region=REGION)
+            self.aws = AwsEmulator(table=TABLE, bucket=BUCKET, region=REGION, log=self._log)
             self.aws.start()
             self.payments = PaymentsApi(seed=self._seed)
             self.payments.start()

@@ -1,68 +1,118 @@
 """What the sample app calls: a local AWS emulator and a flaky "third-party" payments API.
 
-* :class:`AwsEmulator` runs moto in server mode on loopback (DynamoDB and S3 are what
-  the app uses) and creates the app's table and bucket, seeded with a few orders.
+* :class:`AwsEmulator` runs moto in server mode on loopback, in its own process
+  (DynamoDB and S3 are what the app uses), and creates the app's table and bucket,
+  seeded with a few orders.
   Its boto3 clients carry dummy credentials and the emulator's endpoint explicitly,
   so neither the user's AWS configuration nor a real AWS endpoint is ever involved.
 * :class:`PaymentsApi` is an HTTP server standing in for a SaaS dependency:
   ``POST /v1/charges`` and ``GET /v1/rates`` answer after a varied latency (mostly
   tens of ms, sometimes hundreds), with occasional 429 (rate limited) and 5xx.
 
-Both serve from background daemon threads; ``start``/``close`` belong to the owner.
-Neither is traced: they play services outside the app.
+The payments API serves from background daemon threads, moto from its own process;
+``start``/``close`` belong to the owner. Neither is traced: they play services outside
+the app.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import os
 import random
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import IO, Any
+
+from fluoroscope.demo._env import DUMMY_CREDENTIALS, app_environ
 
 __all__ = ["AwsEmulator", "PaymentsApi"]
 
-DUMMY_CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "aws_session_token": "testing",
-}
-
 
 class AwsEmulator:
-    """moto's server on ``host`` (a free port), with the app's table and bucket."""
+    """moto's server in its own process on ``host`` (a free port), with the app's resources.
+
+    The process gets :func:`~fluoroscope.demo._env.app_environ` (moto itself builds boto3
+    sessions, which must not read the user's AWS profile either) and its own session, so
+    Ctrl-C in the terminal reaches only the demo.
+    """
 
     def __init__(
-        self, *, table: str, bucket: str, host: str = "127.0.0.1", region: str = "us-east-1"
+        self,
+        *,
+        table: str,
+        bucket: str,
+        host: str = "127.0.0.1",
+        region: str = "us-east-1",
+        log: IO[str] | None = None,
     ) -> None:
         self.table = table
         self.bucket = bucket
         self.host = host
         self.region = region
-        self._server: Any = None
+        self._log = log
+        self._proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
-    def start(self) -> None:
-        """Start moto (about a second) and create the resources; raises if moto is missing."""
-        from moto.server import ThreadedMotoServer
+    def start(self, timeout: float = 60.0) -> None:
+        """Start moto (seconds) and create the resources; raises RuntimeError if it cannot."""
+        for _ in range(3):  # a free port can be taken between the probe and moto's bind
+            with socket.socket() as probe:
+                probe.bind((self.host, 0))
+                port = int(probe.getsockname()[1])
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=self._log if self._log is not None else subprocess.DEVNULL,
+                stderr=self._log if self._log is not None else subprocess.DEVNULL,
+                env=app_environ(self.region),
+                start_new_session=True,
+            )
+            self.url = f"http://{self.host}:{port}"
+            if self._wait(timeout):
+                self._provision()
+                return
+            self.close()
+        raise RuntimeError("the local AWS emulator (moto) did not start")
 
-        for name in ("werkzeug", "moto"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
-        self._provision()
+    def _wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is None or self._proc.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):
+                    return True
+            except urllib.error.HTTPError:
+                return True  # it answers
+            except OSError:
+                time.sleep(0.1)
+        return False
 
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` on the emulator, with dummy credentials."""
         import boto3
+        import botocore.session
         from botocore.config import Config
 
-        session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+        # A botocore session that reads no profile, config or credentials file from the
+        # user's environment (AWS_PROFILE=missing would otherwise fail here).
+        core = botocore.session.Session(
+            session_vars={
+                "profile": (None, None, None, None),
+                "config_file": (None, None, os.devnull, None),
+                "credentials_file": (None, None, os.devnull, None),
+            }
+        )
+        session = boto3.session.Session(
+            region_name=self.region, botocore_session=core, **DUMMY_CREDENTIALS
+        )
         return session.client(
             service,
             endpoint_url=self.url,
@@ -98,10 +148,15 @@ class AwsEmulator:
             )
 
     def close(self) -> None:
-        """Stop moto."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Stop moto (bounded: killed if it does not exit within seconds)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
 
 
 class PaymentsApi:

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any, Final
 
+from fluoroscope.demo._env import app_environ
 from fluoroscope.demo._stamp import stamp_resource_arn
 from fluoroscope.sdk import Emitter, Tracer
 
@@ -256,23 +257,10 @@ class LambdaService:
     # -- instances ---------------------------------------------------------------------
 
     def _sandbox_env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "_X_AMZN", "LAMBDA_", "FLUOROSCOPE_")) and k != "_HANDLER"
-        }
+        env = app_environ(self.region)
         env.update(
             {
                 "FLUOROSCOPE_DEMO_PRELOAD": PRELOAD,
-                "AWS_REGION": self.region,
-                "AWS_DEFAULT_REGION": self.region,
-                # dummy credentials: the app only ever talks to the local emulator
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing",
-                "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "AWS_EC2_METADATA_DISABLED": "true",
                 "AWS_XRAY_DAEMON_ADDRESS": self._daemon_address,
                 "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
                 "LAMBDA_TASK_ROOT": os.getcwd(),
