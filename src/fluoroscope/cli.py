@@ -197,10 +197,10 @@ def demo(
         config = resolve_server_config(listen=listen, data_dir=data_dir)
     except ConfigError as exc:
         _fail(str(exc))
-    try:
-        from fluoroscope.demo import DemoApp, Traffic
-    except ImportError as exc:
-        _fail(f"the demo needs its extra ({exc.name} is missing): pip install 'fluoroscope[demo]'")
+    from fluoroscope.demo import DemoApp, Traffic, missing_requirements
+
+    if missing := missing_requirements():
+        _fail(f"the demo needs {', '.join(missing)}: pip install 'fluoroscope[demo]'")
     from rich.console import Console
 
     console = Console()
@@ -226,7 +226,10 @@ def demo(
             return
         sample = DemoApp(f"{host}:{config.port}", log=log)
         with console.status("Starting the sample app: API Gateway, Lambda, DynamoDB, S3 …"):
-            sample.start()
+            try:
+                sample.start()
+            except (OSError, RuntimeError) as exc:
+                _fail(f"the sample app did not start: {exc}")
         console.print(
             f"Sample API:  [bold]{sample.url}[/bold]  (POST /orders, GET /orders/{{id}}, GET /report)\n"
             f"Console:     [bold cyan]{base}/[/bold cyan]\n"

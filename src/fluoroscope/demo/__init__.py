@@ -15,7 +15,17 @@ the model. It needs the ``demo`` extra (boto3, moto, requests, httpx).
 
 from __future__ import annotations
 
-__all__ = ["DemoApp", "Traffic", "TrafficStats"]
+__all__ = ["REQUIREMENTS", "DemoApp", "Traffic", "TrafficStats", "missing_requirements"]
+
+import importlib.util
 
 from fluoroscope.demo.app import DemoApp
 from fluoroscope.demo.traffic import Traffic, TrafficStats
+
+REQUIREMENTS = ("boto3", "moto", "flask", "requests", "httpx")
+"""Modules the app's processes import (the ``demo`` extra); ``flask`` is moto's server."""
+
+
+def missing_requirements() -> list[str]:
+    """The :data:`REQUIREMENTS` that are not installed (imports nothing)."""
+    return [name for name in REQUIREMENTS if importlib.util.find_spec(name) is None]
