@@ -177,24 +177,32 @@ def demo(
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option(help="Seconds of traffic, then stop. \\[default: until Ctrl-C]", min=0),
-    ] = None,
-    rate: Annotated[float, typer.Option(help="Requests per second.", min=0.1, max=500)] = 5.0,
-    open_browser: Annotated[
-        bool,
         typer.Option(
-            "--open/--no-open", help="Open the console in a browser (when there is a display)."
+            help="Seconds of traffic, then stop. \\[env: FLUOROSCOPE_DEMO_DURATION] \\[default: until Ctrl-C]"
         ),
-    ] = True,
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Requests per second. \\[env: FLUOROSCOPE_DEMO_RATE] \\[default: 5]"),
+    ] = None,
+    open_browser: Annotated[
+        bool | None,
+        typer.Option(
+            "--open/--no-open",
+            help="Open the console in a browser (when there is a display). \\[env: FLUOROSCOPE_DEMO_OPEN] \\[default: open]",
+            show_default=False,
+        ),
+    ] = None,
     log_file: Annotated[
         str | None, typer.Option(help="Append the Lambda functions' logs (stderr) to this file.")
     ] = None,
 ) -> None:
     """Run the sample serverless app (API Gateway → Lambda → DynamoDB, S3, HTTP) with traffic."""
-    from fluoroscope.config import ConfigError, resolve_server_config
+    from fluoroscope.config import ConfigError, resolve_demo_config, resolve_server_config
 
     try:
         config = resolve_server_config(listen=listen, data_dir=data_dir)
+        settings = resolve_demo_config(rate=rate, duration=duration, open_browser=open_browser)
     except ConfigError as exc:
         _fail(str(exc))
     from fluoroscope.demo import DemoApp, Traffic, missing_requirements
@@ -236,14 +244,14 @@ def demo(
             f"X-Ray API:   {base}  (boto3.client('xray', endpoint_url='{base}'))\n"
             "Press Ctrl-C to stop."
         )
-        if open_browser and not stop.is_set():
+        if settings.open_browser and not stop.is_set():
             _open_browser(f"{base}/")
-        traffic = Traffic(sample.url, rate)
+        traffic = Traffic(sample.url, settings.rate)
         sender = threading.Thread(
             target=traffic.run, args=(stop,), name="demo-traffic", daemon=True
         )
         sender.start()
-        _show_progress(console, traffic, stop, duration)
+        _show_progress(console, traffic, stop, settings.duration)
         stop.set()
         sender.join(30)
         s = traffic.snapshot()

@@ -18,17 +18,23 @@ from fluoroscope.model.errors import FluoroscopeError
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "DEFAULT_DEMO_RATE",
     "DEFAULT_LISTEN",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SERVER",
     "ENV_DATA_DIR",
+    "ENV_DEMO_DURATION",
+    "ENV_DEMO_OPEN",
+    "ENV_DEMO_RATE",
     "ENV_LISTEN",
     "ENV_RETENTION_DAYS",
     "ENV_SERVER",
     "ENV_STORE",
     "ConfigError",
+    "DemoConfig",
     "ServerConfig",
     "parse_listen",
+    "resolve_demo_config",
     "resolve_server_config",
     "resolve_server_url",
 ]
@@ -38,12 +44,16 @@ ENV_DATA_DIR: Final = "FLUOROSCOPE_DATA_DIR"
 ENV_STORE: Final = "FLUOROSCOPE_STORE"
 ENV_RETENTION_DAYS: Final = "FLUOROSCOPE_RETENTION_DAYS"
 ENV_SERVER: Final = "FLUOROSCOPE_SERVER"  # where terminal commands find the API
+ENV_DEMO_RATE: Final = "FLUOROSCOPE_DEMO_RATE"  # fluoroscope demo: requests per second
+ENV_DEMO_DURATION: Final = "FLUOROSCOPE_DEMO_DURATION"  # seconds of traffic (unset: until Ctrl-C)
+ENV_DEMO_OPEN: Final = "FLUOROSCOPE_DEMO_OPEN"  # 0/false/no: never open a browser
 
 DEFAULT_LISTEN: Final = "127.0.0.1:2000"
 DEFAULT_DATA_DIR: Final = "fluoroscope-data"
 DEFAULT_STORE: Final = "chdb"
 DEFAULT_RETENTION_DAYS: Final = 30
 DEFAULT_SERVER: Final = "http://127.0.0.1:2000"
+DEFAULT_DEMO_RATE: Final = 5.0
 
 
 class ConfigError(FluoroscopeError):
@@ -136,3 +146,55 @@ def resolve_server_url(argument: str | None = None, env: Mapping[str, str] | Non
         where = "--server" if source == "argument" else source
         raise ConfigError(f"{where}: expected http://HOST:PORT, got {value!r}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    """Resolved settings of ``fluoroscope demo`` besides the server's address and data."""
+
+    rate: float
+    duration: float | None
+    open_browser: bool
+
+
+_FALSE: Final = frozenset(("0", "false", "no", "off"))
+_TRUE: Final = frozenset(("1", "true", "yes", "on"))
+
+
+def resolve_demo_config(
+    *,
+    rate: float | None = None,
+    duration: float | None = None,
+    open_browser: bool | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DemoConfig:
+    """Combine explicit arguments, the environment (default ``os.environ``) and defaults:
+    ``rate`` in (0, 500] requests/s (5), ``duration`` ≥ 0 seconds (None: until Ctrl-C),
+    ``open_browser`` (True)."""
+    env = os.environ if env is None else env
+
+    def number(value: float | None, name: str, flag: str) -> tuple[float | None, str]:
+        if value is not None:
+            return value, flag
+        raw = env.get(name)
+        if not raw:
+            return None, name
+        try:
+            return float(raw), name
+        except ValueError:
+            raise ConfigError(f"{name}: {raw!r} is not a number") from None
+
+    picked_rate, rate_source = number(rate, ENV_DEMO_RATE, "--rate")
+    if picked_rate is None:
+        picked_rate = DEFAULT_DEMO_RATE
+    if not 0 < picked_rate <= 500:
+        raise ConfigError(f"{rate_source}: the rate must be in (0, 500], got {picked_rate:g}")
+    picked_duration, duration_source = number(duration, ENV_DEMO_DURATION, "--duration")
+    if picked_duration is not None and not picked_duration >= 0:
+        raise ConfigError(f"{duration_source}: the duration must be >= 0, got {picked_duration:g}")
+    if open_browser is None:
+        raw = env.get(ENV_DEMO_OPEN, "").strip().lower()
+        if raw and raw not in _FALSE | _TRUE:
+            raise ConfigError(f"{ENV_DEMO_OPEN}: expected 1/0, true/false, yes/no, got {raw!r}")
+        open_browser = raw not in _FALSE
+    return DemoConfig(picked_rate, picked_duration, open_browser)
