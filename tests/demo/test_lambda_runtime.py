@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +41,7 @@ def service(daemon: UDPDaemon) -> Iterator[LambdaService]:
         daemon_address=daemon.address,
         idle_timeout=0.3,
         standby=0,
+        task_root=str(Path(__file__).resolve().parents[2]),  # where ``tests`` is importable
     )
     svc.start()
     yield svc

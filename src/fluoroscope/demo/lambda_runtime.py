@@ -160,7 +160,11 @@ class _Pool:
 
 
 class LambdaService:
-    """The Lambda service on ``host:port`` (0 picks a free port); see the module docstring."""
+    """The Lambda service on ``host:port`` (0 picks a free port); see the module docstring.
+
+    ``task_root`` (default: the current directory) is where handler modules are found
+    besides the installed packages, like Lambda's ``/var/task``.
+    """
 
     def __init__(
         self,
@@ -177,6 +181,7 @@ class LambdaService:
         environment: Mapping[str, str] | None = None,
         log: IO[str] | None = None,
         emitter: Emitter | None = None,
+        task_root: str | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -187,6 +192,7 @@ class LambdaService:
         self._daemon_address = daemon_address
         self._environment = dict(environment or {})
         self._log = log
+        self._task_root = task_root or os.getcwd()
         self._pools = {f.name: _Pool(f) for f in functions}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -263,7 +269,7 @@ class LambdaService:
                 "FLUOROSCOPE_DEMO_PRELOAD": PRELOAD,
                 "AWS_XRAY_DAEMON_ADDRESS": self._daemon_address,
                 "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-                "LAMBDA_TASK_ROOT": os.getcwd(),
+                "LAMBDA_TASK_ROOT": self._task_root,
                 "PYTHONUNBUFFERED": "1",
             }
         )

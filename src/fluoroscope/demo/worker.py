@@ -19,7 +19,8 @@ does over HTTP:
 * end of input ends the process.
 
 The protocol goes through a private duplicate of the original stdout; the handler's own
-prints go to stderr. One invocation at a time, as in Lambda.
+prints go to stderr. One invocation at a time, as in Lambda; ``LAMBDA_TASK_ROOT`` is put first on
+``sys.path``, as Lambda does with ``/var/task``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    task_root = os.environ.get("LAMBDA_TASK_ROOT")
+    if task_root and task_root not in sys.path:
+        sys.path.insert(0, task_root)  # as Lambda puts /var/task first
     for name in filter(None, os.environ.get("FLUOROSCOPE_DEMO_PRELOAD", "").split(",")):
         with contextlib.suppress(ImportError):  # the handler's own import reports it
             importlib.import_module(name.strip())
