@@ -76,7 +76,11 @@ class AwsEmulator:
             )
             self.url = f"http://{self.host}:{port}"
             if self._wait(timeout):
-                self._provision()
+                try:
+                    self._provision()
+                except BaseException:
+                    self.close()
+                    raise
                 return
             self.close()
         raise RuntimeError("the local AWS emulator (moto) did not start")
