@@ -11,17 +11,25 @@ start tracing is logged once and the request goes on untraced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Final
 
 from fluoroscope.sdk._entities import Segment
 from fluoroscope.sdk._inert import UnsampledSegment
 from fluoroscope.sdk._log import warn_once
-from fluoroscope.sdk._sampling import _matcher
 from fluoroscope.sdk._tracer import Tracer, get_tracer
 from fluoroscope.sdk.instrument import start_request
 
-__all__ = ["ENVIRON_KEY", "RequestNaming", "begin", "client_address", "request_url"]
+__all__ = [
+    "ENVIRON_KEY",
+    "RequestNaming",
+    "begin",
+    "client_address",
+    "content_length",
+    "host_with_port",
+    "request_url",
+]
 
 ENVIRON_KEY: Final = "fluoroscope.segment"
 """Where the request's segment is kept: the key in the WSGI ``environ`` and the ASGI ``scope``.
@@ -44,8 +52,8 @@ class RequestNaming:
 
     def __init__(self, name: str | None = None, dynamic_naming: str | None = None) -> None:
         self.name = name
-        self._match: Callable[[str | None], bool] | None = (
-            _matcher(dynamic_naming) if dynamic_naming else None
+        self._match: Callable[[str], bool] | None = (
+            _wildcard(dynamic_naming) if dynamic_naming else None
         )
 
     def __call__(self, host: str | None) -> str | None:
@@ -53,6 +61,15 @@ class RequestNaming:
         if host and self._match is not None and self._match(host):
             return host
         return self.name
+
+
+def _wildcard(pattern: str) -> Callable[[str], bool]:
+    """A case-insensitive matcher for ``pattern`` (``*``: any run, ``?``: one character)."""
+    regex = re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+        re.IGNORECASE | re.DOTALL,
+    )
+    return lambda value: regex.fullmatch(value) is not None
 
 
 def request_url(
