@@ -67,8 +67,8 @@ class AwsEmulator:
                 probe.bind((self.host, 0))
                 port = int(probe.getsockname()[1])
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(port)],
-                stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "fluoroscope.demo._moto", self.host, str(port)],
+                stdin=subprocess.PIPE,  # closed when the demo exits: moto exits too
                 stdout=self._log if self._log is not None else subprocess.DEVNULL,
                 stderr=self._log if self._log is not None else subprocess.DEVNULL,
                 env=app_environ(self.region),
@@ -154,6 +154,8 @@ class AwsEmulator:
     def close(self) -> None:
         """Stop moto (bounded: killed if it does not exit within seconds)."""
         proc, self._proc = self._proc, None
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.close()
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
