@@ -113,6 +113,8 @@ def test_a_handler_exception_is_a_function_error(service: LambdaService, daemon:
     )
     invocation = next(e for e in found.values() if e["name"] == "Invocation")
     assert invocation["fault"] is True
+    recorded = invocation["cause"]["exceptions"][0]
+    assert (recorded["type"], recorded["message"]) == ("RuntimeError", "boom")
     function = next(e for e in found.values() if e.get("origin") == "AWS::Lambda::Function")
     assert function["fault"] is True
     handler = next(e for e in found.values() if e["name"] == "echo-fn" and "origin" not in e)

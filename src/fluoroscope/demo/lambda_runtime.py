@@ -440,7 +440,7 @@ class LambdaService:
                 reply = instance.call(request, config.timeout)
                 result = _result(reply)
                 if result.function_error:
-                    invocation.add_exception(FunctionError(result.payload.decode()[:200]))
+                    invocation.add_exception(_function_error(result.payload))
                     function.mark_fault()
             with self.function_tracer.subsegment("Overhead") as overhead:
                 overhead.set_aws(function_arn=arn)
@@ -449,6 +449,18 @@ class LambdaService:
                 instance.stop(0.5)
                 instance = None
         return result, instance
+
+
+def _function_error(payload: bytes) -> FunctionError:
+    """The handler's error as an exception of its type's name (``KeyError: 'x'``)."""
+    try:
+        error = json.loads(payload)
+        kind = str(error.get("errorType") or "Error")[:80]
+        message = str(error.get("errorMessage") or "")[:400]
+    except (ValueError, AttributeError):
+        kind, message = "Error", payload.decode("utf-8", "replace")[:400]
+    error_class: type[FunctionError] = type(kind, (FunctionError,), {})
+    return error_class(message)
 
 
 def _result(reply: dict[str, Any] | None) -> InvokeResult:
