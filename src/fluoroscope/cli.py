@@ -292,8 +292,9 @@ def _server_answers(base: str) -> bool:
     import json
     import urllib.request
 
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
     try:
-        with urllib.request.urlopen(f"{base}/api/status", timeout=1.0) as response:
+        with direct.open(f"{base}/api/status", timeout=1.0) as response:
             return isinstance(json.loads(response.read()), dict)
     except (OSError, ValueError):
         return False

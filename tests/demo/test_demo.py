@@ -4,7 +4,7 @@ Each test runs the real command as a subprocess (as a user would), on loopback p
 and reads what it produced through boto3's ``xray`` client: the service graph of
 client → API Gateway stage → Lambda → function → DynamoDB / S3 / the third-party host,
 cold and warm invocations, and valid documents — with an AWS profile and endpoint in the
-environment that the demo must ignore. Ctrl-C (SIGINT) stops everything with
+environment (and an HTTP proxy) that the demo must ignore. Ctrl-C (SIGINT) stops everything with
 exit status 0; ``--duration`` ends the run by itself and leaves a reused server alone.
 """
 
@@ -31,8 +31,13 @@ FUNCTION = "orders-api-createOrder"
 
 def _run_demo(port: int, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
-    # a hostile AWS setup the demo must ignore: a missing profile, a wrong endpoint
-    env.update(AWS_PROFILE="no-such-profile", AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    # a hostile setup the demo must ignore: a missing profile, a wrong endpoint, a proxy
+    env.update(
+        AWS_PROFILE="no-such-profile",
+        AWS_ENDPOINT_URL="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+        http_proxy="http://127.0.0.1:9",
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "fluoroscope", "demo", "--no-open", "--listen",
          f"127.0.0.1:{port}", "--data-dir", str(data_dir), "--rate", "12", *extra],

@@ -2,9 +2,10 @@
 
 Every process of the sample app (the AWS emulator, the Lambda sandboxes) starts from
 :func:`app_environ`: the parent's variables without any ``AWS_*`` (profiles, config
-and credentials files, endpoints, X-Ray settings), Lambda or Fluoroscope variable, and
-with dummy credentials, a region and no config files — so the user's AWS setup is never
-read, and nothing can be sent to a real AWS endpoint by accident. Pure; never raises.
+and credentials files, endpoints, X-Ray settings), Lambda, Fluoroscope or HTTP proxy
+variable, and with dummy credentials, a region and no config files — so the user's AWS
+setup is never read, every call stays on loopback, and nothing can be sent to a real
+AWS endpoint by accident. Pure; never raises.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 from collections.abc import Mapping
 
 __all__ = ["DUMMY_CREDENTIALS", "app_environ"]
+
+_PROXY_VARIABLES = frozenset(("http_proxy", "https_proxy", "all_proxy", "no_proxy"))
 
 DUMMY_CREDENTIALS: dict[str, str] = {
     "aws_access_key_id": "testing",
@@ -27,7 +30,9 @@ def app_environ(region: str, base: Mapping[str, str] | None = None) -> dict[str,
     env = {
         k: v
         for k, v in source.items()
-        if not k.startswith(("AWS_", "_X_AMZN", "LAMBDA_", "FLUOROSCOPE_")) and k != "_HANDLER"
+        if not k.startswith(("AWS_", "_X_AMZN", "LAMBDA_", "FLUOROSCOPE_"))
+        and k != "_HANDLER"
+        and k.lower() not in _PROXY_VARIABLES
     }
     env.update(
         {

@@ -1,10 +1,9 @@
 """What the sample app calls: a local AWS emulator and a flaky "third-party" payments API.
 
-* :class:`AwsEmulator` runs moto in server mode on loopback, in its own process
-  (DynamoDB and S3 are what the app uses), and creates the app's table and bucket,
-  seeded with a few orders.
-  Its boto3 clients carry dummy credentials and the emulator's endpoint explicitly,
-  so neither the user's AWS configuration nor a real AWS endpoint is ever involved.
+* :class:`AwsEmulator` runs moto in server mode on loopback, in its own process with a
+  clean environment (DynamoDB and S3 are what the app uses), and creates the app's
+  table and bucket, seeded with a few orders — so neither the user's AWS configuration
+  nor a real AWS endpoint is ever involved.
 * :class:`PaymentsApi` is an HTTP server standing in for a SaaS dependency:
   ``POST /v1/charges`` and ``GET /v1/rates`` answer after a varied latency (mostly
   tens of ms, sometimes hundreds), with occasional 429 (rate limited) and 5xx.
@@ -16,31 +15,25 @@ the app.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import random
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
-from fluoroscope.demo._env import DUMMY_CREDENTIALS, app_environ
+from fluoroscope.demo._env import app_environ
 
 __all__ = ["AwsEmulator", "PaymentsApi"]
 
 
 class AwsEmulator:
-    """moto's server in its own process on ``host`` (a free port), with the app's resources.
-
-    The process gets :func:`~fluoroscope.demo._env.app_environ` (moto itself builds boto3
-    sessions, which must not read the user's AWS profile either) and its own session, so
-    Ctrl-C in the terminal reaches only the demo.
+    """The app's AWS (moto with the table and bucket) in its own process; see
+    :mod:`fluoroscope.demo._moto`. ``url`` is its endpoint once :meth:`start` returned.
     """
 
     def __init__(
@@ -57,112 +50,52 @@ class AwsEmulator:
         self.host = host
         self.region = region
         self._log = log
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[str] | None = None
         self.url = ""
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start moto (seconds) and create the resources; raises RuntimeError if it cannot."""
-        for _ in range(3):  # a free port can be taken between the probe and moto's bind
-            with socket.socket() as probe:
-                probe.bind((self.host, 0))
-                port = int(probe.getsockname()[1])
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "fluoroscope.demo._moto", self.host, str(port)],
-                stdin=subprocess.PIPE,  # closed when the demo exits: moto exits too
-                stdout=self._log if self._log is not None else subprocess.DEVNULL,
-                stderr=self._log if self._log is not None else subprocess.DEVNULL,
-                env=app_environ(self.region),
-                start_new_session=True,
-            )
-            self.url = f"http://{self.host}:{port}"
-            if self._wait(timeout):
-                try:
-                    self._provision()
-                except BaseException:
-                    self.close()
-                    raise
-                return
+        """Start it and wait until it is provisioned (seconds); RuntimeError if it fails."""
+        proc = self._proc = subprocess.Popen(
+            [sys.executable, "-m", "fluoroscope.demo._moto", self.host, self.table,
+             self.bucket, self.region],
+            stdin=subprocess.PIPE,  # closed when the demo exits: the emulator exits too
+            stdout=subprocess.PIPE,
+            stderr=self._log if self._log is not None else subprocess.DEVNULL,
+            env=app_environ(self.region),
+            text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        timer = threading.Timer(timeout, proc.kill)
+        timer.daemon = True
+        timer.start()
+        try:
+            line = proc.stdout.readline() if proc.stdout is not None else ""
+        finally:
+            timer.cancel()
+        try:
+            message = json.loads(line) if line else {}
+        except ValueError:
+            message = {}
+        if not message.get("ready"):
             self.close()
-        raise RuntimeError("the local AWS emulator (moto) did not start")
-
-    def _wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):
-                    return True
-            except urllib.error.HTTPError:
-                return True  # it answers
-            except OSError:
-                time.sleep(0.1)
-        return False
-
-    def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` on the emulator, with dummy credentials."""
-        import boto3
-        import botocore.session
-        from botocore.config import Config
-
-        # A botocore session that reads no profile, config or credentials file from the
-        # user's environment (AWS_PROFILE=missing would otherwise fail here).
-        core = botocore.session.Session(
-            session_vars={
-                "profile": (None, None, None, None),
-                "config_file": (None, None, os.devnull, None),
-                "credentials_file": (None, None, os.devnull, None),
-            }
-        )
-        session = boto3.session.Session(
-            region_name=self.region, botocore_session=core, **DUMMY_CREDENTIALS
-        )
-        return session.client(
-            service,
-            endpoint_url=self.url,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )
-
-    def _provision(self) -> None:
-        dynamodb = self.client("dynamodb")
-        dynamodb.create_table(
-            TableName=self.table,
-            KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        s3 = self.client("s3")
-        s3.create_bucket(Bucket=self.bucket)
-        for n in range(1, 6):
-            order_id = f"seed-{n:04d}"
-            amount = round(9.99 * n, 2)
-            dynamodb.put_item(
-                TableName=self.table,
-                Item={
-                    "orderId": {"S": order_id},
-                    "customer": {"S": "seed"},
-                    "amount": {"N": str(amount)},
-                    "status": {"S": "PAID"},
-                },
-            )
-            s3.put_object(
-                Bucket=self.bucket,
-                Key=f"receipts/{order_id}.json",
-                Body=json.dumps({"orderId": order_id, "amount": amount}).encode(),
-            )
+            reason = message.get("error") or "no answer"
+            raise RuntimeError(f"the local AWS emulator (moto) did not start: {reason}")
+        self.url = f"http://{self.host}:{message['port']}"
 
     def close(self) -> None:
-        """Stop moto (bounded: killed if it does not exit within seconds)."""
+        """Stop it (bounded: killed if it does not exit within seconds)."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.stdin is not None:
-            proc.stdin.close()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 class PaymentsApi:
