@@ -142,7 +142,10 @@ def test_demo_shows_the_serverless_app_and_stops_cleanly_on_ctrl_c(
     wait_for(graph_complete, timeout=90, interval=0.5)
 
     def cold_and_warm() -> tuple[int, int] | None:
-        cold, warm = _function_segments(_all_documents(client))
+        docs = _all_documents(client)
+        for doc in docs:
+            validate_document(doc, now=time.time())
+        cold, warm = _function_segments(docs)
         return (cold, warm) if cold and warm else None
 
     wait_for(cold_and_warm, timeout=30, interval=0.5)
