@@ -51,8 +51,12 @@ class Pipeline:
         max_batch: int = 10_000,
         max_buffered_bytes: int = 128 * 1024 * 1024,
         retention_seconds: float = 30 * 86_400,
+        cached_traces: int = 20_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``cached_traces`` bounds the per-trace state kept in memory (~7 KB each); a
+        document for a trace that left the cache reloads it from the store (one query per
+        batch), so the bound trades memory for those reloads, never correctness."""
         self._store = store
         self._flush_interval = flush_interval
         self._max_batch = max_batch
@@ -61,6 +65,7 @@ class Pipeline:
         self._clock = clock
         self._assembler = Assembler(
             store,
+            capacity=cached_traces,
             retention_seconds=retention_seconds,
             stored_until=store.max_trace_ts(),
             clock=clock,
