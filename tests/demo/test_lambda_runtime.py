@@ -146,3 +146,28 @@ def test_reserved_concurrency_throttles(service: LambdaService, daemon: UDPDaemo
         for e in found.values()
     )
     assert service.invoke("no-such-fn", {}, HEADER).status == 404
+
+
+def test_instances_retire_after_their_lifetime(daemon: UDPDaemon) -> None:
+    svc = LambdaService(
+        [FunctionConfig("echo-fn", "tests.demo.handlers:echo")],
+        daemon_address=daemon.address,
+        idle_timeout=60,
+        max_lifetime=1.2,
+        standby=0,
+        task_root=str(Path(__file__).resolve().parents[2]),
+    )
+    svc.start()
+    try:
+        for pause in (0.0, 0.0, 2.4):  # the third call comes after the instance retired
+            time.sleep(pause)
+            assert svc.invoke("echo-fn", {}, HEADER).status == 200
+    finally:
+        svc.close()
+    found = _entities(daemon, lambda f: len(_by_origin(f, "AWS::Lambda::Function")) == 3)
+    kinds = [
+        "Initialization" in [s["name"] for s in fn["subsegments"]]
+        for fn in _by_origin(found, "AWS::Lambda::Function")
+    ]
+    assert kinds == [True, False, True]
+    assert svc.cold_starts == 2

@@ -11,6 +11,10 @@
 * the API Gateway stage ``orders-api/prod`` (:mod:`fluoroscope.demo.apigateway`):
   ``POST /orders``, ``GET /orders/{id}``, ``GET /report``.
 
+Function instances are recycled after ``idle_timeout`` (15 s) idle and retire after
+about ``max_lifetime`` (90 s) — Lambda's minutes and hours, compressed — so cold starts
+keep appearing while the demo runs.
+
 Segments go over UDP to ``daemon_address`` (a Fluoroscope server or an X-Ray daemon).
 Nothing here reads the user's AWS configuration or reaches a real AWS endpoint.
 
@@ -44,12 +48,14 @@ class DemoApp:
         self,
         daemon_address: str,
         *,
-        idle_timeout: float = 30.0,
+        idle_timeout: float = 15.0,
+        max_lifetime: float | None = 90.0,
         log: IO[str] | None = None,
         seed: int | None = None,
     ) -> None:
         self.daemon_address = daemon_address
         self.idle_timeout = idle_timeout
+        self.max_lifetime = max_lifetime
         self._log = log
         self._seed = seed
         self.aws: AwsEmulator | None = None
@@ -85,6 +91,7 @@ class DemoApp:
                 daemon_address=self.daemon_address,
                 region=REGION,
                 idle_timeout=self.idle_timeout,
+                max_lifetime=self.max_lifetime,
                 environment=env,
                 log=self._log,
             )

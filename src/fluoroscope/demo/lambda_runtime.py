@@ -12,8 +12,9 @@ handles one invocation at a time. A request takes an idle instance (warm) or
 initializes a new one (cold: a sandbox process imports the handler module — the
 ``Initialization`` — taking one of ``standby`` pre-started sandboxes that already
 loaded the runtime's libraries, as Lambda keeps sandboxes ready, or starting a process
-when none is left). Instances idle for ``idle_timeout`` seconds are recycled, so later
-requests are cold again. Concurrency is limited per function (reserved concurrency,
+when none is left). Instances idle for ``idle_timeout`` seconds are recycled, and each
+retires after about ``max_lifetime`` seconds (±25 %, when given), as Lambda replaces
+sandboxes over time, so later requests are cold again. Concurrency is limited per function (reserved concurrency,
 else ``max_concurrency``); beyond it invocations are throttled.
 
 For every traced invocation the service emits, through the public SDK, what Lambda
@@ -38,7 +39,9 @@ thread recycles idle instances. ``start``/``close`` are for the owner's thread;
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -93,6 +96,7 @@ class _Instance:
         self.proc = proc
         self.started = started
         self.last_used = time.monotonic()
+        self.retire_at = math.inf  # monotonic time after which it is not reused
 
     def read(self, timeout: float, keys: tuple[str, ...]) -> dict[str, Any] | None:
         """The next message with one of ``keys`` (others skipped); None when the process
@@ -176,6 +180,7 @@ class LambdaService:
         region: str = "us-east-1",
         account_id: str = "123456789012",
         idle_timeout: float = 30.0,
+        max_lifetime: float | None = None,
         max_concurrency: int = 6,
         standby: int = 3,
         environment: Mapping[str, str] | None = None,
@@ -186,6 +191,7 @@ class LambdaService:
         self.region = region
         self.account_id = account_id
         self.idle_timeout = idle_timeout
+        self.max_lifetime = max_lifetime
         self.max_concurrency = max_concurrency
         self.standby = standby
         self._standby: list[_Instance] = []
@@ -311,6 +317,9 @@ class LambdaService:
         if not ready or not ready.get("ready"):
             instance.stop()
             return None, started, ended
+        if self.max_lifetime is not None:
+            lifetime = self.max_lifetime * random.uniform(0.75, 1.25)
+            instance.retire_at = time.monotonic() + lifetime
         with self._lock:
             self.cold_starts += 1
         return instance, started, ended
@@ -327,14 +336,15 @@ class LambdaService:
             return pool, (pool.idle.pop() if pool.idle else None)
 
     def _give_back(self, pool: _Pool, instance: _Instance | None) -> None:
+        now = time.monotonic()
         with self._lock:
             pool.busy -= 1
-            if instance is not None and not self._closed.is_set():
-                instance.last_used = time.monotonic()
+            if instance is not None and not self._closed.is_set() and now < instance.retire_at:
+                instance.last_used = now
                 pool.idle.append(instance)
                 instance = None
-        if instance is not None:
-            instance.stop()
+        if instance is not None:  # retired: stop it off the request's path
+            threading.Thread(target=instance.stop, name="demo-retire", daemon=True).start()
 
     def _reap(self) -> None:
         while True:
@@ -346,12 +356,14 @@ class LambdaService:
                     self._standby.append(instance)
             if self._closed.wait(0.5):
                 break
-            cutoff = time.monotonic() - self.idle_timeout
+            now = time.monotonic()
+            cutoff = now - self.idle_timeout
             stale: list[_Instance] = []
             with self._lock:
                 for pool in self._pools.values():
-                    stale += [i for i in pool.idle if i.last_used < cutoff]
-                    pool.idle = [i for i in pool.idle if i.last_used >= cutoff]
+                    keep = [i for i in pool.idle if i.last_used >= cutoff and now < i.retire_at]
+                    stale += [i for i in pool.idle if i not in keep]
+                    pool.idle = keep
             for instance in stale:
                 instance.stop()
 
