@@ -46,7 +46,9 @@ def fail() -> str:
 def self_test() -> None:
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # One thread serves every request, so shutdown() returns only after each request
+    # (and its segment) is finished: flushing then sends everything.
+    server = make_server("127.0.0.1", 0, app, threaded=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"

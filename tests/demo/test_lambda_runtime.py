@@ -125,9 +125,17 @@ def test_a_handler_exception_is_a_function_error(service: LambdaService, daemon:
 def test_reserved_concurrency_throttles(service: LambdaService, daemon: UDPDaemon) -> None:
     assert service.invoke("solo-fn", {}, HEADER).status == 200  # warm: later calls are quick
     results: list[InvokeResult] = []
-    slow = threading.Thread(
-        target=lambda: results.append(service.invoke("solo-fn", {"sleep": 1.0}, HEADER))
-    )
+
+    def hold_the_slot() -> None:
+        # A quick call below may hold the only slot at the moment this one asks: retry.
+        deadline = time.monotonic() + 20
+        while True:
+            result = service.invoke("solo-fn", {"sleep": 3.0}, HEADER)
+            if result.status != 429 or time.monotonic() > deadline:
+                results.append(result)
+                return
+
+    slow = threading.Thread(target=hold_the_slot)
     slow.start()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # until the slow invocation holds the only slot

@@ -95,7 +95,11 @@ def test_instrumented_calls_reach_the_server_and_infer_downstream_nodes(
     recorded = {e["name"]: e for e in _entities(docs) if not e.get("inferred")}
     assert recorded["DynamoDB"]["aws"]["table_name"] == "carts"
     assert recorded["127.0.0.1"]["fault"] is True
-    graph = xray.get_service_graph(StartTime=time.time() - 120, EndTime=time.time() + 5)
-    nodes = {(s["Name"], s.get("Type")) for s in graph["Services"]}
-    assert ("carts", "AWS::DynamoDB::Table") in nodes
-    assert ("127.0.0.1", "remote") in nodes
+    # Statistics are written right after the rows that made the documents readable.
+    def graph_nodes() -> set[tuple[str, str | None]] | None:
+        graph = xray.get_service_graph(StartTime=time.time() - 120, EndTime=time.time() + 5)
+        nodes = {(s["Name"], s.get("Type")) for s in graph["Services"]}
+        wanted = {("carts", "AWS::DynamoDB::Table"), ("127.0.0.1", "remote")}
+        return nodes if wanted <= nodes else None
+
+    wait_for(graph_nodes)
