@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.ingest.stats import histogram_bucket
+from fluoroscope.model.stats import histogram_bucket
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.store.store import Store
 

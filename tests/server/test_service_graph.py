@@ -115,3 +115,34 @@ def test_time_series_per_period_for_services_and_edges(server: ServerProcess) ->
     with pytest.raises(botocore.exceptions.ClientError) as err:
         series('service("billing") { fault }')
     assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_trace_graph_for_explicit_traces(server: ServerProcess) -> None:
+    client = server.xray()
+    now = time.time()
+    first, second = _trace(now, 200), _trace(now, 503)
+    client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in first + second])
+
+    def graph() -> dict[tuple[str, str], Any] | None:
+        found = client.get_trace_graph(
+            TraceIds=[first[0]["trace_id"], second[0]["trace_id"], "1-bad"]
+        )
+        services = {(s["Name"], s.get("Type", "")): s for s in found["Services"]}
+        api = services.get(("api", "AWS::ECS::Container"))
+        return services if api and api["SummaryStatistics"]["TotalCount"] == 2 else None
+
+    services = wait_for(graph)
+    assert set(services) == {
+        ("api", "client"),
+        ("api", "AWS::ECS::Container"),
+        ("users", "AWS::DynamoDB::Table"),
+        ("billing", ""),
+    }
+    api = services[("api", "AWS::ECS::Container")]
+    assert api["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 1
+    by_ref = {s["ReferenceId"]: s for s in services.values()}
+    to_billing = next(e for e in api["Edges"] if by_ref[e["ReferenceId"]]["Name"] == "billing")
+    assert to_billing["SummaryStatistics"]["TotalCount"] == 2
+    only_one = client.get_trace_graph(TraceIds=[first[0]["trace_id"]])["Services"]
+    assert {s["Name"] for s in only_one} == {"api", "users", "billing"}
+    assert all(s.get("SummaryStatistics", {}).get("TotalCount", 1) == 1 for s in only_one)

@@ -18,10 +18,10 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from fluoroscope.ingest.stats import StatsBatch
-from fluoroscope.ingest.traces import TraceState
 from fluoroscope.model.ids import trace_epoch
 from fluoroscope.model.inference import outcome, status_of
+from fluoroscope.model.stats import StatsBatch
+from fluoroscope.model.tracestate import TraceState
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 
 __all__ = ["COMPLETE_BIT", "Assembler", "TraceLoader"]

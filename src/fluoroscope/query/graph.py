@@ -11,7 +11,7 @@ from typing import Any
 from fluoroscope.model.graph import GraphEdge, GraphNode, ServiceGraph, Statistics
 from fluoroscope.store.store import Store
 
-__all__ = ["service_graph", "statistics_from_row"]
+__all__ = ["build_graph", "service_graph", "statistics_from_row"]
 
 _CLIENT = "client"
 
@@ -42,6 +42,18 @@ def _bounds(row: dict[str, Any], start: float, end: float) -> tuple[float, float
 
 def service_graph(store: Store, start: float, end: float) -> ServiceGraph:
     """Nodes and edges with statistics for calls that started in ``[start, end]``."""
+    return build_graph(
+        store.stats("node", start, end).to_pylist(),
+        store.stats("edge", start, end).to_pylist(),
+        start,
+        end,
+    )
+
+
+def build_graph(
+    node_rows: list[dict[str, Any]], edge_rows: list[dict[str, Any]], start: float, end: float
+) -> ServiceGraph:
+    """A graph from statistics rows shaped like :meth:`Store.stats` output."""
     graph = ServiceGraph(start, end)
     index: dict[tuple[str, str], int] = {}
 
@@ -58,13 +70,13 @@ def service_graph(store: Store, start: float, end: float) -> ServiceGraph:
         target.end = max(target.end, last)
         return target
 
-    for row in store.stats("node", start, end).to_pylist():
+    for row in node_rows:
         first, last = _bounds(row, start, end)
         target = node(row["name"], row["type"], first, last)
         target.root = bool(row["is_root"])
         target.inferred = bool(row["inferred"])
         target.statistics = statistics_from_row(row)
-    for row in store.stats("edge", start, end).to_pylist():
+    for row in edge_rows:
         first, last = _bounds(row, start, end)
         source = node(row["src_name"], row["src_type"], first, last)
         node(row["dst_name"], row["dst_type"], first, last)

@@ -27,6 +27,7 @@ from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import service_graph
 from fluoroscope.query.groups import GroupService
 from fluoroscope.query.timeseries import time_series
+from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
@@ -221,6 +222,20 @@ async def get_service_graph(
     return render_graph(graph)
 
 
+async def get_trace_graph(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    ids = body.get("TraceIds")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise InvalidRequest("TraceIds is required and must be a non-empty list of strings")
+    if len(ids) > MAX_TRACE_IDS:
+        raise InvalidRequest(f"at most {MAX_TRACE_IDS} TraceIds per call")
+    wellformed = [i for i in dict.fromkeys(ids) if is_trace_id(i)]
+    graph = await run_in_threadpool(trace_graph, state.store, wellformed)
+    rendered = render_graph(graph)
+    return {"Services": rendered["Services"]}
+
+
 async def get_time_series(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
@@ -337,6 +352,7 @@ ROUTES: Final[dict[str, Handler]] = {
     "/TraceSummaries": get_trace_summaries,
     "/ServiceGraph": get_service_graph,
     "/TimeSeriesServiceStatistics": get_time_series,
+    "/TraceGraph": get_trace_graph,
     "/CreateGroup": create_group,
     "/GetGroup": get_group,
     "/Groups": get_groups,

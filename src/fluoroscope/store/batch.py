@@ -41,7 +41,7 @@ class SpanColumns:
 
 
 class StatsSource(Protocol):
-    """Per-minute node and edge statistics as column lists (see ``ingest.stats``)."""
+    """Per-minute node and edge statistics as column lists (see ``model.stats``)."""
 
     def __bool__(self) -> bool: ...
 

@@ -1,4 +1,7 @@
-"""Per-trace state kept by ingest: what a trace holds so far, its summary, its graph edges.
+"""Per-trace state: what a trace holds so far, its summary, its graph nodes and edges.
+
+Pure logic shared by ingest (which keeps one per live trace and writes what it derives)
+and query (which replays a stored trace through one to draw that trace's graph).
 
 Documents of one trace arrive in any order and over minutes: the segment, subsegments
 streamed before it, the caller's subsegment before or after the callee's segment, an
@@ -11,8 +14,7 @@ entity:
 * the trace summary (:meth:`TraceState.summary`).
 
 A state can be rebuilt from the stored rows (``replay``) after the cache dropped it or
-the server restarted; a replay recounts nothing. Not thread-safe: owned by the ingest
-worker thread.
+the server restarted; a replay recounts nothing. Not thread-safe: one owner at a time.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fluoroscope.ingest.stats import CLIENT_TYPE, Outcome, StatsBatch
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
+from fluoroscope.model.stats import CLIENT_TYPE, Outcome, StatsBatch
 from fluoroscope.model.summary import (
     AnnotationValue,
     HttpSummary,

@@ -4,7 +4,7 @@ An :class:`Outcome` is one completed request seen from one side (a node's own se
 or a caller's subsegment for an edge). :class:`StatsBatch` sums outcomes per
 (minute, node) and (minute, edge); a retraction adds the same outcome with weight -1,
 which is how an inferred node disappears once the real downstream segment arrives.
-Not thread-safe: owned by the ingest worker thread.
+Not thread-safe: one owner at a time.
 """
 
 from __future__ import annotations
