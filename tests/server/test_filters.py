@@ -163,3 +163,35 @@ def test_bad_filters_are_invalid_requests_pointing_at_the_problem(
         )
     assert err.value.response["Error"]["Code"] == "InvalidRequestException"
     assert fragment in err.value.response["Error"]["Message"]
+
+
+def test_sampling_returns_a_stable_subset(server: ServerProcess, fleet: float) -> None:
+    client = server.xray()
+    base = {
+        "StartTime": fleet - 60,
+        "EndTime": fleet + 60,
+        "FilterExpression": f'annotation.run = "{RUN}"',
+    }
+    wait_for(lambda: _found(server, fleet, "annotation.key") == set(FLEET) or None)
+    everything = client.get_trace_summaries(
+        **base, Sampling=True, SamplingStrategy={"Name": "FixedRate", "Value": 1.0}
+    )
+    assert len(everything["TraceSummaries"]) == len(FLEET)
+    half = [
+        {s["Id"] for s in client.get_trace_summaries(
+            **base, Sampling=True, SamplingStrategy={"Name": "FixedRate", "Value": 0.5})["TraceSummaries"]}
+        for _ in range(2)
+    ]  # fmt: skip
+    assert half[0] == half[1]  # the same traces each time: pages stay consistent
+    assert half[0] <= {s["Id"] for s in everything["TraceSummaries"]}
+    tiny = client.get_trace_summaries(
+        **base, Sampling=True, SamplingStrategy={"Name": "FixedRate", "Value": 0.0001}
+    )
+    assert len(tiny["TraceSummaries"]) < len(FLEET)
+    with pytest.raises(botocore.exceptions.ClientError):
+        client.get_trace_summaries(
+            **base, Sampling=True, SamplingStrategy={"Name": "FixedRate", "Value": 0}
+        )
+    assert len(
+        client.get_trace_summaries(**base, TimeRangeType="Service")["TraceSummaries"]
+    ) == len(FLEET)

@@ -32,7 +32,15 @@ from fluoroscope.model.inference import ERROR, FAULT, THROTTLE
 from fluoroscope.query.filter import ast
 from fluoroscope.query.filter.parser import parse_filter
 
-__all__ = ["Condition", "GroupResolver", "compile_filter", "filter_condition"]
+__all__ = [
+    "DEFAULT_SAMPLE_RATE",
+    "Condition",
+    "GroupResolver",
+    "both",
+    "compile_filter",
+    "filter_condition",
+    "sample_condition",
+]
 
 _ANN_STRING, _ANN_NUMBER, _ANN_BOOL = 0, 1, 2
 
@@ -258,3 +266,23 @@ def filter_condition(text: str, groups: GroupResolver | None = None) -> Conditio
     ``FilterSyntaxError`` pointing at the character) when it is malformed or cannot be
     evaluated yet."""
     return compile_filter(parse_filter(text), groups)
+
+
+DEFAULT_SAMPLE_RATE: Final = 0.1
+
+
+def sample_condition(rate: float) -> Condition:
+    """Keep a stable pseudo-random ``rate`` share of traces (GetTraceSummaries
+    ``Sampling``): a trace is in or out by a hash of its id, so pages stay consistent."""
+    if not 0.0 < rate <= 1.0:
+        raise InvalidRequest(f"the sampling rate must be in (0, 1], got {rate}")
+    return Condition(
+        "cityHash64(trace_id) % 10000 < {sample_rate:UInt32}", {"sample_rate": round(rate * 10000)}
+    )
+
+
+def both(first: Condition | None, second: Condition | None) -> Condition | None:
+    """The conjunction of two conditions (either may be absent)."""
+    if first is None or second is None:
+        return first or second
+    return Condition(f"({first.sql}) AND ({second.sql})", {**first.params, **second.params})

@@ -23,6 +23,7 @@ from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
 from fluoroscope.model.ids import is_trace_id
+from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import service_graph
 from fluoroscope.query.groups import GroupService
@@ -176,6 +177,25 @@ async def batch_get_traces(
     return result
 
 
+def _sampling(body: dict[str, Any]) -> Condition | None:
+    """GetTraceSummaries' ``Sampling``/``SamplingStrategy`` as a condition (or None)."""
+    sampling = body.get("Sampling", False)
+    if not isinstance(sampling, bool):
+        raise InvalidRequest("Sampling must be a boolean")
+    strategy = body.get("SamplingStrategy")
+    if strategy is None:
+        return sample_condition(DEFAULT_SAMPLE_RATE) if sampling else None
+    if not isinstance(strategy, dict) or strategy.get("Name", "FixedRate") not in (
+        "PartialScan",
+        "FixedRate",
+    ):
+        raise InvalidRequest("SamplingStrategy must be {Name: PartialScan|FixedRate, Value}")
+    value = strategy.get("Value", DEFAULT_SAMPLE_RATE)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidRequest("SamplingStrategy.Value must be a number")
+    return sample_condition(float(value)) if sampling else None
+
+
 async def get_trace_summaries(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
@@ -187,8 +207,11 @@ async def get_trace_summaries(
     if expression and expression.strip():
         condition = await run_in_threadpool(state.groups.condition, expression)
     range_type = body.get("TimeRangeType", "Event")
-    if range_type not in ("Event", "TraceId"):
-        raise InvalidRequest(f"TimeRangeType must be TraceId or Event, got {range_type!r:.40}")
+    if range_type not in ("Event", "TraceId", "Service"):
+        raise InvalidRequest(
+            f"TimeRangeType must be TraceId, Event or Service, got {range_type!r:.40}"
+        )
+    condition = both(condition, _sampling(body))
     token = body.get("NextToken")
     if token is not None and not isinstance(token, str):
         raise InvalidRequest("NextToken must be a string")
