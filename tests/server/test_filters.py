@@ -108,6 +108,12 @@ CORPUS: list[tuple[str, set[str]]] = [
     ('!service("billing") AND responsetime > 1', {"slow"}),
     ("service() { fault }", {"broken"}),
     ('service("admin")', {"other_svc"}),
+    ('edge("api", "billing")', {"broken", "deep_slow"}),
+    ('edge("api", "billing") { fault }', {"broken"}),
+    ('edge("api", "billing") { responsetime > 2.5 }', {"deep_slow"}),
+    ('edge("api", id(name: "search", type: "AWS::EC2::Instance"))', {"deep_slow"}),
+    ('edge("api", "search") AND !edge("api", "billing") { fault }', {"deep_slow"}),
+    ('edge("billing", "api")', set()),
     ("(fault OR error) AND NOT http.status = 429", {"broken", "notfound"}),
     ("RESPONSETIME > 5 or THROTTLE", {"slow", "throttled"}),
 ]
@@ -151,7 +157,7 @@ def test_filter_finds_exactly_the_expected_traces(
         ('responsetime > "slow"', "position 15"),
         ('service("api" { fault }', "position"),
         ("fault AND", "position"),
-        ('edge("a", "b") { error }', "edge() filters"),
+        ('rootcause.fault.service { name = "api" }', "root-cause filters"),
     ],
 )
 def test_bad_filters_are_invalid_requests_pointing_at_the_problem(

@@ -67,7 +67,13 @@ def test_group_lifecycle_and_use_in_filters(server: ServerProcess) -> None:
         ({"GroupName": "Default"}, "reserved"),
         ({"GroupName": "has space"}, "GroupName"),
         ({"GroupName": "bad-filter", "FilterExpression": "responsetime >"}, "position"),
-        ({"GroupName": "edge-filter", "FilterExpression": 'edge("a", "b")'}, "edge() filters"),
+        (
+            {
+                "GroupName": "rc-filter",
+                "FilterExpression": 'rootcause.fault.service { name = "a" }',
+            },
+            "root-cause filters",
+        ),
     ],
 )
 def test_bad_groups_are_refused(

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AnnotationValue", "HttpSummary", "ServiceFacts", "ServiceId", "Trace", "TraceSummary"]
+__all__ = [
+    "AnnotationValue",
+    "EdgeFacts",
+    "HttpSummary",
+    "ServiceFacts",
+    "ServiceId",
+    "Trace",
+    "TraceSummary",
+]
 
 AnnotationValue = str | int | float | bool
 
@@ -36,6 +44,18 @@ class ServiceFacts:
     inferred: bool = False
     min_response_time: float = 0.0
     max_response_time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeFacts:
+    """A call between two services of the trace (indices into ``services``), seen from the
+    caller: the OR of the calls' outcome bits and the range of their durations."""
+
+    source: int
+    dest: int
+    bits: int
+    min_response_time: float
+    max_response_time: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +92,7 @@ class TraceSummary:
     availability_zones: list[str] = field(default_factory=list)
     facts: list[ServiceFacts] = field(default_factory=list)
     exceptions: list[tuple[str, str, int]] = field(default_factory=list)  # (type, message, service)
+    edges: list[EdgeFacts] = field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
         """The parts kept in the store's ``details`` column (plain JSON types)."""

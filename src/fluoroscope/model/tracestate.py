@@ -27,6 +27,7 @@ from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstre
 from fluoroscope.model.stats import CLIENT_TYPE, Outcome, StatsBatch
 from fluoroscope.model.summary import (
     AnnotationValue,
+    EdgeFacts,
     HttpSummary,
     ServiceFacts,
     ServiceId,
@@ -87,9 +88,10 @@ class TraceState:
     unowned: list[str] = field(default_factory=list)  # downstream ids whose owner is unknown
     waiting: dict[str, list[_PendingEdge]] = field(default_factory=dict)  # parent id -> segments
     annotations: dict[tuple[str, str], AnnotationValue] = field(default_factory=dict)
-    exceptions: dict[str, list[tuple[str, str]]] = field(
-        default_factory=dict
-    )  # entity -> [(type, msg)]
+    # entity id -> [(exception type, message)]
+    exceptions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # calls between two nodes of the trace, seen from the caller (for edge() filters)
+    calls: dict[tuple[NodeId, NodeId], list[Outcome]] = field(default_factory=dict)
     min_start: float = float("inf")
     max_end: float = 0.0
 
@@ -217,9 +219,10 @@ class TraceState:
                     continue
                 made = self.downstream[did]
                 made.caller = self.segments[owner].node
-                if did not in self.waiting and stats is not None:
-                    stats.node(made.node, made.outcome, root=False, inferred=True)
-                    stats.edge(made.caller, made.node, made.outcome)
+                if did not in self.waiting:
+                    if stats is not None:
+                        stats.node(made.node, made.outcome, root=False, inferred=True)
+                    self._edge(made.caller, made.node, made.outcome, stats)
                 made.inferred = did not in self.waiting
             self.unowned = still
         if not self.waiting:
@@ -234,10 +237,9 @@ class TraceState:
                     call.inferred = False
                     if stats is not None:
                         stats.node(call.node, call.outcome, root=False, inferred=True, weight=-1)
-                        stats.edge(call.caller, call.node, call.outcome, weight=-1)
-                if stats is not None:
-                    for callee in callees:
-                        stats.edge(call.caller, callee.node, call.outcome)
+                    self._edge(call.caller, call.node, call.outcome, stats, weight=-1)
+                for callee in callees:
+                    self._edge(call.caller, callee.node, call.outcome, stats)
                 continue
             if parent_id in self.parent_of and parent_id not in self.counted:
                 continue  # the calling subsegment is still in progress; its outcome is the edge's
@@ -245,10 +247,23 @@ class TraceState:
             if owner is None:
                 continue
             waiting = self.waiting.pop(parent_id)
-            if stats is not None:
-                caller = self.segments[owner].node
-                for callee in waiting:
-                    stats.edge(caller, callee.node, callee.outcome)
+            caller = self.segments[owner].node
+            for callee in waiting:
+                self._edge(caller, callee.node, callee.outcome, stats)
+
+    def _edge(
+        self, src: NodeId, dst: NodeId, done: Outcome, stats: StatsBatch | None, weight: int = 1
+    ) -> None:
+        """Count a call between two nodes of this trace (and keep it for edge() filters)."""
+        if stats is not None:
+            stats.edge(src, dst, done, weight=weight)
+        calls = self.calls.setdefault((src, dst), [])
+        if weight > 0:
+            calls.append(done)
+        elif done in calls:
+            calls.remove(done)
+            if not calls:
+                del self.calls[(src, dst)]
 
     # -- summary ---------------------------------------------------------------------
 
@@ -316,6 +331,15 @@ class TraceState:
         for fact in facts:
             if fact.min_response_time == float("inf"):
                 fact.min_response_time = 0.0
+        edges: list[EdgeFacts] = []
+        for (src, dst), outcomes in self.calls.items():
+            if src not in index or dst not in index:
+                continue
+            elapsed = [o.end - o.start for o in outcomes]
+            bits = 0
+            for o in outcomes:
+                bits |= o.bits
+            edges.append(EdgeFacts(index[src], index[dst], bits, min(elapsed), max(elapsed)))
         exceptions: list[tuple[str, str, int]] = []
         for eid, found in self.exceptions.items():
             owner = self.owner(eid)
@@ -369,4 +393,5 @@ class TraceState:
             availability_zones=zones,
             facts=facts,
             exceptions=exceptions,
+            edges=edges,
         )

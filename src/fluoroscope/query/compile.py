@@ -72,14 +72,40 @@ _FLAGS: Final[dict[str, str]] = {
     "partial": "is_partial = 1",
     "inferred": "has(svc_inferred, 1)",
 }
-_SERVICE_FLAGS: Final[dict[str, str]] = {
-    "ok": f"bitAnd(svc_bits[i], {ERROR | FAULT | THROTTLE}) = 0",
-    "error": f"bitAnd(svc_bits[i], {ERROR}) != 0",
-    "fault": f"bitAnd(svc_bits[i], {FAULT}) != 0",
-    "throttle": f"bitAnd(svc_bits[i], {THROTTLE}) != 0",
-    "root": "svc_root[i] = 1",
-    "inferred": "svc_inferred[i] = 1",
-}
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The columns a ``service(){}`` or ``edge(){}`` body reads, for the element at hand."""
+
+    what: str
+    bits: str
+    quickest: str
+    slowest: str
+    extra_flags: tuple[tuple[str, str], ...] = ()
+
+    def flag(self, keyword: str) -> str | None:
+        bits = {
+            "ok": ERROR | FAULT | THROTTLE,
+            "error": ERROR,
+            "fault": FAULT,
+            "throttle": THROTTLE,
+        }
+        if keyword == "ok":
+            return f"bitAnd({self.bits}, {bits['ok']}) = 0"
+        if keyword in bits:
+            return f"bitAnd({self.bits}, {bits[keyword]}) != 0"
+        return dict(self.extra_flags).get(keyword)
+
+
+_SERVICE_SCOPE: Final = _Scope(
+    "service() { }",
+    "svc_bits[i]",
+    "svc_min_rt[i]",
+    "svc_max_rt[i]",
+    (("root", "svc_root[i] = 1"), ("inferred", "svc_inferred[i] = 1")),
+)
+_EDGE_SCOPE: Final = _Scope("edge() { }", "edge_bits[j]", "edge_min_rt[j]", "edge_max_rt[j]")
 _NUMBER_OPS: Final = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _STRING_OPS: Final[dict[str, Callable[[str, str], str]]] = {
     "=": lambda col, p: f"{col} = {p}",
@@ -144,8 +170,8 @@ class _Compiler:
                 raise _unsupported(node, f"'{name}' as an existence test")
             case ast.Service(ref=ref, body=body):
                 return self.service(ref, body)
-            case ast.Edge():
-                raise _unsupported(node, "edge() filters")
+            case ast.Edge(source=source, dest=dest, body=body):
+                return self.edge(source, dest, body)
             case ast.RootCause() | ast.RootCauseJson():
                 raise _unsupported(node, "root-cause filters")
             case ast.Group(attribute=attribute, value=value):
@@ -207,35 +233,45 @@ class _Compiler:
     # -- service scope ---------------------------------------------------------------
 
     def service(self, ref: ast.ServiceRef | None, body: ast.Expr | None) -> str:
-        parts = [self.ref(ref)] if ref is not None else []
+        parts = [self.ref(ref, "i")] if ref is not None else []
         if body is not None:
-            parts.append(self.in_service(body))
+            parts.append(self.in_scope(body, _SERVICE_SCOPE))
         test = " AND ".join(p for p in parts if p) or "1"
         return f"arrayExists(i -> {test}, arrayEnumerate(service_names))"
 
-    def ref(self, ref: ast.ServiceRef) -> str:
+    def edge(self, source: ast.ServiceRef, dest: ast.ServiceRef, body: ast.Expr | None) -> str:
+        parts = [self.ref(source, "edge_src[j]"), self.ref(dest, "edge_dst[j]")]
+        if body is not None:
+            parts.append(self.in_scope(body, _EDGE_SCOPE))
+        test = " AND ".join(p for p in parts if p) or "1"
+        return f"arrayExists(j -> {test}, arrayEnumerate(edge_src))"
+
+    def ref(self, ref: ast.ServiceRef, index: str) -> str:
+        """A node identity test for the service at 1-based position ``index``."""
         parts: list[str] = []
         if ref.account_id is not None:
             raise _unsupported(ref, "id(account.id: ...)")
         if ref.name is not None:
-            parts.append(f"service_names[i] = {self.bind(ref.name, 'String')}")
+            parts.append(f"service_names[{index}] = {self.bind(ref.name, 'String')}")
         if ref.type is not None:
-            parts.append(f"lower(service_types[i]) = {self.bind(ref.type.lower(), 'String')}")
+            parts.append(f"lower(service_types[{index}]) = {self.bind(ref.type.lower(), 'String')}")
         return " AND ".join(parts)
 
-    def in_service(self, node: ast.Expr) -> str:
+    def in_scope(self, node: ast.Expr, scope: _Scope) -> str:
         match node:
             case ast.Or(items=items):
-                return "(" + " OR ".join(self.in_service(i) for i in items) + ")"
+                return "(" + " OR ".join(self.in_scope(i, scope) for i in items) + ")"
             case ast.And(items=items):
-                return "(" + " AND ".join(self.in_service(i) for i in items) + ")"
+                return "(" + " AND ".join(self.in_scope(i, scope) for i in items) + ")"
             case ast.Not(expr=inner):
-                return f"NOT ({self.in_service(inner)})"
-            case ast.Flag(keyword=keyword) if keyword in _SERVICE_FLAGS:
-                return _SERVICE_FLAGS[keyword]
-            case ast.Compare(field=ast.Keyword(name="responsetime"), op=op, value=value):
+                return f"NOT ({self.in_scope(inner, scope)})"
+            case ast.Flag(keyword=keyword) if scope.flag(keyword) is not None:
+                return str(scope.flag(keyword))
+            case ast.Compare(
+                field=ast.Keyword(name="responsetime" | "duration"), op=op, value=value
+            ):
                 p = self.bind(float(value), "Float64")
-                slowest, quickest = "svc_max_rt[i]", "svc_min_rt[i]"
+                slowest, quickest = scope.slowest, scope.quickest
                 return {
                     ">": f"{slowest} > {p}",
                     ">=": f"{slowest} >= {p}",
@@ -244,7 +280,7 @@ class _Compiler:
                     "=": f"({quickest} <= {p} AND {slowest} >= {p})",
                     "!=": f"NOT ({quickest} = {p} AND {slowest} = {p})",
                 }[op]
-        raise _unsupported(node, "this condition inside service() { }")
+        raise _unsupported(node, f"this condition inside {scope.what}")
 
 
 def _unsupported(node: ast.Node, what: str) -> InvalidRequest:

@@ -187,6 +187,23 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        4,
+        "calls between services on trace summaries (for edge() filters)",
+        tuple(
+            f"ALTER TABLE {{db}}.traces ADD COLUMN IF NOT EXISTS {column}"
+            for column in (
+                "edge_src Array(UInt16)",
+                "edge_dst Array(UInt16)",
+                "edge_bits Array(UInt8)",
+                "edge_min_rt Array(Float64)",
+                "edge_max_rt Array(Float64)",
+            )
+        ),
+    ),
+)
+
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 
 

@@ -124,6 +124,12 @@ _SUMMARY_SCHEMA: Final = pa.schema(
         ("exc_services", pa.list_(pa.int16())),
         ("instance_ids", _STRINGS),
         ("zones", _STRINGS),
+        # migration 4 (edge indices are 1-based, as ClickHouse arrays)
+        ("edge_src", pa.list_(pa.uint16())),
+        ("edge_dst", pa.list_(pa.uint16())),
+        ("edge_bits", pa.list_(pa.uint8())),
+        ("edge_min_rt", pa.list_(pa.float64())),
+        ("edge_max_rt", pa.list_(pa.float64())),
     ]
 )
 _SUMMARY_COLUMNS: Final = tuple(_SUMMARY_SCHEMA.names)
@@ -190,6 +196,9 @@ def _summary_columns(rows: Sequence[tuple[int, TraceSummary]]) -> dict[str, list
             [f.max_response_time for f in s.facts], [e[0] for e in s.exceptions],
             [e[1] for e in s.exceptions], [e[2] for e in s.exceptions],
             list(s.instance_ids), list(s.availability_zones),
+            [e.source + 1 for e in s.edges], [e.dest + 1 for e in s.edges],
+            [e.bits for e in s.edges], [e.min_response_time for e in s.edges],
+            [e.max_response_time for e in s.edges],
         )  # fmt: skip
         for name, cell in zip(_SUMMARY_COLUMNS, row, strict=True):
             cols[name].append(cell)
