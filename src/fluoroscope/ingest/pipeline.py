@@ -11,7 +11,11 @@ Producers:
 
 The worker wakes every ``flush_interval`` seconds (or when a batch is full), parses and
 validates the datagrams, merges everything through the :class:`Assembler` and writes
-one batch. While a long read query holds the engine, writes wait and the buffers keep
+one batch. The store write of a batch runs in a second thread (``fluoroscope-store``)
+while the worker parses and merges the next batch of the same round: the engine
+releases the GIL, so the two overlap on two cores. At most one write is in flight; the
+round waits for it before completing its futures, and a reload of evicted traces
+waits for it before reading the store. While a long read query holds the engine, writes wait and the buffers keep
 filling up to their bound: receiving never stops. :meth:`close` stores everything
 accepted before returning.
 """
@@ -22,8 +26,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
 import orjson
@@ -31,6 +35,7 @@ import orjson
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.documents import validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, Throttled
+from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.store import Store
 
 __all__ = ["Pipeline"]
@@ -63,8 +68,11 @@ class Pipeline:
         self._max_bytes = max_buffered_bytes
         self._retention = retention_seconds
         self._clock = clock
+        self._writer: ThreadPoolExecutor | None = None
+        self._inflight: Future[BaseException | None] | None = None
+        self._round_error: BaseException | None = None
         self._assembler = Assembler(
-            store,
+            _AfterWrites(store, self._settle),
             capacity=cached_traces,
             retention_seconds=retention_seconds,
             stored_until=store.max_trace_ts(),
@@ -146,7 +154,9 @@ class Pipeline:
             if closing:
                 with self._lock:
                     if not self._datagrams and not self._docs:
-                        return
+                        break
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
 
     def _take(self) -> tuple[list[bytes], list[Mapping[str, Any]], list[Future[None]]]:
         with self._lock:
@@ -166,14 +176,18 @@ class Pipeline:
         datagrams, docs, waiters = self._take()
         if not datagrams and not docs:
             return False
-        error: BaseException | None = None
+        self._round_error = None
         size = self._max_batch
-        for start in range(0, len(docs), size):
-            error = self._write(docs[start : start + size]) or error
-        for start in range(0, len(datagrams), size):
-            parsed = self._parse(datagrams[start : start + size])
-            if parsed:
-                error = self._write(parsed) or error
+        try:
+            for start in range(0, len(docs), size):
+                self._write(docs[start : start + size])
+            for start in range(0, len(datagrams), size):
+                parsed = self._parse(datagrams[start : start + size])
+                if parsed:
+                    self._write(parsed)
+        finally:
+            self._settle()  # no write stays in flight past its round
+        error = self._round_error
         for future in waiters:
             if error is None:
                 future.set_result(None)
@@ -199,8 +213,26 @@ class Pipeline:
             self.counters["udp_invalid"] += invalid
         return parsed
 
-    def _write(self, docs: list[Mapping[str, Any]]) -> BaseException | None:
+    def _write(self, docs: list[Mapping[str, Any]]) -> None:
+        """Merge ``docs`` (worker thread) and hand the batch to the store thread once the
+        previous write is done."""
         batch = self._assembler.assemble(docs)
+        self._settle()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="fluoroscope-store")
+        self._inflight = self._writer.submit(self._store_batch, batch, len(docs))
+
+    def _settle(self) -> None:
+        """Wait for the write in flight, if any; its error becomes the round's. Worker
+        thread. Unexpected exceptions from the write are re-raised here."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            error = inflight.result()
+            if error is not None:
+                self._round_error = error
+
+    def _store_batch(self, batch: WriteBatch, documents: int) -> BaseException | None:
+        """Write ``batch`` with retries (store thread); the last error if all failed."""
         for attempt in range(_RETRIES):
             try:
                 self._store.write(batch)
@@ -209,8 +241,22 @@ class Pipeline:
                 time.sleep(0.2 * (attempt + 1))
                 last: BaseException = exc
                 continue
-            self.counters["stored_documents"] += len(docs)
+            self.counters["stored_documents"] += documents
             self.counters["stored_entities"] += len(batch)
             return None
-        self.counters["lost_documents"] += len(docs)
+        self.counters["lost_documents"] += documents
         return last
+
+
+class _AfterWrites:
+    """The store as the assembler's loader: a reload first waits for the write in
+    flight, so it sees every row merged before it."""
+
+    def __init__(self, store: Store, settle: Callable[[], None]) -> None:
+        self._store = store
+        self._settle = settle
+
+    def load_traces(self, trace_ids: Iterable[str]) -> dict[str, StoredTrace]:
+        """See :meth:`fluoroscope.store.store.Store.load_traces` (worker thread)."""
+        self._settle()
+        return self._store.load_traces(trace_ids)
