@@ -114,6 +114,20 @@ CORPUS: list[tuple[str, set[str]]] = [
     ('edge("api", id(name: "search", type: "AWS::EC2::Instance"))', {"deep_slow"}),
     ('edge("api", "search") AND !edge("api", "billing") { fault }', {"deep_slow"}),
     ('edge("billing", "api")', set()),
+    ('rootcause.fault.service { name = "billing" }', {"broken"}),
+    (
+        'rootcause.fault.exception { name = "TimeoutError" AND message CONTAINS "timed out" }',
+        {"broken"},
+    ),
+    ('rootcause.fault.entity { name = "billing" }', {"broken"}),
+    ('rootcause.error.service { name = "api" }', {"notfound", "throttled"}),
+    (
+        'rootcause.responsetime.service { name = "billing" and coverage > 0.8 }',
+        {"broken", "deep_slow"},
+    ),
+    ('rootcause.responsetime.service { name = "billing" and coverage > 0.94 }', {"broken"}),
+    ('rootcause.responsetime.service { name = "admin" }', {"other_svc"}),
+    ('rootcause.responsetime.service { name = "api" }', {"fast", "slow", "notfound", "throttled"}),
     ("(fault OR error) AND NOT http.status = 429", {"broken", "notfound"}),
     ("RESPONSETIME > 5 or THROTTLE", {"slow", "throttled"}),
 ]
@@ -157,7 +171,7 @@ def test_filter_finds_exactly_the_expected_traces(
         ('responsetime > "slow"', "position 15"),
         ('service("api" { fault }', "position"),
         ("fault AND", "position"),
-        ('rootcause.fault.service { name = "api" }', "root-cause filters"),
+        ('rootcause.json = #[{"Services": [{"Name": "api"}]}]', "rootcause.json"),
     ],
 )
 def test_bad_filters_are_invalid_requests_pointing_at_the_problem(
@@ -201,3 +215,32 @@ def test_sampling_returns_a_stable_subset(server: ServerProcess, fleet: float) -
     assert len(
         client.get_trace_summaries(**base, TimeRangeType="Service")["TraceSummaries"]
     ) == len(FLEET)
+
+
+def test_summaries_carry_root_causes(server: ServerProcess, fleet: float) -> None:
+    client = server.xray()
+    wait_for(lambda: _found(server, fleet, "annotation.key") == set(FLEET) or None)
+    (broken,) = client.get_trace_summaries(
+        StartTime=fleet - 60,
+        EndTime=fleet + 60,
+        FilterExpression=f'annotation.run = "{RUN}" AND annotation.key = "broken"',
+    )["TraceSummaries"]
+    (fault,) = broken["FaultRootCauses"]
+    assert fault["ClientImpacting"] is True
+    (service,) = fault["Services"]
+    assert (service["Name"], service["Type"], service["Inferred"]) == (
+        "billing",
+        "AWS::EC2::Instance",
+        False,
+    )
+    assert service["EntityPath"] == [
+        {
+            "Name": "billing",
+            "Exceptions": [{"Name": "TimeoutError", "Message": "upstream timed out"}],
+            "Remote": False,
+        }
+    ]
+    assert broken["ErrorRootCauses"] == []
+    (slowest,) = broken["ResponseTimeRootCauses"]
+    assert slowest["Services"][0]["Name"] == "billing"
+    assert 0.9 < slowest["Services"][0]["EntityPath"][-1]["Coverage"] <= 1.0

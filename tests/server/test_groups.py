@@ -70,9 +70,9 @@ def test_group_lifecycle_and_use_in_filters(server: ServerProcess) -> None:
         (
             {
                 "GroupName": "rc-filter",
-                "FilterExpression": 'rootcause.fault.service { name = "a" }',
+                "FilterExpression": "rootcause.fault.entity { first }",
             },
-            "root-cause filters",
+            "inside rootcause",
         ),
     ],
 )

@@ -13,8 +13,10 @@ from typing import Any
 
 __all__ = [
     "AnnotationValue",
+    "CauseEntity",
     "EdgeFacts",
     "HttpSummary",
+    "RootCause",
     "ServiceFacts",
     "ServiceId",
     "Trace",
@@ -59,6 +61,29 @@ class EdgeFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class CauseEntity:
+    """One step of a root cause's path: an entity, the exceptions it recorded (type,
+    message), whether the failure came from a remote call, and (response-time causes)
+    its share of the root's response time."""
+
+    name: str
+    exceptions: tuple[tuple[str, str], ...] = ()
+    remote: bool = False
+    coverage: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RootCause:
+    """The service (index into ``services``) a fault, error or delay comes from, and the
+    path from its segment down to the entity responsible."""
+
+    service: int
+    path: tuple[CauseEntity, ...]
+    inferred: bool = False
+    client_impacting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HttpSummary:
     """The root segment's HTTP request and response."""
 
@@ -93,6 +118,9 @@ class TraceSummary:
     facts: list[ServiceFacts] = field(default_factory=list)
     exceptions: list[tuple[str, str, int]] = field(default_factory=list)  # (type, message, service)
     edges: list[EdgeFacts] = field(default_factory=list)
+    fault_root_causes: list[RootCause] = field(default_factory=list)
+    error_root_causes: list[RootCause] = field(default_factory=list)
+    response_time_root_causes: list[RootCause] = field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
         """The parts kept in the store's ``details`` column (plain JSON types)."""
@@ -108,6 +136,14 @@ class TraceSummary:
             "r": self.resource_arns,
             "i": self.instance_ids,
             "z": self.availability_zones,
+            "rc": [
+                [_cause_json(c) for c in causes]
+                for causes in (
+                    self.fault_root_causes,
+                    self.error_root_causes,
+                    self.response_time_root_causes,
+                )
+            ],
         }
 
     def restore_details(self, details: dict[str, Any]) -> None:
@@ -122,6 +158,32 @@ class TraceSummary:
         self.resource_arns = list(details.get("r", []))
         self.instance_ids = list(details.get("i", []))
         self.availability_zones = list(details.get("z", []))
+        causes = details.get("rc") or [[], [], []]
+        self.fault_root_causes = [_cause_from_json(c) for c in causes[0]]
+        self.error_root_causes = [_cause_from_json(c) for c in causes[1]]
+        self.response_time_root_causes = [_cause_from_json(c) for c in causes[2]]
+
+
+def _cause_json(cause: RootCause) -> list[Any]:
+    return [
+        cause.service,
+        int(cause.inferred),
+        int(cause.client_impacting),
+        [[e.name, [list(x) for x in e.exceptions], int(e.remote), e.coverage] for e in cause.path],
+    ]
+
+
+def _cause_from_json(data: list[Any]) -> RootCause:
+    service, inferred, impacting, path = data
+    return RootCause(
+        service,
+        tuple(
+            CauseEntity(name, tuple((t, m) for t, m in exceptions), bool(remote), coverage)
+            for name, exceptions, remote, coverage in path
+        ),
+        bool(inferred),
+        bool(impacting),
+    )
 
 
 @dataclass(slots=True)

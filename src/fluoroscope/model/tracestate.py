@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
+from fluoroscope.model.rootcause import cause_of, slowest_cause
 from fluoroscope.model.stats import CLIENT_TYPE, Outcome, StatsBatch
 from fluoroscope.model.summary import (
     AnnotationValue,
@@ -54,6 +55,17 @@ class _Segment:
     account_id: str
     instance_id: str
     availability_zone: str
+
+
+@dataclass(slots=True)
+class Sub:
+    """What root-cause analysis needs of a subsegment."""
+
+    name: str
+    bits: int
+    start: float
+    end: float
+    remote: bool
 
 
 @dataclass(slots=True)
@@ -90,6 +102,7 @@ class TraceState:
     annotations: dict[tuple[str, str], AnnotationValue] = field(default_factory=dict)
     # entity id -> [(exception type, message)]
     exceptions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    subs: dict[str, Sub] = field(default_factory=dict)  # subsegment id -> what causes need
     # calls between two nodes of the trace, seen from the caller (for edge() filters)
     calls: dict[tuple[NodeId, NodeId], list[Outcome]] = field(default_factory=dict)
     min_start: float = float("inf")
@@ -138,6 +151,13 @@ class TraceState:
             self._apply_segment(entity, eid, parent_id, start, end, in_progress, bits)
         else:
             self.parent_of[eid] = parent_id
+            self.subs[eid] = Sub(
+                entity["name"],
+                bits,
+                start,
+                end,
+                entity.get("namespace") in ("remote", "aws"),
+            )
         if not in_progress and eid not in self.counted:
             self.counted.add(eid)
             done = Outcome(start, end, bits)
@@ -394,4 +414,7 @@ class TraceState:
             facts=facts,
             exceptions=exceptions,
             edges=edges,
+            fault_root_causes=cause_of(self, FAULT, index, root_id),
+            error_root_causes=cause_of(self, ERROR, index, root_id),
+            response_time_root_causes=slowest_cause(self, index, root_id),
         )

@@ -31,6 +31,7 @@ from fluoroscope.model.errors import InvalidRequest
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE
 from fluoroscope.query.filter import ast
 from fluoroscope.query.filter.parser import parse_filter
+from fluoroscope.store.store import ROOT_CAUSE_CATEGORIES, ROOT_CAUSE_LEVELS
 
 __all__ = [
     "DEFAULT_SAMPLE_RATE",
@@ -172,8 +173,10 @@ class _Compiler:
                 return self.service(ref, body)
             case ast.Edge(source=source, dest=dest, body=body):
                 return self.edge(source, dest, body)
-            case ast.RootCause() | ast.RootCauseJson():
-                raise _unsupported(node, "root-cause filters")
+            case ast.RootCause(category=category, level=level, body=body):
+                return self.root_cause(category, level, body)
+            case ast.RootCauseJson():
+                raise _unsupported(node, "rootcause.json")
             case ast.Group(attribute=attribute, value=value):
                 return self.group(node, attribute, value)
         raise _unsupported(node, type(node).__name__)  # pragma: no cover - exhaustive
@@ -245,6 +248,39 @@ class _Compiler:
             parts.append(self.in_scope(body, _EDGE_SCOPE))
         test = " AND ".join(p for p in parts if p) or "1"
         return f"arrayExists(j -> {test}, arrayEnumerate(edge_src))"
+
+    def root_cause(self, category: str, level: str, body: ast.Expr) -> str:
+        cat = ROOT_CAUSE_CATEGORIES.index(category)
+        lvl = ROOT_CAUSE_LEVELS.index(level)
+        test = self.in_cause(body)
+        return (
+            f"arrayExists((rc, rl, rn, rt, rm, rr, ri, rv) -> rc = {cat} AND rl = {lvl} AND "
+            f"{test}, rc_cat, rc_level, rc_name, rc_type, rc_message, rc_remote, rc_inferred, "
+            "rc_coverage)"
+        )
+
+    def in_cause(self, node: ast.Expr) -> str:
+        match node:
+            case ast.Or(items=items):
+                return "(" + " OR ".join(self.in_cause(i) for i in items) + ")"
+            case ast.And(items=items):
+                return "(" + " AND ".join(self.in_cause(i) for i in items) + ")"
+            case ast.Not(expr=inner):
+                return f"NOT ({self.in_cause(inner)})"
+            case ast.Flag(keyword="remote"):
+                return "rr = 1"
+            case ast.Flag(keyword="inferred"):
+                return "ri = 1"
+            case ast.Compare(field=ast.Keyword(name="coverage"), op=op, value=value):
+                return f"rv {_NUMBER_OPS[op]} {self.bind(float(value), 'Float64')}"
+            case ast.Compare(
+                field=ast.Keyword(name="name" | "type" | "message" as name), op=op, value=value
+            ):
+                column = {"name": "rn", "type": "rt", "message": "rm"}[name]
+                return "(" + _STRING_OPS[op](column, self.bind(str(value), "String")) + ")"
+            case ast.Exists(field=ast.Keyword(name="name" | "type" | "message" as name)):
+                return {"name": "rn", "type": "rt", "message": "rm"}[name] + " != ''"
+        raise _unsupported(node, "this condition inside rootcause.* { }")
 
     def ref(self, ref: ast.ServiceRef, index: str) -> str:
         """A node identity test for the service at 1-based position ``index``."""

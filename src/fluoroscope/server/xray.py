@@ -20,7 +20,7 @@ from starlette.responses import Response
 from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, Throttled
 from fluoroscope.model.graph import GraphNode, ServiceGraph, Statistics, TimeSeriesPoint
 from fluoroscope.model.groups import Group
-from fluoroscope.model.summary import ServiceId, Trace, TraceSummary
+from fluoroscope.model.summary import RootCause, ServiceId, Trace, TraceSummary
 
 __all__ = [
     "error_response",
@@ -113,6 +113,33 @@ def _annotation_value(value: Any) -> dict[str, Any]:
     return {"StringValue": str(value)}
 
 
+def _root_cause(summary: TraceSummary, cause: RootCause, timing: bool) -> dict[str, Any]:
+    service = summary.services[cause.service]
+    path: list[dict[str, Any]] = []
+    for entity in cause.path:
+        step: dict[str, Any] = {"Name": entity.name}
+        if timing:
+            step["Coverage"] = entity.coverage if entity.coverage is not None else 0.0
+        else:
+            step["Exceptions"] = [{"Name": t, "Message": m} for t, m in entity.exceptions]
+        step["Remote"] = entity.remote
+        path.append(step)
+    shaped: dict[str, Any] = {
+        "Name": service.name,
+        "Names": [service.name],
+        "EntityPath": path,
+        "Inferred": cause.inferred,
+    }
+    if service.type:
+        shaped["Type"] = service.type
+    if service.account_id:
+        shaped["AccountId"] = service.account_id
+    result: dict[str, Any] = {"Services": [shaped]}
+    if not timing:
+        result["ClientImpacting"] = cause.client_impacting
+    return result
+
+
 def render_summary(summary: TraceSummary) -> dict[str, Any]:
     """A ``TraceSummary`` in X-Ray's JSON shape."""
     services = [_service_id(s) for s in summary.services]
@@ -144,6 +171,14 @@ def render_summary(summary: TraceSummary) -> dict[str, Any]:
         "AvailabilityZones": [{"Name": z} for z in summary.availability_zones],
         "Revision": summary.revision,
     }
+    for key, causes in (
+        ("FaultRootCauses", summary.fault_root_causes),
+        ("ErrorRootCauses", summary.error_root_causes),
+        ("ResponseTimeRootCauses", summary.response_time_root_causes),
+    ):
+        shaped[key] = [
+            _root_cause(summary, cause, key == "ResponseTimeRootCauses") for cause in causes
+        ]
     if summary.response_time is not None:
         shaped["ResponseTime"] = summary.response_time
     if summary.entry_point is not None:

@@ -204,6 +204,26 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        5,
+        "root causes on trace summaries, one item per service, entity or exception",
+        tuple(
+            f"ALTER TABLE {{db}}.traces ADD COLUMN IF NOT EXISTS {column}"
+            for column in (
+                "rc_cat Array(UInt8)",
+                "rc_level Array(UInt8)",
+                "rc_name Array(String)",
+                "rc_type Array(String)",
+                "rc_message Array(String)",
+                "rc_remote Array(UInt8)",
+                "rc_inferred Array(UInt8)",
+                "rc_coverage Array(Float64)",
+            )
+        ),
+    ),
+)
+
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 
 

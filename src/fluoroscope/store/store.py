@@ -130,8 +130,47 @@ _SUMMARY_SCHEMA: Final = pa.schema(
         ("edge_bits", pa.list_(pa.uint8())),
         ("edge_min_rt", pa.list_(pa.float64())),
         ("edge_max_rt", pa.list_(pa.float64())),
+        # migration 5: root-cause items (see _cause_items)
+        ("rc_cat", pa.list_(pa.uint8())),
+        ("rc_level", pa.list_(pa.uint8())),
+        ("rc_name", _STRINGS),
+        ("rc_type", _STRINGS),
+        ("rc_message", _STRINGS),
+        ("rc_remote", pa.list_(pa.uint8())),
+        ("rc_inferred", pa.list_(pa.uint8())),
+        ("rc_coverage", pa.list_(pa.float64())),
     ]
 )
+ROOT_CAUSE_CATEGORIES: Final = ("fault", "error", "responsetime")
+ROOT_CAUSE_LEVELS: Final = ("service", "entity", "exception")
+
+
+def _cause_items(s: TraceSummary) -> list[list[Any]]:
+    """Root causes flattened into parallel arrays, one item per service, path entity and
+    exception: (category, level, name, type, message, remote, inferred, coverage)."""
+    items: list[tuple[int, int, str, str, str, int, int, float]] = []
+    groups = (s.fault_root_causes, s.error_root_causes, s.response_time_root_causes)  # by category
+    for category, causes in enumerate(groups):
+        for cause in causes:
+            service = s.services[cause.service]
+            last = cause.path[-1] if cause.path else None
+            items.append(
+                (
+                    category, 0, service.name, service.type, "",
+                    int(any(e.remote for e in cause.path)), int(cause.inferred),
+                    (last.coverage or 0.0) if last else 0.0,
+                )
+            )  # fmt: skip
+            for entity in cause.path:
+                items.append(
+                    (category, 1, entity.name, "", "", int(entity.remote), int(cause.inferred),
+                     entity.coverage or 0.0)
+                )  # fmt: skip
+                for kind, message in entity.exceptions:
+                    items.append((category, 2, kind, "", message, int(entity.remote), 0, 0.0))
+    return [list(column) for column in zip(*items, strict=True)] if items else [[]] * 8
+
+
 _SUMMARY_COLUMNS: Final = tuple(_SUMMARY_SCHEMA.names)
 _SUMMARY_READ: Final = (
     "trace_id, revision, start_time, duration, response_time, has_fault, has_error, "
@@ -199,6 +238,7 @@ def _summary_columns(rows: Sequence[tuple[int, TraceSummary]]) -> dict[str, list
             [e.source + 1 for e in s.edges], [e.dest + 1 for e in s.edges],
             [e.bits for e in s.edges], [e.min_response_time for e in s.edges],
             [e.max_response_time for e in s.edges],
+            *_cause_items(s),
         )  # fmt: skip
         for name, cell in zip(_SUMMARY_COLUMNS, row, strict=True):
             cols[name].append(cell)

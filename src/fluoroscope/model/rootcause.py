@@ -1,0 +1,149 @@
+"""Root-cause analysis of one trace (TraceSummary's Fault/Error/ResponseTimeRootCauses).
+
+* Fault and error causes: every entity carrying the flag none of whose children (own
+  subsegments, or the segments of services it called) carries it is where the failure
+  started. Its service is the root cause - or, for a downstream call nobody
+  instrumented, the inferred node it calls - and the path runs from that service's
+  segment down to the entity, with the exceptions each step recorded.
+* Response-time cause: from the root segment, follow the longest-running child at
+  every step; the service owning the last step is the cause, each step's coverage its
+  share of the root's response time.
+
+Pure functions over a :class:`~fluoroscope.model.tracestate.TraceState`; thread-safe
+for a state nobody mutates meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fluoroscope.model.inference import NodeId
+from fluoroscope.model.summary import CauseEntity, RootCause
+
+if TYPE_CHECKING:
+    from fluoroscope.model.tracestate import TraceState
+
+__all__ = ["cause_of", "slowest_cause"]
+
+_MAX_PATH = 32
+
+
+def _children(state: TraceState) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = {}
+    for sid, parent in state.parent_of.items():
+        children.setdefault(parent, []).append(sid)
+    for sid, seg in state.segments.items():
+        if seg.parent_id:
+            children.setdefault(seg.parent_id, []).append(sid)
+    return children
+
+
+def _bits(state: TraceState, eid: str) -> int:
+    seg = state.segments.get(eid)
+    if seg is not None:
+        return seg.bits
+    sub = state.subs.get(eid)
+    return sub.bits if sub is not None else 0
+
+
+def _name(state: TraceState, eid: str) -> str:
+    seg = state.segments.get(eid)
+    if seg is not None:
+        return seg.node.name
+    sub = state.subs.get(eid)
+    return sub.name if sub is not None else eid
+
+
+def _path(state: TraceState, leaf: str) -> tuple[str, list[str]]:
+    """The owning segment of ``leaf`` and the entity ids from it down to ``leaf``."""
+    chain = [leaf]
+    eid = leaf
+    for _ in range(_MAX_PATH):
+        if eid in state.segments:
+            break
+        parent = state.parent_of.get(eid)
+        if parent is None:
+            break
+        chain.append(parent)
+        eid = parent
+    chain.reverse()
+    return chain[0], chain
+
+
+def _entity(state: TraceState, eid: str, total: float | None = None) -> CauseEntity:
+    sub = state.subs.get(eid)
+    seg = state.segments.get(eid)
+    start, end = (sub.start, sub.end) if sub else ((seg.start, seg.end) if seg else (0.0, 0.0))
+    return CauseEntity(
+        name=_name(state, eid),
+        exceptions=tuple(state.exceptions.get(eid, ())),
+        remote=bool(sub and sub.remote),
+        coverage=(end - start) / total if total else None,
+    )
+
+
+def cause_of(
+    state: TraceState, bit: int, index: dict[NodeId, int], root_id: str | None
+) -> list[RootCause]:
+    """Where the trace's fault (``bit`` = FAULT) or error (``bit`` = ERROR) started."""
+    children = _children(state)
+    impacting = bool(root_id and state.segments[root_id].bits & bit)
+    causes: list[RootCause] = []
+    seen: set[int] = set()
+    flagged = [e for e in (*state.segments, *state.subs) if _bits(state, e) & bit]
+    for eid in flagged:
+        if any(_bits(state, c) & bit for c in children.get(eid, ())):
+            continue  # the failure came from further down
+        call = state.downstream.get(eid)
+        if call is not None and call.inferred and call.node in index:
+            service, inferred = index[call.node], True
+            path: tuple[CauseEntity, ...] = (
+                CauseEntity(call.node.name, tuple(state.exceptions.get(eid, ())), True),
+            )
+        else:
+            owner, chain = _path(state, eid)
+            if owner not in state.segments:
+                continue
+            service, inferred = index[state.segments[owner].node], False
+            path = tuple(_entity(state, e) for e in chain)
+        if service in seen:
+            continue
+        seen.add(service)
+        causes.append(RootCause(service, path, inferred, impacting))
+    return causes
+
+
+def slowest_cause(
+    state: TraceState, index: dict[NodeId, int], root_id: str | None
+) -> list[RootCause]:
+    """The service behind most of the root's response time (empty while it runs)."""
+    if root_id is None:
+        return []
+    root = state.segments[root_id]
+    total = root.end - root.start
+    if root.in_progress or total <= 0:
+        return []
+    children = _children(state)
+
+    def duration(eid: str) -> float:
+        sub = state.subs.get(eid)
+        if sub is not None:
+            return sub.end - sub.start
+        seg = state.segments.get(eid)
+        return seg.end - seg.start if seg else 0.0
+
+    eid = root_id
+    for _ in range(_MAX_PATH * 4):
+        kids = children.get(eid)
+        if not kids:
+            break
+        eid = max(kids, key=duration)
+    call = state.downstream.get(eid)
+    if call is not None and call.inferred and call.node in index:
+        entity = CauseEntity(call.node.name, (), True, duration(eid) / total)
+        return [RootCause(index[call.node], (entity,), True, True)]
+    owner, chain = _path(state, eid)
+    if owner not in state.segments:
+        return []
+    path = tuple(_entity(state, e, total) for e in chain)
+    return [RootCause(index[state.segments[owner].node], path, False, True)]
