@@ -12,9 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from fluoroscope.store.store import Store
 from tests.support import ServerProcess, start_server
+
+# Shared, noisy machines: property tests judge correctness, never speed.
+settings.register_profile(
+    "fluoroscope", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("fluoroscope")
 
 
 @pytest.fixture(scope="session")

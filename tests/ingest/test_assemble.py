@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.stats import histogram_bucket
 from fluoroscope.model.ids import new_entity_id, new_trace_id
+from fluoroscope.model.stats import histogram_bucket
 from fluoroscope.store.store import Store
 
 

@@ -95,6 +95,7 @@ def test_instrumented_calls_reach_the_server_and_infer_downstream_nodes(
     recorded = {e["name"]: e for e in _entities(docs) if not e.get("inferred")}
     assert recorded["DynamoDB"]["aws"]["table_name"] == "carts"
     assert recorded["127.0.0.1"]["fault"] is True
+
     # Statistics are written right after the rows that made the documents readable.
     def graph_nodes() -> set[tuple[str, str | None]] | None:
         graph = xray.get_service_graph(StartTime=time.time() - 120, EndTime=time.time() + 5)
