@@ -238,13 +238,19 @@ def demo(
                 sample.start()
             except (OSError, RuntimeError) as exc:
                 _fail(f"the sample app did not start: {exc}")
+        has_console = _serves_console(base)
+        look = (
+            f"Console:     [bold cyan]{base}/[/bold cyan]\n"
+            if has_console
+            else f"Look:        fluoroscope traces --server {base}   then   fluoroscope trace ID\n"
+        )
         console.print(
             f"Sample API:  [bold]{sample.url}[/bold]  (POST /orders, GET /orders/{{id}}, GET /report)\n"
-            f"Console:     [bold cyan]{base}/[/bold cyan]\n"
+            f"{look}"
             f"X-Ray API:   {base}  (boto3.client('xray', endpoint_url='{base}'))\n"
             "Press Ctrl-C to stop."
         )
-        if settings.open_browser and not stop.is_set():
+        if settings.open_browser and has_console and not stop.is_set():
             _open_browser(f"{base}/")
         traffic = Traffic(sample.url, settings.rate)
         sender = threading.Thread(
@@ -352,6 +358,18 @@ def _stop_server(proc: subprocess.Popen[str], console: Any) -> None:
     lines = getattr(proc, "lines", ())
     if lines and proc.returncode == 0:
         console.print(lines[-1])
+
+
+def _serves_console(base: str) -> bool:
+    """Whether the server at ``base`` serves the web console (an HTML page at ``/``)."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{base}/", timeout=2) as response:
+            return bool(response.headers.get_content_type() == "text/html")
+    except (OSError, ValueError):
+        return False
 
 
 def _open_browser(url: str) -> None:
