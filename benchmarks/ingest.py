@@ -53,6 +53,7 @@ SERVICES: Final = (
 )  # fmt: skip
 TABLES: Final = ("orders", "users", "inventory", "sessions")
 BATCH: Final = 32  # datagrams sent between two pacing checks
+POLL_INTERVAL: Final = 0.05  # seconds between two BatchGetTraces polls for freshness
 _MP: Final = mp.get_context("fork")
 
 
@@ -445,7 +446,7 @@ class FreshnessPoller(threading.Thread):
                 if entry is not None and entry[1] <= {s["Id"] for s in trace["Segments"]}:
                     self.latencies.append(seen - entry[0])
                     del self.pending[trace["Id"]]
-            time.sleep(0.005)
+            time.sleep(POLL_INTERVAL)  # light, like a console refreshing
 
 
 def percentile(values: list[float], q: float) -> float:
