@@ -100,11 +100,13 @@ class _Scope:
 
 
 _SERVICE_SCOPE: Final = _Scope(
-    "service() { }",
-    "svc_bits[i]",
-    "svc_min_rt[i]",
-    "svc_max_rt[i]",
-    (("root", "svc_root[i] = 1"), ("inferred", "svc_inferred[i] = 1")),
+    "service() { }", "sb", "smin", "smax", (("root", "sr = 1"), ("inferred", "si = 1"))
+)
+# service() scopes walk the per-service arrays side by side (measured at 5M spans: 45x
+# faster than indexing them by position inside the lambda).
+_SERVICE_ARRAYS: Final = (
+    "(sn, st, sb, sr, si, smin, smax) -> {test}, service_names, service_types, svc_bits, "
+    "svc_root, svc_inferred, svc_min_rt, svc_max_rt"
 )
 _EDGE_SCOPE: Final = _Scope("edge() { }", "edge_bits[j]", "edge_min_rt[j]", "edge_max_rt[j]")
 _NUMBER_OPS: Final = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -236,14 +238,21 @@ class _Compiler:
     # -- service scope ---------------------------------------------------------------
 
     def service(self, ref: ast.ServiceRef | None, body: ast.Expr | None) -> str:
-        parts = [self.ref(ref, "i")] if ref is not None else []
+        parts = [self.ref(ref, "sn", "st")] if ref is not None else []
         if body is not None:
             parts.append(self.in_scope(body, _SERVICE_SCOPE))
         test = " AND ".join(p for p in parts if p) or "1"
-        return f"arrayExists(i -> {test}, arrayEnumerate(service_names))"
+        found = "arrayExists(" + _SERVICE_ARRAYS.format(test=test) + ")"
+        if ref is not None and ref.name is not None:
+            # a cheap pre-check the engine can skip most rows with
+            found = f"(has(service_names, {self.bind(ref.name, 'String')}) AND {found})"
+        return found
 
     def edge(self, source: ast.ServiceRef, dest: ast.ServiceRef, body: ast.Expr | None) -> str:
-        parts = [self.ref(source, "edge_src[j]"), self.ref(dest, "edge_dst[j]")]
+        parts = [
+            self.ref(source, "service_names[edge_src[j]]", "service_types[edge_src[j]]"),
+            self.ref(dest, "service_names[edge_dst[j]]", "service_types[edge_dst[j]]"),
+        ]
         if body is not None:
             parts.append(self.in_scope(body, _EDGE_SCOPE))
         test = " AND ".join(p for p in parts if p) or "1"
@@ -282,15 +291,15 @@ class _Compiler:
                 return {"name": "rn", "type": "rt", "message": "rm"}[name] + " != ''"
         raise _unsupported(node, "this condition inside rootcause.* { }")
 
-    def ref(self, ref: ast.ServiceRef, index: str) -> str:
-        """A node identity test for the service at 1-based position ``index``."""
+    def ref(self, ref: ast.ServiceRef, name: str, type_: str) -> str:
+        """A node identity test on the expressions giving a service's name and type."""
         parts: list[str] = []
         if ref.account_id is not None:
             raise _unsupported(ref, "id(account.id: ...)")
         if ref.name is not None:
-            parts.append(f"service_names[{index}] = {self.bind(ref.name, 'String')}")
+            parts.append(f"{name} = {self.bind(ref.name, 'String')}")
         if ref.type is not None:
-            parts.append(f"lower(service_types[{index}]) = {self.bind(ref.type.lower(), 'String')}")
+            parts.append(f"lower({type_}) = {self.bind(ref.type.lower(), 'String')}")
         return " AND ".join(parts)
 
     def in_scope(self, node: ast.Expr, scope: _Scope) -> str:
