@@ -59,8 +59,11 @@ def self_test() -> None:
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
                     status, trace = response.status, response.headers["X-Amzn-Trace-Id"]
+                    response.read()
             except urllib.error.HTTPError as error:
                 status, trace = error.code, error.headers["X-Amzn-Trace-Id"]
+                with error:  # read the whole error response, as a well-behaved client does
+                    error.read()
             print(path, status, trace)
     finally:
         server.shutdown()
