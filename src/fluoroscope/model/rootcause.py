@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fluoroscope.model.inference import NodeId
+from fluoroscope.model.inference import ERROR, FAULT, NodeId
 from fluoroscope.model.summary import CauseEntity, RootCause
 
 if TYPE_CHECKING:
     from fluoroscope.model.tracestate import TraceState
 
-__all__ = ["cause_of", "slowest_cause"]
+__all__ = ["root_causes"]
 
 _MAX_PATH = 32
 
@@ -82,11 +82,26 @@ def _entity(state: TraceState, eid: str, total: float | None = None) -> CauseEnt
     )
 
 
-def cause_of(
-    state: TraceState, bit: int, index: dict[NodeId, int], root_id: str | None
+def root_causes(
+    state: TraceState, index: dict[NodeId, int], root_id: str | None
+) -> tuple[list[RootCause], list[RootCause], list[RootCause]]:
+    """The trace's fault, error and response-time root causes (one walk of its tree)."""
+    children = _children(state)
+    return (
+        _cause_of(state, children, FAULT, index, root_id),
+        _cause_of(state, children, ERROR, index, root_id),
+        _slowest_cause(state, children, index, root_id),
+    )
+
+
+def _cause_of(
+    state: TraceState,
+    children: dict[str, list[str]],
+    bit: int,
+    index: dict[NodeId, int],
+    root_id: str | None,
 ) -> list[RootCause]:
     """Where the trace's fault (``bit`` = FAULT) or error (``bit`` = ERROR) started."""
-    children = _children(state)
     impacting = bool(root_id and state.segments[root_id].bits & bit)
     causes: list[RootCause] = []
     seen: set[int] = set()
@@ -113,8 +128,8 @@ def cause_of(
     return causes
 
 
-def slowest_cause(
-    state: TraceState, index: dict[NodeId, int], root_id: str | None
+def _slowest_cause(
+    state: TraceState, children: dict[str, list[str]], index: dict[NodeId, int], root_id: str | None
 ) -> list[RootCause]:
     """The service behind most of the root's response time (empty while it runs)."""
     if root_id is None:
@@ -123,7 +138,6 @@ def slowest_cause(
     total = root.end - root.start
     if root.in_progress or total <= 0:
         return []
-    children = _children(state)
 
     def duration(eid: str) -> float:
         sub = state.subs.get(eid)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
-from fluoroscope.model.rootcause import cause_of, slowest_cause
+from fluoroscope.model.rootcause import root_causes
 from fluoroscope.model.stats import CLIENT_TYPE, Outcome, StatsBatch
 from fluoroscope.model.summary import (
     AnnotationValue,
@@ -390,6 +390,7 @@ class TraceState:
             )
         start = self.min_start if self.min_start != float("inf") else float(self.ts)
         end = max(self.max_end, start)
+        faults, errors, slowest = root_causes(self, index, root_id)
         return TraceSummary(
             id=self.trace_id,
             start_time=start,
@@ -414,7 +415,7 @@ class TraceState:
             facts=facts,
             exceptions=exceptions,
             edges=edges,
-            fault_root_causes=cause_of(self, FAULT, index, root_id),
-            error_root_causes=cause_of(self, ERROR, index, root_id),
-            response_time_root_causes=slowest_cause(self, index, root_id),
+            fault_root_causes=faults,
+            error_root_causes=errors,
+            response_time_root_causes=slowest,
         )

@@ -10,8 +10,7 @@ Semantics (reference §5.3, with our choices where it is silent):
 
 * trace-level ``ok``/``error``/``fault`` describe the root segment; ``throttle`` and
   ``partial`` any segment; ``inferred`` whether the trace has inferred nodes.
-* keywords with several values per trace (``user``, ``name``, ``type``, ``message``,
-  ``resource.arn``, ``instance.id``, ``availabilityzone``, annotations) hold when any
+* keywords with several values per trace (``user``, ``resource.arn``, ``instance.id``, ``availabilityzone``, annotations) hold when any
   value satisfies the comparison; ``!=`` holds when no value equals the operand.
 * ``service(ref) { body }`` holds when some node of the trace matches ``ref`` and the
   body holds for that node's segments taken together: outcome flags are OR-ed over them,
@@ -58,9 +57,6 @@ _SCALARS: Final[dict[str, tuple[str, str]]] = {
 # Trace-level array columns of strings: any element may satisfy the comparison.
 _ARRAYS: Final[dict[str, str]] = {
     "user": "users",
-    "name": "service_names",
-    "type": "service_types",
-    "message": "exc_messages",
     "resource.arn": "resource_arns",
     "instance.id": "instance_ids",
     "availabilityzone": "zones",
@@ -109,6 +105,8 @@ _SERVICE_ARRAYS: Final = (
     "svc_root, svc_inferred, svc_min_rt, svc_max_rt"
 )
 _EDGE_SCOPE: Final = _Scope("edge() { }", "edge_bits[j]", "edge_min_rt[j]", "edge_max_rt[j]")
+# rootcause.*{} keywords -> the lambda parameters root_cause() gives the item's columns
+_CAUSE_COLUMNS: Final = {"name": "rn", "type": "rt", "message": "rm"}
 _NUMBER_OPS: Final = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _STRING_OPS: Final[dict[str, Callable[[str, str], str]]] = {
     "=": lambda col, p: f"{col} = {p}",
@@ -285,10 +283,10 @@ class _Compiler:
             case ast.Compare(
                 field=ast.Keyword(name="name" | "type" | "message" as name), op=op, value=value
             ):
-                column = {"name": "rn", "type": "rt", "message": "rm"}[name]
+                column = _CAUSE_COLUMNS[name]
                 return "(" + _STRING_OPS[op](column, self.bind(str(value), "String")) + ")"
             case ast.Exists(field=ast.Keyword(name="name" | "type" | "message" as name)):
-                return {"name": "rn", "type": "rt", "message": "rm"}[name] + " != ''"
+                return _CAUSE_COLUMNS[name] + " != ''"
         raise _unsupported(node, "this condition inside rootcause.* { }")
 
     def ref(self, ref: ast.ServiceRef, name: str, type_: str) -> str:
