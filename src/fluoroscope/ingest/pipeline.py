@@ -2,9 +2,9 @@
 
 Producers:
 
-* :meth:`Pipeline.offer_datagram` - the UDP listener, on the event loop thread. O(1):
-  the raw body is queued and parsed later by the worker. Never blocks; when the buffer
-  is full the datagram is dropped and counted.
+* :meth:`Pipeline.offer_datagrams` - the UDP receiver's reader thread. O(1) per body:
+  raw bodies are queued and parsed later by the worker. Never blocks for long; when the
+  buffer is full the remaining datagrams are dropped and counted.
 * :meth:`Pipeline.submit` - PutTraceSegments, with documents already parsed and
   validated. Returns a future that completes when the documents are stored (so an HTTP
   acknowledgement means durable); raises :class:`Throttled` when the buffer is full.
@@ -112,16 +112,34 @@ class Pipeline:
     # -- producers -------------------------------------------------------------------
 
     def offer_datagram(self, body: bytes) -> bool:
-        """Queue one UDP document body (header already checked). Event-loop thread."""
-        size = len(body)
-        if self._buffered + size > self._max_bytes or self._closing:
-            self.counters["udp_dropped_full"] += 1
-            return False
-        self._datagrams.append(body)  # list.append is atomic under the GIL
-        self._buffered += size
-        if len(self._datagrams) >= self._max_batch:
+        """Queue one UDP document body (header already checked); False if dropped."""
+        return self.offer_datagrams([body]) == 1
+
+    def offer_datagrams(self, bodies: list[bytes]) -> int:
+        """Queue UDP document bodies (headers already checked), in order, as far as the
+        buffer allows; returns how many were queued (the rest are dropped and counted).
+        Never blocks for long: any thread."""
+        with self._lock:
+            room = self._max_bytes - self._buffered
+            if self._closing:
+                room = 0
+            taken = 0
+            size = 0
+            for body in bodies:
+                if size + len(body) > room:
+                    break
+                size += len(body)
+                taken += 1
+            if taken == len(bodies):
+                self._datagrams.extend(bodies)
+            else:
+                self._datagrams.extend(bodies[:taken])
+                self.counters["udp_dropped_full"] += len(bodies) - taken
+            self._buffered += size
+            full = len(self._datagrams) >= self._max_batch
+        if full:
             self._wake.set()
-        return True
+        return taken
 
     def submit(self, docs: list[Mapping[str, Any]], size: int) -> Future[None]:
         """Queue validated documents (``size``: their bytes); the future completes once

@@ -1,26 +1,25 @@
-"""The daemon-compatible UDP listener (reference §3.1).
+"""The daemon-compatible UDP datagram format (reference §3.1), and the socket.
 
 Each datagram is ``{"format":"json","version":1}\\n<one segment document>``. The header
 is parsed as JSON (clients differ in spacing) and must say format ``json`` (any case)
-and version 1; the body is handed to the pipeline unparsed. Bad datagrams - no newline,
-a wrong or non-JSON header, an empty or oversized body - are counted by reason and
-dropped. Runs on the event loop thread; every callback is O(1) apart from the first
-sight of a new header spelling.
+and version 1; the body is passed on unparsed. Bad datagrams - no newline, a wrong or
+non-JSON header, an empty or oversized body - are counted by reason and dropped.
+
+Imports only the standard library, orjson and the model: the receiving process
+(:mod:`fluoroscope.ingest.receiver`) runs on this alone.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections import Counter
 from typing import Final
 
 import orjson
 
-from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES
 
-__all__ = ["RECEIVE_BUFFER_BYTES", "UdpListener", "open_udp_socket"]
+__all__ = ["RECEIVE_BUFFER_BYTES", "DatagramScreen", "open_udp_socket"]
 
 RECEIVE_BUFFER_BYTES: Final = 16 * 1024 * 1024
 _KNOWN_HEADERS_MAX: Final = 64
@@ -42,40 +41,42 @@ def _header_ok(header: bytes) -> bool:
     )
 
 
-class UdpListener(asyncio.DatagramProtocol):
-    """Receives segment datagrams and queues their bodies on ``pipeline``."""
+class DatagramScreen:
+    """Splits datagrams into header and body, keeping only well-formed bodies.
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
+    ``counters`` counts every datagram (``received``) and every drop by reason
+    (``dropped_no_header``, ``dropped_bad_header``, ``dropped_oversize``,
+    ``dropped_empty``). O(1) per datagram apart from the first sight of a new header
+    spelling. Not thread-safe.
+    """
+
+    def __init__(self) -> None:
         self._good_headers: set[bytes] = {b'{"format":"json","version":1}'}
         self.counters: Counter[str] = Counter()
 
-    def datagram_received(self, data: bytes, addr: object) -> None:
+    def body(self, data: bytes) -> bytes | None:
+        """The document in ``data``, or None (counted) when the datagram is malformed."""
         counters = self.counters
         counters["received"] += 1
         cut = data.find(b"\n")
         if cut < 0:
             counters["dropped_no_header"] += 1
-            return
+            return None
         header = data[:cut]
         if header not in self._good_headers:
             if not _header_ok(header.strip()):
                 counters["dropped_bad_header"] += 1
-                return
+                return None
             if len(self._good_headers) < _KNOWN_HEADERS_MAX:
                 self._good_headers.add(header)
         body = data[cut + 1 :]
         if len(body) > MAX_DOCUMENT_BYTES:
             counters["dropped_oversize"] += 1
-            return
+            return None
         if not body.strip():
             counters["dropped_empty"] += 1
-            return
-        if not self._pipeline.offer_datagram(body):
-            counters["dropped_buffer_full"] += 1
-
-    def error_received(self, exc: Exception) -> None:
-        self.counters["socket_errors"] += 1
+            return None
+        return body
 
 
 def open_udp_socket(host: str, port: int) -> socket.socket:

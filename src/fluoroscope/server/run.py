@@ -1,8 +1,10 @@
-"""Running the server: one process, one address, UDP segments and the HTTP API.
+"""Running the server: one address, UDP segments and the HTTP API.
 
 :func:`serve` opens the store, starts the ingest worker, binds UDP and TCP on the same
 host and port, and runs until SIGINT or SIGTERM; then it stops accepting, stores
-everything already accepted, and returns. Runs on uvloop when available.
+everything already accepted, and returns. Runs on uvloop when available. Datagrams are
+read by a small process of its own (:mod:`fluoroscope.ingest.receiver`); everything
+else runs in this one.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import logging
 import signal
 import socket
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
 
 from fluoroscope.ingest.pipeline import Pipeline
-from fluoroscope.ingest.udp import UdpListener, open_udp_socket
+from fluoroscope.ingest.receiver import UdpReceiver
+from fluoroscope.ingest.udp import open_udp_socket
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.store.store import Store
 
@@ -61,17 +65,16 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     pipeline = Pipeline(store, retention_seconds=retention_seconds)
-    pipeline.start()
     udp_sock = open_udp_socket(host, port)
     tcp_sock = _tcp_socket(host, port)
-    transport, listener = await loop.create_datagram_endpoint(
-        lambda: UdpListener(pipeline), sock=udp_sock
-    )
+    receiver = UdpReceiver(udp_sock, pipeline.offer_datagrams)
+    pipeline.start()
+    receiver.start()
     state = ServerState(
         store=store,
         pipeline=pipeline,
         retention_seconds=retention_seconds,
-        listener_counters=lambda: dict(listener.counters),
+        listener_counters=lambda: receiver.counters,
     )
     app = create_app(state)
     config = uvicorn.Config(
@@ -95,9 +98,9 @@ async def _serve(
     try:
         await server.serve(sockets=[tcp_sock])
     finally:
-        transport.close()
+        await asyncio.to_thread(receiver.stop)
         await asyncio.to_thread(pipeline.close)
-        counters = listener.counters + pipeline.counters
+        counters = Counter(receiver.counters) + pipeline.counters
         announce(f"Stopped. Stored {counters['stored_documents']} documents; " + _drops(counters))
 
 

@@ -1,0 +1,275 @@
+"""UDP receiving in a process of its own, so that datagrams never wait for the GIL.
+
+Why: the server's ingest worker holds the GIL for long stretches (parsing, merging,
+summarizing). Datagrams received on the same interpreter's event loop then sat in the
+kernel's socket buffer (8-16 MiB: well under a second at 10k/s) and overflowed: measured
+with ``benchmarks/ingest.py``, 1.7-18 % of datagrams were dropped by the kernel at 10k/s.
+A receiving process of its own drains the socket whenever the kernel has data.
+
+The parent (:class:`UdpReceiver`) binds the socket (so a taken port fails at start-up)
+and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG`` with the socket
+inherited. The child screens each datagram (:class:`~fluoroscope.ingest.udp.DatagramScreen`)
+and writes the bodies to its stdout in frames, every 5 ms or every 512 datagrams:
+
+* ``<B I`` header: kind, payload length (little endian);
+* kind ``DATA``: ``<I`` count, ``count`` x ``<I`` body lengths, the bodies back to back;
+* kind ``COUNTERS``: the child's counters as a JSON object (cumulative since it started).
+
+If the parent falls behind by more than ``MAX_BACKLOG`` bytes the child drops datagrams
+and counts them (``dropped_backlog``). The child ignores SIGINT and SIGTERM (a Ctrl-C
+reaches the whole process group; the parent decides when receiving stops) and exits
+once its stdin reaches end of file - when the parent closes it, or dies - after
+writing everything it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import IO, Final
+
+import orjson
+
+from fluoroscope.ingest.udp import DatagramScreen
+
+__all__ = ["UdpReceiver"]
+
+log = logging.getLogger("fluoroscope.ingest")
+
+DATA: Final = 1
+COUNTERS: Final = 2
+_FRAME: Final = struct.Struct("<BI")
+_COUNT: Final = struct.Struct("<I")
+_FLUSH_SECONDS: Final = 0.005
+_FLUSH_DATAGRAMS: Final = 512
+_PIPE_BYTES: Final = 1 << 20
+_RESPAWN_PAUSE: Final = 1.0
+
+# -- the child ---------------------------------------------------------------------------
+
+
+class _Forwarder(asyncio.DatagramProtocol):
+    """Screens datagrams and writes the good bodies to ``out`` in frames."""
+
+    def __init__(self, out: asyncio.WriteTransport, max_backlog: int) -> None:
+        self._out = out
+        self._max_backlog = max_backlog
+        self._screen = DatagramScreen()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        body = self._screen.body(data)
+        if body is not None:
+            if self._pending_bytes + self._out.get_write_buffer_size() > self._max_backlog:
+                self._screen.counters["dropped_backlog"] += 1
+            else:
+                self._pending.append(body)
+                self._pending_bytes += len(body)
+                if len(self._pending) >= _FLUSH_DATAGRAMS:
+                    self.flush()
+                    return
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(_FLUSH_SECONDS, self.flush)
+
+    def error_received(self, exc: Exception) -> None:
+        self._screen.counters["socket_errors"] += 1
+
+    def flush(self) -> None:
+        """Write the pending bodies, then the counters."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending = self._pending
+        if pending:
+            lengths = struct.pack(f"<{len(pending)}I", *map(len, pending))
+            size = _COUNT.size + len(lengths) + self._pending_bytes
+            self._out.writelines(
+                [_FRAME.pack(DATA, size), _COUNT.pack(len(pending)), lengths, *pending]
+            )
+            self._pending = []
+            self._pending_bytes = 0
+        counters = orjson.dumps(self._screen.counters)
+        self._out.writelines([_FRAME.pack(COUNTERS, len(counters)), counters])
+
+
+async def _child(fd: int, max_backlog: int) -> None:
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb", buffering=0))
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
+    udp, forwarder = await loop.create_datagram_endpoint(
+        lambda: _Forwarder(out, max_backlog), sock=sock
+    )
+
+    class _Stdin(asyncio.Protocol):
+        def connection_lost(self, exc: Exception | None) -> None:
+            stopped.set()
+
+    await loop.connect_read_pipe(_Stdin, os.fdopen(0, "rb", buffering=0))
+    await stopped.wait()
+    udp.close()
+    forwarder.flush()
+    while out.get_write_buffer_size():
+        await asyncio.sleep(0.01)
+    out.close()
+
+
+def _child_main(argv: list[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    fd, max_backlog = int(argv[0]), int(argv[1])
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(_child(fd, max_backlog))
+    else:
+        uvloop.run(_child(fd, max_backlog))
+
+
+# -- the parent --------------------------------------------------------------------------
+
+
+class UdpReceiver:
+    """Runs the receiving process for ``sock`` and hands its bodies to ``offer``.
+
+    ``offer(bodies)`` is called from a reader thread of this class with each frame's
+    bodies (in arrival order) and returns how many it accepted; the rest are counted
+    as ``dropped_buffer_full``. A child that dies unexpectedly is restarted (at most
+    once a second) on the same socket. :meth:`stop` ends receiving and returns once
+    every datagram received so far has been offered. ``counters`` adds up the child's
+    counters over restarts. Not for concurrent :meth:`start`/:meth:`stop` calls.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        offer: Callable[[list[bytes]], int],
+        *,
+        max_backlog: int = 64 * 1024 * 1024,
+    ) -> None:
+        self._sock = sock
+        self._offer = offer
+        self._max_backlog = max_backlog
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._done: Counter[str] = Counter()  # counters of children that ended
+        self._current: dict[str, int] = {}
+        self._dropped = 0
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Received and dropped datagrams by reason, since :meth:`start`."""
+        with self._lock:
+            total = self._done + Counter(self._current)
+        if self._dropped:
+            total["dropped_buffer_full"] += self._dropped
+        return dict(total)
+
+    def start(self) -> None:
+        """Start the child and the reader thread. Call once."""
+        self._spawn()
+        self._thread = threading.Thread(target=self._run, name="fluoroscope-udp", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop receiving; return once everything received has been offered."""
+        self._stopping = True
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if proc is not None:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.error("the UDP receiving process did not stop; killing it")
+                proc.kill()
+                proc.wait()
+        self._sock.close()
+
+    def _spawn(self) -> None:
+        fd = self._sock.fileno()
+        self._proc = proc = subprocess.Popen(
+            [sys.executable, "-m", "fluoroscope.ingest.receiver", str(fd), str(self._max_backlog)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(fd,),
+        )
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+        if set_size is not None and proc.stdout is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(proc.stdout.fileno(), set_size, _PIPE_BYTES)
+
+    def _run(self) -> None:
+        while True:
+            proc = self._proc
+            assert proc is not None and proc.stdout is not None
+            try:
+                self._read(proc.stdout)
+            except Exception:  # a torn frame: the child died mid-write
+                log.exception("reading from the UDP receiving process failed")
+            code = proc.wait()
+            for stream in (proc.stdout, proc.stdin):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            with self._lock:
+                self._done.update(self._current)
+                self._current = {}
+            if self._stopping:
+                return
+            log.error("the UDP receiving process exited (%s); restarting it", code)
+            time.sleep(_RESPAWN_PAUSE)
+            if self._stopping:
+                return
+            self._spawn()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        read = stream.read
+        offer = self._offer
+        while True:
+            head = read(_FRAME.size)
+            if len(head) < _FRAME.size:
+                return
+            kind, size = _FRAME.unpack(head)
+            payload = read(size)
+            if len(payload) < size:
+                return
+            if kind == COUNTERS:
+                current = orjson.loads(payload)
+                with self._lock:
+                    self._current = current
+                continue
+            (count,) = _COUNT.unpack_from(payload)
+            lengths = struct.unpack_from(f"<{count}I", payload, _COUNT.size)
+            offset = _COUNT.size + 4 * count
+            bodies = []
+            for length in lengths:
+                bodies.append(payload[offset : offset + length])
+                offset += length
+            accepted = offer(bodies)
+            if accepted < count:
+                self._dropped += count - accepted
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])

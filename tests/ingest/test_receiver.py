@@ -1,0 +1,163 @@
+"""The UDP receiving process: real sockets, a real child process, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fluoroscope.ingest.receiver import UdpReceiver
+from fluoroscope.ingest.udp import open_udp_socket
+from tests.support import HEADER, free_port, segment, start_server, wait_for
+
+
+class Sink:
+    """Collects what the receiver offers; accepts at most ``room`` bodies in total."""
+
+    def __init__(self, room: int | None = None) -> None:
+        self.bodies: list[bytes] = []
+        self.room = room
+        self.lock = threading.Lock()
+
+    def offer(self, bodies: list[bytes]) -> int:
+        with self.lock:
+            take = len(bodies) if self.room is None else max(0, min(len(bodies), self.room))
+            if self.room is not None:
+                self.room -= take
+            self.bodies.extend(bodies[:take])
+            return take
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.bodies)
+
+
+def _send(port: int, payloads: list[bytes], pace_every: int = 200) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for i, payload in enumerate(payloads):
+            sock.sendto(payload, ("127.0.0.1", port))
+            if i % pace_every == pace_every - 1:
+                time.sleep(0.002)  # stay well inside the socket buffer
+
+
+def _when(counters: dict[str, int], **expected: int) -> dict[str, int] | None:
+    """``counters`` once they hold ``expected``, else None (for :func:`wait_for`)."""
+    return counters if all(counters.get(k) == v for k, v in expected.items()) else None
+
+
+def _child_pid(receiver: UdpReceiver) -> int:
+    proc = receiver._proc  # the child is this class's own, observed, not replaced
+    assert proc is not None
+    return proc.pid
+
+
+@pytest.fixture
+def receiver_port() -> Iterator[tuple[UdpReceiver, Sink, int]]:
+    port = free_port()
+    sink = Sink()
+    receiver = UdpReceiver(open_udp_socket("127.0.0.1", port), sink.offer)
+    receiver.start()
+    yield receiver, sink, port
+    receiver.stop()
+
+
+def test_bodies_arrive_in_order_and_garbage_is_counted(
+    receiver_port: tuple[UdpReceiver, Sink, int],
+) -> None:
+    receiver, sink, port = receiver_port
+    good = [HEADER + b'{"n":%d}' % i for i in range(3000)]
+    bad = [b"no header at all", b'{"format":"xml","version":1}\n{}', HEADER + b"  ", b"{\n{}"]
+    _send(port, [*good[:1500], *bad, *good[1500:]])
+    wait_for(lambda: sink.count() >= 3000)
+    assert sink.bodies == [g[len(HEADER) :] for g in good]
+    counters = wait_for(lambda: _when(receiver.counters, received=3004))
+    assert counters["dropped_no_header"] == 1
+    assert counters["dropped_bad_header"] == 2
+    assert counters["dropped_empty"] == 1
+
+
+def test_stop_offers_everything_received_first() -> None:
+    port = free_port()
+    sink = Sink()
+    receiver = UdpReceiver(open_udp_socket("127.0.0.1", port), sink.offer)
+    receiver.start()
+    _send(port, [HEADER + b'{"n":%d}' % i for i in range(5000)])
+    receiver.stop()  # straight after sending: nothing received may be left behind
+    received = receiver.counters["received"]
+    assert received > 0
+    assert sink.count() == received
+    assert receiver._proc is not None and receiver._proc.returncode == 0
+
+
+def test_a_full_buffer_drops_and_counts(receiver_port: tuple[UdpReceiver, Sink, int]) -> None:
+    receiver, sink, port = receiver_port
+    sink.room = 100
+    _send(port, [HEADER + b"{}"] * 400)
+    wait_for(lambda: receiver.counters.get("received") == 400)
+    counters = wait_for(lambda: _when(receiver.counters, dropped_buffer_full=300))
+    assert sink.count() == 100
+    assert counters["received"] == 400
+
+
+def test_a_killed_child_is_replaced_and_counters_add_up(
+    receiver_port: tuple[UdpReceiver, Sink, int],
+) -> None:
+    receiver, sink, port = receiver_port
+    _send(port, [HEADER + b"{}"] * 50)
+    wait_for(lambda: receiver.counters.get("received") == 50)
+    first = _child_pid(receiver)
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: _child_pid(receiver) != first, timeout=10)
+
+    def after_restart() -> bool:
+        _send(port, [HEADER + b'{"late":1}'])
+        return b'{"late":1}' in sink.bodies
+
+    wait_for(after_restart, timeout=10, interval=0.2)
+    assert receiver.counters["received"] >= 51
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(x) for x in text)
+    return found
+
+
+def test_ctrl_c_to_the_process_group_stores_everything(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the server and its receiving child together."""
+    server = start_server(tmp_path / "data")
+    child = _children(server.process.pid)
+    assert len(child) == 1
+    docs = [segment() for _ in range(200)]
+    server.send_documents(*docs)
+    wait_for(lambda: server.counter("udp_received") == 200)
+    # Signal exactly the pair, as a terminal would (the test runner shares their group).
+    os.kill(child[0], signal.SIGINT)
+    time.sleep(0.3)
+    assert not _is_zombie(child[0]), "the receiving child must leave stopping to the server"
+    output = server.stop(signal.SIGINT)
+    assert "Stored 200 documents; nothing dropped." in output
+    assert not Path(f"/proc/{child[0]}").exists() or _is_zombie(child[0])
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def test_the_child_exits_when_the_server_dies(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    (child,) = _children(server.process.pid)
+    server.process.kill()
+    server.stop()  # collects what it printed
+    wait_for(lambda: _is_zombie(child) or not Path(f"/proc/{child}").exists(), timeout=10)
