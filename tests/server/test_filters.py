@@ -34,6 +34,17 @@ def _trace(
     }  # fmt: skip
     if user:
         segment["user"] = user
+    if "account" in extra:
+        segment["aws"] = {"account_id": extra.pop("account")}
+    if extra.pop("nested_fault", False):  # api -> handler -> deserialize, which raised
+        segment["subsegments"] = [
+            {"name": "handler", "id": new_entity_id(), "start_time": now, "end_time": now + 0.9 * rt,
+             "fault": True, "subsegments": [
+                 {"name": "deserialize", "id": new_entity_id(), "start_time": now,
+                  "end_time": now + 0.8 * rt, "fault": True, "cause": {"exceptions": [
+                      {"id": new_entity_id(), "type": "ValueError", "message": "bad json"},
+                      {"id": new_entity_id(), "type": "KeyError", "message": "k"}]}}]}
+        ]  # fmt: skip
     docs = [segment]
     for callee in extra.pop("calls", []):
         name, callee_status, callee_rt = callee
@@ -70,16 +81,32 @@ FLEET: dict[str, dict[str, Any]] = {
     },
     "notfound": {"status": 404, "rt": 0.02, "method": "POST"},
     "throttled": {"status": 429, "rt": 0.01, "annotations": {"vip": True}},
-    "broken": {"status": 502, "rt": 2.0, "calls": [("billing", 503, 1.9)]},
+    "broken": {
+        "status": 502,
+        "rt": 2.0,
+        "calls": [("billing", 503, 1.9)],
+        "account": "999900001111",
+    },
     "deep_slow": {"status": 200, "rt": 3.0, "calls": [("billing", 200, 2.8), ("search", 200, 0.1)]},
     "pending": {"status": 200, "rt": 0.3, "partial": True},
     "other_svc": {"status": 200, "rt": 0.1, "service": "admin"},
+    "deserial": {"status": 500, "rt": 1.0, "account": "111122223333", "nested_fault": True},
 }
+FAULTS = {"broken", "deserial"}
+# deserial's FaultRootCauses exactly as GetTraceSummaries renders them
+DESERIAL_FAULT = (
+    '[{"Services": [{"Name": "api", "Names": ["api"], "EntityPath": ['
+    '{"Name": "api", "Exceptions": [], "Remote": false}, '
+    '{"Name": "handler", "Exceptions": [], "Remote": false}, '
+    '{"Name": "deserialize", "Exceptions": [{"Name": "ValueError", "Message": "bad json"}, '
+    '{"Name": "KeyError", "Message": "k"}], "Remote": false}], "Inferred": false, '
+    '"AccountId": "111122223333"}], "ClientImpacting": true}]'
+)
 
 CORPUS: list[tuple[str, set[str]]] = [
-    ("fault", {"broken"}),
-    ("!fault", set(FLEET) - {"broken"}),
-    ("fault = false", set(FLEET) - {"broken"}),
+    ("fault", FAULTS),
+    ("!fault", set(FLEET) - FAULTS),
+    ("fault = false", set(FLEET) - FAULTS),
     ("error", {"notfound", "throttled"}),
     ("throttle", {"throttled"}),
     ("ok", {"fast", "slow", "deep_slow", "pending", "other_svc"}),
@@ -88,7 +115,7 @@ CORPUS: list[tuple[str, set[str]]] = [
     ("responsetime > 5", {"slow"}),
     ("duration >= 2 AND duration <= 3", {"broken", "deep_slow"}),
     ("http.status = 404 OR http.status = 429", {"notfound", "throttled"}),
-    ("http.status != 200", {"notfound", "throttled", "broken"}),
+    ("http.status != 200", {"notfound", "throttled", *FAULTS}),
     ('http.method = "POST"', {"notfound"}),
     ('http.url ENDSWITH "/slow"', {"slow"}),
     ('http.url BEGINSWITH "http://shop.example/deep"', {"deep_slow"}),
@@ -103,10 +130,10 @@ CORPUS: list[tuple[str, set[str]]] = [
     ('service("billing")', {"broken", "deep_slow"}),
     ('service("billing") { fault }', {"broken"}),
     ('service("billing") { responsetime > 2.5 }', {"deep_slow"}),
-    ('service("api") { root = true and fault = true }', {"broken"}),
+    ('service("api") { root = true and fault = true }', FAULTS),
     ('service(id(name: "billing", type: "AWS::EC2::Instance")) { ok }', {"deep_slow"}),
     ('!service("billing") AND responsetime > 1', {"slow"}),
-    ("service() { fault }", {"broken"}),
+    ("service() { fault }", FAULTS),
     ('service("admin")', {"other_svc"}),
     ('edge("api", "billing")', {"broken", "deep_slow"}),
     ('edge("api", "billing") { fault }', {"broken"}),
@@ -127,9 +154,78 @@ CORPUS: list[tuple[str, set[str]]] = [
     ),
     ('rootcause.responsetime.service { name = "billing" and coverage > 0.94 }', {"broken"}),
     ('rootcause.responsetime.service { name = "admin" }', {"other_svc"}),
-    ('rootcause.responsetime.service { name = "api" }', {"fast", "slow", "notfound", "throttled"}),
-    ("(fault OR error) AND NOT http.status = 429", {"broken", "notfound"}),
+    (
+        'rootcause.responsetime.service { name = "api" }',
+        {"fast", "slow", "notfound", "throttled", "deserial"},
+    ),
+    ("(fault OR error) AND NOT http.status = 429", {*FAULTS, "notfound"}),
     ("RESPONSETIME > 5 or THROTTLE", {"slow", "throttled"}),
+    # first / last / index: positions in a cause's Services, EntityPath and Exceptions
+    ('rootcause.fault.entity { last and name = "deserialize" }', {"deserial"}),
+    ('rootcause.fault.entity { first and name = "api" }', {"deserial"}),
+    ('rootcause.fault.entity { last and name = "api" }', set()),
+    ('rootcause.fault.entity { index = 1 and name = "handler" }', {"deserial"}),
+    ("rootcause.fault.entity { index >= 2 and !last }", set()),
+    ("rootcause.fault.entity { first and last }", {"broken"}),
+    ('rootcause.fault.exception { last and name = "KeyError" }', {"deserial"}),
+    ('rootcause.fault.exception { first and message = "bad json" }', {"deserial"}),
+    ('rootcause.fault.exception { index = 1 and name = "ValueError" }', set()),
+    ('rootcause.fault.exception { first AND name = "TimeoutError" }', {"broken"}),
+    (
+        'rootcause.responsetime.entity { last and coverage > 0.75 and name = "deserialize" }',
+        {"deserial"},
+    ),
+    (
+        'rootcause.responsetime.service { first and last and index = 0 and name = "billing" }',
+        {"broken", "deep_slow"},
+    ),
+    ("rootcause.responsetime.service { index > 0 }", set()),
+    # rootcause.json: pasted (and trimmed) root causes
+    (f"rootcause.json = #{DESERIAL_FAULT}", {"deserial"}),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "billing", "EntityPath": [{"Name": "billing"}]}]}]',
+        {"broken", "deep_slow"},
+    ),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "billing", "EntityPath": [{"Name": "billing", '
+        '"Exceptions": [{"Name": "TimeoutError"}]}]}]}]',
+        {"broken"},
+    ),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "billing"}], "ClientImpacting": true}]',
+        {"broken"},
+    ),
+    ('rootcause.json = #[{"Services": [{"Name": "api"}], "ClientImpacting": false}]', set()),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "api", "AccountId": "111122223333", '
+        '"EntityPath": [{"Name": "api"}, {"Name": "handler"}, {"Name": "deserialize", '
+        '"Exceptions": [{"Name": "ValueError", "Message": "bad json"}, {"Name": "KeyError"}]}]}]}]',
+        {"deserial"},
+    ),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "api", "EntityPath": [{"Name": "api"}, '
+        '{"Name": "handler"}]}]}]',
+        set(),
+    ),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "api", "EntityPath": [{}, {}, {"Exceptions": '
+        '[{"Name": "ValueError"}]}]}]}]',
+        set(),
+    ),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "billing", "Type": "AWS::EC2::Instance"}]}, '
+        '{"Services": [{"Name": "billing", "Inferred": false, "EntityPath": [{"Remote": false, '
+        '"Exceptions": [{"Message": "upstream timed out"}]}]}]}]',
+        {"broken"},
+    ),
+    ('rootcause.json = #[{"Services": [{"Name": "api"}, {"Name": "billing"}]}]', set()),
+    # id(account.id: ...)
+    ('id(account.id: "111122223333")', {"deserial"}),
+    ('service(id(name: "api", account.id: "111122223333")) { fault }', {"deserial"}),
+    ('service(id(account.id: "999900001111")) { fault }', {"broken"}),
+    ('service(id(name: "billing", account.id: "999900001111"))', set()),
+    ('edge(id(name: "api", account.id: "999900001111"), "billing")', {"broken"}),
+    ('edge(id(account.id: "111122223333"), "billing")', set()),
 ]
 
 
@@ -171,7 +267,9 @@ def test_filter_finds_exactly_the_expected_traces(
         ('responsetime > "slow"', "position 15"),
         ('service("api" { fault }', "position"),
         ("fault AND", "position"),
-        ('rootcause.json = #[{"Services": [{"Name": "api"}]}]', "rootcause.json"),
+        ('rootcause.json = #[{"Services": [{"Nom": "api"}]}]', "unknown field 'Nom'"),
+        ('rootcause.json = #[{"Services": [{"Inferred": "no"}]}]', "must be true or false"),
+        ("rootcause.json = #[]", "lists no root cause"),
     ],
 )
 def test_bad_filters_are_invalid_requests_pointing_at_the_problem(
@@ -244,3 +342,16 @@ def test_summaries_carry_root_causes(server: ServerProcess, fleet: float) -> Non
     (slowest,) = broken["ResponseTimeRootCauses"]
     assert slowest["Services"][0]["Name"] == "billing"
     assert 0.9 < slowest["Services"][0]["EntityPath"][-1]["Coverage"] <= 1.0
+
+
+def test_rootcause_json_row_is_what_summaries_render(server: ServerProcess, fleet: float) -> None:
+    """The corpus pastes deserial's FaultRootCauses verbatim: check it is the real output."""
+    client = server.xray()
+    wait_for(lambda: _found(server, fleet, "annotation.key") == set(FLEET) or None)
+    (deserial,) = client.get_trace_summaries(
+        StartTime=fleet - 60,
+        EndTime=fleet + 60,
+        FilterExpression=f'annotation.run = "{RUN}" AND annotation.key = "deserial"',
+    )["TraceSummaries"]
+    assert deserial["FaultRootCauses"] == json.loads(DESERIAL_FAULT)
+    assert [s["AccountId"] for s in deserial["ServiceIds"]] == ["111122223333"]

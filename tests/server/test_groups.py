@@ -68,11 +68,8 @@ def test_group_lifecycle_and_use_in_filters(server: ServerProcess) -> None:
         ({"GroupName": "has space"}, "GroupName"),
         ({"GroupName": "bad-filter", "FilterExpression": "responsetime >"}, "position"),
         (
-            {
-                "GroupName": "rc-filter",
-                "FilterExpression": "rootcause.fault.entity { first }",
-            },
-            "inside rootcause",
+            {"GroupName": "svc-user", "FilterExpression": 'service("a") { user = "x" }'},
+            "inside service()",
         ),
     ],
 )

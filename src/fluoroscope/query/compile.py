@@ -16,6 +16,14 @@ Semantics (reference §5.3, with our choices where it is silent):
   body holds for that node's segments taken together: outcome flags are OR-ed over them,
   ``responsetime > x`` means some segment took longer than ``x`` (the slowest), and
   ``responsetime < x`` some segment was faster (the quickest).
+* ``id(account.id: "a")`` matches a node whose ``AccountId`` (the ``aws.account_id`` of
+  its first segment; empty for inferred nodes) is ``a``.
+* inside ``rootcause.*{}``, ``first``/``last``/``index`` place the item in its
+  enumerated list, from 0: a service in its cause's ``Services`` (one per cause, so
+  always first and last), an entity in its ``EntityPath``, an exception in its entity's
+  ``Exceptions`` (``fluoroscope.query.causes``).
+* ``rootcause.json = #[...]`` holds when each listed root cause matches one of the
+  trace's (:func:`fluoroscope.query.causes.json_condition`).
 
 Pure and thread-safe.
 """
@@ -28,6 +36,7 @@ from typing import Any, Final
 
 from fluoroscope.model.errors import InvalidRequest
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE
+from fluoroscope.query import causes
 from fluoroscope.query.filter import ast
 from fluoroscope.query.filter.parser import parse_filter
 from fluoroscope.store.store import ROOT_CAUSE_CATEGORIES, ROOT_CAUSE_LEVELS
@@ -101,8 +110,13 @@ _SERVICE_SCOPE: Final = _Scope(
 # service() scopes walk the per-service arrays side by side (measured at 5M spans: 45x
 # faster than indexing them by position inside the lambda).
 _SERVICE_ARRAYS: Final = (
-    "(sn, st, sb, sr, si, smin, smax) -> {test}, service_names, service_types, svc_bits, "
-    "svc_root, svc_inferred, svc_min_rt, svc_max_rt"
+    ("sn", "service_names"),
+    ("st", "service_types"),
+    ("sb", "svc_bits"),
+    ("sr", "svc_root"),
+    ("si", "svc_inferred"),
+    ("smin", "svc_min_rt"),
+    ("smax", "svc_max_rt"),
 )
 _EDGE_SCOPE: Final = _Scope("edge() { }", "edge_bits[j]", "edge_min_rt[j]", "edge_max_rt[j]")
 # rootcause.*{} keywords -> the lambda parameters root_cause() gives the item's columns
@@ -137,6 +151,7 @@ class _Compiler:
     groups: GroupResolver | None = None
     params: dict[str, Any] = field(default_factory=dict)
     depth: int = 0
+    positions: bool = False  # the rootcause body being compiled uses first/last/index
 
     def bind(self, value: Any, type_: str) -> str:
         name = f"f{len(self.params)}"
@@ -176,7 +191,7 @@ class _Compiler:
             case ast.RootCause(category=category, level=level, body=body):
                 return self.root_cause(category, level, body)
             case ast.RootCauseJson():
-                raise _unsupported(node, "rootcause.json")
+                return causes.json_condition(node, self.bind)
             case ast.Group(attribute=attribute, value=value):
                 return self.group(node, attribute, value)
         raise _unsupported(node, type(node).__name__)  # pragma: no cover - exhaustive
@@ -236,11 +251,16 @@ class _Compiler:
     # -- service scope ---------------------------------------------------------------
 
     def service(self, ref: ast.ServiceRef | None, body: ast.Expr | None) -> str:
-        parts = [self.ref(ref, "sn", "st")] if ref is not None else []
+        parts = [self.ref(ref, "sn", "st", "sa")] if ref is not None else []
         if body is not None:
             parts.append(self.in_scope(body, _SERVICE_SCOPE))
         test = " AND ".join(p for p in parts if p) or "1"
-        found = "arrayExists(" + _SERVICE_ARRAYS.format(test=test) + ")"
+        arrays = list(_SERVICE_ARRAYS)
+        if ref is not None and ref.account_id is not None:
+            arrays.append(("sa", causes.ACCOUNTS))
+        names = ", ".join(name for name, _ in arrays)
+        columns = ", ".join(column for _, column in arrays)
+        found = f"arrayExists(({names}) -> {test}, {columns})"
         if ref is not None and ref.name is not None:
             # a cheap pre-check the engine can skip most rows with
             found = f"(has(service_names, {self.bind(ref.name, 'String')}) AND {found})"
@@ -248,8 +268,18 @@ class _Compiler:
 
     def edge(self, source: ast.ServiceRef, dest: ast.ServiceRef, body: ast.Expr | None) -> str:
         parts = [
-            self.ref(source, "service_names[edge_src[j]]", "service_types[edge_src[j]]"),
-            self.ref(dest, "service_names[edge_dst[j]]", "service_types[edge_dst[j]]"),
+            self.ref(
+                source,
+                "service_names[edge_src[j]]",
+                "service_types[edge_src[j]]",
+                f"arrayElement({causes.ACCOUNTS}, edge_src[j])",
+            ),
+            self.ref(
+                dest,
+                "service_names[edge_dst[j]]",
+                "service_types[edge_dst[j]]",
+                f"arrayElement({causes.ACCOUNTS}, edge_dst[j])",
+            ),
         ]
         if body is not None:
             parts.append(self.in_scope(body, _EDGE_SCOPE))
@@ -259,11 +289,15 @@ class _Compiler:
     def root_cause(self, category: str, level: str, body: ast.Expr) -> str:
         cat = ROOT_CAUSE_CATEGORIES.index(category)
         lvl = ROOT_CAUSE_LEVELS.index(level)
+        self.positions = False
         test = self.in_cause(body)
+        params, arrays = "", ""
+        if self.positions:  # derived only when first/last/index ask for them
+            params, arrays = ", rp, rz", f", {causes.INDEX}, {causes.LAST}"
         return (
-            f"arrayExists((rc, rl, rn, rt, rm, rr, ri, rv) -> rc = {cat} AND rl = {lvl} AND "
-            f"{test}, rc_cat, rc_level, rc_name, rc_type, rc_message, rc_remote, rc_inferred, "
-            "rc_coverage)"
+            f"arrayExists((rc, rl, rn, rt, rm, rr, ri, rv{params}) -> rc = {cat} AND rl = {lvl} "
+            f"AND {test}, rc_cat, rc_level, rc_name, rc_type, rc_message, rc_remote, "
+            f"rc_inferred, rc_coverage{arrays})"
         )
 
     def in_cause(self, node: ast.Expr) -> str:
@@ -280,6 +314,12 @@ class _Compiler:
                 return "ri = 1"
             case ast.Compare(field=ast.Keyword(name="coverage"), op=op, value=value):
                 return f"rv {_NUMBER_OPS[op]} {self.bind(float(value), 'Float64')}"
+            case ast.Flag(keyword="first" | "last" as keyword):
+                self.positions = True
+                return "rp = 0.0" if keyword == "first" else "rz = 1"
+            case ast.Compare(field=ast.Keyword(name="index"), op=op, value=value):
+                self.positions = True
+                return f"rp {_NUMBER_OPS[op]} {self.bind(float(value), 'Float64')}"
             case ast.Compare(
                 field=ast.Keyword(name="name" | "type" | "message" as name), op=op, value=value
             ):
@@ -289,15 +329,17 @@ class _Compiler:
                 return _CAUSE_COLUMNS[name] + " != ''"
         raise _unsupported(node, "this condition inside rootcause.* { }")
 
-    def ref(self, ref: ast.ServiceRef, name: str, type_: str) -> str:
-        """A node identity test on the expressions giving a service's name and type."""
+    def ref(self, ref: ast.ServiceRef, name: str, type_: str, account: str) -> str:
+        """A node identity test on the expressions giving a service's name, type and
+        account id (the account is read only when ``ref`` names one: it lives in the
+        ``details`` JSON, not in a column of its own)."""
         parts: list[str] = []
-        if ref.account_id is not None:
-            raise _unsupported(ref, "id(account.id: ...)")
         if ref.name is not None:
             parts.append(f"{name} = {self.bind(ref.name, 'String')}")
         if ref.type is not None:
             parts.append(f"lower({type_}) = {self.bind(ref.type.lower(), 'String')}")
+        if ref.account_id is not None:
+            parts.append(f"{account} = {self.bind(ref.account_id, 'String')}")
         return " AND ".join(parts)
 
     def in_scope(self, node: ast.Expr, scope: _Scope) -> str:
