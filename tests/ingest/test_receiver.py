@@ -8,13 +8,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.udp import open_udp_socket
-from tests.support import HEADER, free_port, segment, start_server, wait_for
+from tests.support import HEADER, free_port, wait_for
 
 
 class Sink:
@@ -121,43 +120,3 @@ def test_a_killed_child_is_replaced_and_counters_add_up(
 
     wait_for(after_restart, timeout=10, interval=0.2)
     assert receiver.counters["received"] >= 51
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found.extend(int(x) for x in text)
-    return found
-
-
-def test_ctrl_c_to_the_process_group_stores_everything(tmp_path: Path) -> None:
-    """A terminal's Ctrl-C signals the server and its receiving child together."""
-    server = start_server(tmp_path / "data")
-    child = _children(server.process.pid)
-    assert len(child) == 1
-    docs = [segment() for _ in range(200)]
-    server.send_documents(*docs)
-    wait_for(lambda: server.counter("udp_received") == 200)
-    # Signal exactly the pair, as a terminal would (the test runner shares their group).
-    os.kill(child[0], signal.SIGINT)
-    time.sleep(0.3)
-    assert not _is_zombie(child[0]), "the receiving child must leave stopping to the server"
-    output = server.stop(signal.SIGINT)
-    assert "Stored 200 documents; nothing dropped." in output
-    assert not Path(f"/proc/{child[0]}").exists() or _is_zombie(child[0])
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except OSError:
-        return True
-
-
-def test_the_child_exits_when_the_server_dies(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data")
-    (child,) = _children(server.process.pid)
-    server.process.kill()
-    server.stop()  # collects what it printed
-    wait_for(lambda: _is_zombie(child) or not Path(f"/proc/{child}").exists(), timeout=10)

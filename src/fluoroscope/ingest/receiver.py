@@ -9,11 +9,9 @@ A receiving process of its own drains the socket whenever the kernel has data.
 The parent (:class:`UdpReceiver`) binds the socket (so a taken port fails at start-up)
 and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG`` with the socket
 inherited. The child screens each datagram (:class:`~fluoroscope.ingest.udp.DatagramScreen`)
-and writes the bodies to its stdout in frames, every 5 ms or every 512 datagrams:
-
-* ``<B I`` header: kind, payload length (little endian);
-* kind ``DATA``: ``<I`` count, ``count`` x ``<I`` body lengths, the bodies back to back;
-* kind ``COUNTERS``: the child's counters as a JSON object (cumulative since it started).
+and writes the bodies to its stdout in frames (:mod:`fluoroscope.ingest.frames`), every
+5 ms or every 512 datagrams: ``DATA`` frames carry packed bodies, ``COUNTERS`` frames the
+child's counters as a JSON object (cumulative since it started).
 
 If the parent falls behind by more than ``MAX_BACKLOG`` bytes the child drops datagrams
 and counts them (``dropped_backlog``). The child ignores SIGINT and SIGTERM (a Ctrl-C
@@ -31,7 +29,6 @@ import logging
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -42,6 +39,7 @@ from typing import IO, Final
 
 import orjson
 
+from fluoroscope.ingest.frames import frame, pack_bodies, read_frame, unpack_bodies
 from fluoroscope.ingest.udp import DatagramScreen
 
 __all__ = ["UdpReceiver"]
@@ -50,8 +48,6 @@ log = logging.getLogger("fluoroscope.ingest")
 
 DATA: Final = 1
 COUNTERS: Final = 2
-_FRAME: Final = struct.Struct("<BI")
-_COUNT: Final = struct.Struct("<I")
 _FLUSH_SECONDS: Final = 0.005
 _FLUSH_DATAGRAMS: Final = 512
 _PIPE_BYTES: Final = 1 << 20
@@ -93,17 +89,11 @@ class _Forwarder(asyncio.DatagramProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        pending = self._pending
-        if pending:
-            lengths = struct.pack(f"<{len(pending)}I", *map(len, pending))
-            size = _COUNT.size + len(lengths) + self._pending_bytes
-            self._out.writelines(
-                [_FRAME.pack(DATA, size), _COUNT.pack(len(pending)), lengths, *pending]
-            )
+        if self._pending:
+            self._out.writelines(frame(DATA, pack_bodies(self._pending)))
             self._pending = []
             self._pending_bytes = 0
-        counters = orjson.dumps(self._screen.counters)
-        self._out.writelines([_FRAME.pack(COUNTERS, len(counters)), counters])
+        self._out.writelines(frame(COUNTERS, [orjson.dumps(self._screen.counters)]))
 
 
 async def _child(fd: int, max_backlog: int) -> None:
@@ -244,31 +234,18 @@ class UdpReceiver:
             self._spawn()
 
     def _read(self, stream: IO[bytes]) -> None:
-        read = stream.read
         offer = self._offer
-        while True:
-            head = read(_FRAME.size)
-            if len(head) < _FRAME.size:
-                return
-            kind, size = _FRAME.unpack(head)
-            payload = read(size)
-            if len(payload) < size:
-                return
+        while (got := read_frame(stream)) is not None:
+            kind, payload = got
             if kind == COUNTERS:
                 current = orjson.loads(payload)
                 with self._lock:
                     self._current = current
                 continue
-            (count,) = _COUNT.unpack_from(payload)
-            lengths = struct.unpack_from(f"<{count}I", payload, _COUNT.size)
-            offset = _COUNT.size + 4 * count
-            bodies = []
-            for length in lengths:
-                bodies.append(payload[offset : offset + length])
-                offset += length
+            bodies = unpack_bodies(payload)
             accepted = offer(bodies)
-            if accepted < count:
-                self._dropped += count - accepted
+            if accepted < len(bodies):
+                self._dropped += len(bodies) - accepted
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fluoroscope.ingest.pipeline import Pipeline
+from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
 from fluoroscope.model.ids import is_trace_id
@@ -58,11 +58,10 @@ class ServerState:
     """What the handlers share; built by the composition root."""
 
     store: Store
-    pipeline: Pipeline
+    pipeline: IngestProcess
     retention_seconds: float
     sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
-    listener_counters: Callable[[], dict[str, int]] = dict
     groups: GroupService = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,7 +83,7 @@ async def put_trace_segments(
         )
     now = state.clock()
     unprocessed: list[dict[str, str]] = []
-    valid: list[Mapping[str, Any]] = []
+    valid: list[bytes] = []
     size = 0
     for index, text in enumerate(documents):
         try:
@@ -106,7 +105,7 @@ async def put_trace_segments(
                 {"Id": exc.doc_id or _guess_id(text), "ErrorCode": exc.code, "Message": exc.message}
             )
             continue
-        valid.append(doc)
+        valid.append(raw)
         size += len(raw)
     if valid:
         await asyncio.wrap_future(state.pipeline.submit(valid, size))
@@ -415,8 +414,7 @@ def create_app(state: ServerState) -> Starlette:
     ]
 
     async def status(request: Request) -> Response:
-        counters = dict(state.pipeline.counters)
-        counters.update({f"udp_{k}": v for k, v in state.listener_counters().items()})
+        counters = state.pipeline.counters
         return json_response({"counters": counters, "cached_traces": state.pipeline.cached_traces})
 
     routes.append(Route("/api/status", status, methods=["GET"]))

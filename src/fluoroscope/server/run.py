@@ -3,27 +3,24 @@
 :func:`serve` opens the store, starts the ingest worker, binds UDP and TCP on the same
 host and port, and runs until SIGINT or SIGTERM; then it stops accepting, stores
 everything already accepted, and returns. Runs on uvloop when available. Datagrams are
-read by a small process of its own (:mod:`fluoroscope.ingest.receiver`); everything
-else runs in this one.
+received, parsed and merged in a worker process (:mod:`fluoroscope.ingest.process`);
+this one serves the API and owns the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import socket
-import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
 
-from fluoroscope.ingest.pipeline import Pipeline
-from fluoroscope.ingest.receiver import UdpReceiver
+from fluoroscope.ingest.pipeline import tune_gc
+from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.ingest.udp import open_udp_socket
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.store.store import Store
@@ -64,18 +61,11 @@ async def _serve(
     data_dir: Path,
 ) -> None:
     loop = asyncio.get_running_loop()
-    pipeline = Pipeline(store, retention_seconds=retention_seconds)
     udp_sock = open_udp_socket(host, port)
     tcp_sock = _tcp_socket(host, port)
-    receiver = UdpReceiver(udp_sock, pipeline.offer_datagrams)
-    pipeline.start()
-    receiver.start()
-    state = ServerState(
-        store=store,
-        pipeline=pipeline,
-        retention_seconds=retention_seconds,
-        listener_counters=lambda: receiver.counters,
-    )
+    ingest = IngestProcess(store, udp_sock, retention_seconds=retention_seconds)
+    ingest.start()
+    state = ServerState(store=store, pipeline=ingest, retention_seconds=retention_seconds)
     app = create_app(state)
     config = uvicorn.Config(
         app,
@@ -98,10 +88,10 @@ async def _serve(
     try:
         await server.serve(sockets=[tcp_sock])
     finally:
-        await asyncio.to_thread(receiver.stop)
-        await asyncio.to_thread(pipeline.close)
-        counters = Counter(receiver.counters) + pipeline.counters
-        announce(f"Stopped. Stored {counters['stored_documents']} documents; " + _drops(counters))
+        await asyncio.to_thread(ingest.close)
+        counters = ingest.counters
+        stored = counters.get("stored_documents", 0)
+        announce(f"Stopped. Stored {stored} documents; " + _drops(counters))
 
 
 def _drops(counters: dict[str, int]) -> str:
@@ -111,22 +101,6 @@ def _drops(counters: dict[str, int]) -> str:
     if not dropped:
         return "nothing dropped."
     return "dropped: " + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) + "."
-
-
-def _tune_gc() -> None:
-    """Keep the cyclic collector from stalling the UDP loop (process-wide; call once).
-
-    Ingest keeps millions of long-lived objects (the trace cache) and allocates a few
-    million more per second. With the default thresholds full collections ran every few
-    seconds and each held the GIL for 0.3-1 s, longer than the socket buffer lasts
-    (8 MiB, ~0.07 s at 50k datagrams/s), so datagrams were dropped by the kernel even at
-    10k/s. Start-up objects are frozen out of collection, young generations keep their
-    defaults, and full collections become rare (they still run: cycles are reclaimed).
-    """
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 100_000)
 
 
 def serve(
@@ -140,12 +114,7 @@ def serve(
 ) -> None:
     """Run the server until SIGINT/SIGTERM (blocking). See the module docstring."""
     store = Store.open(store_url, data_dir, retention_days)
-    _tune_gc()
-    # The UDP callbacks need the GIL for a few µs per datagram while the ingest worker
-    # holds it for long stretches; a 0.5 ms switch interval (default 5 ms) hands it over
-    # sooner. Measured with benchmarks/ingest.py at 10k/s offered: kernel drops 18 % -> 1.7 %
-    # (throughput unchanged, ~5k/s; one run each on a noisy machine).
-    sys.setswitchinterval(0.0005)
+    tune_gc()
     try:
         try:
             import uvloop

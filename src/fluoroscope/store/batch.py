@@ -57,6 +57,7 @@ class WriteBatch:
     spans: SpanColumns = field(default_factory=SpanColumns)
     summaries: list[tuple[int, TraceSummary]] = field(default_factory=list)
     stats: StatsSource | None = None
+    documents: int = 0  # how many documents the rows came from (for counting)
 
     def add_summary(self, ts: int, summary: TraceSummary) -> None:
         """Queue ``summary`` (stored under the trace's epoch ``ts``)."""

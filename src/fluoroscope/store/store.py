@@ -27,7 +27,7 @@ from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.schema import migrate
 from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
 
-__all__ = ["EntityRow", "Store", "SummaryPage"]
+__all__ = ["EntityRow", "Store", "SummaryPage", "encode_batch"]
 
 _ANN_STRING, _ANN_NUMBER, _ANN_BOOL = 0, 1, 2
 _WINDOW_SLACK: Final = 3600  # a trace's id epoch may precede or follow its first segment
@@ -254,6 +254,31 @@ def _arrow(columns: Mapping[str, Sequence[Any]], schema: pa.Schema) -> pa.Table:
     )
 
 
+def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
+    """``batch`` as Arrow tables, each named by the table it goes to (no engine needed:
+    the ingest worker encodes, the process owning the store inserts)."""
+    tables: list[tuple[str, pa.Table]] = []
+    spans = batch.spans
+    if len(spans):
+        tables.append(
+            (
+                "spans",
+                _arrow({name: getattr(spans, name) for name in _SPAN_SCHEMA.names}, _SPAN_SCHEMA),
+            )
+        )
+    if batch.summaries:
+        tables.append(("traces", _arrow(_summary_columns(batch.summaries), _SUMMARY_SCHEMA)))
+    stats = batch.stats
+    if stats:
+        nodes = stats.node_columns()
+        if nodes["minute"]:
+            tables.append(("node_stats", _arrow(nodes, _NODE_SCHEMA)))
+        edges = stats.edge_columns()
+        if edges["minute"]:
+            tables.append(("edge_stats", _arrow(edges, _EDGE_SCHEMA)))
+    return tables
+
+
 def _encode_token(start: float, trace_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([start, trace_id])).decode()
 
@@ -297,24 +322,13 @@ class Store:
 
     def write(self, batch: WriteBatch) -> None:
         """Store every row of ``batch``; returns when they are written."""
-        spans = batch.spans
-        if len(spans):
-            table = _arrow(
-                {name: getattr(spans, name) for name in _SPAN_SCHEMA.names}, _SPAN_SCHEMA
-            )
-            self._t.insert_arrow(f"{self._db}.spans", table)
-        if batch.summaries:
-            self._t.insert_arrow(
-                f"{self._db}.traces", _arrow(_summary_columns(batch.summaries), _SUMMARY_SCHEMA)
-            )
-        stats = batch.stats
-        if stats:
-            nodes = stats.node_columns()
-            if nodes["minute"]:
-                self._t.insert_arrow(f"{self._db}.node_stats", _arrow(nodes, _NODE_SCHEMA))
-            edges = stats.edge_columns()
-            if edges["minute"]:
-                self._t.insert_arrow(f"{self._db}.edge_stats", _arrow(edges, _EDGE_SCHEMA))
+        self.insert_tables(encode_batch(batch))
+
+    def insert_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
+        """Append each (table name, rows) as :func:`encode_batch` made them, in order;
+        returns when they are written."""
+        for name, table in tables:
+            self._t.insert_arrow(f"{self._db}.{name}", table)
 
     # -- reads -----------------------------------------------------------------------
 

@@ -1,0 +1,60 @@
+"""Frames: how the server's processes talk over pipes.
+
+A frame is a ``<B I`` header (kind, payload length; little endian) and the payload.
+Lists of byte strings (datagram bodies, documents) travel as a ``<I`` count, ``count``
+``<I`` lengths and the strings back to back (:func:`pack_bodies`, :func:`unpack_bodies`).
+Readers and writers are blocking; a writer shared by threads must hold a lock around
+:func:`write_frame` (pipes interleave writes larger than ``PIPE_BUF``).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import IO, Final
+
+__all__ = ["frame", "pack_bodies", "read_frame", "unpack_bodies", "write_frame"]
+
+HEADER: Final = struct.Struct("<BI")
+_U32: Final = struct.Struct("<I")
+
+
+def pack_bodies(bodies: list[bytes]) -> list[bytes]:
+    """``bodies`` as frame payload parts (join them, or pass them to :func:`write_frame`)."""
+    lengths = struct.pack(f"<{len(bodies)}I", *map(len, bodies))
+    return [_U32.pack(len(bodies)), lengths, *bodies]
+
+
+def unpack_bodies(payload: bytes, offset: int = 0) -> list[bytes]:
+    """The byte strings packed by :func:`pack_bodies` at ``offset`` of ``payload``."""
+    (count,) = _U32.unpack_from(payload, offset)
+    offset += _U32.size
+    lengths = struct.unpack_from(f"<{count}I", payload, offset)
+    offset += 4 * count
+    bodies: list[bytes] = []
+    for length in lengths:
+        bodies.append(payload[offset : offset + length])
+        offset += length
+    return bodies
+
+
+def frame(kind: int, parts: list[bytes]) -> list[bytes]:
+    """The header and ``parts`` of one frame, ready for ``writelines``."""
+    return [HEADER.pack(kind, sum(map(len, parts))), *parts]
+
+
+def write_frame(stream: IO[bytes], kind: int, *parts: bytes) -> None:
+    """Write one frame of ``kind`` whose payload is ``parts`` joined, and flush it."""
+    stream.writelines(frame(kind, list(parts)))
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> tuple[int, bytes] | None:
+    """The next frame as (kind, payload); None at end of file or on a torn frame."""
+    head = stream.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None
+    kind, size = HEADER.unpack(head)
+    payload = stream.read(size)
+    if len(payload) < size:
+        return None
+    return kind, payload

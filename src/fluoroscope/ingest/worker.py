@@ -1,0 +1,255 @@
+"""The ingest worker process: parsing, merging and encoding, off the server's GIL.
+
+Started by :class:`fluoroscope.ingest.process.IngestProcess` as
+``python -m fluoroscope.ingest.worker --udp-fd FD ...``. It runs the UDP receiving process
+(:class:`~fluoroscope.ingest.receiver.UdpReceiver`) on the inherited socket and a
+:class:`~fluoroscope.ingest.pipeline.Pipeline` whose store is the server at the other end
+of its pipes: each batch leaves as Arrow IPC tables, and the server inserts them. The
+engine stays in the server process (a chDB data path opens in one process only).
+
+Frames (:mod:`fluoroscope.ingest.frames`), worker -> server on stdout:
+
+* ``BATCH``: ``<I I`` documents, entities; then per table ``<H`` name length, name,
+  ``<I`` IPC length, an Arrow IPC stream. Insert in order.
+* ``ACK``: ``<Q B`` submission number, status (0 handed on, 1 throttled). Every batch of
+  the submission precedes its ACK.
+* ``RELOAD``: ``<I`` request number, a JSON list of trace ids whose stored entities the
+  worker needs; the server answers once every earlier batch is inserted.
+* ``COUNTERS``: ``{"counters": {...}, "cached_traces": n}``, cumulative.
+
+server -> worker on stdin:
+
+* ``DOCS``: ``<Q`` submission number, packed validated documents (PutTraceSegments).
+* ``TRACES``: ``<I`` request number, ``{trace_id: [ts, revision, [[doc, parent_id,
+  is_segment], ...]]}``.
+* ``STOP``: stop receiving, store everything accepted (reloads are still answered),
+  exit 0. End of file (the server died) stops too, without answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import struct
+import sys
+import threading
+from concurrent.futures import Future
+from typing import IO, Any, Final
+
+import orjson
+import pyarrow as pa
+
+from fluoroscope.ingest.frames import read_frame, unpack_bodies, write_frame
+from fluoroscope.ingest.pipeline import Pipeline, tune_gc
+from fluoroscope.ingest.receiver import UdpReceiver
+from fluoroscope.model.errors import StoreUnavailable, Throttled
+from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.store.store import encode_batch
+
+__all__ = [
+    "ACK", "BATCH", "COUNTERS", "DOCS", "RELOAD", "STOP", "TRACES", "decode_tables", "encode_tables",
+]  # fmt: skip
+
+log = logging.getLogger("fluoroscope.ingest")
+
+BATCH: Final = 10
+ACK: Final = 11
+RELOAD: Final = 12
+COUNTERS: Final = 13
+DOCS: Final = 20
+TRACES: Final = 21
+STOP: Final = 22
+
+ACK_FRAME: Final = struct.Struct("<QB")
+SEQ: Final = struct.Struct("<Q")
+REQUEST: Final = struct.Struct("<I")
+BATCH_HEAD: Final = struct.Struct("<II")
+_NAME: Final = struct.Struct("<H")
+_SIZE: Final = struct.Struct("<I")
+TABLES: Final = frozenset({"spans", "traces", "node_stats", "edge_stats"})
+_COUNTERS_EVERY: Final = 0.1  # seconds
+# Counted by the server, where the rows become durable, not here where they leave.
+_SERVER_COUNTED: Final = ("stored_documents", "stored_entities", "lost_documents")
+
+
+def encode_tables(tables: list[tuple[str, pa.Table]]) -> list[bytes]:
+    """``tables`` as ``BATCH`` payload parts after the counts."""
+    parts: list[bytes] = []
+    for name, table in tables:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        data = sink.getvalue().to_pybytes()
+        raw = name.encode()
+        parts += [_NAME.pack(len(raw)), raw, _SIZE.pack(len(data)), data]
+    return parts
+
+
+def decode_tables(payload: bytes) -> list[tuple[str, pa.Table]]:
+    """The tables of a ``BATCH`` payload (after its counts), by table name."""
+    view = memoryview(payload)
+    tables: list[tuple[str, pa.Table]] = []
+    offset = BATCH_HEAD.size
+    while offset < len(view):
+        (name_len,) = _NAME.unpack_from(view, offset)
+        offset += _NAME.size
+        name = bytes(view[offset : offset + name_len]).decode()
+        offset += name_len
+        (size,) = _SIZE.unpack_from(view, offset)
+        offset += _SIZE.size
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r} in a batch")
+        # Arrow wants its buffers aligned: the stream sits at any offset of the frame.
+        aligned = pa.allocate_buffer(size)
+        memoryview(aligned).cast("B")[:] = view[offset : offset + size]
+        tables.append((name, pa.ipc.open_stream(aligned).read_all()))
+        offset += size
+    return tables
+
+
+class _Channel:
+    """The worker's stdout, shared by its threads."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, kind: int, *parts: bytes) -> None:
+        try:
+            with self._lock:
+                write_frame(self._stream, kind, *parts)
+        except (BrokenPipeError, ValueError):
+            raise StoreUnavailable("the server has gone away") from None
+
+
+class _ServerStore:
+    """The server, seen by the pipeline as its store (see the module docstring)."""
+
+    def __init__(self, channel: _Channel, stored_until: int) -> None:
+        self._channel = channel
+        self._stored_until = stored_until
+        self._lock = threading.Lock()
+        self._next = 0
+        self._waiting: dict[int, Future[bytes]] = {}
+
+    def max_trace_ts(self) -> int:
+        return self._stored_until
+
+    def write(self, batch: WriteBatch) -> None:
+        head = BATCH_HEAD.pack(batch.documents, len(batch))
+        self._channel.send(BATCH, head, *encode_tables(encode_batch(batch)))
+
+    def load_traces(self, trace_ids: Any) -> dict[str, StoredTrace]:
+        future: Future[bytes] = Future()
+        with self._lock:
+            self._next += 1
+            number = self._next
+            self._waiting[number] = future
+        self._channel.send(RELOAD, REQUEST.pack(number), orjson.dumps(sorted(trace_ids)))
+        payload = future.result()
+        return {
+            trace_id: StoredTrace(ts, revision, [(d, p, bool(s)) for d, p, s in entities])
+            for trace_id, (ts, revision, entities) in orjson.loads(payload).items()
+        }
+
+    def answer(self, number: int, payload: bytes) -> None:
+        with self._lock:
+            future = self._waiting.pop(number, None)
+        if future is not None:
+            future.set_result(payload)
+
+    def fail_all(self) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            future.set_exception(StoreUnavailable("the server has gone away"))
+
+
+class _Worker:
+    def __init__(self, args: argparse.Namespace, channel: _Channel) -> None:
+        self.channel = channel
+        self.store = _ServerStore(channel, args.stored_until)
+        self.pipeline = Pipeline(
+            self.store,  # type: ignore[arg-type]  # the store's ingest surface, remotely
+            retention_seconds=args.retention,
+            cached_traces=args.cached_traces,
+            max_buffered_bytes=args.max_buffered_bytes,
+        )
+        sock = socket.socket(fileno=args.udp_fd)
+        self.receiver = UdpReceiver(sock, self.pipeline.offer_datagrams)
+        self.stopped = threading.Event()
+
+    def run(self, stdin: IO[bytes]) -> None:
+        self.pipeline.start()
+        self.receiver.start()
+        threading.Thread(target=self._report, name="counters", daemon=True).start()
+        reader = threading.Thread(target=self._read, args=(stdin,), name="stdin", daemon=True)
+        reader.start()
+        self.stopped.wait()
+        self.receiver.stop()
+        self.pipeline.close()
+        self._send_counters()
+
+    def _read(self, stdin: IO[bytes]) -> None:
+        try:
+            while (got := read_frame(stdin)) is not None:
+                kind, payload = got
+                if kind == DOCS:
+                    self._submit(SEQ.unpack_from(payload)[0], unpack_bodies(payload, SEQ.size))
+                elif kind == TRACES:
+                    self.store.answer(REQUEST.unpack_from(payload)[0], payload[REQUEST.size :])
+                elif kind == STOP:
+                    self.stopped.set()
+        finally:
+            self.store.fail_all()  # no answers can come any more
+            self.stopped.set()
+
+    def _submit(self, seq: int, bodies: list[bytes]) -> None:
+        docs = [orjson.loads(body) for body in bodies]
+        try:
+            future = self.pipeline.submit(docs, sum(map(len, bodies)))
+        except Throttled:
+            self.channel.send(ACK, ACK_FRAME.pack(seq, 1))
+            return
+        future.add_done_callback(lambda _: self.channel.send(ACK, ACK_FRAME.pack(seq, 0)))
+
+    def _send_counters(self) -> None:
+        counters = {
+            k: v for k, v in self.pipeline.counters.items() if k not in _SERVER_COUNTED and v
+        }
+        counters.update({f"udp_{k}": v for k, v in self.receiver.counters.items()})
+        snapshot = {"counters": counters, "cached_traces": self.pipeline.cached_traces}
+        self.channel.send(COUNTERS, orjson.dumps(snapshot))
+
+    def _report(self) -> None:
+        while not self.stopped.wait(_COUNTERS_EVERY):
+            try:
+                self._send_counters()
+            except StoreUnavailable:
+                return
+
+
+def main(argv: list[str]) -> int:
+    """The worker process's entry point (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="fluoroscope.ingest.worker")
+    parser.add_argument("--udp-fd", type=int, required=True)
+    parser.add_argument("--retention", type=float, required=True)
+    parser.add_argument("--stored-until", type=int, default=0)
+    parser.add_argument("--cached-traces", type=int, default=20_000)
+    parser.add_argument("--max-buffered-bytes", type=int, default=128 * 1024 * 1024)
+    args = parser.parse_args(argv)
+    # The server decides when ingest stops (a Ctrl-C reaches the whole process group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    # Threads here hand the GIL over often: the receiver's reader must keep draining.
+    sys.setswitchinterval(0.001)
+    tune_gc()
+    _Worker(args, _Channel(sys.stdout.buffer)).run(sys.stdin.buffer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

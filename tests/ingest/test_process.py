@@ -1,0 +1,90 @@
+"""The server's processes: the ingest worker and its UDP receiver, under real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.support import get_documents, segment, start_server, wait_for
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(x) for x in (task / "children").read_text().split())
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    for child in _children(pid):
+        out.append(child)
+        out.extend(_descendants(child))
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def _helpers(server_pid: int) -> list[int] | None:
+    """The server's two helper processes once both run (for :func:`wait_for`)."""
+    found = _descendants(server_pid)
+    return found if len(found) == 2 else None
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_ctrl_c_to_the_process_group_stores_everything(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the server and its helper processes together."""
+    server = start_server(tmp_path / "data")
+    helpers = wait_for(lambda: _helpers(server.process.pid))
+    assert any("fluoroscope.ingest.worker" in _cmdline(p) for p in helpers)
+    assert any("fluoroscope.ingest.receiver" in _cmdline(p) for p in helpers)
+    server.send_documents(*(segment() for _ in range(200)))
+    wait_for(lambda: server.counter("udp_received") == 200)
+    for pid in helpers:  # as a terminal would (the test runner shares their group)
+        os.kill(pid, signal.SIGINT)
+    time.sleep(0.3)
+    assert not any(_gone(p) for p in helpers), "helpers must leave stopping to the server"
+    output = server.stop(signal.SIGINT)
+    assert "Stored 200 documents; nothing dropped." in output
+    assert all(_gone(p) for p in helpers)
+
+
+def test_helpers_exit_when_the_server_dies(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    helpers = wait_for(lambda: _helpers(server.process.pid))
+    server.process.kill()
+    server.stop()  # collects what it printed
+    wait_for(lambda: all(_gone(p) for p in helpers), timeout=10)
+
+
+def test_a_killed_worker_is_replaced_and_ingest_goes_on(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        client = server.xray()
+        first = segment()
+        server.send_documents(first)
+        wait_for(lambda: get_documents(client, first["trace_id"]))
+        (worker,) = _children(server.process.pid)
+        os.kill(worker, signal.SIGKILL)
+        wait_for(lambda: server.counter("worker_restarts") == 1, timeout=15)
+        second = segment()
+
+        def stored() -> object:
+            server.send_documents(second)  # the new worker may not be receiving yet
+            return get_documents(client, second["trace_id"])
+
+        assert wait_for(stored, timeout=20, interval=0.5) == [second]
+        assert get_documents(client, first["trace_id"]) == [first]
+    finally:
+        output = server.stop()
+    assert "restarting it" in output
