@@ -19,7 +19,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from fluoroscope.model.ids import trace_epoch
-from fluoroscope.model.inference import outcome, status_of
+from fluoroscope.model.inference import outcome_of, status_of
 from fluoroscope.model.stats import StatsBatch
 from fluoroscope.model.tracestate import TraceState
 from fluoroscope.store.batch import StoredTrace, WriteBatch
@@ -75,10 +75,19 @@ class Assembler:
         batch = WriteBatch()
         stats = StatsBatch()
         dirty: dict[str, TraceState] = {}
+        cache = self._cache
+        explode = self._explode
         for doc in docs:
-            state = self._state(doc["trace_id"], doc["start_time"], now)
-            self._explode(doc, state, batch, stats)
-            dirty[state.trace_id] = state
+            trace_id = doc["trace_id"]
+            state = cache.get(trace_id)
+            if state is None:
+                state = cache[trace_id] = TraceState(
+                    trace_id, self._trace_ts(trace_id, doc["start_time"], now)
+                )
+            else:
+                cache.move_to_end(trace_id)
+            explode(doc, state, batch, stats)
+            dirty[trace_id] = state
         for state in dirty.values():
             state.revision += 1
             batch.add_summary(state.ts, state.summary())
@@ -93,16 +102,6 @@ class Assembler:
         if now - self._retention <= epoch <= now + _FUTURE_SLACK:
             return epoch
         return int(start)  # not an X-Ray-style epoch id (e.g. a random 128-bit OTel id)
-
-    def _state(self, trace_id: str, start: float, now: float) -> TraceState:
-        state = self._cache.get(trace_id)
-        if state is None:
-            state = self._cache[trace_id] = TraceState(
-                trace_id, self._trace_ts(trace_id, start, now)
-            )
-        else:
-            self._cache.move_to_end(trace_id)
-        return state
 
     def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> None:
         missing = {
@@ -137,38 +136,50 @@ class Assembler:
         """Append a row per entity in ``doc`` (depth first) and merge each into ``state``."""
         is_segment = doc.get("type") != "subsegment"
         parent = doc.get("parent_id") or ""
-        stack: list[tuple[Mapping[str, Any], str, bool]] = [(doc, parent, is_segment)]
         spans = batch.spans
         ts, trace_id = state.ts, state.trace_id
-        while stack:
-            entity, parent_id, seg = stack.pop()
-            children = entity.get("subsegments")
-            own: Mapping[str, Any]
-            if children:
-                own = {k: v for k, v in entity.items() if k != "subsegments"}
-                eid = entity["id"]
-                for child in reversed(children):
-                    stack.append((child, eid, False))
-            else:
-                own = entity
-            state.apply(own, parent_id, seg, stats)
-            end = own.get("end_time")
-            complete = end is not None and not own.get("in_progress")
-            self._version += 1
-            bits = outcome(own)
-            namespace = own.get("namespace")
-            origin = own.get("origin")
-            spans.ts.append(ts)
-            spans.trace_id.append(trace_id)
-            spans.id.append(own["id"])
-            spans.parent_id.append(parent_id)
-            spans.is_segment.append(1 if seg else 0)
-            spans.name.append(own["name"])
-            spans.origin.append(origin if isinstance(origin, str) else "")
-            spans.namespace.append(namespace if isinstance(namespace, str) else "")
-            spans.start_time.append(float(own["start_time"]))
-            spans.end_time.append(float(end) if complete and end is not None else 0.0)
-            spans.flags.append(bits if complete else bits | _IN_PROGRESS_FLAG)
-            spans.http_status.append(status_of(own))
-            spans.version.append(self._version | COMPLETE_BIT if complete else self._version)
-            spans.doc.append(_DUMPS(own))
+        apply = state.apply
+        version = self._version
+        stack: list[tuple[Mapping[str, Any], str, bool]] = [(doc, parent, is_segment)]
+        try:
+            while stack:
+                entity, parent_id, seg = stack.pop()
+                children = entity.get("subsegments")
+                own: Mapping[str, Any]
+                if children:
+                    copy = dict(entity)  # the entity's own document: children excluded
+                    del copy["subsegments"]
+                    own = copy
+                    eid = entity["id"]
+                    for child in reversed(children):
+                        stack.append((child, eid, False))
+                else:
+                    own = entity
+                status = status_of(own)
+                bits = outcome_of(own, status)
+                apply(own, parent_id, seg, stats, bits)
+                end = own.get("end_time")
+                version += 1
+                namespace = own.get("namespace")
+                origin = own.get("origin")
+                spans.ts.append(ts)
+                spans.trace_id.append(trace_id)
+                spans.id.append(own["id"])
+                spans.parent_id.append(parent_id)
+                spans.is_segment.append(1 if seg else 0)
+                spans.name.append(own["name"])
+                spans.origin.append(origin if isinstance(origin, str) else "")
+                spans.namespace.append(namespace if isinstance(namespace, str) else "")
+                spans.start_time.append(float(own["start_time"]))
+                if end is not None and not own.get("in_progress"):
+                    spans.end_time.append(float(end))
+                    spans.flags.append(bits)
+                    spans.version.append(version | COMPLETE_BIT)
+                else:
+                    spans.end_time.append(0.0)
+                    spans.flags.append(bits | _IN_PROGRESS_FLAG)
+                    spans.version.append(version)
+                spans.http_status.append(status)
+                spans.doc.append(_DUMPS(own))
+        finally:
+            self._version = version

@@ -41,6 +41,8 @@ MAX_FUTURE_SECONDS: Final = 24 * 3600.0
 """How far ahead of the receiver's clock a start time may lie (clock skew allowance)."""
 
 _MS_EPOCH_FLOOR: Final = 1e11  # epoch seconds pass this in the year 5138; milliseconds did in 1973
+_OBJECT_FIELDS: Final = ("http", "aws", "sql", "annotations", "metadata", "service")
+_ANNOTATION_TYPES: Final = (str, int, float)  # bool is an int
 
 
 def is_independent_subsegment(doc: Mapping[str, Any]) -> bool:
@@ -88,7 +90,9 @@ def _check_entity(
     start = entity.get("start_time")
     if start is None:
         raise _fail(path, "missing required field 'start_time'", root_id, "MissingField")
-    if not _is_number(start) or not math.isfinite(start) or start <= 0:
+    if not (type(start) is float or type(start) is int or _is_number(start)) or not (
+        0 < start < math.inf
+    ):
         raise _fail(
             path, "'start_time' must be a positive number of epoch seconds", root_id, "InvalidTime"
         )
@@ -118,7 +122,9 @@ def _check_entity(
             raise _fail(
                 path, "'end_time' is required unless 'in_progress' is true", root_id, "MissingField"
             )
-    elif not _is_number(end) or not math.isfinite(end):
+    elif not (type(end) is float or type(end) is int or _is_number(end)) or not (
+        -math.inf < end < math.inf
+    ):
         raise _fail(path, "'end_time' must be a number of epoch seconds", root_id, "InvalidTime")
     elif end < start:
         raise _fail(
@@ -135,18 +141,22 @@ def _check_entity(
     ):
         raise _fail(path, "'parent_id' must be 16 lowercase hex digits", root_id, "InvalidId")
 
-    for key in ("http", "aws", "sql", "annotations", "metadata", "service"):
-        if key in entity and not isinstance(entity[key], Mapping):
-            raise _fail(path, f"'{key}' must be an object", root_id)
+    for key in _OBJECT_FIELDS:
+        if key in entity:
+            value = entity[key]
+            # ``type(x) is dict`` first: parsed JSON holds plain dicts, and the abc check
+            # ``isinstance(x, Mapping)`` costs several times more.
+            if type(value) is not dict and not isinstance(value, Mapping):
+                raise _fail(path, f"'{key}' must be an object", root_id)
     annotations = entity.get("annotations")
     if annotations:
         for key, value in annotations.items():
-            if not isinstance(value, str | int | float | bool):
+            if not isinstance(value, _ANNOTATION_TYPES):
                 raise _fail(
                     path, f"annotation {key!r:.60} must be a string, number or boolean", root_id
                 )
     cause = entity.get("cause")
-    if cause is not None and not isinstance(cause, str | Mapping):
+    if cause is not None and not isinstance(cause, str | dict | Mapping):
         raise _fail(path, "'cause' must be an exception id or an object", root_id)
 
     children = entity.get("subsegments")
@@ -158,7 +168,7 @@ def _check_entity(
         raise _fail(path, f"subsegments nested deeper than {MAX_DEPTH}", root_id)
     for index, child in enumerate(children):
         child_path = f"{path}.subsegments[{index}]" if path else f"subsegments[{index}]"
-        if not isinstance(child, Mapping):
+        if type(child) is not dict and not isinstance(child, Mapping):
             raise _fail(child_path, "must be an object", root_id)
         _check_entity(child, child_path, root_id, now, min_start, depth + 1)
 
@@ -171,7 +181,7 @@ def validate_document(doc: object, *, now: float, max_age: float | None = None) 
     seconds (injected for testability); ``max_age``, when given, rejects documents whose
     start lies further in the past (the retention period). Unknown keys are allowed.
     """
-    if not isinstance(doc, Mapping):
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         raise InvalidDocument("document must be a JSON object", code="InvalidDocument")
     raw_id = doc.get("id")
     doc_id = raw_id if isinstance(raw_id, str) else ""

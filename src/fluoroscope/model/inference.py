@@ -29,6 +29,7 @@ __all__ = [
     "NodeId",
     "downstream_node",
     "outcome",
+    "outcome_of",
     "status_of",
 ]
 
@@ -86,7 +87,7 @@ def downstream_node(sub: Mapping[str, Any]) -> NodeId | None:
         if service is None:
             display = name if name[:1].isupper() else name.capitalize()
             return NodeId(display, f"AWS::{display}")
-        if isinstance(aws, Mapping) and service.resource_field:
+        if (type(aws) is dict or isinstance(aws, Mapping)) and service.resource_field:
             resource = _resource_name(service.resource_field, aws.get(service.resource_field))
             if not resource and service.resource_field == "table_name":
                 names = aws.get("table_names") or aws.get("resource_names")
@@ -97,20 +98,28 @@ def downstream_node(sub: Mapping[str, Any]) -> NodeId | None:
         return NodeId(service.display, f"AWS::{service.display}")
     if "sql" in sub:
         return NodeId(name, "Database::SQL")
-    if namespace == "remote" or (namespace != "local" and isinstance(sub.get("http"), Mapping)):
+    if namespace == "remote":
         return NodeId(name, "remote")
+    if namespace != "local":
+        http = sub.get("http")
+        if http is not None and (type(http) is dict or isinstance(http, Mapping)):
+            return NodeId(name, "remote")
     return None
 
 
 def status_of(entity: Mapping[str, Any]) -> int:
     """The HTTP response status recorded on an entity, or 0."""
     http = entity.get("http")
-    if isinstance(http, Mapping):
-        response = http.get("response")
-        if isinstance(response, Mapping):
-            status = response.get("status")
-            if isinstance(status, int) and not isinstance(status, bool):
-                return status
+    # ``type(x) is dict`` first: parsed JSON holds only plain dicts, and the abc
+    # ``isinstance(x, Mapping)`` check costs several times more (this runs per entity).
+    if http is None or not (type(http) is dict or isinstance(http, Mapping)):
+        return 0
+    response = http.get("response")
+    if response is None or not (type(response) is dict or isinstance(response, Mapping)):
+        return 0
+    status = response.get("status")
+    if type(status) is int or (isinstance(status, int) and not isinstance(status, bool)):
+        return status
     return 0
 
 
@@ -121,18 +130,23 @@ THROTTLE: Final = 4
 
 def outcome(entity: Mapping[str, Any]) -> int:
     """Bit set of ERROR / FAULT / THROTTLE from the flags and the response status."""
+    return outcome_of(entity, status_of(entity))
+
+
+def outcome_of(entity: Mapping[str, Any], status: int) -> int:
+    """:func:`outcome` for an entity whose :func:`status_of` is already known."""
     bits = 0
     if entity.get("error") is True:
-        bits |= ERROR
+        bits = ERROR
     if entity.get("fault") is True:
         bits |= FAULT
     if entity.get("throttle") is True:
         bits |= THROTTLE | ERROR
-    status = status_of(entity)
-    if status >= 500:
-        bits |= FAULT
-    elif status == 429:
-        bits |= THROTTLE | ERROR
-    elif status >= 400:
-        bits |= ERROR
+    if status:
+        if status >= 500:
+            bits |= FAULT
+        elif status == 429:
+            bits |= THROTTLE | ERROR
+        elif status >= 400:
+            bits |= ERROR
     return bits

@@ -26,15 +26,27 @@ if TYPE_CHECKING:
 __all__ = ["root_causes"]
 
 _MAX_PATH = 32
+_FAILED = FAULT | ERROR
 
 
 def _children(state: TraceState) -> dict[str, list[str]]:
+    """Child ids per entity id: subsegments first, then segments, each in arrival order."""
     children: dict[str, list[str]] = {}
+    get = children.get
     for sid, parent in state.parent_of.items():
-        children.setdefault(parent, []).append(sid)
+        kids = get(parent)
+        if kids is None:
+            children[parent] = [sid]
+        else:
+            kids.append(sid)
     for sid, seg in state.segments.items():
-        if seg.parent_id:
-            children.setdefault(seg.parent_id, []).append(sid)
+        parent = seg.parent_id
+        if parent:
+            kids = get(parent)
+            if kids is None:
+                children[parent] = [sid]
+            else:
+                kids.append(sid)
     return children
 
 
@@ -86,17 +98,37 @@ def root_causes(
     state: TraceState, index: dict[NodeId, int], root_id: str | None
 ) -> tuple[list[RootCause], list[RootCause], list[RootCause]]:
     """The trace's fault, error and response-time root causes (one walk of its tree)."""
+    segments = state.segments
+    # Entities flagged FAULT or ERROR, segments first (most traces have none: then the
+    # two failure walks are skipped). An id both a segment and a subsegment counts as
+    # the segment, and twice, as it always has; the second visit finds its service seen.
+    flagged: list[tuple[str, int]] = [
+        (eid, seg.bits) for eid, seg in segments.items() if seg.bits & _FAILED
+    ]
+    for eid, sub in state.subs.items():
+        bits = sub.bits
+        if bits & _FAILED or eid in segments:
+            seg = segments.get(eid)
+            if seg is not None:
+                bits = seg.bits
+            if bits & _FAILED:
+                flagged.append((eid, bits))
+    root = segments.get(root_id) if root_id is not None else None
+    timed = root is not None and not root.in_progress and root.end - root.start > 0
+    if not flagged and not timed:
+        return [], [], []
     children = _children(state)
     return (
-        _cause_of(state, children, FAULT, index, root_id),
-        _cause_of(state, children, ERROR, index, root_id),
-        _slowest_cause(state, children, index, root_id),
+        _cause_of(state, children, flagged, FAULT, index, root_id) if flagged else [],
+        _cause_of(state, children, flagged, ERROR, index, root_id) if flagged else [],
+        _slowest_cause(state, children, index, root_id) if timed else [],
     )
 
 
 def _cause_of(
     state: TraceState,
     children: dict[str, list[str]],
+    flagged: list[tuple[str, int]],
     bit: int,
     index: dict[NodeId, int],
     root_id: str | None,
@@ -105,8 +137,9 @@ def _cause_of(
     impacting = bool(root_id and state.segments[root_id].bits & bit)
     causes: list[RootCause] = []
     seen: set[int] = set()
-    flagged = [e for e in (*state.segments, *state.subs) if _bits(state, e) & bit]
-    for eid in flagged:
+    for eid, bits in flagged:
+        if not bits & bit:
+            continue
         if any(_bits(state, c) & bit for c in children.get(eid, ())):
             continue  # the failure came from further down
         call = state.downstream.get(eid)
@@ -139,11 +172,13 @@ def _slowest_cause(
     if root.in_progress or total <= 0:
         return []
 
+    subs, segments = state.subs, state.segments
+
     def duration(eid: str) -> float:
-        sub = state.subs.get(eid)
+        sub = subs.get(eid)
         if sub is not None:
             return sub.end - sub.start
-        seg = state.segments.get(eid)
+        seg = segments.get(eid)
         return seg.end - seg.start if seg else 0.0
 
     eid = root_id
@@ -151,7 +186,7 @@ def _slowest_cause(
         kids = children.get(eid)
         if not kids:
             break
-        eid = max(kids, key=duration)
+        eid = kids[0] if len(kids) == 1 else max(kids, key=duration)
     call = state.downstream.get(eid)
     if call is not None and call.inferred and call.node in index:
         entity = CauseEntity(call.node.name, (), True, duration(eid) / total)

@@ -9,8 +9,9 @@ Not thread-safe: one owner at a time.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId
 
@@ -18,6 +19,10 @@ __all__ = ["CLIENT_TYPE", "Outcome", "StatsBatch", "histogram_bucket"]
 
 CLIENT_TYPE: Final = "client"
 _MAX_BUCKET_US: Final = 4_000_000_000  # UInt32 microseconds: a little over an hour
+
+
+_POWERS: Final = tuple(10**k for k in range(20))
+_ROUNDING: Final = tuple((10**k // 2, 10**k) for k in range(20))  # (half, magnitude)
 
 
 def histogram_bucket(seconds: float) -> int:
@@ -29,13 +34,14 @@ def histogram_bucket(seconds: float) -> int:
     us = int(seconds * 1_000_000 + 0.5)
     if us < 100:
         return max(us, 0)
-    magnitude = 10 ** (len(str(us)) - 2)
-    us = (us + magnitude // 2) // magnitude * magnitude
-    return int(min(us, _MAX_BUCKET_US))
+    if us >= _MAX_BUCKET_US:
+        return _MAX_BUCKET_US  # rounding to two digits never brings it back below
+    # digits - 2, where digits = len(str(us)) = the number of powers of ten <= us
+    half, magnitude = _ROUNDING[bisect_right(_POWERS, us) - 2]
+    return (us + half) // magnitude * magnitude
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """One completed request: when it started and ended, and its ERROR/FAULT/THROTTLE bits."""
 
     start: float
@@ -60,23 +66,29 @@ class _Cell:
     histogram: dict[int, int] = field(default_factory=dict)
 
     def add(self, outcome: Outcome, weight: int) -> None:
-        bits = outcome.bits
-        elapsed = max(outcome.end - outcome.start, 0.0)
+        start, end, bits = outcome
+        elapsed = end - start
+        if elapsed < 0.0:
+            elapsed = 0.0
         self.total += weight
-        if bits & FAULT:
-            self.faults += weight
-        if bits & THROTTLE:
-            self.throttles += weight
-        elif bits & ERROR:
-            self.errors += weight
-        if not bits:
+        if bits:
+            if bits & FAULT:
+                self.faults += weight
+            if bits & THROTTLE:
+                self.throttles += weight
+            elif bits & ERROR:
+                self.errors += weight
+        else:
             self.ok += weight
         self.response_time += weight * elapsed
         if weight > 0:
-            self.first_start = min(self.first_start, outcome.start)
-            self.last_end = max(self.last_end, outcome.end)
+            if start < self.first_start:
+                self.first_start = start
+            if end > self.last_end:
+                self.last_end = end
         bucket = histogram_bucket(elapsed)
-        self.histogram[bucket] = self.histogram.get(bucket, 0) + weight
+        histogram = self.histogram
+        histogram[bucket] = histogram.get(bucket, 0) + weight
 
 
 @dataclass(slots=True)
@@ -91,7 +103,7 @@ class StatsBatch:
     ) -> None:
         """Count ``outcome`` for ``node`` (``root``: the node is a trace's entry point;
         ``inferred``: the node stands for a downstream call nobody instrumented)."""
-        key = (outcome.minute, node.name, node.type, int(root), int(inferred))
+        key = (int(outcome[0] // 60) * 60, node[0], node[1], int(root), int(inferred))
         cell = self.nodes.get(key)
         if cell is None:
             cell = self.nodes[key] = _Cell()
@@ -99,7 +111,7 @@ class StatsBatch:
 
     def edge(self, src: NodeId, dst: NodeId, outcome: Outcome, *, weight: int = 1) -> None:
         """Count ``outcome`` for the call from ``src`` to ``dst``."""
-        key = (outcome.minute, src.name, src.type, dst.name, dst.type)
+        key = (int(outcome[0] // 60) * 60, src[0], src[1], dst[0], dst[1])
         cell = self.edges.get(key)
         if cell is None:
             cell = self.edges[key] = _Cell()

@@ -131,13 +131,15 @@ class TraceSummary:
                 [key, value, ids]
                 for key, values in self.annotations.items()
                 for value, ids in values
-            ],
-            "u": [[name, ids] for name, ids in self.users],
+            ]
+            if self.annotations
+            else [],
+            "u": [[name, ids] for name, ids in self.users] if self.users else [],
             "r": self.resource_arns,
             "i": self.instance_ids,
             "z": self.availability_zones,
             "rc": [
-                [_cause_json(c) for c in causes]
+                [_cause_json(c) for c in causes] if causes else []
                 for causes in (
                     self.fault_root_causes,
                     self.error_root_causes,
@@ -169,7 +171,15 @@ def _cause_json(cause: RootCause) -> list[Any]:
         cause.service,
         int(cause.inferred),
         int(cause.client_impacting),
-        [[e.name, [list(x) for x in e.exceptions], int(e.remote), e.coverage] for e in cause.path],
+        [
+            [
+                e.name,
+                [list(x) for x in e.exceptions] if e.exceptions else [],
+                int(e.remote),
+                e.coverage,
+            ]
+            for e in cause.path
+        ],
     ]
 
 

@@ -19,6 +19,7 @@ the server restarted; a replay recounts nothing. Not thread-safe: one owner at a
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -116,16 +117,19 @@ class TraceState:
         parent_id: str,
         is_segment: bool,
         stats: StatsBatch | None,
+        bits: int | None = None,
     ) -> None:
         """Merge one entity (children excluded) into the state.
 
         ``stats`` receives the statistics this entity completes; ``None`` replays an
-        entity that was counted before (rebuilding the state from the store).
+        entity that was counted before (rebuilding the state from the store). ``bits``:
+        the entity's :func:`~fluoroscope.model.inference.outcome`, when the caller has
+        it already (computed here otherwise).
         """
         eid: str = entity["id"]
         start = float(entity["start_time"])
         end_raw = entity.get("end_time")
-        in_progress = bool(entity.get("in_progress")) or end_raw is None
+        in_progress = end_raw is None or bool(entity.get("in_progress"))
         if in_progress and eid in self.counted:
             return  # a stale in-progress copy of an entity already seen complete
         end = float(end_raw) if end_raw is not None else start
@@ -135,20 +139,25 @@ class TraceState:
             self.max_end = end
         annotations = entity.get("annotations")
         if annotations:
+            merged = self.annotations
             for key, value in annotations.items():
-                self.annotations[(eid, key)] = value
+                merged[(eid, key)] = value
         cause = entity.get("cause")
-        if isinstance(cause, Mapping):
+        # ``type(x) is dict`` first: parsed JSON holds plain dicts, and the abc check
+        # ``isinstance(x, Mapping)`` costs several times more.
+        if cause is not None and (type(cause) is dict or isinstance(cause, Mapping)):
             found = cause.get("exceptions")
             if isinstance(found, list):
                 self.exceptions[eid] = [
                     (str(e.get("type") or ""), str(e.get("message") or ""))
                     for e in found[:_MAX_EXCEPTIONS]
-                    if isinstance(e, Mapping)
+                    if type(e) is dict or isinstance(e, Mapping)
                 ]
-        bits = outcome(entity)
+        if bits is None:
+            bits = outcome(entity)
         if is_segment:
-            self._apply_segment(entity, eid, parent_id, start, end, in_progress, bits)
+            segment = self._segment(entity, parent_id, start, end, in_progress, bits)
+            self.segments[eid] = segment
         else:
             self.parent_of[eid] = parent_id
             self.subs[eid] = Sub(
@@ -162,58 +171,62 @@ class TraceState:
             self.counted.add(eid)
             done = Outcome(start, end, bits)
             if is_segment:
-                self._count_segment(self.segments[eid].node, parent_id, done, stats)
+                node = segment.node
+                if stats is not None:
+                    stats.node(node, done, root=not parent_id)
+                    if not parent_id:
+                        stats.edge(NodeId(node.name, CLIENT_TYPE), node, done)
+                if parent_id:
+                    pending = self.waiting.get(parent_id)
+                    if pending is None:
+                        self.waiting[parent_id] = [_PendingEdge(node, done)]
+                    else:
+                        pending.append(_PendingEdge(node, done))
             else:
-                node = downstream_node(entity)
-                if node is not None:
-                    self.downstream[eid] = _Downstream(node, done)
+                called = downstream_node(entity)
+                if called is not None:
+                    self.downstream[eid] = _Downstream(called, done)
                     self.unowned.append(eid)
         if self.unowned or self.waiting:
             self._settle(stats)
 
-    def _apply_segment(
-        self,
+    @staticmethod
+    def _segment(
         entity: Mapping[str, Any],
-        eid: str,
         parent_id: str,
         start: float,
         end: float,
         in_progress: bool,
         bits: int,
-    ) -> None:
+    ) -> _Segment:
         origin = entity.get("origin")
-        node = NodeId(entity["name"], origin if isinstance(origin, str) else "")
         http = entity.get("http")
+        if http is not None and not (type(http) is dict or isinstance(http, Mapping)):
+            http = None
+        account_id = instance_id = availability_zone = ""
         aws = entity.get("aws")
-        aws = aws if isinstance(aws, Mapping) else {}
-        ec2 = aws.get("ec2")
-        ec2 = ec2 if isinstance(ec2, Mapping) else {}
+        if aws is not None and (type(aws) is dict or isinstance(aws, Mapping)):
+            account_id = str(aws.get("account_id") or "")
+            ec2 = aws.get("ec2")
+            if ec2 is not None and (type(ec2) is dict or isinstance(ec2, Mapping)):
+                instance_id = str(ec2.get("instance_id") or "")
+                availability_zone = str(ec2.get("availability_zone") or "")
         user = entity.get("user")
         arn = entity.get("resource_arn")
-        self.segments[eid] = _Segment(
-            node=node,
-            parent_id=parent_id,
-            start=start,
-            end=end,
-            in_progress=in_progress,
-            bits=bits,
-            http=http if isinstance(http, Mapping) else None,
-            user=user if isinstance(user, str) else "",
-            resource_arn=arn if isinstance(arn, str) else "",
-            account_id=str(aws.get("account_id") or ""),
-            instance_id=str(ec2.get("instance_id") or ""),
-            availability_zone=str(ec2.get("availability_zone") or ""),
+        return _Segment(
+            NodeId(entity["name"], origin if isinstance(origin, str) else ""),
+            parent_id,
+            start,
+            end,
+            in_progress,
+            bits,
+            http,
+            user if isinstance(user, str) else "",
+            arn if isinstance(arn, str) else "",
+            account_id,
+            instance_id,
+            availability_zone,
         )
-
-    def _count_segment(
-        self, node: NodeId, parent_id: str, done: Outcome, stats: StatsBatch | None
-    ) -> None:
-        if stats is not None:
-            stats.node(node, done, root=not parent_id)
-            if not parent_id:
-                stats.edge(NodeId(node.name, CLIENT_TYPE), node, done)
-        if parent_id:
-            self.waiting.setdefault(parent_id, []).append(_PendingEdge(node, done))
 
     # -- resolution ------------------------------------------------------------------
 
@@ -238,12 +251,12 @@ class TraceState:
                     still.append(did)
                     continue
                 made = self.downstream[did]
-                made.caller = self.segments[owner].node
-                if did not in self.waiting:
+                made.caller = caller = self.segments[owner].node
+                made.inferred = did not in self.waiting
+                if made.inferred:
                     if stats is not None:
                         stats.node(made.node, made.outcome, root=False, inferred=True)
-                    self._edge(made.caller, made.node, made.outcome, stats)
-                made.inferred = did not in self.waiting
+                    self._edge(caller, made.node, made.outcome, stats)
             self.unowned = still
         if not self.waiting:
             return
@@ -277,7 +290,9 @@ class TraceState:
         """Count a call between two nodes of this trace (and keep it for edge() filters)."""
         if stats is not None:
             stats.edge(src, dst, done, weight=weight)
-        calls = self.calls.setdefault((src, dst), [])
+        calls = self.calls.get((src, dst))
+        if calls is None:
+            calls = self.calls[(src, dst)] = []
         if weight > 0:
             calls.append(done)
         elif done in calls:
@@ -298,44 +313,57 @@ class TraceState:
                 best, best_start = sid, seg.start
         return best
 
+    def _service_of(self, eid: str, index: dict[NodeId, int]) -> int:
+        """The index in ``index`` of the service owning entity ``eid``, -1 if unknown."""
+        owner = self.owner(eid)
+        return index[self.segments[owner].node] if owner is not None else -1
+
     def summary(self) -> TraceSummary:
         """The trace's summary as of now (bumps nothing; the caller sets ``revision``)."""
+        # Runs once per changed trace per batch: plain loops, no closures (hot path).
+        inf = float("inf")
+        segments = self.segments
         services: list[ServiceId] = []
         facts: list[ServiceFacts] = []
         index: dict[NodeId, int] = {}
-
-        def service(node: NodeId, account: str = "") -> int:
-            found = index.get(node)
-            if found is None:
-                found = index[node] = len(services)
-                services.append(ServiceId(node.name, node.type, account))
-                facts.append(ServiceFacts(min_response_time=float("inf")))
-            return found
-
-        def observe(idx: int, bits: int, elapsed: float | None) -> None:
-            fact = facts[idx]
-            fact.bits |= bits
-            if elapsed is not None:
-                fact.min_response_time = min(fact.min_response_time, elapsed)
-                fact.max_response_time = max(fact.max_response_time, elapsed)
-
         root_id = self._root()
         entry: int | None = None
         users: dict[str, set[int]] = {}
         arns: list[str] = []
         instances: list[str] = []
         zones: list[str] = []
-        throttle = partial = False
-        for sid, seg in self.segments.items():
-            idx = service(seg.node, seg.account_id)
-            observe(idx, seg.bits, None if seg.in_progress else seg.end - seg.start)
+        any_bits = 0
+        partial = False
+        for sid, seg in segments.items():
+            node = seg.node
+            idx = index.get(node)
+            if idx is None:
+                idx = index[node] = len(services)
+                services.append(ServiceId(node.name, node.type, seg.account_id))
+                fact = ServiceFacts(min_response_time=inf)
+                facts.append(fact)
+            else:
+                fact = facts[idx]
+            bits = seg.bits
+            fact.bits |= bits
+            any_bits |= bits
+            if seg.in_progress:
+                partial = True
+            else:
+                elapsed = seg.end - seg.start
+                if elapsed < fact.min_response_time:
+                    fact.min_response_time = elapsed
+                if elapsed > fact.max_response_time:
+                    fact.max_response_time = elapsed
             if sid == root_id:
                 entry = idx
-                facts[idx].root = True
-            throttle = throttle or bool(seg.bits & THROTTLE)
-            partial = partial or seg.in_progress
+                fact.root = True
             if seg.user:
-                users.setdefault(seg.user, set()).add(idx)
+                found = users.get(seg.user)
+                if found is None:
+                    users[seg.user] = {idx}
+                else:
+                    found.add(idx)
             if seg.resource_arn and seg.resource_arn not in arns:
                 arns.append(seg.resource_arn)
             if seg.instance_id and seg.instance_id not in instances:
@@ -344,34 +372,69 @@ class TraceState:
                 zones.append(seg.availability_zone)
         for call in self.downstream.values():
             if call.inferred:
-                idx = service(call.node)
-                facts[idx].inferred = True
-                observe(idx, call.outcome.bits, call.outcome.end - call.outcome.start)
-                throttle = throttle or bool(call.outcome.bits & THROTTLE)
+                node = call.node
+                idx = index.get(node)
+                if idx is None:
+                    idx = index[node] = len(services)
+                    services.append(ServiceId(node.name, node.type, ""))
+                    fact = ServiceFacts(min_response_time=inf)
+                    facts.append(fact)
+                else:
+                    fact = facts[idx]
+                fact.inferred = True
+                done = call.outcome
+                fact.bits |= done.bits
+                any_bits |= done.bits
+                elapsed = done.end - done.start
+                if elapsed < fact.min_response_time:
+                    fact.min_response_time = elapsed
+                if elapsed > fact.max_response_time:
+                    fact.max_response_time = elapsed
         for fact in facts:
-            if fact.min_response_time == float("inf"):
+            if fact.min_response_time == inf:
                 fact.min_response_time = 0.0
         edges: list[EdgeFacts] = []
         for (src, dst), outcomes in self.calls.items():
             if src not in index or dst not in index:
                 continue
-            elapsed = [o.end - o.start for o in outcomes]
             bits = 0
-            for o in outcomes:
-                bits |= o.bits
-            edges.append(EdgeFacts(index[src], index[dst], bits, min(elapsed), max(elapsed)))
+            low = high = 0.0
+            for i, done in enumerate(outcomes):
+                elapsed = done.end - done.start
+                bits |= done.bits
+                if i == 0:
+                    low = high = elapsed
+                elif elapsed < low:
+                    low = elapsed
+                elif elapsed > high:
+                    high = elapsed
+            edges.append(EdgeFacts(index[src], index[dst], bits, low, high))
+        owners: dict[str, int] = {}  # entity id -> index of its owner's service (-1: unknown)
         exceptions: list[tuple[str, str, int]] = []
-        for eid, found in self.exceptions.items():
-            owner = self.owner(eid)
-            where = index[self.segments[owner].node] if owner is not None else -1
-            exceptions.extend((kind, message, where) for kind, message in found)
+        for eid, found_exceptions in self.exceptions.items():
+            where = owners.get(eid)
+            if where is None:
+                where = owners[eid] = self._service_of(eid, index)
+            exceptions.extend((kind, message, where) for kind, message in found_exceptions)
 
-        annotations: dict[str, dict[tuple[type, AnnotationValue], set[int]]] = {}
+        # key -> [(value, sorted service indices)], values in first-seen order per key
+        annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
+        slots: dict[tuple[str, type, AnnotationValue], list[int]] = {}
         for (eid, key), value in self.annotations.items():
-            owner = self.owner(eid)
-            ids = annotations.setdefault(key, {}).setdefault((type(value), value), set())
-            if owner is not None:
-                ids.add(index[self.segments[owner].node])
+            slot = (key, type(value), value)
+            ids = slots.get(slot)
+            if ids is None:
+                ids = slots[slot] = []
+                pairs = annotations.get(key)
+                if pairs is None:
+                    annotations[key] = [(value, ids)]
+                else:
+                    pairs.append((value, ids))
+            where = owners.get(eid)
+            if where is None:
+                where = owners[eid] = self._service_of(eid, index)
+            if where >= 0 and where not in ids:
+                insort(ids, where)
 
         root = self.segments.get(root_id) if root_id else None
         http: HttpSummary | None = None
@@ -398,16 +461,13 @@ class TraceState:
             response_time=(root.end - root.start) if root and not root.in_progress else None,
             has_fault=bool(root and root.bits & FAULT),
             has_error=bool(root and root.bits & ERROR),
-            has_throttle=throttle,
+            has_throttle=bool(any_bits & THROTTLE),
             is_partial=partial or root is None,
             http=http,
             revision=self.revision,
             services=services,
             entry_point=entry,
-            annotations={
-                key: [(value, sorted(ids)) for (_, value), ids in values.items()]
-                for key, values in annotations.items()
-            },
+            annotations=annotations,
             users=[(name, sorted(ids)) for name, ids in users.items()],
             resource_arns=arns,
             instance_ids=instances,

@@ -145,33 +145,17 @@ ROOT_CAUSE_CATEGORIES: Final = ("fault", "error", "responsetime")
 ROOT_CAUSE_LEVELS: Final = ("service", "entity", "exception")
 
 
-def _cause_items(s: TraceSummary) -> list[list[Any]]:
-    """Root causes flattened into parallel arrays, one item per service, path entity and
-    exception: (category, level, name, type, message, remote, inferred, coverage)."""
-    items: list[tuple[int, int, str, str, str, int, int, float]] = []
-    groups = (s.fault_root_causes, s.error_root_causes, s.response_time_root_causes)  # by category
-    for category, causes in enumerate(groups):
-        for cause in causes:
-            service = s.services[cause.service]
-            last = cause.path[-1] if cause.path else None
-            items.append(
-                (
-                    category, 0, service.name, service.type, "",
-                    int(any(e.remote for e in cause.path)), int(cause.inferred),
-                    (last.coverage or 0.0) if last else 0.0,
-                )
-            )  # fmt: skip
-            for entity in cause.path:
-                items.append(
-                    (category, 1, entity.name, "", "", int(entity.remote), int(cause.inferred),
-                     entity.coverage or 0.0)
-                )  # fmt: skip
-                for kind, message in entity.exceptions:
-                    items.append((category, 2, kind, "", message, int(entity.remote), 0, 0.0))
-    return [list(column) for column in zip(*items, strict=True)] if items else [[]] * 8
-
-
 _SUMMARY_COLUMNS: Final = tuple(_SUMMARY_SCHEMA.names)
+_RC_COLUMNS: Final = (
+    "rc_cat", "rc_level", "rc_name", "rc_type", "rc_message", "rc_remote", "rc_inferred",
+    "rc_coverage",
+)  # fmt: skip
+_SUMMARY_SCALARS: Final = (
+    "ts", "trace_id", "revision", "start_time", "end_time", "duration", "response_time",
+    "has_fault", "has_error", "has_throttle", "is_partial", "http_method", "http_url",
+    "http_status", "user_agent", "client_ip", "entry_name", "entry_type", "segment_count",
+    "details",
+)  # fmt: skip
 _SUMMARY_READ: Final = (
     "trace_id, revision, start_time, duration, response_time, has_fault, has_error, "
     "has_throttle, is_partial, http_method, http_url, http_status, user_agent, client_ip, details"
@@ -197,60 +181,197 @@ class SummaryPage:
     scanned: int
 
 
-def _summary_columns(rows: Sequence[tuple[int, TraceSummary]]) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {name: [] for name in _SUMMARY_COLUMNS}
+def _summary_columns(rows: Sequence[tuple[int, TraceSummary]]) -> dict[str, Sequence[Any]]:
+    """The ``traces`` table's columns: a list per scalar column, an Arrow array per list
+    column. List columns are built from flat values and offsets (one offset per row and
+    group of columns of equal lengths), not from a list per row and cell: this runs for
+    every changed trace of every batch."""
+    scalars: list[tuple[Any, ...]] = []
+    svc_names: list[str] = []
+    svc_types: list[str] = []
+    svc_off = [0]
+    users: list[str] = []
+    users_off = [0]
+    arns: list[str] = []
+    arns_off = [0]
+    ann_keys: list[str] = []
+    ann_types: list[int] = []
+    ann_strings: list[str] = []
+    ann_numbers: list[float] = []
+    ann_off = [0]
+    f_bits: list[int] = []
+    f_root: list[int] = []
+    f_inferred: list[int] = []
+    f_min: list[float] = []
+    f_max: list[float] = []
+    facts_off = [0]
+    exc_types: list[str] = []
+    exc_messages: list[str] = []
+    exc_services: list[int] = []
+    exc_off = [0]
+    instances: list[str] = []
+    instances_off = [0]
+    zones: list[str] = []
+    zones_off = [0]
+    e_src: list[int] = []
+    e_dst: list[int] = []
+    e_bits: list[int] = []
+    e_min: list[float] = []
+    e_max: list[float] = []
+    edges_off = [0]
+    rc: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+    rc_off = [0]
+    no_http = HttpSummary()
+    dumps = orjson.dumps
     for ts, s in rows:
-        http = s.http or HttpSummary()
-        entry = s.services[s.entry_point] if s.entry_point is not None else None
-        keys: list[str] = []
-        types: list[int] = []
-        strings: list[str] = []
-        numbers: list[float] = []
+        http = s.http or no_http
+        services = s.services
+        entry = services[s.entry_point] if s.entry_point is not None else None
+        scalars.append(
+            (
+                ts, s.id, s.revision, s.start_time, s.start_time + s.duration, s.duration,
+                s.response_time if s.response_time is not None else -1.0,
+                int(s.has_fault), int(s.has_error), int(s.has_throttle), int(s.is_partial),
+                http.method, http.url, http.status, http.user_agent, http.client_ip,
+                entry.name if entry else "", entry.type if entry else "",
+                len(services), dumps(s.details()),
+            )
+        )  # fmt: skip
+        for service in services:
+            svc_names.append(service.name)
+            svc_types.append(service.type)
+        svc_off.append(len(svc_names))
+        if s.users:
+            users.extend([name for name, _ in s.users])
+        users_off.append(len(users))
+        arns.extend(s.resource_arns)
+        arns_off.append(len(arns))
         for key, pairs in s.annotations.items():
             for value, _ in pairs:
-                keys.append(key)
+                ann_keys.append(key)
                 if isinstance(value, bool):
-                    types.append(_ANN_BOOL)
-                    strings.append("")
-                    numbers.append(float(value))
+                    ann_types.append(_ANN_BOOL)
+                    ann_strings.append("")
+                    ann_numbers.append(float(value))
                 elif isinstance(value, int | float):
-                    types.append(_ANN_NUMBER)
-                    strings.append("")
-                    numbers.append(float(value))
+                    ann_types.append(_ANN_NUMBER)
+                    ann_strings.append("")
+                    ann_numbers.append(float(value))
                 else:
-                    types.append(_ANN_STRING)
-                    strings.append(str(value))
-                    numbers.append(0.0)
-        row = (
-            ts, s.id, s.revision, s.start_time, s.start_time + s.duration, s.duration,
-            s.response_time if s.response_time is not None else -1.0,
-            int(s.has_fault), int(s.has_error), int(s.has_throttle), int(s.is_partial), http.method, http.url,
-            http.status, http.user_agent, http.client_ip,
-            entry.name if entry else "", entry.type if entry else "",
-            [x.name for x in s.services], [x.type for x in s.services],
-            [name for name, _ in s.users], list(s.resource_arns),
-            keys, types, strings, numbers, len(s.services), orjson.dumps(s.details()),
-            [f.bits for f in s.facts], [int(f.root) for f in s.facts],
-            [int(f.inferred) for f in s.facts], [f.min_response_time for f in s.facts],
-            [f.max_response_time for f in s.facts], [e[0] for e in s.exceptions],
-            [e[1] for e in s.exceptions], [e[2] for e in s.exceptions],
-            list(s.instance_ids), list(s.availability_zones),
-            [e.source + 1 for e in s.edges], [e.dest + 1 for e in s.edges],
-            [e.bits for e in s.edges], [e.min_response_time for e in s.edges],
-            [e.max_response_time for e in s.edges],
-            *_cause_items(s),
-        )  # fmt: skip
-        for name, cell in zip(_SUMMARY_COLUMNS, row, strict=True):
-            cols[name].append(cell)
+                    ann_types.append(_ANN_STRING)
+                    ann_strings.append(str(value))
+                    ann_numbers.append(0.0)
+        ann_off.append(len(ann_keys))
+        for f in s.facts:
+            f_bits.append(f.bits)
+            f_root.append(int(f.root))
+            f_inferred.append(int(f.inferred))
+            f_min.append(f.min_response_time)
+            f_max.append(f.max_response_time)
+        facts_off.append(len(f_bits))
+        for kind, message, where in s.exceptions:
+            exc_types.append(kind)
+            exc_messages.append(message)
+            exc_services.append(where)
+        exc_off.append(len(exc_types))
+        instances.extend(s.instance_ids)
+        instances_off.append(len(instances))
+        zones.extend(s.availability_zones)
+        zones_off.append(len(zones))
+        for edge in s.edges:
+            e_src.append(edge.source + 1)
+            e_dst.append(edge.dest + 1)
+            e_bits.append(edge.bits)
+            e_min.append(edge.min_response_time)
+            e_max.append(edge.max_response_time)
+        edges_off.append(len(e_src))
+        if s.fault_root_causes or s.error_root_causes or s.response_time_root_causes:
+            _cause_items(s, rc)
+        rc_off.append(len(rc[0]))
+    cols: dict[str, Sequence[Any]] = dict(
+        zip(_SUMMARY_SCALARS, map(list, zip(*scalars, strict=True)), strict=True)
+    )
+    if not scalars:
+        cols = {name: [] for name in _SUMMARY_SCALARS}
+    for names, off, values in (
+        (("service_names", "service_types"), svc_off, (svc_names, svc_types)),
+        (("users",), users_off, (users,)),
+        (("resource_arns",), arns_off, (arns,)),
+        (("ann_keys", "ann_types", "ann_strings", "ann_numbers"), ann_off,
+         (ann_keys, ann_types, ann_strings, ann_numbers)),
+        (("svc_bits", "svc_root", "svc_inferred", "svc_min_rt", "svc_max_rt"), facts_off,
+         (f_bits, f_root, f_inferred, f_min, f_max)),
+        (("exc_types", "exc_messages", "exc_services"), exc_off,
+         (exc_types, exc_messages, exc_services)),
+        (("instance_ids",), instances_off, (instances,)),
+        (("zones",), zones_off, (zones,)),
+        (("edge_src", "edge_dst", "edge_bits", "edge_min_rt", "edge_max_rt"), edges_off,
+         (e_src, e_dst, e_bits, e_min, e_max)),
+        (_RC_COLUMNS, rc_off, rc),
+    ):  # fmt: skip
+        offsets = pa.array(off, type=pa.int32())
+        for name, flat in zip(names, values, strict=True):
+            value_type = _SUMMARY_SCHEMA.field(name).type.value_type
+            cols[name] = pa.ListArray.from_arrays(offsets, pa.array(flat, type=value_type))
     return cols
 
 
-def _arrow(columns: Mapping[str, Sequence[Any]], schema: pa.Schema) -> pa.Table:
-    """``columns`` (every field of ``schema``) as an Arrow table, converted one column at a
-    time: ``pa.table(dict)`` holds the GIL for the whole table (~0.1 s for 50k span rows),
-    which starved the UDP loop; between two columns the loop thread gets its turn."""
+def _cause_items(s: TraceSummary, out: tuple[list[Any], ...]) -> None:
+    """Append the summary's root causes to ``out`` (one list per ``rc_*`` column), one
+    item per service, path entity and exception: (category, level, name, type, message,
+    remote, inferred, coverage)."""
+    cat, level, name, type_, message, remote, inferred, coverage = out
+    groups = (s.fault_root_causes, s.error_root_causes, s.response_time_root_causes)  # by category
+    for category, causes in enumerate(groups):
+        for cause in causes:
+            service = s.services[cause.service]
+            path = cause.path
+            cause_inferred = int(cause.inferred)
+            any_remote = 0
+            for entity in path:
+                if entity.remote:
+                    any_remote = 1
+                    break
+            cat.append(category)
+            level.append(0)
+            name.append(service.name)
+            type_.append(service.type)
+            message.append("")
+            remote.append(any_remote)
+            inferred.append(cause_inferred)
+            coverage.append((path[-1].coverage or 0.0) if path else 0.0)
+            for entity in path:
+                entity_remote = int(entity.remote)
+                cat.append(category)
+                level.append(1)
+                name.append(entity.name)
+                type_.append("")
+                message.append("")
+                remote.append(entity_remote)
+                inferred.append(cause_inferred)
+                coverage.append(entity.coverage or 0.0)
+                for kind, text in entity.exceptions:
+                    cat.append(category)
+                    level.append(2)
+                    name.append(kind)
+                    type_.append("")
+                    message.append(text)
+                    remote.append(entity_remote)
+                    inferred.append(0)
+                    coverage.append(0.0)
+
+
+def _arrow(columns: Mapping[str, Sequence[Any] | pa.Array], schema: pa.Schema) -> pa.Table:
+    """``columns`` (every field of ``schema``; a list, or an Arrow array already of the
+    field's type) as an Arrow table, converted one column at a time: ``pa.table(dict)``
+    holds the GIL for the whole table (~0.1 s for 50k span rows), which starved the UDP
+    loop; between two columns the loop thread gets its turn."""
     return pa.Table.from_arrays(
-        [pa.array(columns[f.name], type=f.type) for f in schema], schema=schema
+        [
+            column if isinstance(column, pa.Array) else pa.array(column, type=f.type)
+            for f, column in ((f, columns[f.name]) for f in schema)
+        ],
+        schema=schema,
     )
 
 
