@@ -19,10 +19,10 @@ __all__ = ["CLIENT_TYPE", "Outcome", "StatsBatch", "histogram_bucket"]
 
 CLIENT_TYPE: Final = "client"
 _MAX_BUCKET_US: Final = 4_000_000_000  # UInt32 microseconds: a little over an hour
-
-
-_POWERS: Final = tuple(10**k for k in range(20))
-_ROUNDING: Final = tuple((10**k // 2, 10**k) for k in range(20))  # (half, magnitude)
+_POWERS: Final[tuple[int, ...]] = tuple(10**k for k in range(20))
+_ROUNDING: Final[tuple[tuple[int, int], ...]] = tuple(
+    (10**k // 2, 10**k) for k in range(20)
+)  # (half, magnitude) per power of ten
 
 
 def histogram_bucket(seconds: float) -> int:
