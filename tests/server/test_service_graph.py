@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import botocore.exceptions
@@ -146,3 +147,76 @@ def test_trace_graph_for_explicit_traces(server: ServerProcess) -> None:
     only_one = client.get_trace_graph(TraceIds=[first[0]["trace_id"]])["Services"]
     assert {s["Name"] for s in only_one} == {"api", "users", "billing"}
     assert all(s.get("SummaryStatistics", {}).get("TotalCount", 1) == 1 for s in only_one)
+
+
+def test_service_graph_and_time_series_of_a_group(server: ServerProcess) -> None:
+    """A group's graph holds only the traces its filter selects, with exact statistics
+    (recomputed from their spans), through GroupName and GroupARN."""
+    client = server.xray()
+    run = uuid.uuid4().hex[:8]
+    now = time.time()
+    docs: list[dict[str, Any]] = []
+    for status in (200, 200, 404, 500, 503):
+        trace = _trace(now, status)
+        trace[0]["annotations"] = {"run": run}
+        docs += trace
+    client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
+    group = client.create_group(
+        GroupName=f"faulty-{run}", FilterExpression=f'annotation.run = "{run}" AND fault'
+    )["Group"]
+
+    def graph(**kwargs: str) -> dict[tuple[str, str], Any] | None:
+        found = client.get_service_graph(StartTime=now - 60, EndTime=now + 60, **kwargs)
+        services = {(s["Name"], s.get("Type", "")): s for s in found["Services"]}
+        api = services.get(("api", "AWS::ECS::Container"))
+        return services if api and api["SummaryStatistics"]["TotalCount"] == 2 else None
+
+    services = wait_for(lambda: graph(GroupName=group["GroupName"]))
+    assert graph(GroupARN=group["GroupARN"]) == services
+    assert set(services) == {
+        ("api", "client"),
+        ("api", "AWS::ECS::Container"),
+        ("users", "AWS::DynamoDB::Table"),
+        ("billing", ""),
+    }
+    by_ref = {s["ReferenceId"]: s for s in services.values()}
+    api = services[("api", "AWS::ECS::Container")]
+    assert api["Root"] is True
+    assert api["SummaryStatistics"] == {
+        "OkCount": 0,
+        "ErrorStatistics": {"ThrottleCount": 0, "OtherCount": 0, "TotalCount": 0},
+        "FaultStatistics": {"OtherCount": 2, "TotalCount": 2},
+        "TotalCount": 2,
+        "TotalResponseTime": api["SummaryStatistics"]["TotalResponseTime"],
+    }
+    assert abs(api["SummaryStatistics"]["TotalResponseTime"] - 0.6) < 1e-3
+    assert api["ResponseTimeHistogram"] == [{"Value": 0.3, "Count": 2}]
+    edges = {by_ref[e["ReferenceId"]]["Name"]: e for e in api["Edges"]}
+    assert edges["billing"]["SummaryStatistics"]["TotalCount"] == 2
+    assert edges["billing"]["ResponseTimeHistogram"] == [{"Value": 0.2, "Count": 2}]  # caller's
+    assert services[("users", "AWS::DynamoDB::Table")]["SummaryStatistics"]["TotalCount"] == 2
+    (entering,) = services[("api", "client")]["Edges"]
+    assert entering["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 2
+
+    points = client.get_time_series_service_statistics(
+        StartTime=now - 120,
+        EndTime=now + 60,
+        Period=60,
+        GroupName=group["GroupName"],
+        EntitySelectorExpression='service("billing")',
+    )["TimeSeriesServiceStatistics"]
+    assert sum(p["ServiceSummaryStatistics"]["TotalCount"] for p in points) == 2
+
+    everything = client.create_group(GroupName=f"all-{run}")["Group"]  # no filter: whole graph
+    whole = client.get_service_graph(StartTime=now - 60, EndTime=now + 60)["Services"]
+    assert (
+        client.get_service_graph(
+            StartTime=now - 60, EndTime=now + 60, GroupName=everything["GroupName"]
+        )["Services"]
+        == whole
+    )
+
+    client.delete_group(GroupName=group["GroupName"])
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        client.get_service_graph(StartTime=now - 60, EndTime=now + 60, GroupName=group["GroupName"])
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"

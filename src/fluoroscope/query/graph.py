@@ -2,6 +2,11 @@
 
 Its cost depends on the number of nodes, edges and minutes in the window, never on the
 number of spans. Pure assembly over :meth:`Store.stats` rows; blocking (store call).
+
+A graph restricted to the traces a filter selects (a group's graph) cannot be read from
+those statistics, which sum every trace; :func:`filtered_graph` has the engine recompute
+the same statistics from the stored spans of the selected traces
+(:meth:`Store.trace_stats`), so its cost grows with the spans of those traces.
 """
 
 from __future__ import annotations
@@ -9,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from fluoroscope.model.graph import GraphEdge, GraphNode, ServiceGraph, Statistics
+from fluoroscope.query.compile import Condition
 from fluoroscope.store.store import Store
 
-__all__ = ["build_graph", "service_graph", "statistics_from_row"]
+__all__ = ["build_graph", "filtered_graph", "service_graph", "statistics_from_row"]
 
 _CLIENT = "client"
 
@@ -48,6 +54,14 @@ def service_graph(store: Store, start: float, end: float) -> ServiceGraph:
         start,
         end,
     )
+
+
+def filtered_graph(store: Store, start: float, end: float, condition: Condition) -> ServiceGraph:
+    """The graph of only the traces ``condition`` selects (a compiled filter expression),
+    over calls that started in ``[start, end]``, with the same statistics, counted the
+    same way, as :func:`service_graph` (exact: recomputed from each call's own span)."""
+    nodes, edges = store.trace_stats(start, end, condition.sql, condition.params)
+    return build_graph(nodes, edges, start, end)
 
 
 def build_graph(

@@ -1,10 +1,12 @@
 """GetTimeSeriesServiceStatistics: statistics per time bucket for selected nodes or edges.
 
-Read from the per-minute statistics aggregated at ingest (never from spans). The
-selector is the parsed ``EntitySelectorExpression``: ``service(...)`` / ``id(...)``
-select nodes, ``edge(a, b)`` an edge, ``OR`` takes their union; without a selector the
-series is of requests entering the system (the client edges). Bodies (``{ fault }``)
-and ``AND``/``!`` are refused: a bucket's statistics cannot be split by them exactly.
+Read from the per-minute statistics aggregated at ingest (never from spans) - or, for
+a group with a filter, recomputed from the spans of the traces it selects
+(:meth:`Store.trace_stats`). The selector is the parsed ``EntitySelectorExpression``:
+``service(...)`` / ``id(...)`` select nodes, ``edge(a, b)`` an edge, ``OR`` takes their
+union; without a selector the series is of requests entering the system (the client
+edges). Bodies (``{ fault }``), ``AND``/``!`` and ``id(account.id: ...)`` are refused: a
+bucket's statistics cannot be split by them exactly (statistics carry no account id).
 Blocking (one store call).
 """
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from fluoroscope.model.errors import InvalidRequest
 from fluoroscope.model.graph import Statistics, TimeSeriesPoint
+from fluoroscope.query.compile import Condition
 from fluoroscope.query.filter import ast
 from fluoroscope.query.graph import statistics_from_row
 from fluoroscope.store.store import Store
@@ -23,7 +26,10 @@ __all__ = ["time_series"]
 
 def _ref_matches(ref: ast.ServiceRef, name: str, type_: str) -> bool:
     if ref.account_id is not None:
-        raise InvalidRequest("id(account.id: ...) cannot be evaluated by this server yet")
+        raise InvalidRequest(
+            "id(account.id: ...) cannot select statistics: they are kept per name and type, "
+            "without account ids; use it in a FilterExpression"
+        )
     if ref.name is not None and ref.name != name:
         return False
     return ref.type is None or ref.type.lower() == type_.lower()
@@ -56,14 +62,24 @@ def _add(total: Statistics, row: dict[str, Any]) -> None:
 
 
 def time_series(
-    store: Store, start: float, end: float, period: int, selector: ast.Expr | None
+    store: Store,
+    start: float,
+    end: float,
+    period: int,
+    selector: ast.Expr | None,
+    condition: Condition | None = None,
 ) -> list[TimeSeriesPoint]:
-    """Statistics per ``period``-second bucket in ``[start, end)``, oldest first."""
+    """Statistics per ``period``-second bucket in ``[start, end)``, oldest first; with
+    ``condition`` (a compiled filter: a group's), of the traces it selects only."""
     chosen = _selectors(selector) if selector is not None else None
     edge_mode = chosen is None or all(isinstance(s, ast.Edge) for s in chosen)
     if chosen is not None and not edge_mode and any(isinstance(s, ast.Edge) for s in chosen):
         raise InvalidRequest("an entity selector cannot mix service(...) and edge(...)")
-    rows = store.stats("edge" if edge_mode else "node", start, end, period=period).to_pylist()
+    if condition is None:
+        rows = store.stats("edge" if edge_mode else "node", start, end, period=period).to_pylist()
+    else:
+        nodes, edges = store.trace_stats(start, end, condition.sql, condition.params, period=period)
+        rows = edges if edge_mode else nodes
     buckets: dict[int, Statistics] = {}
     for row in rows:
         if chosen is None:

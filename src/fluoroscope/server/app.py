@@ -25,7 +25,7 @@ from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidR
 from fluoroscope.model.ids import is_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
-from fluoroscope.query.graph import service_graph
+from fluoroscope.query.graph import filtered_graph, service_graph
 from fluoroscope.query.groups import GroupService
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.tracegraph import trace_graph
@@ -239,8 +239,11 @@ async def get_service_graph(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     start, end = _window(body, state)
-    await _whole_graph_group(body, state)
-    graph = await run_in_threadpool(service_graph, state.store, start, end)
+    condition = await _group_condition(body, state)
+    if condition is None:
+        graph = await run_in_threadpool(service_graph, state.store, start, end)
+    else:
+        graph = await run_in_threadpool(filtered_graph, state.store, start, end, condition)
     return render_graph(graph)
 
 
@@ -262,7 +265,7 @@ async def get_time_series(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     start, end = _window(body, state)
-    await _whole_graph_group(body, state)
+    condition = await _group_condition(body, state)
     period = body.get("Period", 60)
     if not isinstance(period, int) or isinstance(period, bool) or period < 60 or period % 60:
         raise InvalidRequest("Period must be a whole number of minutes in seconds (60, 300, ...)")
@@ -272,21 +275,24 @@ async def get_time_series(
     if text is not None and not isinstance(text, str):
         raise InvalidRequest("EntitySelectorExpression must be a string")
     selector = parse_entity_selector(text) if text and text.strip() else None
-    points = await run_in_threadpool(time_series, state.store, start, end, period, selector)
+    points = await run_in_threadpool(
+        time_series, state.store, start, end, period, selector, condition
+    )
     return render_time_series(points)
 
 
-async def _whole_graph_group(body: dict[str, Any], state: ServerState) -> None:
-    """Allow the Default group (the whole graph); refuse others until graphs per group exist."""
+async def _group_condition(body: dict[str, Any], state: ServerState) -> Condition | None:
+    """The compiled filter of the group ``GroupName``/``GroupARN`` names: the traces a
+    graph or time series is restricted to. None (every trace) without a group, for the
+    Default group and for a group without a filter; InvalidRequest for an unknown group."""
     name, arn = body.get("GroupName"), body.get("GroupARN")
     if name is None and arn is None:
-        return
+        return None
     group = await run_in_threadpool(state.groups.get, name, arn)
-    if group.filter_expression:
-        raise InvalidRequest(
-            f"graphs restricted to group {group.name!r} cannot be computed by this server yet; "
-            "use its filter expression with GetTraceSummaries"
-        )
+    expression = group.filter_expression
+    if not expression or not expression.strip():
+        return None
+    return await run_in_threadpool(state.groups.condition, expression)
 
 
 def _flag(body: dict[str, Any], key: str) -> bool | None:

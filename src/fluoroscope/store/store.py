@@ -20,11 +20,12 @@ from typing import Any, Final
 import orjson
 import pyarrow as pa
 
-from fluoroscope.model.errors import InvalidRequest
+from fluoroscope.model.errors import InvalidRequest, StoreError
 from fluoroscope.model.summary import HttpSummary, TraceSummary
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.schema import migrate
+from fluoroscope.store.tracestats import FAST_ANALYZER, finish_rows, group_stats_sql
 from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
 
 __all__ = ["EntityRow", "Store", "SummaryPage", "encode_batch"]
@@ -590,6 +591,47 @@ class Store:
             f"GROUP BY {group} HAVING total != 0 ORDER BY {group}",
             params,
         )
+
+    def trace_stats(
+        self,
+        start: float,
+        end: float,
+        where_clause: str,
+        where_params: Mapping[str, Any],
+        *,
+        period: int | None = None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Node and edge statistics like :meth:`stats` (rows as dicts: nodes, edges) but
+        only over the traces for which ``where_clause`` holds - an SQL condition over
+        the ``traces`` columns, values bound through ``where_params`` (names other than
+        ``lo hi tlo thi start end period``) - recomputed in the engine from their stored
+        spans (``fluoroscope.store.tracestats`` states the rules).
+        Counts the calls that started in a minute in ``[start, end)``."""
+        params: dict[str, Any] = {
+            "lo": int(start) // 60 * 60,
+            "hi": int(end),
+            "tlo": max(int(start) // 60 * 60 - _WINDOW_SLACK, 0),
+            "thi": int(end) + _WINDOW_SLACK,
+            # traces that can hold such calls (a superset: the minute test is exact)
+            "start": float(int(start) // 60 * 60),
+            "end": float(int(end) + 60),
+        }
+        if period is not None:
+            if period < 60 or period % 60:
+                raise ValueError("period must be a positive multiple of 60 seconds")
+            params["period"] = period
+        clash = set(where_params) & set(params)
+        if clash:
+            raise ValueError(f"filter parameters clash with the store's: {sorted(clash)}")
+        sql = group_stats_sql(self._db, where_clause, by_period=period is not None)
+        values = {**params, **where_params}
+        try:
+            table = self._t.query_arrow(sql + FAST_ANALYZER, values)
+        except StoreError as exc:
+            if "enable_analyzer" not in str(exc):
+                raise
+            table = self._t.query_arrow(sql, values)  # an engine without that analyzer
+        return finish_rows(table.to_pylist())
 
 
 def _read_summaries(table: pa.Table) -> list[TraceSummary]:
