@@ -88,9 +88,10 @@ class Assembler:
                 cache.move_to_end(trace_id)
             explode(doc, state, batch, stats)
             dirty[trace_id] = state
+        summaries = batch.summaries
         for state in dirty.values():
             state.revision += 1
-            batch.add_summary(state.ts, state.summary())
+            state.summarize(summaries)
         batch.stats = stats
         self._evict()
         return batch

@@ -10,20 +10,27 @@
   share of the root's response time.
 
 Pure functions over a :class:`~fluoroscope.model.tracestate.TraceState`; thread-safe
-for a state nobody mutates meanwhile.
+for a state nobody mutates meanwhile. Causes are plain tuples (:data:`Cause`, fields as
+in :class:`~fluoroscope.model.summary.RootCause` and
+:class:`~fluoroscope.model.summary.CauseEntity`): ingest computes them for every changed
+trace and only flattens them into columns and JSON.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from fluoroscope.model.inference import ERROR, FAULT, NodeId
-from fluoroscope.model.summary import CauseEntity, RootCause
 
 if TYPE_CHECKING:
     from fluoroscope.model.tracestate import TraceState
 
-__all__ = ["root_causes"]
+__all__ = ["Cause", "Step", "root_causes"]
+
+Step: TypeAlias = tuple[str, tuple[tuple[str, str], ...], bool, float | None]
+"""One step of a cause's path: name, exceptions (type, message), remote, coverage."""
+Cause: TypeAlias = tuple[int, tuple[Step, ...], bool, bool]
+"""A root cause: service index, path, inferred, client impacting."""
 
 _MAX_PATH = 32
 _FAILED = FAULT | ERROR
@@ -82,21 +89,21 @@ def _path(state: TraceState, leaf: str) -> tuple[str, list[str]]:
     return chain[0], chain
 
 
-def _entity(state: TraceState, eid: str, total: float | None = None) -> CauseEntity:
+def _entity(state: TraceState, eid: str, total: float | None = None) -> Step:
     sub = state.subs.get(eid)
     seg = state.segments.get(eid)
     start, end = (sub.start, sub.end) if sub else ((seg.start, seg.end) if seg else (0.0, 0.0))
-    return CauseEntity(
-        name=_name(state, eid),
-        exceptions=tuple(state.exceptions.get(eid, ())),
-        remote=bool(sub and sub.remote),
-        coverage=(end - start) / total if total else None,
+    return (
+        _name(state, eid),
+        tuple(state.exceptions.get(eid, ())),
+        bool(sub and sub.remote),
+        (end - start) / total if total else None,
     )
 
 
 def root_causes(
     state: TraceState, index: dict[NodeId, int], root_id: str | None
-) -> tuple[list[RootCause], list[RootCause], list[RootCause]]:
+) -> tuple[list[Cause], list[Cause], list[Cause]]:
     """The trace's fault, error and response-time root causes (one walk of its tree)."""
     segments = state.segments
     # Entities flagged FAULT or ERROR, segments first (most traces have none: then the
@@ -132,10 +139,10 @@ def _cause_of(
     bit: int,
     index: dict[NodeId, int],
     root_id: str | None,
-) -> list[RootCause]:
+) -> list[Cause]:
     """Where the trace's fault (``bit`` = FAULT) or error (``bit`` = ERROR) started."""
     impacting = bool(root_id and state.segments[root_id].bits & bit)
-    causes: list[RootCause] = []
+    causes: list[Cause] = []
     seen: set[int] = set()
     for eid, bits in flagged:
         if not bits & bit:
@@ -145,8 +152,8 @@ def _cause_of(
         call = state.downstream.get(eid)
         if call is not None and call.inferred and call.node in index:
             service, inferred = index[call.node], True
-            path: tuple[CauseEntity, ...] = (
-                CauseEntity(call.node.name, tuple(state.exceptions.get(eid, ())), True),
+            path: tuple[Step, ...] = (
+                (call.node.name, tuple(state.exceptions.get(eid, ())), True, None),
             )
         else:
             owner, chain = _path(state, eid)
@@ -157,13 +164,13 @@ def _cause_of(
         if service in seen:
             continue
         seen.add(service)
-        causes.append(RootCause(service, path, inferred, impacting))
+        causes.append((service, path, inferred, impacting))
     return causes
 
 
 def _slowest_cause(
     state: TraceState, children: dict[str, list[str]], index: dict[NodeId, int], root_id: str | None
-) -> list[RootCause]:
+) -> list[Cause]:
     """The service behind most of the root's response time (empty while it runs)."""
     if root_id is None:
         return []
@@ -189,10 +196,11 @@ def _slowest_cause(
         eid = kids[0] if len(kids) == 1 else max(kids, key=duration)
     call = state.downstream.get(eid)
     if call is not None and call.inferred and call.node in index:
-        entity = CauseEntity(call.node.name, (), True, duration(eid) / total)
-        return [RootCause(index[call.node], (entity,), True, True)]
+        return [
+            (index[call.node], ((call.node.name, (), True, duration(eid) / total),), True, True)
+        ]
     owner, chain = _path(state, eid)
     if owner not in state.segments:
         return []
     path = tuple(_entity(state, e, total) for e in chain)
-    return [RootCause(index[state.segments[owner].node], path, False, True)]
+    return [(index[state.segments[owner].node], path, False, True)]

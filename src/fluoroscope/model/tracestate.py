@@ -21,23 +21,19 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
 from fluoroscope.model.rootcause import root_causes
 from fluoroscope.model.stats import CLIENT_TYPE, Outcome, StatsBatch
-from fluoroscope.model.summary import (
-    AnnotationValue,
-    EdgeFacts,
-    HttpSummary,
-    ServiceFacts,
-    ServiceId,
-    TraceSummary,
-)
+from fluoroscope.model.summary import AnnotationValue
+from fluoroscope.model.summarycolumns import SummaryColumns
 
 __all__ = ["TraceState"]
 
+_INF: Final = float("inf")
 _MAX_CHAIN: Final = 64
 _MAX_EXCEPTIONS: Final = 16
 
@@ -108,6 +104,9 @@ class TraceState:
     calls: dict[tuple[NodeId, NodeId], list[Outcome]] = field(default_factory=dict)
     min_start: float = float("inf")
     max_end: float = 0.0
+    # ids whose change could resolve something still pending: the ids the last
+    # resolution pass looked at without resolving (see _settle)
+    watch: AbstractSet[str] = frozenset()
 
     # -- merging ---------------------------------------------------------------------
 
@@ -182,12 +181,18 @@ class TraceState:
                         self.waiting[parent_id] = [_PendingEdge(node, done)]
                     else:
                         pending.append(_PendingEdge(node, done))
+                    self._settle(stats)
+                    return
             else:
                 called = downstream_node(entity)
                 if called is not None:
                     self.downstream[eid] = _Downstream(called, done)
                     self.unowned.append(eid)
-        if self.unowned or self.waiting:
+                    self._settle(stats)
+                    return
+        # Nothing new is pending: only a change to an id the last pass looked at can
+        # resolve anything (a pass that resolves nothing changes nothing).
+        if eid in self.watch and (self.unowned or self.waiting):
             self._settle(stats)
 
     @staticmethod
@@ -241,12 +246,31 @@ class TraceState:
             eid = parent
         return None
 
+    def _owner_watched(self, eid: str, watch: set[str]) -> str | None:
+        """:meth:`owner`, adding every id it looks at to ``watch``."""
+        segments, parent_of = self.segments, self.parent_of
+        for _ in range(_MAX_CHAIN):
+            if eid in segments:
+                return eid
+            watch.add(eid)
+            parent = parent_of.get(eid)
+            if parent is None:
+                return None
+            eid = parent
+        return None
+
     def _settle(self, stats: StatsBatch | None) -> None:
-        """Turn whatever can now be resolved into edges and inferred nodes."""
+        """Turn whatever can now be resolved into edges and inferred nodes.
+
+        Whether a pending call or edge resolves depends only on the entries of the ids
+        this pass looks at (owner chains, and the pending ids themselves), so they are
+        kept in ``watch``: :meth:`apply` runs a pass again when one of them changes or
+        something new is pending, and skips passes that could resolve nothing."""
+        watch: set[str] = set()
         if self.unowned:
             still: list[str] = []
             for did in self.unowned:
-                owner = self.owner(did)
+                owner = self._owner_watched(did, watch)
                 if owner is None:
                     still.append(did)
                     continue
@@ -258,31 +282,34 @@ class TraceState:
                         stats.node(made.node, made.outcome, root=False, inferred=True)
                     self._edge(caller, made.node, made.outcome, stats)
             self.unowned = still
-        if not self.waiting:
-            return
-        for parent_id in list(self.waiting):
-            call = self.downstream.get(parent_id)
-            if call is not None:
-                if call.caller is None:
-                    continue  # the caller's owner is not known yet
-                callees = self.waiting.pop(parent_id)
-                if call.inferred:
-                    call.inferred = False
-                    if stats is not None:
-                        stats.node(call.node, call.outcome, root=False, inferred=True, weight=-1)
-                    self._edge(call.caller, call.node, call.outcome, stats, weight=-1)
-                for callee in callees:
-                    self._edge(call.caller, callee.node, call.outcome, stats)
-                continue
-            if parent_id in self.parent_of and parent_id not in self.counted:
-                continue  # the calling subsegment is still in progress; its outcome is the edge's
-            owner = self.owner(parent_id)
-            if owner is None:
-                continue
-            waiting = self.waiting.pop(parent_id)
-            caller = self.segments[owner].node
-            for callee in waiting:
-                self._edge(caller, callee.node, callee.outcome, stats)
+        if self.waiting:
+            for parent_id in list(self.waiting):
+                watch.add(parent_id)
+                call = self.downstream.get(parent_id)
+                if call is not None:
+                    if call.caller is None:
+                        continue  # the caller's owner is not known yet
+                    callees = self.waiting.pop(parent_id)
+                    if call.inferred:
+                        call.inferred = False
+                        if stats is not None:
+                            stats.node(
+                                call.node, call.outcome, root=False, inferred=True, weight=-1
+                            )
+                        self._edge(call.caller, call.node, call.outcome, stats, weight=-1)
+                    for callee in callees:
+                        self._edge(call.caller, callee.node, call.outcome, stats)
+                    continue
+                if parent_id in self.parent_of and parent_id not in self.counted:
+                    continue  # the calling subsegment is still in progress; its outcome is the edge's
+                owner = self._owner_watched(parent_id, watch)
+                if owner is None:
+                    continue
+                waiting = self.waiting.pop(parent_id)
+                caller = self.segments[owner].node
+                for callee in waiting:
+                    self._edge(caller, callee.node, callee.outcome, stats)
+        self.watch = watch if self.unowned or self.waiting else frozenset()
 
     def _edge(
         self, src: NodeId, dst: NodeId, done: Outcome, stats: StatsBatch | None, weight: int = 1
@@ -318,13 +345,19 @@ class TraceState:
         owner = self.owner(eid)
         return index[self.segments[owner].node] if owner is not None else -1
 
-    def summary(self) -> TraceSummary:
-        """The trace's summary as of now (bumps nothing; the caller sets ``revision``)."""
-        # Runs once per changed trace per batch: plain loops, no closures (hot path).
-        inf = float("inf")
+    def summarize(self, out: SummaryColumns) -> None:
+        """Append the trace's summary as of now to ``out``: one row holding what a
+        :class:`~fluoroscope.model.summary.TraceSummary` would (bumps nothing; the
+        caller sets ``revision``)."""
+        # Once per changed trace per batch, the largest part of ingest's work: plain
+        # loops writing straight into the columns, no objects per service or edge.
+        inf = _INF
         segments = self.segments
-        services: list[ServiceId] = []
-        facts: list[ServiceFacts] = []
+        names, types = out.service_names, out.service_types
+        f_bits, f_root, f_inferred = out.svc_bits, out.svc_root, out.svc_inferred
+        f_min, f_max = out.svc_min_rt, out.svc_max_rt
+        base = len(names)
+        accounts: list[str] = []  # per service of this trace
         index: dict[NodeId, int] = {}
         root_id = self._root()
         entry: int | None = None
@@ -338,26 +371,30 @@ class TraceState:
             node = seg.node
             idx = index.get(node)
             if idx is None:
-                idx = index[node] = len(services)
-                services.append(ServiceId(node.name, node.type, seg.account_id))
-                fact = ServiceFacts(min_response_time=inf)
-                facts.append(fact)
-            else:
-                fact = facts[idx]
+                idx = index[node] = len(accounts)
+                accounts.append(seg.account_id)
+                names.append(node.name)
+                types.append(node.type)
+                f_bits.append(0)
+                f_root.append(0)
+                f_inferred.append(0)
+                f_min.append(inf)
+                f_max.append(0.0)
+            at = base + idx
             bits = seg.bits
-            fact.bits |= bits
+            f_bits[at] |= bits
             any_bits |= bits
             if seg.in_progress:
                 partial = True
             else:
                 elapsed = seg.end - seg.start
-                if elapsed < fact.min_response_time:
-                    fact.min_response_time = elapsed
-                if elapsed > fact.max_response_time:
-                    fact.max_response_time = elapsed
+                if elapsed < f_min[at]:
+                    f_min[at] = elapsed
+                if elapsed > f_max[at]:
+                    f_max[at] = elapsed
             if sid == root_id:
                 entry = idx
-                fact.root = True
+                f_root[at] = 1
             if seg.user:
                 found = users.get(seg.user)
                 if found is None:
@@ -375,27 +412,33 @@ class TraceState:
                 node = call.node
                 idx = index.get(node)
                 if idx is None:
-                    idx = index[node] = len(services)
-                    services.append(ServiceId(node.name, node.type, ""))
-                    fact = ServiceFacts(min_response_time=inf)
-                    facts.append(fact)
-                else:
-                    fact = facts[idx]
-                fact.inferred = True
+                    idx = index[node] = len(accounts)
+                    accounts.append("")
+                    names.append(node.name)
+                    types.append(node.type)
+                    f_bits.append(0)
+                    f_root.append(0)
+                    f_inferred.append(0)
+                    f_min.append(inf)
+                    f_max.append(0.0)
+                at = base + idx
+                f_inferred[at] = 1
                 done = call.outcome
-                fact.bits |= done.bits
+                f_bits[at] |= done.bits
                 any_bits |= done.bits
                 elapsed = done.end - done.start
-                if elapsed < fact.min_response_time:
-                    fact.min_response_time = elapsed
-                if elapsed > fact.max_response_time:
-                    fact.max_response_time = elapsed
-        for fact in facts:
-            if fact.min_response_time == inf:
-                fact.min_response_time = 0.0
-        edges: list[EdgeFacts] = []
+                if elapsed < f_min[at]:
+                    f_min[at] = elapsed
+                if elapsed > f_max[at]:
+                    f_max[at] = elapsed
+        count = len(accounts)
+        for at in range(base, base + count):
+            if f_min[at] == inf:
+                f_min[at] = 0.0
         for (src, dst), outcomes in self.calls.items():
-            if src not in index or dst not in index:
+            source = index.get(src)
+            dest = index.get(dst)
+            if source is None or dest is None:
                 continue
             bits = 0
             low = high = 0.0
@@ -408,14 +451,20 @@ class TraceState:
                     low = elapsed
                 elif elapsed > high:
                     high = elapsed
-            edges.append(EdgeFacts(index[src], index[dst], bits, low, high))
+            out.edge_src.append(source + 1)
+            out.edge_dst.append(dest + 1)
+            out.edge_bits.append(bits)
+            out.edge_min_rt.append(low)
+            out.edge_max_rt.append(high)
         owners: dict[str, int] = {}  # entity id -> index of its owner's service (-1: unknown)
-        exceptions: list[tuple[str, str, int]] = []
         for eid, found_exceptions in self.exceptions.items():
             where = owners.get(eid)
             if where is None:
                 where = owners[eid] = self._service_of(eid, index)
-            exceptions.extend((kind, message, where) for kind, message in found_exceptions)
+            for kind, message in found_exceptions:
+                out.exc_types.append(kind)
+                out.exc_messages.append(message)
+                out.exc_services.append(where)
 
         # key -> [(value, sorted service indices)], values in first-seen order per key
         annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
@@ -435,47 +484,72 @@ class TraceState:
                 where = owners[eid] = self._service_of(eid, index)
             if where >= 0 and where not in ids:
                 insort(ids, where)
+        for key, pairs in annotations.items():
+            for value, _ in pairs:
+                out.add_annotation(key, value)
+        user_ids = [[name, sorted(ids)] for name, ids in users.items()] if users else []
+        if users:
+            out.users.extend(users)
+        out.resource_arns.extend(arns)
+        out.instance_ids.extend(instances)
+        out.zones.extend(zones)
 
-        root = self.segments.get(root_id) if root_id else None
-        http: HttpSummary | None = None
+        root = segments.get(root_id) if root_id else None
+        method = url = agent = client_ip = ""
+        status: Any = 0
         if root is not None and root.http:
             request = root.http.get("request")
-            request = request if isinstance(request, Mapping) else {}
+            if request is None or not (type(request) is dict or isinstance(request, Mapping)):
+                request = {}
             response = root.http.get("response")
-            response = response if isinstance(response, Mapping) else {}
+            if response is None or not (type(response) is dict or isinstance(response, Mapping)):
+                response = {}
             status = response.get("status")
-            http = HttpSummary(
-                url=str(request.get("url") or ""),
-                status=status if isinstance(status, int) and not isinstance(status, bool) else 0,
-                method=str(request.get("method") or ""),
-                user_agent=str(request.get("user_agent") or ""),
-                client_ip=str(request.get("client_ip") or ""),
-            )
-        start = self.min_start if self.min_start != float("inf") else float(self.ts)
+            if not (
+                type(status) is int or (isinstance(status, int) and not isinstance(status, bool))
+            ):
+                status = 0
+            url = str(request.get("url") or "")
+            method = str(request.get("method") or "")
+            agent = str(request.get("user_agent") or "")
+            client_ip = str(request.get("client_ip") or "")
+        start = self.min_start if self.min_start != inf else float(self.ts)
         end = max(self.max_end, start)
-        faults, errors, slowest = root_causes(self, index, root_id)
-        return TraceSummary(
-            id=self.trace_id,
-            start_time=start,
-            duration=end - start,
-            response_time=(root.end - root.start) if root and not root.in_progress else None,
-            has_fault=bool(root and root.bits & FAULT),
-            has_error=bool(root and root.bits & ERROR),
-            has_throttle=bool(any_bits & THROTTLE),
-            is_partial=partial or root is None,
-            http=http,
-            revision=self.revision,
-            services=services,
-            entry_point=entry,
-            annotations=annotations,
-            users=[(name, sorted(ids)) for name, ids in users.items()],
-            resource_arns=arns,
-            instance_ids=instances,
-            availability_zones=zones,
-            facts=facts,
-            exceptions=exceptions,
-            edges=edges,
-            fault_root_causes=faults,
-            error_root_causes=errors,
-            response_time_root_causes=slowest,
-        )
+        duration = end - start
+        cause_json: list[list[list[Any]]] = []
+        for category, found_causes in enumerate(root_causes(self, index, root_id)):
+            group: list[list[Any]] = []
+            for cause in found_causes:
+                at = base + cause[0]
+                group.append(out.add_cause(category, cause, names[at], types[at]))
+            cause_json.append(group)
+        out.end_row(
+            (
+                self.ts, self.trace_id, self.revision, start, start + duration, duration,
+                (root.end - root.start) if root is not None and not root.in_progress else -1.0,
+                1 if root is not None and root.bits & FAULT else 0,
+                1 if root is not None and root.bits & ERROR else 0,
+                1 if any_bits & THROTTLE else 0,
+                1 if partial or root is None else 0,
+                method, url, status, agent, client_ip,
+                names[base + entry] if entry is not None else "",
+                types[base + entry] if entry is not None else "",
+                count,
+                {
+                    "s": [[names[base + i], types[base + i], accounts[i]] for i in range(count)],
+                    "e": entry,
+                    "a": [
+                        [key, value, ids]
+                        for key, pairs in annotations.items()
+                        for value, ids in pairs
+                    ]
+                    if annotations
+                    else [],
+                    "u": user_ids,
+                    "r": arns,
+                    "i": instances,
+                    "z": zones,
+                    "rc": cause_json,
+                },
+            )
+        )  # fmt: skip

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from fluoroscope.model.summary import TraceSummary
+from fluoroscope.model.summarycolumns import SummaryColumns
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from fluoroscope.model.summary import TraceSummary
 
 __all__ = ["SpanColumns", "StatsSource", "StoredTrace", "WriteBatch"]
 
@@ -55,13 +57,14 @@ class WriteBatch:
     """Rows for every table, gathered since the last write."""
 
     spans: SpanColumns = field(default_factory=SpanColumns)
-    summaries: list[tuple[int, TraceSummary]] = field(default_factory=list)
+    summaries: SummaryColumns = field(default_factory=SummaryColumns)  # a row per trace
     stats: StatsSource | None = None
     documents: int = 0  # how many documents the rows came from (for counting)
 
     def add_summary(self, ts: int, summary: TraceSummary) -> None:
-        """Queue ``summary`` (stored under the trace's epoch ``ts``)."""
-        self.summaries.append((ts, summary))
+        """Queue ``summary`` (stored under the trace's epoch ``ts``); ingest appends its
+        summaries to ``summaries`` directly."""
+        self.summaries.add(ts, summary)
 
     def __len__(self) -> int:
         return len(self.spans)

@@ -22,6 +22,13 @@ import pyarrow as pa
 
 from fluoroscope.model.errors import InvalidRequest, StoreError
 from fluoroscope.model.summary import HttpSummary, TraceSummary
+from fluoroscope.model.summarycolumns import LIST_GROUPS, SCALAR_COLUMNS, SummaryColumns
+from fluoroscope.model.summarycolumns import (  # re-exported: filters compile against them
+    ROOT_CAUSE_CATEGORIES as ROOT_CAUSE_CATEGORIES,
+)
+from fluoroscope.model.summarycolumns import (
+    ROOT_CAUSE_LEVELS as ROOT_CAUSE_LEVELS,
+)
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.schema import migrate
@@ -30,7 +37,6 @@ from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
 
 __all__ = ["EntityRow", "Store", "SummaryPage", "encode_batch"]
 
-_ANN_STRING, _ANN_NUMBER, _ANN_BOOL = 0, 1, 2
 _WINDOW_SLACK: Final = 3600  # a trace's id epoch may precede or follow its first segment
 
 _SPAN_SCHEMA: Final = pa.schema(
@@ -142,21 +148,9 @@ _SUMMARY_SCHEMA: Final = pa.schema(
         ("rc_coverage", pa.list_(pa.float64())),
     ]
 )
-ROOT_CAUSE_CATEGORIES: Final = ("fault", "error", "responsetime")
-ROOT_CAUSE_LEVELS: Final = ("service", "entity", "exception")
 
 
 _SUMMARY_COLUMNS: Final = tuple(_SUMMARY_SCHEMA.names)
-_RC_COLUMNS: Final = (
-    "rc_cat", "rc_level", "rc_name", "rc_type", "rc_message", "rc_remote", "rc_inferred",
-    "rc_coverage",
-)  # fmt: skip
-_SUMMARY_SCALARS: Final = (
-    "ts", "trace_id", "revision", "start_time", "end_time", "duration", "response_time",
-    "has_fault", "has_error", "has_throttle", "is_partial", "http_method", "http_url",
-    "http_status", "user_agent", "client_ip", "entry_name", "entry_type", "segment_count",
-    "details",
-)  # fmt: skip
 _SUMMARY_READ: Final = (
     "trace_id, revision, start_time, duration, response_time, has_fault, has_error, "
     "has_throttle, is_partial, http_method, http_url, http_status, user_agent, client_ip, details"
@@ -182,184 +176,25 @@ class SummaryPage:
     scanned: int
 
 
-def _summary_columns(rows: Sequence[tuple[int, TraceSummary]]) -> dict[str, Sequence[Any]]:
+def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array]:
     """The ``traces`` table's columns: a list per scalar column, an Arrow array per list
-    column. List columns are built from flat values and offsets (one offset per row and
-    group of columns of equal lengths), not from a list per row and cell: this runs for
-    every changed trace of every batch."""
-    scalars: list[tuple[Any, ...]] = []
-    svc_names: list[str] = []
-    svc_types: list[str] = []
-    svc_off = [0]
-    users: list[str] = []
-    users_off = [0]
-    arns: list[str] = []
-    arns_off = [0]
-    ann_keys: list[str] = []
-    ann_types: list[int] = []
-    ann_strings: list[str] = []
-    ann_numbers: list[float] = []
-    ann_off = [0]
-    f_bits: list[int] = []
-    f_root: list[int] = []
-    f_inferred: list[int] = []
-    f_min: list[float] = []
-    f_max: list[float] = []
-    facts_off = [0]
-    exc_types: list[str] = []
-    exc_messages: list[str] = []
-    exc_services: list[int] = []
-    exc_off = [0]
-    instances: list[str] = []
-    instances_off = [0]
-    zones: list[str] = []
-    zones_off = [0]
-    e_src: list[int] = []
-    e_dst: list[int] = []
-    e_bits: list[int] = []
-    e_min: list[float] = []
-    e_max: list[float] = []
-    edges_off = [0]
-    rc: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
-    rc_off = [0]
-    no_http = HttpSummary()
-    dumps = orjson.dumps
-    for ts, s in rows:
-        http = s.http or no_http
-        services = s.services
-        entry = services[s.entry_point] if s.entry_point is not None else None
-        scalars.append(
-            (
-                ts, s.id, s.revision, s.start_time, s.start_time + s.duration, s.duration,
-                s.response_time if s.response_time is not None else -1.0,
-                int(s.has_fault), int(s.has_error), int(s.has_throttle), int(s.is_partial),
-                http.method, http.url, http.status, http.user_agent, http.client_ip,
-                entry.name if entry else "", entry.type if entry else "",
-                len(services), dumps(s.details()),
-            )
-        )  # fmt: skip
-        for service in services:
-            svc_names.append(service.name)
-            svc_types.append(service.type)
-        svc_off.append(len(svc_names))
-        if s.users:
-            users.extend([name for name, _ in s.users])
-        users_off.append(len(users))
-        arns.extend(s.resource_arns)
-        arns_off.append(len(arns))
-        for key, pairs in s.annotations.items():
-            for value, _ in pairs:
-                ann_keys.append(key)
-                if isinstance(value, bool):
-                    ann_types.append(_ANN_BOOL)
-                    ann_strings.append("")
-                    ann_numbers.append(float(value))
-                elif isinstance(value, int | float):
-                    ann_types.append(_ANN_NUMBER)
-                    ann_strings.append("")
-                    ann_numbers.append(float(value))
-                else:
-                    ann_types.append(_ANN_STRING)
-                    ann_strings.append(str(value))
-                    ann_numbers.append(0.0)
-        ann_off.append(len(ann_keys))
-        for f in s.facts:
-            f_bits.append(f.bits)
-            f_root.append(int(f.root))
-            f_inferred.append(int(f.inferred))
-            f_min.append(f.min_response_time)
-            f_max.append(f.max_response_time)
-        facts_off.append(len(f_bits))
-        for kind, message, where in s.exceptions:
-            exc_types.append(kind)
-            exc_messages.append(message)
-            exc_services.append(where)
-        exc_off.append(len(exc_types))
-        instances.extend(s.instance_ids)
-        instances_off.append(len(instances))
-        zones.extend(s.availability_zones)
-        zones_off.append(len(zones))
-        for edge in s.edges:
-            e_src.append(edge.source + 1)
-            e_dst.append(edge.dest + 1)
-            e_bits.append(edge.bits)
-            e_min.append(edge.min_response_time)
-            e_max.append(edge.max_response_time)
-        edges_off.append(len(e_src))
-        if s.fault_root_causes or s.error_root_causes or s.response_time_root_causes:
-            _cause_items(s, rc)
-        rc_off.append(len(rc[0]))
-    cols: dict[str, Sequence[Any]] = dict(
-        zip(_SUMMARY_SCALARS, map(list, zip(*scalars, strict=True)), strict=True)
-    )
+    column (from the flat values and offsets ingest gathered: no list per row and cell)."""
+    scalars = rows.scalars
+    columns: dict[str, Sequence[Any] | pa.Array] = {
+        name: list(values)
+        for name, values in zip(SCALAR_COLUMNS, zip(*scalars, strict=True), strict=True)
+    }
     if not scalars:
-        cols = {name: [] for name in _SUMMARY_SCALARS}
-    for names, off, values in (
-        (("service_names", "service_types"), svc_off, (svc_names, svc_types)),
-        (("users",), users_off, (users,)),
-        (("resource_arns",), arns_off, (arns,)),
-        (("ann_keys", "ann_types", "ann_strings", "ann_numbers"), ann_off,
-         (ann_keys, ann_types, ann_strings, ann_numbers)),
-        (("svc_bits", "svc_root", "svc_inferred", "svc_min_rt", "svc_max_rt"), facts_off,
-         (f_bits, f_root, f_inferred, f_min, f_max)),
-        (("exc_types", "exc_messages", "exc_services"), exc_off,
-         (exc_types, exc_messages, exc_services)),
-        (("instance_ids",), instances_off, (instances,)),
-        (("zones",), zones_off, (zones,)),
-        (("edge_src", "edge_dst", "edge_bits", "edge_min_rt", "edge_max_rt"), edges_off,
-         (e_src, e_dst, e_bits, e_min, e_max)),
-        (_RC_COLUMNS, rc_off, rc),
-    ):  # fmt: skip
-        offsets = pa.array(off, type=pa.int32())
-        for name, flat in zip(names, values, strict=True):
+        columns = {name: [] for name in SCALAR_COLUMNS}
+    dumps = orjson.dumps
+    columns["details"] = [dumps(details) for details in columns["details"]]
+    for group, names in LIST_GROUPS:
+        offsets = pa.array(rows.offsets[group], type=pa.int32())
+        for name in names:
             value_type = _SUMMARY_SCHEMA.field(name).type.value_type
-            cols[name] = pa.ListArray.from_arrays(offsets, pa.array(flat, type=value_type))
-    return cols
-
-
-def _cause_items(s: TraceSummary, out: tuple[list[Any], ...]) -> None:
-    """Append the summary's root causes to ``out`` (one list per ``rc_*`` column), one
-    item per service, path entity and exception: (category, level, name, type, message,
-    remote, inferred, coverage)."""
-    cat, level, name, type_, message, remote, inferred, coverage = out
-    groups = (s.fault_root_causes, s.error_root_causes, s.response_time_root_causes)  # by category
-    for category, causes in enumerate(groups):
-        for cause in causes:
-            service = s.services[cause.service]
-            path = cause.path
-            cause_inferred = int(cause.inferred)
-            any_remote = 0
-            for entity in path:
-                if entity.remote:
-                    any_remote = 1
-                    break
-            cat.append(category)
-            level.append(0)
-            name.append(service.name)
-            type_.append(service.type)
-            message.append("")
-            remote.append(any_remote)
-            inferred.append(cause_inferred)
-            coverage.append((path[-1].coverage or 0.0) if path else 0.0)
-            for entity in path:
-                entity_remote = int(entity.remote)
-                cat.append(category)
-                level.append(1)
-                name.append(entity.name)
-                type_.append("")
-                message.append("")
-                remote.append(entity_remote)
-                inferred.append(cause_inferred)
-                coverage.append(entity.coverage or 0.0)
-                for kind, text in entity.exceptions:
-                    cat.append(category)
-                    level.append(2)
-                    name.append(kind)
-                    type_.append("")
-                    message.append(text)
-                    remote.append(entity_remote)
-                    inferred.append(0)
-                    coverage.append(0.0)
+            values = pa.array(rows.list_column(name), type=value_type)
+            columns[name] = pa.ListArray.from_arrays(offsets, values)
+    return columns
 
 
 def _arrow(columns: Mapping[str, Sequence[Any] | pa.Array], schema: pa.Schema) -> pa.Table:

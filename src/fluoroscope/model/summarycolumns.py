@@ -1,0 +1,313 @@
+"""Trace summaries column by column: the rows ingest writes to the store's ``traces`` table.
+
+:meth:`TraceState.summarize <fluoroscope.model.tracestate.TraceState.summarize>` appends
+one row per changed trace straight into these lists (no
+:class:`~fluoroscope.model.summary.TraceSummary` in between: a summary per changed trace
+per batch is the largest part of ingest's work); :meth:`SummaryColumns.add` appends a
+``TraceSummary`` made by hand. The store turns the lists into Arrow columns. A row holds
+what a ``TraceSummary`` holds; the store reads one back.
+
+Layout:
+
+* ``scalars``: one tuple per row, the columns named in :data:`SCALAR_COLUMNS`
+  (``response_time`` is -1 while the root runs; ``details`` is the JSON of
+  :meth:`TraceSummary.details`).
+* list columns: each a flat list of all rows' items, with ``offsets`` per group of
+  columns of equal lengths (row ``i``'s items are ``[offsets[i], offsets[i + 1])``):
+
+  - services (``service_names``, ``service_types``) and their facts (``svc_bits``,
+    ``svc_root``, ``svc_inferred``, ``svc_min_rt``, ``svc_max_rt``; ingest writes one
+    per service, a hand-made summary may have none);
+  - ``users``; ``resource_arns``; ``instance_ids``; ``zones``;
+  - annotations (``ann_keys``, ``ann_types`` - :data:`ANN_STRING`, :data:`ANN_NUMBER`,
+    :data:`ANN_BOOL` - ``ann_strings``, ``ann_numbers``), one item per (key, value);
+  - exceptions (``exc_types``, ``exc_messages``, ``exc_services``: index of the owning
+    service, -1 if unknown);
+  - edges (``edge_src``, ``edge_dst``: 1-based service indices, as ClickHouse arrays
+    count; ``edge_bits``, ``edge_min_rt``, ``edge_max_rt``);
+  - root causes (:data:`ROOT_CAUSE_COLUMNS`): one item per cause's service (level 0),
+    each entity of its path (level 1) and each exception of an entity (level 2),
+    categories indexing :data:`ROOT_CAUSE_CATEGORIES`.
+
+Not thread-safe: one owner at a time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from fluoroscope.model.summary import HttpSummary
+
+if TYPE_CHECKING:
+    from fluoroscope.model.rootcause import Cause
+    from fluoroscope.model.summary import AnnotationValue, TraceSummary
+
+__all__ = [
+    "ANN_BOOL",
+    "ANN_NUMBER",
+    "ANN_STRING",
+    "LIST_GROUPS",
+    "ROOT_CAUSE_CATEGORIES",
+    "ROOT_CAUSE_COLUMNS",
+    "ROOT_CAUSE_LEVELS",
+    "SCALAR_COLUMNS",
+    "SummaryColumns",
+]
+
+ANN_STRING: Final = 0
+ANN_NUMBER: Final = 1
+ANN_BOOL: Final = 2
+ROOT_CAUSE_CATEGORIES: Final = ("fault", "error", "responsetime")
+ROOT_CAUSE_LEVELS: Final = ("service", "entity", "exception")
+_NO_HTTP: Final = HttpSummary()
+
+SCALAR_COLUMNS: Final = (
+    "ts", "trace_id", "revision", "start_time", "end_time", "duration", "response_time",
+    "has_fault", "has_error", "has_throttle", "is_partial", "http_method", "http_url",
+    "http_status", "user_agent", "client_ip", "entry_name", "entry_type", "segment_count",
+    "details",
+)  # fmt: skip
+ROOT_CAUSE_COLUMNS: Final = (
+    "rc_cat", "rc_level", "rc_name", "rc_type", "rc_message", "rc_remote", "rc_inferred",
+    "rc_coverage",
+)  # fmt: skip
+LIST_GROUPS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("services", ("service_names", "service_types")),
+    ("facts", ("svc_bits", "svc_root", "svc_inferred", "svc_min_rt", "svc_max_rt")),
+    ("users", ("users",)),
+    ("arns", ("resource_arns",)),
+    ("annotations", ("ann_keys", "ann_types", "ann_strings", "ann_numbers")),
+    ("exceptions", ("exc_types", "exc_messages", "exc_services")),
+    ("instances", ("instance_ids",)),
+    ("zones", ("zones",)),
+    ("edges", ("edge_src", "edge_dst", "edge_bits", "edge_min_rt", "edge_max_rt")),
+    ("causes", ROOT_CAUSE_COLUMNS),
+)  # fmt: skip
+"""(group, its columns) for every list column; a group's columns have equal lengths."""
+
+
+class SummaryColumns:
+    """Summary rows of one batch (see the module docstring for the layout).
+
+    Each list column is an attribute of the same name; :meth:`end_row` closes a row."""
+
+    __slots__ = (
+        "ann_keys",
+        "ann_numbers",
+        "ann_strings",
+        "ann_types",
+        "edge_bits",
+        "edge_dst",
+        "edge_max_rt",
+        "edge_min_rt",
+        "edge_src",
+        "exc_messages",
+        "exc_services",
+        "exc_types",
+        "instance_ids",
+        "offsets",
+        "rc_cat",
+        "rc_coverage",
+        "rc_inferred",
+        "rc_level",
+        "rc_message",
+        "rc_name",
+        "rc_remote",
+        "rc_type",
+        "resource_arns",
+        "scalars",
+        "service_names",
+        "service_types",
+        "svc_bits",
+        "svc_inferred",
+        "svc_max_rt",
+        "svc_min_rt",
+        "svc_root",
+        "users",
+        "zones",
+    )
+
+    def __init__(self) -> None:
+        self.scalars: list[tuple[Any, ...]] = []
+        self.offsets: dict[str, list[int]] = {group: [0] for group, _ in LIST_GROUPS}
+        self.service_names: list[str] = []
+        self.service_types: list[str] = []
+        self.svc_bits: list[int] = []
+        self.svc_root: list[int] = []
+        self.svc_inferred: list[int] = []
+        self.svc_min_rt: list[float] = []
+        self.svc_max_rt: list[float] = []
+        self.users: list[str] = []
+        self.resource_arns: list[str] = []
+        self.ann_keys: list[str] = []
+        self.ann_types: list[int] = []
+        self.ann_strings: list[str] = []
+        self.ann_numbers: list[float] = []
+        self.exc_types: list[str] = []
+        self.exc_messages: list[str] = []
+        self.exc_services: list[int] = []
+        self.instance_ids: list[str] = []
+        self.zones: list[str] = []
+        self.edge_src: list[int] = []
+        self.edge_dst: list[int] = []
+        self.edge_bits: list[int] = []
+        self.edge_min_rt: list[float] = []
+        self.edge_max_rt: list[float] = []
+        self.rc_cat: list[int] = []
+        self.rc_level: list[int] = []
+        self.rc_name: list[str] = []
+        self.rc_type: list[str] = []
+        self.rc_message: list[str] = []
+        self.rc_remote: list[int] = []
+        self.rc_inferred: list[int] = []
+        self.rc_coverage: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.scalars)
+
+    def end_row(self, scalars: tuple[Any, ...]) -> None:
+        """Close the row whose list items were appended since the previous row's end."""
+        self.scalars.append(scalars)
+        offsets = self.offsets
+        offsets["services"].append(len(self.service_names))
+        offsets["facts"].append(len(self.svc_bits))
+        offsets["users"].append(len(self.users))
+        offsets["arns"].append(len(self.resource_arns))
+        offsets["annotations"].append(len(self.ann_keys))
+        offsets["exceptions"].append(len(self.exc_types))
+        offsets["instances"].append(len(self.instance_ids))
+        offsets["zones"].append(len(self.zones))
+        offsets["edges"].append(len(self.edge_src))
+        offsets["causes"].append(len(self.rc_cat))
+
+    def add(self, ts: int, summary: TraceSummary) -> None:
+        """Append ``summary`` as a row, stored under the trace's epoch ``ts``."""
+        s = summary
+        http = s.http or _NO_HTTP
+        services = s.services
+        entry = services[s.entry_point] if s.entry_point is not None else None
+        for service in services:
+            self.service_names.append(service.name)
+            self.service_types.append(service.type)
+        for f in s.facts:
+            self.svc_bits.append(f.bits)
+            self.svc_root.append(int(f.root))
+            self.svc_inferred.append(int(f.inferred))
+            self.svc_min_rt.append(f.min_response_time)
+            self.svc_max_rt.append(f.max_response_time)
+        self.users.extend([name for name, _ in s.users])
+        self.resource_arns.extend(s.resource_arns)
+        for key, pairs in s.annotations.items():
+            for value, _ in pairs:
+                self.add_annotation(key, value)
+        for kind, message, where in s.exceptions:
+            self.exc_types.append(kind)
+            self.exc_messages.append(message)
+            self.exc_services.append(where)
+        self.instance_ids.extend(s.instance_ids)
+        self.zones.extend(s.availability_zones)
+        for edge in s.edges:
+            self.edge_src.append(edge.source + 1)
+            self.edge_dst.append(edge.dest + 1)
+            self.edge_bits.append(edge.bits)
+            self.edge_min_rt.append(edge.min_response_time)
+            self.edge_max_rt.append(edge.max_response_time)
+        groups = (s.fault_root_causes, s.error_root_causes, s.response_time_root_causes)
+        for category, causes in enumerate(groups):
+            for cause in causes:
+                service = services[cause.service]
+                path = tuple((e.name, e.exceptions, e.remote, e.coverage) for e in cause.path)
+                self.add_cause(
+                    category,
+                    (cause.service, path, cause.inferred, cause.client_impacting),
+                    service.name,
+                    service.type,
+                )
+        self.end_row(
+            (
+                ts, s.id, s.revision, s.start_time, s.start_time + s.duration, s.duration,
+                s.response_time if s.response_time is not None else -1.0,
+                int(s.has_fault), int(s.has_error), int(s.has_throttle), int(s.is_partial),
+                http.method, http.url, http.status, http.user_agent, http.client_ip,
+                entry.name if entry else "", entry.type if entry else "",
+                len(services), s.details(),
+            )
+        )  # fmt: skip
+
+    def add_annotation(self, key: str, value: AnnotationValue) -> None:
+        """Append one (key, value) item of the row's annotations."""
+        self.ann_keys.append(key)
+        if isinstance(value, bool):
+            self.ann_types.append(ANN_BOOL)
+            self.ann_strings.append("")
+            self.ann_numbers.append(float(value))
+        elif isinstance(value, int | float):
+            self.ann_types.append(ANN_NUMBER)
+            self.ann_strings.append("")
+            self.ann_numbers.append(float(value))
+        else:
+            self.ann_types.append(ANN_STRING)
+            self.ann_strings.append(str(value))
+            self.ann_numbers.append(0.0)
+
+    def add_cause(self, category: int, cause: Cause, name: str, type_: str) -> list[Any]:
+        """Append one root cause's items (its service, named ``name`` and typed ``type_``,
+        each entity of its path and each exception an entity recorded) and return its
+        JSON for ``details`` (as :meth:`TraceSummary.details` writes it)."""
+        service, path, inferred, impacting = cause
+        as_int = 1 if inferred else 0
+        any_remote = 0
+        for step in path:
+            if step[2]:
+                any_remote = 1
+                break
+        cat, level, names, types = self.rc_cat, self.rc_level, self.rc_name, self.rc_type
+        messages, remotes, inferreds = self.rc_message, self.rc_remote, self.rc_inferred
+        coverages = self.rc_coverage
+        cat.append(category)
+        level.append(0)
+        names.append(name)
+        types.append(type_)
+        messages.append("")
+        remotes.append(any_remote)
+        inferreds.append(as_int)
+        coverages.append((path[-1][3] or 0.0) if path else 0.0)
+        steps: list[list[Any]] = []
+        for step_name, exceptions, remote, coverage in path:
+            step_remote = 1 if remote else 0
+            cat.append(category)
+            level.append(1)
+            names.append(step_name)
+            types.append("")
+            messages.append("")
+            remotes.append(step_remote)
+            inferreds.append(as_int)
+            coverages.append(coverage or 0.0)
+            for kind, message in exceptions:
+                cat.append(category)
+                level.append(2)
+                names.append(kind)
+                types.append("")
+                messages.append(message)
+                remotes.append(step_remote)
+                inferreds.append(0)
+                coverages.append(0.0)
+            steps.append(
+                [
+                    step_name,
+                    [list(x) for x in exceptions] if exceptions else [],
+                    step_remote,
+                    coverage,
+                ]
+            )
+        return [service, as_int, 1 if impacting else 0, steps]
+
+    def list_column(self, name: str) -> list[Any]:
+        """All rows' items of list column ``name``, flat."""
+        values: list[Any] = getattr(self, name)
+        return values
+
+    def scalar_column(self, name: str) -> list[Any]:
+        """All rows' values of scalar column ``name``."""
+        i = SCALAR_COLUMNS.index(name)
+        return [row[i] for row in self.scalars]
