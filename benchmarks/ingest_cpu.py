@@ -1,26 +1,32 @@
-"""Python CPU per document on the ingest path, stage by stage, in one process.
+"""CPU per document on the ingest path, stage by stage, in one process.
 
-The server's ingest worker runs, per document: ``orjson.loads``, ``validate_document``,
+Per document the server runs: ``orjson.loads``, ``validate_document`` and
 ``Assembler.assemble`` (merge into the trace's state, one span row per entity, the trace
-summaries and the per-minute graph statistics) and ``Store.write`` (Arrow conversion plus
-the engine's insert). Sustained ingest (DESIGN.md §7: >= 50,000 segments/s on 2 cores) is
-bounded by the sum, so each stage is printed in µs/document and as a ratio against
+summaries and the per-minute graph statistics) in the ingest worker process, then
+``Store.write``: ``encode_batch`` (the batch as Arrow tables, in the worker) and
+``Store.insert_tables`` (the engine's inserts, in the server process; chDB releases the
+GIL meanwhile). Sustained ingest (DESIGN.md §7: >= 50,000 segments/s on 2 cores) is
+bounded by these, so each stage is printed in µs/document and as a ratio against
 ``orjson.loads`` of the same documents, measured in the same run (the reference: the
-cheapest thing every document must go through; about 4-7 µs here).
+cheapest thing every document must go through).
 
-What one run does, batch by batch (``--batch`` documents) as the server's ingest worker
-does: parses the pre-serialized documents, validates them, merges them with one
-:class:`~fluoroscope.ingest.assemble.Assembler` (fresh per run) and writes the batch to a
-real embedded store (chDB in a temporary directory; re-sent rows replace earlier runs',
-as in production). The cyclic garbage collector is
-off inside the timed sections and start-up objects are frozen, as the server runs
-(``server/run.py``); it collects between runs. ``--runs`` runs; the median is printed,
-with the min and max.
+What one run does, batch by batch as the ingest worker does (``--batch`` documents; the
+default is the pipeline's ``max_batch``, the size its batches reach at the target rate):
+parses the pre-serialized documents, validates them, merges them with one
+:class:`~fluoroscope.ingest.assemble.Assembler` (fresh per run), encodes the batch,
+inserts it into a real embedded store (chDB in a temporary directory; re-sent rows
+replace earlier runs', as in production), then drops it (``free``: deallocating the
+documents, rows and tables is the worker's work too). The cyclic garbage collector is
+off inside the timed sections and start-up objects are frozen, as the worker runs
+(``tune_gc`` in ``ingest/pipeline.py``); it collects between runs. ``--runs`` runs after
+a warm-up; the median is printed, with the min and max. ``--setting NAME=VALUE`` applies
+an engine setting to the store's session first (to measure one, e.g.
+``optimize_on_insert=0``).
 
 Documents are the mix of ``benchmarks/ingest.py`` (``make_trace``: traces of 1-3
 documents, ~2.5 entities and ~1.2 KB each).
 
-Usage: ``python benchmarks/ingest_cpu.py [--docs 40000] [--batch 5000] [--runs 5]``.
+Usage: ``python benchmarks/ingest_cpu.py [--docs 40000] [--batch 10000] [--runs 5]``.
 Never run by pytest.
 """
 
@@ -43,9 +49,9 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks.ingest import entities_in, make_trace
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.documents import validate_document
-from fluoroscope.store.store import Store
+from fluoroscope.store.store import Store, encode_batch
 
-STAGES = ("parse", "validate", "assemble", "write")
+STAGES = ("parse", "validate", "assemble", "encode", "insert", "free")
 _RETENTION = 30 * 86_400
 
 
@@ -77,23 +83,36 @@ def one_run(store: Store, bodies: list[bytes], now: float, batch: int) -> dict[s
             t2 = clock()
             written = assembler.assemble(docs)
             t3 = clock()
-            store.write(written)
+            tables = encode_batch(written)
             t4 = clock()
+            store.insert_tables(tables)
+            t5 = clock()
+            del docs, written, tables  # the documents, rows and tables, freed
+            t6 = clock()
         finally:
             gc.enable()
-        del docs, written
-        took["parse"] += t1 - t0
-        took["validate"] += t2 - t1
-        took["assemble"] += t3 - t2
-        took["write"] += t4 - t3
+        laps = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)
+        for stage, seconds in zip(STAGES, laps, strict=True):
+            took[stage] += seconds
     return took
+
+
+def _row(label: str, us: list[float], ratios: list[float]) -> str:
+    spread = f"[{min(us):.1f} - {max(us):.1f}]"
+    return (
+        f"{label:<26} {statistics.median(us):>14.2f} {spread:>16} "
+        f"{statistics.median(ratios):>17.2f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=40_000, help="documents per run")
-    parser.add_argument("--batch", type=int, default=5_000, help="documents per assemble/write")
+    parser.add_argument("--batch", type=int, default=10_000, help="documents per batch")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--setting", action="append", default=[], help="NAME=VALUE: an engine setting"
+    )
     args = parser.parse_args(argv)
 
     now = time.time()
@@ -107,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="fluoroscope-cpu-") as tmp:
         store = Store.open("chdb", Path(tmp), 30)
         try:
+            for setting in args.setting:
+                name, _, value = setting.partition("=")
+                store._t.execute(f"SET {name.strip()} = {value.strip()}")
             gc.collect()
             gc.freeze()
             one_run(store, bodies, now, args.batch)  # warm-up: imports, first inserts
@@ -118,23 +140,22 @@ def main(argv: list[str] | None = None) -> None:
             store.close()
 
     n = len(bodies)
-    per_doc = {s: [r[s] / n * 1e6 for r in runs] for s in STAGES}
-    ratios = {s: [r[s] / r["parse"] for r in runs] for s in STAGES}
-    print(f"{'stage':<24} {'µs/doc median':>14} {'[min - max]':>16} {'x parse (median)':>17}")
+    print(f"{'stage':<26} {'µs/doc median':>14} {'[min - max]':>16} {'x parse (median)':>17}")
     for stage in STAGES:
-        us = per_doc[stage]
         print(
-            f"{stage:<24} {statistics.median(us):>14.2f} "
-            f"{f'[{min(us):.1f} - {max(us):.1f}]':>16} {statistics.median(ratios[stage]):>17.2f}"
+            _row(stage, [r[stage] / n * 1e6 for r in runs], [r[stage] / r["parse"] for r in runs])
         )
-    python = [sum(r[s] for s in STAGES[1:]) for r in runs]
-    total = [p / n * 1e6 for p in python]
-    print(
-        f"{'validate+assemble+write':<24} {statistics.median(total):>14.2f} "
-        f"{f'[{min(total):.1f} - {max(total):.1f}]':>16} "
-        f"{statistics.median(p / r['parse'] for p, r in zip(python, runs, strict=True)):>17.2f}"
-    )
-    print(f"=> one core: ~{1e6 / statistics.median(total):,.0f} documents/s past parsing")
+    for label, parts in (
+        ("write (encode+insert)", ("encode", "insert")),
+        ("validate+assemble+encode", ("validate", "assemble", "encode")),
+        ("validate+assemble+write", ("validate", "assemble", "encode", "insert")),
+        ("all but parse", ("validate", "assemble", "encode", "insert", "free")),
+    ):
+        sums = [sum(r[p] for p in parts) for r in runs]
+        us = [t / n * 1e6 for t in sums]
+        print(_row(label, us, [t / r["parse"] for t, r in zip(sums, runs, strict=True)]))
+    worker = statistics.median(sum(r[p] for p in STAGES if p != "insert") / n for r in runs)
+    print(f"=> the worker (all but insert) on one core: ~{1 / worker:,.0f} documents/s")
 
 
 if __name__ == "__main__":
