@@ -598,6 +598,14 @@ def part_bytes(raw: Transport, db: str) -> dict[str, tuple[int, int, int]]:
     }
 
 
+def _id_params(call: Call, trace_id: str) -> dict[str, Any]:
+    """The by-id statement's parameters for another trace id (and its epoch, if used)."""
+    params = {**call.params, "ids": [trace_id]}
+    if "epochs" in params:
+        params["epochs"] = [int(trace_id[2:10], 16)]
+    return params
+
+
 def explain(raw: Transport, call: Call) -> str:
     """The index analysis of ``call``'s statement, condensed to parts/granules lines."""
     try:
@@ -778,13 +786,15 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         Figure("  profile: the entities statement alone (FINAL)"),
         timing,
         max(args.reps // 2, 10),
-        lambda i: timing.query_arrow(by_id_call.sql, {"ids": [ids[i]]}),
+        lambda i: timing.query_arrow(by_id_call.sql, _id_params(by_id_call, ids[i])),
     )
     by_id_raw_plain = measure(
         Figure("  profile: the same without FINAL"),
         timing,
         max(args.reps // 2, 10),
-        lambda i: timing.query_arrow(by_id_call.sql.replace(" FINAL ", " "), {"ids": [ids[i]]}),
+        lambda i: timing.query_arrow(
+            by_id_call.sql.replace(" FINAL ", " "), _id_params(by_id_call, ids[i])
+        ),
     )
 
     # -- 1-hour filters -------------------------------------------------------------------

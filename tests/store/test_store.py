@@ -57,6 +57,31 @@ def test_writes_are_idempotent_and_complete_outranks_in_progress(store: Store) -
     assert [r.document for r in rows] == [doc]
 
 
+def test_traces_are_found_whether_or_not_stored_under_their_id_epoch(store: Store) -> None:
+    """By-id reads look under the id's epoch first, then everywhere for the rest: a trace
+    whose id epoch ingest found implausible (stored under its start) is still found,
+    alongside ordinary ones, with every entity and only the latest version of each."""
+    now = time.time()
+    odd_id = "1-00000001-" + new_entity_id() + "00000000"  # epoch 1970: not plausible
+    odd = _segment(now, trace_id=odd_id)
+    child = {"name": "db", "id": new_entity_id(), "start_time": now + 0.01, "end_time": now + 0.02}
+    usual = _segment(now, subsegments=[child])
+    assembler = Assembler(store)
+    store.write(assembler.assemble([{**usual, "end_time": None, "in_progress": True}]))
+    store.write(assembler.assemble([odd, usual]))
+    found = store.entities([odd_id, str(usual["trace_id"]), new_trace_id(now)])
+    assert set(found) == {odd_id, usual["trace_id"]}
+    assert [r.document["id"] for r in found[odd_id]] == [odd["id"]]
+    rows = found[str(usual["trace_id"])]
+    assert [(r.id, r.is_segment) for r in rows] == [(usual["id"], True), (child["id"], False)]
+    assert rows[0].document["end_time"] == usual["end_time"]  # not the in-progress version
+    stored_ts = store._t.query_arrow(
+        f"SELECT DISTINCT toUInt32(ts) FROM {store._db}.spans WHERE trace_id = {{t:String}}",
+        {"t": odd_id},
+    )
+    assert stored_ts.column(0).to_pylist() == [int(now)]  # the fallback was needed
+
+
 def test_unknown_and_malicious_ids_are_parameters_not_sql(store: Store) -> None:
     evil = "1-00000000-000000000000000000000000' OR 1=1 --"
     assert store.entities([evil, "x\\y\ttab\nnewline"]) == {}
