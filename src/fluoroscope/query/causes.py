@@ -62,7 +62,9 @@ NESTED: Final = (
 )
 _CAT, _NAME, _TYPE, _MESSAGE, _REMOTE, _INFERRED, _COVERAGE = 1, 3, 4, 5, 6, 7, 8
 _FAULT, _ERROR, _TIME = (ROOT_CAUSE_CATEGORIES.index(c) for c in ("fault", "error", "responsetime"))
-ACCOUNTS: Final = "arrayMap(x -> JSONExtractString(x, 3), JSONExtractArrayRaw(details, 's'))"
+ACCOUNTS: Final = (
+    "arrayMap(t -> t.3, JSONExtract(details, 's', 'Array(Tuple(String, String, String))'))"
+)
 """Per-service account ids aligned with ``service_names`` (kept only in the details JSON)."""
 
 _CAUSE_KEYS: Final = frozenset(("Services", "ClientImpacting"))
@@ -79,6 +81,7 @@ class _Json:
     def __init__(self, node: ast.RootCauseJson, bind: Bind) -> None:
         self.node = node
         self.bind = bind
+        self.checks: list[str] = []  # cheap row tests that must hold for any match
 
     def fail(self, what: str) -> InvalidRequest:
         return InvalidRequest(
@@ -143,7 +146,9 @@ class _Json:
         svc = _SERVICE
         tests: list[str] = []
         if "Name" in fields:
-            tests.append(f"{svc}.{_NAME} = {self.text(fields['Name'], 'Services[].Name')}")
+            name = self.text(fields["Name"], "Services[].Name")
+            tests.append(f"{svc}.{_NAME} = {name}")
+            self.checks.append(f"has(rc_name, {name})")
         if "Names" in fields:
             names = self.items(fields["Names"], "Services[].Names")
             if len(names) != 1:
@@ -160,6 +165,7 @@ class _Json:
                 f"has(arrayZip(service_names, service_types, {ACCOUNTS}), "
                 f"({svc}.{_NAME}, {svc}.{_TYPE}, {account}))"
             )
+            self.checks.append(f"has({ACCOUNTS}, {account})")  # parsed once, not per cause
         if "EntityPath" in fields:
             path = self.items(fields["EntityPath"], "Services[].EntityPath")
             tests.append(f"length(c) = {len(path) + 1}")
@@ -212,4 +218,5 @@ def json_condition(node: ast.RootCauseJson, bind: Bind) -> str:
     causes = node.value
     if not causes:
         raise compiler.fail("the literal lists no root cause")
-    return "(" + " AND ".join(compiler.cause(c) for c in causes) + ")"
+    matches = [compiler.cause(c) for c in causes]
+    return "(" + " AND ".join([*compiler.checks, *matches]) + ")"

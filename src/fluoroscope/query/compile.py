@@ -30,6 +30,7 @@ Pure and thread-safe.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -261,10 +262,7 @@ class _Compiler:
         names = ", ".join(name for name, _ in arrays)
         columns = ", ".join(column for _, column in arrays)
         found = f"arrayExists(({names}) -> {test}, {columns})"
-        if ref is not None and ref.name is not None:
-            # a cheap pre-check the engine can skip most rows with
-            found = f"(has(service_names, {self.bind(ref.name, 'String')}) AND {found})"
-        return found
+        return self.prechecked([ref] if ref is not None else [], found)
 
     def edge(self, source: ast.ServiceRef, dest: ast.ServiceRef, body: ast.Expr | None) -> str:
         parts = [
@@ -284,7 +282,24 @@ class _Compiler:
         if body is not None:
             parts.append(self.in_scope(body, _EDGE_SCOPE))
         test = " AND ".join(p for p in parts if p) or "1"
-        return f"arrayExists(j -> {test}, arrayEnumerate(edge_src))"
+        return self.prechecked(
+            [source, dest], f"arrayExists(j -> {test}, arrayEnumerate(edge_src))"
+        )
+
+    def prechecked(self, refs: list[ast.ServiceRef], found: str) -> str:
+        """``found`` behind cheap tests the engine can skip most rows with: each named
+        service is in the trace; each account id is in its details (as text first, then
+        parsed), since a lambda that reads the details pays for it per array element."""
+        checks: list[str] = []
+        for ref in refs:
+            if ref.name is not None:
+                checks.append(f"has(service_names, {self.bind(ref.name, 'String')})")
+            if ref.account_id is not None:
+                account = ref.account_id
+                if json.dumps(account)[1:-1] == account:  # written as is inside the JSON
+                    checks.append(f"position(details, {self.bind(account, 'String')}) > 0")
+                checks.append(f"has({causes.ACCOUNTS}, {self.bind(account, 'String')})")
+        return "(" + " AND ".join([*checks, found]) + ")" if checks else found
 
     def root_cause(self, category: str, level: str, body: ast.Expr) -> str:
         cat = ROOT_CAUSE_CATEGORIES.index(category)
