@@ -88,3 +88,30 @@ def test_a_killed_worker_is_replaced_and_ingest_goes_on(tmp_path: Path) -> None:
     finally:
         output = server.stop()
     assert "restarting it" in output
+
+
+def test_read_ahead_hands_out_waiting_batches_in_order_and_stays_bounded() -> None:
+    from fluoroscope.ingest.frames import write_frame
+    from fluoroscope.ingest.process import _ReadAhead
+    from fluoroscope.ingest.worker import ACK, BATCH
+
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as reader, os.fdopen(write_fd, "wb") as writer:
+        ahead = _ReadAhead(reader, max_bytes=10_000)
+        for i in range(3):
+            write_frame(writer, BATCH, b"b%d" % i + b"." * 4000)
+        write_frame(writer, ACK, b"ack")
+        write_frame(writer, BATCH, b"late")
+        time.sleep(0.2)
+        assert len(ahead._items) == 3, "reads stop once more than max_bytes wait"
+        first = ahead.next()
+        assert first is not None and first[0] == BATCH and first[1].startswith(b"b0")
+        # The next batches are taken without waiting; the ACK stops the run.
+        assert (second := wait_for(ahead.next_batch)) is not None and second.startswith(b"b1")
+        assert (third := wait_for(ahead.next_batch)) is not None and third.startswith(b"b2")
+        assert ahead.next_batch() is None
+        assert ahead.next() == (ACK, b"ack")
+        assert ahead.next() == (BATCH, b"late")
+        writer.close()
+        assert ahead.next() is None  # end of stream
+        ahead.close()

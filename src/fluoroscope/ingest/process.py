@@ -14,9 +14,10 @@ fail with :class:`StoreUnavailable`; what it had accepted from UDP but not yet s
 lost, and counted as ``worker_restarts``). :meth:`IngestProcess.close` stops
 receiving, stores everything accepted, and returns.
 
-Threads: a hub thread reads the worker's frames in order (insert, acknowledge, answer
-reloads, take counters); a writer thread sends frames to the worker, so no caller ever
-blocks on its pipe.
+Threads: a reader thread reads the worker's frames ahead (bounded); a hub thread handles
+them in order (insert - several queued batches at once -, acknowledge, answer reloads,
+take counters); a writer thread sends frames to the worker, so no caller ever blocks on
+its pipe.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import orjson
+import pyarrow as pa
 
 from fluoroscope.ingest.frames import pack_bodies, read_frame, write_frame
 from fluoroscope.ingest.worker import (
@@ -61,6 +63,69 @@ log = logging.getLogger("fluoroscope.ingest")
 _RETRIES: Final = 3
 _PIPE_BYTES: Final = 1 << 20
 _RESPAWN_PAUSE: Final = 1.0
+_COALESCE: Final = 16  # batches inserted together at most
+
+
+class _ReadAhead:
+    """Frames read from ``stream`` by a thread of their own, at most ``max_bytes`` ahead,
+    so that batches waiting behind a busy engine are visible (and can go in together)."""
+
+    def __init__(self, stream: IO[bytes], max_bytes: int) -> None:
+        self._items: deque[tuple[int, bytes]] = deque()
+        self._bytes = 0
+        self._max = max_bytes
+        self._eof = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(
+            target=self._read, args=(stream,), name="fluoroscope-from-worker", daemon=True
+        )
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        try:
+            while (got := read_frame(stream)) is not None:
+                with self._cond:
+                    while self._bytes > self._max and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                    self._items.append(got)
+                    self._bytes += len(got[1])
+                    self._cond.notify_all()
+        except (OSError, ValueError):
+            log.exception("reading from the ingest worker failed")
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def next(self) -> tuple[int, bytes] | None:
+        """The next frame; None once the stream has ended and every frame was taken."""
+        with self._cond:
+            while not self._items and not self._eof:
+                self._cond.wait()
+            return self._take() if self._items else None
+
+    def next_batch(self) -> bytes | None:
+        """The next frame's payload if it is a ``BATCH`` already read; never waits."""
+        with self._cond:
+            if self._items and self._items[0][0] == BATCH:
+                return self._take()[1]
+            return None
+
+    def _take(self) -> tuple[int, bytes]:
+        item = self._items.popleft()
+        self._bytes -= len(item[1])
+        self._cond.notify_all()
+        return item
+
+    def close(self) -> None:
+        """Stop reading ahead (after the stream ended, or when giving up on it)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
 
 
 class IngestProcess:
@@ -192,11 +257,23 @@ class IngestProcess:
         while True:
             proc = self._proc
             assert proc is not None and proc.stdout is not None
+            frames = _ReadAhead(proc.stdout, self._max_bytes // 2)
             try:
-                while (got := read_frame(proc.stdout)) is not None:
-                    self._handle(*got)
+                while (got := frames.next()) is not None:
+                    kind, payload = got
+                    if kind != BATCH:
+                        self._handle(kind, payload)
+                        continue
+                    # Batches that queued up while the engine was busy go in together:
+                    # each insert has a fixed cost, and fewer parts mean fewer merges.
+                    batches = [payload]
+                    while len(batches) < _COALESCE and (more := frames.next_batch()) is not None:
+                        batches.append(more)
+                    self._insert(batches)
             except Exception:
-                log.exception("talking to the ingest worker failed")
+                log.exception("talking to the ingest worker failed; restarting it")
+                proc.kill()  # its state no longer matches ours
+            frames.close()
             code = proc.wait()
             with contextlib.suppress(OSError):
                 proc.stdout.close()
@@ -223,15 +300,7 @@ class IngestProcess:
             self._spawn()
 
     def _handle(self, kind: int, payload: bytes) -> None:
-        if kind == BATCH:
-            if self._after_ack:
-                # A batch after an acknowledgement starts a new round (a round's ACKs
-                # follow all its batches). An error of a round without submissions
-                # lasts until the next round that has some: conservative, never lax.
-                self._after_ack = False
-                self._round_error = None
-            self._insert(payload)
-        elif kind == ACK:
+        if kind == ACK:
             self._after_ack = True
             seq, status = ACK_FRAME.unpack_from(payload)
             with self._lock:
@@ -262,9 +331,25 @@ class IngestProcess:
                 self._worker = snapshot["counters"]
             self._cached_now = int(snapshot["cached_traces"])
 
-    def _insert(self, payload: bytes) -> None:
-        documents, entities = BATCH_HEAD.unpack_from(payload)
-        tables = decode_tables(payload)
+    def _insert(self, batches: list[bytes]) -> None:
+        if self._after_ack:
+            # A batch after an acknowledgement starts a new round (a round's ACKs follow
+            # all its batches). An error of a round without submissions lasts until the
+            # next round that has some: conservative, never lax.
+            self._after_ack = False
+            self._round_error = None
+        documents = entities = 0
+        by_name: dict[str, list[pa.Table]] = {}
+        for payload in batches:
+            docs, ents = BATCH_HEAD.unpack_from(payload)
+            documents += docs
+            entities += ents
+            for name, table in decode_tables(payload):
+                by_name.setdefault(name, []).append(table)
+        tables = [
+            (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
+            for name, parts in by_name.items()
+        ]
         for attempt in range(_RETRIES):
             try:
                 self._store.insert_tables(tables)
