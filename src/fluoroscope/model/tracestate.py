@@ -268,48 +268,53 @@ class TraceState:
         something new is pending, and skips passes that could resolve nothing."""
         watch: set[str] = set()
         if self.unowned:
-            still: list[str] = []
-            for did in self.unowned:
-                owner = self._owner_watched(did, watch)
-                if owner is None:
-                    still.append(did)
-                    continue
-                made = self.downstream[did]
-                made.caller = caller = self.segments[owner].node
-                made.inferred = did not in self.waiting
-                if made.inferred:
-                    if stats is not None:
-                        stats.node(made.node, made.outcome, root=False, inferred=True)
-                    self._edge(caller, made.node, made.outcome, stats)
-            self.unowned = still
+            for did in list(self.unowned):
+                self._resolve_call(did, watch, stats)
         if self.waiting:
             for parent_id in list(self.waiting):
-                watch.add(parent_id)
-                call = self.downstream.get(parent_id)
-                if call is not None:
-                    if call.caller is None:
-                        continue  # the caller's owner is not known yet
-                    callees = self.waiting.pop(parent_id)
-                    if call.inferred:
-                        call.inferred = False
-                        if stats is not None:
-                            stats.node(
-                                call.node, call.outcome, root=False, inferred=True, weight=-1
-                            )
-                        self._edge(call.caller, call.node, call.outcome, stats, weight=-1)
-                    for callee in callees:
-                        self._edge(call.caller, callee.node, call.outcome, stats)
-                    continue
-                if parent_id in self.parent_of and parent_id not in self.counted:
-                    continue  # the calling subsegment is still in progress; its outcome is the edge's
-                owner = self._owner_watched(parent_id, watch)
-                if owner is None:
-                    continue
-                waiting = self.waiting.pop(parent_id)
-                caller = self.segments[owner].node
-                for callee in waiting:
-                    self._edge(caller, callee.node, callee.outcome, stats)
+                self._resolve_waiting(parent_id, watch, stats)
         self.watch = watch if self.unowned or self.waiting else frozenset()
+
+    def _resolve_call(self, did: str, watch: set[str], stats: StatsBatch | None) -> None:
+        """Give downstream call ``did`` (unowned) its caller if its owner is known now."""
+        owner = self._owner_watched(did, watch)
+        if owner is None:
+            return
+        self.unowned.remove(did)
+        made = self.downstream[did]
+        made.caller = caller = self.segments[owner].node
+        made.inferred = did not in self.waiting
+        if made.inferred:
+            if stats is not None:
+                stats.node(made.node, made.outcome, root=False, inferred=True)
+            self._edge(caller, made.node, made.outcome, stats)
+
+    def _resolve_waiting(self, parent_id: str, watch: set[str], stats: StatsBatch | None) -> None:
+        """Count the edges of the segments waiting for ``parent_id`` if their caller is
+        known now."""
+        watch.add(parent_id)
+        call = self.downstream.get(parent_id)
+        if call is not None:
+            if call.caller is None:
+                return  # the caller's owner is not known yet
+            callees = self.waiting.pop(parent_id)
+            if call.inferred:
+                call.inferred = False
+                if stats is not None:
+                    stats.node(call.node, call.outcome, root=False, inferred=True, weight=-1)
+                self._edge(call.caller, call.node, call.outcome, stats, weight=-1)
+            for callee in callees:
+                self._edge(call.caller, callee.node, call.outcome, stats)
+            return
+        if parent_id in self.parent_of and parent_id not in self.counted:
+            return  # the calling subsegment is still in progress; its outcome is the edge's
+        owner = self._owner_watched(parent_id, watch)
+        if owner is None:
+            return
+        waiting = self.waiting.pop(parent_id)
+        caller = self.segments[owner].node
+        for callee in waiting:
+            self._edge(caller, callee.node, callee.outcome, stats)
 
     def _edge(
         self, src: NodeId, dst: NodeId, done: Outcome, stats: StatsBatch | None, weight: int = 1
@@ -440,14 +445,13 @@ class TraceState:
             dest = index.get(dst)
             if source is None or dest is None:
                 continue
-            bits = 0
-            low = high = 0.0
-            for i, done in enumerate(outcomes):
+            done = outcomes[0]
+            bits = done.bits
+            low = high = done.end - done.start
+            for done in outcomes[1:]:
                 elapsed = done.end - done.start
                 bits |= done.bits
-                if i == 0:
-                    low = high = elapsed
-                elif elapsed < low:
+                if elapsed < low:
                     low = elapsed
                 elif elapsed > high:
                     high = elapsed
@@ -469,23 +473,30 @@ class TraceState:
         # key -> [(value, sorted service indices)], values in first-seen order per key
         annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
         slots: dict[tuple[str, type, AnnotationValue], list[int]] = {}
+        last_eid = None
+        where = -1
         for (eid, key), value in self.annotations.items():
+            if eid != last_eid:  # an entity's annotations mostly come one after another
+                last_eid = eid
+                found_where = owners.get(eid)
+                if found_where is None:
+                    found_where = owners[eid] = self._service_of(eid, index)
+                where = found_where
             slot = (key, type(value), value)
             ids = slots.get(slot)
             if ids is None:
-                ids = slots[slot] = []
+                ids = slots[slot] = [where] if where >= 0 else []
                 pairs = annotations.get(key)
                 if pairs is None:
                     annotations[key] = [(value, ids)]
                 else:
                     pairs.append((value, ids))
-            where = owners.get(eid)
-            if where is None:
-                where = owners[eid] = self._service_of(eid, index)
-            if where >= 0 and where not in ids:
+            elif where >= 0 and where not in ids:
                 insort(ids, where)
+        annotation_json: list[list[Any]] = []
         for key, pairs in annotations.items():
-            for value, _ in pairs:
+            for value, ids in pairs:
+                annotation_json.append([key, value, ids])
                 out.add_annotation(key, value)
         user_ids = [[name, sorted(ids)] for name, ids in users.items()] if users else []
         if users:
@@ -509,10 +520,15 @@ class TraceState:
                 type(status) is int or (isinstance(status, int) and not isinstance(status, bool))
             ):
                 status = 0
-            url = str(request.get("url") or "")
-            method = str(request.get("method") or "")
-            agent = str(request.get("user_agent") or "")
-            client_ip = str(request.get("client_ip") or "")
+            # str(x or "") as the summary always did, without a call for a string
+            given = request.get("url")
+            url = given if type(given) is str else str(given or "")
+            given = request.get("method")
+            method = given if type(given) is str else str(given or "")
+            given = request.get("user_agent")
+            agent = given if type(given) is str else str(given or "")
+            given = request.get("client_ip")
+            client_ip = given if type(given) is str else str(given or "")
         start = self.min_start if self.min_start != inf else float(self.ts)
         end = max(self.max_end, start)
         duration = end - start
@@ -538,13 +554,7 @@ class TraceState:
                 {
                     "s": [[names[base + i], types[base + i], accounts[i]] for i in range(count)],
                     "e": entry,
-                    "a": [
-                        [key, value, ids]
-                        for key, pairs in annotations.items()
-                        for value, ids in pairs
-                    ]
-                    if annotations
-                    else [],
+                    "a": annotation_json,
                     "u": user_ids,
                     "r": arns,
                     "i": instances,
