@@ -116,7 +116,8 @@ class _Builder:
         self.times(seg, start, in_progress_ok=depth > 0)
         self.outcome(seg)
         subs = self.subsegments(depth, start) if depth < 3 else []
-        if subs and self.draw(st.booleans()):  # stream one subsegment on its own
+        stream: bool = self.draw(st.booleans())
+        if subs and stream:  # stream one subsegment on its own
             streamed = subs.pop()
             streamed.update(type="subsegment", trace_id=self.trace_id, parent_id=seg["id"])
             self.docs.append(streamed)
