@@ -10,8 +10,11 @@ what a ``TraceSummary`` holds; the store reads one back.
 Layout:
 
 * ``scalars``: one tuple per row, the columns named in :data:`SCALAR_COLUMNS`
-  (``response_time`` is -1 while the root runs; ``details`` is the JSON of
-  :meth:`TraceSummary.details`).
+  (``response_time`` is -1 while the root runs).
+* ``details``: per row, :meth:`TraceSummary.details` - as JSON text when the columns
+  were made with an ``encode`` function (ingest encodes each row's at once: thousands of
+  small dicts and lists kept until the write cost more in memory traffic than encoding
+  them), else as the dict itself.
 * list columns: each a flat list of all rows' items, with ``offsets`` per group of
   columns of equal lengths (row ``i``'s items are ``[offsets[i], offsets[i + 1])``):
 
@@ -34,6 +37,7 @@ Not thread-safe: one owner at a time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from fluoroscope.model.summary import HttpSummary
@@ -65,7 +69,6 @@ SCALAR_COLUMNS: Final = (
     "ts", "trace_id", "revision", "start_time", "end_time", "duration", "response_time",
     "has_fault", "has_error", "has_throttle", "is_partial", "http_method", "http_url",
     "http_status", "user_agent", "client_ip", "entry_name", "entry_type", "segment_count",
-    "details",
 )  # fmt: skip
 ROOT_CAUSE_COLUMNS: Final = (
     "rc_cat", "rc_level", "rc_name", "rc_type", "rc_message", "rc_remote", "rc_inferred",
@@ -92,10 +95,12 @@ class SummaryColumns:
     Each list column is an attribute of the same name; :meth:`end_row` closes a row."""
 
     __slots__ = (
+        "_encode",
         "ann_keys",
         "ann_numbers",
         "ann_strings",
         "ann_types",
+        "details",
         "edge_bits",
         "edge_dst",
         "edge_max_rt",
@@ -127,8 +132,12 @@ class SummaryColumns:
         "zones",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, encode: Callable[[dict[str, Any]], bytes] | None = None) -> None:
+        """``encode``: turns a row's details into JSON text as the row ends (see the
+        module docstring); without it they stay dicts."""
+        self._encode = encode
         self.scalars: list[tuple[Any, ...]] = []
+        self.details: list[Any] = []  # bytes, or dicts without ``encode``
         self.offsets: dict[str, list[int]] = {group: [0] for group, _ in LIST_GROUPS}
         self.service_names: list[str] = []
         self.service_types: list[str] = []
@@ -165,9 +174,15 @@ class SummaryColumns:
     def __len__(self) -> int:
         return len(self.scalars)
 
-    def end_row(self, scalars: tuple[Any, ...]) -> None:
+    @property
+    def encoded(self) -> bool:
+        """True when ``details`` holds JSON text rather than dicts."""
+        return self._encode is not None
+
+    def end_row(self, scalars: tuple[Any, ...], details: dict[str, Any]) -> None:
         """Close the row whose list items were appended since the previous row's end."""
         self.scalars.append(scalars)
+        self.details.append(details if self._encode is None else self._encode(details))
         offsets = self.offsets
         offsets["services"].append(len(self.service_names))
         offsets["facts"].append(len(self.svc_bits))
@@ -230,8 +245,9 @@ class SummaryColumns:
                 int(s.has_fault), int(s.has_error), int(s.has_throttle), int(s.is_partial),
                 http.method, http.url, http.status, http.user_agent, http.client_ip,
                 entry.name if entry else "", entry.type if entry else "",
-                len(services), s.details(),
-            )
+                len(services),
+            ),
+            s.details(),
         )  # fmt: skip
 
     def add_annotation(self, key: str, value: AnnotationValue) -> None:

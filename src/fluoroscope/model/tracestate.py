@@ -38,6 +38,37 @@ _MAX_CHAIN: Final = 64
 _MAX_EXCEPTIONS: Final = 16
 
 
+_Http = tuple[str, int, str, str, str]
+"""A segment's request URL, response status, method, user agent and client IP."""
+_NO_HTTP: Final[_Http] = ("", 0, "", "", "")
+
+
+def _http(http: Mapping[str, Any]) -> _Http:
+    """What a summary shows of an http block: kept instead of the block, so a cached
+    trace does not hold its documents' request and response objects."""
+    request = http.get("request")
+    if request is None or not (type(request) is dict or isinstance(request, Mapping)):
+        request = {}
+    response = http.get("response")
+    if response is None or not (type(response) is dict or isinstance(response, Mapping)):
+        response = {}
+    status = response.get("status")
+    if not (type(status) is int or (isinstance(status, int) and not isinstance(status, bool))):
+        status = 0
+    # str(x or "") as summaries always did, without a call for a string
+    url = request.get("url")
+    method = request.get("method")
+    agent = request.get("user_agent")
+    client_ip = request.get("client_ip")
+    return (
+        url if type(url) is str else str(url or ""),
+        status,
+        method if type(method) is str else str(method or ""),
+        agent if type(agent) is str else str(agent or ""),
+        client_ip if type(client_ip) is str else str(client_ip or ""),
+    )
+
+
 @dataclass(slots=True)
 class _Segment:
     node: NodeId
@@ -46,7 +77,7 @@ class _Segment:
     end: float
     in_progress: bool
     bits: int
-    http: Mapping[str, Any] | None
+    http: _Http | None  # what a summary shows of the segment's http block, if any
     user: str
     resource_arn: str
     account_id: str
@@ -225,7 +256,7 @@ class TraceState:
             end,
             in_progress,
             bits,
-            http,
+            _http(http) if http else None,
             user if isinstance(user, str) else "",
             arn if isinstance(arn, str) else "",
             account_id,
@@ -506,29 +537,10 @@ class TraceState:
         out.zones.extend(zones)
 
         root = segments.get(root_id) if root_id else None
-        method = url = agent = client_ip = ""
-        status: Any = 0
-        if root is not None and root.http:
-            request = root.http.get("request")
-            if request is None or not (type(request) is dict or isinstance(request, Mapping)):
-                request = {}
-            response = root.http.get("response")
-            if response is None or not (type(response) is dict or isinstance(response, Mapping)):
-                response = {}
-            status = response.get("status")
-            if not (
-                type(status) is int or (isinstance(status, int) and not isinstance(status, bool))
-            ):
-                status = 0
-            # str(x or "") as the summary always did, without a call for a string
-            given = request.get("url")
-            url = given if type(given) is str else str(given or "")
-            given = request.get("method")
-            method = given if type(given) is str else str(given or "")
-            given = request.get("user_agent")
-            agent = given if type(given) is str else str(given or "")
-            given = request.get("client_ip")
-            client_ip = given if type(given) is str else str(given or "")
+        if root is not None and root.http is not None:
+            url, status, method, agent, client_ip = root.http
+        else:
+            url, status, method, agent, client_ip = _NO_HTTP
         start = self.min_start if self.min_start != inf else float(self.ts)
         end = max(self.max_end, start)
         duration = end - start
@@ -551,15 +563,15 @@ class TraceState:
                 names[base + entry] if entry is not None else "",
                 types[base + entry] if entry is not None else "",
                 count,
-                {
-                    "s": [[names[base + i], types[base + i], accounts[i]] for i in range(count)],
-                    "e": entry,
-                    "a": annotation_json,
-                    "u": user_ids,
-                    "r": arns,
-                    "i": instances,
-                    "z": zones,
-                    "rc": cause_json,
-                },
-            )
+            ),
+            {
+                "s": [[names[base + i], types[base + i], accounts[i]] for i in range(count)],
+                "e": entry,
+                "a": annotation_json,
+                "u": user_ids,
+                "r": arns,
+                "i": instances,
+                "z": zones,
+                "rc": cause_json,
+            },
         )  # fmt: skip

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+import orjson
+
 from fluoroscope.model.summarycolumns import SummaryColumns
 
 if TYPE_CHECKING:
@@ -57,7 +59,8 @@ class WriteBatch:
     """Rows for every table, gathered since the last write."""
 
     spans: SpanColumns = field(default_factory=SpanColumns)
-    summaries: SummaryColumns = field(default_factory=SummaryColumns)  # a row per trace
+    # a row per trace; details encoded as each row ends (see SummaryColumns)
+    summaries: SummaryColumns = field(default_factory=lambda: SummaryColumns(orjson.dumps))
     stats: StatsSource | None = None
     documents: int = 0  # how many documents the rows came from (for counting)
 

@@ -188,8 +188,7 @@ def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array
     }
     if not scalars:
         columns = {name: [] for name in SCALAR_COLUMNS}
-    dumps = orjson.dumps
-    columns["details"] = [dumps(details) for details in columns["details"]]
+    columns["details"] = rows.details if rows.encoded else [orjson.dumps(d) for d in rows.details]
     for group, names in LIST_GROUPS:
         offsets = pa.array(rows.offsets[group], type=pa.int32())
         for name in names:
