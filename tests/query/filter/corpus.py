@@ -132,6 +132,21 @@ VALID: list[tuple[str, str]] = [
     ),
     ("rootcause.error.entity { index = 0 }", "(rootcause error.entity (= index 0))"),
     (
+        "rootcause.fault.exception { index >= 1 AND !last }",
+        "(rootcause fault.exception (and (>= index 1) (not (flag last))))",
+    ),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "api", "AccountId": "123", "EntityPath": '
+        '[{"Name": "api", "Exceptions": [{"Name": "E", "Message": "m"}]}]}], '
+        '"ClientImpacting": true}]',
+        '(rootcause.json [{"ClientImpacting":true,"Services":[{"AccountId":"123","EntityPath":'
+        '[{"Exceptions":[{"Message":"m","Name":"E"}],"Name":"api"}],"Name":"api"}]}])',
+    ),
+    (
+        'edge(id(name: "a", account.id: "1"), id(account.id: "2"))',
+        '(edge id(name="a" account="1") id(account="2"))',
+    ),
+    (
         'rootcause.responsetime.service { type = "AWS::Lambda" coverage >= 0.5 }',
         '(rootcause responsetime.service (and (= type "AWS::Lambda") (>= coverage 0.5)))',
     ),
