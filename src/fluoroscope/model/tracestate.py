@@ -199,8 +199,8 @@ class TraceState:
             )
         if not in_progress and eid not in self.counted:
             self.counted.add(eid)
-            done = Outcome(start, end, bits)
             if is_segment:
+                done = Outcome(start, end, bits)
                 node = segment.node
                 if stats is not None:
                     stats.node(node, done, root=not parent_id)
@@ -217,7 +217,7 @@ class TraceState:
             else:
                 called = downstream_node(entity)
                 if called is not None:
-                    self.downstream[eid] = _Downstream(called, done)
+                    self.downstream[eid] = _Downstream(called, Outcome(start, end, bits))
                     self.unowned.append(eid)
                     self._settle(stats)
                     return
