@@ -43,6 +43,8 @@ MAX_FUTURE_SECONDS: Final = 24 * 3600.0
 _MS_EPOCH_FLOOR: Final = 1e11  # epoch seconds pass this in the year 5138; milliseconds did in 1973
 _OBJECT_FIELDS: Final = ("http", "aws", "sql", "annotations", "metadata", "service")
 _ANNOTATION_TYPES: Final = (str, int, float)  # bool is an int
+_INF: Final = math.inf
+_entity_id: Final = ENTITY_ID_RE.fullmatch
 
 
 def is_independent_subsegment(doc: Mapping[str, Any]) -> bool:
@@ -79,7 +81,7 @@ def _check_entity(
     entity_id = entity.get("id")
     if entity_id is None:
         raise _fail(path, "missing required field 'id'", root_id, "MissingField")
-    if not isinstance(entity_id, str) or ENTITY_ID_RE.fullmatch(entity_id) is None:
+    if not isinstance(entity_id, str) or _entity_id(entity_id) is None:
         raise _fail(
             path,
             f"'id' must be 16 lowercase hex digits, got {entity_id!r:.40}",
@@ -91,7 +93,7 @@ def _check_entity(
     if start is None:
         raise _fail(path, "missing required field 'start_time'", root_id, "MissingField")
     if not (type(start) is float or type(start) is int or _is_number(start)) or not (
-        0 < start < math.inf
+        0 < start < _INF
     ):
         raise _fail(
             path, "'start_time' must be a positive number of epoch seconds", root_id, "InvalidTime"
@@ -123,7 +125,7 @@ def _check_entity(
                 path, "'end_time' is required unless 'in_progress' is true", root_id, "MissingField"
             )
     elif not (type(end) is float or type(end) is int or _is_number(end)) or not (
-        -math.inf < end < math.inf
+        -_INF < end < _INF
     ):
         raise _fail(path, "'end_time' must be a number of epoch seconds", root_id, "InvalidTime")
     elif end < start:
@@ -136,9 +138,7 @@ def _check_entity(
             raise _fail(path, f"'{flag}' must be a boolean", root_id)
 
     parent = entity.get("parent_id")
-    if parent is not None and (
-        not isinstance(parent, str) or ENTITY_ID_RE.fullmatch(parent) is None
-    ):
+    if parent is not None and (not isinstance(parent, str) or _entity_id(parent) is None):
         raise _fail(path, "'parent_id' must be 16 lowercase hex digits", root_id, "InvalidId")
 
     for key in _OBJECT_FIELDS:
