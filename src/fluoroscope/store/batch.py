@@ -6,10 +6,12 @@ Ingest fills a :class:`WriteBatch` in its worker thread and hands it to
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
+import pyarrow as pa
 
 from fluoroscope.model.summarycolumns import SummaryColumns
 
@@ -18,12 +20,47 @@ if TYPE_CHECKING:
 
     from fluoroscope.model.summary import TraceSummary
 
-__all__ = ["SpanColumns", "StatsSource", "StoredTrace", "WriteBatch"]
+__all__ = ["BinaryColumn", "SpanColumns", "StatsSource", "StoredTrace", "WriteBatch"]
+
+
+class BinaryColumn:
+    """A binary column appended into one buffer plus offsets, not kept as a bytes object
+    per row: a batch's tens of thousands of documents, kept apart until the write, cost
+    more in memory traffic than copying each into place (and pa.array() takes the
+    buffers as they are, through ``__arrow_array__``)."""
+
+    __slots__ = ("_data", "_offsets")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._offsets = array("i", [0])  # a batch stays far below 2 GiB (pipeline bound)
+
+    def append(self, value: bytes) -> None:
+        self._data += value
+        self._offsets.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, index: int) -> bytes:
+        if not -len(self) <= index < len(self):
+            raise IndexError("BinaryColumn index out of range")
+        index %= len(self)
+        return bytes(self._data[self._offsets[index] : self._offsets[index + 1]])
+
+    def __arrow_array__(self, type: Any = None) -> pa.Array:
+        """The column as an Arrow binary array over its buffers (no copy); append no more."""
+        return pa.Array.from_buffers(
+            pa.binary(),
+            len(self),
+            [None, pa.py_buffer(self._offsets), pa.py_buffer(self._data)],
+        )
 
 
 @dataclass(slots=True)
 class SpanColumns:
-    """One list per column of the ``spans`` table, all of equal length."""
+    """One list per column of the ``spans`` table (``doc``: a :class:`BinaryColumn`), all
+    of equal length."""
 
     ts: list[int] = field(default_factory=list)
     trace_id: list[str] = field(default_factory=list)
@@ -38,7 +75,7 @@ class SpanColumns:
     flags: list[int] = field(default_factory=list)
     http_status: list[int] = field(default_factory=list)
     version: list[int] = field(default_factory=list)
-    doc: list[bytes] = field(default_factory=list)
+    doc: BinaryColumn = field(default_factory=BinaryColumn)
 
     def __len__(self) -> int:
         return len(self.id)
