@@ -38,7 +38,7 @@ Not thread-safe: one owner at a time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from fluoroscope.model.summary import HttpSummary
 
@@ -55,6 +55,7 @@ __all__ = [
     "ROOT_CAUSE_COLUMNS",
     "ROOT_CAUSE_LEVELS",
     "SCALAR_COLUMNS",
+    "Appendable",
     "SummaryColumns",
 ]
 
@@ -87,6 +88,12 @@ LIST_GROUPS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("causes", ROOT_CAUSE_COLUMNS),
 )  # fmt: skip
 """(group, its columns) for every list column; a group's columns have equal lengths."""
+
+
+class Appendable(Protocol):
+    """Where rows' details go: a list, or a column that packs them (the store's)."""
+
+    def append(self, value: Any, /) -> None: ...
 
 
 class SummaryColumns:
@@ -132,12 +139,17 @@ class SummaryColumns:
         "zones",
     )
 
-    def __init__(self, encode: Callable[[dict[str, Any]], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        encode: Callable[[dict[str, Any]], bytes] | None = None,
+        details: Appendable | None = None,
+    ) -> None:
         """``encode``: turns a row's details into JSON text as the row ends (see the
-        module docstring); without it they stay dicts."""
+        module docstring); without it they stay dicts. ``details``: where they go
+        (default a list; the store passes a column that packs the texts together)."""
         self._encode = encode
         self.scalars: list[tuple[Any, ...]] = []
-        self.details: list[Any] = []  # bytes, or dicts without ``encode``
+        self.details: Appendable = [] if details is None else details
         self.offsets: dict[str, list[int]] = {group: [0] for group, _ in LIST_GROUPS}
         self.service_names: list[str] = []
         self.service_types: list[str] = []

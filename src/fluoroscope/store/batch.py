@@ -97,7 +97,9 @@ class WriteBatch:
 
     spans: SpanColumns = field(default_factory=SpanColumns)
     # a row per trace; details encoded as each row ends (see SummaryColumns)
-    summaries: SummaryColumns = field(default_factory=lambda: SummaryColumns(orjson.dumps))
+    summaries: SummaryColumns = field(
+        default_factory=lambda: SummaryColumns(orjson.dumps, BinaryColumn())
+    )
     stats: StatsSource | None = None
     documents: int = 0  # how many documents the rows came from (for counting)
 

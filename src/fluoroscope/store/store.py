@@ -188,7 +188,10 @@ def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array
     }
     if not scalars:
         columns = {name: [] for name in SCALAR_COLUMNS}
-    columns["details"] = rows.details if rows.encoded else [orjson.dumps(d) for d in rows.details]
+    details: Any = rows.details  # JSON texts, or dicts when the rows were not encoded
+    if not rows.encoded:
+        details = [orjson.dumps(d) for d in details]
+    columns["details"] = pa.array(details, type=pa.binary())
     for group, names in LIST_GROUPS:
         offsets = pa.array(rows.offsets[group], type=pa.int32())
         for name in names:
