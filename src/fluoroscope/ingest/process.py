@@ -194,7 +194,8 @@ class IngestProcess:
             seq = self._seq
             self._waiting[seq] = (future, size)
             self._in_flight += size
-        self._outbox.put((DOCS, [SEQ.pack(seq), *pack_bodies(docs)]))
+            # Under the lock: a worker's replacement swaps the queue (see _run_hub).
+            self._outbox.put((DOCS, [SEQ.pack(seq), *pack_bodies(docs)]))
         return future
 
     def close(self, timeout: float = 60.0) -> None:
@@ -235,16 +236,23 @@ class IngestProcess:
                 with contextlib.suppress(OSError):
                     fcntl.fcntl(stream.fileno(), set_size, _PIPE_BYTES)
         self._writer = threading.Thread(
-            target=self._write_to, args=(proc,), name="fluoroscope-to-worker", daemon=True
+            target=self._write_to,
+            args=(proc, self._outbox),
+            name="fluoroscope-to-worker",
+            daemon=True,
         )
         self._writer.start()
 
-    def _write_to(self, proc: subprocess.Popen[bytes]) -> None:
+    def _write_to(
+        self,
+        proc: subprocess.Popen[bytes],
+        outbox: queue.SimpleQueue[tuple[int, list[bytes]] | None],
+    ) -> None:
         """Send queued frames to ``proc``; close its stdin on the sentinel (or on error)."""
         stdin = proc.stdin
         assert stdin is not None
         try:
-            while (item := self._outbox.get()) is not None:
+            while (item := outbox.get()) is not None:
                 kind, parts = item
                 write_frame(stdin, kind, *parts)
         except (BrokenPipeError, ValueError, OSError):
@@ -283,17 +291,17 @@ class IngestProcess:
                 waiting, self._waiting = self._waiting, {}
                 self._in_flight = 0
                 closing = self._closing
+                # Frames queued from now on are for the next worker.
+                old, self._outbox = self._outbox, queue.SimpleQueue()
+            old.put(None)  # ends the old writer thread if it still waits
             for future, _ in waiting.values():
                 future.set_exception(StoreUnavailable("the ingest worker stopped"))
             if closing and code == 0:
-                self._outbox.put(None)
                 return
             log.error("the ingest worker exited (%s); restarting it", code)
             self._own["worker_restarts"] += 1
-            self._outbox.put(None)  # ends the old writer thread if it still waits
             if self._writer is not None:
                 self._writer.join()
-            self._outbox = queue.SimpleQueue()
             time.sleep(_RESPAWN_PAUSE)
             if closing:
                 return
