@@ -41,7 +41,7 @@ from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, Throttle
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.store import Store
 
-__all__ = ["Pipeline", "tune_gc"]
+__all__ = ["Pipeline", "tune_gc", "with_retries"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -60,6 +60,23 @@ def _malloc_trim() -> Callable[[], object] | None:
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return lambda: trim(0)
+
+
+def with_retries(write: Callable[[], object]) -> FluoroscopeError | None:
+    """Run ``write`` until it succeeds, at most 3 times, pausing a little longer after
+    each store error; None once it succeeded, else the last error. Blocking."""
+    last: FluoroscopeError | None = None
+    for attempt in range(_RETRIES):
+        try:
+            write()
+        except FluoroscopeError as exc:
+            log.warning("store write failed (attempt %d): %s", attempt + 1, exc)
+            last = exc
+            if attempt + 1 < _RETRIES:
+                time.sleep(0.2 * (attempt + 1))
+            continue
+        return None
+    return last
 
 
 def tune_gc() -> None:
@@ -295,19 +312,13 @@ class Pipeline:
 
     def _store_batch(self, batch: WriteBatch, documents: int) -> BaseException | None:
         """Write ``batch`` with retries (store thread); the last error if all failed."""
-        for attempt in range(_RETRIES):
-            try:
-                self._store.write(batch)
-            except FluoroscopeError as exc:
-                log.warning("store write failed (attempt %d): %s", attempt + 1, exc)
-                time.sleep(0.2 * (attempt + 1))
-                last: BaseException = exc
-                continue
+        error = with_retries(lambda: self._store.write(batch))
+        if error is None:
             self.counters["stored_documents"] += documents
             self.counters["stored_entities"] += len(batch)
-            return None
-        self.counters["lost_documents"] += documents
-        return last
+        else:
+            self.counters["lost_documents"] += documents
+        return error
 
 
 class _AfterWrites:

@@ -39,6 +39,7 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.frames import pack_bodies, read_frame, write_frame
+from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.worker import (
     ACK,
     ACK_FRAME,
@@ -53,14 +54,13 @@ from fluoroscope.ingest.worker import (
     TRACES,
     decode_tables,
 )
-from fluoroscope.model.errors import FluoroscopeError, StoreUnavailable, Throttled
+from fluoroscope.model.errors import StoreUnavailable, Throttled
 from fluoroscope.store.store import Store
 
 __all__ = ["IngestProcess"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
-_RETRIES: Final = 3
 _PIPE_BYTES: Final = 1 << 20
 _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
@@ -358,18 +358,11 @@ class IngestProcess:
             (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
             for name, parts in by_name.items()
         ]
-        for attempt in range(_RETRIES):
-            try:
-                self._store.insert_tables(tables)
-            except FluoroscopeError as exc:
-                log.warning("store write failed (attempt %d): %s", attempt + 1, exc)
-                time.sleep(0.2 * (attempt + 1))
-                last: BaseException = exc
-                continue
-            with self._lock:
+        error = with_retries(lambda: self._store.insert_tables(tables))
+        with self._lock:
+            if error is None:
                 self._own["stored_documents"] += documents
                 self._own["stored_entities"] += entities
-            return
-        with self._lock:
-            self._own["lost_documents"] += documents
-            self._round_error = last
+            else:
+                self._own["lost_documents"] += documents
+                self._round_error = error
