@@ -9,13 +9,25 @@ Readers and writers are blocking; a writer shared by threads must hold a lock ar
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import struct
 from typing import IO, Final
 
-__all__ = ["frame", "pack_bodies", "read_frame", "unpack_bodies", "write_frame"]
+__all__ = ["frame", "grow_pipe", "pack_bodies", "read_frame", "unpack_bodies", "write_frame"]
 
 HEADER: Final = struct.Struct("<BI")
+PIPE_BYTES: Final = 1 << 20
 _U32: Final = struct.Struct("<I")
+
+
+def grow_pipe(stream: IO[bytes] | None) -> None:
+    """Ask for a ``PIPE_BYTES`` pipe buffer behind ``stream`` (Linux; elsewhere, or when
+    the system refuses, the pipe keeps its size: a performance matter only)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None and stream is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(stream.fileno(), set_size, PIPE_BYTES)
 
 
 def pack_bodies(bodies: list[bytes]) -> list[bytes]:

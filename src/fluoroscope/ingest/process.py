@@ -23,7 +23,6 @@ its pipe.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import queue
 import socket
@@ -38,7 +37,7 @@ from typing import IO, Any, Final
 import orjson
 import pyarrow as pa
 
-from fluoroscope.ingest.frames import pack_bodies, read_frame, write_frame
+from fluoroscope.ingest.frames import grow_pipe, pack_bodies, read_frame, write_frame
 from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.worker import (
     ACK,
@@ -61,7 +60,6 @@ __all__ = ["IngestProcess"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
-_PIPE_BYTES: Final = 1 << 20
 _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
 
@@ -230,11 +228,8 @@ class IngestProcess:
             stdout=subprocess.PIPE,
             pass_fds=(fd,),
         )  # fmt: skip
-        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-        for stream in (proc.stdin, proc.stdout):
-            if set_size is not None and stream is not None:
-                with contextlib.suppress(OSError):
-                    fcntl.fcntl(stream.fileno(), set_size, _PIPE_BYTES)
+        grow_pipe(proc.stdin)
+        grow_pipe(proc.stdout)
         self._writer = threading.Thread(
             target=self._write_to,
             args=(proc, self._outbox),

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -39,7 +38,7 @@ from typing import IO, Final
 
 import orjson
 
-from fluoroscope.ingest.frames import frame, pack_bodies, read_frame, unpack_bodies
+from fluoroscope.ingest.frames import frame, grow_pipe, pack_bodies, read_frame, unpack_bodies
 from fluoroscope.ingest.udp import DatagramScreen
 
 __all__ = ["UdpReceiver"]
@@ -50,7 +49,6 @@ DATA: Final = 1
 COUNTERS: Final = 2
 _FLUSH_SECONDS: Final = 0.005
 _FLUSH_DATAGRAMS: Final = 512
-_PIPE_BYTES: Final = 1 << 20
 _RESPAWN_PAUSE: Final = 1.0
 
 # -- the child ---------------------------------------------------------------------------
@@ -204,10 +202,7 @@ class UdpReceiver:
             stdout=subprocess.PIPE,
             pass_fds=(fd,),
         )
-        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-        if set_size is not None and proc.stdout is not None:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(proc.stdout.fileno(), set_size, _PIPE_BYTES)
+        grow_pipe(proc.stdout)
 
     def _run(self) -> None:
         while True:
