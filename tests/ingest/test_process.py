@@ -56,6 +56,8 @@ def test_ctrl_c_to_the_process_group_stores_everything(tmp_path: Path) -> None:
     assert not any(_gone(p) for p in helpers), "helpers must leave stopping to the server"
     output = server.stop(signal.SIGINT)
     assert "Stored 200 documents; nothing dropped." in output
+    # The worker ends on its own, exit code 0: no abort, no restart on the way out.
+    assert "Fatal Python error" not in output and "restarting it" not in output, output
     assert all(_gone(p) for p in helpers)
 
 

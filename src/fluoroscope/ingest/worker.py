@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import struct
@@ -252,4 +253,10 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Everything accepted is stored and reported by now, but the stdin reader is still
+    # blocked in a read (the server closes our stdin once we have exited): finalizing the
+    # interpreter would abort on the lock that daemon thread holds. Nothing is left to
+    # finalize, so leave without it.
+    sys.stderr.flush()
+    os._exit(code)
