@@ -76,7 +76,7 @@ ROOT_CAUSE_COLUMNS: Final = (
     "rc_coverage",
 )  # fmt: skip
 LIST_GROUPS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    ("services", ("service_names", "service_types")),
+    ("services", ("service_names", "service_types", "service_accounts")),
     ("facts", ("svc_bits", "svc_root", "svc_inferred", "svc_min_rt", "svc_max_rt")),
     ("users", ("users",)),
     ("arns", ("resource_arns",)),
@@ -128,6 +128,7 @@ class SummaryColumns:
         "rc_type",
         "resource_arns",
         "scalars",
+        "service_accounts",
         "service_names",
         "service_types",
         "svc_bits",
@@ -153,6 +154,7 @@ class SummaryColumns:
         self.offsets: dict[str, list[int]] = {group: [0] for group, _ in LIST_GROUPS}
         self.service_names: list[str] = []
         self.service_types: list[str] = []
+        self.service_accounts: list[str] = []
         self.svc_bits: list[int] = []
         self.svc_root: list[int] = []
         self.svc_inferred: list[int] = []
@@ -216,6 +218,7 @@ class SummaryColumns:
         for service in services:
             self.service_names.append(service.name)
             self.service_types.append(service.type)
+            self.service_accounts.append(service.account_id)
         for f in s.facts:
             self.svc_bits.append(f.bits)
             self.svc_root.append(int(f.root))

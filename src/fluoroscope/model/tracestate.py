@@ -468,6 +468,7 @@ class TraceState:
                 if elapsed > f_max[at]:
                     f_max[at] = elapsed
         count = len(accounts)
+        out.service_accounts.extend(accounts)
         for at in range(base, base + count):
             if f_min[at] == inf:
                 f_min[at] = 0.0

@@ -62,10 +62,8 @@ NESTED: Final = (
 )
 _CAT, _NAME, _TYPE, _MESSAGE, _REMOTE, _INFERRED, _COVERAGE = 1, 3, 4, 5, 6, 7, 8
 _FAULT, _ERROR, _TIME = (ROOT_CAUSE_CATEGORIES.index(c) for c in ("fault", "error", "responsetime"))
-ACCOUNTS: Final = (
-    "arrayMap(t -> t.3, JSONExtract(details, 's', 'Array(Tuple(String, String, String))'))"
-)
-"""Per-service account ids aligned with ``service_names`` (kept only in the details JSON)."""
+ACCOUNTS: Final = "service_accounts"
+"""Per-service account ids aligned with ``service_names``."""
 
 _CAUSE_KEYS: Final = frozenset(("Services", "ClientImpacting"))
 _SERVICE_KEYS: Final = frozenset(("Name", "Names", "Type", "AccountId", "Inferred", "EntityPath"))

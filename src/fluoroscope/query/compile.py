@@ -30,7 +30,6 @@ Pure and thread-safe.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -307,19 +306,16 @@ class _Compiler:
 
     def prechecked(self, refs: list[ast.ServiceRef], found: str, cheap: str | None) -> str:
         """``found`` behind cheap tests the engine can skip most rows with: each named
-        service is in the trace; and, for account ids (read from the details JSON, the
-        costly part), ``cheap`` - the same test without them - then the account in the
-        details text, then in its parsed list."""
+        service is in the trace; and, for account ids, ``cheap`` - the same test without
+        them - then each account among the trace's."""
         checks: list[str] = []
         accounts: list[str] = []
         for ref in refs:
             if ref.name is not None:
                 checks.append(f"has(service_names, {self.bind(ref.name, 'String')})")
             if ref.account_id is not None:
-                account = ref.account_id
-                if json.dumps(account)[1:-1] == account:  # written as is inside the JSON
-                    accounts.append(f"position(details, {self.bind(account, 'String')}) > 0")
-                accounts.append(f"has({causes.ACCOUNTS}, {self.bind(account, 'String')})")
+                account = self.bind(ref.account_id, "String")
+                accounts.append(f"has({causes.ACCOUNTS}, {account})")
         checks += [cheap] if cheap is not None else []
         checks += accounts
         return "(" + " AND ".join([*checks, found]) + ")" if checks else found
@@ -369,8 +365,7 @@ class _Compiler:
 
     def ref(self, ref: ast.ServiceRef, name: str, type_: str, account: str) -> str:
         """A node identity test on the expressions giving a service's name, type and
-        account id (the account is read only when ``ref`` names one: it lives in the
-        ``details`` JSON, not in a column of its own)."""
+        account id (the account's array is read only when ``ref`` names one)."""
         parts: list[str] = []
         if ref.name is not None:
             parts.append(f"{name} = {self.bind(ref.name, 'String')}")

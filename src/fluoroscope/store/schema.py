@@ -12,7 +12,8 @@ Tables (all in one database, ``{db}``):
     of the trace's epoch (``ts``) so retention drops whole parts.
 ``traces``
     One summary row per trace (GetTraceSummaries), rewritten with a higher
-    ``revision`` whenever the trace changes. Ordered by ``(ts, trace_id)`` so a time
+    ``revision`` whenever the trace changes. Per-service arrays (``service_names``,
+    ``service_types``, ``service_accounts``, ``svc_*``) are aligned with each other. Ordered by ``(ts, trace_id)`` so a time
     window reads only its window.
 ``node_stats`` / ``edge_stats``
     Per-minute statistics per service-graph node and per edge, with latency
@@ -220,6 +221,20 @@ MIGRATIONS += (
                 "rc_inferred Array(UInt8)",
                 "rc_coverage Array(Float64)",
             )
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        6,
+        "each service's account id on trace summaries (for id(account.id: ...) filters)",
+        (
+            # Rows written before this migration compute it from their details JSON on
+            # read (and merges write it down); ingest writes it from now on.
+            "ALTER TABLE {db}.traces ADD COLUMN IF NOT EXISTS service_accounts Array(String) "
+            "DEFAULT arrayMap(t -> t.3, "
+            "JSONExtract(details, 's', 'Array(Tuple(String, String, String))'))",
         ),
     ),
 )

@@ -148,6 +148,8 @@ _SUMMARY_SCHEMA: Final = pa.schema(
         ("rc_remote", pa.list_(pa.uint8())),
         ("rc_inferred", pa.list_(pa.uint8())),
         ("rc_coverage", pa.list_(pa.float64())),
+        # migration 6 (aligned with service_names)
+        ("service_accounts", _STRINGS),
     ]
 )
 
