@@ -787,19 +787,11 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     by_id_call = timing.calls[-1]
     found, missing = get_traces(tstore, ids[:20])
     by_id.note = f"({sum(len(t.documents) for t in found) / max(len(found), 1):.1f} segments/trace, {len(missing)} missing of 20)"
-    by_id_raw_final = measure(
-        Figure("  profile: the entities statement alone (FINAL)"),
+    by_id_raw = measure(
+        Figure("  profile: the entities statement alone"),
         timing,
         max(args.reps // 2, 10),
         lambda i: timing.query_arrow(by_id_call.sql, _id_params(by_id_call, ids[i])),
-    )
-    by_id_raw_plain = measure(
-        Figure("  profile: the same without FINAL"),
-        timing,
-        max(args.reps // 2, 10),
-        lambda i: timing.query_arrow(
-            by_id_call.sql.replace(" FINAL ", " "), _id_params(by_id_call, ids[i])
-        ),
     )
 
     # -- 1-hour filters -------------------------------------------------------------------
@@ -941,8 +933,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     print()
     print("figures:")
     print("  " + report_line(by_id, floor_ms))
-    print("  " + report_line(by_id_raw_final, floor_ms))
-    print("  " + report_line(by_id_raw_plain, floor_ms))
+    print("  " + report_line(by_id_raw, floor_ms))
     for fig, _, _ in filters:
         print(
             "  "

@@ -5,8 +5,8 @@ event loop; safe to call from several threads at once (the engine serializes
 statements); raises :class:`~fluoroscope.model.errors.StoreError` when the engine
 fails. :meth:`Store.write` is idempotent on ``(trace_id, id)`` - re-sent entities
 replace, never duplicate - and returning means the rows are on disk. Reads return new
-objects owned by the caller, and collapse replaced rows (``FINAL``), so they never
-show a superseded version.
+objects owned by the caller, and collapse replaced rows (``FINAL``, or by ``version``
+for a trace's entities), so they never show a superseded version.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
 __all__ = ["EntityRow", "Store", "SummaryPage", "encode_batch"]
 
 _WINDOW_SLACK: Final = 3600  # a trace's id epoch may precede or follow its first segment
-_PRUNE_BEFORE_FINAL: Final = " SETTINGS defer_partition_pruning_after_final = 0"
 
 _SPAN_SCHEMA: Final = pa.schema(
     [
@@ -309,11 +308,11 @@ class Store:
         its first start instead. So X-Ray ids are first looked up under their epochs,
         letting the engine skip every part whose ``ts`` range misses them (measured with
         60 unmerged parts: 8.4 ms -> 5.0 ms per trace), and only ids not found that way
-        are looked up in every part. Skipping parts before ``FINAL`` collapses versions
-        is sound because every version of an entity has its trace's ``ts``; one limit: a
-        trace whose documents arrived both before and after its epoch became plausible
-        (an id stamped over a day ahead of this server's clock, with a restart in
-        between) is stored under two ``ts`` and read from the epoch's rows only."""
+        are looked up in every part. Every version of an entity has its trace's ``ts``,
+        so the newest is among the rows read; one limit: a trace whose documents arrived
+        both before and after its epoch became plausible (an id stamped over a day ahead
+        of this server's clock, with a restart in between) is stored under two ``ts`` and
+        read from the epoch's rows only."""
         ids = sorted(set(trace_ids))
         if not ids:
             return {}
@@ -325,32 +324,36 @@ class Store:
         return found
 
     def _entity_rows(self, ids: list[str], epochs: list[int] | None) -> dict[str, list[EntityRow]]:
-        """The entities of ``ids`` stored under ``epochs`` (or under any ``ts``)."""
+        """The entities of ``ids`` stored under ``epochs`` (or under any ``ts``), each
+        trace's ordered by start time then id.
+
+        Replaced versions are dropped here, not by ``FINAL``: a trace has tens of rows,
+        and the plain read is an index lookup with nothing to merge (it also lets the
+        engine skip parts by ``ts`` without being told to). Measured on 10M spans:
+        p50 3.53 -> 3.18 ms with the old query planner, which plans such point reads
+        faster than the new one."""
         sql = (
-            f"SELECT trace_id, id, parent_id, is_segment, doc FROM {self._db}.spans FINAL "
-            "WHERE trace_id IN {ids:Array(String)} "
+            "SELECT trace_id, id, parent_id, is_segment, start_time, version, doc "
+            f"FROM {self._db}.spans WHERE trace_id IN {{ids:Array(String)}}"
         )
-        order = "ORDER BY trace_id, start_time, id"
         params: dict[str, Any] = {"ids": ids}
-        if epochs is None:
-            table = self._t.query_arrow(sql + order, params)
-        else:
+        if epochs is not None:
             params["epochs"] = epochs
-            sql += "AND ts IN {epochs:Array(DateTime)} " + order
-            try:  # prune parts by ts before FINAL (the engine defers it by default)
-                table = self._t.query_arrow(sql + _PRUNE_BEFORE_FINAL, params)
-            except StoreError as exc:
-                if "defer_partition_pruning_after_final" not in str(exc):
-                    raise
-                table = self._t.query_arrow(sql, params)  # an engine without that setting
+            sql += " AND ts IN {epochs:Array(DateTime)}"
+        table = self._t.query_arrow(sql + " SETTINGS enable_analyzer = 0", params)
+        newest: dict[tuple[str, str], tuple[int, float, str, bool, bytes]] = {}
+        for trace_id, eid, parent_id, is_segment, start, version, doc in zip(
+            *(table.column(i).to_pylist() for i in range(7)), strict=True
+        ):
+            seen = newest.get((trace_id, eid))
+            if seen is None or version > seen[0]:
+                newest[(trace_id, eid)] = (version, start, parent_id, bool(is_segment), doc)
         found: dict[str, list[EntityRow]] = {}
         loads = orjson.loads
-        for trace_id, eid, parent_id, is_segment, doc in zip(
-            *(table.column(i).to_pylist() for i in range(5)), strict=True
+        for (trace_id, eid), (_, _, parent_id, is_segment, doc) in sorted(
+            newest.items(), key=lambda item: (item[0][0], item[1][1], item[0][1])
         ):
-            found.setdefault(trace_id, []).append(
-                EntityRow(eid, parent_id, bool(is_segment), loads(doc))
-            )
+            found.setdefault(trace_id, []).append(EntityRow(eid, parent_id, is_segment, loads(doc)))
         return found
 
     def load_traces(self, trace_ids: Iterable[str]) -> dict[str, StoredTrace]:
