@@ -261,6 +261,20 @@ class Store:
         self.database = database
         self._db = f"`{database}`"
         self.groups = GroupStore(transport, self._db)
+        self._old_analyzer = True  # until the engine says it has no such setting
+
+    def _query_old_analyzer(self, sql: str, params: Mapping[str, Any]) -> pa.Table:
+        """``sql`` planned by the engine's previous query analyzer, which plans the
+        statements sent here much faster; an engine without that setting (a ClickHouse
+        server before 24.3) runs it as is, and is not asked again."""
+        if self._old_analyzer:
+            try:
+                return self._t.query_arrow(sql + FAST_ANALYZER, params)
+            except StoreError as exc:
+                if "enable_analyzer" not in str(exc):
+                    raise
+                self._old_analyzer = False
+        return self._t.query_arrow(sql, params)
 
     @classmethod
     def open(
@@ -340,7 +354,7 @@ class Store:
         if epochs is not None:
             params["epochs"] = epochs
             sql += " AND ts IN {epochs:Array(DateTime)}"
-        table = self._t.query_arrow(sql + " SETTINGS enable_analyzer = 0", params)
+        table = self._query_old_analyzer(sql, params)
         newest: dict[tuple[str, str], tuple[int, float, str, bool, bytes]] = {}
         for trace_id, eid, parent_id, is_segment, start, version, doc in zip(
             *(table.column(i).to_pylist() for i in range(7)), strict=True
@@ -501,13 +515,7 @@ class Store:
             raise ValueError(f"filter parameters clash with the store's: {sorted(clash)}")
         sql = group_stats_sql(self._db, where_clause, by_period=period is not None)
         values = {**params, **where_params}
-        try:
-            table = self._t.query_arrow(sql + FAST_ANALYZER, values)
-        except StoreError as exc:
-            if "enable_analyzer" not in str(exc):
-                raise
-            table = self._t.query_arrow(sql, values)  # an engine without that analyzer
-        return finish_rows(table.to_pylist())
+        return finish_rows(self._query_old_analyzer(sql, values).to_pylist())
 
 
 def _read_summaries(table: pa.Table) -> list[TraceSummary]:
