@@ -28,6 +28,7 @@ def test_defaults() -> None:
         30,
     )
     assert config.data_dir == Path("fluoroscope-data").resolve()
+    assert config.cached_traces == 20_000
 
 
 def test_environment_beats_default_and_argument_beats_environment(tmp_path: Path) -> None:
@@ -36,9 +37,12 @@ def test_environment_beats_default_and_argument_beats_environment(tmp_path: Path
         "FLUOROSCOPE_DATA_DIR": str(tmp_path / "env"),
         "FLUOROSCOPE_STORE": "clickhouse://u:p@db:8123/traces",
         "FLUOROSCOPE_RETENTION_DAYS": "7",
+        "FLUOROSCOPE_CACHED_TRACES": "5000",
     }
     from_env = resolve_server_config(env=env)
     assert (from_env.host, from_env.port, from_env.retention_days) == ("0.0.0.0", 3000, 7)
+    assert from_env.cached_traces == 5000
+    assert resolve_server_config(cached_traces=800, env=env).cached_traces == 800
     assert from_env.store_url == "clickhouse://u:p@db:8123/traces"
     explicit = resolve_server_config(
         listen="[::1]:4000", data_dir=str(tmp_path), store="chdb", retention_days=3, env=env
@@ -62,6 +66,12 @@ def test_environment_beats_default_and_argument_beats_environment(tmp_path: Path
         ({"env": {"FLUOROSCOPE_LISTEN": "nope"}}, "FLUOROSCOPE_LISTEN: expected HOST:PORT"),
         ({"env": {"FLUOROSCOPE_RETENTION_DAYS": "a week"}}, "FLUOROSCOPE_RETENTION_DAYS"),
         ({"retention_days": 0}, "at least 1 day"),
+        ({"env": {"FLUOROSCOPE_CACHED_TRACES": "lots"}}, "FLUOROSCOPE_CACHED_TRACES: 'lots'"),
+        (
+            {"env": {"FLUOROSCOPE_CACHED_TRACES": "10"}},
+            "FLUOROSCOPE_CACHED_TRACES: must be at least",
+        ),
+        ({"cached_traces": 0}, "--cached-traces: must be at least 100"),
     ],
 )
 def test_bad_values_name_their_source(kwargs: dict[str, object], message: str) -> None:

@@ -68,6 +68,14 @@ def server(
             help="Days traces are kept. \\[env: FLUOROSCOPE_RETENTION_DAYS] \\[default: 30]"
         ),
     ] = None,
+    cached_traces: Annotated[
+        int | None,
+        typer.Option(
+            help="Traces whose merge state ingest keeps in memory (~4-6 KB each): fewer use "
+            "less memory, and a segment arriving after its trace left is merged after a store "
+            "read. \\[env: FLUOROSCOPE_CACHED_TRACES] \\[default: 20000]"
+        ),
+    ] = None,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
     from fluoroscope.config import ConfigError, resolve_server_config
@@ -75,7 +83,11 @@ def server(
 
     try:
         config = resolve_server_config(
-            listen=listen, data_dir=data_dir, store=store, retention_days=retention_days
+            listen=listen,
+            data_dir=data_dir,
+            store=store,
+            retention_days=retention_days,
+            cached_traces=cached_traces,
         )
     except ConfigError as exc:
         _fail(str(exc))
@@ -91,6 +103,7 @@ def server(
             data_dir=config.data_dir,
             store_url=config.store_url,
             retention_days=config.retention_days,
+            cached_traces=config.cached_traces,
             announce=lambda text: typer.echo(text, err=False),
         )
     except StoreUnavailable as exc:

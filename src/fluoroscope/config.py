@@ -17,11 +17,13 @@ from typing import Final
 from fluoroscope.model.errors import FluoroscopeError
 
 __all__ = [
+    "DEFAULT_CACHED_TRACES",
     "DEFAULT_DATA_DIR",
     "DEFAULT_DEMO_RATE",
     "DEFAULT_LISTEN",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SERVER",
+    "ENV_CACHED_TRACES",
     "ENV_DATA_DIR",
     "ENV_DEMO_DURATION",
     "ENV_DEMO_OPEN",
@@ -43,6 +45,7 @@ ENV_LISTEN: Final = "FLUOROSCOPE_LISTEN"
 ENV_DATA_DIR: Final = "FLUOROSCOPE_DATA_DIR"
 ENV_STORE: Final = "FLUOROSCOPE_STORE"
 ENV_RETENTION_DAYS: Final = "FLUOROSCOPE_RETENTION_DAYS"
+ENV_CACHED_TRACES: Final = "FLUOROSCOPE_CACHED_TRACES"  # traces ingest keeps merge state for
 ENV_SERVER: Final = "FLUOROSCOPE_SERVER"  # where terminal commands find the API
 ENV_DEMO_RATE: Final = "FLUOROSCOPE_DEMO_RATE"  # fluoroscope demo: requests per second
 ENV_DEMO_DURATION: Final = "FLUOROSCOPE_DEMO_DURATION"  # seconds of traffic (unset: until Ctrl-C)
@@ -52,6 +55,8 @@ DEFAULT_LISTEN: Final = "127.0.0.1:2000"
 DEFAULT_DATA_DIR: Final = "fluoroscope-data"
 DEFAULT_STORE: Final = "chdb"
 DEFAULT_RETENTION_DAYS: Final = 30
+DEFAULT_CACHED_TRACES: Final = 20_000
+MIN_CACHED_TRACES: Final = 100
 DEFAULT_SERVER: Final = "http://127.0.0.1:2000"
 DEFAULT_DEMO_RATE: Final = 5.0
 
@@ -69,6 +74,7 @@ class ServerConfig:
     data_dir: Path
     store_url: str
     retention_days: int
+    cached_traces: int = DEFAULT_CACHED_TRACES
 
 
 def parse_listen(value: str, source: str) -> tuple[str, int]:
@@ -101,6 +107,7 @@ def resolve_server_config(
     data_dir: str | None = None,
     store: str | None = None,
     retention_days: int | None = None,
+    cached_traces: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ServerConfig:
     """Combine explicit arguments, the environment (default ``os.environ``) and defaults."""
@@ -126,8 +133,23 @@ def resolve_server_config(
             ) from None
     if retention_days < 1:
         raise ConfigError(f"retention must be at least 1 day, got {retention_days}")
+    source = "--cached-traces"
+    if cached_traces is None:
+        raw = env.get(ENV_CACHED_TRACES)
+        source = ENV_CACHED_TRACES if raw else source
+        try:
+            cached_traces = int(raw) if raw else DEFAULT_CACHED_TRACES
+        except ValueError:
+            raise ConfigError(f"{ENV_CACHED_TRACES}: {raw!r} is not a whole number") from None
+    if cached_traces < MIN_CACHED_TRACES:
+        raise ConfigError(f"{source}: must be at least {MIN_CACHED_TRACES}, got {cached_traces}")
     return ServerConfig(
-        host, port, Path(dir_value).expanduser().resolve(), store_value, retention_days
+        host,
+        port,
+        Path(dir_value).expanduser().resolve(),
+        store_value,
+        retention_days,
+        cached_traces,
     )
 
 

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.support import get_documents, segment, start_server, wait_for
+from tests.support import find_summary, get_documents, segment, start_server, wait_for
 
 
 def _children(pid: int) -> list[int]:
@@ -117,3 +117,32 @@ def test_read_ahead_hands_out_waiting_batches_in_order_and_stays_bounded() -> No
         writer.close()
         assert ahead.next() is None  # end of stream
         ahead.close()
+
+
+def test_a_small_trace_cache_holds_its_bound_and_late_segments_still_merge(
+    tmp_path: Path,
+) -> None:
+    """``--cached-traces`` reaches the worker; a segment of a trace that left the cache is
+    merged with what the store holds (the summary names both services)."""
+    server = start_server(tmp_path / "data", "--cached-traces", "100")
+    try:
+        client = server.xray()
+        first = segment(name="api")
+        server.send_documents(first)
+        server.send_documents(*(segment() for _ in range(300)))
+        wait_for(lambda: server.counter("stored_documents") == 301, timeout=30)
+        assert wait_for(lambda: 0 < server.status()["cached_traces"] <= 100)
+        late = segment(first["trace_id"], name="billing", parent_id=first["id"])
+        server.send_documents(late)
+        wait_for(lambda: server.counter("stored_documents") == 302, timeout=30)
+
+        def services() -> set[str] | None:
+            found = find_summary(client, first["trace_id"], time.time() - 60, time.time() + 60)
+            names = {s["Name"] for s in found["ServiceIds"]} if found else set()
+            return names if names == {"api", "billing"} else None
+
+        assert wait_for(services, timeout=15) == {"api", "billing"}
+        docs = get_documents(client, first["trace_id"])
+        assert docs is not None and sorted(d["name"] for d in docs) == ["api", "billing"]
+    finally:
+        server.stop()

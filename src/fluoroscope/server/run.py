@@ -59,11 +59,14 @@ async def _serve(
     retention_seconds: float,
     announce: Callable[[str], None],
     data_dir: Path,
+    cached_traces: int,
 ) -> None:
     loop = asyncio.get_running_loop()
     udp_sock = open_udp_socket(host, port)
     tcp_sock = _tcp_socket(host, port)
-    ingest = IngestProcess(store, udp_sock, retention_seconds=retention_seconds)
+    ingest = IngestProcess(
+        store, udp_sock, retention_seconds=retention_seconds, cached_traces=cached_traces
+    )
     ingest.start()
     state = ServerState(store=store, pipeline=ingest, retention_seconds=retention_seconds)
     app = create_app(state)
@@ -110,6 +113,7 @@ def serve(
     data_dir: Path,
     store_url: str,
     retention_days: int,
+    cached_traces: int,
     announce: Callable[[str], None] = print,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (blocking). See the module docstring."""
@@ -119,9 +123,17 @@ def serve(
         try:
             import uvloop
         except ImportError:  # pragma: no cover - platforms without uvloop
-            asyncio.run(_serve(host, port, store, retention_days * 86_400.0, announce, data_dir))
+            asyncio.run(
+                _serve(
+                    host, port, store, retention_days * 86_400.0, announce, data_dir, cached_traces
+                )
+            )
         else:
-            uvloop.run(_serve(host, port, store, retention_days * 86_400.0, announce, data_dir))
+            uvloop.run(
+                _serve(
+                    host, port, store, retention_days * 86_400.0, announce, data_dir, cached_traces
+                )
+            )
     finally:
         with contextlib.suppress(Exception):
             store.close()
