@@ -101,6 +101,16 @@ def _pick(argument: str | None, env: Mapping[str, str], name: str, default: str)
     return default, "default"
 
 
+def _env_int(env: Mapping[str, str], name: str, default: int, what: str) -> int:
+    """The whole number in ``env[name]``, ``default`` when unset or empty; ConfigError
+    naming the variable and saying it is not ``what`` otherwise."""
+    raw = env.get(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not {what}") from None
+
+
 def resolve_server_config(
     *,
     listen: str | None = None,
@@ -124,23 +134,15 @@ def resolve_server_config(
             f"{where}: expected 'chdb' or clickhouse://user:pass@host:8123/db, got {store_value!r}"
         )
     if retention_days is None:
-        raw = env.get(ENV_RETENTION_DAYS)
-        try:
-            retention_days = int(raw) if raw else DEFAULT_RETENTION_DAYS
-        except ValueError:
-            raise ConfigError(
-                f"{ENV_RETENTION_DAYS}: {raw!r} is not a whole number of days"
-            ) from None
+        retention_days = _env_int(
+            env, ENV_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, "a whole number of days"
+        )
     if retention_days < 1:
         raise ConfigError(f"retention must be at least 1 day, got {retention_days}")
     source = "--cached-traces"
     if cached_traces is None:
-        raw = env.get(ENV_CACHED_TRACES)
-        source = ENV_CACHED_TRACES if raw else source
-        try:
-            cached_traces = int(raw) if raw else DEFAULT_CACHED_TRACES
-        except ValueError:
-            raise ConfigError(f"{ENV_CACHED_TRACES}: {raw!r} is not a whole number") from None
+        source = ENV_CACHED_TRACES if env.get(ENV_CACHED_TRACES) else source
+        cached_traces = _env_int(env, ENV_CACHED_TRACES, DEFAULT_CACHED_TRACES, "a whole number")
     if cached_traces < MIN_CACHED_TRACES:
         raise ConfigError(f"{source}: must be at least {MIN_CACHED_TRACES}, got {cached_traces}")
     return ServerConfig(

@@ -298,8 +298,9 @@ class _Compiler:
         test = self.ref(ref, "n", "t", "a")
         if not test:
             return None
-        arrays = [("i", "arrayEnumerate(service_names)"), ("n", "service_names")]
-        arrays.append(("t", "service_types"))
+        arrays = [
+            ("i", "arrayEnumerate(service_names)"), ("n", "service_names"), ("t", "service_types"),
+        ]  # fmt: skip
         if ref.account_id is not None:
             arrays.append(("a", causes.ACCOUNTS))
         return _lambda("arrayFilter", arrays, test)

@@ -14,8 +14,9 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -117,23 +118,17 @@ def serve(
     announce: Callable[[str], None] = print,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (blocking). See the module docstring."""
+    run: Callable[[Coroutine[Any, Any, None]], None]
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        run = asyncio.run
+    else:
+        run = uvloop.run
     store = Store.open(store_url, data_dir, retention_days)
     tune_gc()
     try:
-        try:
-            import uvloop
-        except ImportError:  # pragma: no cover - platforms without uvloop
-            asyncio.run(
-                _serve(
-                    host, port, store, retention_days * 86_400.0, announce, data_dir, cached_traces
-                )
-            )
-        else:
-            uvloop.run(
-                _serve(
-                    host, port, store, retention_days * 86_400.0, announce, data_dir, cached_traces
-                )
-            )
+        run(_serve(host, port, store, retention_days * 86_400.0, announce, data_dir, cached_traces))
     finally:
         with contextlib.suppress(Exception):
             store.close()

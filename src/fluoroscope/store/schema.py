@@ -12,9 +12,9 @@ Tables (all in one database, ``{db}``):
     of the trace's epoch (``ts``) so retention drops whole parts.
 ``traces``
     One summary row per trace (GetTraceSummaries), rewritten with a higher
-    ``revision`` whenever the trace changes. Per-service arrays (``service_names``,
-    ``service_types``, ``service_accounts``, ``svc_*``) are aligned with each other. Ordered by ``(ts, trace_id)`` so a time
-    window reads only its window.
+    ``revision`` whenever the trace changes. Ordered by ``(ts, trace_id)`` so a time
+    window reads only its window. The per-service arrays (``service_names``,
+    ``service_types``, ``service_accounts``, ``svc_*``) are aligned with each other.
 ``node_stats`` / ``edge_stats``
     Per-minute statistics per service-graph node and per edge, with latency
     histograms (``Map(bucket_us, count)``), aggregated at ingest. Counts are signed:
