@@ -1,4 +1,5 @@
-"""Test helpers: run the real server, talk to it with real clients, wait for data."""
+"""Test helpers: run the real server, talk to it with real clients, wait for data, and
+lay out a store as an older server left it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 import boto3
 
 from fluoroscope.model.ids import new_entity_id, new_trace_id
+from fluoroscope.store.schema import MIGRATIONS
+from fluoroscope.store.transport import Transport
 
 T = TypeVar("T")
 
@@ -167,3 +170,23 @@ def find_summary(client: Any, trace_id: str, start: float, end: float) -> dict[s
             if summary["Id"] == trace_id:
                 return dict(summary)
     return None
+
+
+def old_schema(transport: Transport, version: int) -> str:
+    """A new database holding the schema as a server at ``version`` left it: the first
+    ``version`` migrations applied and recorded. Returns the database's name."""
+    db = f"v{version}_{new_entity_id()}"
+    transport.execute(f"CREATE DATABASE `{db}`")
+    transport.execute(
+        f"CREATE TABLE `{db}`.schema_migrations (version UInt32, description String, "
+        "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+    )
+    for number, description, statements in MIGRATIONS[:version]:
+        for statement in statements:
+            transport.execute(statement.format(db=f"`{db}`", ttl_days=30))
+        transport.execute(
+            f"INSERT INTO `{db}`.schema_migrations (version, description) VALUES "
+            "({v:UInt32}, {d:String})",
+            {"v": number, "d": description},
+        )
+    return db

@@ -8,9 +8,10 @@ from pathlib import Path
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.query.compile import filter_condition
-from fluoroscope.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from fluoroscope.store.schema import SCHEMA_VERSION, migrate
 from fluoroscope.store.store import Store, encode_batch
 from fluoroscope.store.transport import ChdbTransport
+from tests.support import old_schema
 
 ACCOUNT = "123456789012"
 
@@ -38,20 +39,7 @@ def test_rows_from_before_the_accounts_column_still_match(chdb_dir: Path) -> Non
     after the upgrade its rows are matched through their details, new rows through the
     column, with the same answers."""
     transport = ChdbTransport(chdb_dir / "chdb")
-    db = f"v5_{new_entity_id()}"
-    transport.execute(f"CREATE DATABASE `{db}`")
-    transport.execute(
-        f"CREATE TABLE `{db}`.schema_migrations (version UInt32, description String, "
-        "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
-    )
-    for version, description, statements in MIGRATIONS[:5]:
-        for statement in statements:
-            transport.execute(statement.format(db=f"`{db}`", ttl_days=30))
-        transport.execute(
-            f"INSERT INTO `{db}`.schema_migrations (version, description) VALUES "
-            "({v:UInt32}, {d:String})",
-            {"v": version, "d": description},
-        )
+    db = old_schema(transport, 5)
     old_store = Store(transport, db)
     now = time.time()
     old_ours = _segment(now, "api", ACCOUNT, fault=True)

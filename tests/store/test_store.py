@@ -13,6 +13,7 @@ from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.store.schema import SCHEMA_VERSION, migrate
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
+from tests.support import old_schema
 
 
 def _segment(now: float, **extra: object) -> dict[str, object]:
@@ -117,21 +118,8 @@ def test_a_second_data_path_in_one_process_is_refused(tmp_path: Path, chdb_dir: 
 
 
 def test_an_older_schema_is_upgraded_in_place(chdb_dir: Path) -> None:
-    from fluoroscope.store.schema import MIGRATIONS
-
     transport = ChdbTransport(chdb_dir / "chdb")
-    db = f"old_{new_entity_id()}"
-    transport.execute(f"CREATE DATABASE `{db}`")
-    transport.execute(
-        f"CREATE TABLE `{db}`.schema_migrations (version UInt32, description String, "
-        "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
-    )
-    statements = MIGRATIONS[0][2]
-    for statement in statements:
-        transport.execute(statement.format(db=f"`{db}`", ttl_days=30))
-    transport.execute(
-        f"INSERT INTO `{db}`.schema_migrations (version, description) VALUES (1, 'v1')"
-    )
+    db = old_schema(transport, 1)
     assert migrate(transport, db, 30) == list(range(2, SCHEMA_VERSION + 1))
     upgraded = Store(transport, db)
     now = time.time()
