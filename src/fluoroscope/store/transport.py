@@ -39,7 +39,8 @@ class Transport(Protocol):
         """Run a SELECT and return the whole result as an Arrow table."""
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
-        """Append ``data`` (columns named as in ``table``) to ``table``; returns when written."""
+        """Append ``data`` to ``table``, matching columns by name (columns ``data`` lacks
+        take their defaults); returns when written."""
 
     def close(self) -> None:
         """Release the engine; further calls fail. Idempotent."""
@@ -127,8 +128,10 @@ class ChdbTransport:
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         # chDB's Python() table function reads the Arrow table from this frame by name.
         _fluoroscope_rows = data
+        columns = ", ".join(f"`{name}`" for name in data.column_names)
         self._run(
-            f"INSERT INTO {table} SETTINGS {_INSERT_SETTINGS} SELECT * FROM Python(_fluoroscope_rows)",
+            f"INSERT INTO {table} ({columns}) SETTINGS {_INSERT_SETTINGS} "
+            "SELECT * FROM Python(_fluoroscope_rows)",
             "CSV",
             None,
         )
@@ -223,8 +226,8 @@ class HttpTransport:
             raise StoreError(str(exc).strip()) from exc
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
-        # Sent as INSERT INTO table (data's column names) FORMAT Arrow: matched by name here,
-        # by position in ChdbTransport, so callers keep both the table's names and its order.
+        # Sent as INSERT INTO table (data's column names) FORMAT Arrow: matched by name, as
+        # in ChdbTransport; columns left out take their defaults.
         try:
             self._client.insert_arrow(table, data, settings={"optimize_on_insert": 0})
         except Exception as exc:
