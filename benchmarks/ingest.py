@@ -19,6 +19,9 @@ Alongside, a reference is measured in the same run so the ratios survive a noisy
 ceiling of a bare uvloop UDP receiver that only runs ``orjson.loads`` on each body, fed the same
 datagrams as fast as one sender process can send them.
 
+``--group FILTER`` (repeatable) creates groups first, so the cost of keeping their
+statistics at ingest shows in the figures.
+
 Usage: ``python benchmarks/ingest.py --rate 10000,25000,50000 --duration 10``. Never run by pytest.
 """
 
@@ -554,7 +557,13 @@ def count_stored_entities(data_dir: Path) -> int:
 
 
 def run_once(
-    rate: float, count: int, senders: int, samples_per_s: float, api_count: bool, keep: bool
+    rate: float,
+    count: int,
+    senders: int,
+    samples_per_s: float,
+    api_count: bool,
+    keep: bool,
+    groups: list[str],
 ) -> RunResult:
     """Start a server, send ``count`` documents at ``rate``, measure (see module docstring)."""
     result = RunResult(offered=rate)
@@ -563,6 +572,8 @@ def run_once(
     server = start_server(port, data_dir)
     api = Api(port)
     try:
+        for k, expression in enumerate(groups):  # their statistics are kept as segments arrive
+            api.call("POST", "/CreateGroup", {"GroupName": f"g{k}", "FilterExpression": expression})
         per_sender = count // senders
         seconds = count / rate
         traces_per_sender = per_sender / 1.6
@@ -757,6 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the uvloop+orjson reference")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
+    parser.add_argument("--group", action="append", default=[], metavar="FILTER",
+                        help="create a group with this filter first (repeatable)")  # fmt: skip
     args = parser.parse_args(argv)
     rates = [float(x) for x in args.rate.split(",")]
     print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
@@ -768,7 +781,9 @@ def main(argv: list[str] | None = None) -> int:
     for rate in rates:
         count = args.count or int(rate * args.duration)
         print(f"\nrate {rate:,.0f}/s, {count:,} documents, {args.senders} sender(s)")
-        r = run_once(rate, count, args.senders, args.samples, not args.no_api_count, args.keep)
+        r = run_once(
+            rate, count, args.senders, args.samples, not args.no_api_count, args.keep, args.group
+        )
         _report(r, ceiling)
     return 0
 

@@ -13,8 +13,6 @@ real embedded store. Then:
 
 from __future__ import annotations
 
-import itertools
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,113 +31,7 @@ from fluoroscope.query.graph import filtered_graph, service_graph
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.store.store import Store
 from fluoroscope.store.tracestats import AWS_NAMING_FIELDS
-
-NOW = float(int(time.time()) // 60 * 60 - 600)  # a minute boundary, 10 minutes ago
-
-_status = st.sampled_from([None, 200, 200, 404, 429, 500, 503])
-_aws_call = st.one_of(
-    st.builds(lambda t: ("DynamoDB", {"table_name": t}), st.sampled_from(["users", "orders"])),
-    st.builds(lambda: ("dynamodb", {"table_names": ["arn:aws:dynamodb:t/x"]})),
-    st.builds(lambda b: ("S3", {"bucket_name": b, "request_id": "r"}), st.sampled_from(["b1"])),
-    st.builds(lambda: ("SQS", {"queue_url": "https://sqs/123/jobs/"})),
-    st.builds(lambda: ("lambda", {"function_name": "arn:aws:lambda:us:1:function:fn"})),
-    st.builds(lambda: ("Ssm", {"operation": "GetParameter"})),
-    st.builds(lambda: ("weird thing", {})),
-)
-
-
-class _Builder:
-    """Draws one trace's documents."""
-
-    def __init__(self, draw: st.DrawFn, trace_id: str, start: float) -> None:
-        self.draw = draw
-        self.trace_id = trace_id
-        self.start = start
-        self.docs: list[dict[str, Any]] = []
-
-    def outcome(self, entity: dict[str, Any]) -> None:
-        status = self.draw(_status)
-        if status is not None:
-            entity["http"] = {"response": {"status": status}}
-        if self.draw(st.booleans()) and self.draw(st.booleans()):
-            entity["fault"] = True
-
-    def times(self, entity: dict[str, Any], start: float, in_progress_ok: bool = True) -> float:
-        duration = self.draw(st.sampled_from([0.0004, 0.003, 0.02, 0.15, 1.2]))
-        entity["start_time"] = start
-        if in_progress_ok and self.draw(st.integers(0, 9)) == 0:
-            entity["in_progress"] = True
-        else:
-            entity["end_time"] = start + duration
-        return duration
-
-    def subsegments(self, depth: int, start: float) -> list[dict[str, Any]]:
-        subs: list[dict[str, Any]] = []
-        for _ in range(self.draw(st.integers(0, 3 if depth < 2 else 1))):
-            sub: dict[str, Any] = {"id": new_entity_id()}
-            kind = self.draw(st.sampled_from(["local", "aws", "remote", "sql", "http"]))
-            if kind == "aws":
-                name, aws = self.draw(_aws_call)
-                sub.update(name=name, namespace="aws", aws=aws)
-            elif kind == "remote":
-                sub.update(
-                    name=self.draw(st.sampled_from(["api.example", "pay"])), namespace="remote"
-                )
-            elif kind == "sql":
-                sub.update(name="db@host", sql={"url": "pg://db"})
-            elif kind == "http":
-                sub.update(name="cdn", http={"request": {"url": "http://cdn/x"}})
-            else:
-                sub.update(name=self.draw(st.sampled_from(["work", "parse"])), namespace="local")
-            self.times(sub, start)
-            self.outcome(sub)
-            if kind == "local" and depth < 3:
-                sub["subsegments"] = self.subsegments(depth + 1, start)
-            elif kind in ("remote", "aws") and self.draw(st.booleans()):
-                self.segment(sub["id"], start + 0.0001, depth + 1)  # an instrumented callee
-            if not sub.get("subsegments"):
-                sub.pop("subsegments", None)
-            subs.append(sub)
-        return subs
-
-    def segment(self, parent_id: str | None, start: float, depth: int) -> None:
-        name = self.draw(st.sampled_from(["api", "worker", "billing"]))
-        seg: dict[str, Any] = {
-            "id": new_entity_id(),
-            "trace_id": self.trace_id,
-            "name": name,
-        }
-        if self.draw(st.booleans()):
-            seg["origin"] = "AWS::EC2::Instance"
-        if parent_id:
-            seg["parent_id"] = parent_id
-        self.times(seg, start, in_progress_ok=depth > 0)
-        self.outcome(seg)
-        subs = self.subsegments(depth, start) if depth < 3 else []
-        stream: bool = self.draw(st.booleans())
-        if subs and stream:  # stream one subsegment on its own
-            streamed = subs.pop()
-            streamed.update(type="subsegment", trace_id=self.trace_id, parent_id=seg["id"])
-            self.docs.append(streamed)
-        if subs:
-            seg["subsegments"] = subs
-        self.docs.append(seg)
-
-
-@st.composite
-def _fleet(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
-    """Several traces' documents, shuffled into a few batches."""
-    docs: list[dict[str, Any]] = []
-    for k in range(draw(st.integers(1, 6))):
-        start = NOW + draw(st.floats(0, 170)) + k
-        builder = _Builder(draw, new_trace_id(start), start)
-        builder.segment(None, start, 0)
-        docs += builder.docs
-    order = draw(st.permutations(range(len(docs))))
-    cuts = sorted(draw(st.lists(st.integers(0, len(docs)), max_size=3)))
-    shuffled = [docs[i] for i in order]
-    bounds = [0, *cuts, len(docs)]
-    return [shuffled[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+from tests.tracegen import NOW, fleet
 
 
 @pytest.fixture
@@ -179,7 +71,7 @@ def _load(store: Store, batches: list[list[dict[str, Any]]]) -> None:
 
 
 @settings(max_examples=20)
-@given(batches=_fleet())
+@given(batches=fleet())
 def test_graph_of_all_traces_equals_the_ingest_statistics(
     chdb_dir: Path, batches: list[list[dict[str, Any]]]
 ) -> None:
@@ -197,7 +89,7 @@ def test_graph_of_all_traces_equals_the_ingest_statistics(
 
 
 @settings(max_examples=12)
-@given(batches=_fleet(), pick=st.integers(0, 2**16))
+@given(batches=fleet(), pick=st.integers(0, 2**16))
 def test_graph_of_some_traces_equals_replaying_them(
     chdb_dir: Path, batches: list[list[dict[str, Any]]], pick: int
 ) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
 import botocore.exceptions
 import pytest
 
+from fluoroscope.model.ids import new_trace_id
 from tests.support import ServerProcess, segment, wait_for
+from tests.tracegen import call_trace
 
 
 def _code(err: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> str:
@@ -109,3 +113,70 @@ def test_groups_survive_a_restart(tmp_path_factory: pytest.TempPathFactory) -> N
         assert second.xray().get_group(GroupName="kept")["Group"]["FilterExpression"] == "fault"
     finally:
         second.stop()
+
+
+_KEPT_VS_SPANS = """
+import json, sys
+from pathlib import Path
+from fluoroscope.query.graph import build_graph, filtered_graph
+from fluoroscope.query.groups import GroupService
+from fluoroscope.query.groupstats import GroupStats, TrackedGroup
+from fluoroscope.server.xray import render_graph
+from fluoroscope.store.store import Store
+
+data, name, lo, hi = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+store = Store.open("chdb", Path(data), 30)
+groups = GroupService(store)
+tracker = GroupStats(store, groups)
+tracker.refresh()
+tracked = tracker.tracked(name)
+condition = groups.condition(groups.get(name).filter_expression)
+# read every minute of the window from the statistics kept at ingest
+forced = TrackedGroup(name, tracked.key, condition, since=lo - 7200)
+kept = filtered_graph(store, lo, hi, condition, forced)
+spans = filtered_graph(store, lo, hi, condition)
+rows = store.stats("node", lo, hi, group_key=tracked.key).num_rows
+print(json.dumps({"kept": render_graph(kept), "spans": render_graph(spans), "rows": rows}))
+"""
+
+
+def test_a_groups_statistics_are_kept_as_segments_arrive(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Through the real server: the worker gathers contributions once a group exists, the
+    server keeps the group's statistics, and they equal its graph recomputed from spans."""
+    from tests.support import start_server
+
+    data = tmp_path_factory.mktemp("groupstats")
+    server = start_server(data)
+    try:
+        client = server.xray()
+        filter_text = 'service("billing") { fault }'
+        client.create_group(GroupName="billing-faults", FilterExpression=filter_text)
+        now = time.time()
+        docs = []
+        for k in range(6):
+            docs += call_trace(new_trace_id(now), now - 30 + k, fault=k % 2 == 0)
+        # the callee of one more trace arrives first, its caller later
+        late = call_trace(new_trace_id(now), now - 10, fault=True)
+        server.send_documents(late[1], *docs)
+        wait_for(lambda: server.counter("stored_documents") >= len(docs) + 1)
+        server.send_documents(late[0])
+        wait_for(lambda: server.counter("stored_documents") >= len(docs) + 2)
+        graph = client.get_service_graph(
+            StartTime=now - 120, EndTime=now + 60, GroupName="billing-faults"
+        )
+        billing = next(s for s in graph["Services"] if s["Name"] == "billing")
+        assert billing["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 4
+    finally:
+        server.stop()
+    found = subprocess.run(
+        [sys.executable, "-c", _KEPT_VS_SPANS, str(data), "billing-faults",
+         str(now - 120), str(now + 60)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads(found.stdout)
+    assert result["rows"] > 0
+    assert result["kept"] == result["spans"]
+    names = {s["Name"] for s in result["kept"]["Services"]}
+    assert names == {"api", "billing"}

@@ -20,9 +20,9 @@ import orjson
 
 from fluoroscope.model.ids import trace_epoch
 from fluoroscope.model.inference import outcome_of, status_of
-from fluoroscope.model.stats import StatsBatch
+from fluoroscope.model.stats import Contribution, StatsBatch
 from fluoroscope.model.tracestate import TraceState
-from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.store.batch import ContributionColumns, StoredTrace, WriteBatch
 
 __all__ = ["COMPLETE_BIT", "Assembler", "TraceLoader"]
 
@@ -62,6 +62,9 @@ class Assembler:
         self._cache: OrderedDict[str, TraceState] = OrderedDict()
         self._evicted_epoch = stored_until + _CLOCK_SLACK if stored_until else 0
         self._version = int(clock() * 1_000_000)
+        self.track_contributions = False
+        """Set: each batch carries the changed traces' graph contributions before and
+        after it (``WriteBatch.contributions``), for group statistics."""
 
     @property
     def cached_traces(self) -> int:
@@ -77,6 +80,7 @@ class Assembler:
         dirty: dict[str, TraceState] = {}
         cache = self._cache
         explode = self._explode
+        before: dict[str, list[Contribution]] | None = {} if self.track_contributions else None
         for doc in docs:
             trace_id = doc["trace_id"]
             state = cache.get(trace_id)
@@ -86,12 +90,18 @@ class Assembler:
                 )
             else:
                 cache.move_to_end(trace_id)
+            if before is not None and trace_id not in before:
+                before[trace_id] = state.contributions()
             explode(doc, state, batch, stats)
             dirty[trace_id] = state
         summaries = batch.summaries
         for state in dirty.values():
             state.revision += 1
             state.summarize(summaries)
+        if before is not None:
+            made = batch.contributions = ContributionColumns()
+            for trace_id, state in dirty.items():
+                made.add(trace_id, before[trace_id], state.contributions())
         batch.stats = stats
         self._evict()
         return batch

@@ -121,7 +121,7 @@ class Pipeline:
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: Future[BaseException | None] | None = None
         self._round_error: BaseException | None = None
-        self._assembler = Assembler(
+        self.assembler = Assembler(
             _AfterWrites(store, self._settle),
             capacity=cached_traces,
             retention_seconds=retention_seconds,
@@ -141,7 +141,7 @@ class Pipeline:
     @property
     def cached_traces(self) -> int:
         """Traces whose state the worker currently keeps in memory."""
-        return self._assembler.cached_traces
+        return self.assembler.cached_traces
 
     # -- producers -------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ class Pipeline:
     def _write(self, docs: list[Mapping[str, Any]]) -> None:
         """Merge ``docs`` (worker thread) and hand the batch to the store thread once the
         previous write is done."""
-        batch = self._assembler.assemble(docs)
+        batch = self.assembler.assemble(docs)
         batch.documents = len(docs)
         self._settle()
         if self._writer is None:

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import IO, Any, Final
 
@@ -44,6 +45,7 @@ from fluoroscope.ingest.worker import (
     ACK_FRAME,
     BATCH,
     BATCH_HEAD,
+    CONTRIBUTE,
     COUNTERS,
     DOCS,
     RELOAD,
@@ -56,7 +58,10 @@ from fluoroscope.ingest.worker import (
 from fluoroscope.model.errors import StoreUnavailable, Throttled
 from fluoroscope.store.store import Store
 
-__all__ = ["IngestProcess"]
+__all__ = ["IngestProcess", "Prepare"]
+
+Prepare = Callable[[list[tuple[str, pa.Table]]], list[tuple[str, pa.Table]]]
+"""A batch's tables as decoded -> the tables to insert (see :class:`IngestProcess`)."""
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -137,8 +142,14 @@ class IngestProcess:
         retention_seconds: float,
         cached_traces: int = 20_000,
         max_buffered_bytes: int = 128 * 1024 * 1024,
+        prepare: Prepare | None = None,
     ) -> None:
+        """``prepare`` (settable until :meth:`start`): called on the hub thread with each
+        batch's tables before they are inserted, returns the tables to insert (group
+        statistics: ``query.groupstats``)."""
         self._store = store
+        self.prepare = prepare
+        self._contributions = False
         self._sock = udp_sock
         self._retention = retention_seconds
         self._cached = cached_traces
@@ -196,6 +207,13 @@ class IngestProcess:
             self._outbox.put((DOCS, [SEQ.pack(seq), *pack_bodies(docs)]))
         return future
 
+    def gather_contributions(self, on: bool) -> None:
+        """Have the worker send each batch's graph contributions (or stop): needed while
+        any group's statistics are kept."""
+        with self._lock:
+            self._contributions = on
+            self._outbox.put((CONTRIBUTE, [b"\x01" if on else b"\x00"]))
+
     def close(self, timeout: float = 60.0) -> None:
         """Stop receiving, store everything accepted, stop the worker. Blocking."""
         with self._lock:
@@ -223,6 +241,7 @@ class IngestProcess:
                 "--stored-until", str(self._store.max_trace_ts()),
                 "--cached-traces", str(self._cached),
                 "--max-buffered-bytes", str(self._max_bytes),
+                *(["--contributions"] if self._contributions else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -347,7 +366,10 @@ class IngestProcess:
             docs, ents = BATCH_HEAD.unpack_from(payload)
             documents += docs
             entities += ents
-            for name, table in decode_tables(payload):
+            decoded = decode_tables(payload)
+            if self.prepare is not None:
+                decoded = self.prepare(decoded)
+            for name, table in decoded:
                 by_name.setdefault(name, []).append(table)
         tables = [
             (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))

@@ -22,6 +22,8 @@ server -> worker on stdin:
 * ``DOCS``: ``<Q`` submission number, packed validated documents (PutTraceSegments).
 * ``TRACES``: ``<I`` request number, ``{trace_id: [ts, revision, [[doc, parent_id,
   is_segment], ...]]}``.
+* ``CONTRIBUTE``: one byte, 1 to send each batch's graph contributions from now on (a
+  ``contributions`` table, for group statistics), 0 to stop.
 * ``STOP``: stop receiving, store everything accepted (reloads are still answered),
   exit 0. End of file (the server died) stops too, without answers.
 """
@@ -50,7 +52,8 @@ from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.store import encode_batch
 
 __all__ = [
-    "ACK", "BATCH", "COUNTERS", "DOCS", "RELOAD", "STOP", "TRACES", "decode_tables", "encode_tables",
+    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DOCS", "RELOAD", "STOP", "TRACES",
+    "decode_tables", "encode_tables",
 ]  # fmt: skip
 
 log = logging.getLogger("fluoroscope.ingest")
@@ -62,6 +65,7 @@ COUNTERS: Final = 13
 DOCS: Final = 20
 TRACES: Final = 21
 STOP: Final = 22
+CONTRIBUTE: Final = 23
 
 ACK_FRAME: Final = struct.Struct("<QB")
 SEQ: Final = struct.Struct("<Q")
@@ -69,7 +73,7 @@ REQUEST: Final = struct.Struct("<I")
 BATCH_HEAD: Final = struct.Struct("<II")
 _NAME: Final = struct.Struct("<H")
 _SIZE: Final = struct.Struct("<I")
-TABLES: Final = frozenset({"spans", "traces", "node_stats", "edge_stats"})
+TABLES: Final = frozenset({"spans", "traces", "node_stats", "edge_stats", "contributions"})
 _COUNTERS_EVERY: Final = 0.1  # seconds
 # Counted by the server, where the rows become durable, not here where they leave.
 _SERVER_COUNTED: Final = ("stored_documents", "stored_entities", "lost_documents")
@@ -178,6 +182,7 @@ class _Worker:
             cached_traces=args.cached_traces,
             max_buffered_bytes=args.max_buffered_bytes,
         )
+        self.pipeline.assembler.track_contributions = args.contributions
         sock = socket.socket(fileno=args.udp_fd)
         self.receiver = UdpReceiver(sock, self.pipeline.offer_datagrams)
         self.stopped = threading.Event()
@@ -201,6 +206,9 @@ class _Worker:
                     self._submit(SEQ.unpack_from(payload)[0], unpack_bodies(payload, SEQ.size))
                 elif kind == TRACES:
                     self.store.answer(REQUEST.unpack_from(payload)[0], payload[REQUEST.size :])
+                elif kind == CONTRIBUTE:
+                    # read by the ingest thread at its next batch (a plain attribute)
+                    self.pipeline.assembler.track_contributions = payload == b"\x01"
                 elif kind == STOP:
                     self.stopped.set()
         finally:
@@ -240,6 +248,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stored-until", type=int, default=0)
     parser.add_argument("--cached-traces", type=int, default=20_000)
     parser.add_argument("--max-buffered-bytes", type=int, default=128 * 1024 * 1024)
+    parser.add_argument("--contributions", action="store_true")
     args = parser.parse_args(argv)
     # The server decides when ingest stops (a Ctrl-C reaches the whole process group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

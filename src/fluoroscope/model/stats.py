@@ -15,7 +15,7 @@ from typing import Final, NamedTuple
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId
 
-__all__ = ["CLIENT_TYPE", "Outcome", "StatsBatch", "histogram_bucket"]
+__all__ = ["CLIENT_TYPE", "Contribution", "Outcome", "StatsBatch", "histogram_bucket"]
 
 CLIENT_TYPE: Final = "client"
 _MAX_BUCKET_US: Final = 4_000_000_000  # UInt32 microseconds: a little over an hour
@@ -51,6 +51,11 @@ class Outcome(NamedTuple):
     @property
     def minute(self) -> int:
         return int(self.start // 60) * 60
+
+
+Contribution = tuple[NodeId, NodeId | None, Outcome, bool, bool]
+"""(node or caller, callee or None for a node, outcome, root, inferred): one outcome a
+trace adds to the statistics (``TraceState.contributions``)."""
 
 
 @dataclass(slots=True)
@@ -116,6 +121,14 @@ class StatsBatch:
         if cell is None:
             cell = self.edges[key] = _Cell()
         cell.add(outcome, weight)
+
+    def add(self, items: list[Contribution], weight: int = 1) -> None:
+        """Count each contribution (``weight`` -1 retracts them)."""
+        for node, callee, done, root, inferred in items:
+            if callee is None:
+                self.node(node, done, root=root, inferred=inferred, weight=weight)
+            else:
+                self.edge(node, callee, done, weight=weight)
 
     def __bool__(self) -> bool:
         return bool(self.nodes or self.edges)

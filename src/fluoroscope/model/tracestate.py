@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
 from fluoroscope.model.rootcause import root_causes
-from fluoroscope.model.stats import CLIENT_TYPE, Outcome, StatsBatch
+from fluoroscope.model.stats import CLIENT_TYPE, Contribution, Outcome, StatsBatch
 from fluoroscope.model.summary import AnnotationValue
 from fluoroscope.model.summarycolumns import SummaryColumns
 
@@ -362,6 +362,30 @@ class TraceState:
             calls.remove(done)
             if not calls:
                 del self.calls[(src, dst)]
+
+    def contributions(self) -> list[Contribution]:
+        """What this trace adds to the service-graph statistics as it stands now: a
+        node per completed segment (with its client edge when it is a root), an
+        inferred node per unanswered downstream call, an edge per call between two of
+        its nodes. Summed over the trace's batches, :meth:`apply` hands ``stats`` the
+        same outcomes (less those of entities re-sent with other values, counted here
+        as their latest version); group statistics retract one snapshot and add the
+        next when a trace changes."""
+        out: list[Contribution] = []
+        counted = self.counted
+        for sid, seg in self.segments.items():
+            if sid in counted:
+                node = seg.node
+                done = Outcome(seg.start, seg.end, seg.bits)
+                out.append((node, None, done, not seg.parent_id, False))
+                if not seg.parent_id:
+                    out.append((NodeId(node.name, CLIENT_TYPE), node, done, False, False))
+        for call in self.downstream.values():
+            if call.inferred:
+                out.append((call.node, None, call.outcome, False, True))
+        for (src, dst), outcomes in self.calls.items():
+            out.extend((src, dst, done, False, False) for done in outcomes)
+        return out
 
     # -- summary ---------------------------------------------------------------------
 

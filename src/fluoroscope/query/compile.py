@@ -140,6 +140,14 @@ class Condition:
     sql: str
     params: dict[str, Any] = field(default_factory=dict)
 
+    def prefixed(self, prefix: str) -> Condition:
+        """The same condition with its parameters renamed ``prefix + name``, so several
+        compiled conditions can be bound in one statement."""
+        sql = self.sql
+        for name in self.params:
+            sql = sql.replace(f"{{{name}:", f"{{{prefix}{name}:")
+        return Condition(sql, {prefix + name: v for name, v in self.params.items()})
+
 
 GroupResolver = Callable[[str, str], str | None]
 """``(attribute, value) -> filter text`` of the group whose ``name``/``arn`` is ``value``

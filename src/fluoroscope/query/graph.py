@@ -3,10 +3,12 @@
 Its cost depends on the number of nodes, edges and minutes in the window, never on the
 number of spans. Pure assembly over :meth:`Store.stats` rows; blocking (store call).
 
-A graph restricted to the traces a filter selects (a group's graph) cannot be read from
-those statistics, which sum every trace; :func:`filtered_graph` has the engine recompute
-the same statistics from the stored spans of the selected traces
-(:meth:`Store.trace_stats`), so its cost grows with the spans of those traces.
+A graph restricted to the traces a filter selects cannot be read from those statistics,
+which sum every trace. A group's graph reads the statistics kept for that group at ingest
+(:mod:`fluoroscope.query.groupstats`) from when they began; for any other filter, and
+for a group's minutes before that, :func:`filtered_graph` has the engine recompute the
+same statistics from the stored spans of the selected traces
+(:meth:`Store.trace_stats`), whose cost grows with the spans of those traces.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from fluoroscope.model.graph import GraphEdge, GraphNode, ServiceGraph, Statistics
 from fluoroscope.query.compile import Condition
+from fluoroscope.query.groupstats import TrackedGroup, group_rows
 from fluoroscope.store.store import Store
 
 __all__ = ["build_graph", "filtered_graph", "service_graph", "statistics_from_row"]
@@ -56,11 +59,19 @@ def service_graph(store: Store, start: float, end: float) -> ServiceGraph:
     )
 
 
-def filtered_graph(store: Store, start: float, end: float, condition: Condition) -> ServiceGraph:
+def filtered_graph(
+    store: Store,
+    start: float,
+    end: float,
+    condition: Condition,
+    tracked: TrackedGroup | None = None,
+) -> ServiceGraph:
     """The graph of only the traces ``condition`` selects (a compiled filter expression),
     over calls that started in ``[start, end]``, with the same statistics, counted the
-    same way, as :func:`service_graph` (exact: recomputed from each call's own span)."""
-    nodes, edges = store.trace_stats(start, end, condition.sql, condition.params)
+    same way, as :func:`service_graph`. With ``tracked`` (the condition's group, whose
+    statistics are kept at ingest) minutes from its split on are read from those
+    statistics; the rest is recomputed from each call's own span."""
+    nodes, edges = group_rows(store, start, end, condition, tracked)
     return build_graph(nodes, edges, start, end)
 
 

@@ -1,8 +1,9 @@
 """GetTimeSeriesServiceStatistics: statistics per time bucket for selected nodes or edges.
 
 Read from the per-minute statistics aggregated at ingest (never from spans) - or, for
-a group with a filter, recomputed from the spans of the traces it selects
-(:meth:`Store.trace_stats`). The selector is the parsed ``EntitySelectorExpression``:
+a group with a filter, from that group's statistics kept at ingest, and recomputed
+from the spans of the traces it selects for minutes before they began
+(:func:`~fluoroscope.query.groupstats.group_rows`). The selector is the parsed ``EntitySelectorExpression``:
 ``service(...)`` / ``id(...)`` select nodes, ``edge(a, b)`` an edge, ``OR`` takes their
 union; without a selector the series is of requests entering the system (the client
 edges). Bodies (``{ fault }``), ``AND``/``!`` and ``id(account.id: ...)`` are refused: a
@@ -19,6 +20,7 @@ from fluoroscope.model.graph import Statistics, TimeSeriesPoint
 from fluoroscope.query.compile import Condition
 from fluoroscope.query.filter import ast
 from fluoroscope.query.graph import statistics_from_row
+from fluoroscope.query.groupstats import TrackedGroup, group_rows
 from fluoroscope.store.store import Store
 
 __all__ = ["time_series"]
@@ -68,9 +70,12 @@ def time_series(
     period: int,
     selector: ast.Expr | None,
     condition: Condition | None = None,
+    tracked: TrackedGroup | None = None,
 ) -> list[TimeSeriesPoint]:
     """Statistics per ``period``-second bucket in ``[start, end)``, oldest first; with
-    ``condition`` (a compiled filter: a group's), of the traces it selects only."""
+    ``condition`` (a compiled filter: a group's), of the traces it selects only
+    (``tracked``: that group, read as :func:`~fluoroscope.query.groupstats.group_rows`
+    says)."""
     chosen = _selectors(selector) if selector is not None else None
     edge_mode = chosen is None or all(isinstance(s, ast.Edge) for s in chosen)
     if chosen is not None and not edge_mode and any(isinstance(s, ast.Edge) for s in chosen):
@@ -78,7 +83,7 @@ def time_series(
     if condition is None:
         rows = store.stats("edge" if edge_mode else "node", start, end, period=period).to_pylist()
     else:
-        nodes, edges = store.trace_stats(start, end, condition.sql, condition.params, period=period)
+        nodes, edges = group_rows(store, start, end, condition, tracked, period=period)
         rows = edges if edge_mode else nodes
     buckets: dict[int, Statistics] = {}
     for row in rows:

@@ -27,6 +27,7 @@ from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, samp
 from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import filtered_graph, service_graph
 from fluoroscope.query.groups import GroupService
+from fluoroscope.query.groupstats import GroupStats, TrackedGroup
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
@@ -63,9 +64,11 @@ class ServerState:
     sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
     groups: GroupService = field(init=False)
+    group_stats: GroupStats = field(init=False)
 
     def __post_init__(self) -> None:
         self.groups = GroupService(self.store)
+        self.group_stats = GroupStats(self.store, self.groups, clock=self.clock)
 
 
 Handler = Callable[[Request, dict[str, Any], ServerState], Awaitable[dict[str, Any]]]
@@ -239,11 +242,11 @@ async def get_service_graph(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     start, end = _window(body, state)
-    condition = await _group_condition(body, state)
-    if condition is None:
+    selected = await _group_condition(body, state)
+    if selected is None:
         graph = await run_in_threadpool(service_graph, state.store, start, end)
     else:
-        graph = await run_in_threadpool(filtered_graph, state.store, start, end, condition)
+        graph = await run_in_threadpool(filtered_graph, state.store, start, end, *selected)
     return render_graph(graph)
 
 
@@ -265,7 +268,8 @@ async def get_time_series(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     start, end = _window(body, state)
-    condition = await _group_condition(body, state)
+    selected = await _group_condition(body, state)
+    condition, tracked = selected if selected is not None else (None, None)
     period = body.get("Period", 60)
     if not isinstance(period, int) or isinstance(period, bool) or period < 60 or period % 60:
         raise InvalidRequest("Period must be a whole number of minutes in seconds (60, 300, ...)")
@@ -276,15 +280,19 @@ async def get_time_series(
         raise InvalidRequest("EntitySelectorExpression must be a string")
     selector = parse_entity_selector(text) if text and text.strip() else None
     points = await run_in_threadpool(
-        time_series, state.store, start, end, period, selector, condition
+        time_series, state.store, start, end, period, selector, condition, tracked
     )
     return render_time_series(points)
 
 
-async def _group_condition(body: dict[str, Any], state: ServerState) -> Condition | None:
-    """The compiled filter of the group ``GroupName``/``GroupARN`` names: the traces a
-    graph or time series is restricted to. None (every trace) without a group, for the
-    Default group and for a group without a filter; InvalidRequest for an unknown group."""
+async def _group_condition(
+    body: dict[str, Any], state: ServerState
+) -> tuple[Condition, TrackedGroup | None] | None:
+    """The compiled filter of the group ``GroupName``/``GroupARN`` names - the traces a
+    graph or time series is restricted to - and the group as tracked at ingest when its
+    statistics are kept under that same filter. None (every trace) without a group, for
+    the Default group and for a group without a filter; InvalidRequest for an unknown
+    group."""
     name, arn = body.get("GroupName"), body.get("GroupARN")
     if name is None and arn is None:
         return None
@@ -292,7 +300,11 @@ async def _group_condition(body: dict[str, Any], state: ServerState) -> Conditio
     expression = group.filter_expression
     if not expression or not expression.strip():
         return None
-    return await run_in_threadpool(state.groups.condition, expression)
+    condition = await run_in_threadpool(state.groups.condition, expression)
+    tracked = state.group_stats.tracked(group.name)
+    if tracked is not None and tracked.condition != condition:
+        tracked = None  # changed since it was tracked (a concurrent update): from spans
+    return condition, tracked
 
 
 def _flag(body: dict[str, Any], key: str) -> bool | None:
@@ -323,6 +335,7 @@ async def create_group(
     group = await run_in_threadpool(
         state.groups.create, body.get("GroupName"), _filter_text(body), bool(insights), bool(notify)
     )
+    await run_in_threadpool(state.group_stats.refresh)
     return {"Group": render_group(group)}
 
 
@@ -348,6 +361,7 @@ async def update_group(
         insights,
         notify,
     )
+    await run_in_threadpool(state.group_stats.refresh)
     return {"Group": render_group(group)}
 
 
@@ -355,6 +369,7 @@ async def delete_group(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     await run_in_threadpool(state.groups.delete, body.get("GroupName"), body.get("GroupARN"))
+    await run_in_threadpool(state.group_stats.refresh)
     return {}
 
 

@@ -68,8 +68,11 @@ async def _serve(
     ingest = IngestProcess(
         store, udp_sock, retention_seconds=retention_seconds, cached_traces=cached_traces
     )
-    ingest.start()
     state = ServerState(store=store, pipeline=ingest, retention_seconds=retention_seconds)
+    ingest.prepare = state.group_stats.prepare
+    state.group_stats.on_change = ingest.gather_contributions
+    await asyncio.to_thread(state.group_stats.refresh)
+    ingest.start()
     app = create_app(state)
     config = uvicorn.Config(
         app,

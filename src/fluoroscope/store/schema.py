@@ -32,7 +32,9 @@ from fluoroscope.store.transport import Transport
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "set_retention"]
 
-_TABLES_WITH_TTL: Final = ("spans", "traces", "node_stats", "edge_stats")
+_TABLES_WITH_TTL: Final = (
+    "spans", "traces", "node_stats", "edge_stats", "group_node_stats", "group_edge_stats",
+)  # fmt: skip
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -235,6 +237,74 @@ MIGRATIONS += (
             "ALTER TABLE {db}.traces ADD COLUMN IF NOT EXISTS service_accounts Array(String) "
             "DEFAULT arrayMap(t -> t.3, "
             "JSONExtract(details, 's', 'Array(Tuple(String, String, String))'))",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        7,
+        "per-group service-graph statistics aggregated at ingest",
+        (
+            # The tracked groups (name, filter fingerprint) a trace counted in when this
+            # revision was written: what to retract when it stops matching.
+            "ALTER TABLE {db}.traces ADD COLUMN IF NOT EXISTS groups Array(String)",
+            """
+            CREATE TABLE IF NOT EXISTS {db}.group_tracking (
+                name String,
+                fingerprint String,
+                since Float64,
+                active UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (name, fingerprint)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.group_node_stats (
+                group_key String,
+                minute DateTime,
+                name String,
+                type LowCardinality(String),
+                is_root UInt8,
+                inferred UInt8,
+                total SimpleAggregateFunction(sum, Int64),
+                ok SimpleAggregateFunction(sum, Int64),
+                errors SimpleAggregateFunction(sum, Int64),
+                throttles SimpleAggregateFunction(sum, Int64),
+                faults SimpleAggregateFunction(sum, Int64),
+                response_time SimpleAggregateFunction(sum, Float64),
+                first_start SimpleAggregateFunction(min, Float64),
+                last_end SimpleAggregateFunction(max, Float64),
+                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMMDD(minute)
+            ORDER BY (group_key, minute, name, type, is_root, inferred)
+            TTL minute + INTERVAL {ttl_days} DAY
+            SETTINGS ttl_only_drop_parts = 1
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.group_edge_stats (
+                group_key String,
+                minute DateTime,
+                src_name String,
+                src_type LowCardinality(String),
+                dst_name String,
+                dst_type LowCardinality(String),
+                total SimpleAggregateFunction(sum, Int64),
+                ok SimpleAggregateFunction(sum, Int64),
+                errors SimpleAggregateFunction(sum, Int64),
+                throttles SimpleAggregateFunction(sum, Int64),
+                faults SimpleAggregateFunction(sum, Int64),
+                response_time SimpleAggregateFunction(sum, Float64),
+                first_start SimpleAggregateFunction(min, Float64),
+                last_end SimpleAggregateFunction(max, Float64),
+                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMMDD(minute)
+            ORDER BY (group_key, minute, src_name, src_type, dst_name, dst_type)
+            TTL minute + INTERVAL {ttl_days} DAY
+            SETTINGS ttl_only_drop_parts = 1
+            """,
         ),
     ),
 )

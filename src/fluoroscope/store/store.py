@@ -30,13 +30,22 @@ from fluoroscope.model.summarycolumns import (  # re-exported: filters compile a
 from fluoroscope.model.summarycolumns import (
     ROOT_CAUSE_LEVELS as ROOT_CAUSE_LEVELS,
 )
-from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.store.batch import StatsSource, StoredTrace, WriteBatch
 from fluoroscope.store.groups import GroupStore
+from fluoroscope.store.groupstats import GroupStatsStore
 from fluoroscope.store.schema import migrate
 from fluoroscope.store.tracestats import FAST_ANALYZER, finish_rows, group_stats_sql
 from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
 
-__all__ = ["EntityRow", "Store", "SummaryPage", "encode_batch"]
+__all__ = [
+    "CONTRIBUTIONS", "EntityRow", "Store", "SummaryPage", "encode_batch", "encode_group_stats",
+]  # fmt: skip
+
+CONTRIBUTIONS: Final = "contributions"
+"""The name :func:`encode_batch` gives the batch's contributions
+(:class:`~fluoroscope.store.batch.ContributionColumns`): no table of the store; whoever
+keeps group statistics takes them out before the insert (:meth:`Store.insert_tables`
+skips them)."""
 
 _WINDOW_SLACK: Final = 3600  # a trace's id epoch may precede or follow its first segment
 
@@ -88,6 +97,22 @@ _EDGE_SCHEMA: Final = pa.schema(
         ("dst_name", pa.string()),
         ("dst_type", pa.string()),
         *_STAT_FIELDS,
+    ]
+)
+_CONTRIBUTION_SCHEMA: Final = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("phase", pa.uint8()),
+        ("src_name", pa.string()),
+        ("src_type", pa.string()),
+        ("dst_name", pa.string()),
+        ("dst_type", pa.string()),
+        ("is_edge", pa.uint8()),
+        ("is_root", pa.uint8()),
+        ("inferred", pa.uint8()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("bits", pa.uint8()),
     ]
 )
 _STRINGS = pa.list_(pa.string())
@@ -238,6 +263,25 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
         edges = stats.edge_columns()
         if edges["minute"]:
             tables.append(("edge_stats", _arrow(edges, _EDGE_SCHEMA)))
+    made = batch.contributions
+    if made:  # not a table: what the group statistics are made from, then dropped
+        columns = {name: getattr(made, name) for name in _CONTRIBUTION_SCHEMA.names}
+        tables.append((CONTRIBUTIONS, _arrow(columns, _CONTRIBUTION_SCHEMA)))
+    return tables
+
+
+def encode_group_stats(group_key: str, stats: StatsSource) -> list[tuple[str, pa.Table]]:
+    """A tracked group's statistics (``stats``, keyed ``group_key``) as Arrow tables
+    named by the tables they go to, like :func:`encode_batch`."""
+    tables: list[tuple[str, pa.Table]] = []
+    for table, columns, schema in (
+        ("group_node_stats", stats.node_columns(), _NODE_SCHEMA),
+        ("group_edge_stats", stats.edge_columns(), _EDGE_SCHEMA),
+    ):
+        if columns["minute"]:
+            encoded = _arrow(columns, schema)
+            key = pa.array([group_key] * encoded.num_rows, type=pa.string())
+            tables.append((table, encoded.add_column(0, "group_key", key)))
     return tables
 
 
@@ -261,6 +305,7 @@ class Store:
         self.database = database
         self._db = f"`{database}`"
         self.groups = GroupStore(transport, self._db)
+        self.group_stats = GroupStatsStore(transport, self._db)
         self._old_analyzer = True  # until the engine says it has no such setting
 
     def _query_old_analyzer(self, sql: str, params: Mapping[str, Any]) -> pa.Table:
@@ -302,9 +347,10 @@ class Store:
 
     def insert_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
         """Append each (table name, rows) as :func:`encode_batch` made them, in order;
-        returns when they are written."""
+        returns when they are written (:data:`CONTRIBUTIONS` is no table: skipped)."""
         for name, table in tables:
-            self._t.insert_arrow(f"{self._db}.{name}", table)
+            if name != CONTRIBUTIONS:
+                self._t.insert_arrow(f"{self._db}.{name}", table)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -446,11 +492,21 @@ class Store:
             next_token = _encode_token(last.start_time, last.id)
         return SummaryPage(summaries, next_token, len(summaries))
 
-    def stats(self, kind: str, start: float, end: float, *, period: int | None = None) -> pa.Table:
+    def stats(
+        self,
+        kind: str,
+        start: float,
+        end: float,
+        *,
+        period: int | None = None,
+        group_key: str | None = None,
+    ) -> pa.Table:
         """Per-minute node (``kind="node"``) or edge statistics whose minute lies in
         ``[start, end)``, summed per node or edge over the window - or, with ``period``
         (seconds, a multiple of 60), per node or edge and per ``bucket`` (epoch seconds,
-        a multiple of ``period``). Histograms are ``[(bucket_us, count)]``."""
+        a multiple of ``period``). Histograms are ``[(bucket_us, count)]``. Of every
+        trace, or with ``group_key`` of the traces a tracked group counted
+        (:func:`encode_group_stats`)."""
         if kind == "node":
             keys = "name, type, max(is_root) AS is_root, min(inferred) AS inferred"
             group = "name, type"
@@ -462,6 +518,11 @@ class Store:
         else:
             raise ValueError(f"unknown statistics kind {kind!r}")
         params: dict[str, Any] = {"lo": int(start) // 60 * 60, "hi": int(end)}
+        where = ""
+        if group_key is not None:
+            table = f"group_{table}"
+            where = "group_key = {group_key:String} AND "
+            params["group_key"] = group_key
         if period is not None:
             if period < 60 or period % 60:
                 raise ValueError("period must be a positive multiple of 60 seconds")
@@ -477,7 +538,7 @@ class Store:
             "max(last_end) AS last_end, "
             "sumMap(histogram) AS histogram "
             f"FROM {self._db}.{table} "
-            "WHERE minute >= toDateTime({lo:UInt32}) AND minute < toDateTime({hi:UInt32}) "
+            f"WHERE {where}minute >= toDateTime({{lo:UInt32}}) AND minute < toDateTime({{hi:UInt32}}) "
             f"GROUP BY {group} HAVING total != 0 ORDER BY {group}",
             params,
         )

@@ -52,6 +52,7 @@ __all__ = [
     "IN_PROGRESS_FLAG",
     "finish_rows",
     "group_stats_sql",
+    "merge_row",
 ]
 
 IN_PROGRESS_FLAG: Final = 8
@@ -213,13 +214,16 @@ def _aws_node(key: str) -> tuple[str, str]:
     return node.name, node.type
 
 
-def _merge(into: dict[str, Any], row: dict[str, Any]) -> None:
+def merge_row(into: dict[str, Any], row: dict[str, Any]) -> None:
+    """Add statistics ``row`` into ``into``, both of one node or edge, shaped like
+    :meth:`Store.stats` rows (node rows have ``is_root`` and ``inferred``)."""
     for name in ("total", "ok", "errors", "throttles", "faults", "response_time"):
         into[name] += row[name]
     into["first_start"] = min(into["first_start"], row["first_start"])
     into["last_end"] = max(into["last_end"], row["last_end"])
-    into["is_root"] = max(into["is_root"], row["is_root"])
-    into["inferred"] = min(into["inferred"], row["inferred"])
+    if "is_root" in row:
+        into["is_root"] = max(into["is_root"], row["is_root"])
+        into["inferred"] = min(into["inferred"], row["inferred"])
     counts = dict(into["histogram"])
     for bucket, count in row["histogram"]:
         counts[bucket] = counts.get(bucket, 0) + count
@@ -249,7 +253,7 @@ def finish_rows(
             row["dst_type"],
         )
         if ident in merged:
-            _merge(merged[ident], row)
+            merge_row(merged[ident], row)
         else:
             merged[ident] = row
     nodes: list[dict[str, Any]] = []
