@@ -677,7 +677,7 @@ def load(store: Store, spans_wanted: int, batch_docs: int, workers: int, seed: i
             t2 = time.perf_counter()
             tables = encode_batch(batch)
             tg = time.perf_counter()
-            tables = tracker.prepare(tables)
+            (tables,) = tracker.prepare([tables])
             group_s += time.perf_counter() - tg
             store.insert_tables(tables)
             t3 = time.perf_counter()

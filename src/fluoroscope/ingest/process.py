@@ -60,8 +60,8 @@ from fluoroscope.store.store import Store
 
 __all__ = ["IngestProcess", "Prepare"]
 
-Prepare = Callable[[list[tuple[str, pa.Table]]], list[tuple[str, pa.Table]]]
-"""A batch's tables as decoded -> the tables to insert (see :class:`IngestProcess`)."""
+Prepare = Callable[[list[list[tuple[str, pa.Table]]]], list[list[tuple[str, pa.Table]]]]
+"""An insert round's batches (each its tables, as decoded) -> the tables to insert."""
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -144,9 +144,9 @@ class IngestProcess:
         max_buffered_bytes: int = 128 * 1024 * 1024,
         prepare: Prepare | None = None,
     ) -> None:
-        """``prepare`` (settable until :meth:`start`): called on the hub thread with each
-        batch's tables before they are inserted, returns the tables to insert (group
-        statistics: ``query.groupstats``)."""
+        """``prepare`` (settable until :meth:`start`): called on the hub thread with the
+        batches of each insert round before they are inserted, returns what to insert
+        (group statistics: ``query.groupstats``)."""
         self._store = store
         self.prepare = prepare
         self._contributions = False
@@ -362,14 +362,16 @@ class IngestProcess:
             self._round_error = None
         documents = entities = 0
         by_name: dict[str, list[pa.Table]] = {}
+        decoded: list[list[tuple[str, pa.Table]]] = []
         for payload in batches:
             docs, ents = BATCH_HEAD.unpack_from(payload)
             documents += docs
             entities += ents
-            decoded = decode_tables(payload)
-            if self.prepare is not None:
-                decoded = self.prepare(decoded)
-            for name, table in decoded:
+            decoded.append(decode_tables(payload))
+        if self.prepare is not None:
+            decoded = self.prepare(decoded)
+        for tables in decoded:
+            for name, table in tables:
                 by_name.setdefault(name, []).append(table)
         tables = [
             (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))

@@ -8,8 +8,8 @@ statistics of its own for it, batch by batch as segments are stored:
 1. while any group is tracked, the ingest worker sends with each batch, per trace the
    batch changed, what the trace contributes to the graph before and after the batch
    (``TraceState.contributions``);
-2. :meth:`GroupStats.prepare` evaluates each tracked group's filter over the batch's new
-   summary rows in the engine (the SQL GetTraceSummaries runs), retracts the
+2. :meth:`GroupStats.prepare` evaluates each tracked group's filter over the new summary
+   rows of the batches an insert round takes, in one statement in the engine (the SQL GetTraceSummaries runs), retracts the
    contributions-before of each trace that counted in the group and adds the
    contributions-after of each trace that matches now - so a trace that starts or stops
    matching as its segments arrive is counted exactly once, as it stands;
@@ -50,14 +50,20 @@ from fluoroscope.store.batch import read_contributions
 from fluoroscope.store.store import CONTRIBUTIONS, Store, encode_group_stats
 from fluoroscope.store.tracestats import merge_row
 
-__all__ = ["SETTLE_SECONDS", "GroupStats", "TrackedGroup", "group_rows"]
+__all__ = ["SETTLE_SECONDS", "GroupStats", "Tables", "TrackedGroup", "group_rows"]
 
 log = logging.getLogger("fluoroscope.groups")
 
 SETTLE_SECONDS: Final = 60
 """How long after a group's tracking begins its statistics are taken as complete: batches
 assembled before the ingest worker heard of it carry no contributions."""
-_MEMBERSHIPS: Final = 200_000  # traces whose counted groups are remembered here
+_NONE: Final[frozenset[str]] = frozenset()
+_TEXT: Final = pa.string()
+_MEMBERSHIPS: Final = 50_000  # traces whose counted groups are remembered here (~10 MB)
+
+
+Tables = list[tuple[str, pa.Table]]
+"""One ingest batch: (table name, rows) as ``encode_batch`` names them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,70 +140,79 @@ class GroupStats:
         with self._lock:
             return self._tracked.get(name)
 
-    def prepare(self, tables: list[tuple[str, pa.Table]]) -> list[tuple[str, pa.Table]]:
-        """The tables of one ingest batch as they are to be inserted: the contributions
-        taken out, the summary rows marked with the groups they count in, and the
-        batch's group statistics appended. Never raises: a failure is logged and the
-        batch goes in without group statistics."""
-        named = dict(tables)
-        made = named.get(CONTRIBUTIONS)
-        rows = named.get("traces")
-        out = [(name, table) for name, table in tables if name != CONTRIBUTIONS]
+    def prepare(self, batches: list[Tables]) -> list[Tables]:
+        """One insert round's ingest batches (in order) as they are to be inserted: the
+        contributions taken out, the summary rows marked with the groups they count in,
+        each batch's group statistics appended. Never raises: on a failure it is logged
+        and the batches go in without group statistics (their rows say so)."""
+        out = [[(name, t) for name, t in tables if name != CONTRIBUTIONS] for tables in batches]
+        usable: list[tuple[int, pa.Table, pa.Table]] = []
+        for index, tables in enumerate(batches):
+            named = dict(tables)
+            if CONTRIBUTIONS in named and "traces" in named:
+                usable.append((index, named["traces"], named[CONTRIBUTIONS]))
         with self._lock:
             groups = list(self._tracked.values())
-        if made is None or rows is None or not groups:
+        if not usable or not groups:
             return out  # counted nowhere (their rows say so): consistent either way
         try:
-            return self._prepare(out, made, rows, groups)
+            self._prepare(out, usable, groups)
         except FluoroscopeError as exc:
-            log.warning("group statistics of a batch were not kept: %s", exc)
-            return out
+            log.warning("group statistics of %d batches were not kept: %s", len(usable), exc)
+            return [[(n, t) for n, t in tables if n != CONTRIBUTIONS] for tables in batches]
+        return out
 
     def _prepare(
         self,
-        out: list[tuple[str, pa.Table]],
-        made: pa.Table,
-        rows: pa.Table,
+        out: list[Tables],
+        usable: list[tuple[int, pa.Table, pa.Table]],
         groups: Sequence[TrackedGroup],
-    ) -> list[tuple[str, pa.Table]]:
+    ) -> None:
         conditions = [g.condition.prefixed(f"g{i}_") for i, g in enumerate(groups)]
-        hits = self._store.group_stats.select(rows, [(c.sql, c.params) for c in conditions])
-        trace_ids: list[str] = rows.column("trace_id").to_pylist()
+        every = pa.concat_tables([rows for _, rows, _ in usable])
+        hits = self._store.group_stats.select(every, [(c.sql, c.params) for c in conditions])
+        known = self._counted_before(every)
         none = [False] * len(groups)
-        now = {
-            tid: frozenset(g.key for g, hit in zip(groups, hits.get(tid, none), strict=True) if hit)
-            for tid in trace_ids
-        }
-        before = self._counted_before(rows)
-        stats = {g.key: StatsBatch() for g in groups}
-        counting = [tid for tid in trace_ids if now[tid] or before.get(tid)]
-        if len(counting) < len(trace_ids):  # decode only what counts somewhere
-            made = made.filter(pc.is_in(made.column("trace_id"), pa.array(counting, pa.string())))
-        for trace_id, (old, new) in read_contributions(made).items():
-            was, is_ = before.get(trace_id, frozenset()), now.get(trace_id, frozenset())
-            if was == is_ and old == new:
-                continue  # counted as it was: nothing changes
-            for key in was:
-                if key in stats:
-                    stats[key].add(old, weight=-1)
-            for key in is_:
-                stats[key].add(new)
-        column = pa.array([sorted(now[tid]) for tid in trace_ids], type=pa.list_(pa.string()))
-        result = [
-            (name, table.append_column("groups", column) if name == "traces" else table)
-            for name, table in out
-        ]
-        for key, batch in stats.items():
-            if batch:
-                result.extend(encode_group_stats(key, batch))
-        self._remember(now)
-        return result
+        for index, rows, made in usable:
+            trace_ids: list[str] = rows.column("trace_id").to_pylist()
+            revisions: list[int] = rows.column("revision").to_pylist()
+            now = {
+                tid: frozenset(
+                    g.key for g, hit in zip(groups, hits.get((tid, rev), none), strict=True) if hit
+                )
+                for tid, rev in zip(trace_ids, revisions, strict=True)
+            }
+            stats = {g.key: StatsBatch() for g in groups}
+            counting = [tid for tid in trace_ids if now[tid] or known.get(tid)]
+            if len(counting) < len(trace_ids):  # decode only what counts somewhere
+                made = made.filter(pc.is_in(made.column("trace_id"), pa.array(counting, _TEXT)))
+            for trace_id, (old, new) in read_contributions(made).items():
+                was, is_ = known.get(trace_id, _NONE), now[trace_id]
+                if was == is_ and old == new:
+                    continue  # counted as it was: nothing changes
+                for key in was:
+                    if key in stats:
+                        stats[key].add(old, weight=-1)
+                for key in is_:
+                    stats[key].add(new)
+            known.update(now)
+            column = pa.array([sorted(now[tid]) for tid in trace_ids], pa.list_(_TEXT))
+            tables = out[index]
+            tables[:] = [
+                (name, t.append_column("groups", column) if name == "traces" else t)
+                for name, t in tables
+            ]
+            for key, batch in stats.items():
+                if batch:
+                    tables.extend(encode_group_stats(key, batch))
+        self._remember(known)
 
     def _counted_before(self, rows: pa.Table) -> dict[str, frozenset[str]]:
-        """The groups each trace of ``rows`` counted in before this batch: remembered
-        here, else read from its latest stored summary (a first revision has none)."""
+        """The groups each trace of ``rows`` (one insert round's summary rows) counted in
+        before the round: remembered here, else read from its latest stored summary
+        (a trace whose first revision is in the round has none)."""
         found: dict[str, frozenset[str]] = {}
-        missing: list[tuple[int, str]] = []
+        first: dict[str, tuple[int, int]] = {}  # trace id -> (revision, ts) of its first row
         counted = self._counted
         for ts, trace_id, revision in zip(
             rows.column("ts").to_pylist(),
@@ -208,16 +223,17 @@ class GroupStats:
             known = counted.get(trace_id)
             if known is not None:
                 found[trace_id] = known
-            elif revision > 1:
-                missing.append((ts, trace_id))
+            elif trace_id not in first or revision < first[trace_id][0]:
+                first[trace_id] = (revision, ts)
+        missing = [(ts, tid) for tid, (rev, ts) in first.items() if rev > 1]
         if missing:
             stored = self._store.group_stats.counted_in(missing)
             found.update((tid, frozenset(keys)) for tid, keys in stored.items())
         return found
 
-    def _remember(self, now: dict[str, frozenset[str]]) -> None:
+    def _remember(self, known: dict[str, frozenset[str]]) -> None:
         counted = self._counted
-        for trace_id, keys in now.items():
+        for trace_id, keys in known.items():
             counted[trace_id] = keys
             counted.move_to_end(trace_id)
         while len(counted) > self._capacity:

@@ -9,6 +9,7 @@ statements). The statistics themselves are read through
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -56,26 +57,34 @@ class GroupStatsStore:
 
     def select(
         self, rows: pa.Table, conditions: Sequence[tuple[str, Mapping[str, Any]]]
-    ) -> dict[str, list[bool]]:
-        """For each ``traces`` row in ``rows`` (Arrow, one row per trace id, the columns
-        the store writes), whether each condition (SQL over ``traces`` columns, its
-        parameters) holds: ``{trace_id: [bool per condition]}``."""
+    ) -> dict[tuple[str, int], list[bool]]:
+        """For each ``traces`` row in ``rows`` (Arrow, the columns the store writes),
+        whether each condition (SQL over ``traces`` columns, its parameters) holds:
+        ``{(trace_id, revision): [bool per condition]}``."""
         staging = f"{self._db}.{_STAGING}"
         if not self._staged:  # the layout of traces as migrated now, once per process
             self._t.execute(f"DROP TABLE IF EXISTS {staging}")
             self._t.execute(f"CREATE TABLE {staging} AS {self._db}.traces ENGINE = Memory")
             self._staged = True
-        self._t.execute(f"TRUNCATE TABLE {staging}")
-        self._t.insert_arrow(staging, rows)
         params: dict[str, Any] = {}
         tests = []
         for sql, bound in conditions:
             tests.append(f"toUInt8(({sql}))")
             params.update(bound)
+        # Only the columns the conditions name are staged (the others, the details JSON
+        # among them, would be most of the bytes); the rest read as their defaults.
+        text = " ".join(tests)
+        wanted = [
+            name
+            for name in rows.column_names
+            if name in ("trace_id", "revision") or re.search(rf"\b{re.escape(name)}\b", text)
+        ]
+        self._t.execute(f"TRUNCATE TABLE {staging}")
+        self._t.insert_arrow(staging, rows.select(wanted))
         found = self._t.query_arrow(
-            f"SELECT trace_id, [{', '.join(tests)}] AS hits FROM {staging}", params
+            f"SELECT trace_id, revision, [{', '.join(tests)}] AS hits FROM {staging}", params
         ).to_pylist()
-        return {r["trace_id"]: [bool(hit) for hit in r["hits"]] for r in found}
+        return {(r["trace_id"], r["revision"]): [bool(h) for h in r["hits"]] for r in found}
 
     def counted_in(self, traces: Iterable[tuple[int, str]]) -> dict[str, list[str]]:
         """The groups each stored trace ``(ts, trace_id)`` counted in as of its latest
