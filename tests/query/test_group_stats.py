@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.graph import ServiceGraph, Statistics
+from fluoroscope.model.groups import Group
 from fluoroscope.model.ids import new_trace_id
 from fluoroscope.query.graph import filtered_graph
 from fluoroscope.query.groups import GroupService
@@ -223,3 +224,13 @@ def test_no_groups_no_contributions_no_statistics(store: Store) -> None:
     assert [[name for name, _ in t] for t in tracker.prepare([tables])] == [
         [name for name, _ in tables]
     ]
+
+
+def test_a_stored_filter_that_no_longer_compiles_is_skipped_not_fatal(store: Store) -> None:
+    """A group stored by an older version whose filter this one rejects must not stop
+    the server from starting; the other groups are still tracked."""
+    names = _create(store, ["fault"])
+    store.groups.put(Group("legacy", 'service("a") {'))  # as an older version stored it
+    tracker = _tracker(store)
+    assert tracker.tracked("legacy") is None
+    assert tracker.tracked(names[0]) is not None

@@ -117,9 +117,14 @@ class GroupStats:
             wanted: dict[str, tuple[str, Condition]] = {}
             for group in self._groups.all():
                 expression = group.filter_expression
-                if expression and expression.strip():
+                if not expression or not expression.strip():
+                    continue
+                try:
                     condition = self._groups.condition(expression)
-                    wanted[group.name] = (fingerprint(condition), condition)
+                except FluoroscopeError as exc:  # stored by an older version, say
+                    log.warning("group %r is not tracked: its filter fails: %s", group.name, exc)
+                    continue
+                wanted[group.name] = (fingerprint(condition), condition)
             records = self._store.group_stats.tracking()
             for (name, print_), _ in records.items():
                 if wanted.get(name, ("",))[0] != print_:
@@ -144,7 +149,9 @@ class GroupStats:
         """One insert round's ingest batches (in order) as they are to be inserted: the
         contributions taken out, the summary rows marked with the groups they count in,
         each batch's group statistics appended. Never raises: on a failure it is logged
-        and the batches go in without group statistics (their rows say so)."""
+        and the batches go in without group statistics (their rows say so; what those
+        batches changed is then missing from the groups' statistics, as a failed insert
+        loses its rows)."""
         out = [[(name, t) for name, t in tables if name != CONTRIBUTIONS] for tables in batches]
         usable: list[tuple[int, pa.Table, pa.Table]] = []
         for index, tables in enumerate(batches):
