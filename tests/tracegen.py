@@ -10,9 +10,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from fluoroscope.model.graph import ServiceGraph, Statistics
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 
-__all__ = ["NOW", "call_trace", "fleet"]
+__all__ = ["NOW", "call_trace", "fleet", "graph_shape"]
 
 NOW = float(int(time.time()) // 60 * 60 - 600)  # a minute boundary, 10 minutes ago
 
@@ -138,3 +139,27 @@ def call_trace(trace_id: str, start: float, *, fault: bool) -> list[dict[str, An
         "start_time": start + 0.12, "end_time": start + 0.38, "fault": fault,
     }  # fmt: skip
     return [root, callee]
+
+
+def _counts(stats: Statistics | None) -> tuple[Any, ...] | None:
+    if stats is None:
+        return None
+    return (
+        stats.total, stats.ok, stats.errors, stats.throttles, stats.faults,
+        round(stats.response_time, 9), tuple(stats.histogram),
+    )  # fmt: skip
+
+
+def graph_shape(graph: ServiceGraph) -> dict[tuple[str, str], Any]:
+    """What two graphs must agree on: each node's flags and statistics, and its edges'."""
+    nodes = graph.nodes
+    return {
+        (n.name, n.type): (
+            n.root, n.inferred, n.client, _counts(n.statistics),
+            sorted(
+                ((nodes[e.target].name, nodes[e.target].type), _counts(e.statistics))
+                for e in n.edges
+            ),
+        )
+        for n in nodes
+    }  # fmt: skip

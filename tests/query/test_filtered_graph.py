@@ -23,7 +23,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.graph import ServiceGraph, Statistics
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.model.inference import downstream_node
 from fluoroscope.query.compile import Condition
@@ -31,7 +30,7 @@ from fluoroscope.query.graph import filtered_graph, service_graph
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.store.store import Store
 from fluoroscope.store.tracestats import AWS_NAMING_FIELDS
-from tests.tracegen import NOW, fleet
+from tests.tracegen import NOW, fleet, graph_shape
 
 
 @pytest.fixture
@@ -39,29 +38,6 @@ def fresh_store(chdb_dir: Path) -> Iterator[Store]:
     store = Store.open("chdb", chdb_dir, 30, database=f"t_{uuid.uuid4().hex[:12]}")
     yield store
     store.close()
-
-
-def _stats(stats: Statistics | None) -> tuple[Any, ...] | None:
-    if stats is None:
-        return None
-    return (
-        stats.total, stats.ok, stats.errors, stats.throttles, stats.faults,
-        round(stats.response_time, 9), tuple(stats.histogram),
-    )  # fmt: skip
-
-
-def _shape(graph: ServiceGraph) -> dict[tuple[str, str], Any]:
-    nodes = graph.nodes
-    return {
-        (n.name, n.type): (
-            n.root, n.inferred, n.client, _stats(n.statistics),
-            sorted(
-                ((nodes[e.target].name, nodes[e.target].type), _stats(e.statistics))
-                for e in n.edges
-            ),
-        )
-        for n in nodes
-    }  # fmt: skip
 
 
 def _load(store: Store, batches: list[list[dict[str, Any]]]) -> None:
@@ -80,7 +56,7 @@ def test_graph_of_all_traces_equals_the_ingest_statistics(
         _load(store, batches)
         everything = Condition("1", {})
         lo, hi = NOW - 60, NOW + 600
-        assert _shape(filtered_graph(store, lo, hi, everything)) == _shape(
+        assert graph_shape(filtered_graph(store, lo, hi, everything)) == graph_shape(
             service_graph(store, lo, hi)
         )
     finally:
@@ -99,8 +75,8 @@ def test_graph_of_some_traces_equals_replaying_them(
         ids = sorted({d["trace_id"] for batch in batches for d in batch})
         chosen = [t for k, t in enumerate(ids) if pick >> k & 1] or ids[:1]
         condition = Condition("has({chosen:Array(String)}, trace_id)", {"chosen": chosen})
-        found = _shape(filtered_graph(store, NOW - 60, NOW + 600, condition))
-        assert found == _shape(trace_graph(store, chosen))
+        found = graph_shape(filtered_graph(store, NOW - 60, NOW + 600, condition))
+        assert found == graph_shape(trace_graph(store, chosen))
     finally:
         store._t.execute(f"DROP DATABASE {store._db}")
         store.close()
@@ -117,7 +93,7 @@ def test_only_calls_starting_in_the_window_count(fresh_store: Store) -> None:
     _load(fresh_store, [docs])
     graph = filtered_graph(fresh_store, NOW + 120, NOW + 400, Condition("1", {}))
     assert {n.name for n in graph.nodes} == {"late"}
-    assert _shape(graph) == _shape(service_graph(fresh_store, NOW + 120, NOW + 400))
+    assert graph_shape(graph) == graph_shape(service_graph(fresh_store, NOW + 120, NOW + 400))
 
 
 def test_calls_nested_deep_in_a_segment_are_owned_by_it(fresh_store: Store) -> None:
@@ -144,12 +120,12 @@ def test_calls_nested_deep_in_a_segment_are_owned_by_it(fresh_store: Store) -> N
               "name": "billing", "start_time": NOW + 0.001, "end_time": NOW + 0.015}  # fmt: skip
     _load(fresh_store, [[root, callee]])
     graph = filtered_graph(fresh_store, NOW - 60, NOW + 60, Condition("1", {}))
-    shape = _shape(graph)
+    shape = graph_shape(graph)
     assert [target for target, _ in shape[("api", "")][4]] == [
         ("billing", ""),
         ("deep", "AWS::DynamoDB::Table"),
     ]
-    assert shape == _shape(service_graph(fresh_store, NOW - 60, NOW + 60))
+    assert shape == graph_shape(service_graph(fresh_store, NOW - 60, NOW + 60))
 
 
 _aws_value = st.one_of(

@@ -21,7 +21,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.graph import ServiceGraph, Statistics
 from fluoroscope.model.groups import Group
 from fluoroscope.model.ids import new_trace_id
 from fluoroscope.query.graph import filtered_graph
@@ -29,7 +28,7 @@ from fluoroscope.query.groups import GroupService
 from fluoroscope.query.groupstats import GroupStats
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.store.store import Store, encode_batch
-from tests.tracegen import NOW, call_trace, fleet
+from tests.tracegen import NOW, call_trace, fleet, graph_shape
 
 FILTERS = (
     "fault",
@@ -42,29 +41,6 @@ FILTERS = (
     '!(http.status = 200) AND id(type: "AWS::EC2::Instance")',
 )
 WINDOW = (NOW - 60, NOW + 600)
-
-
-def _stats(stats: Statistics | None) -> tuple[Any, ...] | None:
-    if stats is None:
-        return None
-    return (
-        stats.total, stats.ok, stats.errors, stats.throttles, stats.faults,
-        round(stats.response_time, 9), tuple(stats.histogram),
-    )  # fmt: skip
-
-
-def _shape(graph: ServiceGraph) -> dict[tuple[str, str], Any]:
-    nodes = graph.nodes
-    return {
-        (n.name, n.type): (
-            n.root, n.inferred, n.client, _stats(n.statistics),
-            sorted(
-                ((nodes[e.target].name, nodes[e.target].type), _stats(e.statistics))
-                for e in n.edges
-            ),
-        )
-        for n in nodes
-    }  # fmt: skip
 
 
 def _open(chdb_dir: Path) -> Store:
@@ -95,6 +71,14 @@ def _create(store: Store, filters: list[str]) -> list[str]:
     return names
 
 
+def _tracking(store: Store, text: str) -> tuple[list[str], GroupStats, Assembler]:
+    """A group with filter ``text``, tracked, and an Assembler gathering contributions."""
+    names = _create(store, [text])
+    assembler = Assembler(store)
+    assembler.track_contributions = True
+    return names, _tracker(store), assembler
+
+
 def _compare(store: Store, tracker: GroupStats, names: list[str]) -> None:
     groups = GroupService(store)
     for name in names:
@@ -103,7 +87,7 @@ def _compare(store: Store, tracker: GroupStats, names: list[str]) -> None:
         condition = groups.condition(groups.get(name).filter_expression or "")
         kept = filtered_graph(store, *WINDOW, condition, tracked)
         recomputed = filtered_graph(store, *WINDOW, condition)
-        assert _shape(kept) == _shape(recomputed), name
+        assert graph_shape(kept) == graph_shape(recomputed), name
 
 
 @settings(max_examples=15)
@@ -163,10 +147,7 @@ class _Hub:
 
 
 def test_a_trace_that_starts_matching_late_counts_whole_and_once(store: Store) -> None:
-    names = _create(store, ['service("billing") { fault }'])
-    tracker = _tracker(store)
-    assembler = Assembler(store)
-    assembler.track_contributions = True
+    names, tracker, assembler = _tracking(store, 'service("billing") { fault }')
     trace_id = new_trace_id(NOW)
     root, callee = call_trace(trace_id, NOW + 5, fault=True)
     _ingest(store, assembler, tracker, [root])  # no fault yet: counted nowhere
@@ -188,10 +169,7 @@ def test_a_trace_that_starts_matching_late_counts_whole_and_once(store: Store) -
 
 
 def test_a_trace_that_stops_matching_is_retracted(store: Store) -> None:
-    names = _create(store, ['!service("billing")'])
-    tracker = _tracker(store)
-    assembler = Assembler(store)
-    assembler.track_contributions = True
+    names, tracker, assembler = _tracking(store, '!service("billing")')
     trace_id = new_trace_id(NOW)
     root, callee = call_trace(trace_id, NOW + 5, fault=False)
     _ingest(store, assembler, tracker, [root])  # no billing yet (an inferred node): matches
@@ -228,7 +206,7 @@ def test_a_changed_filter_starts_afresh_and_reads_earlier_minutes_from_spans(
     _ingest(store, assembler, tracker, call_trace(new_trace_id(NOW), NOW + 200, fault=False))
     condition = groups.condition(text)
     graph = filtered_graph(store, *WINDOW, condition, second)
-    assert _shape(graph) == _shape(filtered_graph(store, *WINDOW, condition))
+    assert graph_shape(graph) == graph_shape(filtered_graph(store, *WINDOW, condition))
     api = next(n for n in graph.nodes if n.name == "api")
     assert api.statistics is not None and api.statistics.total == 2  # k=1 and the new one
     points = time_series(store, *WINDOW, 60, None, condition, second)

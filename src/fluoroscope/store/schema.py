@@ -36,6 +36,18 @@ _TABLES_WITH_TTL: Final = (
     "spans", "traces", "node_stats", "edge_stats", "group_node_stats", "group_edge_stats",
 )  # fmt: skip
 
+_STAT_COLUMNS: Final = """\
+                total SimpleAggregateFunction(sum, Int64),
+                ok SimpleAggregateFunction(sum, Int64),
+                errors SimpleAggregateFunction(sum, Int64),
+                throttles SimpleAggregateFunction(sum, Int64),
+                faults SimpleAggregateFunction(sum, Int64),
+                response_time SimpleAggregateFunction(sum, Float64),
+                first_start SimpleAggregateFunction(min, Float64),
+                last_end SimpleAggregateFunction(max, Float64),
+                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))"""
+"""The per-minute statistics of a node or an edge: every ``*_stats`` table's values."""
+
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
         1,
@@ -106,15 +118,9 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 type LowCardinality(String),
                 is_root UInt8,
                 inferred UInt8,
-                total SimpleAggregateFunction(sum, Int64),
-                ok SimpleAggregateFunction(sum, Int64),
-                errors SimpleAggregateFunction(sum, Int64),
-                throttles SimpleAggregateFunction(sum, Int64),
-                faults SimpleAggregateFunction(sum, Int64),
-                response_time SimpleAggregateFunction(sum, Float64),
-                first_start SimpleAggregateFunction(min, Float64),
-                last_end SimpleAggregateFunction(max, Float64),
-                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+"""
+            + _STAT_COLUMNS
+            + """
             ) ENGINE = AggregatingMergeTree
             PARTITION BY toYYYYMMDD(minute)
             ORDER BY (minute, name, type, is_root, inferred)
@@ -128,15 +134,9 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 src_type LowCardinality(String),
                 dst_name String,
                 dst_type LowCardinality(String),
-                total SimpleAggregateFunction(sum, Int64),
-                ok SimpleAggregateFunction(sum, Int64),
-                errors SimpleAggregateFunction(sum, Int64),
-                throttles SimpleAggregateFunction(sum, Int64),
-                faults SimpleAggregateFunction(sum, Int64),
-                response_time SimpleAggregateFunction(sum, Float64),
-                first_start SimpleAggregateFunction(min, Float64),
-                last_end SimpleAggregateFunction(max, Float64),
-                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+"""
+            + _STAT_COLUMNS
+            + """
             ) ENGINE = AggregatingMergeTree
             PARTITION BY toYYYYMMDD(minute)
             ORDER BY (minute, src_name, src_type, dst_name, dst_type)
@@ -267,15 +267,9 @@ MIGRATIONS += (
                 type LowCardinality(String),
                 is_root UInt8,
                 inferred UInt8,
-                total SimpleAggregateFunction(sum, Int64),
-                ok SimpleAggregateFunction(sum, Int64),
-                errors SimpleAggregateFunction(sum, Int64),
-                throttles SimpleAggregateFunction(sum, Int64),
-                faults SimpleAggregateFunction(sum, Int64),
-                response_time SimpleAggregateFunction(sum, Float64),
-                first_start SimpleAggregateFunction(min, Float64),
-                last_end SimpleAggregateFunction(max, Float64),
-                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+"""
+            + _STAT_COLUMNS
+            + """
             ) ENGINE = AggregatingMergeTree
             PARTITION BY toYYYYMMDD(minute)
             ORDER BY (group_key, minute, name, type, is_root, inferred)
@@ -290,15 +284,9 @@ MIGRATIONS += (
                 src_type LowCardinality(String),
                 dst_name String,
                 dst_type LowCardinality(String),
-                total SimpleAggregateFunction(sum, Int64),
-                ok SimpleAggregateFunction(sum, Int64),
-                errors SimpleAggregateFunction(sum, Int64),
-                throttles SimpleAggregateFunction(sum, Int64),
-                faults SimpleAggregateFunction(sum, Int64),
-                response_time SimpleAggregateFunction(sum, Float64),
-                first_start SimpleAggregateFunction(min, Float64),
-                last_end SimpleAggregateFunction(max, Float64),
-                histogram SimpleAggregateFunction(sumMap, Map(UInt32, Int64))
+"""
+            + _STAT_COLUMNS
+            + """
             ) ENGINE = AggregatingMergeTree
             PARTITION BY toYYYYMMDD(minute)
             ORDER BY (group_key, minute, src_name, src_type, dst_name, dst_type)
