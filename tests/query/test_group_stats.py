@@ -234,3 +234,18 @@ def test_a_stored_filter_that_no_longer_compiles_is_skipped_not_fatal(store: Sto
     tracker = _tracker(store)
     assert tracker.tracked("legacy") is None
     assert tracker.tracked(names[0]) is not None
+
+
+def test_a_group_referring_to_a_changed_group_starts_afresh(store: Store) -> None:
+    groups = GroupService(store)
+    groups.create("faults", "fault", False, False)
+    groups.create("slow-faults", 'group.name = "faults" AND responsetime > 1', False, False)
+    tracker = _tracker(store)
+    before = tracker.tracked("slow-faults")
+    groups.update("faults", None, "error", None, None)  # what slow-faults means changes too
+    tracker.refresh()
+    after = tracker.tracked("slow-faults")
+    assert before is not None and after is not None
+    assert after.key != before.key and after.condition != before.condition
+    unchanged = _tracker(store).tracked("slow-faults")  # as a restarted server sees it
+    assert unchanged is not None and unchanged.key == after.key
