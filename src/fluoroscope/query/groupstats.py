@@ -138,7 +138,7 @@ class GroupStats:
                 key = f"{name}/{print_}/{int(since * 1000)}"
                 tracked[name] = TrackedGroup(name, key, condition, since)
             self._tracked = tracked
-        self.on_change(bool(tracked))
+            self.on_change(bool(tracked))  # in order with the set: refreshes may race
 
     def tracked(self, name: str) -> TrackedGroup | None:
         """The group ``name`` if its statistics are kept."""
