@@ -58,9 +58,9 @@ def _tracker(store: Store) -> GroupStats:
 def _ingest(store: Store, assembler: Assembler, tracker: GroupStats, *batches: list[Any]) -> None:
     """Assemble each batch of documents, then insert them as one round, as the server's
     hub does with the batches the worker sent while it was busy."""
-    round_ = tracker.prepare([encode_batch(assembler.assemble(docs)) for docs in batches])
-    for tables in round_:
-        store.insert_tables(tables)
+    hub = _Hub(store, tracker)
+    hub.pending = [encode_batch(assembler.assemble(docs)) for docs in batches]
+    hub.flush()
 
 
 def _create(store: Store, filters: list[str]) -> list[str]:

@@ -152,7 +152,7 @@ class GroupStats:
         and the batches go in without group statistics (their rows say so; what those
         batches changed is then missing from the groups' statistics, as a failed insert
         loses its rows)."""
-        out = [[(name, t) for name, t in tables if name != CONTRIBUTIONS] for tables in batches]
+        out = _without_contributions(batches)
         usable: list[tuple[int, pa.Table, pa.Table]] = []
         for index, tables in enumerate(batches):
             named = dict(tables)
@@ -166,7 +166,7 @@ class GroupStats:
             self._prepare(out, usable, groups)
         except FluoroscopeError as exc:
             log.warning("group statistics of %d batches were not kept: %s", len(usable), exc)
-            return [[(n, t) for n, t in tables if n != CONTRIBUTIONS] for tables in batches]
+            return _without_contributions(batches)  # ``out`` may be half marked
         return out
 
     def _prepare(
@@ -245,6 +245,11 @@ class GroupStats:
             counted.move_to_end(trace_id)
         while len(counted) > self._capacity:
             counted.popitem(last=False)
+
+
+def _without_contributions(batches: list[Tables]) -> list[Tables]:
+    """New lists of each batch's tables, less the contributions (never inserted)."""
+    return [[(name, t) for name, t in tables if name != CONTRIBUTIONS] for tables in batches]
 
 
 def group_rows(
