@@ -732,10 +732,14 @@ def _report(r: RunResult, ceiling: float) -> None:
     loss = r.sent - r.stored
     print(f"  offered {r.offered:,.0f}/s; sent {r.sent:,} in {r.send_seconds:.2f} s "
           f"({r.sent / max(r.send_seconds, 1e-9):,.0f}/s achieved)")  # fmt: skip
+    against = (
+        f"; = {r.sustained / ceiling:.2f} of the uvloop+orjson reference ceiling, "
+        f"target is {TARGET_RATE / ceiling:.2f} of it"
+        if ceiling == ceiling and ceiling > 0  # not measured with --no-reference (NaN)
+        else ""
+    )
     print(f"  sustained stored: {r.sustained:,.0f} segments/s "
-          f"(target {TARGET_RATE:,.0f}: ratio {r.sustained / TARGET_RATE:.2f}; "
-          f"= {r.sustained / ceiling:.2f} of the uvloop+orjson reference ceiling, "
-          f"target is {TARGET_RATE / ceiling:.2f} of it)")  # fmt: skip
+          f"(target {TARGET_RATE:,.0f}: ratio {r.sustained / TARGET_RATE:.2f}{against})")  # fmt: skip
     print(f"  loss: {loss:,} of {r.sent:,} ({loss / max(r.sent, 1):.3%}); received by the "
           f"server {r.received:,} (kernel/socket drops {r.sent - r.received:,}); "
           f"server drops {r.dropped or 'none'}")  # fmt: skip
