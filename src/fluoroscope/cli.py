@@ -76,6 +76,14 @@ def server(
             "read. \\[env: FLUOROSCOPE_CACHED_TRACES] \\[default: 20000]"
         ),
     ] = None,
+    ingest_workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that parse and merge incoming segments, each owning a share of "
+            "the traces (each takes ~70 MB and up to a core). \\[env: "
+            "FLUOROSCOPE_INGEST_WORKERS] \\[default: the usable cores, at most 2]"
+        ),
+    ] = None,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
     from fluoroscope.config import ConfigError, resolve_server_config
@@ -88,6 +96,7 @@ def server(
             store=store,
             retention_days=retention_days,
             cached_traces=cached_traces,
+            ingest_workers=ingest_workers,
         )
     except ConfigError as exc:
         _fail(str(exc))
@@ -104,6 +113,7 @@ def server(
             store_url=config.store_url,
             retention_days=config.retention_days,
             cached_traces=config.cached_traces,
+            ingest_workers=config.ingest_workers,
             announce=lambda text: typer.echo(text, err=False),
         )
     except StoreUnavailable as exc:

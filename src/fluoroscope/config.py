@@ -28,6 +28,7 @@ __all__ = [
     "ENV_DEMO_DURATION",
     "ENV_DEMO_OPEN",
     "ENV_DEMO_RATE",
+    "ENV_INGEST_WORKERS",
     "ENV_LISTEN",
     "ENV_RETENTION_DAYS",
     "ENV_SERVER",
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "DemoConfig",
     "ServerConfig",
+    "default_ingest_workers",
     "parse_listen",
     "resolve_demo_config",
     "resolve_server_config",
@@ -46,6 +48,7 @@ ENV_DATA_DIR: Final = "FLUOROSCOPE_DATA_DIR"
 ENV_STORE: Final = "FLUOROSCOPE_STORE"
 ENV_RETENTION_DAYS: Final = "FLUOROSCOPE_RETENTION_DAYS"
 ENV_CACHED_TRACES: Final = "FLUOROSCOPE_CACHED_TRACES"  # traces ingest keeps merge state for
+ENV_INGEST_WORKERS: Final = "FLUOROSCOPE_INGEST_WORKERS"  # ingest worker processes
 ENV_SERVER: Final = "FLUOROSCOPE_SERVER"  # where terminal commands find the API
 ENV_DEMO_RATE: Final = "FLUOROSCOPE_DEMO_RATE"  # fluoroscope demo: requests per second
 ENV_DEMO_DURATION: Final = "FLUOROSCOPE_DEMO_DURATION"  # seconds of traffic (unset: until Ctrl-C)
@@ -57,6 +60,19 @@ DEFAULT_STORE: Final = "chdb"
 DEFAULT_RETENTION_DAYS: Final = 30
 DEFAULT_CACHED_TRACES: Final = 20_000
 MIN_CACHED_TRACES: Final = 100
+MAX_INGEST_WORKERS: Final = 64
+
+
+def default_ingest_workers() -> int:
+    """One ingest worker per core this process may run on, 2 at most: a worker keeps a
+    core busy, and the engine's inserts and the receiving process need the rest."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without sched_getaffinity
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
 DEFAULT_SERVER: Final = "http://127.0.0.1:2000"
 DEFAULT_DEMO_RATE: Final = 5.0
 
@@ -75,6 +91,7 @@ class ServerConfig:
     store_url: str
     retention_days: int
     cached_traces: int = DEFAULT_CACHED_TRACES
+    ingest_workers: int = 1
 
 
 def parse_listen(value: str, source: str) -> tuple[str, int]:
@@ -118,6 +135,7 @@ def resolve_server_config(
     store: str | None = None,
     retention_days: int | None = None,
     cached_traces: int | None = None,
+    ingest_workers: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ServerConfig:
     """Combine explicit arguments, the environment (default ``os.environ``) and defaults."""
@@ -145,6 +163,14 @@ def resolve_server_config(
         cached_traces = _env_int(env, ENV_CACHED_TRACES, DEFAULT_CACHED_TRACES, "a whole number")
     if cached_traces < MIN_CACHED_TRACES:
         raise ConfigError(f"{source}: must be at least {MIN_CACHED_TRACES}, got {cached_traces}")
+    source = "--ingest-workers"
+    if ingest_workers is None:
+        source = ENV_INGEST_WORKERS if env.get(ENV_INGEST_WORKERS) else source
+        ingest_workers = _env_int(
+            env, ENV_INGEST_WORKERS, default_ingest_workers(), "a whole number"
+        )
+    if not 1 <= ingest_workers <= MAX_INGEST_WORKERS:
+        raise ConfigError(f"{source}: must be 1 to {MAX_INGEST_WORKERS}, got {ingest_workers}")
     return ServerConfig(
         host,
         port,
@@ -152,6 +178,7 @@ def resolve_server_config(
         store_value,
         retention_days,
         cached_traces,
+        ingest_workers,
     )
 
 

@@ -1,11 +1,13 @@
-"""The server's processes: the ingest worker and its UDP receiver, under real signals."""
+"""The server's processes: the ingest workers and the UDP receiver, under real signals."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.support import find_summary, get_documents, segment, start_server, wait_for
 
@@ -32,37 +34,44 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _helpers(server_pid: int) -> list[int] | None:
-    """The server's two helper processes once both run (for :func:`wait_for`)."""
+def _helpers(server_pid: int, workers: int = 2) -> list[int] | None:
+    """The server's helper processes once all run (for :func:`wait_for`)."""
     found = _descendants(server_pid)
-    return found if len(found) == 2 else None
+    return found if len(found) == workers + 1 else None
 
 
 def _cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
+def _workers(server_pid: int) -> list[int]:
+    return [p for p in _children(server_pid) if "fluoroscope.ingest.worker" in _cmdline(p)]
+
+
 def test_ctrl_c_to_the_process_group_stores_everything(tmp_path: Path) -> None:
     """A terminal's Ctrl-C signals the server and its helper processes together."""
-    server = start_server(tmp_path / "data")
+    server = start_server(tmp_path / "data", "--ingest-workers", "2")
     helpers = wait_for(lambda: _helpers(server.process.pid))
-    assert any("fluoroscope.ingest.worker" in _cmdline(p) for p in helpers)
-    assert any("fluoroscope.ingest.receiver" in _cmdline(p) for p in helpers)
+    assert sum("fluoroscope.ingest.worker" in _cmdline(p) for p in helpers) == 2
+    assert sum("fluoroscope.ingest.receiver" in _cmdline(p) for p in helpers) == 1
     server.send_documents(*(segment() for _ in range(200)))
-    wait_for(lambda: server.counter("udp_received") == 200)
+    # Stored: both workers run (each owns some of the traces) and ignore signals by now.
+    wait_for(lambda: server.counter("stored_documents") == 200)
+    server.send_documents(*(segment() for _ in range(200)))
+    wait_for(lambda: server.counter("udp_received") == 400)
     for pid in helpers:  # as a terminal would (the test runner shares their group)
         os.kill(pid, signal.SIGINT)
     time.sleep(0.3)
     assert not any(_gone(p) for p in helpers), "helpers must leave stopping to the server"
     output = server.stop(signal.SIGINT)
-    assert "Stored 200 documents; nothing dropped." in output
+    assert "Stored 400 documents; nothing dropped." in output
     # The worker ends on its own, exit code 0: no abort, no restart on the way out.
     assert "Fatal Python error" not in output and "restarting it" not in output, output
     assert all(_gone(p) for p in helpers)
 
 
 def test_helpers_exit_when_the_server_dies(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data")
+    server = start_server(tmp_path / "data", "--ingest-workers", "2")
     helpers = wait_for(lambda: _helpers(server.process.pid))
     server.process.kill()
     server.stop()  # collects what it printed
@@ -70,13 +79,13 @@ def test_helpers_exit_when_the_server_dies(tmp_path: Path) -> None:
 
 
 def test_a_killed_worker_is_replaced_and_ingest_goes_on(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data")
+    server = start_server(tmp_path / "data", "--ingest-workers", "1")
     try:
         client = server.xray()
         first = segment()
         server.send_documents(first)
         wait_for(lambda: get_documents(client, first["trace_id"]))
-        (worker,) = _children(server.process.pid)
+        (worker,) = _workers(server.process.pid)
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: server.counter("worker_restarts") == 1, timeout=15)
         second = segment()
@@ -146,3 +155,57 @@ def test_a_small_trace_cache_holds_its_bound_and_late_segments_still_merge(
         assert docs is not None and sorted(d["name"] for d in docs) == ["api", "billing"]
     finally:
         server.stop()
+
+
+def _misrouted(trace_id: str, parent_id: str, shards: int) -> dict[str, object]:
+    """A subsegment of ``trace_id`` whose body names another trace id first, one the
+    receiving process routes to a worker that does not own ``trace_id``."""
+    from fluoroscope.ingest.shards import shard_of
+
+    owner = shard_of(trace_id.encode(), shards)
+    decoy = next(
+        d for d in (f"decoy-{i}" for i in range(100)) if shard_of(d.encode(), shards) != owner
+    )
+    now = time.time()
+    doc: dict[str, object] = {"metadata": {"default": {"trace_id": decoy}}}  # key order kept
+    doc.update(segment(trace_id, type="subsegment", parent_id=parent_id, name="call"))
+    doc["start_time"], doc["end_time"] = now, now + 0.1
+    return doc
+
+
+def test_every_document_of_a_trace_is_merged_by_its_owner(tmp_path: Path) -> None:
+    """Two workers: a document routed to the wrong one from its bytes is handed back and
+    merged with its trace; PutTraceSegments batches spanning both workers are stored."""
+    server = start_server(tmp_path / "data", "--ingest-workers", "2")
+    try:
+        client = server.xray()
+        root = segment()
+        stray = _misrouted(root["trace_id"], root["id"], 2)
+        server.send_documents(stray, root)
+
+        def merged() -> list[dict[str, Any]] | None:
+            docs = get_documents(client, root["trace_id"])
+            return docs if docs and "subsegments" in docs[0] else None
+
+        docs = wait_for(merged)  # the handed-back subsegment may come a round later
+        assert [d["id"] for d in docs] == [root["id"]]
+        assert [s["id"] for s in docs[0]["subsegments"]] == [stray["id"]]
+        assert docs[0]["subsegments"][0]["metadata"] == stray["metadata"]
+        assert server.counter("udp_rerouted") == 1
+        summary = find_summary(client, root["trace_id"], root["start_time"] - 60, time.time() + 60)
+        assert summary is not None and summary["Duration"] == 0.25
+
+        batch = [segment() for _ in range(40)]  # ~20 per worker
+        reply = client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in batch])
+        assert reply["UnprocessedTraceSegments"] == []
+        for doc in batch:  # acknowledged means stored, on both workers
+            assert get_documents(client, doc["trace_id"]) == [doc]
+
+        # Handed back while stopping: stored before the workers stop.
+        late = [segment() for _ in range(30)]
+        strays = [_misrouted(d["trace_id"], d["id"], 2) for d in late]
+        server.send_documents(*strays, *late)
+        wait_for(lambda: server.counter("udp_received") == 62)
+    finally:
+        output = server.stop()
+    assert "Stored 102 documents; nothing dropped." in output, output

@@ -11,26 +11,33 @@ from collections.abc import Iterator
 
 import pytest
 
+from fluoroscope.ingest.frames import unpack_bodies
 from fluoroscope.ingest.receiver import UdpReceiver
+from fluoroscope.ingest.shards import shard_of
 from fluoroscope.ingest.udp import open_udp_socket
 from tests.support import HEADER, free_port, wait_for
 
 
 class Sink:
-    """Collects what the receiver offers; accepts at most ``room`` bodies in total."""
+    """Collects what the receiver delivers; accepts at most ``room`` bodies in total
+    (whole frames: as the server takes them)."""
 
     def __init__(self, room: int | None = None) -> None:
         self.bodies: list[bytes] = []
+        self.by_shard: dict[int, list[bytes]] = {}
         self.room = room
         self.lock = threading.Lock()
 
-    def offer(self, bodies: list[bytes]) -> int:
+    def offer(self, shard: int, packed: bytes) -> int:
+        bodies = unpack_bodies(packed)
         with self.lock:
-            take = len(bodies) if self.room is None else max(0, min(len(bodies), self.room))
             if self.room is not None:
-                self.room -= take
-            self.bodies.extend(bodies[:take])
-            return take
+                if len(bodies) > self.room:
+                    return 0
+                self.room -= len(bodies)
+            self.bodies.extend(bodies)
+            self.by_shard.setdefault(shard, []).extend(bodies)
+            return len(bodies)
 
     def count(self) -> int:
         with self.lock:
@@ -96,12 +103,39 @@ def test_stop_offers_everything_received_first() -> None:
 
 def test_a_full_buffer_drops_and_counts(receiver_port: tuple[UdpReceiver, Sink, int]) -> None:
     receiver, sink, port = receiver_port
-    sink.room = 100
+    sink.room = 0
     _send(port, [HEADER + b"{}"] * 400)
     wait_for(lambda: receiver.counters.get("received") == 400)
-    counters = wait_for(lambda: _when(receiver.counters, dropped_buffer_full=300))
-    assert sink.count() == 100
+    counters = wait_for(lambda: _when(receiver.counters, dropped_buffer_full=400))
+    assert sink.count() == 0
     assert counters["received"] == 400
+    sink.room = 1000
+    _send(port, [HEADER + b"{}"] * 10)
+    wait_for(lambda: sink.count() == 10)
+    assert receiver.counters["dropped_buffer_full"] == 400
+
+
+def test_bodies_are_sorted_by_the_worker_owning_their_trace() -> None:
+    port = free_port()
+    sink = Sink()
+    receiver = UdpReceiver(open_udp_socket("127.0.0.1", port), sink.offer, shards=3)
+    receiver.start()
+    try:
+        trace_ids = [b"1-5759e988-%024x" % i for i in range(600)]
+        bodies = [
+            b'{"name":"a","trace_id" : "%s","n":%d}' % (tid, i) for i, tid in enumerate(trace_ids)
+        ]
+        bodies.append(b'{"name":"no trace id"}')
+        _send(port, [HEADER + b for b in bodies])
+        wait_for(lambda: sink.count() == len(bodies))
+    finally:
+        receiver.stop()
+    expected: dict[int, list[bytes]] = {}
+    for tid, body in zip(trace_ids, bodies, strict=False):
+        expected.setdefault(shard_of(tid, 3), []).append(body)
+    expected.setdefault(shard_of(b"", 3), []).append(bodies[-1])
+    assert sink.by_shard == expected  # each shard's bodies in arrival order
+    assert all(len(v) > 150 for v in expected.values())
 
 
 def test_a_killed_child_is_replaced_and_counters_add_up(

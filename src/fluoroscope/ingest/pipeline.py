@@ -108,10 +108,20 @@ class Pipeline:
         retention_seconds: float = 30 * 86_400,
         cached_traces: int = 20_000,
         clock: Callable[[], float] = time.time,
+        owns: Callable[[str], bool] | None = None,
+        stray: Callable[[list[tuple[str, bytes]]], None] | None = None,
     ) -> None:
         """``cached_traces`` bounds the per-trace state kept in memory (~7 KB each); a
         document for a trace that left the cache reloads it from the store (one query per
-        batch), so the bound trades memory for those reloads, never correctness."""
+        batch), so the bound trades memory for those reloads, never correctness.
+
+        ``owns`` and ``stray`` (together), when this pipeline handles only some traces:
+        a valid datagram whose trace ``owns`` refuses is not merged here but passed to
+        ``stray`` with its trace id, in batches, from the worker thread."""
+        if (owns is None) != (stray is None):
+            raise ValueError("owns and stray go together")
+        self._owns = owns
+        self._stray = stray
         self._store = store
         self._flush_interval = flush_interval
         self._max_batch = max_batch
@@ -253,6 +263,8 @@ class Pipeline:
         """
         datagrams, docs, waiters = self._take()
         if not datagrams and not docs:
+            for future in waiters:  # empty submissions: everything before them is stored
+                future.set_result(None)
             return False
         self._round_error = None
         size = self._max_batch
@@ -278,6 +290,8 @@ class Pipeline:
         now = self._clock()
         parsed: list[Mapping[str, Any]] = []
         loads = orjson.loads
+        owns = self._owns
+        strays: list[tuple[str, bytes]] = []
         invalid = 0
         for body in datagrams:
             try:
@@ -286,9 +300,15 @@ class Pipeline:
             except (orjson.JSONDecodeError, InvalidDocument):
                 invalid += 1
                 continue
+            if owns is not None and not owns(doc["trace_id"]):
+                strays.append((doc["trace_id"], body))
+                continue
             parsed.append(doc)
         if invalid:
             self.counters["udp_invalid"] += invalid
+        if strays and self._stray is not None:
+            self.counters["udp_rerouted"] += len(strays)
+            self._stray(strays)
         return parsed
 
     def _write(self, docs: list[Mapping[str, Any]]) -> None:

@@ -1,23 +1,29 @@
-"""Ingest as seen from the server: a worker process feeding this process's store.
+"""Ingest as seen from the server: worker processes feeding this process's store.
 
-:class:`IngestProcess` starts the worker (:mod:`fluoroscope.ingest.worker`), which
-receives UDP, parses, merges and encodes; this side inserts the Arrow batches it sends,
-answers its reloads of evicted traces from the store, forwards PutTraceSegments
-documents to it and reports its counters. Only inserts (the engine releases the GIL)
-and a little framing run here, so the API stays responsive under any ingest load.
+:class:`IngestProcess` runs the UDP receiving process
+(:class:`~fluoroscope.ingest.receiver.UdpReceiver`) and ``workers`` ingest workers
+(:mod:`fluoroscope.ingest.worker`), each owning the traces
+:func:`~fluoroscope.ingest.shards.shard_of` assigns it, so parsing, merging and encoding
+use every core. The receiving process sorts datagrams by worker; this side passes each
+worker its datagrams and its share of PutTraceSegments documents (unparsed, in frames),
+re-routes what a worker hands back as not its own, inserts the Arrow batches the workers
+send (one insert round at a time: the engine serializes them anyway), answers their
+reloads of evicted traces from the store and adds up their counters. Only inserts (the
+engine releases the GIL) and a little framing run here, so the API stays responsive
+under any ingest load.
 
 Contract: :meth:`IngestProcess.submit` returns a future that completes once the
-documents are inserted (or fails with the store's error, or :class:`Throttled` when the
+documents are inserted (or fails with the store's error, or :class:`Throttled` when a
 worker's buffer is full); it raises :class:`Throttled` at once when too many bytes are
 already on their way. A worker that dies is restarted (its unacknowledged submissions
 fail with :class:`StoreUnavailable`; what it had accepted from UDP but not yet sent is
 lost, and counted as ``worker_restarts``). :meth:`IngestProcess.close` stops
 receiving, stores everything accepted, and returns.
 
-Threads: a reader thread reads the worker's frames ahead (bounded); a hub thread handles
-them in order (insert - several queued batches at once -, acknowledge, answer reloads,
-take counters); a writer thread sends frames to the worker, so no caller ever blocks on
-its pipe.
+Threads, per worker: a reader thread reads the worker's frames ahead (bounded); a hub
+thread handles them in order (insert - several queued batches at once -, acknowledge,
+answer reloads, take counters); a writer thread sends frames to the worker, so no
+caller ever blocks on its pipe.
 """
 
 from __future__ import annotations
@@ -33,13 +39,22 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import orjson
 import pyarrow as pa
 
-from fluoroscope.ingest.frames import grow_pipe, pack_bodies, read_frame, write_frame
+from fluoroscope.ingest.frames import (
+    grow_pipe,
+    pack_bodies,
+    read_frame,
+    unpack_bodies,
+    write_frame,
+)
 from fluoroscope.ingest.pipeline import with_retries
+from fluoroscope.ingest.receiver import UdpReceiver, body_count
+from fluoroscope.ingest.shards import shard_of
 from fluoroscope.ingest.worker import (
     ACK,
     ACK_FRAME,
@@ -47,11 +62,13 @@ from fluoroscope.ingest.worker import (
     BATCH_HEAD,
     CONTRIBUTE,
     COUNTERS,
+    DATAGRAMS,
     DOCS,
     RELOAD,
     REQUEST,
     SEQ,
     STOP,
+    STRAY,
     TRACES,
     decode_tables,
 )
@@ -67,6 +84,8 @@ log = logging.getLogger("fluoroscope.ingest")
 
 _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
+_QUEUED_DATAGRAM_BYTES: Final = 16 * 1024 * 1024  # per worker, waiting for its pipe
+_BARRIER_TIMEOUT: Final = 60.0
 
 
 class _ReadAhead:
@@ -131,8 +150,39 @@ class _ReadAhead:
         self._thread.join()
 
 
+def _all_of(futures: list[Future[None]]) -> Future[None]:
+    """A future done once all ``futures`` are: failed with the first failure, if any."""
+    if len(futures) == 1:
+        return futures[0]
+    combined: Future[None] = Future()
+    if not futures:
+        combined.set_result(None)
+        return combined
+    lock = threading.Lock()
+    left = [len(futures)]
+    failure: list[BaseException] = []
+
+    def done(future: Future[None]) -> None:
+        error = future.exception()
+        with lock:
+            left[0] -= 1
+            if error is not None and not failure:
+                failure.append(error)
+            last = left[0] == 0
+        if last:
+            if failure:
+                combined.set_exception(failure[0])
+            else:
+                combined.set_result(None)
+
+    for future in futures:
+        future.add_done_callback(done)
+    return combined
+
+
 class IngestProcess:
-    """Runs the ingest worker for ``udp_sock`` and stores what it sends (module docstring)."""
+    """Runs the receiving process and the ingest workers for ``udp_sock`` and stores what
+    they send (module docstring)."""
 
     def __init__(
         self,
@@ -142,117 +192,290 @@ class IngestProcess:
         retention_seconds: float,
         cached_traces: int = 20_000,
         max_buffered_bytes: int = 128 * 1024 * 1024,
+        workers: int = 1,
         prepare: Prepare | None = None,
     ) -> None:
-        """``prepare`` (settable until :meth:`start`): called on the hub thread with the
-        batches of each insert round before they are inserted, returns what to insert
-        (group statistics: ``query.groupstats``)."""
+        """``cached_traces`` and ``max_buffered_bytes`` are shared out among the
+        ``workers`` (1 to 255). ``prepare`` (settable until :meth:`start`): called with
+        the batches of each insert round before they are inserted, returns what to
+        insert (group statistics: ``query.groupstats``); rounds never overlap."""
+        if not 1 <= workers <= 255:
+            raise ValueError(f"workers must be 1 to 255, got {workers}")
         self._store = store
         self.prepare = prepare
         self._contributions = False
-        self._sock = udp_sock
         self._retention = retention_seconds
-        self._cached = cached_traces
+        self._cached = max(1, cached_traces // workers)
         self._max_bytes = max_buffered_bytes
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._outbox: queue.SimpleQueue[tuple[int, list[bytes]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._insert_lock = threading.Lock()
+        self._pending: list[_Pending] = []  # batches waiting for the next insert round
         self._seq = 0
-        self._waiting: dict[int, tuple[Future[None], int]] = {}  # seq -> (future, bytes)
         self._in_flight = 0
-        self._round_error: BaseException | None = None
-        self._after_ack = False
         self._closing = False
-        self._hub: threading.Thread | None = None
-        self._writer: threading.Thread | None = None
         self._own: Counter[str] = Counter()
-        self._done: Counter[str] = Counter()  # counters of workers that ended
-        self._worker: dict[str, int] = {}
-        self._cached_now = 0
+        self._shards = [_Shard(self, i, workers) for i in range(workers)]
+        self._receiver = UdpReceiver(udp_sock, self._deliver, shards=workers)
 
     # -- public ----------------------------------------------------------------------
 
     @property
     def counters(self) -> dict[str, int]:
-        """This side's counters and the worker's (``udp_*`` from its receiver)."""
+        """This side's counters, the workers' and the receiver's (``udp_*``)."""
         with self._lock:
-            total = self._own + self._done + Counter(self._worker)
+            total = Counter(self._own)
+            for shard in self._shards:
+                total.update(shard.done)
+                total.update(shard.worker)
+        total.update({f"udp_{k}": v for k, v in self._receiver.counters.items()})
         return dict(total)
 
     @property
     def cached_traces(self) -> int:
-        """Traces whose state the worker keeps in memory (as last reported)."""
-        return self._cached_now
+        """Traces whose state the workers keep in memory (as last reported)."""
+        return sum(shard.cached_now for shard in self._shards)
 
     def start(self) -> None:
-        """Start the worker and the threads talking to it. Call once."""
-        self._spawn()
-        self._hub = threading.Thread(target=self._run_hub, name="fluoroscope-hub", daemon=True)
-        self._hub.start()
+        """Start the workers, the threads talking to them and the receiver. Call once."""
+        for shard in self._shards:
+            shard.start()
+        self._receiver.start()
 
-    def submit(self, docs: list[bytes], size: int) -> Future[None]:
-        """Queue validated documents (their JSON); see the module docstring."""
-        future: Future[None] = Future()
+    def submit(self, docs: list[tuple[str, bytes]], size: int) -> Future[None]:
+        """Queue validated documents (trace id, JSON); see the module docstring."""
+        by_shard: dict[int, list[bytes]] = {}
+        count = len(self._shards)
+        for trace_id, body in docs:
+            by_shard.setdefault(shard_of(trace_id.encode(), count), []).append(body)
         with self._lock:
             if self._closing:
                 raise Throttled("the server is shutting down")
             if self._in_flight + size > self._max_bytes:
                 self._own["http_throttled"] += 1
                 raise Throttled("ingest buffer is full; retry later")
-            self._seq += 1
-            seq = self._seq
-            self._waiting[seq] = (future, size)
-            self._in_flight += size
-            # Under the lock: a worker's replacement swaps the queue (see _run_hub).
-            self._outbox.put((DOCS, [SEQ.pack(seq), *pack_bodies(docs)]))
-        return future
+            futures = [self._submit_to(self._shards[i], bodies) for i, bodies in by_shard.items()]
+        return _all_of(futures)
 
     def gather_contributions(self, on: bool) -> None:
-        """Have the worker send each batch's graph contributions (or stop): needed while
+        """Have the workers send each batch's graph contributions (or stop): needed while
         any group's statistics are kept."""
         with self._lock:
             self._contributions = on
-            self._outbox.put((CONTRIBUTE, [b"\x01" if on else b"\x00"]))
+            for shard in self._shards:
+                shard.outbox.put((CONTRIBUTE, [b"\x01" if on else b"\x00"]))
 
     def close(self, timeout: float = 60.0) -> None:
-        """Stop receiving, store everything accepted, stop the worker. Blocking."""
+        """Stop receiving, store everything accepted, stop the workers. Blocking."""
+        self._receiver.stop()  # everything received is now queued for a worker
         with self._lock:
             self._closing = True
-        self._outbox.put((STOP, []))
+        # A worker hands back what it does not own while it merges: wait until every
+        # worker has merged what it was given, then for what was handed on (which its
+        # owner keeps), before telling them to stop.
+        for _ in range(2 if len(self._shards) > 1 else 0):
+            with self._lock:
+                barriers = [self._submit_to(shard, []) for shard in self._shards]
+            for barrier in barriers:
+                with contextlib.suppress(Exception):
+                    barrier.result(_BARRIER_TIMEOUT)
+        for shard in self._shards:
+            shard.outbox.put((STOP, []))
+        for shard in self._shards:
+            shard.join(timeout)
+
+    # -- for the shards --------------------------------------------------------------
+
+    def _submit_to(self, shard: _Shard, bodies: list[bytes]) -> Future[None]:
+        """Queue ``bodies`` for ``shard`` as one submission. Holding ``_lock``."""
+        future: Future[None] = Future()
+        size = sum(map(len, bodies))
+        self._seq += 1
+        shard.waiting[self._seq] = (future, size)
+        self._in_flight += size
+        # Under the lock: a worker's replacement swaps the queue (see _Shard.run_hub).
+        shard.outbox.put((DOCS, [SEQ.pack(self._seq), *pack_bodies(bodies)]))
+        return future
+
+    def _deliver(self, index: int, packed: bytes) -> int:
+        """Queue packed datagram bodies for worker ``index``; how many were taken."""
+        shard = self._shards[index]
+        with self._lock:
+            if shard.queued + len(packed) > _QUEUED_DATAGRAM_BYTES:
+                return 0
+            shard.queued += len(packed)
+            shard.outbox.put((DATAGRAMS, [packed]))
+        return body_count(packed)
+
+    def _reroute(self, payload: bytes) -> None:
+        """Send each (trace id, body) of a ``STRAY`` payload to its trace's worker."""
+        parts = unpack_bodies(payload)
+        by_shard: dict[int, list[bytes]] = {}
+        count = len(self._shards)
+        for trace_id, body in zip(parts[::2], parts[1::2], strict=True):
+            by_shard.setdefault(shard_of(trace_id, count), []).append(body)
+        for index, bodies in by_shard.items():
+            taken = self._deliver(index, b"".join(pack_bodies(bodies)))
+            if taken < len(bodies):
+                with self._lock:
+                    self._own["udp_dropped_buffer_full"] += len(bodies) - taken
+
+    def _acknowledged(self, shard: _Shard, seq: int, status: int) -> None:
+        with self._lock:
+            future, size = shard.waiting.pop(seq, (None, 0))
+            self._in_flight -= size
+            error = shard.round_error
+        if future is None:
+            return
+        if status == 1:
+            with self._lock:
+                self._own["http_throttled"] += 1
+            future.set_exception(Throttled("ingest buffer is full; retry later"))
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(None)
+
+    def _insert(self, shard: _Shard, batches: list[bytes]) -> None:
+        """Insert ``shard``'s ``batches``; returns once they are in the store (or failed:
+        the error becomes the shard's round error). Hub threads.
+
+        Group commit: batches of every worker that arrive while the engine is busy go in
+        together in the next round, run by whichever waiting hub gets there first; an
+        insert has a fixed cost, and fewer parts mean less merging."""
+        if shard.after_ack:
+            # A batch after an acknowledgement starts a new round (a round's ACKs follow
+            # all its batches). An error of a round without submissions lasts until the
+            # next round that has some: conservative, never lax.
+            shard.after_ack = False
+            shard.round_error = None
+        documents = entities = 0
+        decoded: list[list[tuple[str, pa.Table]]] = []
+        for payload in batches:
+            docs, ents = BATCH_HEAD.unpack_from(payload)
+            documents += docs
+            entities += ents
+            decoded.append(decode_tables(payload))
+        entry = _Pending(shard, decoded, documents, entities)
+        with self._lock:
+            self._pending.append(entry)
+        with self._insert_lock:
+            if entry.done:
+                return  # another hub's round took it
+            with self._lock:
+                entries, self._pending = self._pending, []
+            self._insert_round(entries)
+
+    def _insert_round(self, entries: list[_Pending]) -> None:
+        """One insert of every entry's tables. Holding ``_insert_lock``."""
+        error: BaseException | None = None
+        try:
+            decoded = [tables for entry in entries for tables in entry.decoded]
+            if self.prepare is not None:
+                decoded = self.prepare(decoded)
+            by_name: dict[str, list[pa.Table]] = {}
+            for tables in decoded:
+                for name, table in tables:
+                    by_name.setdefault(name, []).append(table)
+            merged = [
+                (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
+                for name, parts in by_name.items()
+            ]
+            error = with_retries(lambda: self._store.insert_tables(merged))
+        except Exception as exc:  # a round's failure must not stop other workers' hubs
+            log.exception("an insert round failed")
+            error = exc
+        with self._lock:
+            for entry in entries:
+                entry.done = True
+                if error is None:
+                    self._own["stored_documents"] += entry.documents
+                    self._own["stored_entities"] += entry.entities
+                else:
+                    self._own["lost_documents"] += entry.documents
+                    entry.shard.round_error = error
+
+    def _answer_reload(self, shard: _Shard, payload: bytes) -> None:
+        (number,) = REQUEST.unpack_from(payload)
+        trace_ids = orjson.loads(payload[REQUEST.size :])
+        found = self._store.load_traces(trace_ids)
+        answer = {
+            tid: [t.ts, t.revision, [[d, p, s] for d, p, s in t.entities]]
+            for tid, t in found.items()
+        }
+        shard.outbox.put((TRACES, [REQUEST.pack(number), orjson.dumps(answer)]))
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A hub's batches waiting for an insert round."""
+
+    shard: _Shard
+    decoded: list[list[tuple[str, pa.Table]]]
+    documents: int
+    entities: int
+    done: bool = False
+
+
+class _Shard:
+    """One ingest worker: its process, the frames queued for it, and the threads that
+    talk to it. State shared with the owner is guarded by the owner's lock."""
+
+    def __init__(self, owner: IngestProcess, index: int, count: int) -> None:
+        self._owner = owner
+        self._index = index
+        self._count = count
+        self.outbox: queue.SimpleQueue[tuple[int, list[bytes]] | None] = queue.SimpleQueue()
+        self.queued = 0  # bytes of datagrams in the outbox
+        self.waiting: dict[int, tuple[Future[None], int]] = {}  # seq -> (future, bytes)
+        self.round_error: BaseException | None = None
+        self.after_ack = False
+        self.done: Counter[str] = Counter()  # counters of this shard's workers that ended
+        self.worker: dict[str, int] = {}
+        self.cached_now = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._hub: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._spawn()
+        self._hub = threading.Thread(
+            target=self._run_hub, name=f"fluoroscope-hub-{self._index}", daemon=True
+        )
+        self._hub.start()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the worker to finish (after ``STOP``); kill it if it does not."""
         if self._hub is not None:
             self._hub.join(timeout)
             if self._hub.is_alive():
-                log.error("the ingest worker did not finish within %.0f s", timeout)
+                log.error("ingest worker %d did not finish within %.0f s", self._index, timeout)
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        self._sock.close()
-
-    # -- the worker ------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        fd = self._sock.fileno()
+        owner = self._owner
         self._proc = proc = subprocess.Popen(
             [
                 sys.executable, "-m", "fluoroscope.ingest.worker",
-                "--udp-fd", str(fd),
-                "--retention", repr(self._retention),
-                "--stored-until", str(self._store.max_trace_ts()),
-                "--cached-traces", str(self._cached),
-                "--max-buffered-bytes", str(self._max_bytes),
-                *(["--contributions"] if self._contributions else []),
+                "--shard", str(self._index),
+                "--shards", str(self._count),
+                "--retention", repr(owner._retention),
+                "--stored-until", str(owner._store.max_trace_ts()),
+                "--cached-traces", str(owner._cached),
+                "--max-buffered-bytes", str(max(1, owner._max_bytes // self._count)),
+                *(["--contributions"] if owner._contributions else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            pass_fds=(fd,),
         )  # fmt: skip
         grow_pipe(proc.stdin)
         grow_pipe(proc.stdout)
         self._writer = threading.Thread(
             target=self._write_to,
-            args=(proc, self._outbox),
-            name="fluoroscope-to-worker",
+            args=(proc, self.outbox),
+            name=f"fluoroscope-to-worker-{self._index}",
             daemon=True,
         )
         self._writer.start()
@@ -265,10 +488,15 @@ class IngestProcess:
         """Send queued frames to ``proc``; close its stdin on the sentinel (or on error)."""
         stdin = proc.stdin
         assert stdin is not None
+        lock = self._owner._lock
         try:
             while (item := outbox.get()) is not None:
                 kind, parts = item
                 write_frame(stdin, kind, *parts)
+                if kind == DATAGRAMS:
+                    with lock:
+                        if outbox is self.outbox:
+                            self.queued -= len(parts[0])
         except (BrokenPipeError, ValueError, OSError):
             pass  # the worker is gone; the hub notices and restarts it
         finally:
@@ -276,10 +504,11 @@ class IngestProcess:
                 stdin.close()
 
     def _run_hub(self) -> None:
+        owner = self._owner
         while True:
             proc = self._proc
             assert proc is not None and proc.stdout is not None
-            frames = _ReadAhead(proc.stdout, self._max_bytes // 2)
+            frames = _ReadAhead(proc.stdout, owner._max_bytes // (2 * self._count))
             try:
                 while (got := frames.next()) is not None:
                     kind, payload = got
@@ -291,29 +520,31 @@ class IngestProcess:
                     batches = [payload]
                     while len(batches) < _COALESCE and (more := frames.next_batch()) is not None:
                         batches.append(more)
-                    self._insert(batches)
+                    owner._insert(self, batches)
             except Exception:
-                log.exception("talking to the ingest worker failed; restarting it")
+                log.exception("talking to ingest worker %d failed; restarting it", self._index)
                 proc.kill()  # its state no longer matches ours
             frames.close()
             code = proc.wait()
             with contextlib.suppress(OSError):
                 proc.stdout.close()
-            with self._lock:
-                self._done.update(self._worker)
-                self._worker = {}
-                waiting, self._waiting = self._waiting, {}
-                self._in_flight = 0
-                closing = self._closing
+            with owner._lock:
+                self.done.update(self.worker)
+                self.worker = {}
+                waiting, self.waiting = self.waiting, {}
+                owner._in_flight -= sum(size for _, size in waiting.values())
+                closing = owner._closing
                 # Frames queued from now on are for the next worker.
-                old, self._outbox = self._outbox, queue.SimpleQueue()
+                old, self.outbox = self.outbox, queue.SimpleQueue()
+                self.queued = 0
             old.put(None)  # ends the old writer thread if it still waits
             for future, _ in waiting.values():
                 future.set_exception(StoreUnavailable("the ingest worker stopped"))
             if closing and code == 0:
                 return
-            log.error("the ingest worker exited (%s); restarting it", code)
-            self._own["worker_restarts"] += 1
+            log.error("ingest worker %d exited (%s); restarting it", self._index, code)
+            with owner._lock:
+                owner._own["worker_restarts"] += 1
             if self._writer is not None:
                 self._writer.join()
             time.sleep(_RESPAWN_PAUSE)
@@ -322,66 +553,17 @@ class IngestProcess:
             self._spawn()
 
     def _handle(self, kind: int, payload: bytes) -> None:
+        owner = self._owner
         if kind == ACK:
-            self._after_ack = True
+            self.after_ack = True
             seq, status = ACK_FRAME.unpack_from(payload)
-            with self._lock:
-                future, size = self._waiting.pop(seq, (None, 0))
-                self._in_flight -= size
-                error = self._round_error
-            if future is None:
-                return
-            if status == 1:
-                self._own["http_throttled"] += 1
-                future.set_exception(Throttled("ingest buffer is full; retry later"))
-            elif error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(None)
+            owner._acknowledged(self, seq, status)
         elif kind == RELOAD:
-            (number,) = REQUEST.unpack_from(payload)
-            trace_ids = orjson.loads(payload[REQUEST.size :])
-            found = self._store.load_traces(trace_ids)
-            answer = {
-                tid: [t.ts, t.revision, [[d, p, s] for d, p, s in t.entities]]
-                for tid, t in found.items()
-            }
-            self._outbox.put((TRACES, [REQUEST.pack(number), orjson.dumps(answer)]))
+            owner._answer_reload(self, payload)
+        elif kind == STRAY:
+            owner._reroute(payload)
         elif kind == COUNTERS:
             snapshot: dict[str, Any] = orjson.loads(payload)
-            with self._lock:
-                self._worker = snapshot["counters"]
-            self._cached_now = int(snapshot["cached_traces"])
-
-    def _insert(self, batches: list[bytes]) -> None:
-        if self._after_ack:
-            # A batch after an acknowledgement starts a new round (a round's ACKs follow
-            # all its batches). An error of a round without submissions lasts until the
-            # next round that has some: conservative, never lax.
-            self._after_ack = False
-            self._round_error = None
-        documents = entities = 0
-        by_name: dict[str, list[pa.Table]] = {}
-        decoded: list[list[tuple[str, pa.Table]]] = []
-        for payload in batches:
-            docs, ents = BATCH_HEAD.unpack_from(payload)
-            documents += docs
-            entities += ents
-            decoded.append(decode_tables(payload))
-        if self.prepare is not None:
-            decoded = self.prepare(decoded)
-        for tables in decoded:
-            for name, table in tables:
-                by_name.setdefault(name, []).append(table)
-        tables = [
-            (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
-            for name, parts in by_name.items()
-        ]
-        error = with_retries(lambda: self._store.insert_tables(tables))
-        with self._lock:
-            if error is None:
-                self._own["stored_documents"] += documents
-                self._own["stored_entities"] += entities
-            else:
-                self._own["lost_documents"] += documents
-                self._round_error = error
+            with owner._lock:
+                self.worker = snapshot["counters"]
+            self.cached_now = int(snapshot["cached_traces"])

@@ -7,11 +7,14 @@ with ``benchmarks/ingest.py``, 1.7-18 % of datagrams were dropped by the kernel 
 A receiving process of its own drains the socket whenever the kernel has data.
 
 The parent (:class:`UdpReceiver`) binds the socket (so a taken port fails at start-up)
-and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG`` with the socket
-inherited. The child screens each datagram (:class:`~fluoroscope.ingest.udp.DatagramScreen`)
-and writes the bodies to its stdout in frames (:mod:`fluoroscope.ingest.frames`), every
-5 ms or every 512 datagrams: ``DATA`` frames carry packed bodies, ``COUNTERS`` frames the
-child's counters as a JSON object (cumulative since it started).
+and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG SHARDS`` with the socket
+inherited. The child screens each datagram (:class:`~fluoroscope.ingest.udp.DatagramScreen`),
+sorts the bodies by the ingest worker owning their trace
+(:func:`~fluoroscope.ingest.shards.shard_of`, from the bytes, unparsed), and writes them
+to its stdout in frames (:mod:`fluoroscope.ingest.frames`), every 5 ms or every 512
+datagrams: ``DATA`` frames carry a shard number (one byte) and that shard's packed
+bodies, ``COUNTERS`` frames the child's counters as a JSON object (cumulative since it
+started).
 
 If the parent falls behind by more than ``MAX_BACKLOG`` bytes the child drops datagrams
 and counts them (``dropped_backlog``). The child ignores SIGINT and SIGTERM (a Ctrl-C
@@ -38,10 +41,11 @@ from typing import IO, Final
 
 import orjson
 
-from fluoroscope.ingest.frames import frame, grow_pipe, pack_bodies, read_frame, unpack_bodies
+from fluoroscope.ingest.frames import frame, grow_pipe, pack_bodies, read_frame
+from fluoroscope.ingest.shards import shard_of, trace_id_of
 from fluoroscope.ingest.udp import DatagramScreen
 
-__all__ = ["UdpReceiver"]
+__all__ = ["UdpReceiver", "body_count"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -55,13 +59,15 @@ _RESPAWN_PAUSE: Final = 1.0
 
 
 class _Forwarder(asyncio.DatagramProtocol):
-    """Screens datagrams and writes the good bodies to ``out`` in frames."""
+    """Screens datagrams and writes the good bodies to ``out`` in frames, by shard."""
 
-    def __init__(self, out: asyncio.WriteTransport, max_backlog: int) -> None:
+    def __init__(self, out: asyncio.WriteTransport, max_backlog: int, shards: int) -> None:
         self._out = out
         self._max_backlog = max_backlog
+        self._shards = shards
         self._screen = DatagramScreen()
-        self._pending: list[bytes] = []
+        self._pending: list[list[bytes]] = [[] for _ in range(shards)]
+        self._pending_count = 0
         self._pending_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -71,9 +77,12 @@ class _Forwarder(asyncio.DatagramProtocol):
             if self._pending_bytes + self._out.get_write_buffer_size() > self._max_backlog:
                 self._screen.counters["dropped_backlog"] += 1
             else:
-                self._pending.append(body)
+                shards = self._shards
+                shard = shard_of(trace_id_of(body), shards) if shards > 1 else 0
+                self._pending[shard].append(body)
+                self._pending_count += 1
                 self._pending_bytes += len(body)
-                if len(self._pending) >= _FLUSH_DATAGRAMS:
+                if self._pending_count >= _FLUSH_DATAGRAMS:
                     self.flush()
                     return
         if self._timer is None:
@@ -87,21 +96,24 @@ class _Forwarder(asyncio.DatagramProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._pending:
-            self._out.writelines(frame(DATA, pack_bodies(self._pending)))
-            self._pending = []
+        if self._pending_count:
+            for shard, bodies in enumerate(self._pending):
+                if bodies:
+                    self._out.writelines(frame(DATA, [bytes((shard,)), *pack_bodies(bodies)]))
+                    bodies.clear()
+            self._pending_count = 0
             self._pending_bytes = 0
         self._out.writelines(frame(COUNTERS, [orjson.dumps(self._screen.counters)]))
 
 
-async def _child(fd: int, max_backlog: int) -> None:
+async def _child(fd: int, max_backlog: int, shards: int) -> None:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb", buffering=0))
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)
     udp, forwarder = await loop.create_datagram_endpoint(
-        lambda: _Forwarder(out, max_backlog), sock=sock
+        lambda: _Forwarder(out, max_backlog, shards), sock=sock
     )
 
     class _Stdin(asyncio.Protocol):
@@ -120,38 +132,51 @@ async def _child(fd: int, max_backlog: int) -> None:
 def _child_main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fd, max_backlog = int(argv[0]), int(argv[1])
+    fd, max_backlog, shards = int(argv[0]), int(argv[1]), int(argv[2])
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(_child(fd, max_backlog))
+        asyncio.run(_child(fd, max_backlog, shards))
     else:
-        uvloop.run(_child(fd, max_backlog))
+        uvloop.run(_child(fd, max_backlog, shards))
 
 
 # -- the parent --------------------------------------------------------------------------
 
 
-class UdpReceiver:
-    """Runs the receiving process for ``sock`` and hands its bodies to ``offer``.
+def body_count(packed: bytes) -> int:
+    """How many bodies a ``DATA`` frame's packed bodies hold."""
+    return int.from_bytes(packed[:4], "little")
 
-    ``offer(bodies)`` is called from a reader thread of this class with each frame's
-    bodies (in arrival order) and returns how many it accepted; the rest are counted
-    as ``dropped_buffer_full``. A child that dies unexpectedly is restarted (at most
-    once a second) on the same socket. :meth:`stop` ends receiving and returns once
-    every datagram received so far has been offered. ``counters`` adds up the child's
-    counters over restarts. Not for concurrent :meth:`start`/:meth:`stop` calls.
+
+class UdpReceiver:
+    """Runs the receiving process for ``sock`` and hands its bodies to ``deliver``.
+
+    ``deliver(shard, packed)`` is called from a reader thread of this class with each
+    frame's bodies for one shard (``0 .. shards-1``), packed as
+    :func:`~fluoroscope.ingest.frames.pack_bodies` packs them (unpack them with
+    :func:`~fluoroscope.ingest.frames.unpack_bodies`, count them with
+    :func:`body_count`), in arrival order per shard. It returns how many of them it
+    accepted; the rest are counted as ``dropped_buffer_full``. A child that dies
+    unexpectedly is restarted (at most once a second) on the same socket. :meth:`stop`
+    ends receiving and returns once every datagram received so far has been delivered.
+    ``counters`` adds up the child's counters over restarts. Not for concurrent
+    :meth:`start`/:meth:`stop` calls.
     """
 
     def __init__(
         self,
         sock: socket.socket,
-        offer: Callable[[list[bytes]], int],
+        deliver: Callable[[int, bytes], int],
         *,
+        shards: int = 1,
         max_backlog: int = 64 * 1024 * 1024,
     ) -> None:
+        if not 1 <= shards <= 255:
+            raise ValueError(f"shards must be 1 to 255, got {shards}")
         self._sock = sock
-        self._offer = offer
+        self._deliver = deliver
+        self._shards = shards
         self._max_backlog = max_backlog
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
@@ -194,10 +219,13 @@ class UdpReceiver:
                 proc.wait()
         self._sock.close()
 
+    def _arguments(self, fd: int) -> list[str]:
+        return [str(fd), str(self._max_backlog), str(self._shards)]
+
     def _spawn(self) -> None:
         fd = self._sock.fileno()
         self._proc = proc = subprocess.Popen(
-            [sys.executable, "-m", "fluoroscope.ingest.receiver", str(fd), str(self._max_backlog)],
+            [sys.executable, "-m", "fluoroscope.ingest.receiver", *self._arguments(fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(fd,),
@@ -229,7 +257,7 @@ class UdpReceiver:
             self._spawn()
 
     def _read(self, stream: IO[bytes]) -> None:
-        offer = self._offer
+        deliver = self._deliver
         while (got := read_frame(stream)) is not None:
             kind, payload = got
             if kind == COUNTERS:
@@ -237,10 +265,11 @@ class UdpReceiver:
                 with self._lock:
                     self._current = current
                 continue
-            bodies = unpack_bodies(payload)
-            accepted = offer(bodies)
-            if accepted < len(bodies):
-                self._dropped += len(bodies) - accepted
+            packed = payload[1:]
+            count = body_count(packed)
+            accepted = deliver(payload[0], packed)
+            if accepted < count:
+                self._dropped += count - accepted
 
 
 if __name__ == "__main__":

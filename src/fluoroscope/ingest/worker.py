@@ -1,8 +1,8 @@
 """The ingest worker process: parsing, merging and encoding, off the server's GIL.
 
 Started by :class:`fluoroscope.ingest.process.IngestProcess` as
-``python -m fluoroscope.ingest.worker --udp-fd FD ...``. It runs the UDP receiving process
-(:class:`~fluoroscope.ingest.receiver.UdpReceiver`) on the inherited socket and a
+``python -m fluoroscope.ingest.worker --shard I --shards N ...``, one per shard: worker
+``I`` owns the traces :func:`~fluoroscope.ingest.shards.shard_of` gives ``I``. It runs a
 :class:`~fluoroscope.ingest.pipeline.Pipeline` whose store is the server at the other end
 of its pipes: each batch leaves as Arrow IPC tables, and the server inserts them. The
 engine stays in the server process (a chDB data path opens in one process only).
@@ -16,10 +16,15 @@ Frames (:mod:`fluoroscope.ingest.frames`), worker -> server on stdout:
 * ``RELOAD``: ``<I`` request number, a JSON list of trace ids whose stored entities the
   worker needs; the server answers once every earlier batch is inserted.
 * ``COUNTERS``: ``{"counters": {...}, "cached_traces": n}``, cumulative.
+* ``STRAY``: packed ``trace id, body`` pairs (:func:`~fluoroscope.ingest.frames.pack_bodies`
+  of both, alternating): valid datagrams this worker does not own, for the server to
+  send to their owner.
 
 server -> worker on stdin:
 
 * ``DOCS``: ``<Q`` submission number, packed validated documents (PutTraceSegments).
+* ``DATAGRAMS``: packed UDP document bodies (header already checked), routed here by
+  their trace id.
 * ``TRACES``: ``<I`` request number, ``{trace_id: [ts, revision, [[doc, parent_id,
   is_segment], ...]]}``.
 * ``CONTRIBUTE``: one byte, 1 to send each batch's graph contributions from now on (a
@@ -34,7 +39,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import struct
 import sys
 import threading
@@ -44,16 +48,16 @@ from typing import IO, Any, Final
 import orjson
 import pyarrow as pa
 
-from fluoroscope.ingest.frames import read_frame, unpack_bodies, write_frame
+from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, write_frame
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
-from fluoroscope.ingest.receiver import UdpReceiver
+from fluoroscope.ingest.shards import shard_of
 from fluoroscope.model.errors import StoreUnavailable, Throttled
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.store import encode_batch
 
 __all__ = [
-    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DOCS", "RELOAD", "STOP", "TRACES",
-    "decode_tables", "encode_tables",
+    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "RELOAD", "STOP", "STRAY",
+    "TRACES", "decode_tables", "encode_tables",
 ]  # fmt: skip
 
 log = logging.getLogger("fluoroscope.ingest")
@@ -62,10 +66,12 @@ BATCH: Final = 10
 ACK: Final = 11
 RELOAD: Final = 12
 COUNTERS: Final = 13
+STRAY: Final = 14
 DOCS: Final = 20
 TRACES: Final = 21
 STOP: Final = 22
 CONTRIBUTE: Final = 23
+DATAGRAMS: Final = 24
 
 ACK_FRAME: Final = struct.Struct("<QB")
 SEQ: Final = struct.Struct("<Q")
@@ -176,25 +182,24 @@ class _Worker:
     def __init__(self, args: argparse.Namespace, channel: _Channel) -> None:
         self.channel = channel
         self.store = _ServerStore(channel, args.stored_until)
+        shard, shards = args.shard, args.shards
         self.pipeline = Pipeline(
             self.store,  # type: ignore[arg-type]  # the store's ingest surface, remotely
             retention_seconds=args.retention,
             cached_traces=args.cached_traces,
             max_buffered_bytes=args.max_buffered_bytes,
+            owns=None if shards == 1 else lambda tid: shard_of(tid.encode(), shards) == shard,
+            stray=None if shards == 1 else self._send_strays,
         )
         self.pipeline.assembler.track_contributions = args.contributions
-        sock = socket.socket(fileno=args.udp_fd)
-        self.receiver = UdpReceiver(sock, self.pipeline.offer_datagrams)
         self.stopped = threading.Event()
 
     def run(self, stdin: IO[bytes]) -> None:
         self.pipeline.start()
-        self.receiver.start()
         threading.Thread(target=self._report, name="counters", daemon=True).start()
         reader = threading.Thread(target=self._read, args=(stdin,), name="stdin", daemon=True)
         reader.start()
         self.stopped.wait()
-        self.receiver.stop()
         self.pipeline.close()
         self._send_counters()
 
@@ -202,7 +207,9 @@ class _Worker:
         try:
             while (got := read_frame(stdin)) is not None:
                 kind, payload = got
-                if kind == DOCS:
+                if kind == DATAGRAMS:
+                    self.pipeline.offer_datagrams(unpack_bodies(payload))
+                elif kind == DOCS:
                     self._submit(SEQ.unpack_from(payload)[0], unpack_bodies(payload, SEQ.size))
                 elif kind == TRACES:
                     self.store.answer(REQUEST.unpack_from(payload)[0], payload[REQUEST.size :])
@@ -224,11 +231,14 @@ class _Worker:
             return
         future.add_done_callback(lambda _: self.channel.send(ACK, ACK_FRAME.pack(seq, 0)))
 
+    def _send_strays(self, strays: list[tuple[str, bytes]]) -> None:
+        parts = [part for tid, body in strays for part in (tid.encode(), body)]
+        self.channel.send(STRAY, *pack_bodies(parts))
+
     def _send_counters(self) -> None:
         counters = {
             k: v for k, v in self.pipeline.counters.items() if k not in _SERVER_COUNTED and v
         }
-        counters.update({f"udp_{k}": v for k, v in self.receiver.counters.items()})
         snapshot = {"counters": counters, "cached_traces": self.pipeline.cached_traces}
         self.channel.send(COUNTERS, orjson.dumps(snapshot))
 
@@ -243,7 +253,8 @@ class _Worker:
 def main(argv: list[str]) -> int:
     """The worker process's entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="fluoroscope.ingest.worker")
-    parser.add_argument("--udp-fd", type=int, required=True)
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--retention", type=float, required=True)
     parser.add_argument("--stored-until", type=int, default=0)
     parser.add_argument("--cached-traces", type=int, default=20_000)
@@ -254,7 +265,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    # Threads here hand the GIL over often: the receiver's reader must keep draining.
+    # Threads here hand the GIL over often: the stdin reader must keep draining.
     sys.setswitchinterval(0.001)
     tune_gc()
     _Worker(args, _Channel(sys.stdout.buffer)).run(sys.stdin.buffer)

@@ -86,7 +86,7 @@ async def put_trace_segments(
         )
     now = state.clock()
     unprocessed: list[dict[str, str]] = []
-    valid: list[bytes] = []
+    valid: list[tuple[str, bytes]] = []
     size = 0
     for index, text in enumerate(documents):
         try:
@@ -108,7 +108,7 @@ async def put_trace_segments(
                 {"Id": exc.doc_id or _guess_id(text), "ErrorCode": exc.code, "Message": exc.message}
             )
             continue
-        valid.append(raw)
+        valid.append((doc["trace_id"], raw))
         size += len(raw)
     if valid:
         await asyncio.wrap_future(state.pipeline.submit(valid, size))

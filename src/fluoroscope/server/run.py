@@ -1,10 +1,11 @@
 """Running the server: one address, UDP segments and the HTTP API.
 
-:func:`serve` opens the store, starts the ingest worker, binds UDP and TCP on the same
+:func:`serve` opens the store, starts the ingest workers, binds UDP and TCP on the same
 host and port, and runs until SIGINT or SIGTERM; then it stops accepting, stores
 everything already accepted, and returns. Runs on uvloop when available. Datagrams are
-received, parsed and merged in a worker process (:mod:`fluoroscope.ingest.process`);
-this one serves the API and owns the store.
+received in a process of their own, then parsed and merged in ``ingest_workers`` worker
+processes, each owning a share of the traces (:mod:`fluoroscope.ingest.process`); this
+one serves the API and owns the store.
 """
 
 from __future__ import annotations
@@ -61,12 +62,17 @@ async def _serve(
     announce: Callable[[str], None],
     data_dir: Path,
     cached_traces: int,
+    ingest_workers: int,
 ) -> None:
     loop = asyncio.get_running_loop()
     udp_sock = open_udp_socket(host, port)
     tcp_sock = _tcp_socket(host, port)
     ingest = IngestProcess(
-        store, udp_sock, retention_seconds=retention_seconds, cached_traces=cached_traces
+        store,
+        udp_sock,
+        retention_seconds=retention_seconds,
+        cached_traces=cached_traces,
+        workers=ingest_workers,
     )
     state = ServerState(store=store, pipeline=ingest, retention_seconds=retention_seconds)
     ingest.prepare = state.group_stats.prepare
@@ -118,6 +124,7 @@ def serve(
     store_url: str,
     retention_days: int,
     cached_traces: int,
+    ingest_workers: int = 1,
     announce: Callable[[str], None] = print,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (blocking). See the module docstring."""
@@ -131,7 +138,18 @@ def serve(
     store = Store.open(store_url, data_dir, retention_days)
     tune_gc()
     try:
-        run(_serve(host, port, store, retention_days * 86_400.0, announce, data_dir, cached_traces))
+        run(
+            _serve(
+                host,
+                port,
+                store,
+                retention_days * 86_400.0,
+                announce,
+                data_dir,
+                cached_traces,
+                ingest_workers,
+            )
+        )
     finally:
         with contextlib.suppress(Exception):
             store.close()
