@@ -308,18 +308,23 @@ class Store:
         self.group_stats = GroupStatsStore(transport, self._db)
         self._old_analyzer = True  # until the engine says it has no such setting
 
-    def _query_old_analyzer(self, sql: str, params: Mapping[str, Any]) -> pa.Table:
+    def _query_old_analyzer(
+        self, sql: str, params: Mapping[str, Any], settings: str = ""
+    ) -> pa.Table:
         """``sql`` planned by the engine's previous query analyzer, which plans the
         statements sent here much faster; an engine without that setting (a ClickHouse
-        server before 24.3) runs it as is, and is not asked again."""
+        server before 24.3) runs it as is, and is not asked again. ``settings``: more
+        ``name = value`` settings for the statement, comma-separated."""
         if self._old_analyzer:
             try:
-                return self._t.query_arrow(sql + FAST_ANALYZER, params)
+                return self._t.query_arrow(
+                    sql + FAST_ANALYZER + (f", {settings}" if settings else ""), params
+                )
             except StoreError as exc:
                 if "enable_analyzer" not in str(exc):
                     raise
                 self._old_analyzer = False
-        return self._t.query_arrow(sql, params)
+        return self._t.query_arrow(sql + (f" SETTINGS {settings}" if settings else ""), params)
 
     @classmethod
     def open(
@@ -400,7 +405,10 @@ class Store:
         if epochs is not None:
             params["epochs"] = epochs
             sql += " AND ts IN {epochs:Array(DateTime)}"
-        table = self._query_old_analyzer(sql, params)
+        # ts stays in WHERE: moved to PREWHERE (the default), it was read for every
+        # granule of the parts its range selects, before the trace id narrowed them to
+        # one (measured on 300k spans in 3 parts: 14.7 ms per trace against 4.3 ms).
+        table = self._query_old_analyzer(sql, params, "optimize_move_to_prewhere = 0")
         newest: dict[tuple[str, str], tuple[int, float, str, bool, bytes]] = {}
         for trace_id, eid, parent_id, is_segment, start, version, doc in zip(
             *(table.column(i).to_pylist() for i in range(7)), strict=True
