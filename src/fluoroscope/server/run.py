@@ -109,7 +109,9 @@ async def _serve(
 
 def _drops(counters: dict[str, int]) -> str:
     dropped = {
-        k: v for k, v in counters.items() if (k.startswith("dropped") or "invalid" in k) and v
+        k: v
+        for k, v in counters.items()
+        if ("dropped" in k or "invalid" in k or k.startswith("lost")) and v
     }
     if not dropped:
         return "nothing dropped."
