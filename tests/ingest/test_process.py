@@ -209,3 +209,37 @@ def test_every_document_of_a_trace_is_merged_by_its_owner(tmp_path: Path) -> Non
     finally:
         output = server.stop()
     assert "Stored 102 documents; nothing dropped." in output, output
+
+
+def test_documents_handed_back_after_the_stop_are_counted(store: Any) -> None:
+    """Only when a close barrier timed out can a worker hand documents back once every
+    worker was told to stop: they cannot be stored any more, so they are counted."""
+    from fluoroscope.ingest.frames import pack_bodies
+    from fluoroscope.ingest.process import IngestProcess
+    from fluoroscope.ingest.udp import open_udp_socket
+    from tests.support import free_port
+
+    ingest = IngestProcess(
+        store, open_udp_socket("127.0.0.1", free_port()), retention_seconds=86_400, workers=2
+    )
+    ingest.start()
+    try:
+        doc = segment()
+        ingest.submit([(doc["trace_id"], json.dumps(doc).encode())], 100).result(30)
+    finally:
+        ingest.close()
+    stray = pack_bodies([b"1-5759e988-bd862e3fe1be46a994272793", b'{"name":"late"}'])
+    ingest._reroute(b"".join(stray))  # as a hub would on a late STRAY frame
+    counters = ingest.counters
+    assert counters["stored_documents"] == 1
+    assert counters["udp_dropped_stopping"] == 1
+
+
+def test_the_stop_line_lists_what_was_dropped(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--ingest-workers", "1")
+    server.send_udp(b"no header at all", b'{"format":"json","version":1}\n{"name": 1}')
+    server.send_documents(segment())
+    wait_for(lambda: server.counter("stored_documents") == 1)
+    wait_for(lambda: server.counter("udp_invalid") == 1)
+    output = server.stop()
+    assert "Stored 1 documents; dropped: udp_dropped_no_header=1, udp_invalid=1." in output

@@ -213,6 +213,7 @@ class IngestProcess:
         self._seq = 0
         self._in_flight = 0
         self._closing = False
+        self._stopping = False  # STOP is queued for every worker
         self._own: Counter[str] = Counter()
         self._shards = [_Shard(self, i, workers) for i in range(workers)]
         self._receiver = UdpReceiver(udp_sock, self._deliver, shards=workers)
@@ -278,8 +279,11 @@ class IngestProcess:
             for barrier in barriers:
                 with contextlib.suppress(Exception):
                     barrier.result(_BARRIER_TIMEOUT)
-        for shard in self._shards:
-            shard.outbox.put((STOP, []))
+        with self._lock:
+            # Handed back from now on (only if a barrier timed out): counted, not lost.
+            self._stopping = True
+            for shard in self._shards:
+                shard.outbox.put((STOP, []))
         for shard in self._shards:
             shard.join(timeout)
 
@@ -296,10 +300,15 @@ class IngestProcess:
         shard.outbox.put((DOCS, [SEQ.pack(self._seq), *pack_bodies(bodies)]))
         return future
 
-    def _deliver(self, index: int, packed: bytes) -> int:
-        """Queue packed datagram bodies for worker ``index``; how many were taken."""
+    def _deliver(self, index: int, packed: bytes, *, rerouted: bool = False) -> int:
+        """Queue packed datagram bodies for worker ``index``; how many were taken.
+        Handed-back bodies arriving once the workers are told to stop are counted as
+        ``udp_dropped_stopping`` (and reported taken)."""
         shard = self._shards[index]
         with self._lock:
+            if rerouted and self._stopping:
+                self._own["udp_dropped_stopping"] += body_count(packed)
+                return body_count(packed)
             if shard.queued + len(packed) > _QUEUED_DATAGRAM_BYTES:
                 return 0
             shard.queued += len(packed)
@@ -314,7 +323,7 @@ class IngestProcess:
         for trace_id, body in zip(parts[::2], parts[1::2], strict=True):
             by_shard.setdefault(shard_of(trace_id, count), []).append(body)
         for index, bodies in by_shard.items():
-            taken = self._deliver(index, b"".join(pack_bodies(bodies)))
+            taken = self._deliver(index, b"".join(pack_bodies(bodies)), rerouted=True)
             if taken < len(bodies):
                 with self._lock:
                     self._own["udp_dropped_buffer_full"] += len(bodies) - taken
