@@ -22,7 +22,8 @@ import struct
 from typing import IO, Final
 
 __all__ = [
-    "frame", "grow_pipe", "pack_bodies", "read_frame", "unpack_bodies", "write_all", "write_frame",
+    "body_count", "frame", "grow_pipe", "pack_bodies", "read_frame", "unpack_bodies", "write_all",
+    "write_frame",
 ]  # fmt: skip
 
 HEADER: Final = struct.Struct("<BI")
@@ -46,9 +47,15 @@ def pack_bodies(bodies: list[bytes]) -> list[bytes]:
     return [_U32.pack(len(bodies)), lengths, *bodies]
 
 
+def body_count(payload: bytes, offset: int = 0) -> int:
+    """How many byte strings :func:`pack_bodies` packed at ``offset`` of ``payload``."""
+    count: int = _U32.unpack_from(payload, offset)[0]
+    return count
+
+
 def unpack_bodies(payload: bytes, offset: int = 0) -> list[bytes]:
     """The byte strings packed by :func:`pack_bodies` at ``offset`` of ``payload``."""
-    (count,) = _U32.unpack_from(payload, offset)
+    count = body_count(payload, offset)
     offset += _U32.size
     lengths = struct.unpack_from(f"<{count}I", payload, offset)
     offset += 4 * count

@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any, Final
@@ -46,6 +46,7 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.frames import (
+    body_count,
     grow_pipe,
     pack_bodies,
     read_frame,
@@ -53,7 +54,7 @@ from fluoroscope.ingest.frames import (
     write_frame,
 )
 from fluoroscope.ingest.pipeline import with_retries
-from fluoroscope.ingest.receiver import UdpReceiver, body_count
+from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
 from fluoroscope.ingest.worker import (
     ACK,
@@ -244,10 +245,7 @@ class IngestProcess:
 
     def submit(self, docs: list[tuple[str, bytes]], size: int) -> Future[None]:
         """Queue validated documents (trace id, JSON); see the module docstring."""
-        by_shard: dict[int, list[bytes]] = {}
-        count = len(self._shards)
-        for trace_id, body in docs:
-            by_shard.setdefault(shard_of(trace_id.encode(), count), []).append(body)
+        by_shard = self._by_shard((trace_id.encode(), body) for trace_id, body in docs)
         with self._lock:
             if self._closing:
                 raise Throttled("the server is shutting down")
@@ -289,6 +287,14 @@ class IngestProcess:
 
     # -- for the shards --------------------------------------------------------------
 
+    def _by_shard(self, documents: Iterable[tuple[bytes, bytes]]) -> dict[int, list[bytes]]:
+        """(trace id, body) pairs' bodies, in order, by the worker owning their trace."""
+        by_shard: dict[int, list[bytes]] = {}
+        count = len(self._shards)
+        for trace_id, body in documents:
+            by_shard.setdefault(shard_of(trace_id, count), []).append(body)
+        return by_shard
+
     def _submit_to(self, shard: _Shard, bodies: list[bytes]) -> Future[None]:
         """Queue ``bodies`` for ``shard`` as one submission. Holding ``_lock``."""
         future: Future[None] = Future()
@@ -318,10 +324,7 @@ class IngestProcess:
     def _reroute(self, payload: bytes) -> None:
         """Send each (trace id, body) of a ``STRAY`` payload to its trace's worker."""
         parts = unpack_bodies(payload)
-        by_shard: dict[int, list[bytes]] = {}
-        count = len(self._shards)
-        for trace_id, body in zip(parts[::2], parts[1::2], strict=True):
-            by_shard.setdefault(shard_of(trace_id, count), []).append(body)
+        by_shard = self._by_shard(zip(parts[::2], parts[1::2], strict=True))
         for index, bodies in by_shard.items():
             taken = self._deliver(index, b"".join(pack_bodies(bodies)), rerouted=True)
             if taken < len(bodies):

@@ -41,11 +41,11 @@ from typing import IO, Final
 
 import orjson
 
-from fluoroscope.ingest.frames import frame, grow_pipe, pack_bodies, read_frame
+from fluoroscope.ingest.frames import body_count, frame, grow_pipe, pack_bodies, read_frame
 from fluoroscope.ingest.shards import shard_of, trace_id_of
 from fluoroscope.ingest.udp import DatagramScreen
 
-__all__ = ["UdpReceiver", "body_count"]
+__all__ = ["UdpReceiver"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -144,11 +144,6 @@ def _child_main(argv: list[str]) -> None:
 # -- the parent --------------------------------------------------------------------------
 
 
-def body_count(packed: bytes) -> int:
-    """How many bodies a ``DATA`` frame's packed bodies hold."""
-    return int.from_bytes(packed[:4], "little")
-
-
 class UdpReceiver:
     """Runs the receiving process for ``sock`` and hands its bodies to ``deliver``.
 
@@ -156,7 +151,7 @@ class UdpReceiver:
     frame's bodies for one shard (``0 .. shards-1``), packed as
     :func:`~fluoroscope.ingest.frames.pack_bodies` packs them (unpack them with
     :func:`~fluoroscope.ingest.frames.unpack_bodies`, count them with
-    :func:`body_count`), in arrival order per shard. It returns how many of them it
+    :func:`~fluoroscope.ingest.frames.body_count`), in arrival order per shard. It returns how many of them it
     accepted; the rest are counted as ``dropped_buffer_full``. A child that dies
     unexpectedly is restarted (at most once a second) on the same socket. :meth:`stop`
     ends receiving and returns once every datagram received so far has been delivered.
@@ -219,13 +214,17 @@ class UdpReceiver:
                 proc.wait()
         self._sock.close()
 
-    def _arguments(self, fd: int) -> list[str]:
-        return [str(fd), str(self._max_backlog), str(self._shards)]
-
     def _spawn(self) -> None:
         fd = self._sock.fileno()
         self._proc = proc = subprocess.Popen(
-            [sys.executable, "-m", "fluoroscope.ingest.receiver", *self._arguments(fd)],
+            [
+                sys.executable,
+                "-m",
+                "fluoroscope.ingest.receiver",
+                str(fd),
+                str(self._max_backlog),
+                str(self._shards),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(fd,),
