@@ -255,14 +255,8 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
         )
     if batch.summaries:
         tables.append(("traces", _arrow(_summary_columns(batch.summaries), _SUMMARY_SCHEMA)))
-    stats = batch.stats
-    if stats:
-        nodes = stats.node_columns()
-        if nodes["minute"]:
-            tables.append(("node_stats", _arrow(nodes, _NODE_SCHEMA)))
-        edges = stats.edge_columns()
-        if edges["minute"]:
-            tables.append(("edge_stats", _arrow(edges, _EDGE_SCHEMA)))
+    if batch.stats:
+        tables += _stat_tables(batch.stats)
     made = batch.contributions
     if made:  # not a table: what the group statistics are made from, then dropped
         columns = {name: getattr(made, name) for name in _CONTRIBUTION_SCHEMA.names}
@@ -273,15 +267,25 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
 def encode_group_stats(group_key: str, stats: StatsSource) -> list[tuple[str, pa.Table]]:
     """A tracked group's statistics (``stats``, keyed ``group_key``) as Arrow tables
     named by the tables they go to, like :func:`encode_batch`."""
+    return [
+        (
+            name,
+            table.add_column(0, "group_key", pa.array([group_key] * table.num_rows, pa.string())),
+        )
+        for name, table in _stat_tables(stats, "group_")
+    ]
+
+
+def _stat_tables(stats: StatsSource, prefix: str = "") -> list[tuple[str, pa.Table]]:
+    """``stats``' node and edge rows as Arrow tables for ``{prefix}node_stats`` and
+    ``{prefix}edge_stats``; a kind without rows is left out."""
     tables: list[tuple[str, pa.Table]] = []
-    for table, columns, schema in (
-        ("group_node_stats", stats.node_columns(), _NODE_SCHEMA),
-        ("group_edge_stats", stats.edge_columns(), _EDGE_SCHEMA),
+    for kind, columns, schema in (
+        ("node", stats.node_columns(), _NODE_SCHEMA),
+        ("edge", stats.edge_columns(), _EDGE_SCHEMA),
     ):
         if columns["minute"]:
-            encoded = _arrow(columns, schema)
-            key = pa.array([group_key] * encoded.num_rows, type=pa.string())
-            tables.append((table, encoded.add_column(0, "group_key", key)))
+            tables.append((f"{prefix}{kind}_stats", _arrow(columns, schema)))
     return tables
 
 
