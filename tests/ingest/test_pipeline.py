@@ -51,3 +51,35 @@ def test_buffers_are_bounded_and_overflow_is_counted(store: Store) -> None:
     pipeline.start()
     pipeline.close()
     assert pipeline.counters["stored_documents"] == accepted
+
+
+def test_an_empty_submission_completes_once_what_came_before_is_stored(store: Store) -> None:
+    """The barrier a sharded server's shutdown relies on."""
+    pipeline = Pipeline(store, flush_interval=0.05)
+    docs = [segment() for _ in range(50)]
+    for doc in docs:
+        assert pipeline.offer_datagram(json.dumps(doc).encode())
+    pipeline.start()
+    try:
+        barrier = pipeline.submit([], 0)
+        barrier.result(timeout=15)
+        assert pipeline.counters["stored_documents"] == len(docs)
+        assert pipeline.submit([], 0).result(timeout=15) is None  # nothing queued at all
+    finally:
+        pipeline.close()
+
+
+def test_documents_another_worker_owns_are_handed_on_not_merged(store: Store) -> None:
+    mine, theirs = segment(), segment()
+    handed: list[tuple[str, bytes]] = []
+    pipeline = Pipeline(
+        store, flush_interval=0.05, owns=lambda tid: tid == mine["trace_id"], stray=handed.extend
+    )
+    for doc in (mine, theirs):
+        assert pipeline.offer_datagram(json.dumps(doc).encode())
+    pipeline.start()
+    pipeline.close()
+    assert handed == [(theirs["trace_id"], json.dumps(theirs).encode())]
+    assert pipeline.counters["stored_documents"] == 1
+    assert pipeline.counters["udp_rerouted"] == 1
+    assert set(store.entities([mine["trace_id"], theirs["trace_id"]])) == {mine["trace_id"]}
