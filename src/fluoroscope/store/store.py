@@ -400,9 +400,12 @@ class Store:
         and the plain read is an index lookup with nothing to merge (it also lets the
         engine skip parts by ``ts`` without being told to). Measured on 10M spans:
         p50 3.53 -> 3.18 ms with the old query planner, which plans such point reads
-        faster than the new one."""
+        faster than the new one. Each column costs the engine ~0.3 ms more here, so an
+        entity's id and start time come from its document (where ingest took them
+        from) instead of their own columns: get_traces on 10M spans in 7 parts went
+        from 4.31 to 3.48 ms p50."""
         sql = (
-            "SELECT trace_id, id, parent_id, is_segment, start_time, version, doc "
+            "SELECT trace_id, parent_id, is_segment, version, doc "
             f"FROM {self._db}.spans WHERE trace_id IN {{ids:Array(String)}}"
         )
         params: dict[str, Any] = {"ids": ids}
@@ -413,19 +416,21 @@ class Store:
         # granule of the parts its range selects, before the trace id narrowed them to
         # one (measured on 300k spans in 3 parts: 14.7 ms per trace against 4.3 ms).
         table = self._query_old_analyzer(sql, params, "optimize_move_to_prewhere = 0")
-        newest: dict[tuple[str, str], tuple[int, float, str, bool, bytes]] = {}
-        for trace_id, eid, parent_id, is_segment, start, version, doc in zip(
-            *(table.column(i).to_pylist() for i in range(7)), strict=True
-        ):
-            seen = newest.get((trace_id, eid))
-            if seen is None or version > seen[0]:
-                newest[(trace_id, eid)] = (version, start, parent_id, bool(is_segment), doc)
-        found: dict[str, list[EntityRow]] = {}
+        newest: dict[tuple[str, str], tuple[int, str, bool, dict[str, Any]]] = {}
         loads = orjson.loads
-        for (trace_id, eid), (_, _, parent_id, is_segment, doc) in sorted(
-            newest.items(), key=lambda item: (item[0][0], item[1][1], item[0][1])
+        for trace_id, parent_id, is_segment, version, doc in zip(
+            *(table.column(i).to_pylist() for i in range(5)), strict=True
         ):
-            found.setdefault(trace_id, []).append(EntityRow(eid, parent_id, is_segment, loads(doc)))
+            document = loads(doc)
+            key = (trace_id, document["id"])
+            seen = newest.get(key)
+            if seen is None or version > seen[0]:
+                newest[key] = (version, parent_id, bool(is_segment), document)
+        found: dict[str, list[EntityRow]] = {}
+        for (trace_id, eid), (_, parent_id, is_segment, document) in sorted(
+            newest.items(), key=lambda item: (item[0][0], item[1][3]["start_time"], item[0][1])
+        ):
+            found.setdefault(trace_id, []).append(EntityRow(eid, parent_id, is_segment, document))
         return found
 
     def load_traces(self, trace_ids: Iterable[str]) -> dict[str, StoredTrace]:
