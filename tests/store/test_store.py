@@ -61,6 +61,24 @@ def test_the_columns_a_trace_lookup_reads_have_small_compressed_blocks(
     }  # fmt: skip
 
 
+def test_spans_and_summaries_merge_one_column_at_a_time(store: Store, chdb_dir: Path) -> None:
+    rows = (
+        ChdbTransport(chdb_dir / "chdb")
+        .query_arrow(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
+            {"db": store.database},
+        )
+        .to_pylist()
+    )
+    vertical = {
+        row["name"]
+        for row in rows
+        if "vertical_merge_algorithm_min_rows_to_activate = 1" in row["engine_full"]
+        and "vertical_merge_algorithm_min_columns_to_activate = 1" in row["engine_full"]
+    }
+    assert vertical == {"spans", "traces"}
+
+
 def test_a_layout_statement_the_engine_rejects_is_skipped_and_others_fail(
     store: Store, chdb_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

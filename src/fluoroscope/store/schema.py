@@ -327,6 +327,27 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        9,
+        "spans and trace summaries merged one column at a time",
+        # A horizontal merge holds compression buffers for every column of every part
+        # it merges at once: the engine's tracked memory peaked at 369-421 MB merging
+        # trace summaries (60 columns) under a steady insert load, against 51-73 MB
+        # merged vertically, with no measurable difference in CPU (5 runs each, 60k
+        # traces in 700-trace rounds); the server's RSS at 10k documents/s fell by
+        # ~95 MB. The result on disk is the same.
+        tuple(
+            Tuning(
+                f"ALTER TABLE {{db}}.{table} MODIFY SETTING "
+                "vertical_merge_algorithm_min_rows_to_activate = 1, "
+                "vertical_merge_algorithm_min_columns_to_activate = 1"
+            )
+            for table in ("spans", "traces")
+        ),
+    ),
+)
+
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 
 
