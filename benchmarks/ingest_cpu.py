@@ -49,7 +49,8 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks.ingest import entities_in, make_trace
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.documents import validate_document
-from fluoroscope.store.store import Store, encode_batch
+from fluoroscope.store.encode import encode_batch
+from fluoroscope.store.store import Store
 
 STAGES = ("parse", "validate", "assemble", "encode", "insert", "free")
 _RETENTION = 30 * 86_400

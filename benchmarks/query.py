@@ -59,7 +59,8 @@ from fluoroscope.query.graph import filtered_graph, service_graph
 from fluoroscope.query.groups import GroupService
 from fluoroscope.query.groupstats import GroupStats, TrackedGroup
 from fluoroscope.query.traces import get_traces
-from fluoroscope.store.store import Store, encode_batch
+from fluoroscope.store.encode import encode_batch
+from fluoroscope.store.store import Store
 from fluoroscope.store.transport import Transport
 
 TARGET_BY_ID_MS: Final = 5.0

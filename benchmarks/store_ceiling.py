@@ -41,7 +41,8 @@ from benchmarks.ingest import TARGET_RATE
 from benchmarks.ingest_cpu import make_bodies
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.ingest.pipeline import tune_gc
-from fluoroscope.store.store import Store, encode_batch
+from fluoroscope.store.encode import encode_batch
+from fluoroscope.store.store import Store
 
 CORES = 2
 

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.stats import StatsBatch
 from fluoroscope.store.batch import read_contributions
-from fluoroscope.store.store import CONTRIBUTIONS, Store, encode_batch
+from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
+from fluoroscope.store.store import Store
 from tests.tracegen import fleet
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.query.compile import filter_condition
+from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.schema import SCHEMA_VERSION, migrate
-from fluoroscope.store.store import Store, encode_batch
+from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
 from tests.support import old_schema
 

@@ -27,7 +27,8 @@ from fluoroscope.query.graph import filtered_graph
 from fluoroscope.query.groups import GroupService
 from fluoroscope.query.groupstats import GroupStats
 from fluoroscope.query.timeseries import time_series
-from fluoroscope.store.store import Store, encode_batch
+from fluoroscope.store.encode import encode_batch
+from fluoroscope.store.store import Store
 from tests.tracegen import NOW, call_trace, fleet, graph_shape
 
 FILTERS = (

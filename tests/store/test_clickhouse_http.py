@@ -28,7 +28,7 @@ import pytest
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.errors import StoreUnavailable
 from fluoroscope.model.ids import new_entity_id, new_trace_id
-from fluoroscope.store import store as store_module
+from fluoroscope.store import encode
 from fluoroscope.store.http_check import MIN_SERVER_VERSION, parse_version
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import HttpTransport
@@ -133,10 +133,10 @@ def test_arrow_tables_name_the_table_columns(store: Store) -> None:
     """Both transports insert by column name: the Arrow schemas the store writes must name
     columns the migrated tables have, leaving out only those another writer fills."""
     schemas = {
-        "spans": (store_module._SPAN_SCHEMA, set()),
-        "traces": (store_module._SUMMARY_SCHEMA, {"groups"}),  # the group tracker's
-        "node_stats": (store_module._NODE_SCHEMA, set()),
-        "edge_stats": (store_module._EDGE_SCHEMA, set()),
+        "spans": (encode._SPAN_SCHEMA, set()),
+        "traces": (encode._SUMMARY_SCHEMA, {"groups"}),  # the group tracker's
+        "node_stats": (encode._NODE_SCHEMA, set()),
+        "edge_stats": (encode._EDGE_SCHEMA, set()),
     }
     for table, (schema, left_out) in schemas.items():
         columns = store._t.query_arrow(

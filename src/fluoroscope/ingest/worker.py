@@ -53,7 +53,7 @@ from fluoroscope.ingest.pipeline import Pipeline, tune_gc
 from fluoroscope.ingest.shards import shard_of
 from fluoroscope.model.errors import StoreUnavailable, Throttled
 from fluoroscope.store.batch import StoredTrace, WriteBatch
-from fluoroscope.store.store import encode_batch
+from fluoroscope.store.encode import encode_batch
 
 __all__ = [
     "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "RELOAD", "STOP", "STRAY",

@@ -47,7 +47,8 @@ from fluoroscope.model.stats import StatsBatch
 from fluoroscope.query.compile import Condition
 from fluoroscope.query.groups import GroupService
 from fluoroscope.store.batch import read_contributions
-from fluoroscope.store.store import CONTRIBUTIONS, Store, encode_group_stats
+from fluoroscope.store.encode import CONTRIBUTIONS, encode_group_stats
+from fluoroscope.store.store import Store
 from fluoroscope.store.tracestats import merge_row
 
 __all__ = ["SETTLE_SECONDS", "GroupStats", "Tables", "TrackedGroup", "group_rows"]

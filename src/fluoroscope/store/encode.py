@@ -1,0 +1,239 @@
+"""Write batches as Arrow tables, one per store table they go to.
+
+Pure and engine-free: an ingest worker encodes its batches, and the process owning the
+store inserts them (:meth:`~fluoroscope.store.store.Store.insert_tables`). The schemas
+here are the columns each insert names; the tables themselves are in
+:mod:`fluoroscope.store.schema`. Thread-safe; results are owned by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import orjson
+import pyarrow as pa
+
+from fluoroscope.model.summarycolumns import LIST_GROUPS, SCALAR_COLUMNS, SummaryColumns
+from fluoroscope.store.batch import StatsSource, WriteBatch
+
+__all__ = ["CONTRIBUTIONS", "encode_batch", "encode_group_stats"]
+
+CONTRIBUTIONS: Final = "contributions"
+"""The name :func:`encode_batch` gives the batch's contributions
+(:class:`~fluoroscope.store.batch.ContributionColumns`): no table of the store; whoever
+keeps group statistics takes them out before the insert (:meth:`Store.insert_tables`
+skips them)."""
+
+_SPAN_SCHEMA: Final = pa.schema(
+    [
+        ("ts", pa.uint32()),
+        ("trace_id", pa.string()),
+        ("id", pa.string()),
+        ("parent_id", pa.string()),
+        ("is_segment", pa.uint8()),
+        ("name", pa.string()),
+        ("origin", pa.string()),
+        ("namespace", pa.string()),
+        ("start_time", pa.float64()),
+        ("end_time", pa.float64()),
+        ("flags", pa.uint8()),
+        ("http_status", pa.uint16()),
+        ("version", pa.uint64()),
+        ("doc", pa.binary()),
+    ]
+)
+_HIST = pa.map_(pa.uint32(), pa.int64())
+_STAT_FIELDS: Final = [
+    ("total", pa.int64()),
+    ("ok", pa.int64()),
+    ("errors", pa.int64()),
+    ("throttles", pa.int64()),
+    ("faults", pa.int64()),
+    ("response_time", pa.float64()),
+    ("first_start", pa.float64()),
+    ("last_end", pa.float64()),
+    ("histogram", _HIST),
+]
+_NODE_SCHEMA: Final = pa.schema(
+    [
+        ("minute", pa.uint32()),
+        ("name", pa.string()),
+        ("type", pa.string()),
+        ("is_root", pa.uint8()),
+        ("inferred", pa.uint8()),
+        *_STAT_FIELDS,
+    ]
+)
+_EDGE_SCHEMA: Final = pa.schema(
+    [
+        ("minute", pa.uint32()),
+        ("src_name", pa.string()),
+        ("src_type", pa.string()),
+        ("dst_name", pa.string()),
+        ("dst_type", pa.string()),
+        *_STAT_FIELDS,
+    ]
+)
+_CONTRIBUTION_SCHEMA: Final = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("phase", pa.uint8()),
+        ("src_name", pa.string()),
+        ("src_type", pa.string()),
+        ("dst_name", pa.string()),
+        ("dst_type", pa.string()),
+        ("is_edge", pa.uint8()),
+        ("is_root", pa.uint8()),
+        ("inferred", pa.uint8()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("bits", pa.uint8()),
+    ]
+)
+_STRINGS = pa.list_(pa.string())
+_SUMMARY_SCHEMA: Final = pa.schema(
+    [
+        ("ts", pa.uint32()),
+        ("trace_id", pa.string()),
+        ("revision", pa.uint32()),
+        ("start_time", pa.float64()),
+        ("end_time", pa.float64()),
+        ("duration", pa.float64()),
+        ("response_time", pa.float64()),
+        ("has_fault", pa.uint8()),
+        ("has_error", pa.uint8()),
+        ("has_throttle", pa.uint8()),
+        ("is_partial", pa.uint8()),
+        ("http_method", pa.string()),
+        ("http_url", pa.string()),
+        ("http_status", pa.uint16()),
+        ("user_agent", pa.string()),
+        ("client_ip", pa.string()),
+        ("entry_name", pa.string()),
+        ("entry_type", pa.string()),
+        ("service_names", _STRINGS),
+        ("service_types", _STRINGS),
+        ("users", _STRINGS),
+        ("resource_arns", _STRINGS),
+        ("ann_keys", _STRINGS),
+        ("ann_types", pa.list_(pa.uint8())),
+        ("ann_strings", _STRINGS),
+        ("ann_numbers", pa.list_(pa.float64())),
+        ("segment_count", pa.uint32()),
+        ("details", pa.binary()),
+        # migration 2 (appended: inserts are positional)
+        ("svc_bits", pa.list_(pa.uint8())),
+        ("svc_root", pa.list_(pa.uint8())),
+        ("svc_inferred", pa.list_(pa.uint8())),
+        ("svc_min_rt", pa.list_(pa.float64())),
+        ("svc_max_rt", pa.list_(pa.float64())),
+        ("exc_types", _STRINGS),
+        ("exc_messages", _STRINGS),
+        ("exc_services", pa.list_(pa.int16())),
+        ("instance_ids", _STRINGS),
+        ("zones", _STRINGS),
+        # migration 4 (edge indices are 1-based, as ClickHouse arrays)
+        ("edge_src", pa.list_(pa.uint16())),
+        ("edge_dst", pa.list_(pa.uint16())),
+        ("edge_bits", pa.list_(pa.uint8())),
+        ("edge_min_rt", pa.list_(pa.float64())),
+        ("edge_max_rt", pa.list_(pa.float64())),
+        # migration 5: root-cause items (see _cause_items)
+        ("rc_cat", pa.list_(pa.uint8())),
+        ("rc_level", pa.list_(pa.uint8())),
+        ("rc_name", _STRINGS),
+        ("rc_type", _STRINGS),
+        ("rc_message", _STRINGS),
+        ("rc_remote", pa.list_(pa.uint8())),
+        ("rc_inferred", pa.list_(pa.uint8())),
+        ("rc_coverage", pa.list_(pa.float64())),
+        # migration 6 (aligned with service_names)
+        ("service_accounts", _STRINGS),
+    ]
+)
+
+
+def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array]:
+    """The ``traces`` table's columns: a list per scalar column, an Arrow array per list
+    column (from the flat values and offsets ingest gathered: no list per row and cell)."""
+    scalars = rows.scalars
+    columns: dict[str, Sequence[Any] | pa.Array] = {
+        name: list(values)
+        for name, values in zip(SCALAR_COLUMNS, zip(*scalars, strict=True), strict=True)
+    }
+    if not scalars:
+        columns = {name: [] for name in SCALAR_COLUMNS}
+    details: Any = rows.details  # JSON texts, or dicts when the rows were not encoded
+    if not rows.encoded:
+        details = [orjson.dumps(d) for d in details]
+    columns["details"] = pa.array(details, type=pa.binary())
+    for group, names in LIST_GROUPS:
+        offsets = pa.array(rows.offsets[group], type=pa.int32())
+        for name in names:
+            value_type = _SUMMARY_SCHEMA.field(name).type.value_type
+            values = pa.array(rows.list_column(name), type=value_type)
+            columns[name] = pa.ListArray.from_arrays(offsets, values)
+    return columns
+
+
+def _arrow(columns: Mapping[str, Sequence[Any] | pa.Array], schema: pa.Schema) -> pa.Table:
+    """``columns`` (every field of ``schema``; a list, or an Arrow array already of the
+    field's type) as an Arrow table, converted one column at a time: ``pa.table(dict)``
+    holds the GIL for the whole table (~0.1 s for 50k span rows), which starved the UDP
+    loop; between two columns the loop thread gets its turn."""
+    return pa.Table.from_arrays(
+        [
+            column if isinstance(column, pa.Array) else pa.array(column, type=f.type)
+            for f, column in ((f, columns[f.name]) for f in schema)
+        ],
+        schema=schema,
+    )
+
+
+def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
+    """``batch`` as Arrow tables, each named by the table it goes to (no engine needed:
+    the ingest worker encodes, the process owning the store inserts)."""
+    tables: list[tuple[str, pa.Table]] = []
+    spans = batch.spans
+    if len(spans):
+        tables.append(
+            (
+                "spans",
+                _arrow({name: getattr(spans, name) for name in _SPAN_SCHEMA.names}, _SPAN_SCHEMA),
+            )
+        )
+    if batch.summaries:
+        tables.append(("traces", _arrow(_summary_columns(batch.summaries), _SUMMARY_SCHEMA)))
+    if batch.stats:
+        tables += _stat_tables(batch.stats)
+    made = batch.contributions
+    if made:  # not a table: what the group statistics are made from, then dropped
+        columns = {name: getattr(made, name) for name in _CONTRIBUTION_SCHEMA.names}
+        tables.append((CONTRIBUTIONS, _arrow(columns, _CONTRIBUTION_SCHEMA)))
+    return tables
+
+
+def encode_group_stats(group_key: str, stats: StatsSource) -> list[tuple[str, pa.Table]]:
+    """A tracked group's statistics (``stats``, keyed ``group_key``) as Arrow tables
+    named by the tables they go to, like :func:`encode_batch`."""
+    return [
+        (
+            name,
+            table.add_column(0, "group_key", pa.array([group_key] * table.num_rows, pa.string())),
+        )
+        for name, table in _stat_tables(stats, "group_")
+    ]
+
+
+def _stat_tables(stats: StatsSource, prefix: str = "") -> list[tuple[str, pa.Table]]:
+    """``stats``' node and edge rows as Arrow tables for ``{prefix}node_stats`` and
+    ``{prefix}edge_stats``; a kind without rows is left out."""
+    tables: list[tuple[str, pa.Table]] = []
+    for kind, columns, schema in (
+        ("node", stats.node_columns(), _NODE_SCHEMA),
+        ("edge", stats.edge_columns(), _EDGE_SCHEMA),
+    ):
+        if columns["minute"]:
+            tables.append((f"{prefix}{kind}_stats", _arrow(columns, schema)))
+    return tables
