@@ -153,8 +153,8 @@ def test_demo_shows_the_serverless_app_and_stops_cleanly_on_ctrl_c(
     proc.send_signal(signal.SIGINT)
     out = _finish(proc)
     assert proc.returncode == 0, out
-    # Until the server serves the web console, the demo points at the terminal views.
-    assert f"fluoroscope traces --server http://127.0.0.1:{port}" in out
+    # the demo points at the web console its server serves
+    assert f"Console:     http://127.0.0.1:{port}/" in out, out
     assert "Stopped. Stored" in out, out
 
 

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
@@ -31,6 +31,7 @@ from fluoroscope.query.groupstats import GroupStats, TrackedGroup
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
+from fluoroscope.server.console import console_routes
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -429,8 +430,8 @@ async def _wrong_method(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    """The ASGI application serving the X-Ray API over ``state``."""
-    routes = [
+    """The ASGI application serving the X-Ray API over ``state``, and the web console."""
+    routes: list[BaseRoute] = [
         Route(path, _endpoint(handler, state), methods=["POST"]) for path, handler in ROUTES.items()
     ]
 
@@ -439,6 +440,7 @@ def create_app(state: ServerState) -> Starlette:
         return json_response({"counters": counters, "cached_traces": state.pipeline.cached_traces})
 
     routes.append(Route("/api/status", status, methods=["GET"]))
+    routes.extend(console_routes())
     app = Starlette(
         routes=routes,
         exception_handlers={404: _unknown_operation, 405: _wrong_method},

@@ -1,0 +1,72 @@
+// The X-Ray REST API of this server: every operation is a POST at the URL root with a
+// JSON body; errors carry {"__type", "message"}. The console reads nothing else.
+
+export class ApiError extends Error {
+  constructor(type, message, status) {
+    super(message);
+    this.type = type;
+    this.status = status;
+    const at = /at position (\d+)/.exec(message);
+    this.position = at ? Number(at[1]) : null; // filter syntax errors point at a character
+  }
+}
+
+/** POST /{op} with body; resolves to the parsed answer or rejects with ApiError. */
+export async function xray(op, body = {}, { signal } = {}) {
+  let response;
+  try {
+    response = await fetch(`/${op}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal,
+    });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError('NetworkError', `the server did not answer (${err.message})`, 0);
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const type = (data && data.__type) || response.headers.get('x-amzn-ErrorType') || 'Error';
+    const message = (data && (data.message || data.Message)) || `HTTP ${response.status}`;
+    throw new ApiError(type, message, response.status);
+  }
+  return data || {};
+}
+
+/**
+ * Trace summaries in [start, end] (epoch seconds) matching filter, newest first, following
+ * NextToken until `limit` are collected. Resolves to {summaries, nextToken, scanned}.
+ */
+export async function summaries({ start, end, filter, limit = 1000, token = null, signal } = {}) {
+  const out = [];
+  let next = token;
+  let scanned = 0;
+  do {
+    const body = { StartTime: start, EndTime: end };
+    if (filter && filter.trim()) body.FilterExpression = filter;
+    if (next) body.NextToken = next;
+    const page = await xray('TraceSummaries', body, { signal });
+    out.push(...(page.TraceSummaries || []));
+    scanned += page.TracesProcessedCount || 0;
+    next = page.NextToken || null;
+  } while (next && out.length < limit);
+  return { summaries: out, nextToken: next, scanned };
+}
+
+/** One trace: {id, duration, documents: [parsed segment documents]} or null if unknown. */
+export async function trace(id, { signal } = {}) {
+  const answer = await xray('Traces', { TraceIds: [id] }, { signal });
+  const found = (answer.Traces || [])[0];
+  if (!found) return null;
+  return {
+    id: found.Id,
+    duration: found.Duration,
+    documents: (found.Segments || []).map((seg) => JSON.parse(seg.Document)),
+  };
+}

@@ -1,0 +1,70 @@
+// The console's shell: routes the URL fragment to a view, keeps the time range picker,
+// and gives `/` to the filter box.
+//
+// A view module exports render(root, route, ctx) and may return a cleanup function; the
+// shell calls it before the next render. route is router.current(); ctx.range is the
+// resolved time range (timerange.resolve). Views re-render from scratch on every route
+// change and manage their own refresh timers (cleared in their cleanup).
+
+import { state } from './dom.js';
+import { current } from './router.js';
+import { renderPicker, resolve } from './timerange.js';
+
+const VIEWS = {
+  map: () => import('./views/map.js'),
+  traces: () => import('./views/traces.js'),
+  trace: () => import('./views/timeline.js'),
+  analytics: () => import('./views/analytics.js'),
+};
+const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics' };
+
+const root = document.getElementById('view');
+const picker = document.getElementById('range');
+let cleanup = null;
+let generation = 0;
+
+async function show() {
+  const route = current();
+  const mine = ++generation;
+  if (cleanup) {
+    try { cleanup(); } catch (err) { console.error(err); }
+    cleanup = null;
+  }
+  for (const link of document.querySelectorAll('nav.views a')) {
+    if (link.dataset.view === NAV[route.view]) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  picker.classList.toggle('hidden', route.view === 'trace');
+  renderPicker(picker);
+  const load = VIEWS[route.view];
+  if (!load) {
+    root.replaceChildren(state('error', `There is no view called “${route.view}”. `, 'Try the ', 'Service map', '.'));
+    return;
+  }
+  let module;
+  try {
+    module = await load();
+  } catch (err) {
+    root.replaceChildren(state('error', `The view could not be loaded: ${err.message}`));
+    return;
+  }
+  if (mine !== generation) return;
+  root.replaceChildren();
+  document.title = `Fluoroscope — ${{ map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics' }[route.view]}`;
+  const result = module.render(root, route, { range: resolve(route.params) });
+  cleanup = typeof result === 'function' ? result : null;
+}
+
+window.addEventListener('hashchange', show);
+document.addEventListener('keydown', (event) => {
+  if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+  const box = document.getElementById('filter');
+  if (box) {
+    event.preventDefault();
+    box.focus();
+    box.select();
+  }
+});
+show();

@@ -1,0 +1,400 @@
+// The service map: GetServiceGraph for the time range, laid out left to right by dagre
+// (vendored), drawn as SVG. A node per service, sized by traffic, with a ring of its
+// ok / error / throttle / fault shares and an icon for its type; edges carry the request
+// rate and average latency. Clicking a node or an edge shows its statistics and
+// response-time histogram and leads to its traces. A relative range refreshes live.
+
+import dagre from '../../vendor/dagre.esm.js';
+import { xray } from '../api.js';
+import { COLOURS, histogram, weightedBins } from '../charts.js';
+import { h, pairs, s, state } from '../dom.js';
+import * as fmt from '../format.js';
+import { href } from '../router.js';
+import { rangeParams } from '../timerange.js';
+
+const TYPES = [
+  // [type prefix, icon text, colour, readable name]
+  ['client', '', '#4a5568', 'Client'],
+  ['AWS::ApiGateway::Stage', 'API', '#8c4fff', 'API Gateway stage'],
+  ['AWS::Lambda::Function', 'λ', '#ed7100', 'Lambda function'],
+  ['AWS::Lambda', 'λ', '#c45c00', 'Lambda'],
+  ['AWS::DynamoDB', 'DDB', '#2e73b8', 'DynamoDB'],
+  ['AWS::S3', 'S3', '#3f8624', 'S3'],
+  ['AWS::SQS', 'SQS', '#e7157b', 'SQS'],
+  ['AWS::SNS', 'SNS', '#c7105f', 'SNS'],
+  ['AWS::EC2', 'EC2', '#d45b07', 'EC2'],
+  ['AWS::ECS', 'ECS', '#d45b07', 'ECS'],
+  ['AWS::EKS', 'EKS', '#d45b07', 'EKS'],
+  ['AWS::ElasticBeanstalk', 'EB', '#d45b07', 'Elastic Beanstalk'],
+  ['AWS::', 'AWS', '#232f3e', 'AWS service'],
+  ['remote', 'HTTP', '#687078', 'Remote HTTP'],
+  ['Database::SQL', 'SQL', '#3b48cc', 'SQL database'],
+  ['database::SQL', 'SQL', '#3b48cc', 'SQL database'],
+];
+
+/** {icon, colour, label} for a node type ('' for an instrumented service). */
+export function typeInfo(type) {
+  const t = type || '';
+  const hit = TYPES.find(([prefix]) => t === prefix || t.startsWith(prefix.endsWith('::') ? prefix : `${prefix}::`));
+  if (hit) return { icon: hit[1], colour: hit[2], label: hit[0] === 'AWS::' ? t : hit[3] };
+  return { icon: 'SVC', colour: '#1d2330', label: t || 'Service' };
+}
+
+function ref(node) {
+  return node.Type ? `id(name: ${fmt.quote(node.Name)}, type: ${fmt.quote(node.Type)})` : fmt.quote(node.Name);
+}
+
+/** The filter expression selecting the traces through a node or an edge. */
+export function nodeFilter(node) {
+  return `service(${ref(node)})`;
+}
+export function edgeFilter(source, target) {
+  return `edge(${ref(source)}, ${ref(target)})`;
+}
+
+function traffic(node) {
+  if (node.SummaryStatistics) return node.SummaryStatistics.TotalCount || 0;
+  return (node.Edges || []).reduce((n, e) => n + ((e.SummaryStatistics && e.SummaryStatistics.TotalCount) || 0), 0);
+}
+
+function ring(cx, cy, r, stats) {
+  const o = fmt.outcomes(stats);
+  const total = o.ok + o.error + o.throttle + o.fault;
+  const circumference = 2 * Math.PI * r;
+  const parts = [];
+  if (!total) {
+    parts.push(s('circle', { cx, cy, r, fill: 'none', stroke: '#c5cbd6', 'stroke-width': 5 }));
+    return parts;
+  }
+  let offset = 0;
+  for (const key of ['ok', 'error', 'throttle', 'fault']) {
+    if (!o[key]) continue;
+    const length = (circumference * o[key]) / total;
+    parts.push(s('circle', {
+      cx, cy, r, fill: 'none', stroke: COLOURS[key], 'stroke-width': 5,
+      'stroke-dasharray': `${length} ${circumference - length}`,
+      'stroke-dashoffset': -offset,
+      transform: `rotate(-90 ${cx} ${cy})`,
+      class: `ring-${key}`,
+    }));
+    offset += length;
+  }
+  return parts;
+}
+
+function icon(info, r, type) {
+  if (type === 'client') {
+    // a person: head and shoulders
+    return s('g', { class: 'icon-client', fill: '#fff' },
+      s('circle', { cx: 0, cy: -r * 0.28, r: r * 0.26 }),
+      s('path', { d: `M ${-r * 0.5} ${r * 0.5} Q 0 ${-r * 0.15} ${r * 0.5} ${r * 0.5} Z` }));
+  }
+  const size = info.icon.length > 2 ? Math.max(9, r * 0.55) : Math.max(11, r * 0.8);
+  return s('text', { class: 'icon', 'text-anchor': 'middle', 'dominant-baseline': 'central', style: { 'font-size': `${size.toFixed(1)}px` } }, info.icon);
+}
+
+function edgeColour(stats) {
+  const o = fmt.outcomes(stats);
+  if (!o.total) return null;
+  if (o.fault / o.total >= 0.05) return COLOURS.fault;
+  if ((o.error + o.throttle) / o.total >= 0.05) return COLOURS.error;
+  return null;
+}
+
+function layout(services) {
+  const g = new dagre.graphlib.Graph({ multigraph: false });
+  g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 40, edgesep: 12, marginx: 20, marginy: 20 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const max = Math.max(1, ...services.map(traffic));
+  const radius = new Map();
+  for (const node of services) {
+    const r = 14 + 16 * Math.sqrt(traffic(node) / max);
+    radius.set(node.ReferenceId, r);
+    g.setNode(String(node.ReferenceId), { width: Math.max(2 * r + 12, 120), height: 2 * r + 44 });
+  }
+  for (const node of services) {
+    for (const edge of node.Edges || []) {
+      if (!radius.has(edge.ReferenceId)) continue;
+      g.setEdge(String(node.ReferenceId), String(edge.ReferenceId), { width: 96, height: 14, labelpos: 'c' });
+    }
+  }
+  dagre.layout(g);
+  return { g, radius };
+}
+
+function drawGraph(answer, minutes, selection, onSelect) {
+  const services = answer.Services || [];
+  const byRef = new Map(services.map((n) => [n.ReferenceId, n]));
+  const { g, radius } = layout(services);
+  const edges = s('g', { class: 'edges' });
+  const nodes = s('g', { class: 'nodes' });
+  for (const node of services) {
+    for (const edge of node.Edges || []) {
+      const target = byRef.get(edge.ReferenceId);
+      if (!target) continue;
+      const laid = g.edge(String(node.ReferenceId), String(edge.ReferenceId));
+      const pts = laid.points;
+      const d = pts.map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
+      const o = fmt.outcomes(edge.SummaryStatistics);
+      const colour = edgeColour(edge.SummaryStatistics);
+      const key = `${node.ReferenceId}>${edge.ReferenceId}`;
+      const group = s('g', {
+        class: ['edge', selection.key === key ? 'selected' : ''],
+        dataset: { key, source: node.Name, target: target.Name, sourceType: node.Type || '', targetType: target.Type || '' },
+        tabindex: 0,
+        role: 'button',
+        'aria-label': `${node.Name} to ${target.Name}`,
+        onclick: (event) => { event.stopPropagation(); onSelect({ key, edge, source: node, target }); },
+        onkeydown: (event) => { if (event.key === 'Enter') onSelect({ key, edge, source: node, target }); },
+      },
+      s('path', { d, class: 'line', 'marker-end': 'url(#arrow)', style: colour ? { stroke: colour } : null }),
+      s('path', { d, class: 'hit' }),
+      s('text', { x: laid.x, y: laid.y - 7, 'text-anchor': 'middle', 'dominant-baseline': 'central', class: 'edge-label' },
+        `${fmt.perMinute(o.total / minutes)} · ${fmt.duration(o.average)}`));
+      edges.append(group);
+    }
+  }
+  for (const node of services) {
+    const laid = g.node(String(node.ReferenceId));
+    const r = radius.get(node.ReferenceId);
+    const info = typeInfo(node.Type);
+    const cy = -12;
+    const total = traffic(node);
+    const o = fmt.outcomes(node.SummaryStatistics);
+    const key = `n${node.ReferenceId}`;
+    const sub = node.SummaryStatistics
+      ? `${fmt.perMinute(total / minutes)} · ${fmt.duration(o.average)}`
+      : `${fmt.perMinute(total / minutes)}`;
+    const group = s('g', {
+      class: ['node', selection.key === key ? 'selected' : ''],
+      transform: `translate(${laid.x.toFixed(1)} ${laid.y.toFixed(1)})`,
+      dataset: { key, name: node.Name, type: node.Type || '', ref: String(node.ReferenceId) },
+      tabindex: 0,
+      role: 'button',
+      'aria-label': `${node.Name} (${info.label})`,
+      onclick: (event) => { event.stopPropagation(); onSelect({ key, node }); },
+      onkeydown: (event) => { if (event.key === 'Enter') onSelect({ key, node }); },
+    },
+    s('title', null, `${node.Name}\n${info.label}`),
+    s('g', { transform: `translate(0 ${cy})` },
+      ...ring(0, 0, r + 4, node.Type === 'client' ? null : node.SummaryStatistics),
+      s('circle', { class: 'hub', cx: 0, cy: 0, r, fill: info.colour }),
+      icon(info, r, node.Type)),
+    s('text', { y: cy + r + 20, 'text-anchor': 'middle', class: 'name' }, node.Name.length > 28 ? `${node.Name.slice(0, 27)}…` : node.Name),
+    s('text', { y: cy + r + 34, 'text-anchor': 'middle', class: 'sub' }, `${info.label} · ${sub}`));
+    nodes.append(group);
+  }
+  const graph = g.graph();
+  return { content: [edges, nodes], width: graph.width || 400, height: graph.height || 300 };
+}
+
+function statsList(stats, minutes) {
+  const o = fmt.outcomes(stats);
+  return pairs([
+    ['Requests', `${fmt.count(o.total)} (${fmt.perMinute(o.total / minutes)})`],
+    ['Average response', fmt.duration(o.average)],
+    ['OK', `${fmt.count(o.ok)} (${fmt.percent(o.ok, o.total)})`],
+    ['Errors (4xx)', `${fmt.count(o.error)} (${fmt.percent(o.error, o.total)})`],
+    ['Throttles (429)', `${fmt.count(o.throttle)} (${fmt.percent(o.throttle, o.total)})`],
+    ['Faults (5xx)', `${fmt.count(o.fault)} (${fmt.percent(o.fault, o.total)})`],
+  ]);
+}
+
+/** How often a live map refreshes: every second up to an hour's range (its statistics are
+ * aggregated at ingest, so this costs milliseconds), less often for longer ranges. */
+function refreshMs(seconds) {
+  if (seconds <= 3600) return 1000;
+  return seconds <= 86400 ? 5000 : 15000;
+}
+
+export function render(root, route, ctx) {
+  const range = ctx.range;
+  const minutes = Math.max(1 / 60, range.seconds / 60);
+  const carry = rangeParams(route.params);
+  const svg = s('svg', { id: 'service-map', role: 'img', 'aria-label': 'Service map' });
+  const defs = s('defs', null, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+    s('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#9aa4b5' })));
+  const viewport = s('g', { class: 'viewport' });
+  svg.append(defs, viewport);
+  const status = h('div', { class: 'map-status' }, state('loading', 'Loading the service map…'));
+  const legend = h('div', { class: 'legend' },
+    ...['ok', 'error', 'throttle', 'fault'].map((k) => h('span', null, h('span', { class: `dot dot-${k}` }), { ok: 'OK', error: 'Error', throttle: 'Throttle', fault: 'Fault' }[k])));
+  const fitButton = h('button', { type: 'button', class: 'fit', title: 'Fit the map to the window', onclick: () => fit() }, 'Fit');
+  const canvas = h('div', { class: 'panel map-canvas' }, svg, status, legend, fitButton);
+  const side = h('aside', { class: 'panel side', id: 'node-details', 'aria-live': 'polite' });
+  root.append(h('div', { class: 'map-layout' }, canvas, side));
+
+  let answer = null;
+  let selection = { key: null };
+  let view = null; // {x, y, k}
+  let size = { width: 0, height: 0 };
+  let chart = null;
+  let timer = null;
+  let signature = '';
+  const controller = new AbortController();
+
+  function applyView() {
+    viewport.setAttribute('transform', `translate(${view.x} ${view.y}) scale(${view.k})`);
+  }
+  function fit() {
+    const box = svg.getBoundingClientRect();
+    if (!size.width || !box.width) return;
+    const k = Math.min(1.5, box.width / size.width, box.height / size.height) * 0.95;
+    view = { k, x: (box.width - size.width * k) / 2, y: (box.height - size.height * k) / 2 };
+    applyView();
+  }
+
+  function showSide() {
+    if (chart) { chart.destroy(); chart = null; }
+    const sel = selection;
+    if (!answer) { side.replaceChildren(); return; }
+    if (!sel.key) {
+      const services = answer.Services || [];
+      const roots = services.filter((n) => n.Root);
+      side.replaceChildren(
+        h('h2', null, 'Overview'),
+        pairs([
+          ['Range', range.label],
+          ['Nodes', fmt.count(services.length)],
+          ['Entry points', roots.map((n) => n.Name).join(', ') || '—'],
+        ]),
+        h('p', { class: 'muted' }, 'Select a node or an edge to see its statistics and traces.'));
+      return;
+    }
+    if (sel.node) {
+      const node = sel.node;
+      const info = typeInfo(node.Type);
+      const body = [h('h2', null, node.Name), h('p', { class: 'muted' }, info.label)];
+      if (node.SummaryStatistics) {
+        body.push(statsList(node.SummaryStatistics, minutes), h('h2', null, 'Response time distribution'));
+        const holder = h('div', { class: 'chart', id: 'node-histogram' });
+        body.push(holder);
+        side.replaceChildren(...body);
+        const b = weightedBins(node.ResponseTimeHistogram || []);
+        if (b.x.length) chart = histogram(holder, { ...b, label: 'Requests', height: 160 });
+        else holder.append(state('empty', 'No response times recorded.'));
+      } else {
+        const calls = (node.Edges || []).reduce((n, e) => n + (e.SummaryStatistics ? e.SummaryStatistics.TotalCount : 0), 0);
+        body.push(pairs([['Requests sent', fmt.count(calls)]]));
+        side.replaceChildren(...body);
+      }
+      const actions = h('div', { class: 'actions' });
+      if (node.Type !== 'client') {
+        actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: nodeFilter(node) }) }, 'View traces'));
+        actions.append(h('a', { class: 'button', href: href('traces', { ...carry, filter: `${nodeFilter(node)} { fault OR error }` }) }, 'Traces with errors'));
+      }
+      side.append(actions);
+      return;
+    }
+    const { edge, source, target } = sel;
+    const holder = h('div', { class: 'chart', id: 'node-histogram' });
+    side.replaceChildren(
+      h('h2', null, `${source.Name} → ${target.Name}`),
+      h('p', { class: 'muted' }, `${typeInfo(source.Type).label} → ${typeInfo(target.Type).label}`),
+      statsList(edge.SummaryStatistics, minutes),
+      h('h2', null, 'Response time distribution'),
+      holder,
+      h('div', { class: 'actions' },
+        h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: edgeFilter(source, target) }) }, 'View traces')));
+    const b = weightedBins(edge.ResponseTimeHistogram || []);
+    if (b.x.length) chart = histogram(holder, { ...b, label: 'Requests', height: 160 });
+  }
+
+  function select(sel) {
+    selection = sel;
+    for (const el of viewport.querySelectorAll('.node, .edge')) el.classList.remove('selected');
+    draw();
+    showSide();
+  }
+
+  function draw() {
+    const services = (answer && answer.Services) || [];
+    if (!services.length) {
+      viewport.replaceChildren();
+      status.replaceChildren(state('empty', `No traces in the ${range.label.toLowerCase()}. `,
+        'Send segments to this server (UDP, the X-Ray daemon protocol) or run ', h('code', null, 'fluoroscope demo'), '.'));
+      return;
+    }
+    status.replaceChildren();
+    const focused = viewport.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    const drawn = drawGraph(answer, minutes, selection, select);
+    viewport.replaceChildren(...drawn.content);
+    if (focused) {
+      // a refresh redraws everything: keep the keyboard where it was
+      const again = [...viewport.querySelectorAll('.node, .edge')].find((el) => el.dataset.key === focused);
+      if (again) again.focus();
+    }
+    const sig = services.map((n) => `${n.Name}|${n.Type}`).sort().join(',');
+    const changed = sig !== signature || !view;
+    signature = sig;
+    size = { width: drawn.width, height: drawn.height };
+    if (changed) fit();
+    else applyView();
+  }
+
+  async function load() {
+    try {
+      const now = Date.now() / 1000;
+      const body = range.live ? { StartTime: now - range.seconds, EndTime: now } : { StartTime: range.start, EndTime: range.end };
+      const fresh = await xray('ServiceGraph', body, { signal: controller.signal });
+      answer = fresh;
+      if (selection.key) {
+        // keep the selection on the same service or edge after a refresh
+        const find = (n) => (fresh.Services || []).find((m) => m.Name === n.Name && (m.Type || '') === (n.Type || ''));
+        if (selection.node) {
+          const node = find(selection.node);
+          selection = node ? { key: `n${node.ReferenceId}`, node } : { key: null };
+        } else {
+          const source = find(selection.source);
+          const target = find(selection.target);
+          const edge = source && target && (source.Edges || []).find((e) => e.ReferenceId === target.ReferenceId);
+          selection = edge ? { key: `${source.ReferenceId}>${target.ReferenceId}`, edge, source, target } : { key: null };
+        }
+      }
+      draw();
+      showSide();
+      canvas.dataset.updated = String(Date.now());
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      status.replaceChildren(state('error', `The service map could not be loaded: ${err.message}`));
+    }
+    if (range.live && !controller.signal.aborted) timer = setTimeout(load, refreshMs(range.seconds));
+  }
+
+  // pan with the pointer, zoom with the wheel
+  let drag = null;
+  svg.addEventListener('pointerdown', (event) => {
+    if (event.target.closest('.node, .edge') || !view) return;
+    drag = { x: event.clientX - view.x, y: event.clientY - view.y };
+    svg.classList.add('panning');
+    svg.setPointerCapture(event.pointerId);
+  });
+  svg.addEventListener('pointermove', (event) => {
+    if (!drag) return;
+    view.x = event.clientX - drag.x;
+    view.y = event.clientY - drag.y;
+    applyView();
+  });
+  svg.addEventListener('pointerup', () => { drag = null; svg.classList.remove('panning'); });
+  svg.addEventListener('wheel', (event) => {
+    if (!view) return;
+    event.preventDefault();
+    const box = svg.getBoundingClientRect();
+    const px = event.clientX - box.left;
+    const py = event.clientY - box.top;
+    const k = Math.min(4, Math.max(0.2, view.k * Math.exp(-event.deltaY * 0.0015)));
+    view = { k, x: px - ((px - view.x) * k) / view.k, y: py - ((py - view.y) * k) / view.k };
+    applyView();
+  }, { passive: false });
+  svg.addEventListener('click', () => { if (selection.key) select({ key: null }); });
+  const observer = new ResizeObserver(() => fit());
+  observer.observe(canvas);
+
+  load();
+  return () => {
+    controller.abort();
+    clearTimeout(timer);
+    observer.disconnect();
+    if (chart) chart.destroy();
+  };
+}

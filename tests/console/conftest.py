@@ -1,0 +1,190 @@
+"""Browser tests of the web console: Playwright driving Debian's Chromium.
+
+The browser is installed by ``scripts/install-browser`` when missing (apt; it needs root).
+The server is fed the way a user's would be: ``fluoroscope demo`` runs the sample
+serverless app against it for the whole module (so live views have live traffic), and the
+official ``aws-xray-sdk`` sends the hostile trace. Every page a test opens fails the test
+on a JavaScript error, a console error (a Content-Security-Policy violation is one) or an
+``alert``. Screenshots of each view go to ``docs/screenshots`` (shown in the README).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support import ServerProcess, free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-proxy-server",  # loopback only, whatever the environment's proxy says
+]
+STAGE = ("orders-api/prod", "AWS::ApiGateway::Stage")
+FUNCTION = ("orders-api-createOrder", "AWS::Lambda::Function")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("FLUOROSCOPE_CHROMIUM", "/usr/bin/chromium")
+    if not os.access(path, os.X_OK):
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "install-browser")],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+        )
+        if done.returncode != 0 or not os.access(path, os.X_OK):
+            pytest.fail(f"the browser tests need Chromium at {path}:\n{done.stdout}{done.stderr}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    # module scope: Playwright's sync API keeps an event loop running in this thread until
+    # it stops, and later tests that call asyncio.run() need the thread without one
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Demo:
+    """``fluoroscope demo`` running against its own server on a loopback port."""
+
+    port: int
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def xray(self) -> Any:
+        return ServerProcess(self.port, Path(), None).xray()  # type: ignore[arg-type]
+
+
+def _graph(client: Any) -> set[tuple[tuple[str, str], tuple[str, str]]]:
+    now = time.time()
+    graph = client.get_service_graph(StartTime=now - 900, EndTime=now + 60)
+    by_ref = {s["ReferenceId"]: (s["Name"], s.get("Type", "")) for s in graph["Services"]}
+    return {
+        (by_ref[s["ReferenceId"]], by_ref[e["ReferenceId"]])
+        for s in graph["Services"]
+        for e in s.get("Edges", [])
+        if e["ReferenceId"] in by_ref
+    }
+
+
+EXPECTED_EDGES = {
+    (("orders-api/prod", "client"), STAGE),
+    (STAGE, ("orders-api-createOrder", "AWS::Lambda")),
+    (("orders-api-createOrder", "AWS::Lambda"), FUNCTION),
+    (FUNCTION, ("orders", "AWS::DynamoDB::Table")),
+    (FUNCTION, ("orders-receipts", "AWS::S3::Bucket")),
+    (FUNCTION, ("127.0.0.1", "remote")),
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fluoroscope", "demo", "--no-open", "--listen",
+         f"127.0.0.1:{port}", "--data-dir", str(tmp_path_factory.mktemp("console")),
+         "--rate", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    running = Demo(port, proc)
+    client = running.xray()
+
+    def complete() -> bool:
+        if proc.poll() is not None:
+            out, _ = proc.communicate()
+            pytest.fail(f"the demo exited early:\n{out}")
+        try:
+            return _graph(client) >= EXPECTED_EDGES
+        except Exception:  # still starting
+            return False
+
+    try:
+        wait_for(complete, timeout=120, interval=0.5)
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        running.output.append(out or "")
+
+
+@dataclass
+class Watched:
+    """A page, and what went wrong on it."""
+
+    page: Page
+    problems: list[str]
+    dialogs: list[str]
+    allowed: list[str] = field(default_factory=list)
+
+    def allow(self, fragment: str) -> None:
+        """A console message containing ``fragment`` is expected (an API error under test)."""
+        self.allowed.append(fragment)
+
+
+@pytest.fixture
+def watched(browser: Browser, demo: Demo) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=demo.url)
+    page = context.new_page()
+    problems: list[str] = []
+    dialogs: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+    def dialog(d: Any) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.set_default_timeout(15_000)
+    watched = Watched(page, problems, dialogs)
+    yield watched
+    context.close()
+    unexpected = [p for p in problems if not any(a in p for a in watched.allowed)]
+    assert not unexpected, unexpected
+    assert not dialogs, f"a page opened a dialog: {dialogs}"
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the page as docs/screenshots/<name>.png (the README shows these)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
