@@ -16,7 +16,7 @@ What one run does:
 5. reports p50 / p99 / max of send -> row, the same for send -> API, and the ratios against
    the 1 s target and against the API.
 
-Usage: ``python benchmarks/console_live.py --traces 60``. Never run by pytest. Needs
+Usage: ``python -m benchmarks.console_live --traces 60`` (from the repository's root). Never run by pytest. Needs
 Chromium (``scripts/install-browser``).
 """
 
@@ -30,8 +30,6 @@ import random
 import secrets
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -40,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import sync_playwright
+
+from benchmarks.ingest import free_port, start_server
 
 TARGET_P99 = 1.0
 HEADER = b'{"format": "json", "version": 1}\n'
@@ -58,45 +58,12 @@ OBSERVER = """
 """
 
 
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port: int = tcp.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
 def post(port: int, op: str, body: dict[str, Any]) -> Any:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/{op}", data=json.dumps(body).encode(), method="POST"
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-def start_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fluoroscope", "server", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(data_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2).close()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start within 60 s")
 
 
 def trace_documents(service: str) -> tuple[str, list[bytes]]:

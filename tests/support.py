@@ -190,3 +190,31 @@ def old_schema(transport: Transport, version: int) -> str:
             {"v": number, "d": description},
         )
     return db
+
+
+Node = tuple[str, str]  # (name, type) of a service graph node
+
+# What the sample app's service graph must hold (``fluoroscope demo``)
+DEMO_STAGE: Node = ("orders-api/prod", "AWS::ApiGateway::Stage")
+DEMO_FUNCTION: Node = ("orders-api-createOrder", "AWS::Lambda::Function")
+DEMO_EDGES: set[tuple[Node, Node]] = {
+    (("orders-api/prod", "client"), DEMO_STAGE),
+    (DEMO_STAGE, ("orders-api-createOrder", "AWS::Lambda")),
+    (("orders-api-createOrder", "AWS::Lambda"), DEMO_FUNCTION),
+    (DEMO_FUNCTION, ("orders", "AWS::DynamoDB::Table")),
+    (DEMO_FUNCTION, ("orders-receipts", "AWS::S3::Bucket")),
+    (DEMO_FUNCTION, ("127.0.0.1", "remote")),
+}
+
+
+def service_edges(client: Any, seconds: float = 600) -> set[tuple[Node, Node]]:
+    """The edges of GetServiceGraph over the last ``seconds``, as (name, type) pairs."""
+    now = time.time()
+    graph = client.get_service_graph(StartTime=now - seconds, EndTime=now + 60)
+    by_ref = {s["ReferenceId"]: (s["Name"], s.get("Type", "")) for s in graph["Services"]}
+    return {
+        (by_ref[s["ReferenceId"]], by_ref[e["ReferenceId"]])
+        for s in graph["Services"]
+        for e in s.get("Edges", [])
+        if e["ReferenceId"] in by_ref
+    }

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support import ServerProcess, free_port, wait_for
+from tests.support import DEMO_EDGES, ServerProcess, free_port, service_edges, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -33,8 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--no-proxy-server",  # loopback only, whatever the environment's proxy says
 ]
-STAGE = ("orders-api/prod", "AWS::ApiGateway::Stage")
-FUNCTION = ("orders-api-createOrder", "AWS::Lambda::Function")
 
 
 @pytest.fixture(scope="session")
@@ -79,28 +76,6 @@ class Demo:
         return ServerProcess(self.port, Path(), None).xray()  # type: ignore[arg-type]
 
 
-def _graph(client: Any) -> set[tuple[tuple[str, str], tuple[str, str]]]:
-    now = time.time()
-    graph = client.get_service_graph(StartTime=now - 900, EndTime=now + 60)
-    by_ref = {s["ReferenceId"]: (s["Name"], s.get("Type", "")) for s in graph["Services"]}
-    return {
-        (by_ref[s["ReferenceId"]], by_ref[e["ReferenceId"]])
-        for s in graph["Services"]
-        for e in s.get("Edges", [])
-        if e["ReferenceId"] in by_ref
-    }
-
-
-EXPECTED_EDGES = {
-    (("orders-api/prod", "client"), STAGE),
-    (STAGE, ("orders-api-createOrder", "AWS::Lambda")),
-    (("orders-api-createOrder", "AWS::Lambda"), FUNCTION),
-    (FUNCTION, ("orders", "AWS::DynamoDB::Table")),
-    (FUNCTION, ("orders-receipts", "AWS::S3::Bucket")),
-    (FUNCTION, ("127.0.0.1", "remote")),
-}
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     port = free_port()
@@ -122,7 +97,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             out, _ = proc.communicate()
             pytest.fail(f"the demo exited early:\n{out}")
         try:
-            return _graph(client) >= EXPECTED_EDGES
+            return service_edges(client, 900) >= DEMO_EDGES
         except Exception:  # still starting
             return False
 

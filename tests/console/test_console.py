@@ -20,10 +20,10 @@ from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import EXPECTED_EDGES, FUNCTION, Demo, Watched, screenshot
-from tests.support import wait_for
+from tests.console.conftest import Demo, Watched, screenshot
+from tests.support import DEMO_EDGES, DEMO_FUNCTION, wait_for
 
-FUNCTION_FILTER = f'service(id(name: "{FUNCTION[0]}", type: "{FUNCTION[1]}"))'
+FUNCTION_FILTER = f'service(id(name: "{DEMO_FUNCTION[0]}", type: "{DEMO_FUNCTION[1]}"))'
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
@@ -138,19 +138,19 @@ def test_the_service_map_shows_the_app_and_leads_to_traces(watched: Watched, dem
             "data-target-type",
         )
     }
-    assert shown >= EXPECTED_EDGES
+    assert shown >= DEMO_EDGES
     nodes = {(n, t) for n, t in _attributes(page, "#service-map g.node", "data-name", "data-type")}
     api_nodes = {(s["Name"], s.get("Type", "")) for s in _graph_services(demo)}
-    assert nodes <= api_nodes and {n for edge in EXPECTED_EDGES for n in edge} <= nodes
+    assert nodes <= api_nodes and {n for edge in DEMO_EDGES for n in edge} <= nodes
     expect(page.locator("#service-map .edge-label").first).to_contain_text("/min")
     screenshot(page, "service-map")
 
     node = page.locator(
-        f'#service-map g.node[data-name="{FUNCTION[0]}"][data-type="{FUNCTION[1]}"] circle.hub'
+        f'#service-map g.node[data-name="{DEMO_FUNCTION[0]}"][data-type="{DEMO_FUNCTION[1]}"] circle.hub'
     )
     node.click()
     details = page.locator("#node-details")
-    expect(details).to_contain_text(FUNCTION[0])
+    expect(details).to_contain_text(DEMO_FUNCTION[0])
     expect(details).to_contain_text("Average response")
     expect(details.locator("#node-histogram canvas").first).to_be_visible()
     screenshot(page, "service-map-node")
@@ -242,7 +242,7 @@ def test_a_trace_opens_its_timeline_with_every_subsegment(watched: Watched, demo
     for entity_id, entity in entities.items():
         assert rows[entity_id].get_attribute("data-name") == entity["name"]
     services = {g.get_attribute("data-service") for g in page.locator("#timeline .tl-group").all()}
-    assert {"orders-api/prod", FUNCTION[0]} <= services
+    assert {"orders-api/prod", DEMO_FUNCTION[0]} <= services
 
     invocation = page.locator('#timeline .tl-row[data-name="Invocation"]').first
     invocation.click()

@@ -23,10 +23,14 @@ from typing import Any
 import pytest
 
 from fluoroscope.model.documents import validate_document
-from tests.support import ServerProcess, free_port, start_server, wait_for
-
-STAGE = ("orders-api/prod", "AWS::ApiGateway::Stage")
-FUNCTION = "orders-api-createOrder"
+from tests.support import (
+    DEMO_EDGES,
+    ServerProcess,
+    free_port,
+    service_edges,
+    start_server,
+    wait_for,
+)
 
 
 def _run_demo(port: int, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
@@ -60,28 +64,6 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 90) -> str:
 
 def _xray(port: int) -> Any:
     return ServerProcess(port, Path(), None).xray()  # type: ignore[arg-type]
-
-
-def _edges(client: Any) -> set[tuple[tuple[str, str], tuple[str, str]]]:
-    now = time.time()
-    graph = client.get_service_graph(StartTime=now - 600, EndTime=now + 60)
-    by_ref = {s["ReferenceId"]: (s["Name"], s.get("Type", "")) for s in graph["Services"]}
-    return {
-        (by_ref[s["ReferenceId"]], by_ref[e["ReferenceId"]])
-        for s in graph["Services"]
-        for e in s.get("Edges", [])
-        if e["ReferenceId"] in by_ref
-    }
-
-
-EXPECTED_EDGES = {
-    (("orders-api/prod", "client"), STAGE),
-    (STAGE, (FUNCTION, "AWS::Lambda")),
-    ((FUNCTION, "AWS::Lambda"), (FUNCTION, "AWS::Lambda::Function")),
-    ((FUNCTION, "AWS::Lambda::Function"), ("orders", "AWS::DynamoDB::Table")),
-    ((FUNCTION, "AWS::Lambda::Function"), ("orders-receipts", "AWS::S3::Bucket")),
-    ((FUNCTION, "AWS::Lambda::Function"), ("127.0.0.1", "remote")),
-}
 
 
 def _all_documents(client: Any) -> list[dict[str, Any]]:
@@ -135,7 +117,7 @@ def test_demo_shows_the_serverless_app_and_stops_cleanly_on_ctrl_c(
         if proc.poll() is not None:
             pytest.fail(f"demo exited early:\n{_finish(proc)}")
         try:
-            return _edges(client) >= EXPECTED_EDGES
+            return service_edges(client) >= DEMO_EDGES
         except Exception:  # the server is still starting
             return False
 
