@@ -13,15 +13,16 @@ import time
 import traceback
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.console.conftest import Demo, Watched, screenshot
-from tests.support import DEMO_EDGES, DEMO_FUNCTION, wait_for
+from tests.support import DEMO_EDGES, DEMO_FUNCTION, start_server, wait_for
 
 FUNCTION_FILTER = f'service(id(name: "{DEMO_FUNCTION[0]}", type: "{DEMO_FUNCTION[1]}"))'
 PAYLOAD = "<img src=x onerror=alert(1)>"
@@ -391,3 +392,67 @@ def test_analytics_compares_two_filtered_sets(watched: Watched, demo: Demo) -> N
     expect(page.locator('#distribution .histogram[data-set="a"] canvas').first).to_be_visible()
     expect(page.locator("#timeseries canvas").first).to_be_visible()
     screenshot(page, "analytics")
+
+
+def test_the_list_pages_and_the_map_refreshes_by_itself(watched: Watched, demo: Demo) -> None:
+    wait_for(lambda: len(_summaries(demo.xray())) > 50 or None, timeout=60, interval=1)
+    page = watched.page
+    page.goto("/#/traces?range=15m")
+    _loaded(page, "")
+    first_page = _attributes(page, "#trace-list tbody tr", "data-id")
+    assert len(first_page) == 25, "the demo has sent more than a page of traces"
+    expect(page.locator(".pager")).to_contain_text("1\u201325 of")
+    page.locator("#page-older").click()
+    expect(page.locator(".pager")).to_contain_text("26\u201350 of")
+    second_page = _attributes(page, "#trace-list tbody tr", "data-id")
+    assert second_page and not set(first_page) & set(second_page)
+    page.locator("#page-newer").click()
+    assert _attributes(page, "#trace-list tbody tr", "data-id") == first_page
+
+    page.goto("/#/map?range=15m")
+    canvas = page.locator(".map-canvas[data-updated]")
+    expect(canvas).to_have_count(1)
+    drawn = canvas.get_attribute("data-updated")
+    expect(canvas).not_to_have_attribute("data-updated", drawn or "")
+
+
+def test_a_custom_time_range_goes_into_the_link(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/#/traces?range=1h")
+    page.locator("#time-range").select_option("custom")
+    page.get_by_label("From").fill("2026-01-02T03:04")
+    page.get_by_label("To").fill("2026-01-02T05:04")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"from=2026-01-0.*&to=2026-01-0"))
+    expect(page.locator("#time-range")).to_have_value("custom")
+    _loaded(page, "")
+    expect(page.get_by_text("No traces in this time range")).to_be_visible()
+
+
+def test_an_empty_server_and_a_stopped_one_say_so(browser: Browser, tmp_path: Path) -> None:
+    server = start_server(tmp_path / "empty")
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto("/#/map?range=5m")
+        expect(page.locator(".map-canvas .state.empty")).to_contain_text("No traces in the last")
+        page.goto("/#/traces?range=5m")
+        expect(page.get_by_text("No traces in this time range")).to_be_visible()
+        page.goto("/#/analytics?range=5m")
+        expect(page.locator("#analytics-form")).to_be_visible()
+        expect(page.locator("main .state.empty")).to_contain_text("No traces in this range")
+        server.stop()
+        page.evaluate("location.hash = '#/traces?range=15m'")
+        expect(page.locator("#trace-list ~ div .state.error")).to_contain_text(
+            "Traces could not be loaded: the server did not answer"
+        )
+        page.evaluate("location.hash = '#/map?range=15m'")
+        expect(page.locator(".map-canvas .state.error")).to_contain_text(
+            "The service map could not be loaded: the server did not answer"
+        )
+    finally:
+        context.close()
+        server.stop()
+    assert not errors, errors

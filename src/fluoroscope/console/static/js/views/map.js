@@ -101,6 +101,16 @@ function edgeColour(stats) {
   return null;
 }
 
+const HUB_Y = -12; // the circle's centre, above the node's centre (its labels are below)
+
+/** The point at distance r from centre c towards point p. */
+function onCircle(c, r, p) {
+  const dx = p.x - c.x;
+  const dy = p.y - c.y;
+  const length = Math.hypot(dx, dy) || 1;
+  return { x: c.x + (dx / length) * r, y: c.y + (dy / length) * r };
+}
+
 function layout(services) {
   const g = new dagre.graphlib.Graph({ multigraph: false });
   g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 40, edgesep: 12, marginx: 20, marginy: 20 });
@@ -133,7 +143,12 @@ function drawGraph(answer, minutes, selection, onSelect) {
       const target = byRef.get(edge.ReferenceId);
       if (!target) continue;
       const laid = g.edge(String(node.ReferenceId), String(edge.ReferenceId));
-      const pts = laid.points;
+      // dagre ends edges at the nodes' boxes; end them at the circles instead
+      const pts = laid.points.map((p) => ({ ...p }));
+      const from = g.node(String(node.ReferenceId));
+      const to = g.node(String(edge.ReferenceId));
+      pts[0] = onCircle({ x: from.x, y: from.y + HUB_Y }, radius.get(node.ReferenceId) + 7, pts[1]);
+      pts[pts.length - 1] = onCircle({ x: to.x, y: to.y + HUB_Y }, radius.get(edge.ReferenceId) + 8, pts[pts.length - 2]);
       const d = pts.map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
       const o = fmt.outcomes(edge.SummaryStatistics);
       const colour = edgeColour(edge.SummaryStatistics);
@@ -158,7 +173,7 @@ function drawGraph(answer, minutes, selection, onSelect) {
     const laid = g.node(String(node.ReferenceId));
     const r = radius.get(node.ReferenceId);
     const info = typeInfo(node.Type);
-    const cy = -12;
+    const cy = HUB_Y;
     const total = traffic(node);
     const o = fmt.outcomes(node.SummaryStatistics);
     const key = `n${node.ReferenceId}`;
