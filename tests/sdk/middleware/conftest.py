@@ -36,9 +36,13 @@ def serve_wsgi(app: Callable[..., Any], *, server: str = "werkzeug") -> Iterator
                 return None
 
         class Threading(ThreadingMixIn, WSGIServer):
-            daemon_threads = True
+            pass
 
         srv = wsgiref_server("127.0.0.1", 0, app, server_class=Threading, handler_class=Quiet)
+    # request threads are joined on close: the middleware ends a segment after the response
+    # has gone out, and a test reads what was emitted once the server has stopped
+    srv.daemon_threads = False
+    srv.block_on_close = True
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
