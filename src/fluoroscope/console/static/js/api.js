@@ -42,8 +42,9 @@ export async function xray(op, body = {}, { signal } = {}) {
 /**
  * Trace summaries in [start, end] (epoch seconds) matching filter, newest first, following
  * NextToken until `limit` are collected. Resolves to {summaries, nextToken, scanned}.
+ * onPage(collected so far), if given, is called after each page but the last.
  */
-export async function summaries({ start, end, filter, limit = 1000, token = null, signal } = {}) {
+export async function summaries({ start, end, filter, limit = 1000, token = null, signal, onPage } = {}) {
   const out = [];
   let next = token;
   let scanned = 0;
@@ -55,6 +56,7 @@ export async function summaries({ start, end, filter, limit = 1000, token = null
     out.push(...(page.TraceSummaries || []));
     scanned += page.TracesProcessedCount || 0;
     next = page.NextToken || null;
+    if (onPage && next && out.length < limit) onPage(out);
   } while (next && out.length < limit);
   return { summaries: out, nextToken: next, scanned };
 }

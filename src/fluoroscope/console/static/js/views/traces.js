@@ -162,7 +162,18 @@ export function render(root, route, ctx) {
   async function load() {
     listState.replaceChildren(state('loading', 'Loading traces…'));
     try {
-      const got = await summaries({ start: ctx.range.start, end: ctx.range.end, filter, limit: FETCH, signal: controller.signal });
+      const got = await summaries({
+        start: ctx.range.start, end: ctx.range.end, filter, limit: FETCH, signal: controller.signal,
+        onPage: (sofar) => {
+          // show the newest at once; the distribution waits for all it will cover
+          if (items.length) return;
+          items = [...sofar];
+          seen = new Set(items.map((s) => s.Id));
+          drawList();
+          pager.replaceChildren(); // pages come once every trace is read
+          listState.replaceChildren(state('loading', 'Loading more traces…'));
+        },
+      });
       items = got.summaries;
       seen = new Set(items.map((s) => s.Id));
       nextToken = got.nextToken;
