@@ -101,7 +101,7 @@ function edgeColour(stats) {
   return null;
 }
 
-const HUB_Y = -12; // the circle's centre, above the node's centre (its labels are below)
+const HUB_Y = -18; // the circle's centre, above the node's centre (its labels are below)
 
 /** The point at distance r from centre c towards point p. */
 function onCircle(c, r, p) {
@@ -111,16 +111,20 @@ function onCircle(c, r, p) {
   return { x: c.x + (dx / length) * r, y: c.y + (dy / length) * r };
 }
 
-function layout(services) {
+function layout(services, rankdir) {
   const g = new dagre.graphlib.Graph({ multigraph: false });
-  g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 40, edgesep: 12, marginx: 20, marginy: 20 });
+  g.setGraph({ rankdir, nodesep: rankdir === 'LR' ? 28 : 20, ranksep: rankdir === 'LR' ? 40 : 34, edgesep: 12, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
   const max = Math.max(1, ...services.map(traffic));
   const radius = new Map();
   for (const node of services) {
     const r = 14 + 16 * Math.sqrt(traffic(node) / max);
     radius.set(node.ReferenceId, r);
-    g.setNode(String(node.ReferenceId), { width: Math.max(2 * r + 12, 120), height: 2 * r + 44 });
+    // wide enough for the labels under the circle (name at ~7 px a character, the
+    // smaller type and rate lines at ~5.6 px)
+    const name = Math.min(28, node.Name.length) * 7;
+    const sub = Math.max(typeInfo(node.Type).label.length, 18) * 5.6;
+    g.setNode(String(node.ReferenceId), { width: Math.max(2 * r + 12, name, sub) + 8, height: 2 * r + 58 });
   }
   for (const node of services) {
     for (const edge of node.Edges || []) {
@@ -132,10 +136,10 @@ function layout(services) {
   return { g, radius };
 }
 
-function drawGraph(answer, minutes, selection, onSelect) {
+function drawGraph(answer, minutes, selection, onSelect, rankdir) {
   const services = answer.Services || [];
   const byRef = new Map(services.map((n) => [n.ReferenceId, n]));
-  const { g, radius } = layout(services);
+  const { g, radius } = layout(services, rankdir);
   const edges = s('g', { class: 'edges' });
   const nodes = s('g', { class: 'nodes' });
   for (const node of services) {
@@ -196,7 +200,8 @@ function drawGraph(answer, minutes, selection, onSelect) {
       s('circle', { class: 'hub', cx: 0, cy: 0, r, fill: info.colour }),
       icon(info, r, node.Type)),
     s('text', { y: cy + r + 20, 'text-anchor': 'middle', class: 'name' }, node.Name.length > 28 ? `${node.Name.slice(0, 27)}…` : node.Name),
-    s('text', { y: cy + r + 34, 'text-anchor': 'middle', class: 'sub' }, `${info.label} · ${sub}`));
+    s('text', { y: cy + r + 33, 'text-anchor': 'middle', class: 'sub' }, info.label),
+    s('text', { y: cy + r + 46, 'text-anchor': 'middle', class: 'sub' }, sub));
     nodes.append(group);
   }
   const graph = g.graph();
@@ -332,14 +337,16 @@ export function render(root, route, ctx) {
     }
     status.replaceChildren();
     const focused = viewport.contains(document.activeElement) ? document.activeElement.dataset.key : null;
-    const drawn = drawGraph(answer, minutes, selection, select);
+    // left to right where there is room, top to bottom in a narrow window
+    const rankdir = canvas.clientWidth && canvas.clientWidth < 640 ? 'TB' : 'LR';
+    const drawn = drawGraph(answer, minutes, selection, select, rankdir);
     viewport.replaceChildren(...drawn.content);
     if (focused) {
       // a refresh redraws everything: keep the keyboard where it was
       const again = [...viewport.querySelectorAll('.node, .edge')].find((el) => el.dataset.key === focused);
       if (again) again.focus();
     }
-    const sig = services.map((n) => `${n.Name}|${n.Type}`).sort().join(',');
+    const sig = `${rankdir}:${services.map((n) => `${n.Name}|${n.Type}`).sort().join(',')}`;
     const changed = sig !== signature || !view;
     signature = sig;
     size = { width: drawn.width, height: drawn.height };
@@ -402,7 +409,11 @@ export function render(root, route, ctx) {
     applyView();
   }, { passive: false });
   svg.addEventListener('click', () => { if (selection.key) select({ key: null }); });
-  const observer = new ResizeObserver(() => fit());
+  const observer = new ResizeObserver(() => {
+    if (!answer) return;
+    signature = ''; // lay out again for the new shape, and fit
+    draw();
+  });
   observer.observe(canvas);
 
   load();
