@@ -88,6 +88,11 @@ def _emit(port: int, *, annotation: str, url: str, message: str) -> str:
     except ValueError as exc:
         sub.add_exception(exc, traceback.extract_stack())
     xray_recorder.end_subsegment()
+    # a downstream call whose table name becomes an inferred node of the service map
+    table = xray_recorder.begin_subsegment("DynamoDB", namespace="aws")
+    table.set_aws({"operation": "GetItem", "table_name": annotation})
+    table.put_http_meta("status", 200)
+    xray_recorder.end_subsegment()
     xray_recorder.end_segment()
     return str(segment.trace_id)
 
@@ -302,8 +307,20 @@ def test_strings_from_segments_render_as_text(watched: Watched, demo: Demo) -> N
     page.locator('#timeline .tl-row[data-name="render"]').click()
     page.locator('#details [role="tab"]', has_text="Exceptions").click()
     expect(body).to_contain_text(f"boom {PAYLOAD}")
+    page.locator('#timeline .tl-row[data-name="DynamoDB"]').click()
+    page.locator('#details [role="tab"]', has_text="Resources").click()
+    expect(body).to_contain_text(PAYLOAD)
     assert page.locator("img").count() == 0
     assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0
+
+    page.goto("/#/map?range=15m")
+    table = page.locator(
+        f"#service-map g.node[data-type='AWS::DynamoDB::Table'][data-name={json.dumps(PAYLOAD)}]"
+    )
+    expect(table.locator("text.name")).to_have_text(PAYLOAD)
+    table.locator("circle.hub").click()
+    expect(page.locator("#node-details h2").first).to_have_text(PAYLOAD)
+    assert page.locator("img").count() == 0
 
 
 def test_live_tail_shows_new_traces_as_they_arrive(watched: Watched, demo: Demo) -> None:
