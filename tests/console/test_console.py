@@ -473,3 +473,27 @@ def test_an_empty_server_and_a_stopped_one_say_so(browser: Browser, tmp_path: Pa
         context.close()
         server.stop()
     assert not errors, errors
+
+
+def test_a_group_narrows_the_map_to_its_traces(watched: Watched, demo: Demo) -> None:
+    client = demo.xray()
+    client.create_group(GroupName="create-order", FilterExpression=FUNCTION_FILTER)
+    page = watched.page
+    page.goto("/#/map?range=15m")
+    expect(
+        page.locator('#service-map g.node[data-name="orders-api-getOrder"]').first
+    ).to_be_visible()
+    page.locator("#group").select_option("create-order")
+    expect(page).to_have_url(re.compile(r"group=create-order"))
+    expect(page.locator('.map-canvas[data-updated][data-group="create-order"]')).to_have_count(1)
+    names = {n for (n,) in _attributes(page, "#service-map g.node", "data-name")}
+    assert DEMO_FUNCTION[0] in names
+    assert "orders-api-getOrder" not in names and "orders-api-report" not in names
+    expect(page.locator("#node-details")).to_contain_text("create-order")
+    page.locator(
+        '#service-map g.node[data-name="orders-receipts"][data-type="AWS::S3::Bucket"] circle.hub'
+    ).click()
+    page.locator("#view-traces").click()
+    expect(page.locator("#filter")).to_have_value(
+        f'({FUNCTION_FILTER}) AND service(id(name: "orders-receipts", type: "AWS::S3::Bucket"))'
+    )

@@ -9,7 +9,7 @@ import { xray } from '../api.js';
 import { COLOURS, histogram, weightedBins } from '../charts.js';
 import { h, pairs, s, state } from '../dom.js';
 import * as fmt from '../format.js';
-import { href } from '../router.js';
+import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
 
 const TYPES = [
@@ -240,12 +240,22 @@ export function render(root, route, ctx) {
   const legend = h('div', { class: 'legend' },
     ...['ok', 'error', 'throttle', 'fault'].map((k) => h('span', null, h('span', { class: `dot dot-${k}` }), { ok: 'OK', error: 'Error', throttle: 'Throttle', fault: 'Fault' }[k])));
   const fitButton = h('button', { type: 'button', class: 'fit', title: 'Fit the map to the window', onclick: () => fit() }, 'Fit');
-  const canvas = h('div', { class: 'panel map-canvas' }, svg, status, legend, fitButton);
+  const groupName = route.params.get('group') || '';
+  const groupSelect = h('select', {
+    id: 'group', 'aria-label': 'Group',
+    title: 'Only the traces of a group (its filter expression)',
+    onchange: () => update({ group: groupSelect.value || null }),
+  }, h('option', { value: '' }, 'All traces'));
+  const tools = h('div', { class: 'map-tools' }, groupSelect, fitButton);
+  const canvas = h('div', { class: 'panel map-canvas', dataset: { group: groupName } }, svg, status, legend, tools);
   const side = h('aside', { class: 'panel side', id: 'node-details', 'aria-live': 'polite' });
   root.append(h('div', { class: 'map-layout' }, canvas, side));
 
   let answer = null;
+  let groupFilter = ''; // the selected group's filter expression, once known
   let selection = { key: null };
+  // the traces behind a node or an edge, within the selected group
+  const within = (expression) => (groupFilter ? `(${groupFilter}) AND ${expression}` : expression);
   let view = null; // {x, y, k}
   let size = { width: 0, height: 0 };
   let chart = null;
@@ -275,6 +285,7 @@ export function render(root, route, ctx) {
         h('h2', null, 'Overview'),
         pairs([
           ['Range', range.label],
+          ['Group', groupName || 'All traces'],
           ['Nodes', fmt.count(services.length)],
           ['Entry points', roots.map((n) => n.Name).join(', ') || '—'],
         ]),
@@ -300,8 +311,8 @@ export function render(root, route, ctx) {
       }
       const actions = h('div', { class: 'actions' });
       if (node.Type !== 'client') {
-        actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: nodeFilter(node) }) }, 'View traces'));
-        actions.append(h('a', { class: 'button', href: href('traces', { ...carry, filter: `${nodeFilter(node)} { fault OR error }` }) }, 'Traces with errors'));
+        actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(nodeFilter(node)) }) }, 'View traces'));
+        actions.append(h('a', { class: 'button', href: href('traces', { ...carry, filter: within(`${nodeFilter(node)} { fault OR error }`) }) }, 'Traces with errors'));
       }
       side.append(actions);
       return;
@@ -315,7 +326,7 @@ export function render(root, route, ctx) {
       h('h2', null, 'Response time distribution'),
       holder,
       h('div', { class: 'actions' },
-        h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: edgeFilter(source, target) }) }, 'View traces')));
+        h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(edgeFilter(source, target)) }) }, 'View traces')));
     const b = weightedBins(edge.ResponseTimeHistogram || []);
     if (b.x.length) chart = histogram(holder, { ...b, label: 'Requests', height: 160 });
   }
@@ -358,6 +369,7 @@ export function render(root, route, ctx) {
     try {
       const now = Date.now() / 1000;
       const body = range.live ? { StartTime: now - range.seconds, EndTime: now } : { StartTime: range.start, EndTime: range.end };
+      if (groupName) body.GroupName = groupName;
       const fresh = await xray('ServiceGraph', body, { signal: controller.signal });
       answer = fresh;
       if (selection.key) {
@@ -416,6 +428,14 @@ export function render(root, route, ctx) {
   });
   observer.observe(canvas);
 
+  xray('Groups', {}, { signal: controller.signal }).then((answer) => {
+    const groups = answer.Groups || [];
+    const names = groups.map((g) => g.GroupName).filter((n) => n && n !== 'Default');
+    const chosen = groups.find((g) => g.GroupName === groupName);
+    groupFilter = (chosen && chosen.FilterExpression) || '';
+    if (groupName && !names.includes(groupName)) names.unshift(groupName);
+    groupSelect.append(...names.map((n) => h('option', { value: n, selected: n === groupName }, n)));
+  }).catch(() => {}); // the map works without the list; a bad group shows as the map's error
   load();
   return () => {
     controller.abort();
