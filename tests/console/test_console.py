@@ -261,6 +261,8 @@ def test_a_trace_opens_its_timeline_with_every_subsegment(watched: Watched, demo
     expect(page.locator("#details-body")).to_contain_text(
         invocation.get_attribute("data-id") or "?"
     )
+    page.get_by_role("link", name="Back to traces").click()
+    expect(page.locator("#filter")).to_have_value(FUNCTION_FILTER)
 
 
 def _cold_trace(demo: Demo) -> str | None:

@@ -103,7 +103,8 @@ export function render(root, route) {
   const traceId = route.arg;
   const params = route.params;
   const range = rangeParams(params);
-  const backHref = href('traces', range);
+  // back to the list this trace was opened from: its range and filter
+  const backHref = href('traces', { ...range, filter: params.get('filter') });
   const controller = new AbortController();
   let blobUrl = null;
 

@@ -8,6 +8,7 @@ import { h, state } from '../dom.js';
 import { filterBox, narrowByResponseTime } from '../filterbox.js';
 import * as fmt from '../format.js';
 import { href, update } from '../router.js';
+import { rangeParams } from '../timerange.js';
 
 const PAGE = 25;
 const FETCH = 1000; // summaries read for the distribution and the first pages
@@ -18,11 +19,11 @@ function responseTime(summary) {
   return summary.ResponseTime !== undefined ? summary.ResponseTime : summary.Duration || 0;
 }
 
-function row(summary, now, fresh) {
+function row(summary, now, fresh, from) {
   const http = summary.Http || {};
   const st = fmt.status(summary);
   const statusText = http.HttpStatus ? String(http.HttpStatus) : { ok: 'OK', error: 'Error', fault: 'Fault', throttle: 'Throttle' }[st];
-  const link = href('trace', {}, summary.Id);
+  const link = href('trace', from, summary.Id); // from: the list's range and filter, for the way back
   return h('tr', {
     class: fresh ? 'new' : null,
     dataset: { id: summary.Id, status: st },
@@ -106,7 +107,8 @@ export function render(root, route, ctx) {
     const pages = Math.max(1, Math.ceil(items.length / PAGE));
     page = Math.min(page, pages - 1);
     const shown = items.slice(page * PAGE, page * PAGE + PAGE);
-    tbody.replaceChildren(...shown.map((s) => row(s, now, freshIds.has(s.Id))));
+    const from = { ...rangeParams(params), filter };
+    tbody.replaceChildren(...shown.map((s) => row(s, now, freshIds.has(s.Id), from)));
     if (!items.length) {
       listState.replaceChildren(state('empty', filter ? 'No traces match this filter in the time range.' : 'No traces in this time range.'));
     } else {
