@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import socket
 import time
 import traceback
 import urllib.parse
@@ -334,6 +336,36 @@ def test_live_tail_shows_new_traces_as_they_arrive(watched: Watched, demo: Demo)
     expect(page.locator(f'#trace-list tbody tr[data-id="{trace_id}"]')).to_be_visible(
         timeout=10_000
     )
+
+    # a trace first seen in progress is shown again once it is complete
+    started = time.time()
+    segment = {
+        "trace_id": f"1-{int(started):08x}-{secrets.token_hex(12)}",
+        "id": secrets.token_hex(8),
+        "name": "console-check",
+        "start_time": started,
+        "in_progress": True,
+    }
+    row = page.locator(f'#trace-list tbody tr[data-id="{segment["trace_id"]}"]')
+    _send(demo.port, segment)
+    expect(row).to_be_visible(timeout=10_000)
+    expect(row.locator("td.url")).not_to_contain_text("http://")
+    del segment["in_progress"]
+    segment["end_time"] = started + 0.25
+    segment["http"] = {
+        "request": {"method": "PUT", "url": "http://example.com/finished"},
+        "response": {"status": 204},
+    }
+    _send(demo.port, segment)
+    expect(row.locator("td.url")).to_have_text("http://example.com/finished", timeout=10_000)
+    expect(row.locator("td:nth-child(4)")).to_have_text("204")
+
+
+def _send(port: int, document: dict[str, Any]) -> None:
+    """One document as the daemon protocol's datagram, as any X-Ray SDK sends it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        header = b'{"format": "json", "version": 1}\n'
+        sock.sendto(header + json.dumps(document).encode(), ("127.0.0.1", port))
 
 
 def test_views_are_deep_links(watched: Watched) -> None:

@@ -145,7 +145,17 @@ export function render(root, route, ctx) {
     try {
       const got = await summaries({ start: now - TAIL_WINDOW, end: now, filter, limit: 200, signal: controller.signal });
       const fresh = got.summaries.filter((s) => !seen.has(s.Id));
-      if (fresh.length) {
+      // a trace shown while its segments were still arriving is replaced by its newer
+      // revision (its entry point's URL and status often come last)
+      const newer = new Map(got.summaries.filter((s) => seen.has(s.Id)).map((s) => [s.Id, s]));
+      let revised = false;
+      items = items.map((old) => {
+        const latest = newer.get(old.Id);
+        if (!latest || (latest.Revision || 0) <= (old.Revision || 0)) return old;
+        revised = true;
+        return latest;
+      });
+      if (fresh.length || revised) {
         for (const s of fresh) seen.add(s.Id);
         items = [...fresh, ...items].sort((a, b) => (b.StartTime || 0) - (a.StartTime || 0));
         drawList(new Set(fresh.map((s) => s.Id)));
