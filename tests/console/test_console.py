@@ -229,9 +229,7 @@ def test_dragging_the_distribution_narrows_by_response_time(watched: Watched) ->
     times = _cells(page, 5)
     assert times, "the dragged range holds traces"
     for text in times:
-        value, unit = text.split()
-        seconds = float(value) / {"µs": 1e6, "ms": 1e3, "s": 1}[unit]
-        assert bounds[0] - 0.001 <= seconds <= bounds[1] + 0.001, (text, bounds)
+        assert bounds[0] - 0.001 <= _seconds(text) <= bounds[1] + 0.001, (text, bounds)
 
 
 def test_a_trace_opens_its_timeline_with_every_subsegment(watched: Watched, demo: Demo) -> None:
@@ -531,3 +529,25 @@ def test_a_group_narrows_the_map_to_its_traces(watched: Watched, demo: Demo) -> 
     expect(page.locator("#filter")).to_have_value(
         f'({FUNCTION_FILTER}) AND service(id(name: "orders-receipts", type: "AWS::S3::Bucket"))'
     )
+
+
+def test_the_list_sorts_by_response_time(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/#/traces?range=15m")
+    _loaded(page, "")
+    page.locator("#sort-slowest").click()
+    expect(page).to_have_url(re.compile(r"sort=slowest"))
+    expect(page.locator("#trace-list[data-state=loaded][data-sort=slowest]")).to_have_count(1)
+    expect(page.locator("#sort-slowest").locator("..")).to_have_attribute("aria-sort", "descending")
+    seconds = [_seconds(text) for text in _cells(page, 5)]
+    assert len(seconds) > 1 and seconds == sorted(seconds, reverse=True), seconds
+    page.locator("#sort-newest").click()
+    expect(page.locator("#trace-list[data-state=loaded][data-sort=newest]")).to_have_count(1)
+    starts = [float(s) for (s,) in _attributes(page, "#trace-list tbody td.age", "data-start")]
+    assert starts == sorted(starts, reverse=True)
+
+
+def _seconds(text: str) -> float:
+    """A duration as the console prints it ("850 µs", "12.3 ms", "1.20 s"), in seconds."""
+    value, unit = text.split()
+    return float(value) / {"µs": 1e6, "ms": 1e3, "s": 1}[unit]

@@ -60,11 +60,22 @@ export function render(root, route, ctx) {
     h('p', { class: 'muted hint' }, 'Drag across the chart to keep only the traces in that range.'),
     chartHolder);
   const tbody = h('tbody');
-  const table = h('table', { class: 'list', id: 'trace-list' },
+  // newest first, or the slowest first (among the traces read)
+  const slowest = params.get('sort') === 'slowest';
+  const sortHeader = (label, key, active) => h('th', { 'aria-sort': active ? 'descending' : 'none' },
+    h('button', {
+      type: 'button', class: 'sort', id: `sort-${key}`,
+      title: key === 'slowest' ? 'Slowest first' : 'Newest first',
+      onclick: () => update({ sort: key === 'slowest' ? 'slowest' : null, page: null }),
+    }, label, active ? ' ▾' : ''));
+  const table = h('table', { class: 'list', id: 'trace-list', dataset: { sort: slowest ? 'slowest' : 'newest' } },
     h('thead', null, h('tr', null,
       h('th', null, 'ID'), h('th', { class: 'wide' }, 'Method'), h('th', null, 'URL'),
-      h('th', null, 'Status'), h('th', null, 'Response time'), h('th', null, 'Age'))),
+      h('th', null, 'Status'), sortHeader('Response time', 'slowest', slowest), sortHeader('Age', 'newest', !slowest))),
     tbody);
+  const ordered = (list) => (slowest
+    ? [...list].sort((a, b) => responseTime(b) - responseTime(a))
+    : [...list].sort((a, b) => (b.StartTime || 0) - (a.StartTime || 0)));
   const listState = h('div');
   const pager = h('div', { class: 'pager' });
   root.append(
@@ -106,7 +117,7 @@ export function render(root, route, ctx) {
     const now = Date.now() / 1000;
     const pages = Math.max(1, Math.ceil(items.length / PAGE));
     page = Math.min(page, pages - 1);
-    const shown = items.slice(page * PAGE, page * PAGE + PAGE);
+    const shown = ordered(items).slice(page * PAGE, page * PAGE + PAGE);
     const from = { ...rangeParams(params), filter };
     tbody.replaceChildren(...shown.map((s) => row(s, now, freshIds.has(s.Id), from)));
     if (!items.length) {
