@@ -11,11 +11,12 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
 from fluoroscope.server.console import STATIC_DIR
-from tests.support import ServerProcess
+from tests.support import ServerProcess, start_server
 
 
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -83,3 +84,9 @@ def test_vendored_files_match_their_record() -> None:
         assert hashlib.sha256((STATIC_DIR / "vendor" / name).read_bytes()).hexdigest() == digest
     assert (STATIC_DIR / "vendor" / "dagre.LICENSE").exists()
     assert (STATIC_DIR / "vendor" / "uPlot.LICENSE").exists()
+
+
+def test_the_server_says_where_its_console_is(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    output = server.stop()
+    assert f"Console: http://127.0.0.1:{server.port}/" in output, output

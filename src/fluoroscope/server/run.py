@@ -93,10 +93,13 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.request_exit)
     display = f"[{host}]" if ":" in host else host
+    # where a browser on this machine finds the console (not a wildcard address)
+    local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, display)
     announce(
         f"Fluoroscope is listening on udp://{display}:{port} (segments) and "
         f"http://{display}:{port} (X-Ray API)\nData directory: {data_dir}\n"
-        f"Store: {store.database} ({'embedded chDB' if store.embedded else 'ClickHouse server'})"
+        f"Store: {store.database} ({'embedded chDB' if store.embedded else 'ClickHouse server'})\n"
+        f"Console: http://{local}:{port}/"
     )
     try:
         await server.serve(sockets=[tcp_sock])
