@@ -6,6 +6,7 @@ checksum in ``console/static/vendor/README.md``).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import urllib.error
@@ -90,3 +91,14 @@ def test_the_server_says_where_its_console_is(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data")
     output = server.stop()
     assert f"Console: http://127.0.0.1:{server.port}/" in output, output
+
+
+def test_console_files_are_compressed_for_clients_that_accept_it(server: ServerProcess) -> None:
+    request = urllib.request.Request(
+        server.url + "/console/vendor/uPlot.esm.js", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["content-encoding"] == "gzip"
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        body = gzip.decompress(response.read())
+    assert body == (STATIC_DIR / "vendor" / "uPlot.esm.js").read_bytes()
