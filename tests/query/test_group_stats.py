@@ -119,7 +119,10 @@ def test_group_statistics_equal_the_graph_recomputed_from_spans(
                 hub.flush()
                 hub.tracker = _tracker(store)  # a restarted server remembers nothing
             for docs in batches[k : k + size]:
-                hub.pending.append(encode_batch(assembler.assemble(docs)))
+                # assemble first: reloading an evicted trace flushes the hub, which
+                # replaces ``hub.pending`` (appending in one expression lost the batch)
+                tables = encode_batch(assembler.assemble(docs))
+                hub.pending.append(tables)
             hub.flush()
             k += size
         _compare(store, hub.tracker, names)
