@@ -60,7 +60,9 @@ def _ingest(store: Store, assembler: Assembler, tracker: GroupStats, *batches: l
     """Assemble each batch of documents, then insert them as one round, as the server's
     hub does with the batches the worker sent while it was busy."""
     hub = _Hub(store, tracker)
-    hub.pending = [encode_batch(assembler.assemble(docs)) for docs in batches]
+    for docs in batches:
+        tables = encode_batch(assembler.assemble(docs))  # a reload flushes what is pending
+        hub.pending.append(tables)
     hub.flush()
 
 
