@@ -11,7 +11,6 @@ on a JavaScript error, a console error (a Content-Security-Policy violation is o
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,36 +59,26 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         launched.close()
 
 
-@dataclass
-class Demo:
-    """``fluoroscope demo`` running against its own server on a loopback port."""
-
-    port: int
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def xray(self) -> Any:
-        return ServerProcess(self.port, Path(), None).xray()  # type: ignore[arg-type]
+Demo = ServerProcess
+"""``fluoroscope demo`` on a loopback port: its server answers there (``url``, ``xray()``,
+``send_udp``), and ``stop()`` sends the demo Ctrl-C, which stops the app and the server."""
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     port = free_port()
+    data_dir = tmp_path_factory.mktemp("console")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "fluoroscope", "demo", "--no-open", "--listen",
-         f"127.0.0.1:{port}", "--data-dir", str(tmp_path_factory.mktemp("console")),
+         f"127.0.0.1:{port}", "--data-dir", str(data_dir),
          "--rate", "8"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
     )  # fmt: skip
-    running = Demo(port, proc)
+    running = Demo(port, data_dir, proc)
     client = running.xray()
 
     def complete() -> bool:
@@ -105,14 +94,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         wait_for(complete, timeout=120, interval=0.5)
         yield running
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        running.output.append(out or "")
+        running.stop(timeout=90)
 
 
 @dataclass
