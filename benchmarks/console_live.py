@@ -35,11 +35,10 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from benchmarks.ingest import free_port, start_server
+from benchmarks.ingest import Api, free_port, percentile, start_server
 
 TARGET_P99 = 1.0
 HEADER = b'{"format": "json", "version": 1}\n'
@@ -56,14 +55,6 @@ OBSERVER = """
   new MutationObserver(stamp).observe(document.getElementById('view'), {childList: true, subtree: true});
 }
 """
-
-
-def post(port: int, op: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/{op}", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def trace_documents(service: str) -> tuple[str, list[bytes]]:
@@ -112,11 +103,6 @@ def background(port: int, rate: float, stop_at: float) -> None:
     sock.close()
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--traces", type=int, default=60)
@@ -150,6 +136,7 @@ def main() -> None:
                     )
                     noise.start()
                 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                client = Api(port)
                 sent: dict[str, float] = {}
                 api: dict[str, float] = {}
                 for _ in range(args.traces):
@@ -159,7 +146,7 @@ def main() -> None:
                         sock.sendto(doc, ("127.0.0.1", port))
                     sent[trace_id] = began
                     while time.time() - began < 10:
-                        if post(port, "Traces", {"TraceIds": [trace_id]})["Traces"]:
+                        if client.call("POST", "/Traces", {"TraceIds": [trace_id]})["Traces"]:
                             api[trace_id] = time.time()
                             break
                         time.sleep(0.005)
