@@ -33,7 +33,6 @@ import statistics
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
