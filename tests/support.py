@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -127,6 +127,23 @@ def start_server(data_dir: Path, *extra: str, port: int | None = None) -> Server
             time.sleep(0.1)
     server.stop()
     raise RuntimeError("server did not come up within 60 s")
+
+
+def run_demo(
+    port: int, data_dir: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``fluoroscope demo --no-open`` on ``port`` (its own server there, unless one
+    answers), with no ``FLUOROSCOPE_*`` variables from this environment plus ``env``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
+    environment.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "fluoroscope", "demo", "--no-open", "--listen",
+         f"127.0.0.1:{port}", "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )  # fmt: skip
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support import DEMO_EDGES, ServerProcess, free_port, service_edges, wait_for
+from tests.support import (
+    DEMO_EDGES,
+    ServerProcess,
+    free_port,
+    run_demo,
+    service_edges,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -68,16 +74,7 @@ Demo = ServerProcess
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     port = free_port()
     data_dir = tmp_path_factory.mktemp("console")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fluoroscope", "demo", "--no-open", "--listen",
-         f"127.0.0.1:{port}", "--data-dir", str(data_dir),
-         "--rate", "8"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )  # fmt: skip
+    proc = run_demo(port, data_dir, "--rate", "8")
     running = Demo(port, data_dir, proc)
     client = running.xray()
 

@@ -11,10 +11,8 @@ exit status 0; ``--duration`` ends the run by itself and leaves a reused server 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from tests.support import (
     DEMO_EDGES,
     ServerProcess,
     free_port,
+    run_demo,
     service_edges,
     start_server,
     wait_for,
@@ -34,22 +33,14 @@ from tests.support import (
 
 
 def _run_demo(port: int, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
     # a hostile setup the demo must ignore: a missing profile, a wrong endpoint, a proxy
-    env.update(
-        AWS_PROFILE="no-such-profile",
-        AWS_ENDPOINT_URL="http://127.0.0.1:9",
-        HTTP_PROXY="http://127.0.0.1:9",
-        http_proxy="http://127.0.0.1:9",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "fluoroscope", "demo", "--no-open", "--listen",
-         f"127.0.0.1:{port}", "--data-dir", str(data_dir), "--rate", "12", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )  # fmt: skip
+    hostile = {
+        "AWS_PROFILE": "no-such-profile",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9",
+    }
+    return run_demo(port, data_dir, "--rate", "12", *extra, env=hostile)
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float = 90) -> str:

@@ -2,6 +2,8 @@
 // Each returns the uPlot instance; call .destroy() when the view goes.
 
 import uPlot from '../vendor/uPlot.esm.js';
+import { h } from './dom.js';
+import { duration } from './format.js';
 
 export const COLOURS = {
   ok: '#2f9e5b',
@@ -24,24 +26,38 @@ function follow(container, plot, height) {
 }
 
 /**
- * Equal-width bins over values (seconds): {x: bin starts, counts, width, clipped, max}.
- * When the slowest values lie far beyond the 99th percentile (over 1.5 times it), the axis
- * stops there and the last bin also holds the slow tail (clipped is true, max the largest
- * value), so one outlier does not squeeze every other bar into the first.
+ * The x range to bin response times over: {lo, hi, clipped, max}. When the slowest lie
+ * far beyond the 99th percentile (over 1.5 times it), the axis stops there and the last
+ * bin also holds the slow tail (clipped is true, max the largest value), so one outlier
+ * does not squeeze every other bar into the first. Needs at least one value.
  */
-export function bins(values, n = 40) {
-  if (!values.length) return { x: [], counts: [], width: 0, clipped: false, max: 0 };
+export function binRange(values) {
   const sorted = [...values].sort((a, b) => a - b);
-  const max = sorted[sorted.length - 1];
-  const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))];
-  const clipped = max > 1.5 * p99 && p99 > 0;
   const lo = Math.max(0, sorted[0]);
+  const max = sorted[sorted.length - 1];
+  const p99 = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(0.99 * sorted.length) - 1))];
+  const clipped = max > lo && p99 > lo && max > 1.5 * p99;
   let hi = clipped ? p99 : max;
   if (hi <= lo) hi = lo + Math.max(lo * 0.1, 0.001);
-  const w = (hi - lo) / n;
+  return { lo, hi, clipped, max };
+}
+
+/** n equal-width bins over range {lo, hi} (values beyond go to the edge bins): {x, counts, width}. */
+export function binOver(values, range, n = 40) {
+  const w = (range.hi - range.lo) / n;
   const counts = new Array(n).fill(0);
-  for (const v of values) counts[Math.max(0, Math.min(n - 1, Math.floor((v - lo) / w)))] += 1;
-  return { x: counts.map((_, i) => lo + i * w), counts, width: w, clipped, max };
+  for (const v of values) counts[Math.max(0, Math.min(n - 1, Math.floor((v - range.lo) / w)))] += 1;
+  return { x: counts.map((_, i) => range.lo + i * w), counts, width: w };
+}
+
+/** The upper bound of a dragged selection: into the last bin of a clipped range, the tail too. */
+export function selectionTop(range, width, to) {
+  return range.clipped && to >= range.hi - width ? Math.max(to, range.max) : to;
+}
+
+/** What a clipped range's last bar holds, said under the chart. */
+export function tailNote(range) {
+  return h('p', { class: 'muted hint' }, `The last bar also holds the slowest traces, up to ${duration(range.max)}.`);
 }
 
 /**

@@ -75,6 +75,12 @@ export function status(item) {
   return 'ok';
 }
 
+/** A trace summary's response time in seconds (its duration when it has none), or null. */
+export function responseTime(summary) {
+  const t = summary.ResponseTime ?? summary.Duration;
+  return typeof t === 'number' && Number.isFinite(t) ? t : null;
+}
+
 /** A JSON string for a filter expression, with quotes and backslashes escaped. */
 export function quote(text) {
   return JSON.stringify(String(text));

@@ -6,7 +6,7 @@
 // with GetTraceSummaries, newest first, up to CAP traces each.
 
 import { ApiError, summaries } from '../api.js';
-import { COLOURS, histogram, timeSeries } from '../charts.js';
+import { COLOURS, binOver, binRange, histogram, selectionTop, tailNote, timeSeries } from '../charts.js';
 import { h, state } from '../dom.js';
 import { errorContent, narrowByResponseTime } from '../filterbox.js';
 import * as format from '../format.js';
@@ -30,11 +30,6 @@ const DIMENSIONS = [
 ];
 
 // ---- reading summaries -------------------------------------------------------------------
-
-function responseTime(summary) {
-  const t = summary.ResponseTime ?? summary.Duration;
-  return typeof t === 'number' && Number.isFinite(t) ? t : null;
-}
 
 function baseUrl(url) {
   const cut = url.search(/[?#]/);
@@ -116,7 +111,7 @@ function percentile(sorted, p) {
 }
 
 function stats(list) {
-  const times = list.map(responseTime).filter((t) => t !== null).sort((x, y) => x - y);
+  const times = list.map(format.responseTime).filter((t) => t !== null).sort((x, y) => x - y);
   const n = list.length;
   return {
     total: n,
@@ -164,16 +159,6 @@ function stepLabel(seconds) {
   if (seconds < 86400) return `${seconds / 3600} h`;
   return `${seconds / 86400} d`;
 }
-
-/** Equal-width bins over [lo, hi] shared by both sets, so their histograms line up. */
-function sharedBins(values, lo, hi) {
-  const w = (hi - lo) / HISTOGRAM_BINS;
-  const counts = new Array(HISTOGRAM_BINS).fill(0);
-  for (const v of values) counts[Math.max(0, Math.min(HISTOGRAM_BINS - 1, Math.floor((v - lo) / w)))] += 1;
-  return { x: counts.map((_, i) => lo + i * w), counts, width: w };
-}
-
-// ---- the view ----------------------------------------------------------------------------
 
 export function render(root, route, ctx) {
   const params = route.params;
@@ -372,16 +357,8 @@ export function render(root, route, ctx) {
       container.append(state('empty', 'These traces have no response times.'));
       return;
     }
-    const sorted = all.slice().sort((x, y) => x - y);
-    const lo = Math.max(0, sorted[0]);
-    const max = sorted[sorted.length - 1];
-    // A long tail would squeeze every other bar into the first few: past 1.5 × p99 the
-    // slowest traces share the last bar instead.
-    const p99 = percentile(sorted, 99);
-    const clipped = max > lo && p99 > lo && max > 1.5 * p99;
-    let hi = clipped ? p99 : max;
-    if (hi <= lo) hi = lo + Math.max(lo * 0.1, 0.001);
-    const binWidth = (hi - lo) / HISTOGRAM_BINS;
+    // one range for both sets, so their histograms line up
+    const range = binRange(all);
     const sets = [['a', setA, sA]];
     if (sB) sets.push(['b', setB, sB]);
     for (const [key, set, st] of sets) {
@@ -393,19 +370,16 @@ export function render(root, route, ctx) {
         continue;
       }
       const param = key;
+      const b = binOver(st.times, range, HISTOGRAM_BINS);
       charts.push(histogram(box, {
-        ...sharedBins(st.times, lo, hi),
+        ...b,
         label: 'Traces',
         height: sets.length > 1 ? 150 : 220,
         colour: SET_COLOURS[key],
-        // a selection reaching into the last bar of a clipped histogram takes its whole tail
-        onSelect: (from, to) => update({ [param]: narrowByResponseTime(set.filter, from, clipped && to > hi - binWidth ? Math.max(to, max) : to) }),
+        onSelect: (from, to) => update({ [param]: narrowByResponseTime(set.filter, from, selectionTop(range, b.width, to)) }),
       }));
     }
-    if (clipped) {
-      container.append(h('p', { class: 'hint muted' },
-        `The last bar also holds the slowest traces, up to ${format.duration(max)}.`));
-    }
+    if (range.clipped) container.append(tailNote(range));
   }
 
   function drawSeries(container, setA, window) {

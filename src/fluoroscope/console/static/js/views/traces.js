@@ -3,7 +3,7 @@
 // live tail on, new traces appear at the top as they arrive (polled every 0.5 s).
 
 import { summaries } from '../api.js';
-import { bins, histogram } from '../charts.js';
+import { binOver, binRange, histogram, selectionTop, tailNote } from '../charts.js';
 import { h, state } from '../dom.js';
 import { filterBox, narrowByResponseTime } from '../filterbox.js';
 import * as fmt from '../format.js';
@@ -14,10 +14,6 @@ const PAGE = 25;
 const FETCH = 1000; // summaries read for the distribution and the first pages
 const TAIL_MS = 500;
 const TAIL_WINDOW = 120; // seconds looked back on each live-tail poll
-
-function responseTime(summary) {
-  return summary.ResponseTime !== undefined ? summary.ResponseTime : summary.Duration || 0;
-}
 
 function row(summary, now, fresh, from) {
   const http = summary.Http || {};
@@ -33,7 +29,7 @@ function row(summary, now, fresh, from) {
   h('td', { class: 'wide' }, http.HttpMethod || '—'),
   h('td', { class: 'url' }, http.HttpURL || (summary.EntryPoint ? summary.EntryPoint.Name : '—')),
   h('td', null, h('span', { class: ['badge', st] }, statusText), summary.IsPartial ? h('span', { class: 'muted' }, ' partial') : null),
-  h('td', { class: 'num' }, fmt.duration(responseTime(summary))),
+  h('td', { class: 'num' }, fmt.duration(fmt.responseTime(summary))),
   h('td', { class: 'age', dataset: { start: String(summary.StartTime || 0) } }, summary.StartTime ? fmt.age(summary.StartTime, now) : '—'));
 }
 
@@ -74,7 +70,7 @@ export function render(root, route, ctx) {
       h('th', null, 'Status'), sortHeader('Response time', 'slowest', slowest), sortHeader('Age', 'newest', !slowest))),
     tbody);
   const ordered = (list) => (slowest
-    ? [...list].sort((a, b) => responseTime(b) - responseTime(a))
+    ? [...list].sort((a, b) => (fmt.responseTime(b) ?? 0) - (fmt.responseTime(a) ?? 0))
     : [...list].sort((a, b) => (b.StartTime || 0) - (a.StartTime || 0)));
   const listState = h('div');
   const pager = h('div', { class: 'pager' });
@@ -91,26 +87,24 @@ export function render(root, route, ctx) {
   let timers = [];
 
   function drawChart() {
-    const values = items.map(responseTime);
-    const b = bins(values, 40);
-    if (!b.x.length) {
-      if (chart) { chart.destroy(); chart = null; }
-      chartHolder.replaceChildren(state('empty', 'No response times to show.'));
-      return;
-    }
     if (chart) {
       chart.destroy();
       chart = null;
     }
+    const values = items.map(fmt.responseTime).filter((t) => t !== null);
+    if (!values.length) {
+      chartHolder.replaceChildren(state('empty', 'No response times to show.'));
+      return;
+    }
     chartHolder.replaceChildren();
-    const top = b.x[b.x.length - 1] + b.width;
+    const range = binRange(values);
+    const b = binOver(values, range);
     chart = histogram(chartHolder, {
       ...b,
       label: 'Traces',
-      // a drag into the last bar of a clipped axis takes the slow tail too
-      onSelect: (lo, hi) => update({ filter: narrowByResponseTime(filter, lo, b.clipped && hi >= top - b.width ? Math.max(hi, b.max) : hi), page: null }),
+      onSelect: (lo, hi) => update({ filter: narrowByResponseTime(filter, lo, selectionTop(range, b.width, hi)), page: null }),
     });
-    if (b.clipped) chartHolder.append(h('p', { class: 'muted hint' }, `The last bar also holds the slowest traces, up to ${fmt.duration(b.max)}.`));
+    if (range.clipped) chartHolder.append(tailNote(range));
   }
 
   function drawList(freshIds = new Set()) {
