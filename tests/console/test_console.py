@@ -210,7 +210,9 @@ def test_a_filter_narrows_the_list_and_a_bad_one_is_pointed_at(
 
 def test_dragging_the_distribution_narrows_by_response_time(watched: Watched) -> None:
     page = watched.page
-    page.goto("/#/traces?range=15m")
+    page.goto("/#/traces?range=15m&sort=slowest")
+    _loaded(page, "")
+    slowest = _seconds(_cells(page, 5)[0])
     over = page.locator("#distribution .u-over")
     expect(over).to_be_visible()
     box = over.bounding_box()
@@ -230,6 +232,7 @@ def test_dragging_the_distribution_narrows_by_response_time(watched: Watched) ->
     assert times, "the dragged range holds traces"
     for text in times:
         assert bounds[0] - 0.001 <= _seconds(text) <= bounds[1] + 0.001, (text, bounds)
+    assert bounds[1] < slowest, "the first third of the axis leaves the slowest trace out"
 
 
 def test_a_trace_opens_its_timeline_with_every_subsegment(watched: Watched, demo: Demo) -> None:
