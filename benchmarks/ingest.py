@@ -629,7 +629,9 @@ def run_once(
                 for k, v in counters.items()
                 if k.startswith("udp_dropped") and k != "udp_dropped_full"
             )
-            invalid = counters.get("udp_invalid", 0) - base.get("udp_invalid", 0)
+            invalid = sum(
+                v - base.get(k, 0) for k, v in counters.items() if k.startswith("udp_invalid_")
+            )
             accounted = stored + server_drops + invalid >= received
             if (accounted and received >= result.sent) or now - last_change > 30.0:
                 break

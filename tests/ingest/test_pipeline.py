@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fluoroscope.ingest.pipeline import Pipeline
-from fluoroscope.model.errors import Throttled
+from fluoroscope.model.errors import StoreError, Throttled
 from fluoroscope.store.store import Store
 from tests.support import segment
 
@@ -83,3 +83,34 @@ def test_documents_another_worker_owns_are_handed_on_not_merged(store: Store) ->
     assert pipeline.counters["stored_documents"] == 1
     assert pipeline.counters["udp_rerouted"] == 1
     assert set(store.entities([mine["trace_id"], theirs["trace_id"]])) == {mine["trace_id"]}
+
+
+def test_a_document_that_cannot_be_stored_costs_no_other(store: Store) -> None:
+    """Defence behind validation: ``submit`` trusts its caller, so a document validation
+    would refuse (a negative status no column can hold) gets in. The batch is split
+    until that document is alone; it is counted and its submission fails, and every
+    other document - its own trace's first segment included - is stored."""
+    poison_trace = segment()
+    good = [segment() for _ in range(40)] + [poison_trace]
+    poison = segment(poison_trace["trace_id"], http={"response": {"status": -5}})
+    pipeline = Pipeline(store, flush_interval=0.05)
+    pipeline.start()
+    try:
+        alone = pipeline.submit(good[:20], 2_000)
+        mixed = pipeline.submit([*good[20:30], poison, *good[30:]], 2_000)
+        assert alone.result(timeout=30) is None
+        with pytest.raises(StoreError, match="could not be stored"):
+            mixed.result(timeout=30)
+        later = segment(poison_trace["trace_id"])
+        assert pipeline.submit([later], 100).result(timeout=30) is None
+    finally:
+        pipeline.close()
+    assert pipeline.counters["lost_unstorable"] == 1
+    assert pipeline.counters["stored_documents"] == len(good) + 1
+    found = store.entities([doc["trace_id"] for doc in good])
+    assert {tid: len(rows) for tid, rows in found.items()} == {
+        doc["trace_id"]: 2 if doc is poison_trace else 1 for doc in good
+    }
+    page = store.summaries(time.time() - 600, time.time() + 600, limit=1000)
+    (summary,) = [s for s in page.summaries if s.id == poison_trace["trace_id"]]
+    assert summary.http is None  # nothing of the refused document was merged

@@ -240,6 +240,9 @@ def test_the_stop_line_lists_what_was_dropped(tmp_path: Path) -> None:
     server.send_udp(b"no header at all", b'{"format":"json","version":1}\n{"name": 1}')
     server.send_documents(segment())
     wait_for(lambda: server.counter("stored_documents") == 1)
-    wait_for(lambda: server.counter("udp_invalid") == 1)
+    wait_for(lambda: server.counter("udp_invalid_missing_field") == 1)
     output = server.stop()
-    assert "Stored 1 documents; dropped: udp_dropped_no_header=1, udp_invalid=1." in output
+    assert (
+        "Stored 1 documents; dropped: udp_dropped_no_header=1, udp_invalid_missing_field=1."
+        in output
+    )

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fluoroscope.model.documents import validate_document
+from fluoroscope.model.documents import MAX_NESTING, validate_document
 from fluoroscope.model.errors import InvalidDocument
 
 NOW = 1_800_000_000.0
 TRACE = "1-6b49d200-0123456789abcdef01234567"
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """``levels`` objects, each inside the one before."""
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
 
 
 def _doc(**fields: Any) -> dict[str, Any]:
@@ -38,6 +47,9 @@ def _doc(**fields: Any) -> dict[str, Any]:
             ]
         ),
         _doc(cause="2222222222222222"),
+        _doc(http={"response": {"status": 0}}),
+        _doc(http={"response": {"status": 999}, "request": {"method": "GET"}}),
+        _doc(metadata={"default": _nested(MAX_NESTING - 2)}),  # doc, metadata, then these
     ],
 )
 def test_accepted(doc: dict[str, Any]) -> None:
@@ -65,6 +77,13 @@ def test_accepted(doc: dict[str, Any]) -> None:
         (_doc(annotations={"k": [1]}), "InvalidDocument", "annotation"),
         (_doc(http="GET"), "InvalidDocument", "'http' must be an object"),
         (_doc(subsegments={}), "InvalidDocument", "array"),
+        (_doc(http={"response": {"status": -5}}), "InvalidDocument", "0 to 999, got -5"),
+        (_doc(http={"response": {"status": 99_999_999_999}}), "InvalidDocument", "0 to 999"),
+        (_doc(http={"response": {"status": "abc"}}), "InvalidDocument", "got 'abc'"),
+        (_doc(http={"response": {"status": True}}), "InvalidDocument", "http.response.status"),
+        (_doc(http={"response": {"status": 200.0}}), "InvalidDocument", "http.response.status"),
+        (_doc(http={"response": []}), "InvalidDocument", "'http.response' must be an object"),
+        (_doc(end_time=NOW * 1000), "InvalidTime", "'end_time' looks like milliseconds"),
         (
             _doc(subsegments=[{"name": "s", "id": "zz", "start_time": NOW, "end_time": NOW}]),
             "InvalidId",
@@ -105,6 +124,22 @@ def test_nesting_bomb_is_rejected_not_a_crash() -> None:
         }
     with pytest.raises(InvalidDocument, match="deeper"):
         validate_document(_doc(subsegments=[inner]), now=NOW)
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING - 1, 300, 100_000])
+def test_deep_metadata_is_refused_at_its_depth_without_recursion(levels: int) -> None:
+    """One level past the limit, the serializer's limit and far past the recursion limit:
+    each a precise error, with or without the raw text's bracket count to go on."""
+    doc = _doc(metadata={"default": _nested(levels)})
+    raw = json.dumps(doc).encode() if levels < 1000 else None
+    for text in (raw, None):
+        with pytest.raises(InvalidDocument, match=f"nested deeper than {MAX_NESTING} levels"):
+            validate_document(doc, now=NOW, raw=text)
+
+
+def test_raw_text_with_few_brackets_skips_the_walk_soundly() -> None:
+    doc = _doc(metadata={"default": _nested(MAX_NESTING - 2)})
+    validate_document(doc, now=NOW, raw=json.dumps(doc).encode())
 
 
 json_values = st.recursive(

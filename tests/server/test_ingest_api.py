@@ -168,13 +168,15 @@ def test_udp_garbage_is_counted_and_dropped(server: ServerProcess) -> None:
     def dropped() -> dict[str, int] | None:
         now = server.status()["counters"]
         delta = {k: now.get(k, 0) - before.get(k, 0) for k in now}
-        return delta if delta.get("udp_invalid", 0) >= 4 else None
+        invalid = sum(v for k, v in delta.items() if k.startswith("udp_invalid_"))
+        return delta if invalid >= 4 else None
 
     delta = wait_for(dropped)
     assert delta["udp_dropped_no_header"] == 1
     assert delta["udp_dropped_bad_header"] == 3
     assert delta["udp_dropped_empty"] == 1
-    assert delta["udp_invalid"] == 4  # truncated, not UTF-8, missing fields, cut oversize
+    assert delta["udp_invalid_json"] == 3  # truncated, not UTF-8, cut oversize
+    assert delta["udp_invalid_missing_field"] == 1
     # The listener is still alive and storing.
     later = segment()
     server.send_documents(later)

@@ -61,6 +61,7 @@ class Assembler:
         self._clock = clock
         self._cache: OrderedDict[str, TraceState] = OrderedDict()
         self._evicted_epoch = stored_until + _CLOCK_SLACK if stored_until else 0
+        self._forgotten: set[str] = set()  # reloaded at their next document
         self._version = int(clock() * 1_000_000)
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
@@ -106,6 +107,18 @@ class Assembler:
         self._evict()
         return batch
 
+    def forget(self, trace_ids: Iterable[str]) -> None:
+        """Drop the cached state of ``trace_ids``: their next document reloads them from
+        the store. After a batch that could not be written, so that what it merged but
+        never stored is not taken for stored."""
+        forgotten = self._forgotten
+        for trace_id in trace_ids:
+            if self._cache.pop(trace_id, None) is not None:
+                forgotten.add(trace_id)
+        if len(forgotten) > self._capacity:  # bounded: fall back to the eviction rule
+            self._evicted_epoch = max(self._evicted_epoch, *map(trace_epoch, forgotten))
+            forgotten.clear()
+
     # -- trace cache -----------------------------------------------------------------
 
     def _trace_ts(self, trace_id: str, start: float, now: float) -> int:
@@ -115,14 +128,18 @@ class Assembler:
         return int(start)  # not an X-Ray-style epoch id (e.g. a random 128-bit OTel id)
 
     def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> None:
+        forgotten = self._forgotten
         missing = {
             doc["trace_id"]
             for doc in docs
             if doc["trace_id"] not in self._cache
-            and trace_epoch(doc["trace_id"]) <= self._evicted_epoch
+            and (
+                trace_epoch(doc["trace_id"]) <= self._evicted_epoch or doc["trace_id"] in forgotten
+            )
         }
         if not missing:
             return
+        forgotten.difference_update(missing)
         for trace_id, stored in self._loader.load_traces(missing).items():
             state = TraceState(trace_id, stored.ts, revision=stored.revision)
             for entity, parent_id, is_segment in stored.entities:

@@ -22,6 +22,7 @@ bound: receiving never stops. :meth:`close` stores everything accepted before re
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import ctypes.util
 import gc
@@ -34,11 +35,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
 import orjson
+import pyarrow as pa
 
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.documents import validate_document
-from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, Throttled
+from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, StoreError, Throttled
 from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
 __all__ = ["Pipeline", "tune_gc", "with_retries"]
@@ -46,7 +49,16 @@ __all__ = ["Pipeline", "tune_gc", "with_retries"]
 log = logging.getLogger("fluoroscope.ingest")
 
 _RETRIES: Final = 3
-_TRIM_INTERVAL: Final = 1.0  # seconds between two returns of freed heap memory to the OS
+_TRIM_INTERVAL: Final = 1.0
+# Why a datagram was refused (an InvalidDocument code) -> the counter it adds to.
+_INVALID_REASONS: Final = {
+    "InvalidJson": "udp_invalid_json",
+    "MissingField": "udp_invalid_missing_field",
+    "InvalidId": "udp_invalid_id",
+    "InvalidTraceId": "udp_invalid_trace_id",
+    "InvalidTime": "udp_invalid_time",
+    "InvalidDocument": "udp_invalid_document",
+}  # seconds between two returns of freed heap memory to the OS
 
 
 def _malloc_trim() -> Callable[[], object] | None:
@@ -131,6 +143,8 @@ class Pipeline:
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: Future[BaseException | None] | None = None
         self._round_error: BaseException | None = None
+        self._unstorable = 0  # valid documents that could not be stored (logged sparingly)
+        self._refused: list[tuple[Mapping[str, Any], Exception]] = []  # this round's
         self.assembler = Assembler(
             _AfterWrites(store, self._settle),
             capacity=cached_traces,
@@ -255,98 +269,173 @@ class Pipeline:
         if self._writer is not None:
             self._writer.shutdown(wait=True)
 
-    def _take(self) -> tuple[list[bytes], list[Mapping[str, Any]], list[Future[None]]]:
+    def _take(
+        self,
+    ) -> tuple[list[bytes], list[Mapping[str, Any]], list[tuple[int, Future[None]]]]:
         with self._lock:
             datagrams, self._datagrams = self._datagrams, []
             docs, self._docs = self._docs, []
             waiters, self._waiters = self._waiters, []
             self._buffered = 0
-        return datagrams, docs, [f for _, f in waiters]
+        return datagrams, docs, waiters
 
     def _drain(self) -> bool:
         """Write one round of buffered documents; True if there was anything.
 
         Documents are parsed and written ``max_batch`` at a time, so a backlog (after a
         long query, or above the sustainable rate) never holds more than one batch of
-        parsed documents in memory: parsed, a 1.2 KB datagram takes ~5 KB.
+        parsed documents in memory: parsed, a 1.2 KB datagram takes ~5 KB. Every future
+        of the round completes, whatever happens in it.
         """
         datagrams, docs, waiters = self._take()
         if not datagrams and not docs:
-            for future in waiters:  # empty submissions: everything before them is stored
+            for _, future in waiters:  # empty submissions: everything before them is stored
                 future.set_result(None)
             return False
         self._round_error = None
+        self._refused = []
         size = self._max_batch
+        chunks: list[tuple[list[Any], bool]] = [
+            (docs[start : start + size], False) for start in range(0, len(docs), size)
+        ]
+        chunks += [
+            (datagrams[start : start + size], True) for start in range(0, len(datagrams), size)
+        ]
+        done = 0
         try:
-            for start in range(0, len(docs), size):
-                self._write(docs[start : start + size])
-            for start in range(0, len(datagrams), size):
-                parsed = self._parse(datagrams[start : start + size])
+            for chunk, raw in chunks:
+                parsed = self._parse(chunk) if raw else chunk
                 if parsed:
                     self._write(parsed)
+                done += len(chunk)
+        except Exception as exc:  # a defect: count what it cost, answer every waiter
+            lost = len(docs) + len(datagrams) - done
+            log.exception("an ingest round failed; %d documents lost", lost)
+            self.counters["lost_internal_error"] += lost
+            self._round_error = StoreError(f"ingest failed: {exc!r:.200}")
         finally:
             self._settle()  # no write stays in flight past its round
         error = self._round_error
-        for future in waiters:
-            if error is None:
-                future.set_result(None)
-            else:
+        refused = self._refused_submissions(docs, waiters) if self._refused else {}
+        for end, future in waiters:
+            if error is not None:
                 future.set_exception(error)
+            elif end in refused:
+                future.set_exception(refused[end])
+            else:
+                future.set_result(None)
         return True
 
+    def _refused_submissions(
+        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
+    ) -> dict[int, StoreError]:
+        """The submissions (by the end of their documents in ``docs``) holding a document
+        :meth:`_write` could not store, each with its error."""
+        position = {id(doc): index for index, doc in enumerate(docs)}
+        ends = [end for end, _ in waiters]
+        refused: dict[int, StoreError] = {}
+        for doc, exc in self._refused:
+            index = position.get(id(doc))
+            if index is None:
+                continue  # a datagram's: counted, nobody waits for it
+            end = ends[bisect.bisect_right(ends, index)]
+            refused[end] = StoreError(
+                f"document {doc.get('id')!r} could not be stored: {exc!r:.200}"
+            )
+        return refused
+
     def _parse(self, datagrams: list[bytes]) -> list[Mapping[str, Any]]:
-        """The valid documents among ``datagrams``; the others are counted and dropped."""
+        """The valid documents among ``datagrams``; the others are counted by reason
+        (``udp_invalid_<reason>``) and dropped."""
         now = self._clock()
         parsed: list[Mapping[str, Any]] = []
         loads = orjson.loads
         owns = self._owns
         strays: list[tuple[str, bytes]] = []
-        invalid = 0
+        invalid: Counter[str] = Counter()
         for body in datagrams:
             try:
                 doc = loads(body)
-                validate_document(doc, now=now, max_age=self._retention)
-            except (orjson.JSONDecodeError, InvalidDocument):
-                invalid += 1
+                validate_document(doc, now=now, max_age=self._retention, raw=body)
+            except orjson.JSONDecodeError:
+                invalid["udp_invalid_json"] += 1
+                continue
+            except InvalidDocument as exc:
+                invalid[_INVALID_REASONS.get(exc.code, "udp_invalid_document")] += 1
                 continue
             if owns is not None and not owns(doc["trace_id"]):
                 strays.append((doc["trace_id"], body))
                 continue
             parsed.append(doc)
         if invalid:
-            self.counters["udp_invalid"] += invalid
+            self.counters.update(invalid)
         if strays and self._stray is not None:
             self.counters["udp_rerouted"] += len(strays)
             self._stray(strays)
         return parsed
 
     def _write(self, docs: list[Mapping[str, Any]]) -> None:
-        """Merge ``docs`` (worker thread) and hand the batch to the store thread once the
-        previous write is done."""
-        batch = self.assembler.assemble(docs)
+        """Merge and encode ``docs`` (worker thread) and hand the batch to the store
+        thread once the previous write is done.
+
+        Validation accepts nothing that merging or encoding refuses; should a document
+        get through anyway, the batch is split in halves until the documents that fail
+        are alone: those are dropped and counted (``lost_unstorable``), the others
+        written. The failed attempt's traces are forgotten first, so nothing it merged
+        but never wrote is taken for stored."""
+        try:
+            batch = self.assembler.assemble(docs)
+            tables = encode_batch(batch)
+        except Exception as exc:
+            self._settle()
+            self.assembler.forget({doc["trace_id"] for doc in docs})
+            if len(docs) > 1:
+                half = len(docs) // 2
+                self._write(docs[:half])
+                self._write(docs[half:])
+                return
+            self.counters["lost_unstorable"] += 1
+            self._unstorable += 1
+            if self._unstorable & (self._unstorable - 1) == 0:  # the 1st, 2nd, 4th, ...
+                log.error(
+                    "a valid document could not be stored (%d so far): %r (trace %s, id %r)",
+                    self._unstorable,
+                    exc,
+                    docs[0]["trace_id"],
+                    docs[0].get("id"),
+                )
+            self._refused.append((docs[0], exc))
+            return
         batch.documents = len(docs)
         self._settle()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="fluoroscope-store")
-        self._inflight = self._writer.submit(self._store_batch, batch, len(docs))
+        self._inflight = self._writer.submit(self._store_batch, batch, tables)
 
     def _settle(self) -> None:
         """Wait for the write in flight, if any; its error becomes the round's. Worker
-        thread. Unexpected exceptions from the write are re-raised here."""
+        thread."""
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
             error = inflight.result()
             if error is not None:
                 self._round_error = error
 
-    def _store_batch(self, batch: WriteBatch, documents: int) -> BaseException | None:
-        """Write ``batch`` with retries (store thread); the last error if all failed."""
-        error = with_retries(lambda: self._store.write(batch))
+    def _store_batch(
+        self, batch: WriteBatch, tables: list[tuple[str, pa.Table]]
+    ) -> BaseException | None:
+        """Write ``batch`` with retries (store thread); the last error if all failed.
+        Never raises: an unexpected error is not retried, and counted like a store's."""
+        try:
+            error = with_retries(lambda: self._store.write(batch, tables))
+        except Exception as exc:
+            log.exception("writing a batch failed")
+            error = StoreError(f"writing a batch failed: {exc!r:.200}")
         if error is None:
-            self.counters["stored_documents"] += documents
+            self.counters["stored_documents"] += batch.documents
             self.counters["stored_entities"] += len(batch)
         else:
-            self.counters["lost_documents"] += documents
+            self.counters["lost_documents"] += batch.documents
         return error
 
 

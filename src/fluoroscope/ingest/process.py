@@ -73,7 +73,7 @@ from fluoroscope.ingest.worker import (
     TRACES,
     decode_tables,
 )
-from fluoroscope.model.errors import StoreUnavailable, Throttled
+from fluoroscope.model.errors import StoreError, StoreUnavailable, Throttled
 from fluoroscope.store.store import Store
 
 __all__ = ["IngestProcess", "Prepare"]
@@ -342,6 +342,8 @@ class IngestProcess:
             with self._lock:
                 self._own["http_throttled"] += 1
             future.set_exception(Throttled("ingest buffer is full; retry later"))
+        elif status == 2:
+            future.set_exception(StoreError("documents of this request could not be stored"))
         elif error is not None:
             future.set_exception(error)
         else:

@@ -11,8 +11,9 @@ Frames (:mod:`fluoroscope.ingest.frames`), worker -> server on stdout:
 
 * ``BATCH``: ``<I I`` documents, entities; then per table ``<H`` name length, name,
   ``<I`` IPC length, an Arrow IPC stream. Insert in order.
-* ``ACK``: ``<Q B`` submission number, status (0 handed on, 1 throttled). Every batch of
-  the submission precedes its ACK.
+* ``ACK``: ``<Q B`` submission number, status (0 handed on, 1 throttled, 2 some of its
+  documents could not be stored here: dropped and counted). Every batch of the
+  submission precedes its ACK.
 * ``RELOAD``: ``<I`` request number, a JSON list of trace ids whose stored entities the
   worker needs; the server answers once every earlier batch is inserted.
 * ``COUNTERS``: ``{"counters": {...}, "cached_traces": n}``, cumulative.
@@ -148,9 +149,10 @@ class _ServerStore:
     def max_trace_ts(self) -> int:
         return self._stored_until
 
-    def write(self, batch: WriteBatch) -> None:
+    def write(self, batch: WriteBatch, tables: list[tuple[str, pa.Table]] | None = None) -> None:
         head = BATCH_HEAD.pack(batch.documents, len(batch))
-        self._channel.send(BATCH, head, *encode_tables(encode_batch(batch)))
+        encoded = encode_batch(batch) if tables is None else tables
+        self._channel.send(BATCH, head, *encode_tables(encoded))
 
     def load_traces(self, trace_ids: Any) -> dict[str, StoredTrace]:
         future: Future[bytes] = Future()
@@ -229,7 +231,11 @@ class _Worker:
         except Throttled:
             self.channel.send(ACK, ACK_FRAME.pack(seq, 1))
             return
-        future.add_done_callback(lambda _: self.channel.send(ACK, ACK_FRAME.pack(seq, 0)))
+        future.add_done_callback(
+            lambda done: self.channel.send(
+                ACK, ACK_FRAME.pack(seq, 0 if done.exception() is None else 2)
+            )
+        )
 
     def _send_strays(self, strays: list[tuple[str, bytes]]) -> None:
         parts = [part for tid, body in strays for part in (tid.encode(), body)]

@@ -6,6 +6,12 @@ subsegment (``"type": "subsegment"``). Validation is liberal where real clients 
 (int or float times, ``in_progress: false`` next to ``end_time``, unknown keys are kept)
 and strict where a document could not be stored or found again (ids, times, types).
 
+Validation is the only gate: a document it accepts is stored whole - merged, summarized,
+counted and encoded - so every value a later stage would choke on is refused here with
+the field named (an out-of-range HTTP status, nesting past :data:`MAX_NESTING`, a time in
+milliseconds). Checks are iterative, never recursive: no input depth reaches Python's
+recursion limit or the serializer's.
+
 ``validate_document`` is pure and thread-safe; it raises
 :class:`~fluoroscope.model.errors.InvalidDocument` naming the field that is wrong.
 """
@@ -24,6 +30,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_FUTURE_SECONDS",
     "MAX_NAME_LENGTH",
+    "MAX_NESTING",
     "is_independent_subsegment",
     "validate_document",
 ]
@@ -36,6 +43,15 @@ MAX_NAME_LENGTH: Final = 200
 
 MAX_DEPTH: Final = 32
 """Deepest accepted nesting of embedded subsegments."""
+
+MAX_NESTING: Final = 128
+"""Deepest accepted nesting of JSON arrays and objects in a document, the document itself
+being level 1 (each embedded subsegment level adds two: its array and its object).
+Metadata nested deeper than this is refused; stored documents are serialized again, and
+the serializer stops at 254 levels."""
+
+MAX_STATUS: Final = 999
+"""Largest accepted ``http.response.status`` (an integer from 0, three digits at most)."""
 
 MAX_FUTURE_SECONDS: Final = 24 * 3600.0
 """How far ahead of the receiver's clock a start time may lie (clock skew allowance)."""
@@ -128,6 +144,13 @@ def _check_entity(
         -_INF < end < _INF
     ):
         raise _fail(path, "'end_time' must be a number of epoch seconds", root_id, "InvalidTime")
+    elif end >= _MS_EPOCH_FLOOR:
+        raise _fail(
+            path,
+            "'end_time' looks like milliseconds; X-Ray times are epoch seconds",
+            root_id,
+            "InvalidTime",
+        )
     elif end < start:
         raise _fail(
             path, f"'end_time' precedes 'start_time' by {start - end:.6f} s", root_id, "InvalidTime"
@@ -148,6 +171,20 @@ def _check_entity(
             # ``isinstance(x, Mapping)`` costs several times more.
             if type(value) is not dict and not isinstance(value, Mapping):
                 raise _fail(path, f"'{key}' must be an object", root_id)
+    http = entity.get("http")
+    if http:
+        response = http.get("response")
+        if response is not None:
+            if type(response) is not dict and not isinstance(response, Mapping):
+                raise _fail(path, "'http.response' must be an object", root_id)
+            status = response.get("status")
+            if status is not None and (type(status) is not int or not 0 <= status <= MAX_STATUS):
+                raise _fail(
+                    path,
+                    f"'http.response.status' must be an integer from 0 to {MAX_STATUS}, "
+                    f"got {status!r:.40}",
+                    root_id,
+                )
     annotations = entity.get("annotations")
     if annotations:
         for key, value in annotations.items():
@@ -173,13 +210,32 @@ def _check_entity(
         _check_entity(child, child_path, root_id, now, min_start, depth + 1)
 
 
-def validate_document(doc: object, *, now: float, max_age: float | None = None) -> None:
+def _check_nesting(doc: Mapping[str, Any], doc_id: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_NESTING`, walking without recursion."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, level = pop()
+        if level > MAX_NESTING:
+            raise _fail("", f"JSON nested deeper than {MAX_NESTING} levels", doc_id)
+        children = value.values() if type(value) is dict or isinstance(value, Mapping) else value
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                push((child, level + 1))
+
+
+def validate_document(
+    doc: object, *, now: float, max_age: float | None = None, raw: bytes | None = None
+) -> None:
     """Raise :class:`InvalidDocument` unless ``doc`` is a storable segment document.
 
     ``doc`` is the parsed JSON value; the caller checks the byte size against
     :data:`MAX_DOCUMENT_BYTES` before parsing. ``now`` is the receiver's clock in epoch
     seconds (injected for testability); ``max_age``, when given, rejects documents whose
-    start lies further in the past (the retention period). Unknown keys are allowed.
+    start lies further in the past (the retention period). ``raw``, the JSON text ``doc``
+    was parsed from, when the caller has it: nesting is then walked only when the text
+    holds more brackets than :data:`MAX_NESTING` (counting bytes is far cheaper than the
+    walk, and fewer brackets cannot nest deeper). Unknown keys are allowed.
     """
     if type(doc) is not dict and not isinstance(doc, Mapping):
         raise InvalidDocument("document must be a JSON object", code="InvalidDocument")
@@ -199,3 +255,5 @@ def validate_document(doc: object, *, now: float, max_age: float | None = None) 
         raise _fail("", "an independent subsegment requires 'parent_id'", doc_id, "MissingField")
     min_start = -math.inf if max_age is None else now - max_age
     _check_entity(doc, "", doc_id, now, min_start, 0)
+    if raw is None or raw.count(b"{") + raw.count(b"[") > MAX_NESTING:
+        _check_nesting(doc, doc_id)

@@ -103,7 +103,7 @@ async def put_trace_segments(
                 doc = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise InvalidDocument(f"not valid JSON: {exc}", code="InvalidJson") from None
-            validate_document(doc, now=now, max_age=state.retention_seconds)
+            validate_document(doc, now=now, max_age=state.retention_seconds, raw=raw)
         except InvalidDocument as exc:
             unprocessed.append(
                 {"Id": exc.doc_id or _guess_id(text), "ErrorCode": exc.code, "Message": exc.message}

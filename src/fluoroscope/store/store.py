@@ -127,9 +127,12 @@ class Store:
 
     # -- writes ----------------------------------------------------------------------
 
-    def write(self, batch: WriteBatch) -> None:
-        """Store every row of ``batch``; returns when they are written."""
-        self.insert_tables(encode_batch(batch))
+    def write(
+        self, batch: WriteBatch, tables: Sequence[tuple[str, pa.Table]] | None = None
+    ) -> None:
+        """Store every row of ``batch``; returns when they are written. ``tables``:
+        ``encode_batch(batch)``, when the caller made it already."""
+        self.insert_tables(encode_batch(batch) if tables is None else tables)
 
     def insert_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
         """Append each (table name, rows) as :func:`encode_batch` made them, in order;
