@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
@@ -199,7 +199,7 @@ class Pipeline:
             self._wake.set()
         return taken
 
-    def submit(self, docs: list[Mapping[str, Any]], size: int) -> Future[None]:
+    def submit(self, docs: Sequence[Mapping[str, Any]], size: int) -> Future[None]:
         """Queue validated documents (``size``: their bytes); the future completes once
         they are stored, or fails with the store's error."""
         future: Future[None] = Future()
