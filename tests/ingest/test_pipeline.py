@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 
 import pytest
 
@@ -114,3 +116,23 @@ def test_a_document_that_cannot_be_stored_costs_no_other(store: Store) -> None:
     page = store.summaries(time.time() - 600, time.time() + 600, limit=1000)
     (summary,) = [s for s in page.summaries if s.id == poison_trace["trace_id"]]
     assert summary.http is None  # nothing of the refused document was merged
+
+
+def test_a_submission_is_answered_before_the_udp_backlog_of_its_round(store: Store) -> None:
+    """PutTraceSegments waits for its own documents only: queued behind 5,000 datagrams,
+    it is answered when those datagrams are not yet stored; a barrier queued with it
+    is answered only once they are."""
+    pipeline = Pipeline(store, max_batch=500)  # worker not started: one round takes all
+    backlog = [json.dumps(segment()).encode() for _ in range(5_000)]
+    assert pipeline.offer_datagrams(backlog) == len(backlog)
+    submitted = [segment() for _ in range(3)]
+    seen: dict[str, int] = {}
+
+    def stored_when(name: str) -> Callable[[Future[None]], object]:
+        return lambda _: seen.setdefault(name, pipeline.counters["stored_documents"])
+
+    pipeline.submit(submitted, 300).add_done_callback(stored_when("submission"))
+    pipeline.submit([], 0).add_done_callback(stored_when("barrier"))
+    pipeline.start()
+    pipeline.close()
+    assert seen == {"submission": 3, "barrier": 3 + len(backlog)}

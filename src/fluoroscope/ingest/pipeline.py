@@ -282,10 +282,14 @@ class Pipeline:
     def _drain(self) -> bool:
         """Write one round of buffered documents; True if there was anything.
 
-        Documents are parsed and written ``max_batch`` at a time, so a backlog (after a
-        long query, or above the sustainable rate) never holds more than one batch of
-        parsed documents in memory: parsed, a 1.2 KB datagram takes ~5 KB. Every future
-        of the round completes, whatever happens in it.
+        Submitted documents go first, and their submitters are answered as soon as
+        they are written: a client waiting on PutTraceSegments never waits behind a UDP
+        backlog. Empty submissions (barriers: everything given before them is merged)
+        are answered at the end of the round. Documents are parsed and written
+        ``max_batch`` at a time, so a backlog (after a long query, or above the
+        sustainable rate) never holds more than one batch of parsed documents in memory:
+        parsed, a 1.2 KB datagram takes ~5 KB. Every future of the round completes,
+        whatever happens in it.
         """
         datagrams, docs, waiters = self._take()
         if not datagrams and not docs:
@@ -295,16 +299,21 @@ class Pipeline:
         self._round_error = None
         self._refused = []
         size = self._max_batch
-        chunks: list[tuple[list[Any], bool]] = [
-            (docs[start : start + size], False) for start in range(0, len(docs), size)
-        ]
-        chunks += [
-            (datagrams[start : start + size], True) for start in range(0, len(datagrams), size)
-        ]
+        submissions = [w for i, w in enumerate(waiters) if w[0] > (waiters[i - 1][0] if i else 0)]
+        barriers = [w for i, w in enumerate(waiters) if w[0] == (waiters[i - 1][0] if i else 0)]
         done = 0
         try:
-            for chunk, raw in chunks:
-                parsed = self._parse(chunk) if raw else chunk
+            for start in range(0, len(docs), size):
+                self._write(docs[start : start + size])
+                done = min(len(docs), start + size)
+            if submissions:
+                self._settle()
+                self._answer(docs, submissions)
+                # What the datagrams meet is no concern of the submitters.
+                waiters, self._round_error, self._refused = barriers, None, []
+            for start in range(0, len(datagrams), size):
+                chunk = datagrams[start : start + size]
+                parsed = self._parse(chunk)
                 if parsed:
                     self._write(parsed)
                 done += len(chunk)
@@ -315,6 +324,14 @@ class Pipeline:
             self._round_error = StoreError(f"ingest failed: {exc!r:.200}")
         finally:
             self._settle()  # no write stays in flight past its round
+        self._answer(docs, waiters)
+        return True
+
+    def _answer(
+        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
+    ) -> None:
+        """Complete ``waiters`` (submissions of ``docs``, by the end of their documents)
+        with the round's error, their refused documents' error, or success."""
         error = self._round_error
         refused = self._refused_submissions(docs, waiters) if self._refused else {}
         for end, future in waiters:
@@ -324,7 +341,6 @@ class Pipeline:
                 future.set_exception(refused[end])
             else:
                 future.set_result(None)
-        return True
 
     def _refused_submissions(
         self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
