@@ -6,14 +6,17 @@ the listener or the store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import botocore.exceptions
 import pytest
+import requests
 
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from tests.support import HEADER, ServerProcess, get_documents, segment, wait_for
@@ -221,3 +224,49 @@ def test_merge_in_any_order_and_in_progress_replaced(server: ServerProcess) -> N
     (summary,) = [s for s in summaries if s["Id"] == trace_id]
     assert summary["IsPartial"] is False
     assert summary["Revision"] >= 3
+
+
+def _rss_mib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_an_oversized_body_is_refused_before_it_is_read_whole(server: ServerProcess) -> None:
+    """Declared or chunked, a body past 16 MiB gets the 400 (not a reset connection) and
+    costs the server no more memory than the limit; the server goes on answering."""
+    pid = server.process.pid
+    before = _rss_mib(pid)
+    headers = {"content-type": "application/json"}
+    declared = requests.post(
+        f"{server.url}/TraceSegments", data=b"x" * 17_600_000, headers=headers, timeout=60
+    )
+    assert declared.status_code == 400
+    assert "17600000 bytes exceeds the 16777216-byte limit" in declared.json()["message"]
+
+    def chunks(mib: int) -> Iterator[bytes]:
+        block = b"y" * (1 << 20)
+        for _ in range(mib):
+            yield block
+
+    chunked = requests.post(
+        f"{server.url}/TraceSegments", data=chunks(20), headers=headers, timeout=60
+    )
+    assert chunked.status_code == 400
+    assert "exceeds the 16777216-byte limit" in chunked.json()["message"]
+    # 600 MiB: the server stops reading after the limit and a bounded discard.
+    with contextlib.suppress(requests.ConnectionError):
+        huge = requests.post(
+            f"{server.url}/TraceSegments", data=chunks(600), headers=headers, timeout=60
+        )
+        assert huge.status_code == 400
+    assert _rss_mib(pid) - before < 100
+    good = segment()
+    assert (
+        server.xray().put_trace_segments(TraceSegmentDocuments=[json.dumps(good)])[
+            "UnprocessedTraceSegments"
+        ]
+        == []
+    )

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
-from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
+from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest, Throttled
 from fluoroscope.model.ids import is_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
@@ -50,6 +50,9 @@ __all__ = ["ServerState", "create_app"]
 
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 MAX_DOCUMENTS_PER_CALL: Final = 1000
+STORE_TIMEOUT: Final = 25.0
+"""Longest a PutTraceSegments waits for its documents to be stored before it answers
+with a retryable error (a retry is harmless: storing is idempotent per entity)."""
 MAX_TRACE_IDS: Final = 100
 TRACES_PER_PAGE: Final = 5
 SUMMARIES_PER_PAGE: Final = 100
@@ -112,7 +115,13 @@ async def put_trace_segments(
         valid.append((doc["trace_id"], raw))
         size += len(raw)
     if valid:
-        await asyncio.wrap_future(state.pipeline.submit(valid, size))
+        stored = asyncio.wrap_future(state.pipeline.submit(valid, size))
+        try:
+            await asyncio.wait_for(asyncio.shield(stored), STORE_TIMEOUT)
+        except TimeoutError:
+            raise Throttled(
+                f"the documents were not stored within {STORE_TIMEOUT:.0f} s; retry later"
+            ) from None
     return {"UnprocessedTraceSegments": unprocessed}
 
 

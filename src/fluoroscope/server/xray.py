@@ -8,10 +8,11 @@ epoch seconds as numbers on the way out, numbers or ISO-8601 strings on the way 
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from starlette.requests import Request
@@ -60,14 +61,33 @@ def error_response(exc: Exception) -> Response:
     return response
 
 
+_DISCARD_BYTES: Final = 64 * 1024 * 1024
+_DISCARD_SECONDS: Final = 10.0
+
+
 async def read_body(request: Request, limit: int) -> dict[str, Any]:
-    """The request's JSON object (``{}`` for an empty body); InvalidRequest otherwise."""
+    """The request's JSON object (``{}`` for an empty body); InvalidRequest otherwise.
+
+    The body is read as it streams in and refused as soon as it passes ``limit``
+    bytes, declared or not (chunked): memory never holds more than ``limit``. What is
+    left of an oversized body is read and thrown away, up to 64 MiB and 10 s, so that
+    the client is sent the refusal rather than a reset connection while it still sends.
+    """
     declared = request.headers.get("content-length")
+    stream = request.stream()
     if declared and declared.isdigit() and int(declared) > limit:
+        await _discard(stream)
         raise InvalidRequest(f"request body of {declared} bytes exceeds the {limit}-byte limit")
-    body = await request.body()
-    if len(body) > limit:
-        raise InvalidRequest(f"request body exceeds the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            chunks.clear()
+            await _discard(stream)
+            raise InvalidRequest(f"request body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     if not body.strip():
         return {}
     try:
@@ -77,6 +97,16 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest("request body must be a JSON object")
     return value
+
+
+async def _discard(stream: AsyncIterator[bytes]) -> None:
+    """Read and drop what is left of ``stream``, within the bounds of :func:`read_body`."""
+    deadline = time.monotonic() + _DISCARD_SECONDS
+    dropped = 0
+    async for chunk in stream:
+        dropped += len(chunk)
+        if dropped > _DISCARD_BYTES or time.monotonic() > deadline:
+            return
 
 
 def require_time(body: Mapping[str, Any], key: str) -> float:
