@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import pytest
 from fluoroscope.ingest.frames import unpack_bodies
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
-from fluoroscope.ingest.udp import open_udp_socket
+from fluoroscope.ingest.udp import kernel_drops, open_udp_socket
 from tests.support import HEADER, free_port, wait_for
 
 
@@ -154,3 +155,26 @@ def test_a_killed_child_is_replaced_and_counters_add_up(
 
     wait_for(after_restart, timeout=10, interval=0.2)
     assert receiver.counters["received"] >= 51
+
+
+def test_kernel_drops_are_read_from_the_kernel_and_add_up() -> None:
+    """A socket nobody reads, with a small buffer: what was sent is exactly what can
+    still be read plus what the kernel reports dropped."""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.bind(("127.0.0.1", 0))
+        assert kernel_drops(sock) == 0
+        sent = 500
+        for _ in range(sent):
+            sender.sendto(b"x" * 400, sock.getsockname())
+        sock.setblocking(False)
+        readable = 0
+        with contextlib.suppress(BlockingIOError):
+            while sock.recv(1024):
+                readable += 1
+        dropped = kernel_drops(sock)
+        assert dropped is not None and dropped > 0
+        assert readable + dropped == sent

@@ -38,7 +38,7 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.documents import validate_document
+from fluoroscope.model.documents import refusal_reason, validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, StoreError, Throttled
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
@@ -50,15 +50,7 @@ log = logging.getLogger("fluoroscope.ingest")
 
 _RETRIES: Final = 3
 _TRIM_INTERVAL: Final = 1.0
-# Why a datagram was refused (an InvalidDocument code) -> the counter it adds to.
-_INVALID_REASONS: Final = {
-    "InvalidJson": "udp_invalid_json",
-    "MissingField": "udp_invalid_missing_field",
-    "InvalidId": "udp_invalid_id",
-    "InvalidTraceId": "udp_invalid_trace_id",
-    "InvalidTime": "udp_invalid_time",
-    "InvalidDocument": "udp_invalid_document",
-}  # seconds between two returns of freed heap memory to the OS
+# seconds between two returns of freed heap memory to the OS
 
 
 def _malloc_trim() -> Callable[[], object] | None:
@@ -377,7 +369,7 @@ class Pipeline:
                 invalid["udp_invalid_json"] += 1
                 continue
             except InvalidDocument as exc:
-                invalid[_INVALID_REASONS.get(exc.code, "udp_invalid_document")] += 1
+                invalid[f"udp_invalid_{refusal_reason(exc.code)}"] += 1
                 continue
             if owns is not None and not owns(doc["trace_id"]):
                 strays.append((doc["trace_id"], body))

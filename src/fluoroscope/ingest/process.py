@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any, Final
@@ -254,6 +254,12 @@ class IngestProcess:
                 raise Throttled("ingest buffer is full; retry later")
             futures = [self._submit_to(self._shards[i], bodies) for i, bodies in by_shard.items()]
         return _all_of(futures)
+
+    def count(self, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to this side's counters (the API's own: documents received and
+        refused by PutTraceSegments). Any thread."""
+        with self._lock:
+            self._own.update(counts)
 
     def gather_contributions(self, on: bool) -> None:
         """Have the workers send each batch's graph contributions (or stop): needed while

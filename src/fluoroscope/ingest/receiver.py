@@ -43,7 +43,7 @@ import orjson
 
 from fluoroscope.ingest.frames import body_count, frame, grow_pipe, pack_bodies, read_frame
 from fluoroscope.ingest.shards import shard_of, trace_id_of
-from fluoroscope.ingest.udp import DatagramScreen
+from fluoroscope.ingest.udp import DatagramScreen, kernel_drops
 
 __all__ = ["UdpReceiver"]
 
@@ -183,11 +183,14 @@ class UdpReceiver:
 
     @property
     def counters(self) -> dict[str, int]:
-        """Received and dropped datagrams by reason, since :meth:`start`."""
+        """Received and dropped datagrams by reason, since :meth:`start`; what the
+        kernel dropped because the socket's buffer was full is ``dropped_kernel``."""
         with self._lock:
             total = self._done + Counter(self._current)
         if self._dropped:
             total["dropped_buffer_full"] += self._dropped
+        if kernel := kernel_drops(self._sock):
+            total["dropped_kernel"] = kernel
         return dict(total)
 
     def start(self) -> None:

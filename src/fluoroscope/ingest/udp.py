@@ -11,6 +11,7 @@ Imports only the standard library, orjson and the model: the receiving process
 
 from __future__ import annotations
 
+import os
 import socket
 from collections import Counter
 from typing import Final
@@ -19,7 +20,7 @@ import orjson
 
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES
 
-__all__ = ["RECEIVE_BUFFER_BYTES", "DatagramScreen", "open_udp_socket"]
+__all__ = ["RECEIVE_BUFFER_BYTES", "DatagramScreen", "kernel_drops", "open_udp_socket"]
 
 RECEIVE_BUFFER_BYTES: Final = 16 * 1024 * 1024
 _KNOWN_HEADERS_MAX: Final = 64
@@ -94,3 +95,22 @@ def open_udp_socket(host: str, port: int) -> socket.socket:
     sock.bind((host, port))
     sock.setblocking(False)
     return sock
+
+
+def kernel_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped on ``sock`` since it was opened (its receive buffer
+    was full), as Linux reports them in ``/proc/net/udp`` (``udp6`` for IPv6); None
+    where that cannot be read. Reads a small file: call it for reports, not per
+    datagram. Any thread."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        with open(table, encoding="ascii") as lines:
+            for line in lines:
+                fields = line.split()
+                # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+                if len(fields) >= 13 and fields[9] == inode:
+                    return int(fields[12])
+    except (OSError, ValueError):
+        return None
+    return None

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_NESTING",
     "is_independent_subsegment",
+    "refusal_reason",
     "validate_document",
 ]
 
@@ -61,6 +62,23 @@ _OBJECT_FIELDS: Final = ("http", "aws", "sql", "annotations", "metadata", "servi
 _ANNOTATION_TYPES: Final = (str, int, float)  # bool is an int
 _INF: Final = math.inf
 _entity_id: Final = ENTITY_ID_RE.fullmatch
+
+
+_REASONS: Final = {
+    "InvalidJson": "json",
+    "DocumentTooLarge": "too_large",
+    "MissingField": "missing_field",
+    "InvalidId": "id",
+    "InvalidTraceId": "trace_id",
+    "InvalidTime": "time",
+}
+
+
+def refusal_reason(code: str) -> str:
+    """A short snake_case reason for an :class:`InvalidDocument` ``code``, for counters
+    of refused documents (``udp_invalid_<reason>``): ``json``, ``too_large``,
+    ``missing_field``, ``id``, ``trace_id``, ``time``, else ``document``."""
+    return _REASONS.get(code, "document")
 
 
 def is_independent_subsegment(doc: Mapping[str, Any]) -> bool:

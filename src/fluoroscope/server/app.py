@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fluoroscope.ingest.process import IngestProcess
-from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
+from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, refusal_reason, validate_document
 from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest, Throttled
 from fluoroscope.model.ids import is_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
@@ -89,6 +90,7 @@ async def put_trace_segments(
             f"{len(documents)} documents in one call; the limit is {MAX_DOCUMENTS_PER_CALL}"
         )
     now = state.clock()
+    refused: Counter[str] = Counter()
     unprocessed: list[dict[str, str]] = []
     valid: list[tuple[str, bytes]] = []
     size = 0
@@ -111,9 +113,11 @@ async def put_trace_segments(
             unprocessed.append(
                 {"Id": exc.doc_id or _guess_id(text), "ErrorCode": exc.code, "Message": exc.message}
             )
+            refused[f"http_invalid_{refusal_reason(exc.code)}"] += 1
             continue
         valid.append((doc["trace_id"], raw))
         size += len(raw)
+    state.pipeline.count({"http_received": len(documents), **refused})
     if valid:
         stored = asyncio.wrap_future(state.pipeline.submit(valid, size))
         try:

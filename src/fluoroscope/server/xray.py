@@ -8,6 +8,7 @@ epoch seconds as numbers on the way out, numbers or ISO-8601 strings on the way 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -93,10 +94,21 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+        value = _loads_lenient(body, exc)
     if not isinstance(value, dict):
         raise InvalidRequest("request body must be a JSON object")
     return value
+
+
+def _loads_lenient(body: bytes, error: orjson.JSONDecodeError) -> Any:
+    """``body`` parsed by the standard library, which takes what JSON's grammar allows
+    but orjson refuses: escaped lone surrogates (``"\\ud800"``), as a client's JSON
+    encoder writes them for a broken string. One such string in one document must not
+    cost the request's other documents (that document is then refused on its own)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
 
 
 async def _discard(stream: AsyncIterator[bytes]) -> None:
