@@ -47,7 +47,7 @@ def server(
     listen: Annotated[
         str | None,
         typer.Option(
-            help="HOST:PORT for both UDP segments and the HTTP API. \\[env: FLUOROSCOPE_LISTEN] \\[default: 127.0.0.1:2000]"
+            help="HOST:PORT for the HTTP API and console (and UDP segments when loopback); beyond loopback it needs credentials. \\[env: FLUOROSCOPE_LISTEN] \\[default: 127.0.0.1:2000]"
         ),
     ] = None,
     data_dir: Annotated[
