@@ -328,3 +328,33 @@ def _signed_answer(client: Any) -> bool:
         return bool(client.get_groups()["Groups"])
     except botocore.exceptions.EndpointConnectionError:
         return False
+
+
+def test_a_large_signed_batch_is_replayed_whole(secured: ServerProcess) -> None:
+    client = _xray(secured)
+    run = uuid.uuid4().hex[:8]
+    docs = [segment(annotations={"run": run}, padding="x" * 600) for _ in range(1000)]
+    answer = client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
+    assert answer["UnprocessedTraceSegments"] == []
+    stored = client.batch_get_traces(TraceIds=[docs[0]["trace_id"], docs[-1]["trace_id"]])
+    assert len(stored["Traces"]) == 2
+
+
+def test_an_oversized_signed_body_is_refused_unread(secured: ServerProcess) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", secured.port, timeout=30)
+    try:
+        conn.putrequest("POST", "/TraceSegments")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(17 * 1024 * 1024))
+        conn.putheader("X-Amz-Date", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        conn.putheader(
+            "Authorization",
+            f"AWS4-HMAC-SHA256 Credential={KEY_ID}/{time.strftime('%Y%m%d', time.gmtime())}/"
+            f"us-east-1/xray/aws4_request, SignedHeaders=host;x-amz-date, Signature={'a' * 64}",
+        )
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["__type"] == "InvalidRequestException"
+    finally:
+        conn.close()
