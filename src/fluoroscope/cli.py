@@ -373,12 +373,15 @@ def _on_stop_signals(stop: threading.Event) -> Callable[[], None]:
 
 def _server_answers(base: str) -> bool:
     import json
+    import urllib.error
     import urllib.request
 
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
     try:
         with direct.open(f"{base}/api/status", timeout=1.0) as response:
             return isinstance(json.loads(response.read()), dict)
+    except urllib.error.HTTPError as exc:  # one that requires credentials answers so
+        return exc.code == 403 and exc.headers.get("x-amzn-ErrorType") is not None
     except (OSError, ValueError):
         return False
 
