@@ -292,6 +292,7 @@ def test_insecure_no_auth_starts_loudly_with_udp_on_loopback(tmp_path: Path) -> 
         out = running.stop()
     assert f"udp://127.0.0.1:{port}" in out
     assert "INSECURE: --insecure-no-auth" in out
+    assert "Access: HTTP OPEN TO ANYONE WHO CAN REACH IT" in out
     assert "UDP segments are received on loopback only" in out
 
 

@@ -135,10 +135,13 @@ class AccessPolicy:
         names.update(_host_name(h) if h != "*" else "*" for h in allowed_hosts)
         return cls(dict(access_keys), tuple(api_keys), frozenset(names))
 
-    def describe(self) -> str:
-        """One line saying what the HTTP listener requires, for the start-up banner."""
+    def describe(self, *, insecure: bool = False) -> str:
+        """What the HTTP listener requires, for the start-up banner; ``insecure`` says
+        it listens beyond loopback without credentials (``--insecure-no-auth``)."""
         if not self.requires_credentials:
-            return "no credentials required"
+            if insecure:
+                return "OPEN TO ANYONE WHO CAN REACH IT, no credentials (--insecure-no-auth)"
+            return "no credentials required (loopback; --access-key/--api-key require them)"
         kinds = []
         if self.access_keys:
             kinds.append(f"SigV4 with {len(self.access_keys)} access key(s)")

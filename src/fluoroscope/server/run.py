@@ -107,7 +107,7 @@ async def _serve(
         f"Fluoroscope is listening on udp://{udp_display} (segments) and "
         f"http://{display}:{port} (X-Ray API)\nData directory: {data_dir}\n"
         f"Store: {store.database} ({'embedded chDB' if store.embedded else 'ClickHouse server'})\n"
-        f"Console: http://{local}:{port}/\nAccess: HTTP {access.describe()}"
+        f"Console: http://{local}:{port}/\nAccess: HTTP {access.describe(insecure=wide_open)}"
     )
     _warn_about_access(host, port, udp, access, wide_open)
     try:
