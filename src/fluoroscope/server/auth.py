@@ -73,9 +73,6 @@ _JSON_TYPES: Final = frozenset(
     ("application/json", "application/x-amz-json-1.0", "application/x-amz-json-1.1")
 )
 _PROTOBUF_TYPES: Final = frozenset(("application/x-protobuf", "application/protobuf"))
-_UNSIGNED_PAYLOADS: Final = frozenset(
-    ("UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
-)
 
 
 def _is_ip(name: str) -> bool:
