@@ -1,8 +1,9 @@
 """Running the server: one address, UDP segments and the HTTP API.
 
-:func:`serve` opens the store, starts the ingest workers, binds UDP and TCP on the same
-host and port, and runs until SIGINT or SIGTERM; then it stops accepting, stores
-everything already accepted, and returns. Runs on uvloop when available. Datagrams are
+:func:`serve` opens the store, starts the ingest workers, binds UDP and TCP (on the same
+host and port unless told otherwise; HTTP behind the access policy of
+:mod:`fluoroscope.server.auth`), and runs until SIGINT or SIGTERM; then it stops
+accepting, stores everything already accepted, and returns. Runs on uvloop when available. Datagrams are
 received in a process of their own, then parsed and merged in ``ingest_workers`` worker
 processes, each owning a share of the traces (:mod:`fluoroscope.ingest.process`); this
 one serves the API and owns the store.
