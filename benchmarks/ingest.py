@@ -337,7 +337,9 @@ class Api:
         payload = orjson.dumps(body) if body is not None else None
         for attempt in range(3):
             try:
-                self._conn.request(method, path, body=payload)
+                self._conn.request(
+                    method, path, body=payload, headers={"Content-Type": "application/json"}
+                )
                 response = self._conn.getresponse()
                 data = response.read()
             except (http.client.HTTPException, OSError):

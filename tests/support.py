@@ -50,6 +50,7 @@ class ServerProcess:
     data_dir: Path
     process: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
+    api_key: str | None = None  # sent as a Bearer token by status() when set
 
     @property
     def url(self) -> str:
@@ -75,7 +76,10 @@ class ServerProcess:
         )
 
     def status(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/api/status", timeout=5) as response:
+        request = urllib.request.Request(f"{self.url}/api/status")
+        if self.api_key:
+            request.add_header("Authorization", f"Bearer {self.api_key}")
+        with urllib.request.urlopen(request, timeout=5) as response:
             return dict(json.loads(response.read()))
 
     def counter(self, name: str) -> int:
@@ -102,8 +106,11 @@ class ServerProcess:
         return "".join(self.output)
 
 
-def start_server(data_dir: Path, *extra: str, port: int | None = None) -> ServerProcess:
-    """Start the real server and wait until its HTTP API answers."""
+def start_server(
+    data_dir: Path, *extra: str, port: int | None = None, api_key: str | None = None
+) -> ServerProcess:
+    """Start the real server and wait until its HTTP API answers (to ``api_key`` as a
+    Bearer token when given)."""
     port = port or free_port()
     env = dict(os.environ)
     env.pop("FLUOROSCOPE_LISTEN", None)
@@ -115,7 +122,7 @@ def start_server(data_dir: Path, *extra: str, port: int | None = None) -> Server
         text=True,
         env=env,
     )  # fmt: skip
-    server = ServerProcess(port, data_dir, proc)
+    server = ServerProcess(port, data_dir, proc, api_key=api_key)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -38,6 +38,7 @@ def test_environment_beats_default_and_argument_beats_environment(tmp_path: Path
         "FLUOROSCOPE_STORE": "clickhouse://u:p@db:8123/traces",
         "FLUOROSCOPE_RETENTION_DAYS": "7",
         "FLUOROSCOPE_CACHED_TRACES": "5000",
+        "FLUOROSCOPE_INSECURE_NO_AUTH": "1",  # 0.0.0.0 needs credentials or this
     }
     from_env = resolve_server_config(env=env)
     assert (from_env.host, from_env.port, from_env.retention_days) == ("0.0.0.0", 3000, 7)

@@ -47,7 +47,7 @@ def server(
     listen: Annotated[
         str | None,
         typer.Option(
-            help="HOST:PORT for both UDP segments and the HTTP API. \\[env: FLUOROSCOPE_LISTEN] \\[default: 127.0.0.1:2000]"
+            help="HOST:PORT for the HTTP API and console (and UDP segments when loopback); beyond loopback it needs credentials. \\[env: FLUOROSCOPE_LISTEN] \\[default: 127.0.0.1:2000]"
         ),
     ] = None,
     data_dir: Annotated[
@@ -84,6 +84,44 @@ def server(
             "FLUOROSCOPE_INGEST_WORKERS] \\[default: the usable cores, at most 2]"
         ),
     ] = None,
+    udp_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT for UDP segments, which cannot authenticate. \\[env: "
+            "FLUOROSCOPE_UDP_LISTEN] \\[default: --listen if loopback, else 127.0.0.1 at its port]"
+        ),
+    ] = None,
+    access_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ACCESS_KEY_ID:SECRET accepted in SigV4-signed requests; repeatable. Once any "
+            "credential is set, every HTTP request needs one. \\[env: FLUOROSCOPE_ACCESS_KEYS, "
+            "comma-separated]"
+        ),
+    ] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A token accepted as 'Authorization: Bearer TOKEN'; repeatable. \\[env: "
+            "FLUOROSCOPE_API_KEYS, comma-separated]"
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another name clients reach this server by (Host header), e.g. behind a "
+            "proxy; '*' allows any; repeatable. \\[env: FLUOROSCOPE_ALLOWED_HOSTS]"
+        ),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Listen beyond loopback without credentials: anyone who can reach the "
+            "server can read, write and delete. \\[env: FLUOROSCOPE_INSECURE_NO_AUTH=1]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
     from fluoroscope.config import ConfigError, resolve_server_config
@@ -97,9 +135,16 @@ def server(
             retention_days=retention_days,
             cached_traces=cached_traces,
             ingest_workers=ingest_workers,
+            udp_listen=udp_listen,
+            access_keys=access_key,
+            api_keys=api_key,
+            allowed_hosts=allowed_host,
+            insecure_no_auth=insecure_no_auth,
         )
     except ConfigError as exc:
         _fail(str(exc))
+    from fluoroscope.model.net import is_loopback
+    from fluoroscope.server.auth import AccessPolicy
     from fluoroscope.server.run import serve
 
     logging.basicConfig(
@@ -115,6 +160,15 @@ def server(
             cached_traces=config.cached_traces,
             ingest_workers=config.ingest_workers,
             announce=lambda text: typer.echo(text, err=False),
+            udp=(config.udp_host, config.udp_port),
+            access=AccessPolicy.build(
+                config.host,
+                wide=not is_loopback(config.host),
+                access_keys=config.access_keys,
+                api_keys=config.api_keys,
+                allowed_hosts=config.allowed_hosts,
+            ),
+            wide_open=config.insecure_no_auth,
         )
     except StoreUnavailable as exc:
         _fail(str(exc))
@@ -319,12 +373,15 @@ def _on_stop_signals(stop: threading.Event) -> Callable[[], None]:
 
 def _server_answers(base: str) -> bool:
     import json
+    import urllib.error
     import urllib.request
 
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
     try:
         with direct.open(f"{base}/api/status", timeout=1.0) as response:
             return isinstance(json.loads(response.read()), dict)
+    except urllib.error.HTTPError as exc:  # one that requires credentials answers so
+        return exc.code == 403 and exc.headers.get("x-amzn-ErrorType") is not None
     except (OSError, ValueError):
         return False
 

@@ -9,12 +9,14 @@ strictly; a malformed value raises :class:`ConfigError` naming the variable.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from fluoroscope.model.errors import FluoroscopeError
+from fluoroscope.model.net import is_loopback
 
 __all__ = [
     "DEFAULT_CACHED_TRACES",
@@ -23,16 +25,21 @@ __all__ = [
     "DEFAULT_LISTEN",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SERVER",
+    "ENV_ACCESS_KEYS",
+    "ENV_ALLOWED_HOSTS",
+    "ENV_API_KEYS",
     "ENV_CACHED_TRACES",
     "ENV_DATA_DIR",
     "ENV_DEMO_DURATION",
     "ENV_DEMO_OPEN",
     "ENV_DEMO_RATE",
     "ENV_INGEST_WORKERS",
+    "ENV_INSECURE_NO_AUTH",
     "ENV_LISTEN",
     "ENV_RETENTION_DAYS",
     "ENV_SERVER",
     "ENV_STORE",
+    "ENV_UDP_LISTEN",
     "ConfigError",
     "DemoConfig",
     "ServerConfig",
@@ -44,6 +51,11 @@ __all__ = [
 ]
 
 ENV_LISTEN: Final = "FLUOROSCOPE_LISTEN"
+ENV_UDP_LISTEN: Final = "FLUOROSCOPE_UDP_LISTEN"  # segments over UDP (default: see --udp-listen)
+ENV_ACCESS_KEYS: Final = "FLUOROSCOPE_ACCESS_KEYS"  # ID:SECRET,ID:SECRET (SigV4)
+ENV_API_KEYS: Final = "FLUOROSCOPE_API_KEYS"  # TOKEN,TOKEN (Authorization: Bearer)
+ENV_ALLOWED_HOSTS: Final = "FLUOROSCOPE_ALLOWED_HOSTS"  # extra Host names, comma-separated
+ENV_INSECURE_NO_AUTH: Final = "FLUOROSCOPE_INSECURE_NO_AUTH"  # 1: serve beyond loopback, open
 ENV_DATA_DIR: Final = "FLUOROSCOPE_DATA_DIR"
 ENV_STORE: Final = "FLUOROSCOPE_STORE"
 ENV_RETENTION_DAYS: Final = "FLUOROSCOPE_RETENTION_DAYS"
@@ -61,6 +73,7 @@ DEFAULT_RETENTION_DAYS: Final = 30
 DEFAULT_CACHED_TRACES: Final = 20_000
 MIN_CACHED_TRACES: Final = 100
 MAX_INGEST_WORKERS: Final = 64
+MIN_SECRET_LENGTH: Final = 16
 
 
 def default_ingest_workers() -> int:
@@ -92,6 +105,54 @@ class ServerConfig:
     retention_days: int
     cached_traces: int = DEFAULT_CACHED_TRACES
     ingest_workers: int = 1
+    udp_host: str = "127.0.0.1"
+    udp_port: int = 2000
+    access_keys: tuple[tuple[str, str], ...] = ()  # (access key id, secret)
+    api_keys: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    insecure_no_auth: bool = False
+
+
+def _items(
+    argument: Sequence[str] | None, env: Mapping[str, str], name: str, flag: str
+) -> tuple[list[str], str]:
+    """The values given with a repeatable ``flag``, else the comma/space-separated
+    ``env[name]``; and where they came from."""
+    if argument:
+        return [a.strip() for a in argument], flag
+    return [v for v in re.split(r"[,\s]+", env.get(name, "")) if v], name
+
+
+def _access(
+    access_keys: Sequence[str] | None,
+    api_keys: Sequence[str] | None,
+    insecure_no_auth: bool | None,
+    env: Mapping[str, str],
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...], bool]:
+    pairs: list[tuple[str, str]] = []
+    values, source = _items(access_keys, env, ENV_ACCESS_KEYS, "--access-key")
+    for value in values:
+        key_id, sep, secret = value.partition(":")
+        if not sep or not key_id or not secret or any(c.isspace() for c in value):
+            raise ConfigError(f"{source}: expected ACCESS_KEY_ID:SECRET, got {key_id!r}:...")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"{source}: the secret of {key_id!r} is shorter than {MIN_SECRET_LENGTH} characters"
+            )
+        pairs.append((key_id, secret))
+    tokens, source = _items(api_keys, env, ENV_API_KEYS, "--api-key")
+    for token in tokens:
+        if len(token) < MIN_SECRET_LENGTH or any(c.isspace() or c == "," for c in token):
+            raise ConfigError(
+                f"{source}: an API key needs at least {MIN_SECRET_LENGTH} characters, "
+                "no spaces or commas"
+            )
+    if insecure_no_auth is None:
+        raw = env.get(ENV_INSECURE_NO_AUTH, "").strip().lower()
+        if raw and raw not in _FALSE | _TRUE:
+            raise ConfigError(f"{ENV_INSECURE_NO_AUTH}: expected 1/0, true/false, got {raw!r}")
+        insecure_no_auth = raw in _TRUE
+    return tuple(pairs), tuple(tokens), insecure_no_auth
 
 
 def parse_listen(value: str, source: str) -> tuple[str, int]:
@@ -136,9 +197,21 @@ def resolve_server_config(
     retention_days: int | None = None,
     cached_traces: int | None = None,
     ingest_workers: int | None = None,
+    udp_listen: str | None = None,
+    access_keys: Sequence[str] | None = None,
+    api_keys: Sequence[str] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    insecure_no_auth: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ServerConfig:
-    """Combine explicit arguments, the environment (default ``os.environ``) and defaults."""
+    """Combine explicit arguments, the environment (default ``os.environ``) and defaults.
+
+    Access: an HTTP address beyond loopback needs credentials (``access_keys``
+    ``ID:SECRET`` and/or ``api_keys``) or an explicit ``insecure_no_auth``, else
+    ConfigError says how to configure them. UDP (which cannot authenticate) listens on
+    the HTTP address when that is loopback, else on loopback at the same port, unless
+    ``udp_listen`` says otherwise.
+    """
     env = os.environ if env is None else env
     listen_value, listen_source = _pick(listen, env, ENV_LISTEN, DEFAULT_LISTEN)
     host, port = parse_listen(
@@ -171,6 +244,24 @@ def resolve_server_config(
         )
     if not 1 <= ingest_workers <= MAX_INGEST_WORKERS:
         raise ConfigError(f"{source}: must be 1 to {MAX_INGEST_WORKERS}, got {ingest_workers}")
+    udp_value, udp_source = _pick(udp_listen, env, ENV_UDP_LISTEN, "")
+    if udp_value:
+        udp_host, udp_port = parse_listen(
+            udp_value, "--udp-listen" if udp_source == "argument" else udp_source
+        )
+    else:
+        udp_port = port
+        udp_host = host if is_loopback(host) else "::1" if ":" in host else "127.0.0.1"
+    keys, tokens, insecure = _access(access_keys, api_keys, insecure_no_auth, env)
+    if not is_loopback(host) and not keys and not tokens and not insecure:
+        where = "--listen" if listen_source == "argument" else listen_source
+        raise ConfigError(
+            f"{where}: {host or '*'}:{port} is reachable beyond this machine, so it needs "
+            f"credentials: --access-key ID:SECRET ({ENV_ACCESS_KEYS}) for SigV4 and/or "
+            f"--api-key TOKEN ({ENV_API_KEYS}) for Bearer tokens; or --insecure-no-auth "
+            f"({ENV_INSECURE_NO_AUTH}=1) to serve anyone who can reach it"
+        )
+    hosts, _ = _items(allowed_hosts, env, ENV_ALLOWED_HOSTS, "--allowed-host")
     return ServerConfig(
         host,
         port,
@@ -179,6 +270,12 @@ def resolve_server_config(
         retention_days,
         cached_traces,
         ingest_workers,
+        udp_host,
+        udp_port,
+        keys,
+        tokens,
+        tuple(hosts),
+        insecure,
     )
 
 

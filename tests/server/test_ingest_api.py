@@ -26,7 +26,10 @@ def _post(
     server: ServerProcess, path: str, body: bytes, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:
     request = urllib.request.Request(
-        f"{server.url}{path}", data=body, method="POST", headers=headers or {}
+        f"{server.url}{path}",
+        data=body,
+        method="POST",
+        headers=headers or {"Content-Type": "application/json"},  # urllib's default is a form's
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:

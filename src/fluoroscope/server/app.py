@@ -16,6 +16,7 @@ from typing import Any, Final
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -32,6 +33,7 @@ from fluoroscope.query.groupstats import GroupStats, TrackedGroup
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
+from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
@@ -68,6 +70,7 @@ class ServerState:
     retention_seconds: float
     sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
+    access: AccessPolicy = field(default_factory=AccessPolicy)  # .failures: refusals by reason
     groups: GroupService = field(init=False)
     group_stats: GroupStats = field(init=False)
 
@@ -443,20 +446,28 @@ async def _wrong_method(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    """The ASGI application serving the X-Ray API over ``state``, and the web console."""
+    """The ASGI application serving the X-Ray API over ``state``, and the web console,
+    behind :class:`AccessControl` applying ``state.access``."""
     routes: list[BaseRoute] = [
         Route(path, _endpoint(handler, state), methods=["POST"]) for path, handler in ROUTES.items()
     ]
 
     async def status(request: Request) -> Response:
         counters = state.pipeline.counters
-        return json_response({"counters": counters, "cached_traces": state.pipeline.cached_traces})
+        return json_response(
+            {
+                "counters": counters,
+                "cached_traces": state.pipeline.cached_traces,
+                "auth_failures": dict(state.access.failures),
+            }
+        )
 
     routes.append(Route("/api/status", status, methods=["GET"]))
     routes.extend(console_routes())
     app = Starlette(
         routes=routes,
         exception_handlers={404: _unknown_operation, 405: _wrong_method},
+        middleware=[Middleware(AccessControl, policy=state.access, max_body=MAX_BODY_BYTES)],
     )
     app.state.fluoroscope = state
     return app

@@ -1,8 +1,9 @@
 """Running the server: one address, UDP segments and the HTTP API.
 
-:func:`serve` opens the store, starts the ingest workers, binds UDP and TCP on the same
-host and port, and runs until SIGINT or SIGTERM; then it stops accepting, stores
-everything already accepted, and returns. Runs on uvloop when available. Datagrams are
+:func:`serve` opens the store, starts the ingest workers, binds UDP and TCP (on the same
+host and port unless told otherwise; HTTP behind the access policy of
+:mod:`fluoroscope.server.auth`), and runs until SIGINT or SIGTERM; then it stops
+accepting, stores everything already accepted, and returns. Runs on uvloop when available. Datagrams are
 received in a process of their own, then parsed and merged in ``ingest_workers`` worker
 processes, each owning a share of the traces (:mod:`fluoroscope.ingest.process`); this
 one serves the API and owns the store.
@@ -24,7 +25,9 @@ import uvicorn
 from fluoroscope.ingest.pipeline import tune_gc
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.ingest.udp import open_udp_socket
+from fluoroscope.model.net import is_loopback
 from fluoroscope.server.app import ServerState, create_app
+from fluoroscope.server.auth import AccessPolicy
 from fluoroscope.store.store import Store
 
 __all__ = ["serve"]
@@ -63,9 +66,12 @@ async def _serve(
     data_dir: Path,
     cached_traces: int,
     ingest_workers: int,
+    udp: tuple[str, int],
+    access: AccessPolicy,
+    wide_open: bool,
 ) -> None:
     loop = asyncio.get_running_loop()
-    udp_sock = open_udp_socket(host, port)
+    udp_sock = open_udp_socket(*udp)
     tcp_sock = _tcp_socket(host, port)
     ingest = IngestProcess(
         store,
@@ -74,7 +80,9 @@ async def _serve(
         cached_traces=cached_traces,
         workers=ingest_workers,
     )
-    state = ServerState(store=store, pipeline=ingest, retention_seconds=retention_seconds)
+    state = ServerState(
+        store=store, pipeline=ingest, retention_seconds=retention_seconds, access=access
+    )
     ingest.prepare = state.group_stats.prepare
     state.group_stats.on_change = ingest.gather_contributions
     await asyncio.to_thread(state.group_stats.refresh)
@@ -95,12 +103,14 @@ async def _serve(
     display = f"[{host}]" if ":" in host else host
     # where a browser on this machine finds the console (not a wildcard address)
     local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, display)
+    udp_display = f"[{udp[0]}]:{udp[1]}" if ":" in udp[0] else f"{udp[0]}:{udp[1]}"
     announce(
-        f"Fluoroscope is listening on udp://{display}:{port} (segments) and "
+        f"Fluoroscope is listening on udp://{udp_display} (segments) and "
         f"http://{display}:{port} (X-Ray API)\nData directory: {data_dir}\n"
         f"Store: {store.database} ({'embedded chDB' if store.embedded else 'ClickHouse server'})\n"
-        f"Console: http://{local}:{port}/"
+        f"Console: http://{local}:{port}/\nAccess: HTTP {access.describe(insecure=wide_open)}"
     )
+    _warn_about_access(host, port, udp, access, wide_open)
     try:
         await server.serve(sockets=[tcp_sock])
     finally:
@@ -108,6 +118,32 @@ async def _serve(
         counters = ingest.counters
         stored = counters.get("stored_documents", 0)
         announce(f"Stopped. Stored {stored} documents; " + _drops(counters))
+
+
+def _warn_about_access(
+    host: str, port: int, udp: tuple[str, int], access: AccessPolicy, wide_open: bool
+) -> None:
+    """Log what an operator must know about who can reach this server."""
+    if wide_open and not access.requires_credentials:
+        log.warning(
+            "INSECURE: --insecure-no-auth: the X-Ray API and console on %s:%d accept "
+            "unauthenticated requests from anyone who can reach them (read, write, delete)",
+            host or "*",
+            port,
+        )
+    if not is_loopback(udp[0]):
+        log.warning(
+            "UDP segments are received on %s:%d from anyone who can reach it: UDP cannot "
+            "authenticate",
+            udp[0] or "*",
+            udp[1],
+        )
+    elif not is_loopback(host):
+        log.warning(
+            "UDP segments are received on loopback only (%s:%d): UDP cannot authenticate; "
+            "--udp-listen HOST:PORT binds it wider",
+            *udp,
+        )
 
 
 def _drops(counters: dict[str, int]) -> str:
@@ -131,8 +167,15 @@ def serve(
     cached_traces: int,
     ingest_workers: int = 1,
     announce: Callable[[str], None] = print,
+    udp: tuple[str, int] | None = None,
+    access: AccessPolicy | None = None,
+    wide_open: bool = False,
 ) -> None:
-    """Run the server until SIGINT/SIGTERM (blocking). See the module docstring."""
+    """Run the server until SIGINT/SIGTERM (blocking). See the module docstring.
+
+    ``udp`` is the segments' address (default: ``host:port``); ``access`` the HTTP
+    access policy (default: open, Host/Origin/content-type checks only); ``wide_open``
+    says ``--insecure-no-auth`` was given, which is logged loudly."""
     run: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
@@ -153,6 +196,9 @@ def serve(
                 data_dir,
                 cached_traces,
                 ingest_workers,
+                udp or (host, port),
+                access or AccessPolicy.build(host, wide=not is_loopback(host)),
+                wide_open,
             )
         )
     finally:

@@ -1,9 +1,10 @@
 """X-Ray REST conventions (reference §4.1) and JSON shapes of the read models.
 
-Every operation is ``POST`` at a fixed root path with a JSON body (empty allowed);
-signed and unsigned requests are both accepted. Errors carry ``x-amzn-ErrorType`` and
-``{"__type", "message"}``; every response carries ``x-amzn-RequestId``. Times are
-epoch seconds as numbers on the way out, numbers or ISO-8601 strings on the way in.
+Every operation is ``POST`` at a fixed root path with a JSON body (empty allowed); who
+may call is decided in front of the handlers (:mod:`fluoroscope.server.auth`). Errors
+carry ``x-amzn-ErrorType`` and ``{"__type", "message"}``; every response carries
+``x-amzn-RequestId``. Times are epoch seconds as numbers on the way out, numbers or
+ISO-8601 strings on the way in.
 """
 
 from __future__ import annotations

@@ -1,5 +1,30 @@
 // The X-Ray REST API of this server: every operation is a POST at the URL root with a
 // JSON body; errors carry {"__type", "message"}. The console reads nothing else.
+//
+// A server that requires credentials accepts an API key as `Authorization: Bearer KEY`.
+// The key the user types is kept in this tab's sessionStorage (never in a cookie, so no
+// other site can make the browser send it) and sent with every call; when the server
+// refuses it (or asks for one), the handler set with onAuthRequired() is called.
+
+const KEY_ITEM = 'fluoroscope.apiKey';
+const AUTH_ERRORS = new Set([
+  'MissingAuthenticationTokenException',
+  'UnrecognizedClientException',
+  'IncompleteSignatureException',
+  'InvalidSignatureException',
+]);
+let authRequired = null;
+
+/** The handler called (with the ApiError) when the server wants an API key. */
+export function onAuthRequired(handler) {
+  authRequired = handler;
+}
+
+/** Keep `key` for this tab's later calls (an empty key forgets it). */
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_ITEM, key);
+  else sessionStorage.removeItem(KEY_ITEM);
+}
 
 export class ApiError extends Error {
   constructor(type, message, status) {
@@ -15,9 +40,12 @@ export class ApiError extends Error {
 export async function xray(op, body = {}, { signal } = {}) {
   let response;
   try {
+    const headers = { 'content-type': 'application/json' };
+    const key = sessionStorage.getItem(KEY_ITEM);
+    if (key) headers.authorization = `Bearer ${key}`;
     response = await fetch(`/${op}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify(body),
       signal,
     });
@@ -34,7 +62,12 @@ export async function xray(op, body = {}, { signal } = {}) {
   if (!response.ok) {
     const type = (data && data.__type) || response.headers.get('x-amzn-ErrorType') || 'Error';
     const message = (data && (data.message || data.Message)) || `HTTP ${response.status}`;
-    throw new ApiError(type, message, response.status);
+    const error = new ApiError(type, message, response.status);
+    if (response.status === 403 && AUTH_ERRORS.has(type)) {
+      setApiKey('');
+      if (authRequired) authRequired(error);
+    }
+    throw error;
   }
   return data || {};
 }

@@ -6,7 +6,8 @@
 // resolved time range (timerange.resolve). Views re-render from scratch on every route
 // change and manage their own refresh timers (cleared in their cleanup).
 
-import { state } from './dom.js';
+import { onAuthRequired, setApiKey } from './api.js';
+import { h, state } from './dom.js';
 import { current } from './router.js';
 import { renderPicker, resolve } from './timerange.js';
 
@@ -54,6 +55,34 @@ async function show() {
   const result = module.render(root, route, { range: resolve(route.params) });
   cleanup = typeof result === 'function' ? result : null;
 }
+
+// A server that requires credentials: ask for an API key once, then show the view again.
+let asking = null;
+onAuthRequired((err) => {
+  if (asking) return;
+  const input = h('input', { type: 'password', name: 'api-key', autocomplete: 'off', 'aria-label': 'API key', required: true });
+  asking = h('dialog', { class: 'auth', 'aria-labelledby': 'auth-title' },
+    h('form', {
+      method: 'dialog',
+      onsubmit: (event) => {
+        event.preventDefault();
+        setApiKey(input.value.trim());
+        asking.close();
+        asking.remove();
+        asking = null;
+        show();
+      },
+    },
+    h('h2', { id: 'auth-title' }, 'This server requires an API key'),
+    h('p', null, err.type === 'MissingAuthenticationTokenException'
+      ? 'Enter one of the keys the server was started with (--api-key or FLUOROSCOPE_API_KEYS).'
+      : `The key was refused (${err.message}). Enter another.`),
+    input,
+    h('button', { type: 'submit', class: 'primary' }, 'Use this key')));
+  document.body.append(asking);
+  asking.showModal();
+  input.focus();
+});
 
 window.addEventListener('hashchange', show);
 document.addEventListener('keydown', (event) => {
