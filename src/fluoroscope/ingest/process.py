@@ -18,7 +18,9 @@ worker's buffer is full); it raises :class:`Throttled` at once when too many byt
 already on their way. A worker that dies is restarted (its unacknowledged submissions
 fail with :class:`StoreUnavailable`; what it had accepted from UDP but not yet sent is
 lost, and counted as ``worker_restarts``). :meth:`IngestProcess.close` stops
-receiving, stores everything accepted, and returns.
+receiving, stores everything accepted, and returns. If this process dies instead, the
+helper processes end with it, at once (:mod:`fluoroscope.ingest.lifeline`); so call
+:meth:`IngestProcess.start` from a thread that outlives the ingest (the main thread).
 
 Threads, per worker: a reader thread reads the worker's frames ahead (bounded); a hub
 thread handles them in order (insert - several queued batches at once -, acknowledge,
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import socket
 import subprocess
@@ -478,6 +481,7 @@ class _Shard:
                 "--cached-traces", str(owner._cached),
                 "--max-buffered-bytes", str(max(1, owner._max_bytes // self._count)),
                 *(["--contributions"] if owner._contributions else []),
+                "--parent", str(os.getpid()),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
