@@ -225,11 +225,11 @@ def test_a_stop_under_a_full_disk_and_udp_load_is_bounded_and_truthful(
     small_disk: Path,
 ) -> None:
     server = start_server(small_disk / "data", "--ingest-workers", "2")
-    _fill(small_disk)
     stop = threading.Event()
     sender = threading.Thread(target=udp_load, args=(server.port, stop))
-    sender.start()
     try:
+        _fill(small_disk)
+        sender.start()
 
         def refused_under_load() -> tuple[int, dict[str, int]] | None:
             now: dict[str, int] = server.status()["counters"]
@@ -243,7 +243,9 @@ def test_a_stop_under_a_full_disk_and_udp_load_is_bounded_and_truthful(
         took = time.monotonic() - started
     finally:
         stop.set()
-        sender.join()
+        if sender.is_alive():
+            sender.join()
+        server.stop(signal.SIGKILL)  # only if still running
     assert server.process.returncode == 0, output
     assert took < 20, f"the stop took {took:.1f} s"
     assert "did not finish" not in output and "Traceback" not in output, output
