@@ -43,12 +43,13 @@ class WriteGate:
         self._tried = 0.0  # the last failed insert
 
     def refusal(self) -> StoreUnwritable | None:
-        """The store's error while writes are known to fail and no insert is due; else
-        None (go ahead and insert)."""
+        """The store's error (a new one, to raise) while writes are known to fail and no
+        insert is due; else None (go ahead and insert)."""
         with self._lock:
-            if self._error is not None and self._clock() - self._tried < self._retry_after:
-                return self._error
-            return None
+            error = self._error
+            if error is None or self._clock() - self._tried >= self._retry_after:
+                return None
+        return StoreUnwritable(str(error), reason=error.reason)
 
     def failed(self, error: StoreUnwritable) -> None:
         """An insert failed with ``error``."""
