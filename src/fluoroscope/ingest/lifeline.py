@@ -12,8 +12,10 @@ Two mechanisms, both needed:
   (``prctl(PR_SET_PDEATHSIG)``). The kernel sends it when the *thread* that started the
   helper ends, so helpers are started from threads that outlive them (the server's main
   thread, or the thread that watches that helper and restarts it).
-* Everywhere: the helper notices its pipes closing (end of file on stdin, a broken pipe
-  on stdout) and calls :func:`leave_quietly` if :func:`parent_gone` says so.
+* Everywhere: the helper notices its pipes closing and calls :func:`leave_quietly`: a
+  worker on end of file on stdin before it was told to stop, or a broken pipe on
+  stdout; the UDP receiving process, for which end of file on stdin also means "stop",
+  when :func:`parent_gone` says so then, or on a broken pipe on stdout.
 
 ``parent`` is the process id of the server, passed on the helper's command line: a
 helper whose server died before the tie was made sees another parent and leaves at

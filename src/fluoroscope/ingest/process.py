@@ -23,9 +23,9 @@ once, without retries, and UDP documents are dropped on arrival, counted as
 
 A worker that dies is restarted (its unacknowledged submissions fail with
 :class:`StoreUnavailable`; what it had accepted from UDP but not yet sent is lost, and
-counted as ``worker_restarts``). :meth:`IngestProcess.close` stops
-receiving, stores everything accepted, and returns. If this process dies instead, the
-helper processes end with it, at once (:mod:`fluoroscope.ingest.lifeline`); so call
+counted as ``worker_restarts``). :meth:`IngestProcess.close` stops receiving, stores
+everything accepted, and returns. If this process dies instead, the helper processes end
+with it, at once (:mod:`fluoroscope.ingest.lifeline`); so call
 :meth:`IngestProcess.start` from a thread that outlives the ingest (the main thread).
 
 Threads, per worker: a reader thread reads the worker's frames ahead (bounded); a hub

@@ -8,10 +8,10 @@ A receiving process of its own drains the socket whenever the kernel has data.
 
 The parent (:class:`UdpReceiver`) binds the socket (so a taken port fails at start-up)
 and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG SHARDS PARENT_PID`` with
-the socket inherited. The child screens each datagram (:class:`~fluoroscope.ingest.udp.DatagramScreen`),
-sorts the bodies by the ingest worker owning their trace
-(:func:`~fluoroscope.ingest.shards.shard_of`, from the bytes, unparsed), and writes them
-to its stdout in frames (:mod:`fluoroscope.ingest.frames`), every 5 ms or every 512
+the socket inherited. The child screens each datagram
+(:class:`~fluoroscope.ingest.udp.DatagramScreen`), sorts the bodies by the ingest worker
+owning their trace (:func:`~fluoroscope.ingest.shards.shard_of`, from the bytes,
+unparsed), and writes them to its stdout in frames (:mod:`fluoroscope.ingest.frames`), every 5 ms or every 512
 datagrams: ``DATA`` frames carry a shard number (one byte) and that shard's packed
 bodies, ``COUNTERS`` frames the child's counters as a JSON object (cumulative since it
 started).
