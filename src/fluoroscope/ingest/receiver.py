@@ -11,10 +11,10 @@ and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG SHARDS PARENT_
 the socket inherited. The child screens each datagram
 (:class:`~fluoroscope.ingest.udp.DatagramScreen`), sorts the bodies by the ingest worker
 owning their trace (:func:`~fluoroscope.ingest.shards.shard_of`, from the bytes,
-unparsed), and writes them to its stdout in frames (:mod:`fluoroscope.ingest.frames`), every 5 ms or every 512
-datagrams: ``DATA`` frames carry a shard number (one byte) and that shard's packed
-bodies, ``COUNTERS`` frames the child's counters as a JSON object (cumulative since it
-started).
+unparsed), and writes them to its stdout in frames (:mod:`fluoroscope.ingest.frames`),
+every 5 ms or every 512 datagrams: ``DATA`` frames carry a shard number (one byte) and
+that shard's packed bodies, ``COUNTERS`` frames the child's counters as a JSON object
+(cumulative since it started).
 
 If the parent falls behind by more than ``MAX_BACKLOG`` bytes the child drops datagrams
 and counts them (``dropped_backlog``). The child ignores SIGINT and SIGTERM (a Ctrl-C
