@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -163,6 +164,15 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def udp_load(port: int, stop: threading.Event) -> None:
+    """Segments to 127.0.0.1:``port`` over UDP, up to ~20k a second, until ``stop``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while not stop.is_set():
+            for _ in range(100):
+                sock.sendto(HEADER + json.dumps(segment()).encode(), ("127.0.0.1", port))
+            time.sleep(0.005)
 
 
 def segment(trace_id: str | None = None, **fields: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,15 @@ from typing import Any
 import pytest
 
 from fluoroscope.model.ids import new_entity_id
-from tests.support import find_summary, free_port, get_documents, segment, start_server, wait_for
+from tests.support import (
+    find_summary,
+    free_port,
+    get_documents,
+    segment,
+    start_server,
+    udp_load,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -138,3 +147,57 @@ def test_environment_configures_the_server(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def _children(pid: int) -> list[int]:
+    """``pid``'s child processes, from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(x) for x in (task / "children").read_text().split())
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for its new parent counts)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_kill_9_ends_every_helper_at_once_and_a_restart_works(tmp_path: Path) -> None:
+    """However the server dies, its helpers (receiver, workers) end with it, quietly and
+    at once, even with work in hand; the data directory and the port are free again."""
+    port = free_port()
+    first = start_server(tmp_path, "--ingest-workers", "2", port=port)
+    pid = first.process.pid
+    helpers = wait_for(lambda: found if len(found := _children(pid)) == 3 else None)
+    docs = [segment() for _ in range(30)]
+    reply = first.xray().put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
+    assert reply["UnprocessedTraceSegments"] == []
+    stop = threading.Event()
+    sender = threading.Thread(target=udp_load, args=(port, stop))
+    sender.start()
+    try:
+        wait_for(lambda: first.counter("udp_received") >= 2_000, timeout=30)
+        killed = time.monotonic()
+        first.process.kill()
+        wait_for(lambda: all(_gone(p) for p in helpers), timeout=30, interval=0.01)
+        took = time.monotonic() - killed
+    finally:
+        stop.set()
+        sender.join()
+    output = first.stop()  # everything the server and its helpers printed (one pipe)
+    assert took < 1.0, f"helpers outlived the server by {took:.2f} s"
+    assert "Traceback" not in output and "gone away" not in output, output
+
+    second = start_server(tmp_path, port=port)  # same directory, same port, right away
+    try:
+        client = second.xray()
+        for doc in docs:  # acknowledged before the kill: stored
+            assert get_documents(client, doc["trace_id"]) == [doc]
+        late = segment()
+        second.send_documents(late)  # the port is this server's now
+        assert wait_for(lambda: get_documents(client, late["trace_id"])) == [late]
+    finally:
+        second.stop()

@@ -39,7 +39,13 @@ import pyarrow as pa
 
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.documents import refusal_reason, validate_document
-from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, StoreError, Throttled
+from fluoroscope.model.errors import (
+    FluoroscopeError,
+    InvalidDocument,
+    StoreError,
+    StoreUnwritable,
+    Throttled,
+)
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
@@ -68,11 +74,15 @@ def _malloc_trim() -> Callable[[], object] | None:
 
 def with_retries(write: Callable[[], object]) -> FluoroscopeError | None:
     """Run ``write`` until it succeeds, at most 3 times, pausing a little longer after
-    each store error; None once it succeeded, else the last error. Blocking."""
+    each store error; None once it succeeded, else the last error. Blocking.
+    :class:`StoreUnwritable` is returned at once, unlogged: a full or read-only disk
+    does not heal in a second, and its caller says so once."""
     last: FluoroscopeError | None = None
     for attempt in range(_RETRIES):
         try:
             write()
+        except StoreUnwritable as exc:
+            return exc
         except FluoroscopeError as exc:
             log.warning("store write failed (attempt %d): %s", attempt + 1, exc)
             last = exc

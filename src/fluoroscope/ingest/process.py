@@ -15,10 +15,18 @@ under any ingest load.
 Contract: :meth:`IngestProcess.submit` returns a future that completes once the
 documents are inserted (or fails with the store's error, or :class:`Throttled` when a
 worker's buffer is full); it raises :class:`Throttled` at once when too many bytes are
-already on their way. A worker that dies is restarted (its unacknowledged submissions
-fail with :class:`StoreUnavailable`; what it had accepted from UDP but not yet sent is
-lost, and counted as ``worker_restarts``). :meth:`IngestProcess.close` stops
-receiving, stores everything accepted, and returns.
+already on their way, and :class:`StoreUnwritable` while the store's disk is known to be
+full or read-only (:mod:`fluoroscope.ingest.writegate`: meanwhile insert rounds fail at
+once, without retries, and UDP documents are dropped on arrival, counted as
+``udp_dropped_store_unwritable``; documents of rounds that failed so are counted as
+``dropped_store_unwritable``, other failed rounds' as ``lost_documents``).
+
+A worker that dies is restarted (its unacknowledged submissions fail with
+:class:`StoreUnavailable`; what it had accepted from UDP but not yet sent is lost, and
+counted as ``worker_restarts``). :meth:`IngestProcess.close` stops receiving, stores
+everything accepted, and returns. If this process dies instead, the helper processes end
+with it, at once (:mod:`fluoroscope.ingest.lifeline`); so call
+:meth:`IngestProcess.start` from a thread that outlives the ingest (the main thread).
 
 Threads, per worker: a reader thread reads the worker's frames ahead (bounded); a hub
 thread handles them in order (insert - several queued batches at once -, acknowledge,
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import socket
 import subprocess
@@ -73,7 +82,8 @@ from fluoroscope.ingest.worker import (
     TRACES,
     decode_tables,
 )
-from fluoroscope.model.errors import StoreError, StoreUnavailable, Throttled
+from fluoroscope.ingest.writegate import WriteGate
+from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable, Throttled
 from fluoroscope.store.store import Store
 
 __all__ = ["IngestProcess", "Prepare"]
@@ -216,6 +226,7 @@ class IngestProcess:
         self._closing = False
         self._stopping = False  # STOP is queued for every worker
         self._own: Counter[str] = Counter()
+        self._gate = WriteGate()
         self._shards = [_Shard(self, i, workers) for i in range(workers)]
         self._receiver = UdpReceiver(udp_sock, self._deliver, shards=workers)
 
@@ -249,6 +260,9 @@ class IngestProcess:
         with self._lock:
             if self._closing:
                 raise Throttled("the server is shutting down")
+            if (refusal := self._gate.refusal()) is not None:
+                self._own["http_refused_store_unwritable"] += 1
+                raise refusal
             if self._in_flight + size > self._max_bytes:
                 self._own["http_throttled"] += 1
                 raise Throttled("ingest buffer is full; retry later")
@@ -321,6 +335,9 @@ class IngestProcess:
             if rerouted and self._stopping:
                 self._own["udp_dropped_stopping"] += body_count(packed)
                 return body_count(packed)
+            if self._gate.refusal() is not None:  # never merged: workers stay in step
+                self._own["udp_dropped_store_unwritable"] += body_count(packed)
+                return body_count(packed)
             if shard.queued + len(packed) > _QUEUED_DATAGRAM_BYTES:
                 return 0
             shard.queued += len(packed)
@@ -387,8 +404,10 @@ class IngestProcess:
 
     def _insert_round(self, entries: list[_Pending]) -> None:
         """One insert of every entry's tables. Holding ``_insert_lock``."""
-        error: BaseException | None = None
+        error: BaseException | None = self._gate.refusal()
         try:
+            if error is not None:
+                raise error  # not tried: the store refuses writes (see WriteGate)
             decoded = [tables for entry in entries for tables in entry.decoded]
             if self.prepare is not None:
                 decoded = self.prepare(decoded)
@@ -401,9 +420,17 @@ class IngestProcess:
                 for name, parts in by_name.items()
             ]
             error = with_retries(lambda: self._store.insert_tables(merged))
+            if isinstance(error, StoreUnwritable):
+                self._gate.failed(error)
+            elif error is None:
+                self._gate.succeeded()
+        except StoreUnwritable as exc:
+            error = exc
         except Exception as exc:  # a round's failure must not stop other workers' hubs
             log.exception("an insert round failed")
             error = exc
+        unwritable = isinstance(error, StoreUnwritable)
+        lost = "dropped_store_unwritable" if unwritable else "lost_documents"
         with self._lock:
             for entry in entries:
                 entry.done = True
@@ -411,7 +438,7 @@ class IngestProcess:
                     self._own["stored_documents"] += entry.documents
                     self._own["stored_entities"] += entry.entities
                 else:
-                    self._own["lost_documents"] += entry.documents
+                    self._own[lost] += entry.documents
                     entry.shard.round_error = error
 
     def _answer_reload(self, shard: _Shard, payload: bytes) -> None:
@@ -486,6 +513,7 @@ class _Shard:
                 "--cached-traces", str(owner._cached),
                 "--max-buffered-bytes", str(max(1, owner._max_bytes // self._count)),
                 *(["--contributions"] if owner._contributions else []),
+                "--parent", str(os.getpid()),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -7,20 +7,23 @@ with ``benchmarks/ingest.py``, 1.7-18 % of datagrams were dropped by the kernel 
 A receiving process of its own drains the socket whenever the kernel has data.
 
 The parent (:class:`UdpReceiver`) binds the socket (so a taken port fails at start-up)
-and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG SHARDS`` with the socket
-inherited. The child screens each datagram (:class:`~fluoroscope.ingest.udp.DatagramScreen`),
-sorts the bodies by the ingest worker owning their trace
-(:func:`~fluoroscope.ingest.shards.shard_of`, from the bytes, unparsed), and writes them
-to its stdout in frames (:mod:`fluoroscope.ingest.frames`), every 5 ms or every 512
-datagrams: ``DATA`` frames carry a shard number (one byte) and that shard's packed
-bodies, ``COUNTERS`` frames the child's counters as a JSON object (cumulative since it
-started).
+and starts ``python -m fluoroscope.ingest.receiver FD MAX_BACKLOG SHARDS PARENT_PID`` with
+the socket inherited. The child screens each datagram
+(:class:`~fluoroscope.ingest.udp.DatagramScreen`), sorts the bodies by the ingest worker
+owning their trace (:func:`~fluoroscope.ingest.shards.shard_of`, from the bytes,
+unparsed), and writes them to its stdout in frames (:mod:`fluoroscope.ingest.frames`),
+every 5 ms or every 512 datagrams: ``DATA`` frames carry a shard number (one byte) and
+that shard's packed bodies, ``COUNTERS`` frames the child's counters as a JSON object
+(cumulative since it started).
 
 If the parent falls behind by more than ``MAX_BACKLOG`` bytes the child drops datagrams
 and counts them (``dropped_backlog``). The child ignores SIGINT and SIGTERM (a Ctrl-C
 reaches the whole process group; the parent decides when receiving stops) and exits
-once its stdin reaches end of file - when the parent closes it, or dies - after
-writing everything it received.
+once its stdin reaches end of file - when the parent closes it - after writing
+everything it received. When the parent dies the child ends at once and without a word
+(:mod:`fluoroscope.ingest.lifeline`), freeing the port: the kernel's signal on Linux,
+else end of file on stdin or a broken pipe on stdout with the parent gone. The parent
+must call :meth:`UdpReceiver.start` from a thread that outlives the receiver.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import IO, Final
 import orjson
 
 from fluoroscope.ingest.frames import body_count, frame, grow_pipe, pack_bodies, read_frame
+from fluoroscope.ingest.lifeline import leave_quietly, parent_gone, tie_to_parent
 from fluoroscope.ingest.shards import shard_of, trace_id_of
 from fluoroscope.ingest.udp import DatagramScreen, kernel_drops
 
@@ -96,6 +100,8 @@ class _Forwarder(asyncio.DatagramProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._out.is_closing():
+            return  # the parent is gone (see _Out)
         if self._pending_count:
             for shard, bodies in enumerate(self._pending):
                 if bodies:
@@ -106,10 +112,18 @@ class _Forwarder(asyncio.DatagramProtocol):
         self._out.writelines(frame(COUNTERS, [orjson.dumps(self._screen.counters)]))
 
 
-async def _child(fd: int, max_backlog: int, shards: int) -> None:
+class _Out(asyncio.Protocol):
+    """The pipe to the parent: it breaks only when the parent is gone."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            leave_quietly()
+
+
+async def _child(fd: int, max_backlog: int, shards: int, parent: int) -> None:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
-    out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb", buffering=0))
+    out, _ = await loop.connect_write_pipe(_Out, os.fdopen(1, "wb", buffering=0))
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)
     udp, forwarder = await loop.create_datagram_endpoint(
@@ -118,13 +132,15 @@ async def _child(fd: int, max_backlog: int, shards: int) -> None:
 
     class _Stdin(asyncio.Protocol):
         def connection_lost(self, exc: Exception | None) -> None:
+            if parent_gone(parent):
+                leave_quietly()  # else the parent asks to stop, or is dying (see _Out)
             stopped.set()
 
     await loop.connect_read_pipe(_Stdin, os.fdopen(0, "rb", buffering=0))
     await stopped.wait()
     udp.close()
     forwarder.flush()
-    while out.get_write_buffer_size():
+    while out.get_write_buffer_size() and not out.is_closing():
         await asyncio.sleep(0.01)
     out.close()
 
@@ -133,12 +149,14 @@ def _child_main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     fd, max_backlog, shards = int(argv[0]), int(argv[1]), int(argv[2])
+    parent = int(argv[3]) if len(argv) > 3 else os.getppid()
+    tie_to_parent(parent)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(_child(fd, max_backlog, shards))
+        asyncio.run(_child(fd, max_backlog, shards, parent))
     else:
-        uvloop.run(_child(fd, max_backlog, shards))
+        uvloop.run(_child(fd, max_backlog, shards, parent))
 
 
 # -- the parent --------------------------------------------------------------------------
@@ -227,6 +245,7 @@ class UdpReceiver:
                 str(fd),
                 str(self._max_backlog),
                 str(self._shards),
+                str(os.getpid()),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

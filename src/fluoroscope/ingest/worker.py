@@ -31,7 +31,12 @@ server -> worker on stdin:
 * ``CONTRIBUTE``: one byte, 1 to send each batch's graph contributions from now on (a
   ``contributions`` table, for group statistics), 0 to stop.
 * ``STOP``: stop receiving, store everything accepted (reloads are still answered),
-  exit 0. End of file (the server died) stops too, without answers.
+  exit 0.
+
+The server's death ends the worker at once and without a word
+(:mod:`fluoroscope.ingest.lifeline`): the kernel's signal on Linux, else end of file on
+stdin before ``STOP`` or a broken pipe on stdout (whatever it held can only be stored
+through the server).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, write_frame
+from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
 from fluoroscope.ingest.shards import shard_of
 from fluoroscope.model.errors import StoreUnavailable, Throttled
@@ -133,7 +139,8 @@ class _Channel:
             with self._lock:
                 write_frame(self._stream, kind, *parts)
         except (BrokenPipeError, ValueError):
-            raise StoreUnavailable("the server has gone away") from None
+            # The server closes this pipe only after this process exited: it is gone.
+            leave_quietly()
 
 
 class _ServerStore:
@@ -195,6 +202,7 @@ class _Worker:
         )
         self.pipeline.assembler.track_contributions = args.contributions
         self.stopped = threading.Event()
+        self.stop_asked = False
 
     def run(self, stdin: IO[bytes]) -> None:
         self.pipeline.start()
@@ -219,7 +227,10 @@ class _Worker:
                     # read by the ingest thread at its next batch (a plain attribute)
                     self.pipeline.assembler.track_contributions = payload == b"\x01"
                 elif kind == STOP:
+                    self.stop_asked = True
                     self.stopped.set()
+            if not self.stop_asked:
+                leave_quietly()  # the server is gone: nothing here can be stored any more
         finally:
             self.store.fail_all()  # no answers can come any more
             self.stopped.set()
@@ -266,7 +277,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cached-traces", type=int, default=20_000)
     parser.add_argument("--max-buffered-bytes", type=int, default=128 * 1024 * 1024)
     parser.add_argument("--contributions", action="store_true")
+    parser.add_argument("--parent", type=int, default=os.getppid(), help="the server's pid")
     args = parser.parse_args(argv)
+    tie_to_parent(args.parent)
     # The server decides when ingest stops (a Ctrl-C reaches the whole process group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -8,7 +8,8 @@
     │   └── ResourceNotFound   a named resource (group, rule, ...) does not exist
     ├── Throttled              a bounded queue is full; the caller may retry later
     ├── StoreError             the store failed to execute a statement
-    │   └── StoreUnavailable   the store cannot be reached or opened
+    │   ├── StoreUnavailable   the store cannot be reached or opened
+    │   └── StoreUnwritable    the store's disk is full or read-only; retry later
     └── (in fluoroscope.sdk._errors, for the SDK's own callers)
         └── TracingError
             ├── ContextMissingError     no current segment and context_missing="raise"
@@ -28,6 +29,7 @@ __all__ = [
     "ResourceNotFound",
     "StoreError",
     "StoreUnavailable",
+    "StoreUnwritable",
     "Throttled",
 ]
 
@@ -72,3 +74,15 @@ class StoreError(FluoroscopeError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be opened or reached."""
+
+
+class StoreUnwritable(StoreError):
+    """The store refuses writes for now: its disk is full, or it is read-only. Reads
+    still work, and writes succeed again once the cause is gone, without a restart;
+    maps to ``ServiceUnavailable`` (HTTP 503, retryable).
+
+    ``reason`` is ``"disk full"`` or ``"read-only"``."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, Throttled
+from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, StoreUnwritable, Throttled
 from fluoroscope.model.graph import GraphNode, ServiceGraph, Statistics, TimeSeriesPoint
 from fluoroscope.model.groups import Group
 from fluoroscope.model.summary import RootCause, ServiceId, Trace, TraceSummary
@@ -50,16 +50,22 @@ def json_response(payload: Mapping[str, Any], status: int = 200) -> Response:
 
 def error_response(exc: Exception) -> Response:
     """Map a project exception to X-Ray's error shape."""
+    message = str(exc)
     if isinstance(exc, ResourceNotFound):
         code, status = "ResourceNotFoundException", 404
     elif isinstance(exc, InvalidRequest):
         code, status = "InvalidRequestException", 400
     elif isinstance(exc, Throttled):
         code, status = "ThrottledException", 429
+    elif isinstance(exc, StoreUnwritable):  # AWS's common error for a passing failure
+        code, status = "ServiceUnavailable", 503
+        message = f"the store cannot take writes ({exc.reason}); retry later"
     else:
         code, status = "InternalFailure", 500
-    response = json_response({"__type": code, "message": str(exc)}, status)
+    response = json_response({"__type": code, "message": message}, status)
     response.headers["x-amzn-ErrorType"] = code
+    if status == 503:
+        response.headers["Retry-After"] = "1"
     return response
 
 

@@ -10,8 +10,9 @@ values are never pasted into statements; they differ only in where the engine ru
 
 Contract for every method: called from worker threads (never the event loop: calls
 block for the duration of the statement; chDB releases the GIL meanwhile); raises
-:class:`~fluoroscope.model.errors.StoreError` on failure; returned objects are owned by
-the caller.
+:class:`~fluoroscope.model.errors.StoreError` on failure - its subclass
+:class:`~fluoroscope.model.errors.StoreUnwritable` when the engine's disk is full or
+read-only (:func:`store_error`); returned objects are owned by the caller.
 """
 
 from __future__ import annotations
@@ -24,9 +25,27 @@ from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
-from fluoroscope.model.errors import StoreError, StoreUnavailable
+from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable
 
-__all__ = ["ChdbTransport", "HttpTransport", "Transport", "open_transport"]
+__all__ = ["ChdbTransport", "HttpTransport", "Transport", "open_transport", "store_error"]
+
+
+# How the engine says it cannot write, as seen here: chDB on a full tmpfs says
+# "Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. (NOT_ENOUGH_SPACE)",
+# on a read-only mount "filesystem error: in create_directories: Read-only file system";
+# a write that runs out of room midway names the system error (ENOSPC, EDQUOT, EROFS).
+_FULL: Final = ("NOT_ENOUGH_SPACE", "No space left on device", "Disk quota exceeded")
+_READ_ONLY: Final = ("Read-only file system", "(TABLE_IS_READ_ONLY)", "(READONLY)")
+
+
+def store_error(message: str) -> StoreError:
+    """The error to raise for the engine's failure ``message``: StoreUnwritable when it
+    says its disk is full or read-only, else StoreError."""
+    if any(marker in message for marker in _FULL):
+        return StoreUnwritable(message, reason="disk full")
+    if any(marker in message for marker in _READ_ONLY):
+        return StoreUnwritable(message, reason="read-only")
+    return StoreError(message)
 
 
 class Transport(Protocol):
@@ -143,7 +162,7 @@ class ChdbTransport:
             with self._statement:
                 return self._query(sql, fmt, params)
         except Exception as exc:
-            raise StoreError(str(exc).strip()) from exc
+            raise store_error(str(exc).strip()) from exc
 
     def _query(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
         if params:
@@ -216,14 +235,14 @@ class HttpTransport:
         try:
             self._client.command(sql, parameters=self._params(params))
         except Exception as exc:
-            raise StoreError(str(exc).strip()) from exc
+            raise store_error(str(exc).strip()) from exc
 
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         # use_strings: String columns come back as Arrow strings, as chDB returns them.
         try:
             return self._client.query_arrow(sql, parameters=self._params(params), use_strings=True)
         except Exception as exc:
-            raise StoreError(str(exc).strip()) from exc
+            raise store_error(str(exc).strip()) from exc
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         # Sent as INSERT INTO table (data's column names) FORMAT Arrow: matched by name, as
@@ -231,7 +250,7 @@ class HttpTransport:
         try:
             self._client.insert_arrow(table, data, settings={"optimize_on_insert": 0})
         except Exception as exc:
-            raise StoreError(str(exc).strip()) from exc
+            raise store_error(str(exc).strip()) from exc
 
     def close(self) -> None:
         self._client.close()
