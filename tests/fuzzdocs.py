@@ -263,6 +263,26 @@ def _counters(server: ServerProcess) -> dict[str, int]:
     return dict(server.status()["counters"])
 
 
+def _settled_counters(server: ServerProcess) -> tuple[dict[str, int]] | None:
+    counters = _counters(server)
+    return (counters,) if _accounted(counters) else None  # a tuple: {} is an answer too
+
+
+def _accounted(counters: dict[str, int]) -> bool:
+    """Whether every document the server received so far is stored or counted: UDP
+    datagrams received plus documents PutTraceSegments took equal documents stored
+    plus datagrams refused or dropped by reason plus documents lost."""
+    total = counters.get
+
+    def add(prefix: str) -> int:
+        return sum(v for k, v in counters.items() if k.startswith(prefix))
+
+    received = total("udp_received", 0) + total("http_received", 0) - add("http_invalid_")
+    # What the kernel dropped never reached the receiver: not in udp_received.
+    dropped = add("udp_dropped_") - total("udp_dropped_kernel", 0)
+    return received == total("stored_documents", 0) + add("udp_invalid_") + dropped + add("lost_")
+
+
 def _delta(now: dict[str, int], before: dict[str, int], prefix: str) -> int:
     return sum(v - before.get(k, 0) for k, v in now.items() if k.startswith(prefix))
 
@@ -317,7 +337,11 @@ def send_round(
     """Send ``good`` and ``hostile`` documents, interleaved, half over UDP and half in
     one PutTraceSegments; check the property (module docstring); raise AssertionError
     naming what broke it."""
-    before = _counters(server)
+    # What an earlier round left in flight (one that failed half-way) is settled first.
+    try:
+        (before,) = wait_for(lambda: _settled_counters(server), timeout=timeout)
+    except AssertionError:
+        raise AssertionError(f"counters never add up: {_counters(server)}") from None
     mixed: list[tuple[bytes, bool]] = [(json.dumps(d).encode(), True) for d in good]
     for index, text in enumerate(hostile):
         mixed.insert((index * 7) % (len(mixed) + 1), (text, False))
@@ -353,6 +377,7 @@ def send_round(
             f"through the API; changed: {changed}; over UDP: {[t[:300] for t, _ in by_udp]}"
         ) from None
     assert _delta(now, before, "lost_") == 0, f"documents lost: {now}"
+    assert _accounted(now), f"the server's counters do not add up: {now}"
     outcome = Outcome(sent=len(mixed))
     outcome.hostile_refused = {
         k: v - before.get(k, 0)
