@@ -53,6 +53,7 @@ from fluoroscope.ingest.frames import (
     unpack_bodies,
     write_frame,
 )
+from fluoroscope.ingest.histogram import Histogram
 from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
@@ -87,6 +88,9 @@ _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
 _QUEUED_DATAGRAM_BYTES: Final = 16 * 1024 * 1024  # per worker, waiting for its pipe
 _BARRIER_TIMEOUT: Final = 60.0
+# Buckets of the per-round measurements (IngestProcess.insert_seconds, round_documents).
+INSERT_SECONDS_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ROUND_DOCUMENTS_BUCKETS: Final = (1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000)
 
 
 class _ReadAhead:
@@ -218,6 +222,9 @@ class IngestProcess:
         self._own: Counter[str] = Counter()
         self._shards = [_Shard(self, i, workers) for i in range(workers)]
         self._receiver = UdpReceiver(udp_sock, self._deliver, shards=workers)
+        # Per insert round: the engine's insert time (retries included), and documents.
+        self.insert_seconds = Histogram(INSERT_SECONDS_BUCKETS)
+        self.round_documents = Histogram(ROUND_DOCUMENTS_BUCKETS)
 
     # -- public ----------------------------------------------------------------------
 
@@ -231,6 +238,13 @@ class IngestProcess:
                 total.update(shard.worker)
         total.update({f"udp_{k}": v for k, v in self._receiver.counters.items()})
         return dict(total)
+
+    @property
+    def buffered(self) -> tuple[int, list[int]]:
+        """Bytes of submitted documents not yet acknowledged, and per worker the bytes of
+        datagrams waiting for its pipe (a snapshot; for monitoring)."""
+        with self._lock:
+            return self._in_flight, [shard.queued for shard in self._shards]
 
     @property
     def cached_traces(self) -> int:
@@ -392,10 +406,13 @@ class IngestProcess:
                 (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
                 for name, parts in by_name.items()
             ]
+            started = time.perf_counter()
             error = with_retries(lambda: self._store.insert_tables(merged))
+            self.insert_seconds.observe(time.perf_counter() - started)
         except Exception as exc:  # a round's failure must not stop other workers' hubs
             log.exception("an insert round failed")
             error = exc
+        self.round_documents.observe(sum(entry.documents for entry in entries))
         with self._lock:
             for entry in entries:
                 entry.done = True

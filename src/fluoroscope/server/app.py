@@ -7,7 +7,9 @@ Routing and shapes only: handlers validate parameters, call ``ingest`` / ``query
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -32,6 +34,7 @@ from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.console import console_routes
+from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -46,7 +49,7 @@ from fluoroscope.server.xray import (
 )
 from fluoroscope.store.store import Store
 
-__all__ = ["ServerState", "create_app"]
+__all__ = ["OPERATIONS", "ROUTES", "ServerState", "create_app"]
 
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 MAX_DOCUMENTS_PER_CALL: Final = 1000
@@ -57,13 +60,20 @@ SUMMARIES_PER_PAGE: Final = 100
 
 @dataclass(slots=True)
 class ServerState:
-    """What the handlers share; built by the composition root."""
+    """What the handlers share; built by the composition root.
+
+    ``ingest_counters``: PutTraceSegments' documents, named as ``pipeline.counters``
+    names its own (``http_received``, ``http_dropped_<reason>``). ``auth_failures``:
+    requests refused by authentication, by reason (whoever refuses them counts them).
+    Both are read by ``GET /metrics``."""
 
     store: Store
     pipeline: IngestProcess
     retention_seconds: float
     sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
+    ingest_counters: Counter[str] = field(default_factory=Counter)
+    auth_failures: Counter[str] = field(default_factory=Counter)
     groups: GroupService = field(init=False)
     group_stats: GroupStats = field(init=False)
 
@@ -108,12 +118,23 @@ async def put_trace_segments(
             unprocessed.append(
                 {"Id": exc.doc_id or _guess_id(text), "ErrorCode": exc.code, "Message": exc.message}
             )
+            state.ingest_counters[f"http_dropped_{_snake(exc.code)}"] += 1
             continue
         valid.append((doc["trace_id"], raw))
         size += len(raw)
+    state.ingest_counters["http_received"] += len(documents)
     if valid:
-        await asyncio.wrap_future(state.pipeline.submit(valid, size))
+        try:
+            await asyncio.wrap_future(state.pipeline.submit(valid, size))
+        except Exception as exc:
+            state.ingest_counters[f"http_dropped_{_snake(type(exc).__name__)}"] += len(valid)
+            raise
     return {"UnprocessedTraceSegments": unprocessed}
+
+
+def _snake(name: str) -> str:
+    """``DocumentTooLarge`` -> ``document_too_large`` (a metrics label value)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _guess_id(text: object) -> str:
@@ -405,13 +426,40 @@ ROUTES: Final[dict[str, Handler]] = {
 }
 
 
-def _endpoint(handler: Handler, state: ServerState) -> Callable[[Request], Awaitable[Response]]:
+OPERATIONS: Final[dict[str, str]] = {
+    "/TraceSegments": "PutTraceSegments",
+    "/TelemetryRecords": "PutTelemetryRecords",
+    "/GetSamplingRules": "GetSamplingRules",
+    "/SamplingTargets": "GetSamplingTargets",
+    "/Traces": "BatchGetTraces",
+    "/TraceSummaries": "GetTraceSummaries",
+    "/ServiceGraph": "GetServiceGraph",
+    "/TimeSeriesServiceStatistics": "GetTimeSeriesServiceStatistics",
+    "/TraceGraph": "GetTraceGraph",
+    "/CreateGroup": "CreateGroup",
+    "/GetGroup": "GetGroup",
+    "/Groups": "GetGroups",
+    "/UpdateGroup": "UpdateGroup",
+    "/DeleteGroup": "DeleteGroup",
+}
+"""The X-Ray operation name of each route (metrics labels, the OpenAPI description)."""
+
+
+def _endpoint(
+    handler: Handler, state: ServerState, operation: str, metrics: ApiMetrics
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
         try:
             body = await read_body(request, MAX_BODY_BYTES)
-            return json_response(await handler(request, body, state))
+            response = json_response(await handler(request, body, state))
         except FluoroscopeError as exc:
-            return error_response(exc)
+            response = error_response(exc)
+        except Exception:
+            metrics.observe(operation, 500, time.perf_counter() - started)
+            raise
+        metrics.observe(operation, response.status_code, time.perf_counter() - started)
+        return response
 
     return endpoint
 
@@ -430,9 +478,12 @@ async def _wrong_method(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    """The ASGI application serving the X-Ray API over ``state``, and the web console."""
+    """The ASGI application serving the X-Ray API over ``state``, ``GET /metrics``
+    and the web console."""
+    metrics = ApiMetrics(state)
     routes: list[BaseRoute] = [
-        Route(path, _endpoint(handler, state), methods=["POST"]) for path, handler in ROUTES.items()
+        Route(path, _endpoint(handler, state, OPERATIONS[path], metrics), methods=["POST"])
+        for path, handler in ROUTES.items()
     ]
 
     async def status(request: Request) -> Response:
@@ -440,6 +491,7 @@ def create_app(state: ServerState) -> Starlette:
         return json_response({"counters": counters, "cached_traces": state.pipeline.cached_traces})
 
     routes.append(Route("/api/status", status, methods=["GET"]))
+    routes.append(Route("/metrics", metrics_endpoint(metrics), methods=["GET"]))
     routes.extend(console_routes())
     app = Starlette(
         routes=routes,
