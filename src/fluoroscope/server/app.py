@@ -35,6 +35,7 @@ from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.console import console_routes
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
+from fluoroscope.server.openapi import openapi_endpoint
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -478,8 +479,8 @@ async def _wrong_method(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    """The ASGI application serving the X-Ray API over ``state``, ``GET /metrics``
-    and the web console."""
+    """The ASGI application serving the X-Ray API over ``state``, ``GET /metrics``,
+    ``GET /openapi.json`` (the API's description) and the web console."""
     metrics = ApiMetrics(state)
     routes: list[BaseRoute] = [
         Route(path, _endpoint(handler, state, OPERATIONS[path], metrics), methods=["POST"])
@@ -492,6 +493,7 @@ def create_app(state: ServerState) -> Starlette:
 
     routes.append(Route("/api/status", status, methods=["GET"]))
     routes.append(Route("/metrics", metrics_endpoint(metrics), methods=["GET"]))
+    routes.append(Route("/openapi.json", openapi_endpoint(), methods=["GET"]))
     routes.extend(console_routes())
     app = Starlette(
         routes=routes,
