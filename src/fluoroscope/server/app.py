@@ -55,6 +55,7 @@ __all__ = ["OPERATIONS", "ROUTES", "ServerState", "create_app"]
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 MAX_DOCUMENTS_PER_CALL: Final = 1000
 MAX_TRACE_IDS: Final = 100
+TRACE_ID_LENGTH: Final = 35
 TRACES_PER_PAGE: Final = 5
 SUMMARIES_PER_PAGE: Final = 100
 
@@ -182,6 +183,9 @@ async def batch_get_traces(
         raise InvalidRequest("TraceIds is required and must be a list of strings")
     if len(ids) > MAX_TRACE_IDS:
         raise InvalidRequest(f"at most {MAX_TRACE_IDS} TraceIds per call")
+    if not all(1 <= len(i) <= TRACE_ID_LENGTH for i in ids):
+        # as X-Ray: the ids not found are answered back, so they must be ids' shape
+        raise InvalidRequest(f"each TraceId must be 1 to {TRACE_ID_LENGTH} characters")
     offset = 0
     token = body.get("NextToken")
     if token is not None:

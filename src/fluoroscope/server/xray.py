@@ -8,6 +8,7 @@ epoch seconds as numbers on the way out, numbers or ISO-8601 strings on the way 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -80,20 +81,26 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
 
 
 def require_time(body: Mapping[str, Any], key: str) -> float:
-    """A required epoch-seconds parameter given as a number or an ISO-8601 string."""
+    """A required epoch-seconds parameter given as a number or an ISO-8601 string; not
+    before 1970 (the store's times are unsigned)."""
     value = body.get(key)
     if value is None:
         raise InvalidRequest(f"{key} is required")
     if isinstance(value, bool):
         raise InvalidRequest(f"{key} must be a timestamp")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            pass
-    raise InvalidRequest(f"{key} must be epoch seconds or an ISO-8601 timestamp, got {value!r:.40}")
+        seconds = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            seconds = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    if seconds is None:
+        raise InvalidRequest(
+            f"{key} must be epoch seconds or an ISO-8601 timestamp, got {value!r:.40}"
+        )
+    if not seconds >= 0:
+        raise InvalidRequest(f"{key} must not precede 1970-01-01, got {value!r:.40}")
+    return seconds
 
 
 def _service_id(service: ServiceId) -> dict[str, Any]:
