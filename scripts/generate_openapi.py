@@ -38,6 +38,38 @@ _OVERRIDES: dict[str, Schema] = {
     "Priority": {"maximum": 10000},
 }
 
+# Members the server always answers (the model marks no output member required).
+_ANSWERED: dict[str, list[str]] = {
+    "PutTraceSegmentsResult": ["UnprocessedTraceSegments"],
+    "GetTraceSummariesResult": ["TraceSummaries", "ApproximateTime", "TracesProcessedCount"],
+    "BatchGetTracesResult": ["Traces", "UnprocessedTraceIds"],
+    "GetServiceGraphResult": ["StartTime", "EndTime", "Services", "ContainsOldGroupVersions"],
+    "GetTraceGraphResult": ["Services"],
+    "GetTimeSeriesServiceStatisticsResult": [
+        "TimeSeriesServiceStatistics",
+        "ContainsOldGroupVersions",
+    ],
+    "GetSamplingRulesResult": ["SamplingRuleRecords"],
+    "GetSamplingTargetsResult": [
+        "SamplingTargetDocuments",
+        "LastRuleModification",
+        "UnprocessedStatistics",
+    ],
+    "CreateGroupResult": ["Group"],
+    "GetGroupResult": ["Group"],
+    "UpdateGroupResult": ["Group"],
+    "GetGroupsResult": ["Groups"],
+    "Group": ["GroupName", "GroupARN", "InsightsConfiguration"],
+    "GroupSummary": ["GroupName", "GroupARN", "InsightsConfiguration"],
+    "Trace": ["Id", "Duration", "LimitExceeded", "Segments"],
+    "Segment": ["Id", "Document"],
+    "TraceSummary": ["Id", "StartTime", "Duration", "HasFault", "HasError", "HasThrottle",
+                     "IsPartial", "ServiceIds", "Revision"],
+    "Service": ["ReferenceId", "Name", "Names", "State", "StartTime", "EndTime", "Edges"],
+    "Edge": ["ReferenceId", "StartTime", "EndTime", "SummaryStatistics"],
+    "UnprocessedTraceSegment": ["Id", "ErrorCode", "Message"],
+}  # fmt: skip
+
 
 def _first_sentence(documentation: str) -> str:
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", documentation)).split())
@@ -169,6 +201,10 @@ def build() -> Schema:
     components = {name: _schema(shapes[name], shapes) for name in _closure(roots, shapes)}
     for name, changes in _OVERRIDES.items():
         components[name].update(changes)
+    for name, members in _ANSWERED.items():
+        if not set(members) <= components[name]["properties"].keys():
+            raise SystemExit(f"{name} has no member {set(members) - components[name].keys()}")
+        components[name]["required"] = members
     components["Error"] = {
         "type": "object",
         "properties": {"__type": {"type": "string"}, "message": {"type": "string"}},
