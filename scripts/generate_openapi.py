@@ -25,6 +25,7 @@ from typing import Any
 
 from botocore.loaders import create_loader
 
+from fluoroscope.model.groups import group_arn
 from fluoroscope.server.app import OPERATIONS
 from fluoroscope.server.openapi import OPENAPI_PATH
 
@@ -32,10 +33,24 @@ Schema = dict[str, Any]
 
 _ERROR_STATUS = {"InvalidRequestException": 400}  # the model gives the others' statuses
 
-# Where the server answers, as X-Ray itself does, outside the model's constraints.
+_GROUP_NAME = r"^[A-Za-z0-9_.\-]{1,32}$"
+
+
+def _literal(text: str) -> str:
+    """``text`` as a regular expression both Python and ECMA 262 read alike."""
+    if not re.fullmatch(r"[\w:/-]*", text):
+        raise ValueError(f"not a plain literal: {text!r}")
+    return text
+
+
+# Where the server differs from the model's constraints: it answers as X-Ray itself does,
+# or takes less.
 _OVERRIDES: dict[str, Schema] = {
     # X-Ray's Default sampling rule has priority 10000 (the model says at most 9999).
     "Priority": {"maximum": 10000},
+    # What the server takes as a group's name and ARN (fluoroscope.model.groups).
+    "GroupName": {"pattern": _GROUP_NAME},
+    "GroupARN": {"pattern": f"^{_literal(group_arn(''))}{_GROUP_NAME[1:]}"},
 }
 
 # Members the server always answers (the model marks no output member required).

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.support import ServerProcess
 
 # per operation; more for a longer hunt: SCHEMATHESIS_EXAMPLES=1000 pytest ...
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "60"))
 
 
 @pytest.fixture(scope="module")
