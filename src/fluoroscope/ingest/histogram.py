@@ -15,8 +15,14 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["Histogram", "HistogramSnapshot"]
+__all__ = ["INSERT_SECONDS", "ROUND_DOCUMENTS", "Histogram", "HistogramSnapshot"]
+
+# Buckets of ingest's per-round measurements: seconds of an insert into the store, and
+# documents per insert round.
+INSERT_SECONDS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ROUND_DOCUMENTS: Final = (1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ from fluoroscope.ingest.frames import (
     unpack_bodies,
     write_frame,
 )
-from fluoroscope.ingest.histogram import Histogram
+from fluoroscope.ingest.histogram import INSERT_SECONDS, ROUND_DOCUMENTS, Histogram
 from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
@@ -88,9 +88,6 @@ _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
 _QUEUED_DATAGRAM_BYTES: Final = 16 * 1024 * 1024  # per worker, waiting for its pipe
 _BARRIER_TIMEOUT: Final = 60.0
-# Buckets of the per-round measurements (IngestProcess.insert_seconds, round_documents).
-INSERT_SECONDS_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-ROUND_DOCUMENTS_BUCKETS: Final = (1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000)
 
 
 class _ReadAhead:
@@ -223,8 +220,8 @@ class IngestProcess:
         self._shards = [_Shard(self, i, workers) for i in range(workers)]
         self._receiver = UdpReceiver(udp_sock, self._deliver, shards=workers)
         # Per insert round: the engine's insert time (retries included), and documents.
-        self.insert_seconds = Histogram(INSERT_SECONDS_BUCKETS)
-        self.round_documents = Histogram(ROUND_DOCUMENTS_BUCKETS)
+        self.insert_seconds = Histogram(INSERT_SECONDS)
+        self.round_documents = Histogram(ROUND_DOCUMENTS)
 
     # -- public ----------------------------------------------------------------------
 
