@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
-from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest
+from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest, Throttled
 from fluoroscope.model.ids import is_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
@@ -65,7 +65,8 @@ class ServerState:
     """What the handlers share; built by the composition root.
 
     ``ingest_counters``: PutTraceSegments' documents, named as ``pipeline.counters``
-    names its own (``http_received``, ``http_dropped_<reason>``). ``auth_failures``:
+    names its own: ``http_received``, and ``http_dropped_<reason>`` for those refused
+    (invalid, by ErrorCode, or throttled). ``auth_failures``:
     requests refused by authentication, by reason (whoever refuses them counts them).
     Both are read by ``GET /metrics``."""
 
@@ -128,8 +129,8 @@ async def put_trace_segments(
     if valid:
         try:
             await asyncio.wrap_future(state.pipeline.submit(valid, size))
-        except Exception as exc:
-            state.ingest_counters[f"http_dropped_{_snake(type(exc).__name__)}"] += len(valid)
+        except Throttled:  # refused; a failure once accepted is ingest's to count (lost)
+            state.ingest_counters["http_dropped_throttled"] += len(valid)
             raise
     return {"UnprocessedTraceSegments": unprocessed}
 
