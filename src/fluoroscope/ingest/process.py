@@ -62,6 +62,7 @@ from fluoroscope.ingest.frames import (
     unpack_bodies,
     write_frame,
 )
+from fluoroscope.ingest.histogram import INSERT_SECONDS, ROUND_DOCUMENTS, Histogram
 from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
@@ -229,6 +230,9 @@ class IngestProcess:
         self._gate = WriteGate()
         self._shards = [_Shard(self, i, workers) for i in range(workers)]
         self._receiver = UdpReceiver(udp_sock, self._deliver, shards=workers)
+        # Per insert round: the engine's insert time (retries included), and documents.
+        self.insert_seconds = Histogram(INSERT_SECONDS)
+        self.round_documents = Histogram(ROUND_DOCUMENTS)
 
     # -- public ----------------------------------------------------------------------
 
@@ -242,6 +246,13 @@ class IngestProcess:
                 total.update(shard.worker)
         total.update({f"udp_{k}": v for k, v in self._receiver.counters.items()})
         return dict(total)
+
+    @property
+    def buffered(self) -> tuple[int, list[int]]:
+        """Bytes of submitted documents not yet acknowledged, and per worker the bytes of
+        datagrams waiting for its pipe (a snapshot; for monitoring)."""
+        with self._lock:
+            return self._in_flight, [shard.queued for shard in self._shards]
 
     @property
     def cached_traces(self) -> int:
@@ -419,7 +430,9 @@ class IngestProcess:
                 (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
                 for name, parts in by_name.items()
             ]
+            started = time.perf_counter()
             error = with_retries(lambda: self._store.insert_tables(merged))
+            self.insert_seconds.observe(time.perf_counter() - started)
             if isinstance(error, StoreUnwritable):
                 self._gate.failed(error)
             elif error is None:
@@ -429,6 +442,7 @@ class IngestProcess:
         except Exception as exc:  # a round's failure must not stop other workers' hubs
             log.exception("an insert round failed")
             error = exc
+        self.round_documents.observe(sum(entry.documents for entry in entries))
         unwritable = isinstance(error, StoreUnwritable)
         lost = "dropped_store_unwritable" if unwritable else "lost_documents"
         with self._lock:

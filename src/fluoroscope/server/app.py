@@ -23,7 +23,13 @@ from starlette.routing import BaseRoute, Route
 
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, refusal_reason, validate_document
-from fluoroscope.model.errors import FluoroscopeError, InvalidDocument, InvalidRequest, Throttled
+from fluoroscope.model.errors import (
+    FluoroscopeError,
+    InvalidDocument,
+    InvalidRequest,
+    StoreUnwritable,
+    Throttled,
+)
 from fluoroscope.model.ids import is_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
@@ -35,6 +41,8 @@ from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
+from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
+from fluoroscope.server.openapi import openapi_endpoint
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -49,7 +57,7 @@ from fluoroscope.server.xray import (
 )
 from fluoroscope.store.store import Store
 
-__all__ = ["ServerState", "create_app"]
+__all__ = ["OPERATIONS", "ROUTES", "ServerState", "create_app"]
 
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 MAX_DOCUMENTS_PER_CALL: Final = 1000
@@ -57,13 +65,18 @@ STORE_TIMEOUT: Final = 25.0
 """Longest a PutTraceSegments waits for its documents to be stored before it answers
 with a retryable error (a retry is harmless: storing is idempotent per entity)."""
 MAX_TRACE_IDS: Final = 100
+TRACE_ID_LENGTH: Final = 35
 TRACES_PER_PAGE: Final = 5
 SUMMARIES_PER_PAGE: Final = 100
 
 
 @dataclass(slots=True)
 class ServerState:
-    """What the handlers share; built by the composition root."""
+    """What the handlers share; built by the composition root.
+
+    PutTraceSegments counts its documents in ``pipeline.counters`` (``http_received``,
+    ``http_invalid_<reason>``, ``http_dropped_<reason>``); ``access.failures`` counts
+    requests refused by access control, by reason. ``GET /metrics`` reads both."""
 
     store: Store
     pipeline: IngestProcess
@@ -122,7 +135,13 @@ async def put_trace_segments(
         size += len(raw)
     state.pipeline.count({"http_received": len(documents), **refused})
     if valid:
-        stored = asyncio.wrap_future(state.pipeline.submit(valid, size))
+        try:
+            submitted = state.pipeline.submit(valid, size)
+        except (Throttled, StoreUnwritable) as exc:  # refused; the client may retry
+            reason = "throttled" if isinstance(exc, Throttled) else "store_unwritable"
+            state.pipeline.count({f"http_dropped_{reason}": len(valid)})
+            raise
+        stored = asyncio.wrap_future(submitted)
         try:
             await asyncio.wait_for(asyncio.shield(stored), STORE_TIMEOUT)
         except TimeoutError:
@@ -176,6 +195,9 @@ async def batch_get_traces(
         raise InvalidRequest("TraceIds is required and must be a list of strings")
     if len(ids) > MAX_TRACE_IDS:
         raise InvalidRequest(f"at most {MAX_TRACE_IDS} TraceIds per call")
+    if not all(1 <= len(i) <= TRACE_ID_LENGTH for i in ids):
+        # as X-Ray: the ids not found are answered back, so they must be ids' shape
+        raise InvalidRequest(f"each TraceId must be 1 to {TRACE_ID_LENGTH} characters")
     offset = 0
     token = body.get("NextToken")
     if token is not None:
@@ -421,13 +443,40 @@ ROUTES: Final[dict[str, Handler]] = {
 }
 
 
-def _endpoint(handler: Handler, state: ServerState) -> Callable[[Request], Awaitable[Response]]:
+OPERATIONS: Final[dict[str, str]] = {
+    "/TraceSegments": "PutTraceSegments",
+    "/TelemetryRecords": "PutTelemetryRecords",
+    "/GetSamplingRules": "GetSamplingRules",
+    "/SamplingTargets": "GetSamplingTargets",
+    "/Traces": "BatchGetTraces",
+    "/TraceSummaries": "GetTraceSummaries",
+    "/ServiceGraph": "GetServiceGraph",
+    "/TimeSeriesServiceStatistics": "GetTimeSeriesServiceStatistics",
+    "/TraceGraph": "GetTraceGraph",
+    "/CreateGroup": "CreateGroup",
+    "/GetGroup": "GetGroup",
+    "/Groups": "GetGroups",
+    "/UpdateGroup": "UpdateGroup",
+    "/DeleteGroup": "DeleteGroup",
+}
+"""The X-Ray operation name of each route (metrics labels, the OpenAPI description)."""
+
+
+def _endpoint(
+    handler: Handler, state: ServerState, operation: str, metrics: ApiMetrics
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
         try:
             body = await read_body(request, MAX_BODY_BYTES)
-            return json_response(await handler(request, body, state))
+            response = json_response(await handler(request, body, state))
         except FluoroscopeError as exc:
-            return error_response(exc)
+            response = error_response(exc)
+        except Exception:
+            metrics.observe(operation, 500, time.perf_counter() - started)
+            raise
+        metrics.observe(operation, response.status_code, time.perf_counter() - started)
+        return response
 
     return endpoint
 
@@ -446,10 +495,13 @@ async def _wrong_method(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    """The ASGI application serving the X-Ray API over ``state``, and the web console,
-    behind :class:`AccessControl` applying ``state.access``."""
+    """The ASGI application serving the X-Ray API over ``state``, ``GET /metrics``,
+    ``GET /openapi.json`` (the API's description) and the web console, behind
+    :class:`AccessControl` applying ``state.access``."""
+    metrics = ApiMetrics(state)
     routes: list[BaseRoute] = [
-        Route(path, _endpoint(handler, state), methods=["POST"]) for path, handler in ROUTES.items()
+        Route(path, _endpoint(handler, state, OPERATIONS[path], metrics), methods=["POST"])
+        for path, handler in ROUTES.items()
     ]
 
     async def status(request: Request) -> Response:
@@ -463,6 +515,8 @@ def create_app(state: ServerState) -> Starlette:
         )
 
     routes.append(Route("/api/status", status, methods=["GET"]))
+    routes.append(Route("/metrics", metrics_endpoint(metrics), methods=["GET"]))
+    routes.append(Route("/openapi.json", openapi_endpoint(), methods=["GET"]))
     routes.extend(console_routes())
     app = Starlette(
         routes=routes,

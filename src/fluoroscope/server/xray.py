@@ -9,6 +9,7 @@ ISO-8601 strings on the way in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -129,20 +130,26 @@ async def _discard(stream: AsyncIterator[bytes]) -> None:
 
 
 def require_time(body: Mapping[str, Any], key: str) -> float:
-    """A required epoch-seconds parameter given as a number or an ISO-8601 string."""
+    """A required epoch-seconds parameter given as a number or an ISO-8601 string; not
+    before 1970 (the store's times are unsigned)."""
     value = body.get(key)
     if value is None:
         raise InvalidRequest(f"{key} is required")
     if isinstance(value, bool):
         raise InvalidRequest(f"{key} must be a timestamp")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            pass
-    raise InvalidRequest(f"{key} must be epoch seconds or an ISO-8601 timestamp, got {value!r:.40}")
+        seconds = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            seconds = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    if seconds is None:
+        raise InvalidRequest(
+            f"{key} must be epoch seconds or an ISO-8601 timestamp, got {value!r:.40}"
+        )
+    if not seconds >= 0:
+        raise InvalidRequest(f"{key} must not precede 1970-01-01, got {value!r:.40}")
+    return seconds
 
 
 def _service_id(service: ServiceId) -> dict[str, Any]:
