@@ -273,3 +273,70 @@ def test_an_oversized_body_is_refused_before_it_is_read_whole(server: ServerProc
         ]
         == []
     )
+
+
+def _deep(levels: int) -> str:
+    """A placeholder for metadata nested ``levels`` deep (see :func:`_text`)."""
+    return f"@deep{levels}@"
+
+
+def _text(doc: dict[str, Any]) -> str:
+    """``doc`` as JSON, each :func:`_deep` placeholder replaced by its nesting (written
+    out: no JSON encoder nests that deep)."""
+    text = json.dumps(doc)
+    for levels in (300, 1000):
+        text = text.replace(f'"{_deep(levels)}"', '{"k":' * levels + "{}" + "}" * levels)
+    return text
+
+
+POISONS: dict[str, dict[str, Any]] = {
+    "negative status": {"http": {"response": {"status": -5}}},
+    "11-digit status": {"http": {"response": {"status": 99_999_999_999}}},
+    "text status": {"http": {"response": {"status": "abc"}}},
+    "metadata 300 deep": {"metadata": {"default": _deep(300)}},
+    "metadata 1000 deep": {"metadata": {"default": _deep(1000)}},
+    "subsegment without a name": {
+        "subsegments": [{"name": None, "id": "0123456789abcdef", "start_time": 1, "end_time": 2}]
+    },
+}
+
+
+def test_poison_documents_cost_their_neighbours_nothing(server: ServerProcess) -> None:
+    """The documents that once took whole rounds down, among good ones: over UDP every
+    good one is stored and each poison counted; in one PutTraceSegments the call
+    answers, lists each poison with its reason and stores the rest."""
+    before = server.status()["counters"]
+    good_udp = [segment() for _ in range(300)]
+    texts = [json.dumps(d) for d in good_udp]
+    for index, fields in enumerate(POISONS.values()):
+        texts.insert(index * 50, _text(segment(**fields)))
+    server.send_udp(*(HEADER + text.encode() for text in texts))
+
+    good_http = [segment() for _ in range(44)]
+    poison_http = {name: segment(**fields) for name, fields in POISONS.items()}
+    started = time.monotonic()
+    answer = server.xray().put_trace_segments(
+        TraceSegmentDocuments=[json.dumps(d) for d in good_http]
+        + [_text(d) for d in poison_http.values()]
+    )
+    assert time.monotonic() - started < 10
+    refused = {item["Id"]: item["Message"] for item in answer["UnprocessedTraceSegments"]}
+    assert set(refused) == {doc["id"] for doc in poison_http.values()}
+    assert "0 to 999, got -5" in refused[poison_http["negative status"]["id"]]
+    for deep in ("metadata 300 deep", "metadata 1000 deep"):
+        assert "nested deeper than 128" in refused[poison_http[deep]["id"]]
+    assert "'name'" in refused[poison_http["subsegment without a name"]["id"]]
+
+    def settled() -> dict[str, int] | None:
+        now = server.status()["counters"]
+        delta = {k: v - before.get(k, 0) for k, v in now.items()}
+        invalid = sum(v for k, v in delta.items() if k.startswith("udp_invalid_"))
+        stored = delta.get("stored_documents", 0)
+        return delta if invalid == len(POISONS) and stored == 344 else None
+
+    delta = wait_for(settled, timeout=30)
+    assert delta["udp_invalid_document"] == 5 and delta["udp_invalid_missing_field"] == 1
+    assert not any(v for k, v in delta.items() if k.startswith("lost_"))
+    client = server.xray()
+    for doc in [*good_udp[::60], *good_http[::11]]:
+        assert get_documents(client, doc["trace_id"]) == [doc]
