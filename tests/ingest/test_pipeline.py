@@ -13,7 +13,7 @@ import pytest
 from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.errors import StoreError, Throttled
 from fluoroscope.store.store import Store
-from tests.support import segment
+from tests.support import segment, wait_for
 
 
 def test_receiving_continues_while_a_long_query_holds_the_engine(store: Store) -> None:
@@ -136,3 +136,31 @@ def test_a_submission_is_answered_before_the_udp_backlog_of_its_round(store: Sto
     pipeline.start()
     pipeline.close()
     assert seen == {"submission": 3, "barrier": 3 + len(backlog)}
+
+
+def test_a_submission_arriving_during_a_backlog_round_is_taken_in_between(store: Store) -> None:
+    """Submitted while the worker is halfway through 5,000 datagrams, the document is
+    written before the rest of them and its submitter answered then."""
+    seen: dict[str, int] = {}
+    calls = 0
+    late = segment()
+
+    def owns(_: str) -> bool:  # called by the worker for every datagram it parses
+        nonlocal calls
+        calls += 1
+        if calls == 700:  # in the second batch of 500
+            pipeline.submit([late], 100).add_done_callback(
+                lambda _: seen.setdefault("late", pipeline.counters["stored_documents"])
+            )
+        return True
+
+    pipeline = Pipeline(store, max_batch=500, owns=owns, stray=lambda _: None)
+    backlog = [json.dumps(segment()).encode() for _ in range(5_000)]
+    assert pipeline.offer_datagrams(backlog) == len(backlog)
+    pipeline.start()
+    try:
+        wait_for(lambda: seen, timeout=60)
+    finally:
+        pipeline.close()
+    assert seen == {"late": 1_001}  # two batches of datagrams, then the late document
+    assert pipeline.counters["stored_documents"] == len(backlog) + 1

@@ -26,6 +26,7 @@ import bisect
 import ctypes
 import ctypes.util
 import gc
+import itertools
 import logging
 import threading
 import time
@@ -160,6 +161,7 @@ class Pipeline:
         self._docs: list[Mapping[str, Any]] = []
         self._waiters: list[tuple[int, Future[None]]] = []  # (docs queued so far, future)
         self._buffered = 0
+        self._docs_bytes = 0  # of submitted documents, within _buffered
         self._closing = False
         self._thread: threading.Thread | None = None
         self.counters: Counter[str] = Counter()
@@ -213,6 +215,7 @@ class Pipeline:
                 raise Throttled("ingest buffer is full; retry later")
             self._docs.extend(docs)
             self._buffered += size
+            self._docs_bytes += size
             self._waiters.append((len(self._docs), future))
         if len(self._docs) >= self._max_batch:
             self._wake.set()
@@ -279,19 +282,21 @@ class Pipeline:
             docs, self._docs = self._docs, []
             waiters, self._waiters = self._waiters, []
             self._buffered = 0
+            self._docs_bytes = 0
         return datagrams, docs, waiters
 
     def _drain(self) -> bool:
         """Write one round of buffered documents; True if there was anything.
 
         Submitted documents go first, and their submitters are answered as soon as
-        they are written: a client waiting on PutTraceSegments never waits behind a UDP
-        backlog. Empty submissions (barriers: everything given before them is merged)
-        are answered at the end of the round. Documents are parsed and written
-        ``max_batch`` at a time, so a backlog (after a long query, or above the
-        sustainable rate) never holds more than one batch of parsed documents in memory:
-        parsed, a 1.2 KB datagram takes ~5 KB. Every future of the round completes,
-        whatever happens in it.
+        they are written; submissions arriving while the round works through a UDP
+        backlog are taken in between its batches. So a client waiting on
+        PutTraceSegments waits for its own documents, never behind datagrams. Empty
+        submissions (barriers: everything given before them is merged) are answered at
+        the end of the round. Documents are parsed and written ``max_batch`` at a time,
+        so a backlog (after a long query, or above the sustainable rate) never holds more
+        than one batch of parsed documents in memory: parsed, a 1.2 KB datagram takes
+        ~5 KB. Every future of the round completes, whatever happens in it.
         """
         datagrams, docs, waiters = self._take()
         if not datagrams and not docs:
@@ -301,19 +306,14 @@ class Pipeline:
         self._round_error = None
         self._refused = []
         size = self._max_batch
-        submissions = [w for i, w in enumerate(waiters) if w[0] > (waiters[i - 1][0] if i else 0)]
-        barriers = [w for i, w in enumerate(waiters) if w[0] == (waiters[i - 1][0] if i else 0)]
         done = 0
         try:
-            for start in range(0, len(docs), size):
-                self._write(docs[start : start + size])
-                done = min(len(docs), start + size)
-            if submissions:
-                self._settle()
-                self._answer(docs, submissions)
-                # What the datagrams meet is no concern of the submitters.
-                waiters, self._round_error, self._refused = barriers, None, []
+            barriers = self._serve(docs, waiters)
+            done = len(docs)
             for start in range(0, len(datagrams), size):
+                if late := self._take_submissions():
+                    waiters += late[1]
+                    barriers += self._serve(*late)
                 chunk = datagrams[start : start + size]
                 parsed = self._parse(chunk)
                 if parsed:
@@ -326,8 +326,47 @@ class Pipeline:
             self._round_error = StoreError(f"ingest failed: {exc!r:.200}")
         finally:
             self._settle()  # no write stays in flight past its round
-        self._answer(docs, waiters)
+        self._answer([], [w for w in waiters if not w[1].done()])
         return True
+
+    def _take_submissions(
+        self,
+    ) -> tuple[list[Mapping[str, Any]], list[tuple[int, Future[None]]]] | None:
+        """Submissions queued since the round began, taken out of the next round; None
+        when there are none, or when a barrier is among them (a barrier also covers the
+        datagrams queued before it, which the next round takes)."""
+        with self._lock:
+            ends = [0, *(end for end, _ in self._waiters)]
+            if not self._docs or any(a == b for a, b in itertools.pairwise(ends)):
+                return None
+            docs, self._docs = self._docs, []
+            waiters, self._waiters = self._waiters, []
+            self._buffered -= self._docs_bytes
+            self._docs_bytes = 0
+        return docs, waiters
+
+    def _serve(
+        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
+    ) -> list[tuple[int, Future[None]]]:
+        """Write submitted ``docs`` and answer their submitters (``waiters``, by the end
+        of their documents in ``docs``) once written; returns the barriers among
+        ``waiters``, unanswered. An error of the datagrams' writes stays the round's."""
+        self._settle()
+        carried, self._round_error, refused = self._round_error, None, self._refused
+        self._refused = []
+        size = self._max_batch
+        for start in range(0, len(docs), size):
+            self._write(docs[start : start + size])
+        self._settle()
+        previous = 0
+        submissions: list[tuple[int, Future[None]]] = []
+        barriers: list[tuple[int, Future[None]]] = []
+        for end, future in waiters:
+            (submissions if end > previous else barriers).append((end, future))
+            previous = end
+        self._answer(docs, submissions)
+        self._round_error, self._refused = carried, refused
+        return barriers
 
     def _answer(
         self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
