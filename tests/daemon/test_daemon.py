@@ -119,6 +119,8 @@ def test_sampling_calls_are_proxied_to_the_server(daemon: DaemonProcess) -> None
     connector = ServiceConnector()
     connector.setup_xray_client("127.0.0.1", daemon.port, None)
     assert [rule.name for rule in connector.fetch_sampling_rules()] == ["Default"]
+    connector._xray_client.close()
+    client.close()
     assert daemon.status()["proxied"] >= 3
 
 
@@ -130,6 +132,7 @@ def test_web_pages_cannot_use_the_daemon(daemon: DaemonProcess) -> None:
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(request, timeout=5)
         assert caught.value.code == 403
+        caught.value.close()
 
 
 def _stored(client: Any, trace_id: str) -> list[dict[str, Any]]:
