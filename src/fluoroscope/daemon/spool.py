@@ -91,7 +91,7 @@ class Spool:
         self.memory_limit = memory_bytes
         self.disk_limit = disk_bytes if directory is not None else 0
         self._dir = directory
-        self._file_bytes = max(64 * 1024, min(file_bytes, max(disk_bytes // 8, 1)))
+        self._file_bytes = max(1024, min(file_bytes, max(disk_bytes // 8, 1024)))
         self._memory: collections.deque[list[bytes]] = collections.deque()
         self.memory_docs = 0
         self.memory_used = 0
