@@ -8,7 +8,10 @@
   first document, and goes into the :class:`~fluoroscope.daemon.spool.Spool` (memory, then
   disk; a batch that finds no room is dropped, counted as ``buffer_full``).
 - **Senders** (``concurrency`` of them) take batches from the spool, oldest first, and
-  hand them to the :class:`~fluoroscope.daemon.forward.Forwarder`. A retryable failure is
+  hand them to the :class:`~fluoroscope.daemon.forward.Forwarder`; when several batches
+  wait (catching up after an outage), consecutive ones go as one request of up to
+  ``catch_up_size`` documents and ``catch_up_bytes`` (the server takes 1,000 documents
+  per call; a request waits for storage, so more per request is what lets a backlog drain). A retryable failure is
   retried with :func:`~fluoroscope.daemon.forward.backoff` while the server is away or
   busy, for as long as it takes; a batch the server answers with a 5xx
   ``max_attempts`` times is dropped (``server_error``); a fatal answer drops the batch
@@ -70,6 +73,8 @@ class DaemonSettings:
     disk_bytes: int = 1024 * MIB
     batch_size: int = 50
     batch_bytes: int = 1 * MIB
+    catch_up_size: int = 500
+    catch_up_bytes: int = 4 * MIB
     flush_seconds: float = 0.2
     concurrency: int = 8
     drain_seconds: float = 5.0
@@ -107,6 +112,7 @@ class Daemon:
         self._closing = False
         self._hurry = False
         self._in_flight: dict[int, list[bytes]] = {}
+        self._carry: list[bytes] | None = None  # taken from the spool, next to send
         self.reachable: bool | None = None
         self._udp_sock: socket.socket | None = None
         self._tcp_sock: socket.socket | None = None
@@ -165,9 +171,30 @@ class Daemon:
 
     # -- sending ----------------------------------------------------------------------
 
+    def _take_held(self) -> list[bytes] | None:
+        """The oldest batch held, joined with those behind it up to ``catch_up_size``
+        documents and ``catch_up_bytes`` (one request instead of many when behind)."""
+        batch = self._carry or self.spool.get()
+        self._carry = None
+        if batch is None:
+            return None
+        size = sum(map(len, batch))
+        limit, byte_limit = self.settings.catch_up_size, self.settings.catch_up_bytes
+        while len(batch) < limit and size < byte_limit:
+            more = self.spool.get()
+            if more is None:
+                break
+            more_size = sum(map(len, more))
+            if len(batch) + len(more) > limit or size + more_size > byte_limit:
+                self._carry = more
+                break
+            batch = batch + more
+            size += more_size
+        return batch
+
     async def _next_batch(self) -> list[bytes] | None:
         while True:
-            batch = self.spool.get()
+            batch = self._take_held()
             if batch is not None:
                 return batch
             if self._closing:
@@ -280,6 +307,9 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
         cut_short = list(self._in_flight.values())
+        if self._carry is not None:
+            cut_short.append(self._carry)
+            self._carry = None
         self._in_flight.clear()
         self.spool.put_front(cut_short)
         held = self.spool.docs
@@ -372,7 +402,7 @@ class Daemon:
                 "batching": len(self._batch),
                 "memory": self.spool.memory_docs,
                 "disk": self.spool.disk_docs,
-                "in_flight": sum(map(len, self._in_flight.values())),
+                "in_flight": sum(map(len, self._in_flight.values())) + len(self._carry or ()),
             },
             "left_on_disk": self.left_on_disk,
             "buffer": {
