@@ -85,7 +85,10 @@ class DaemonSettings:
 
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, take: Callable[[bytes], None]) -> None:
-        self.datagram_received = lambda data, addr: take(data)  # type: ignore[method-assign]
+        self._take = take
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self._take(data)
 
 
 class Daemon:
@@ -205,7 +208,11 @@ class Daemon:
     async def _sender(self, slot: int) -> None:
         while (batch := await self._next_batch()) is not None:
             self._in_flight[slot] = batch
-            await self._deliver(batch)
+            try:
+                await self._deliver(batch)
+            except Exception:  # a bug must cost this batch, not the sender
+                log.exception("dropping a batch of %d", len(batch))
+                self.counters["dropped_daemon_error"] += len(batch)
             del self._in_flight[slot]
 
     async def _deliver(self, batch: list[bytes]) -> None:

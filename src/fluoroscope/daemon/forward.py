@@ -169,6 +169,8 @@ class HttpForwarder:
             return Result(retryable=True, unreachable=True, reason="timeout", detail=str(exc))
         except httpx.HTTPError as exc:  # connection refused or reset, protocol errors
             return Result(retryable=True, unreachable=True, reason="connection", detail=str(exc))
+        except (OSError, ValueError) as exc:  # e.g. an address that does not resolve
+            return Result(retryable=True, reason="error", detail=repr(exc))
         status = response.status_code
         if status == 200:
             try:
