@@ -102,3 +102,25 @@ def test_a_damaged_file_is_counted_not_replayed(tmp_path: Path) -> None:
     assert again.corrupt_documents == 50
     assert again.docs == 0
     again.close()
+
+
+def test_after_a_crash_the_files_are_read_from_their_start(tmp_path: Path) -> None:
+    """A cursor is only good for the files it was written for: a daemon that took over a
+    spool and then crashed leaves files that must be read whole, not from an old cursor."""
+    import shutil
+
+    old, new = _batches(20, prefix="old"), _batches(20, prefix="new")
+    first = Spool(0, tmp_path / "spool", 10**7)
+    for batch in old:
+        first.put(batch)
+    first.get()
+    first.close()  # a cursor inside the first file
+    second = Spool(0, tmp_path / "spool", 10**7)
+    _drain(second)
+    for batch in new:
+        second.put(batch)
+    shutil.copytree(tmp_path / "spool", tmp_path / "crashed")  # as kill -9 would leave it
+    second.close()
+    after_crash = Spool(0, tmp_path / "crashed", 10**7)
+    assert _drain(after_crash) == new
+    after_crash.close()
