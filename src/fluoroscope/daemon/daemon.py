@@ -11,8 +11,9 @@
   hand them to the :class:`~fluoroscope.daemon.forward.Forwarder`; when several batches
   wait (catching up after an outage), consecutive ones go as one request of up to
   ``catch_up_size`` documents and ``catch_up_bytes`` (the server takes 1,000 documents
-  per call; a request waits for storage, so more per request is what lets a backlog drain). A retryable failure is
-  retried with :func:`~fluoroscope.daemon.forward.backoff` while the server is away or
+  per call; a call waits until its documents are stored, so more per call is what lets a
+  backlog drain). Besides the spool, at most ``concurrency`` + 1 such requests are held
+  (in flight, or taken and next). A retryable failure is retried with :func:`~fluoroscope.daemon.forward.backoff` while the server is away or
   busy, for as long as it takes; a batch the server answers with a 5xx
   ``max_attempts`` times is dropped (``server_error``); a fatal answer drops the batch
   (``refused_by_server``); documents listed in ``UnprocessedTraceSegments`` are dropped
