@@ -168,8 +168,8 @@ def test_outage_spills_to_disk_survives_a_restart_and_replays_exactly_once(
         assert status["server"]["reachable"] is False
     finally:
         out = first.stop()
-    assert "left 4000 on disk" in out, out
-    assert "dropped none" in out, out
+    assert "dropped none; left 4000 on disk" in out, out
+    assert "unaccounted" not in out, out
     second = start_daemon(url, buffer_dir, "--buffer-memory", "1")
     server = None
     try:

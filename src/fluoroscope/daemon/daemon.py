@@ -115,6 +115,7 @@ class Daemon:
         self._work = asyncio.Event()
         self._closing = False
         self._hurry = False
+        self._stopped = False
         self._in_flight: dict[int, list[bytes]] = {}
         self._carry: list[bytes] | None = None  # taken from the spool, next to send
         self.reachable: bool | None = None
@@ -322,6 +323,7 @@ class Daemon:
         self.spool.put_front(cut_short)
         held = self.spool.docs
         lost = self.spool.close()
+        self._stopped = True  # what the spool holds now is counted in left_on_disk
         self.left_on_disk = held - lost
         if lost:
             self.counters["dropped_shutdown"] += lost
@@ -409,7 +411,7 @@ class Daemon:
             "pending": {
                 "batching": len(self._batch),
                 "memory": self.spool.memory_docs,
-                "disk": self.spool.disk_docs,
+                "disk": 0 if self._stopped else self.spool.disk_docs,
                 "in_flight": sum(map(len, self._in_flight.values())) + len(self._carry or ()),
             },
             "left_on_disk": self.left_on_disk,

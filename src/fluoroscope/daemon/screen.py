@@ -21,7 +21,7 @@ from fluoroscope.model.documents import MAX_DOCUMENT_BYTES
 
 __all__ = ["INVALID_REASONS", "RECEIVE_BUFFER_BYTES", "Screen", "kernel_drops", "open_udp"]
 
-RECEIVE_BUFFER_BYTES: Final = 16 * 1024 * 1024
+RECEIVE_BUFFER_BYTES: Final = 64 * 1024 * 1024  # seconds of datagrams while the loop is held up
 INVALID_REASONS: Final = ("no_header", "bad_header", "oversize", "empty")
 _KNOWN_HEADERS_MAX: Final = 64
 
