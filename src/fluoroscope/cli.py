@@ -176,6 +176,114 @@ def server(
         _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
 
 
+@app.command()
+def daemon(
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="The Fluoroscope server to forward to, http://HOST:PORT. \\[env: FLUOROSCOPE_DAEMON_SERVER] \\[required]"
+        ),
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT for UDP segments and the TCP sampling proxy. \\[env: FLUOROSCOPE_DAEMON_LISTEN] \\[default: 127.0.0.1:2000]"
+        ),
+    ] = None,
+    buffer_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Where batches spill to disk while the server is away (kept across restarts). \\[env: FLUOROSCOPE_DAEMON_BUFFER_DIR] \\[default: ./fluoroscope-daemon-buffer]"
+        ),
+    ] = None,
+    buffer_memory: Annotated[
+        int | None,
+        typer.Option(
+            help="MiB of batches held in memory before spilling. \\[env: FLUOROSCOPE_DAEMON_BUFFER_MEMORY] \\[default: 64]"
+        ),
+    ] = None,
+    buffer_disk: Annotated[
+        int | None,
+        typer.Option(
+            help="MiB of spool files at most; 0: memory only. \\[env: FLUOROSCOPE_DAEMON_BUFFER_DISK] \\[default: 1024]"
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Documents per PutTraceSegments call. \\[env: FLUOROSCOPE_DAEMON_BATCH_SIZE] \\[default: 50]"
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="PutTraceSegments calls in flight. \\[env: FLUOROSCOPE_DAEMON_CONCURRENCY] \\[default: 8]"
+        ),
+    ] = None,
+    drain_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="At a stop, seconds to go on sending; the rest stays on disk for the next start. \\[env: FLUOROSCOPE_DAEMON_DRAIN_SECONDS] \\[default: 5]"
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            help="SigV4 region, when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set. \\[env: FLUOROSCOPE_DAEMON_REGION, AWS_REGION] \\[default: us-east-1]"
+        ),
+    ] = None,
+) -> None:
+    """Run a per-host X-Ray daemon: UDP segments in, batched to a server; sampling proxied.
+
+    A bearer token for the server is read from FLUOROSCOPE_DAEMON_TOKEN (never a flag:
+    flags show in process lists); without one, requests are SigV4-signed when the
+    standard AWS credential variables are set.
+    """
+    from fluoroscope.config import ConfigError, resolve_daemon_config
+
+    try:
+        config = resolve_daemon_config(
+            server=server,
+            listen=listen,
+            buffer_dir=buffer_dir,
+            buffer_memory=buffer_memory,
+            buffer_disk=buffer_disk,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            drain_seconds=drain_seconds,
+            region=region,
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+    from fluoroscope.daemon import Credentials, DaemonSettings, run_daemon
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = DaemonSettings(
+        config.server,
+        config.host,
+        config.port,
+        buffer_dir=config.buffer_dir if config.buffer_disk else None,
+        memory_bytes=config.buffer_memory * 1024 * 1024,
+        disk_bytes=config.buffer_disk * 1024 * 1024,
+        batch_size=config.batch_size,
+        concurrency=config.concurrency,
+        drain_seconds=config.drain_seconds,
+        credentials=Credentials(
+            token=config.token,
+            access_key=config.access_key,
+            secret_key=config.secret_key,
+            session_token=config.session_token,
+            region=config.region,
+        ),
+    )
+    try:
+        run_daemon(settings, announce=lambda text: typer.echo(text))
+    except OSError as exc:
+        _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
+
+
 _SERVER_HELP = (  # \[ keeps rich markup from eating the brackets
     "The server's X-Ray API. \\[env: FLUOROSCOPE_SERVER] \\[default: http://127.0.0.1:2000]"
 )
