@@ -122,6 +122,14 @@ def server(
             show_default=False,
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Log in detail, and show the full error (the engine's own message and "
+            "stack) when start-up fails.",
+        ),
+    ] = False,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
     from fluoroscope.config import ConfigError, resolve_server_config
@@ -145,10 +153,11 @@ def server(
         _fail(str(exc))
     from fluoroscope.model.net import is_loopback
     from fluoroscope.server.auth import AccessPolicy
-    from fluoroscope.server.run import serve
+    from fluoroscope.server.run import StartupError, serve
 
     logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         serve(
@@ -170,10 +179,10 @@ def server(
             ),
             wide_open=config.insecure_no_auth,
         )
-    except StoreUnavailable as exc:
-        _fail(str(exc))
+    except (StartupError, StoreUnavailable) as exc:
+        _fail(str(exc), debug=debug)
     except OSError as exc:
-        _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
+        _fail(f"the server could not start: {exc.strerror or exc}", debug=debug)
 
 
 _SERVER_HELP = (  # \[ keeps rich markup from eating the brackets
@@ -507,7 +516,13 @@ def _show_progress(
         progress.update(task, stats=stats())
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, *, debug: bool = False) -> NoReturn:
+    """One line on stderr, exit status 2; with ``debug``, the exception being handled
+    (and what caused it) is printed first."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(2)
 
