@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import signal
 import subprocess
 import threading
@@ -554,57 +553,15 @@ def _fail(message: str, *, debug: bool = False) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _parser_errors() -> Any:
-    """The command line parser's exception classes (typer vendors click since 0.2x)."""
-    import importlib
-
-    try:
-        return importlib.import_module("typer._click.exceptions")
-    except ImportError:  # an older typer, on click itself
-        return importlib.import_module("click.exceptions")
-
-
-_EXPECTED = (  # the parser's words -> what a value must be
-    ("valid integer", "a whole number"),
-    ("valid number", "a number"),
-    ("valid float", "a number"),
-    ("valid boolean", "true or false"),
-)
-
-
-def _usage_line(exc: Any, argv: list[str]) -> str:
-    """One line for a usage error of the command line parser: the flag, what it got
-    (read back from ``argv``) and what it expects, when the error is about a value."""
-    param = getattr(exc, "param", None)
-    opts = [o for o in getattr(param, "opts", None) or [] if o.startswith("-")]
-    message = " ".join(str(getattr(exc, "message", "") or exc.format_message()).split())
-    if opts and type(exc).__name__ == "BadParameter":
-        got: str | None = None
-        for i, arg in enumerate(argv):
-            for opt in opts:
-                if arg == opt and i + 1 < len(argv):
-                    got = argv[i + 1]
-                elif arg.startswith(f"{opt}="):
-                    got = arg[len(opt) + 1 :]
-        reason = message.split(": ", 1)[1] if message.startswith("Invalid value") else message
-        expected = next((e for words, e in _EXPECTED if words in reason), "")
-        bound = re.search(r"(greater|less) than( or equal to)? (\S+)", reason)
-        if bound:
-            sign = {"greater": ">", "less": "<"}[bound.group(1)] + ("=" if bound.group(2) else "")
-            expected = f"{expected or 'a number'} {sign} {bound.group(3)}"
-        expected = expected or reason.removeprefix("Input should be ")
-        if got is not None:
-            return f"{max(opts, key=len)}: expected {expected}, got {got!r}"
-    return f"{message.rstrip('.')} (see fluoroscope --help)"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fluoroscope`` script. A usage error (an unknown flag, a value
     of the wrong type) is one line on stderr naming the flag, what it got and what it
     expects, and exit status 2, like every other bad value (see :mod:`fluoroscope.config`)."""
     import sys
 
-    errors = _parser_errors()
+    from fluoroscope.__main__ import parser_errors, usage_line
+
+    errors = parser_errors()
     args = sys.argv[1:] if argv is None else argv
     try:
         result = app(args=args, prog_name="fluoroscope", standalone_mode=False)
@@ -612,10 +569,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except errors.UsageError as exc:
         try:
-            _fail(_usage_line(exc, args))
+            _fail(usage_line(exc, args))
         except typer.Exit as failed:
             sys.exit(failed.exit_code)
-    except errors.Abort:
+    except typer.Abort:
         typer.echo("Aborted.", err=True)
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
