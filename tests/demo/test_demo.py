@@ -58,6 +58,10 @@ def _check_messages(out: str, duration: int) -> None:
     """A run with ``--duration``: no Ctrl-C hint, and the last progress line (drawn
     whole: stdout is a pipe) counts what the closing summary counts."""
     assert "Ctrl-C" not in out, out
+    # the banner's longest line, whole on one line though stdout is not a terminal
+    assert re.search(
+        r"^X-Ray API:   (\S+)  \(boto3\.client\('xray', endpoint_url='\1'\)\)$", out, re.M
+    )
     assert f"Traffic for {duration} s, then the demo stops." in out, out
     progress = re.findall(r"(\d+) requests?  (\d+) ok  (\d+) 4xx  (\d+) throttled  (\d+) 5xx", out)
     summary = re.search(
