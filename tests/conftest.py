@@ -2,11 +2,15 @@
 
 chDB opens one data path per process, so in-process store tests share one path and are
 isolated by database name; server tests run ``fluoroscope server`` as a subprocess with
-its own data directory, exactly as a user would.
+its own data directory, exactly as a user would. Tests never modify tracked files: the
+session fails if a tracked file under ``docs/`` or ``examples/`` changed while it ran.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +26,41 @@ settings.register_profile(
     "fluoroscope", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("fluoroscope")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+WATCHED = ("docs", "examples", "README.md")  # tracked files no test may write
+
+
+def tracked_digests(root: Path = ROOT) -> dict[str, str]:
+    """SHA-256 of each git-tracked file under :data:`WATCHED` (empty outside a checkout)."""
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--", *WATCHED],
+            capture_output=True, timeout=60, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    digests = {}
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        try:
+            digests[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
+        except OSError:
+            digests[name] = "missing"
+    return digests
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracked_files_unchanged() -> Iterator[None]:
+    """Fail the session if a test wrote a tracked file (scripts/refresh-screenshots,
+    which sets FLUOROSCOPE_TEST_SCREENSHOTS, is the one allowed to)."""
+    before = tracked_digests()
+    yield
+    if os.environ.get("FLUOROSCOPE_TEST_SCREENSHOTS"):
+        return
+    after = tracked_digests()
+    changed = sorted(name for name, digest in before.items() if after.get(name) != digest)
+    assert not changed, f"tests modified tracked files: {changed}"
 
 
 @pytest.fixture(scope="session")

@@ -95,9 +95,15 @@ def test_credentials_from_flags_beat_the_environment() -> None:
     [
         ({"access_keys": ["nocolon"]}, "--access-key: expected ACCESS_KEY_ID:SECRET"),
         ({"access_keys": [":secret-without-id-0000"]}, "expected ACCESS_KEY_ID:SECRET"),
-        ({"access_keys": ["AKID:short"]}, "shorter than 16"),
-        ({"api_keys": ["short"]}, "--api-key: an API key needs at least 16"),
-        ({"env": {"FLUOROSCOPE_API_KEYS": "tiny"}}, "FLUOROSCOPE_API_KEYS: an API key"),
+        (
+            {"access_keys": ["AKID:short"]},
+            "expected a secret of at least 16 characters for 'AKID', got one of 5",
+        ),
+        ({"api_keys": ["short"]}, "--api-key: expected API keys of at least 16 characters"),
+        (
+            {"env": {"FLUOROSCOPE_API_KEYS": "tiny"}},
+            "FLUOROSCOPE_API_KEYS: expected API keys of at least 16",
+        ),
         ({"env": {"FLUOROSCOPE_INSECURE_NO_AUTH": "maybe"}}, "FLUOROSCOPE_INSECURE_NO_AUTH"),
         ({"udp_listen": "nope"}, "--udp-listen: expected HOST:PORT"),
     ],

@@ -122,6 +122,14 @@ def server(
             show_default=False,
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Log in detail, and show the full error (the engine's own message and "
+            "stack) when start-up fails.",
+        ),
+    ] = False,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
     from fluoroscope.config import ConfigError, resolve_server_config
@@ -145,10 +153,11 @@ def server(
         _fail(str(exc))
     from fluoroscope.model.net import is_loopback
     from fluoroscope.server.auth import AccessPolicy
-    from fluoroscope.server.run import serve
+    from fluoroscope.server.run import StartupError, serve
 
     logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         serve(
@@ -170,10 +179,10 @@ def server(
             ),
             wide_open=config.insecure_no_auth,
         )
-    except StoreUnavailable as exc:
-        _fail(str(exc))
+    except (StartupError, StoreUnavailable) as exc:
+        _fail(str(exc), debug=debug)
     except OSError as exc:
-        _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
+        _fail(f"the server could not start: {exc.strerror or exc}", debug=debug)
 
 
 @app.command()
@@ -284,6 +293,10 @@ def daemon(
         _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
 
 
+_WIDE_HELP = (
+    "Show every cell whole (ids, URLs, names), however wide; output that is not a terminal "
+    "is always whole."
+)
 _SERVER_HELP = (  # \[ keeps rich markup from eating the brackets
     "The server's X-Ray API. \\[env: FLUOROSCOPE_SERVER] \\[default: http://127.0.0.1:2000]"
 )
@@ -302,6 +315,7 @@ def traces(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the raw summaries as JSON lines.")
     ] = False,
+    wide: Annotated[bool, typer.Option("--wide", help=_WIDE_HELP)] = False,
     server: Annotated[str | None, typer.Option(help=_SERVER_HELP)] = None,
 ) -> None:
     """Recent trace summaries as a table, newest first."""
@@ -309,7 +323,14 @@ def traces(
 
     out, err = _consoles()
     code = show_traces(
-        out, err, _server_url(server), filter_expression, since=since, limit=limit, as_json=as_json
+        out,
+        err,
+        _server_url(server),
+        filter_expression,
+        since=since,
+        limit=limit,
+        as_json=as_json,
+        wide=wide,
     )
     raise typer.Exit(code)
 
@@ -322,13 +343,16 @@ def trace(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the raw segment documents as JSON lines.")
     ] = False,
+    wide: Annotated[bool, typer.Option("--wide", help=_WIDE_HELP)] = False,
     server: Annotated[str | None, typer.Option(help=_SERVER_HELP)] = None,
 ) -> None:
     """One trace's timeline: segments and nested subsegments as a waterfall."""
     from fluoroscope.terminal import show_trace
 
     out, err = _consoles()
-    raise typer.Exit(show_trace(out, err, _server_url(server), trace_id, as_json=as_json))
+    raise typer.Exit(
+        show_trace(out, err, _server_url(server), trace_id, as_json=as_json, wide=wide)
+    )
 
 
 def _server_url(server: str | None) -> str:
@@ -397,6 +421,8 @@ def demo(
     from rich.console import Console
 
     console = Console()
+    if not console.is_terminal:  # piped: lines as long as their text, never cut or wrapped
+        console = Console(width=100_000)
     stop = threading.Event()
     restore = _on_stop_signals(stop)
     host = (
@@ -433,7 +459,12 @@ def demo(
             f"Sample API:  [bold]{sample.url}[/bold]  (POST /orders, GET /orders/{{id}}, GET /report)\n"
             f"{look}"
             f"X-Ray API:   {base}  (boto3.client('xray', endpoint_url='{base}'))\n"
-            "Press Ctrl-C to stop."
+            + (
+                "Press Ctrl-C to stop."
+                if settings.duration is None
+                else f"Traffic for {settings.duration:g} s, then the demo stops."
+            ),
+            **_FULL_WIDTH,
         )
         if settings.open_browser and has_console and not stop.is_set():
             _open_browser(f"{base}/")
@@ -442,14 +473,8 @@ def demo(
             target=traffic.run, args=(stop,), name="demo-traffic", daemon=True
         )
         sender.start()
-        _show_progress(console, traffic, stop, settings.duration)
-        stop.set()
-        sender.join(30)
-        s = traffic.snapshot()
-        console.print(
-            f"Sent {s.sent} requests: {s.ok} ok, {s.client_errors} client errors, "
-            f"{s.throttled} throttled, {s.server_errors} server errors, {s.failed} unanswered."
-        )
+        final = _show_progress(console, traffic, stop, settings.duration, sender)
+        console.print(final.summary(), **_FULL_WIDTH)
     finally:
         stop.set()
         if sample is not None:
@@ -460,6 +485,10 @@ def demo(
         if log is not None:
             log.close()
         restore()
+
+
+# piped (not a terminal): as wide as the text, never wrapped at 80 columns
+_FULL_WIDTH: dict[str, Any] = {"soft_wrap": True}
 
 
 def _on_stop_signals(stop: threading.Event) -> Callable[[], None]:
@@ -585,17 +614,19 @@ def _open_browser(url: str) -> None:
 
 
 def _show_progress(
-    console: Any, traffic: Any, stop: threading.Event, duration: float | None
-) -> None:
-    """A live progress bar of the traffic until ``stop`` is set or ``duration`` passed."""
+    console: Any,
+    traffic: Any,
+    stop: threading.Event,
+    duration: float | None,
+    sender: threading.Thread,
+) -> Any:
+    """A live progress bar of the traffic until ``stop`` is set or ``duration`` passed;
+    then stops the traffic, waits for the requests in flight, draws the last line from
+    the final counters and returns them (so the summary printed next agrees with it)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     def stats() -> str:
-        s = traffic.snapshot()
-        return (
-            f"{s.sent} requests  [green]{s.ok} ok[/]  [yellow]{s.client_errors} 4xx[/]  "
-            f"[magenta]{s.throttled} throttled[/]  [red]{s.server_errors} 5xx[/]"
-        )
+        return str(traffic.snapshot().progress())
 
     started = time.monotonic()
     with Progress(
@@ -612,14 +643,44 @@ def _show_progress(
             progress.update(task, completed=min(elapsed, duration or elapsed), stats=stats())
             if duration is not None and elapsed >= duration:
                 break
-        progress.update(task, stats=stats())
+        stop.set()
+        sender.join(30)
+        final = traffic.snapshot()
+        progress.update(task, stats=final.progress())
+    return final
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, *, debug: bool = False) -> NoReturn:
+    """One line on stderr, exit status 2; with ``debug``, the exception being handled
+    (and what caused it) is printed first."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(2)
 
 
-def main() -> None:
-    """Entry point of the ``fluoroscope`` script."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``fluoroscope`` script. A usage error (an unknown flag, a value
+    of the wrong type) is one line on stderr naming the flag, what it got and what it
+    expects, and exit status 2, like every other bad value (see :mod:`fluoroscope.config`)."""
+    import sys
+
+    from fluoroscope.__main__ import parser_errors, usage_line
+
+    errors = parser_errors()
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = app(args=args, prog_name="fluoroscope", standalone_mode=False)
+    except errors.NoArgsIsHelpError as exc:  # the help was printed
+        sys.exit(exc.exit_code)
+    except errors.UsageError as exc:
+        try:
+            _fail(usage_line(exc, args))
+        except typer.Exit as failed:
+            sys.exit(failed.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,15 +1,18 @@
 """Every environment variable the server side reads, named in one place.
 
 Precedence is always: explicit argument > environment > default. Values are parsed
-strictly; a malformed value raises :class:`ConfigError` naming the variable.
+strictly; a malformed value raises :class:`ConfigError` whose one-line message names the
+flag or variable, what it got (secrets masked) and what it expects.
 (The SDK reads the X-Ray variables such as ``AWS_XRAY_DAEMON_ADDRESS`` itself, in
 ``fluoroscope.sdk``, because it must not depend on this module.)
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,7 @@ __all__ = [
     "DaemonConfig",
     "DemoConfig",
     "ServerConfig",
+    "check_store_url",
     "default_ingest_workers",
     "parse_listen",
     "resolve_daemon_config",
@@ -146,15 +150,16 @@ def _access(
             raise ConfigError(f"{source}: expected ACCESS_KEY_ID:SECRET, got {key_id!r}:...")
         if len(secret) < MIN_SECRET_LENGTH:
             raise ConfigError(
-                f"{source}: the secret of {key_id!r} is shorter than {MIN_SECRET_LENGTH} characters"
+                f"{source}: expected a secret of at least {MIN_SECRET_LENGTH} characters for "
+                f"{key_id!r}, got one of {len(secret)}"
             )
         pairs.append((key_id, secret))
     tokens, source = _items(api_keys, env, ENV_API_KEYS, "--api-key")
     for token in tokens:
         if len(token) < MIN_SECRET_LENGTH or any(c.isspace() or c == "," for c in token):
             raise ConfigError(
-                f"{source}: an API key needs at least {MIN_SECRET_LENGTH} characters, "
-                "no spaces or commas"
+                f"{source}: expected API keys of at least {MIN_SECRET_LENGTH} characters "
+                f"without spaces or commas, got one of {len(token)} characters"
             )
     if insecure_no_auth is None:
         raw = env.get(ENV_INSECURE_NO_AUTH, "").strip().lower()
@@ -164,20 +169,29 @@ def _access(
     return tuple(pairs), tuple(tokens), insecure_no_auth
 
 
+LISTEN_HOST_DEFAULT: Final = "127.0.0.1"  # the host of a bare ``:PORT``
+
+
 def parse_listen(value: str, source: str) -> tuple[str, int]:
-    """Split ``HOST:PORT`` (``[::1]:2000`` for IPv6); ``source`` names the flag or variable."""
+    """Split ``HOST:PORT`` (``[::1]:2000`` for IPv6; ``:2000`` means ``127.0.0.1:2000``,
+    loopback, never every interface); ``source`` names the flag or variable."""
+    expected = f"{source}: expected HOST:PORT (a port from 0 to 65535), got {value!r}"
     host, sep, port_text = value.strip().rpartition(":")
-    if not sep or not host:
-        raise ConfigError(f"{source}: expected HOST:PORT, got {value!r}")
+    if not sep:
+        raise ConfigError(expected)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"{source}: port {port_text!r} is not a number") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"{source}: port {port} is out of range")
-    return host, port
+    elif host.startswith("[") or host.endswith("]") or (":" in host and host.count(":") < 2):
+        raise ConfigError(expected)
+    host = host or LISTEN_HOST_DEFAULT
+    if any(c.isspace() or c in "/[]@?#" for c in host):
+        raise ConfigError(expected)
+    if not port_text.isascii() or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(expected)
+    return host, int(port_text)
+
+
+_HOST_NAME: Final = re.compile(r"\*|[A-Za-z0-9_.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 
 def _pick(argument: str | None, env: Mapping[str, str], name: str, default: str) -> tuple[str, str]:
@@ -190,12 +204,43 @@ def _pick(argument: str | None, env: Mapping[str, str], name: str, default: str)
 
 def _env_int(env: Mapping[str, str], name: str, default: int, what: str) -> int:
     """The whole number in ``env[name]``, ``default`` when unset or empty; ConfigError
-    naming the variable and saying it is not ``what`` otherwise."""
+    naming the variable, what it got and that it expects ``what`` otherwise."""
     raw = env.get(name)
     try:
         return int(raw) if raw else default
     except ValueError:
-        raise ConfigError(f"{name}: {raw!r} is not {what}") from None
+        raise ConfigError(f"{name}: expected {what}, got {raw!r}") from None
+
+
+def _masked(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hostpart}"
+
+
+def check_store_url(value: str, where: str) -> str:
+    """``value`` if it names a store (``chdb`` or ``clickhouse[s]://[user:pass@]host[:port][/db]``),
+    else ConfigError naming ``where``, the value (password masked) and the forms expected."""
+    expected = (
+        f"{where}: expected 'chdb' or clickhouse://user:pass@host:8123/db, got {_masked(value)!r}"
+    )
+    if value in ("chdb", "chdb://"):
+        return value
+    if not value.startswith(("clickhouse://", "clickhouses://")):
+        raise ConfigError(expected)
+    parts = urllib.parse.urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(expected) from None
+    if not parts.hostname or port == 0 or parts.query or parts.fragment:
+        raise ConfigError(expected)
+    if "/" in parts.path.strip("/") or any(c.isspace() for c in value):
+        raise ConfigError(expected)
+    return value
 
 
 def resolve_server_config(
@@ -228,31 +273,37 @@ def resolve_server_config(
     )
     dir_value, _ = _pick(data_dir, env, ENV_DATA_DIR, DEFAULT_DATA_DIR)
     store_value, store_source = _pick(store, env, ENV_STORE, DEFAULT_STORE)
-    if not (store_value == "chdb" or store_value.startswith(("clickhouse://", "clickhouses://"))):
-        where = "--store" if store_source == "argument" else store_source
-        raise ConfigError(
-            f"{where}: expected 'chdb' or clickhouse://user:pass@host:8123/db, got {store_value!r}"
-        )
+    check_store_url(store_value, "--store" if store_source == "argument" else store_source)
+    source = "--retention-days"
     if retention_days is None:
+        source = ENV_RETENTION_DAYS if env.get(ENV_RETENTION_DAYS) else source
         retention_days = _env_int(
-            env, ENV_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, "a whole number of days"
+            env, ENV_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, "a whole number of days (1 or more)"
         )
     if retention_days < 1:
-        raise ConfigError(f"retention must be at least 1 day, got {retention_days}")
+        raise ConfigError(
+            f"{source}: expected a whole number of days (1 or more), got {retention_days}"
+        )
     source = "--cached-traces"
     if cached_traces is None:
         source = ENV_CACHED_TRACES if env.get(ENV_CACHED_TRACES) else source
-        cached_traces = _env_int(env, ENV_CACHED_TRACES, DEFAULT_CACHED_TRACES, "a whole number")
+        cached_traces = _env_int(
+            env, ENV_CACHED_TRACES, DEFAULT_CACHED_TRACES, f"a whole number >= {MIN_CACHED_TRACES}"
+        )
     if cached_traces < MIN_CACHED_TRACES:
-        raise ConfigError(f"{source}: must be at least {MIN_CACHED_TRACES}, got {cached_traces}")
+        raise ConfigError(
+            f"{source}: expected a whole number >= {MIN_CACHED_TRACES}, got {cached_traces}"
+        )
     source = "--ingest-workers"
     if ingest_workers is None:
         source = ENV_INGEST_WORKERS if env.get(ENV_INGEST_WORKERS) else source
         ingest_workers = _env_int(
-            env, ENV_INGEST_WORKERS, default_ingest_workers(), "a whole number"
+            env, ENV_INGEST_WORKERS, default_ingest_workers(), f"1 to {MAX_INGEST_WORKERS}"
         )
     if not 1 <= ingest_workers <= MAX_INGEST_WORKERS:
-        raise ConfigError(f"{source}: must be 1 to {MAX_INGEST_WORKERS}, got {ingest_workers}")
+        raise ConfigError(
+            f"{source}: expected 1 to {MAX_INGEST_WORKERS} workers, got {ingest_workers}"
+        )
     udp_value, udp_source = _pick(udp_listen, env, ENV_UDP_LISTEN, "")
     if udp_value:
         udp_host, udp_port = parse_listen(
@@ -270,7 +321,13 @@ def resolve_server_config(
             f"--api-key TOKEN ({ENV_API_KEYS}) for Bearer tokens; or --insecure-no-auth "
             f"({ENV_INSECURE_NO_AUTH}=1) to serve anyone who can reach it"
         )
-    hosts, _ = _items(allowed_hosts, env, ENV_ALLOWED_HOSTS, "--allowed-host")
+    hosts, hosts_source = _items(allowed_hosts, env, ENV_ALLOWED_HOSTS, "--allowed-host")
+    for name in hosts:
+        if not _HOST_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{hosts_source}: expected a host name such as example.com, [::1] or '*', "
+                f"got {name!r}"
+            )
     return ServerConfig(
         host,
         port,
@@ -299,9 +356,17 @@ def resolve_server_url(argument: str | None = None, env: Mapping[str, str] | Non
     if "://" not in value:
         value = f"http://{value}"
     scheme, _, rest = value.partition("://")
+    where = "--server" if source == "argument" else source
+    expected = f"{where}: expected http://HOST:PORT, got {value!r}"
     if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
-        where = "--server" if source == "argument" else source
-        raise ConfigError(f"{where}: expected http://HOST:PORT, got {value!r}")
+        raise ConfigError(expected)
+    parts = urllib.parse.urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(expected) from None
+    if not parts.hostname or port == 0 or any(c.isspace() for c in value):
+        raise ConfigError(expected)
     return value
 
 
@@ -339,16 +404,21 @@ def resolve_demo_config(
         try:
             return float(raw), name
         except ValueError:
-            raise ConfigError(f"{name}: {raw!r} is not a number") from None
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
 
     picked_rate, rate_source = number(rate, ENV_DEMO_RATE, "--rate")
     if picked_rate is None:
         picked_rate = DEFAULT_DEMO_RATE
     if not 0 < picked_rate <= 500:
-        raise ConfigError(f"{rate_source}: the rate must be in (0, 500], got {picked_rate:g}")
+        raise ConfigError(
+            f"{rate_source}: expected requests per second above 0 and at most 500, "
+            f"got {picked_rate:g}"
+        )
     picked_duration, duration_source = number(duration, ENV_DEMO_DURATION, "--duration")
-    if picked_duration is not None and not picked_duration >= 0:
-        raise ConfigError(f"{duration_source}: the duration must be >= 0, got {picked_duration:g}")
+    if picked_duration is not None and not 0 <= picked_duration < math.inf:
+        raise ConfigError(
+            f"{duration_source}: expected seconds (0 or more), got {picked_duration:g}"
+        )
     if open_browser is None:
         raw = env.get(ENV_DEMO_OPEN, "").strip().lower()
         if raw and raw not in _FALSE | _TRUE:

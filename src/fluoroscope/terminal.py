@@ -13,6 +13,9 @@ Contracts:
   trace id, a server that cannot be reached). Error text goes to ``err`` only, starting
   with ``error:``; a server's message is printed verbatim (a bad filter's caret line
   stays aligned under its excerpt).
+* Nothing printed is cut when ``out`` is not a terminal (a pipe, a file, a CI log), or
+  with ``wide``: tables take the width of their content, whole trace ids, URLs, names
+  and details. In a terminal without ``wide``, long cells are shortened to fit (``…``).
 * Nothing here imports the server side; only :mod:`fluoroscope.model` is used.
 """
 
@@ -57,6 +60,7 @@ PAGE_TIMEOUT: Final = 30.0  # seconds per HTTP request
 _SINCE_RE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", re.IGNORECASE)
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EIGHTHS: Final = " ▏▎▍▌▋▊▉█"  # a bar's partial last cell, in eighths
+_UNBOUNDED: Final = 100_000  # columns to lay a wide table out in: its content decides
 
 
 class ApiError(Exception):
@@ -255,14 +259,18 @@ _SUMMARY_FLAGS: Final = (
 )
 
 
-def summaries_table(summaries: list[dict[str, Any]], now: float, width: int = 200) -> Table:
+def summaries_table(
+    summaries: list[dict[str, Any]], now: float, width: int = 200, *, wide: bool = False
+) -> Table:
     """One row per X-Ray ``TraceSummary``: age, id, method, URL, status, response time,
     entry service (``+N`` other services) and fault/error/throttle/partial flags.
 
     Laid out for a ``width``-column terminal: the URL gets what the other columns leave
     (middle-ellipsized, at most 60); under 120 columns the method joins the URL, under 100
-    the service column is left out.
+    the service column is left out. ``wide``: every column, nothing shortened.
     """
+    if wide:
+        width = _UNBOUNDED
     show_method, show_service = width >= 120, width >= 100
     flags = [[name for name, key in _SUMMARY_FLAGS if s.get(key)] for s in summaries]
     services = [_service_label(s) for s in summaries]
@@ -270,7 +278,7 @@ def summaries_table(summaries: list[dict[str, Any]], now: float, width: int = 20
     service_width = max([7] + [len(label) for label in services]) if show_service else -2
     # age 7, id 35, status 6, time 7, method 6 (or "POST " inside the url), 2 between columns
     fixed = 7 + 35 + 6 + 7 + 6 + flags_width + service_width + 2 * (7 if show_service else 6)
-    url_width = max(8, min(60, width - fixed))
+    url_width = _UNBOUNDED if wide else max(8, min(60, width - fixed))
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("age", justify="right", no_wrap=True, min_width=7)
     table.add_column("trace id", no_wrap=True, min_width=35)
@@ -309,9 +317,11 @@ def show_traces(
     since: str = "1h",
     limit: int = 50,
     as_json: bool = False,
+    wide: bool = False,
     now: float | None = None,
 ) -> int:
-    """``fluoroscope traces``: the newest ``limit`` summaries of the last ``since``."""
+    """``fluoroscope traces``: the newest ``limit`` summaries of the last ``since``
+    (``wide``, or ``out`` not a terminal: nothing shortened)."""
     try:
         window = parse_since(since)
     except ValueError as exc:
@@ -328,13 +338,15 @@ def show_traces(
         return 0
     scope = f"in the last {since.strip()}" + (f" matching {expression}" if expression else "")
     if not found:
-        err.print(Text(f"No traces {scope}."))
+        err.print(Text(f"No traces {scope}."), soft_wrap=True)
         return 0
-    out.print(summaries_table(found, end, out.width))
+    wide = wide or not out.is_terminal
+    table = summaries_table(found, end, out.width, wide=wide)
+    _print(out, table, wide=wide)
     note = f"{len(found)} trace{'s' if len(found) != 1 else ''} {scope}, newest first"
     if more:
         note += f"; more exist (raise --limit above {limit} or narrow --since)"
-    err.print(Text(note, style="dim"))
+    err.print(Text(note, style="dim"), soft_wrap=True)
     return 0
 
 
@@ -391,9 +403,10 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _details(doc: dict[str, Any]) -> str:
+def _details(doc: dict[str, Any], *, wide: bool = False) -> str:
     """What identifies the call: aws operation/table/bucket/queue/function, the origin,
-    a remote call's method and URL, a SQL query or URL, and the first exception."""
+    a remote call's method and URL (whole when ``wide``), a SQL query or URL, and the
+    first exception."""
     parts: list[str] = []
     aws = _dict(doc.get("aws"))
     for key in ("operation", "table_name", "bucket_name", "queue_url", "function_name"):
@@ -403,7 +416,9 @@ def _details(doc: dict[str, Any]) -> str:
         parts.append(str(doc["origin"]))
     request = _dict(_dict(doc.get("http")).get("request"))
     if doc.get("namespace") == "remote" and request:
-        parts.append(f"{request.get('method', '')} {shorten_url(str(request.get('url', '')))}")
+        url = str(request.get("url", ""))
+        shown = shorten_url(url, _UNBOUNDED if wide else 48)
+        parts.append(f"{request.get('method', '')} {shown}")
     sql = _dict(doc.get("sql"))
     if sql.get("url") or sql.get("sanitized_query"):
         parts.append(str(sql.get("sanitized_query") or sql.get("url")))
@@ -421,16 +436,21 @@ def _entity_flags(doc: dict[str, Any]) -> list[str]:
     return flags
 
 
-def timeline_table(trace: dict[str, Any], documents: list[dict[str, Any]], width: int) -> Table:
+def timeline_table(
+    trace: dict[str, Any], documents: list[dict[str, Any]], width: int, *, wide: bool = False
+) -> Table:
     """The waterfall of one trace: a row per segment and subsegment, indented by nesting,
-    each with a ``width``-cell bar placed and scaled on the trace's time span."""
+    each with a ``width``-cell bar placed and scaled on the trace's time span.
+    ``wide``: names and details whole, never shortened."""
     starts = [_start(d) for d in documents]
     ends = [e for d in documents if (e := _end(d)) is not None]
     origin = min(starts) if starts else 0.0
     finish = max(ends + starts) if starts else 0.0
     total = max(finish - origin, float(trace.get("Duration") or 0.0), 1e-6)
     table = Table(box=box.HORIZONTALS, show_edge=False, header_style="bold", pad_edge=False)
-    table.add_column("name", no_wrap=True, overflow="ellipsis", min_width=12, max_width=40)
+    table.add_column(
+        "name", no_wrap=True, overflow="ellipsis", min_width=12, max_width=None if wide else 40
+    )
     table.add_column(f"0 … {format_seconds(total)}", no_wrap=True, min_width=width, max_width=width)
     table.add_column("duration", justify="right", no_wrap=True, min_width=8)
     table.add_column("status", justify="right", no_wrap=True, min_width=6)
@@ -468,7 +488,7 @@ def timeline_table(trace: dict[str, Any], documents: list[dict[str, Any]], width
             format_seconds(end - start) if end is not None else "…",
             _status_text(_dict(_dict(doc.get("http")).get("response")).get("status")),
             _flags_text(flags),
-            Text(_details(doc), style="dim"),
+            Text(_details(doc, wide=wide), style="dim"),
         )
     return table
 
@@ -480,9 +500,11 @@ def show_trace(
     trace_id: str,
     *,
     as_json: bool = False,
+    wide: bool = False,
     now: float | None = None,
 ) -> int:
-    """``fluoroscope trace``: one trace's timeline, or (``as_json``) its raw documents."""
+    """``fluoroscope trace``: one trace's timeline, or (``as_json``) its raw documents
+    (``wide``, or ``out`` not a terminal: nothing shortened)."""
     normalized = normalize_trace_id(trace_id)
     if normalized is None:
         return _error(
@@ -513,12 +535,31 @@ def show_trace(
         f"  started {datetime.fromtimestamp(began, UTC):%Y-%m-%d %H:%M:%S} UTC"
         f" ({format_age(max(0.0, clock - began))})",
     )
-    out.print(header)
-    width = max(12, min(60, (out.width - 60) // 2))
-    out.print(timeline_table(trace, documents, width))
+    out.print(header, soft_wrap=True)
+    wide = wide or not out.is_terminal
+    width = 60 if wide else max(12, min(60, (out.width - 60) // 2))
+    table = timeline_table(trace, documents, width, wide=wide)
+    _print(out, table, wide=wide)
     if trace.get("LimitExceeded"):
-        err.print(Text("the trace exceeds the server's size limit; some segments are missing"))
+        err.print(
+            Text("the trace exceeds the server's size limit; some segments are missing"),
+            soft_wrap=True,
+        )
     return 0
+
+
+def _print(out: Console, renderable: Table, *, wide: bool) -> None:
+    """Print ``renderable``; ``wide``: laid out as wide as its content (the console's
+    width is lifted meanwhile), so no cell is shortened."""
+    if not wide:
+        out.print(renderable)
+        return
+    saved = out.width
+    out.width = _UNBOUNDED
+    try:
+        out.print(renderable)
+    finally:
+        out.width = saved
 
 
 def _error(err: Console, message: str) -> int:

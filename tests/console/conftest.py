@@ -5,7 +5,9 @@ The server is fed the way a user's would be: ``fluoroscope demo`` runs the sampl
 serverless app against it for the whole module (so live views have live traffic), and the
 official ``aws-xray-sdk`` sends the hostile trace. Every page a test opens fails the test
 on a JavaScript error, a console error (a Content-Security-Policy violation is one) or an
-``alert``. Screenshots of each view go to ``docs/screenshots`` (shown in the README).
+``alert``. Screenshots of each view go to ``tests/artifacts/screenshots`` (git-ignored):
+tests never modify tracked files. ``scripts/refresh-screenshots`` runs these tests with
+``FLUOROSCOPE_TEST_SCREENSHOTS=docs/screenshots`` to refresh the README's pictures.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from tests.support import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# where screenshot() saves; docs/screenshots only when asked (scripts/refresh-screenshots)
+SCREENSHOTS = ROOT / os.environ.get("FLUOROSCOPE_TEST_SCREENSHOTS", "tests/artifacts/screenshots")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -139,6 +142,7 @@ def watched(browser: Browser, demo: Demo) -> Iterator[Watched]:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save the page as docs/screenshots/<name>.png (the README shows these)."""
+    """Save the page as <name>.png in :data:`SCREENSHOTS` (the README shows the copies in
+    docs/screenshots that scripts/refresh-screenshots takes)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

@@ -26,10 +26,14 @@ def test_environment_beats_default_and_argument_beats_environment() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "env", "message"),
     [
-        ({"rate": 0.0}, {}, "--rate: the rate must be in (0, 500], got 0"),
+        ({"rate": 0.0}, {}, "--rate: expected requests per second above 0 and at most 500, got 0"),
         ({"rate": 501.0}, {}, "--rate"),
-        ({}, {"FLUOROSCOPE_DEMO_RATE": "fast"}, "FLUOROSCOPE_DEMO_RATE: 'fast' is not a number"),
-        ({"duration": -1.0}, {}, "--duration: the duration must be >= 0"),
+        (
+            {},
+            {"FLUOROSCOPE_DEMO_RATE": "fast"},
+            "FLUOROSCOPE_DEMO_RATE: expected a number, got 'fast'",
+        ),
+        ({"duration": -1.0}, {}, "--duration: expected seconds (0 or more), got -1"),
         ({}, {"FLUOROSCOPE_DEMO_DURATION": "nan"}, "FLUOROSCOPE_DEMO_DURATION"),
         ({}, {"FLUOROSCOPE_DEMO_OPEN": "maybe"}, "FLUOROSCOPE_DEMO_OPEN"),
     ],

@@ -11,6 +11,7 @@ exit status 0; ``--duration`` ends the run by itself and leaves a reused server 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -51,6 +52,27 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 90) -> str:
         out, _ = proc.communicate()
         pytest.fail(f"demo did not stop within {timeout} s:\n{out}")
     return out or ""
+
+
+def _check_messages(out: str, duration: int) -> None:
+    """A run with ``--duration``: no Ctrl-C hint, and the last progress line (drawn
+    whole: stdout is a pipe) counts what the closing summary counts."""
+    assert "Ctrl-C" not in out, out
+    # the banner's longest line, whole on one line though stdout is not a terminal
+    assert re.search(
+        r"^X-Ray API:   (\S+)  \(boto3\.client\('xray', endpoint_url='\1'\)\)$", out, re.M
+    )
+    assert f"Traffic for {duration} s, then the demo stops." in out, out
+    progress = re.findall(r"(\d+) requests?  (\d+) ok  (\d+) 4xx  (\d+) throttled  (\d+) 5xx", out)
+    summary = re.search(
+        r"Sent (\d+) requests?: (\d+) ok, (\d+) client errors?, (\d+) throttled, "
+        r"(\d+) server errors?, \d+ unanswered\.",
+        out,
+    )
+    assert progress and summary, out
+    assert progress[-1] == summary.groups()[:5], out
+    for noun in ("request", "client error", "server error"):
+        assert not re.search(rf"\b1 {noun}s\b", out), out
 
 
 def _xray(port: int) -> Any:
@@ -138,6 +160,7 @@ def test_demo_reuses_a_running_server_and_every_document_is_valid(tmp_path: Path
         out = _finish(proc)
         assert proc.returncode == 0, out
         assert "already running" in out, out
+        _check_messages(out, duration=4)
         assert server.process.poll() is None, "the reused server must keep running"
         client = server.xray()
         docs = wait_for(lambda: _all_documents(client), timeout=15)

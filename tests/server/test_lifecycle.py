@@ -111,7 +111,7 @@ def test_two_servers_cannot_share_a_data_directory(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert result.returncode == 2
-        assert "cannot open the embedded store" in result.stderr
+        assert "is in use by another Fluoroscope server" in result.stderr
     finally:
         first.stop()
 

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["Traffic", "TrafficStats"]
+__all__ = ["Traffic", "TrafficStats", "plural"]
 
 REQUEST_TIMEOUT = 15.0
 
@@ -54,6 +54,28 @@ class TrafficStats:
     def completed(self) -> int:
         """Requests that got an answer or failed."""
         return self.ok + self.client_errors + self.throttled + self.server_errors + self.failed
+
+    def summary(self) -> str:
+        """The closing sentence, in words, each count with its noun in the right number:
+        ``Sent 1 request: 1 ok, 0 client errors, ...``."""
+        return (
+            f"Sent {plural(self.sent, 'request')}: {self.ok} ok, "
+            f"{plural(self.client_errors, 'client error')}, {self.throttled} throttled, "
+            f"{plural(self.server_errors, 'server error')}, {self.failed} unanswered."
+        )
+
+    def progress(self) -> str:
+        """The live progress line's counts (rich markup), from the same counters."""
+        return (
+            f"{plural(self.sent, 'request')}  [green]{self.ok} ok[/]  "
+            f"[yellow]{self.client_errors} 4xx[/]  [magenta]{self.throttled} throttled[/]  "
+            f"[red]{self.server_errors} 5xx[/]"
+        )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 request``, ``0 requests``, ``2 requests``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class Traffic:

@@ -7,12 +7,18 @@ accepting, stores everything already accepted, and returns. Runs on uvloop when 
 received in a process of their own, then parsed and merged in ``ingest_workers`` worker
 processes, each owning a share of the traces (:mod:`fluoroscope.ingest.process`); this
 one serves the API and owns the store.
+
+Start-up checks come first, each failing with :class:`~fluoroscope.server.datadir.StartupError`
+(one sentence naming the cause): the embedded store's data directory is made, checked
+writable and locked (:mod:`fluoroscope.server.datadir`); then both addresses are bound
+(a port in use is named with its protocol); only then is the store opened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import socket
@@ -28,9 +34,10 @@ from fluoroscope.ingest.udp import open_udp_socket
 from fluoroscope.model.net import is_loopback
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.server.auth import AccessPolicy
+from fluoroscope.server.datadir import StartupError, claim_data_dir
 from fluoroscope.store.store import Store
 
-__all__ = ["serve"]
+__all__ = ["StartupError", "serve"]
 
 log = logging.getLogger("fluoroscope.server")
 
@@ -57,9 +64,42 @@ def _tcp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+
+
+def _bind(host: str, port: int, udp: tuple[str, int]) -> tuple[socket.socket, socket.socket]:
+    """The TCP (HTTP) and UDP (segments) sockets, bound; StartupError naming the
+    address and protocol that cannot be bound."""
+    try:
+        tcp_sock = _tcp_socket(host, port)
+    except OSError as exc:
+        raise StartupError(_bind_failure(f"{_address(host, port)} (HTTP)", exc)) from exc
+    try:
+        udp_sock = open_udp_socket(*udp)
+    except OSError as exc:
+        tcp_sock.close()
+        raise StartupError(_bind_failure(f"{_address(*udp)} (UDP segments)", exc)) from exc
+    return tcp_sock, udp_sock
+
+
+def _bind_failure(where: str, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: {reason}: another process is using that port; "
+            "stop it or choose another with --listen"
+        )
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: {reason}: not an address of this machine"
+    return f"cannot listen on {where}: {reason}"
+
+
 async def _serve(
     host: str,
     port: int,
+    tcp_sock: socket.socket,
+    udp_sock: socket.socket,
     store: Store,
     retention_seconds: float,
     announce: Callable[[str], None],
@@ -71,8 +111,6 @@ async def _serve(
     wide_open: bool,
 ) -> None:
     loop = asyncio.get_running_loop()
-    udp_sock = open_udp_socket(*udp)
-    tcp_sock = _tcp_socket(host, port)
     ingest = IngestProcess(
         store,
         udp_sock,
@@ -183,24 +221,40 @@ def serve(
         run = asyncio.run
     else:
         run = uvloop.run
-    store = Store.open(store_url, data_dir, retention_days)
-    tune_gc()
+    udp = udp or (host, port)
+    access = access or AccessPolicy.build(host, wide=not is_loopback(host))
+    embedded = store_url in ("chdb", "chdb://", "")
+    lock = claim_data_dir(data_dir) if embedded else None
     try:
-        run(
-            _serve(
-                host,
-                port,
-                store,
-                retention_days * 86_400.0,
-                announce,
-                data_dir,
-                cached_traces,
-                ingest_workers,
-                udp or (host, port),
-                access or AccessPolicy.build(host, wide=not is_loopback(host)),
-                wide_open,
+        tcp_sock, udp_sock = _bind(host, port, udp)
+        try:
+            store = Store.open(store_url, data_dir, retention_days)
+        except BaseException:
+            tcp_sock.close()
+            udp_sock.close()
+            raise
+        tune_gc()
+        try:
+            run(
+                _serve(
+                    host,
+                    port,
+                    tcp_sock,
+                    udp_sock,
+                    store,
+                    retention_days * 86_400.0,
+                    announce,
+                    data_dir,
+                    cached_traces,
+                    ingest_workers,
+                    udp,
+                    access,
+                    wide_open,
+                )
             )
-        )
+        finally:
+            with contextlib.suppress(Exception):
+                store.close()
     finally:
-        with contextlib.suppress(Exception):
-            store.close()
+        if lock is not None:
+            lock.release()

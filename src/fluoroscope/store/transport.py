@@ -17,8 +17,13 @@ read-only (:func:`store_error`); returned objects are owned by the caller.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
@@ -97,6 +102,28 @@ def chdb_param(value: object) -> str:
     raise TypeError(f"unsupported query parameter type {type(value).__name__}")
 
 
+@contextlib.contextmanager
+def _engine_stderr() -> Iterator[list[str]]:
+    """Hold what the engine writes to file descriptor 2 meanwhile; on leaving, the list
+    yielded holds that text (the caller shows it or keeps it)."""
+    said: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to borrow
+        yield said
+        return
+    with tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        os.dup2(held.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            said.append(held.read().decode(errors="replace"))
+
+
 class ChdbTransport:
     """The embedded engine (chDB) keeping its data under ``path``.
 
@@ -126,12 +153,20 @@ class ChdbTransport:
                     f"this process already opened the embedded store at {ChdbTransport._opened}; "
                     "chDB allows one data path per process"
                 )
-            try:
-                self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
-            except Exception as exc:
+            failure: Exception | None = None
+            with _engine_stderr() as said:
+                try:
+                    self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
+                except Exception as exc:
+                    failure = exc
+            engine_text = "".join(said).strip()
+            if failure is not None:  # the engine's own words go in __cause__ (--debug)
                 raise StoreUnavailable(
-                    f"cannot open the embedded store at {path} (is another process using it?): {exc}"
-                ) from exc
+                    f"cannot open the embedded store at {path}: the engine refused it "
+                    "(is another process using it?)"
+                ) from StoreError(f"{engine_text}\n{failure}".strip())
+            if engine_text:
+                print(engine_text, file=sys.stderr)
             ChdbTransport._opened = str(path)
         self._closed = False
 
@@ -205,6 +240,11 @@ class HttpTransport:
             raise StoreUnavailable(f"bad port in store URL: {exc}") from None
         username = unquote(parts.username or "default")
         password = unquote(parts.password or "")
+        # the client's and urllib3's retry warnings: the failure is raised below instead
+        quiet = [logging.getLogger(name) for name in ("clickhouse_connect", "urllib3")]
+        levels = [logger.level for logger in quiet]
+        for logger in quiet:
+            logger.setLevel(logging.CRITICAL)
         try:
             client = clickhouse_connect.get_client(
                 host=host,
@@ -218,6 +258,9 @@ class HttpTransport:
             raise http_check.setup_failure(
                 exc, host, port, secure=secure, username=username, password=password
             ) from exc
+        finally:
+            for logger, level in zip(quiet, levels, strict=True):
+                logger.setLevel(level)
         try:
             http_check.check_version(str(client.server_version), f"{host}:{port}")
         except StoreUnavailable:
