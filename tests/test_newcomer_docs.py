@@ -69,8 +69,9 @@ def test_the_readme_links_every_doc_and_example() -> None:
 def test_the_docs_say_only_what_is_true_today() -> None:
     docs = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
     assert "being written" not in docs
-    # the daemon command is documented on its own page, linked wherever it is named
-    for line in docs.splitlines():
+    # the daemon command is documented on its own page, linked wherever else it is named
+    others = [p for p in (ROOT / "docs").glob("*.md") if p.name != "daemon.md"]
+    for line in "\n".join(p.read_text(encoding="utf-8") for p in others).splitlines():
         if "`fluoroscope daemon`" in line:
             assert "(daemon.md)" in line, line
 

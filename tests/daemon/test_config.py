@@ -45,7 +45,7 @@ def test_defaults_and_precedence() -> None:
         ({}, {}, "--server (or FLUOROSCOPE_DAEMON_SERVER) is required"),
         ({"server": "ftp://x"}, {}, "expected http://HOST:PORT"),
         ({"server": "http://x", "buffer_memory": 0}, {}, "--buffer-memory: must be 1 to"),
-        ({"server": "http://x"}, {"FLUOROSCOPE_DAEMON_BUFFER_DISK": "lots"}, "FLUOROSCOPE_DAEMON_BUFFER_DISK: 'lots'"),
+        ({"server": "http://x"}, {"FLUOROSCOPE_DAEMON_BUFFER_DISK": "lots"}, "FLUOROSCOPE_DAEMON_BUFFER_DISK: expected a whole number, got 'lots'"),
         ({"server": "http://x", "batch_size": 1001}, {}, "--batch-size: must be 1 to 1000"),
         ({"server": "http://x"}, {"FLUOROSCOPE_DAEMON_DRAIN_SECONDS": "-1"}, "FLUOROSCOPE_DAEMON_DRAIN_SECONDS: must be 0 to 300"),
         ({"server": "http://x", "listen": "nohost"}, {}, "--listen: expected HOST:PORT"),
