@@ -230,14 +230,16 @@ def build() -> Schema:
         "properties": {
             "counters": {"type": "object", "additionalProperties": {"type": "integer"}},
             "cached_traces": {"type": "integer", "minimum": 0},
+            "auth_failures": {"type": "object", "additionalProperties": {"type": "integer"}},
         },
-        "required": ["counters", "cached_traces"],
+        "required": ["counters", "cached_traces", "auth_failures"],
         "additionalProperties": False,
     }
     paths["/api/status"] = {
         "get": {
             "operationId": "GetStatus",
-            "summary": "The ingest counters and the number of traces cached by ingest.",
+            "summary": "The ingest counters, the number of traces cached by ingest, and "
+            "the requests access control refused, by reason.",
             "responses": {
                 "200": {
                     "description": "the status",
