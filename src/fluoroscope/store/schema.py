@@ -453,17 +453,20 @@ MIGRATIONS += (
             """,
             # One row per Lambda invocation (or API Gateway request) whose trace is known:
             # what an application line carrying only the request id resolves its trace
-            # through. Several lines may name the same invocation: read with any()/FINAL.
+            # through. Several lines may name the same invocation, collapsed by merges
+            # within a day: read with any() per (log_group, stream, request_id), and
+            # narrow by ts (one partition per day) to the window read plus some slack.
             """
             CREATE TABLE IF NOT EXISTS {db}.log_requests (
                 log_group LowCardinality(String),
                 stream LowCardinality(String),
-                request_id String,
-                trace_id String,
-                segment_id String,
-                ts DateTime64(3, 'UTC'),
+                request_id String CODEC(ZSTD(1)),
+                trace_id String CODEC(ZSTD(1)),
+                segment_id String CODEC(ZSTD(1)),
+                ts DateTime64(3, 'UTC') CODEC(ZSTD(1)),
                 retention_days UInt16
             ) ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMMDD(ts)
             ORDER BY (log_group, stream, request_id)
             """
             + _LOG_TTL
