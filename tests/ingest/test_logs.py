@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fluoroscope.ingest.logs import EXTRACTED, extract, message_array
 from fluoroscope.ingest.logwriter import LogWriter, batch_size, encode
-from fluoroscope.model.errors import Throttled
+from fluoroscope.model.errors import StoreError, Throttled
 from fluoroscope.store.logs import EVENT_SCHEMA, LogStore
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
@@ -182,6 +182,24 @@ def test_put_awaits_durability_without_blocking_the_event_loop(logs: LogStore) -
         writer.close()
     assert waited and ticks == 20
     assert [m for _, m in _stored(logs)] == ["after the wait"]
+
+
+def test_a_batch_that_cannot_be_encoded_fails_alone(logs: LogStore) -> None:
+    writer = LogWriter(logs)
+    now = int(time.time() * 1000)
+    try:
+        with ChdbTransport._statement:  # all three are taken into one insert
+            good = writer.submit(GROUP, STREAM, [now, now], ["good 1", "good 2"])
+            bad = writer.submit(GROUP, STREAM, [now, 2**70], ["bad 1", "bad 2"])
+            later = writer.submit(GROUP, STREAM, [now], ["good 3"])
+        good.result(timeout=60)
+        later.result(timeout=60)
+        with pytest.raises(StoreError, match="could not be encoded"):
+            bad.result(timeout=60)
+    finally:
+        writer.close()
+    assert sorted(m for _, m in _stored(logs)) == ["good 1", "good 2", "good 3"]
+    assert writer.stats.failed_batches == 1 and writer.stats.pending_bytes == 0
 
 
 # -- bad input mixed with good ---------------------------------------------------------
