@@ -34,6 +34,7 @@ __all__ = [
     "FilterToken",
     "Position",
     "accept_events",
+    "check_events",
     "decode_filter_token",
     "decode_stream_token",
     "encode_filter_token",
@@ -68,9 +69,10 @@ def _repaired(message: str) -> str:
     return message
 
 
-def accept_events(raw: list[Any], *, now_ms: int, retention_days: int | None) -> Batch:
-    """Check ``raw`` (the ``logEvents`` member, already known to be a list of 1 to
-    10,000 items) against the rules of the module docstring."""
+def check_events(raw: list[Any]) -> list[tuple[int, str]]:
+    """``raw`` (the ``logEvents`` member, already known to be a list of 1 to 10,000
+    items) as (timestamp ms, message), checked against the rules of the module
+    docstring that fail the whole call whatever the time (members, size, order)."""
     events: list[tuple[int, str]] = []
     size = 0
     for index, item in enumerate(raw, 1):
@@ -115,6 +117,15 @@ def accept_events(raw: list[Any], *, now_ms: int, retention_days: int | None) ->
             raise invalid(
                 "Log events in a single PutLogEvents request must be in chronological order."
             )
+    return events
+
+
+def accept_events(
+    events: list[tuple[int, str]], *, now_ms: int, retention_days: int | None
+) -> Batch:
+    """Of ``events`` (from :func:`check_events`), those to store at ``now_ms`` into a
+    group whose events are kept ``retention_days``, and the rejected ones' indexes;
+    InvalidParameterException when the kept ones span over 24 hours."""
     old_end = _count_before(events, now_ms - TOO_OLD_MS)
     expired_end = (
         _count_before(events, now_ms - retention_days * 86_400_000) if retention_days else 0

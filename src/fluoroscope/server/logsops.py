@@ -35,6 +35,7 @@ from fluoroscope.server.logsevents import (
     FilterToken,
     Position,
     accept_events,
+    check_events,
     decode_filter_token,
     decode_stream_token,
     encode_filter_token,
@@ -121,7 +122,7 @@ def _token_name(token: str | None) -> str | None:
     if token is None:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid("The specified nextToken is invalid.") from None
 
@@ -302,9 +303,10 @@ async def put_log_events(m: Members, state: LogsState) -> dict[str, Any]:
     if entity is not None and not isinstance(entity, dict):
         raise invalid("entity must be an object")
     assert group is not None and stream is not None and raw is not None
+    events = check_events(raw)
     retention = await run_in_threadpool(state.store.stream_retention, group, stream)
     batch = accept_events(
-        raw, now_ms=state.now_ms(), retention_days=retention or state.default_retention_days
+        events, now_ms=state.now_ms(), retention_days=retention or state.default_retention_days
     )
     if batch.events:
         await state.writer.write(group, stream, batch.events)
