@@ -46,6 +46,7 @@ from fluoroscope.server.logsops import OPERATIONS as EVENT_OPERATIONS
 from fluoroscope.server.logsops import LogsState
 from fluoroscope.server.logsqueries import OPERATIONS as QUERY_OPERATIONS
 from fluoroscope.server.xray import read_bytes
+from fluoroscope.store.logs import ResourceExists
 
 if TYPE_CHECKING:
     from fluoroscope.server.metrics import ApiMetrics
@@ -89,6 +90,8 @@ def as_logs_error(exc: Exception) -> LogsError | None:
     """The CloudWatch Logs error a project exception is answered with (None: a bug)."""
     if isinstance(exc, LogsError):
         return exc
+    if isinstance(exc, ResourceExists):
+        return LogsError("ResourceAlreadyExistsException", str(exc))
     if isinstance(exc, ResourceNotFound):
         return LogsError("ResourceNotFoundException", str(exc))
     if isinstance(exc, InvalidRequest):

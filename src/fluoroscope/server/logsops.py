@@ -1,11 +1,14 @@
 """CloudWatch Logs operations on groups, streams, events and retention.
 
 Each handler checks its request's members (:mod:`fluoroscope.server.logsinput`) before
-anything else, then calls the log store in a worker thread (store calls block) and
-shapes the answer as the service model says. Shapes: ``LogGroup`` and ``LogStream`` as
-in reference §2 (times in epoch milliseconds); pagination tokens are opaque strings
-(:mod:`fluoroscope.server.logsevents`).
+anything else, then calls the log store (:class:`~fluoroscope.store.logs.LogStore`) in a
+worker thread (store calls block) and shapes the answer as the service model says.
+Shapes: ``LogGroup`` and ``LogStream`` as in reference §2 (times in epoch milliseconds);
+pagination tokens are opaque strings (:mod:`fluoroscope.server.logsevents`). Every
+statement a request runs carries the engine's time limit (:data:`STATEMENT_SECONDS`).
 
+PutLogEvents stores the accepted events through the batching writer
+(:class:`~fluoroscope.ingest.logwriter.LogWriter`), answering once they are durable.
 GetLogEvents reads one stream in ``(timestamp, seq)`` order: without a token, the first
 ``limit`` events of the window (``startFromHead``) or its last ``limit`` (the default);
 a forward token continues after the last event returned, a backward token before the
@@ -22,14 +25,14 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import pyarrow as pa
+import orjson
 from starlette.concurrency import run_in_threadpool
 
-from fluoroscope.model.errors import StoreError
+from fluoroscope.ingest.logwriter import LogWriter
 from fluoroscope.query.logqueries import LogQueries
 from fluoroscope.server.logsevents import (
     FilterToken,
@@ -53,9 +56,10 @@ from fluoroscope.server.logsinput import (
     invalid,
     stream_arn,
 )
+from fluoroscope.store.logs import LogEvent, LogGroup, LogStore, LogStream
 from fluoroscope.store.store import Store
 
-__all__ = ["FILTER_SECONDS", "OPERATIONS", "LogsState", "build_logs_state"]
+__all__ = ["FILTER_SECONDS", "OPERATIONS", "STATEMENT_SECONDS", "LogsState", "build_logs_state"]
 
 FILTER_SECONDS: Final = 5.0
 """Longest one FilterLogEvents page scans before it answers with what it found and a
@@ -63,6 +67,8 @@ FILTER_SECONDS: Final = 5.0
 FILTER_PAGE_BYTES: Final = 1_048_576
 FIRST_CHUNK_MS: Final = 3600 * 1000
 MAX_CHUNK_MS: Final = 400 * 86_400 * 1000
+OLDEST_MS: Final = 3653 * 86_400 * 1000  # the longest retention: nothing older is kept
+NEWEST_MS: Final = 86_400 * 1000  # no event is taken over 2 h ahead of the clock
 DEFAULT_EVENTS_LIMIT: Final = 10_000
 STATEMENT_SECONDS: Final = 10
 """The engine's time limit on each statement a Logs API request runs."""
@@ -71,12 +77,11 @@ STATEMENT_SECONDS: Final = 10
 @dataclass(slots=True)
 class LogsState:
     """What the Logs API's handlers share: the log store, its batching writer, the
-    Insights query runner, the retention of groups without a policy, and the clock."""
+    Insights query runner and the clock."""
 
-    store: Any
-    writer: Any
+    store: LogStore
+    writer: LogWriter
     queries: LogQueries
-    default_retention_days: int
     clock: Callable[[], float] = time.time
     settings: dict[str, Any] = field(
         default_factory=lambda: {"max_execution_time": STATEMENT_SECONDS}
@@ -89,24 +94,20 @@ class LogsState:
         """Stop the query runner (what runs is bounded by its time limit) and store
         what the writer holds. Blocking."""
         self.queries.close()
-        close = getattr(self.writer, "close", None)
-        if close is not None:
-            close()
+        self.writer.close()
 
 
 def build_logs_state(
     store: Store, *, retention_days: int, clock: Callable[[], float] = time.time
 ) -> LogsState:
-    """The Logs API's state over the server's ``store``."""
-
-    def execute(sql: str, params: Mapping[str, Any], settings: Mapping[str, Any]) -> pa.Table:
-        raise StoreError("the log store is not available yet")
-
+    """The Logs API's state over the server's ``store``, whose groups without a
+    retention policy keep their events ``retention_days`` (starts the writer's
+    threads; :meth:`LogsState.close` stops them)."""
+    log_store = LogStore(store, retention_days)
     return LogsState(
-        store=None,
-        writer=None,
-        queries=LogQueries(execute, clock=clock),
-        default_retention_days=retention_days,
+        store=log_store,
+        writer=LogWriter(log_store),
+        queries=LogQueries(log_store.query, clock=clock),
         clock=clock,
     )
 
@@ -130,7 +131,7 @@ def _token_name(token: str | None) -> str | None:
 # -- groups ---------------------------------------------------------------------------
 
 
-def render_group(group: Any, *, brief: bool = False) -> dict[str, Any]:
+def render_group(group: LogGroup, *, brief: bool = False) -> dict[str, Any]:
     shaped: dict[str, Any] = {
         "logGroupName": group.name,
         "creationTime": group.creation_time,
@@ -142,12 +143,12 @@ def render_group(group: Any, *, brief: bool = False) -> dict[str, Any]:
         shaped["retentionInDays"] = group.retention_days
     shaped.update(
         metricFilterCount=0,
-        storedBytes=int(getattr(group, "stored_bytes", 0) or 0),
+        storedBytes=group.stored_bytes,
         logGroupArn=group_arn(group.name, star=False),
         logGroupClass=group.log_group_class or "STANDARD",
         deletionProtectionEnabled=False,
     )
-    if getattr(group, "kms_key_id", ""):
+    if group.kms_key_id:
         shaped["kmsKeyId"] = group.kms_key_id
     return shaped
 
@@ -166,18 +167,16 @@ async def create_log_group(m: Members, state: LogsState) -> dict[str, Any]:
     log_class = m.enum("logGroupClass", LOG_GROUP_CLASSES) or "STANDARD"
     m.boolean("deletionProtectionEnabled")
     await run_in_threadpool(
-        state.store.create_group,
-        name,
-        creation_time=state.now_ms(),
-        log_group_class=log_class,
-        kms_key_id=kms or "",
-        tags=tags,
+        lambda: state.store.create_group(
+            name, tags=tags, log_group_class=log_class, kms_key_id=kms or "", now_ms=state.now_ms()
+        )
     )
     return {}
 
 
 async def delete_log_group(m: Members, state: LogsState) -> dict[str, Any]:
     name = m.group_name()
+    assert name is not None
     await run_in_threadpool(state.store.delete_group, name)
     return {}
 
@@ -202,26 +201,28 @@ async def describe_log_groups(m: Members, state: LogsState) -> dict[str, Any]:
             "LogGroupIdentifiers cannot be combined with LogGroupNamePrefix or LogGroupNamePattern."
         )
     names = [identifier_name(i) for i in identifiers] if identifiers is not None else None
-    groups = await run_in_threadpool(
-        state.store.describe_groups,
-        prefix=prefix,
-        pattern=pattern or None,
-        names=names,
-        log_group_class=log_class,
-        after=after,
-        limit=limit + 1,
+    page = await run_in_threadpool(
+        lambda: state.store.describe_groups(
+            prefix=prefix,
+            pattern=pattern or None,
+            names=names,
+            log_group_class=log_class,
+            after=after,
+            limit=limit,
+        )
     )
     result: dict[str, Any] = {
-        "logGroups": [render_group(g, brief=pattern is not None) for g in groups[:limit]]
+        "logGroups": [render_group(g, brief=pattern is not None) for g in page.items]
     }
-    if len(groups) > limit:
-        result["nextToken"] = _name_token(groups[limit - 1].name)
+    if page.next_key is not None:
+        result["nextToken"] = _name_token(page.next_key)
     return result
 
 
 async def put_retention_policy(m: Members, state: LogsState) -> dict[str, Any]:
     name = m.group_name()
     days = m.integer("retentionInDays", required=True)
+    assert name is not None and days is not None
     if days not in RETENTION_DAYS:
         raise invalid(
             f"1 validation error detected: Value '{days}' at 'retentionInDays' failed to "
@@ -234,6 +235,7 @@ async def put_retention_policy(m: Members, state: LogsState) -> dict[str, Any]:
 
 async def delete_retention_policy(m: Members, state: LogsState) -> dict[str, Any]:
     name = m.group_name()
+    assert name is not None
     await run_in_threadpool(state.store.delete_retention, name)
     return {}
 
@@ -241,7 +243,7 @@ async def delete_retention_policy(m: Members, state: LogsState) -> dict[str, Any
 # -- streams --------------------------------------------------------------------------
 
 
-def render_stream(group: str, stream: Any) -> dict[str, Any]:
+def render_stream(group: str, stream: LogStream) -> dict[str, Any]:
     shaped: dict[str, Any] = {
         "logStreamName": stream.name,
         "creationTime": stream.creation_time,
@@ -253,7 +255,7 @@ def render_stream(group: str, stream: Any) -> dict[str, Any]:
         ("lastEventTimestamp", "last_event"),
         ("lastIngestionTime", "last_ingestion"),
     ):
-        value = getattr(stream, attribute, None)
+        value = getattr(stream, attribute)
         if value is not None:
             shaped[key] = value
     return shaped
@@ -262,7 +264,9 @@ def render_stream(group: str, stream: Any) -> dict[str, Any]:
 async def create_log_stream(m: Members, state: LogsState) -> dict[str, Any]:
     group = m.group_name()
     stream = m.stream_name()
-    await run_in_threadpool(state.store.create_stream, group, stream, creation_time=state.now_ms())
+    assert group is not None and stream is not None
+    now = state.now_ms()
+    await run_in_threadpool(lambda: state.store.create_stream(group, stream, now_ms=now))
     return {}
 
 
@@ -276,18 +280,31 @@ async def describe_log_streams(m: Members, state: LogsState) -> dict[str, Any]:
     if prefix is not None and order == "LastEventTime":
         raise invalid("Cannot order by LastEventTime with a logStreamNamePrefix.")
     after = _token_name(token)
-    streams = await run_in_threadpool(
-        state.store.describe_streams,
-        group,
-        prefix=prefix,
-        by_last_event=order == "LastEventTime",
-        descending=descending,
-        after=after,
-        limit=limit + 1,
+    if after is not None:  # the store's key: [last event ms, stream name]
+        try:
+            key = orjson.loads(after)
+        except orjson.JSONDecodeError:
+            key = None
+        if not (
+            isinstance(key, list)
+            and len(key) == 2
+            and isinstance(key[0], int)
+            and isinstance(key[1], str)
+        ):
+            raise invalid("The specified nextToken is invalid.")
+    page = await run_in_threadpool(
+        lambda: state.store.describe_streams(
+            group,
+            prefix=prefix,
+            order_by=order,
+            descending=descending,
+            after=after,
+            limit=limit,
+        )
     )
-    result: dict[str, Any] = {"logStreams": [render_stream(group, s) for s in streams[:limit]]}
-    if len(streams) > limit:
-        result["nextToken"] = _name_token(streams[limit - 1].token)
+    result: dict[str, Any] = {"logStreams": [render_stream(group, s) for s in page.items]}
+    if page.next_key is not None:
+        result["nextToken"] = _name_token(page.next_key)
     return result
 
 
@@ -304,23 +321,28 @@ async def put_log_events(m: Members, state: LogsState) -> dict[str, Any]:
         raise invalid("entity must be an object")
     assert group is not None and stream is not None and raw is not None
     events = check_events(raw)
-    retention = await run_in_threadpool(state.store.stream_retention, group, stream)
-    batch = accept_events(
-        events, now_ms=state.now_ms(), retention_days=retention or state.default_retention_days
-    )
+    found = await run_in_threadpool(state.store.check_stream, group, stream)
+    retention = found.retention_days or state.store.default_retention_days
+    batch = accept_events(events, now_ms=state.now_ms(), retention_days=retention)
     if batch.events:
-        await state.writer.write(group, stream, batch.events)
+        await state.writer.put(
+            group,
+            stream,
+            [ts for ts, _ in batch.events],
+            [message for _, message in batch.events],
+            retention_days=retention,
+        )
     result: dict[str, Any] = {"nextSequenceToken": f"{state.now_ms():056d}"}
     if batch.rejected:
         result["rejectedLogEventsInfo"] = batch.rejected
     return result
 
 
-def _render_event(row: Any, *, with_stream: bool) -> dict[str, Any]:
+def _render_event(row: LogEvent, *, with_stream: bool) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "timestamp": row.ts,
+        "timestamp": row.timestamp,
         "message": row.message,
-        "ingestionTime": row.ingest_ts,
+        "ingestionTime": row.ingestion_time,
     }
     if with_stream:
         event["logStreamName"] = row.stream
@@ -328,42 +350,47 @@ def _render_event(row: Any, *, with_stream: bool) -> dict[str, Any]:
     return event
 
 
-def _window(m: Members) -> tuple[int, int]:
+def _window(m: Members, now_ms: int) -> tuple[int, int]:
+    """``[startTime, endTime)`` within what the store can hold."""
     start = m.timestamp("startTime")
     end = m.timestamp("endTime")
-    return (start or 0), (end if end is not None else (1 << 63) - 1)
+    return max(start or 0, now_ms - OLDEST_MS), min(
+        end if end is not None else now_ms + NEWEST_MS, now_ms + NEWEST_MS
+    )
 
 
 async def get_log_events(m: Members, state: LogsState) -> dict[str, Any]:
     group = m.group()
     stream = m.stream_name()
-    start, end = _window(m)
+    start, end = _window(m, state.now_ms())
     limit = m.integer("limit", minimum=1, maximum=10_000) or DEFAULT_EVENTS_LIMIT
     head = m.boolean("startFromHead")
     m.boolean("unmask")
     token = m.token()
     forward, position = decode_stream_token(token) if token is not None else (bool(head), None)
-    if end <= start:
-        rows: list[Any] = []
-    else:
-        await run_in_threadpool(state.store.stream_retention, group, stream)  # exists?
-        rows = await run_in_threadpool(
-            state.store.events,
-            group,
-            streams=[stream],
-            start_ms=start,
-            end_ms=end,
-            descending=not forward,
-            after=(position.ts, position.seq) if position is not None else None,
-            limit=limit,
-            settings=state.settings,
+    assert stream is not None
+    await run_in_threadpool(state.store.check_stream, group, stream)
+    rows: list[LogEvent] = []
+    if start < end:
+        page = await run_in_threadpool(
+            lambda: state.store.events(
+                group,
+                streams=[stream],
+                start_ms=start,
+                end_ms=end,
+                descending=not forward,
+                after=(position.ts, position.seq) if position is not None else None,
+                limit=limit,
+                settings=state.settings,
+            )
         )
+        rows = page.events
     if not forward:
         rows.reverse()
     events = [_render_event(r, with_stream=False) for r in rows]
     if rows:
-        forward_token = encode_stream_token(True, Position(rows[-1].ts, rows[-1].seq))
-        backward_token = encode_stream_token(False, Position(rows[0].ts, rows[0].seq))
+        forward_token = encode_stream_token(True, Position(rows[-1].timestamp, rows[-1].seq))
+        backward_token = encode_stream_token(False, Position(rows[0].timestamp, rows[0].seq))
     else:  # at an end: the token passed in comes back (a fresh one at the window's edge)
         edge = position if position is not None else Position(start if forward else end, 0)
         forward_token = token if token is not None and forward else encode_stream_token(True, edge)
@@ -383,7 +410,7 @@ async def filter_log_events(m: Members, state: LogsState) -> dict[str, Any]:
     prefix = m.stream_name("logStreamNamePrefix", required=False)
     if names is not None and prefix is not None:
         raise invalid("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
-    start, end = _window(m)
+    start, end = _window(m, state.now_ms())
     pattern = m.string("filterPattern", max_len=1024) or ""
     limit = m.integer("limit", minimum=1, maximum=10_000) or DEFAULT_EVENTS_LIMIT
     m.boolean("interleaved")
@@ -392,7 +419,7 @@ async def filter_log_events(m: Members, state: LogsState) -> dict[str, Any]:
     token = m.token()
     resume = decode_filter_token(token) if token is not None else None
     condition, params = compile_filter(pattern)
-    await run_in_threadpool(state.store.group_retention, group)  # exists?
+    await run_in_threadpool(state.store.group, group)  # LogGroupNotFound
     found, next_token = await run_in_threadpool(
         _filter_scan, state, group, names, prefix, start, end, condition, params, limit, resume
     )
@@ -424,7 +451,7 @@ def _filter_scan(
     params: dict[str, Any],
     limit: int,
     resume: FilterToken | None,
-) -> tuple[list[Any], FilterToken | None]:
+) -> tuple[list[LogEvent], FilterToken | None]:
     """One page of FilterLogEvents: scan ``[start, end)`` forward from ``resume`` in
     growing chunks until ``limit`` events or 1 MiB are found, the window ends, or
     :data:`FILTER_SECONDS` pass. Blocking (a worker thread)."""
@@ -432,14 +459,14 @@ def _filter_scan(
     after = resume.after if resume is not None else None
     chunk = resume.chunk_ms if resume is not None else FIRST_CHUNK_MS
     cursor = max(start, after.ts) if after is not None else start
-    found: list[Any] = []
+    found: list[LogEvent] = []
     size = 0
     while cursor < end:
         chunk_end = min(end, cursor + chunk)
         rows = state.store.events(
             group,
             streams=names,
-            prefix=prefix,
+            stream_prefix=prefix,
             start_ms=cursor,
             end_ms=chunk_end,
             condition=condition,
@@ -448,11 +475,11 @@ def _filter_scan(
             after=(after.ts, after.seq) if after is not None else None,
             limit=limit - len(found),
             settings=state.settings,
-        )
+        ).events
         for row in rows:
             size += len(row.message.encode("utf-8", "surrogatepass"))
             found.append(row)
-            after = Position(row.ts, row.seq)
+            after = Position(row.timestamp, row.seq)
             if len(found) >= limit or size >= FILTER_PAGE_BYTES:
                 return found, FilterToken(after, chunk)
         if rows and len(found) >= limit:

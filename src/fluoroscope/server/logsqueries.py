@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
 
+from fluoroscope.query import insights
 from fluoroscope.query.logqueries import (
     QueryEnded,
     QueryNotFound,
@@ -27,6 +28,7 @@ from fluoroscope.query.logqueries import (
     TooManyQueries,
 )
 from fluoroscope.server.logsinput import (
+    ACCOUNT_ID,
     GROUP_IDENTIFIER,
     LogsError,
     Members,
@@ -85,8 +87,30 @@ def _groups(m: Members) -> list[str]:
 def plan(
     state: LogsState, text: str, groups: list[str], start_ms: int, end_ms: int, limit: int
 ) -> QueryPlan:
-    """The compiled query; MalformedQueryException when it cannot be compiled."""
-    raise malformed_query("Logs Insights queries are not available yet", 0, len(text))
+    """``text`` compiled over ``groups`` between ``start_ms`` and ``end_ms`` (both
+    inclusive); MalformedQueryException when it cannot be parsed or compiled."""
+    try:
+        compiled = insights.compile(
+            insights.parse(text),
+            database=state.store.database,
+            groups=groups,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            limit=limit,
+            account=ACCOUNT_ID,
+        )
+    except insights.InsightsSyntaxError as exc:
+        raise malformed_query(exc.message, exc.start, exc.end) from None
+    scanned = (
+        "SELECT count(), sum(length(message)) "
+        f"FROM `{state.store.database}`.log_events WHERE log_group IN {{g:Array(String)}} "
+        "AND ts BETWEEN fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+        "AND fromUnixTimestamp64Milli({hi:Int64}, 'UTC')",
+        {"g": groups, "lo": start_ms, "hi": end_ms},
+    )
+    return QueryPlan(
+        compiled.sql, compiled.params, compiled.fields, compiled.is_stats, scanned=scanned
+    )
 
 
 async def start_query(m: Members, state: LogsState) -> dict[str, Any]:
@@ -106,7 +130,7 @@ async def start_query(m: Members, state: LogsState) -> dict[str, Any]:
 
     def begin() -> str:
         for group in groups:
-            state.store.group_retention(group)  # ResourceNotFound when absent
+            state.store.group(group)  # LogGroupNotFound
         compiled = plan(state, text, groups, start * 1000, end * 1000 + 999, limit)
         return state.queries.start(text, groups, compiled)
 
