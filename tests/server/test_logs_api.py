@@ -405,3 +405,77 @@ def test_a_malformed_query_points_at_the_character(logs: Any) -> None:
         )
     )
     assert code == "ResourceNotFoundException"
+
+
+# -- lines as Lambda and API Gateway write them, read back by trace -----------------
+
+
+def _lambda_invocation(request_id: str, trace_id: str, segment_id: str) -> list[str]:
+    """One invocation's lines as Lambda writes them (text format, Python runtime),
+    the REPORT with its XRAY part as a second line inside the same event."""
+    return [
+        f"START RequestId: {request_id} Version: $LATEST\n",
+        f"[INFO]\t2026-12-03T18:29:55.453Z\t{request_id}\tProcessing order o-1\n",
+        f"[ERROR]\t2026-12-03T18:29:55.460Z\t{request_id}\tfailed\nTraceback (most recent "
+        'call last):\n  File "/var/task/app.py", line 9, in handler\nValueError: bad\n',
+        f"END RequestId: {request_id}\n",
+        f"REPORT RequestId: {request_id}\tDuration: 20.39 ms\tBilled Duration: 21 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 57 MB\tInit Duration: 178.50 ms\t\n"
+        f"XRAY TraceId: {trace_id}\tSegmentId: {segment_id}\tSampled: true\t\n",
+    ]
+
+
+def test_lambda_and_api_gateway_lines_are_found_by_trace_id(logs: Any) -> None:
+    function = _name("/aws/lambda")
+    access = _name("/apigw/access")
+    stream = "2026/12/03/[$LATEST]" + uuid.uuid4().hex
+    _stream(logs, function, stream)
+    _stream(logs, access, "default")
+    trace, other_trace = (
+        "1-643eb81e-7b15c13c3bff33247638ad8d",
+        "1-643eb81e-000000000000000000000001",
+    )
+    request, other_request = str(uuid.uuid4()), str(uuid.uuid4())
+    now = _now_ms() - 10_000
+    mine = _lambda_invocation(request, trace, "4c72ac137fd02fb0")
+    theirs = _lambda_invocation(other_request, other_trace, "4c72ac137fd02fb1")
+    # the application lines arrive in a call before their REPORT, and another
+    # invocation's lines come between
+    _put(logs, function, stream, [(now + i, line) for i, line in enumerate(mine[:3])])
+    _put(logs, function, stream, [(now + 10 + i, line) for i, line in enumerate(theirs)])
+    _put(logs, function, stream, [(now + 20 + i, line) for i, line in enumerate(mine[3:])])
+    api_line = (
+        '{"requestTime":"03/Dec/2026:18:29:55 +0000","requestId":"' + str(uuid.uuid4()) + '",'
+        '"httpMethod":"POST","path":"/prod/orders","resourcePath":"/orders","status":502,'
+        '"responseLatency":31,"xrayTraceId":"'
+        + trace
+        + '","integrationRequestId":"'
+        + request
+        + '","functionResponseStatus":"200","integrationLatency":"25",'
+        '"integrationServiceStatus":"200","ip":"203.0.113.9","userAgent":"curl/8.5.0"}'
+    )
+    _put(logs, access, "default", [(now + 30, api_line)])
+    query_id = logs.start_query(
+        logGroupNames=[function, access],
+        startTime=now // 1000 - 60,
+        endTime=now // 1000 + 60,
+        queryString=f'fields @timestamp, @message, @log, @requestId | filter @xrayTraceId = "{trace}" | sort @timestamp asc',
+    )["queryId"]
+    rows = _rows(_results(logs, query_id))
+    assert [r["@message"] for r in rows] == [*mine, api_line]
+    assert {r["@log"] for r in rows} == {f"000000000000:{function}", f"000000000000:{access}"}
+    assert [r.get("@requestId") for r in rows[:5]] == [request] * 5
+    report = logs.start_query(
+        logGroupName=function,
+        startTime=now // 1000 - 60,
+        endTime=now // 1000 + 60,
+        queryString=f'filter @type = "REPORT" and @requestId = "{request}" '
+        "| fields @duration, @billedDuration, @maxMemoryUsed, @initDuration, @xraySegmentId",
+    )["queryId"]
+    [row] = _rows(_results(logs, report))
+    assert (row["@duration"], row["@billedDuration"], row["@initDuration"]) == (
+        "20.39",
+        "21",
+        "178.5",
+    )
+    assert row["@xraySegmentId"] == "4c72ac137fd02fb0"
