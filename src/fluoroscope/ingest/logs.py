@@ -88,7 +88,9 @@ _LEVEL: Final = (
     rf"|{_DATE}T[0-9:.]+Z\t[^\t]*\t(?P<b>{_LEVELS})\t"
     rf"|{_DATE}[ T][0-9:.,]+(?:Z|[+-]\d\d:?\d\d)?\s+\[?(?P<c>{_LEVELS})\b)"
 )
-_LEVEL_JSON: Final = r'(?i)"(?:level|levelname|severity)"\s*:\s*"(?P<e>[a-z]+)"'
+_LEVEL_JSON: Final = (
+    r'(?i)"(?:level|levelname|severity|severityText|severity_text)"\s*:\s*"(?P<e>[a-z]+)"'
+)
 _TYPE: Final = (
     r"^(?:(?P<a>START|END|REPORT|INIT_START|INIT_REPORT|INIT_RUNTIME_DONE|RESTORE_START"
     r"|RESTORE_REPORT|RESTORE_RUNTIME_DONE|EXTENSION|TELEMETRY|LOGS) "

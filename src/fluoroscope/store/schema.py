@@ -424,7 +424,7 @@ MIGRATIONS += (
             ORDER BY (log_group, ts, seq)
             """
             + _LOG_TTL
-            + "\n",
+            + "\nSETTINGS index_granularity = 1024\n",
             # The lines of one trace without scanning time: a row per event that carries a
             # trace id (key = the trace id) and per event that carries a request id
             # (key = 'r:' + request id), pointing at the event by (log_group, ts, seq).
@@ -442,7 +442,7 @@ MIGRATIONS += (
             ORDER BY (key, log_group, ts, seq)
             """
             + _LOG_TTL
-            + "\n",
+            + "\nSETTINGS index_granularity = 256\n",
             """
             CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.log_index_mv TO {db}.log_index AS
             SELECT key, log_group, stream, request_id, ts, seq, retention_days
