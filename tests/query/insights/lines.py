@@ -70,6 +70,13 @@ LINES: list[Line] = [
     Line(1_360, _PT.format(level="ERROR", message="Card declined"), group=PAYMENT),
     Line(1_370, _PT.format(level="ERROR", message="Retry failed"), group=PAYMENT),
     Line(
+        2_000,
+        '{"timestamp": "2025-12-02T18:26:42Z", "level": "ERROR", "message": "boom", '
+        '"logger": "root", "requestId": "' + REQ3 + '", "errorType": "KeyError", '
+        '"stackTrace": ["  File \\"/var/task/app.py\\", line 9, in handler\\n"]}',
+        group=PAYMENT,
+    ),
+    Line(
         3_600,
         '{"time":"2025-12-02T18:26:43.600Z","type":"platform.report","record":{"requestId":"'
         + REQ3

@@ -443,13 +443,13 @@ def _name(item: ast.Alias) -> str:
 
 
 def _glob_regex(glob: str) -> str:
-    """``parse`` glob -> regex: literal text escaped, each ``*`` a lazy group, the last
-    greedy; ``.`` matches newlines too."""
+    """``parse`` glob -> regex: literal text escaped, each ``*`` a lazy group (the
+    shortest text up to the literal after it), a trailing ``*`` the rest of the value;
+    ``.`` matches newlines too."""
     parts = [_GLOB_SPECIAL.sub(lambda m: "\\" + m.group(), p) for p in glob.split("*")]
-    captures = ["(.*?)"] * (len(parts) - 2) + ["(.*)"]
     out = parts[0]
-    for capture, part in zip(captures, parts[1:], strict=True):
-        out += capture + part
+    for i, part in enumerate(parts[1:], start=1):
+        out += ("(.*)" if i == len(parts) - 1 and not part else "(.*?)") + part
     return "(?s)" + out
 
 

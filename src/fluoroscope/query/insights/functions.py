@@ -10,7 +10,8 @@ Semantics worth naming (``reference/logs.md`` §4): ``bin(p)``/``datefloor(t, p)
 round down to a multiple of ``p`` since the epoch, in UTC; ``substr(s, i[, n])`` counts
 from 0; ``count(f)`` counts events where ``f`` is present; ``pct(f, p)`` is the
 (interpolated, approximate at scale) ``p``-th percentile; ``earliest(f)``/``latest(f)``
-the value of ``f`` in the earliest/latest event where it is present; numeric aggregates
+the value of ``f`` in the earliest/latest event where it is present; ``toupper``/``tolower``
+change ASCII letters only (the embedded engine has no Unicode case tables); numeric aggregates
 read their argument as a number (text that is not a number is skipped, like a missing
 value).
 """
@@ -146,8 +147,8 @@ SCALAR: dict[str, tuple[int, int, Builder]] = {
     "isblank": (1, 1, _template(Kind.STR, Kind.BOOL, "(isNull({0}) OR trimBoth({0}) = '')")),
     "strcontains": (2, 2, _template(Kind.STR, Kind.BOOL, "(position({0}, {1}) > 0)")),
     "strlen": (1, 1, _template(Kind.STR, Kind.NUM, "lengthUTF8({0})")),
-    "toupper": (1, 1, _template(Kind.STR, Kind.STR, "upperUTF8({0})")),
-    "tolower": (1, 1, _template(Kind.STR, Kind.STR, "lowerUTF8({0})")),
+    "toupper": (1, 1, _template(Kind.STR, Kind.STR, "upper({0})")),
+    "tolower": (1, 1, _template(Kind.STR, Kind.STR, "lower({0})")),
     "trim": (1, 1, _template(Kind.STR, Kind.STR, "trimBoth({0})")),
     "ltrim": (1, 1, _template(Kind.STR, Kind.STR, "trimLeft({0})")),
     "rtrim": (1, 1, _template(Kind.STR, Kind.STR, "trimRight({0})")),

@@ -417,18 +417,23 @@ class _Parser:
     def call(self, name: Token) -> ast.Expr:
         open_ = self.advance()
         args: list[ast.Expr] = []
-        if self.peek.kind is TokenKind.STAR and self.ahead(1).kind is TokenKind.RPAREN:
+        if self.peek.kind is TokenKind.STAR:
             star = self.advance()
             args.append(ast.Star(start=star.start, end=star.end))
+            self.expect(TokenKind.RPAREN, f"')' after '{name.text}(*'")
         elif self.peek.kind is not TokenKind.RPAREN:
 
             def argument() -> ast.Expr:
                 return self.deeper(open_, self.expr)
 
             args = [a for a in self.comma_list(argument) if isinstance(a, _EXPR_TYPES)]
-        close = self.expect(
-            TokenKind.RPAREN, f"',' or ')' to close '{name.text}(' opened at position {name.start}"
-        )
+        if args and isinstance(args[0], ast.Star):
+            close = self.prev
+        else:
+            close = self.expect(
+                TokenKind.RPAREN,
+                f"',' or ')' to close '{name.text}(' opened at position {name.start}",
+            )
         return ast.Call(str(name.value).lower(), tuple(args), start=name.start, end=close.end)
 
 
