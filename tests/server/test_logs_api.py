@@ -479,3 +479,47 @@ def test_lambda_and_api_gateway_lines_are_found_by_trace_id(logs: Any) -> None:
         "178.5",
     )
     assert row["@xraySegmentId"] == "4c72ac137fd02fb0"
+
+
+def test_a_page_of_events_holds_at_most_1_mib(logs: Any) -> None:
+    group, stream = _stream(logs)
+    now = _now_ms()
+    big = "x" * 300_000
+    _put(logs, group, stream, [(now - 10 + i, big) for i in range(3)])
+    _put(logs, group, stream, [(now - 5 + i, big) for i in range(3)])
+    head = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
+    assert len(head["events"]) == 3  # a fourth would pass 1 MiB
+    rest = logs.get_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        startFromHead=True,
+        nextToken=head["nextForwardToken"],
+    )
+    assert [e["timestamp"] for e in head["events"] + rest["events"]] == [
+        now - 10, now - 9, now - 8, now - 5, now - 4, now - 3,
+    ]  # fmt: skip
+    pages = list(logs.get_paginator("filter_log_events").paginate(logGroupName=group))
+    assert [len(p["events"]) for p in pages if p["events"]] == [4, 2]  # 1 MiB reached
+
+
+def test_describe_queries_pages(logs: Any) -> None:
+    group, _ = _stream(logs)
+    now = _now_ms() // 1000
+    ids = {
+        logs.start_query(
+            logGroupName=group, startTime=now - 60, endTime=now, queryString=f"limit {n}"
+        )["queryId"]
+        for n in range(1, 6)
+    }
+    for query_id in ids:
+        assert _results(logs, query_id)["status"] == "Complete"
+    pages = list(
+        logs.get_paginator("describe_queries").paginate(
+            logGroupName=group, PaginationConfig={"PageSize": 2}
+        )
+    )
+    assert [len(p["queries"]) for p in pages] == [2, 2, 1]
+    listed = [q for p in pages for q in p["queries"]]
+    assert {q["queryId"] for q in listed} == ids
+    assert all(q["logGroupName"] == group and q["status"] == "Complete" for q in listed)
+    assert logs.describe_queries(logGroupName=group, status="Running")["queries"] == []
