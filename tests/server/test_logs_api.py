@@ -523,3 +523,46 @@ def test_describe_queries_pages(logs: Any) -> None:
     assert {q["queryId"] for q in listed} == ids
     assert all(q["logGroupName"] == group and q["status"] == "Complete" for q in listed)
     assert logs.describe_queries(logGroupName=group, status="Running")["queries"] == []
+
+
+FILTER_LINES = [
+    "ERROR payment failed: card declined",
+    "INFO payment accepted",
+    "WARN Exception ignored while retrying",
+    "INTERNAL SERVER ERROR on /orders",
+    '{"level": "ERROR", "latency": 250, "user": {"id": "u-1"}}',
+    '{"level": "INFO", "latency": 12, "user": {"id": "u-2"}}',
+    "10.0.0.1 - alice [03/Dec/2026:18:29:55 +0000] GET /orders 503 1200",
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "chosen"),
+    [
+        ("", [0, 1, 2, 3, 4, 5, 6]),
+        ("ERROR", [0, 3, 4]),  # a term is found in JSON text too
+        ("payment declined", [0]),
+        ("?declined ?Exception", [0, 2]),
+        ('"INTERNAL SERVER ERROR"', [3]),
+        ("payment -declined", [1]),
+        ('{ $.level = "ERROR" }', [4]),
+        ("{ $.latency > 100 }", [4]),
+        ('{ ($.latency < 100) && ($.user.id = "u-*") }', [5]),
+        ("[ip, dash, user, ..., status = 5*, bytes]", [6]),
+    ],
+)
+def test_filter_patterns(logs: Any, pattern: str, chosen: list[int]) -> None:
+    group, stream = _stream(logs)
+    now = _now_ms()
+    _put(logs, group, stream, [(now - 100 + i, line) for i, line in enumerate(FILTER_LINES)])
+    found = logs.filter_log_events(logGroupName=group, filterPattern=pattern)["events"]
+    assert [e["message"] for e in found] == [FILTER_LINES[i] for i in chosen]
+
+
+def test_a_malformed_filter_pattern_is_an_invalid_parameter(logs: Any) -> None:
+    group, _ = _stream(logs)
+    for pattern in ('{ $.level = "ERROR"', '"unclosed', "{ $.a IS }"):
+        code, message, _ = refused(
+            lambda p=pattern: logs.filter_log_events(logGroupName=group, filterPattern=p)  # type: ignore[misc]
+        )
+        assert code == "InvalidParameterException" and "filter pattern" in message, pattern

@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fluoroscope.ingest.logwriter import LogWriter
 from fluoroscope.query.logqueries import LogQueries
+from fluoroscope.query.patterns import PatternSyntaxError, compile_pattern, parse_pattern
 from fluoroscope.server.logsevents import (
     FilterToken,
     Position,
@@ -48,7 +49,6 @@ from fluoroscope.server.logsinput import (
     GROUP_NAME_PATTERN,
     LOG_GROUP_CLASSES,
     RETENTION_DAYS,
-    LogsError,
     Members,
     check_new_group_name,
     group_arn,
@@ -450,7 +450,10 @@ def compile_filter(pattern: str) -> tuple[str | None, dict[str, Any]]:
     (None: every event)."""
     if not pattern.strip():
         return None, {}
-    raise LogsError("InvalidParameterException", "filter patterns are not available yet")
+    try:
+        return compile_pattern(parse_pattern(pattern))
+    except PatternSyntaxError as exc:
+        raise invalid(f"Invalid filter pattern: {exc.message}") from None
 
 
 def _filter_scan(
