@@ -515,7 +515,7 @@ class LogStore:
             f"FROM {self._db}.log_stream_times WHERE log_group = {{g:String}} GROUP BY stream) "
             f"AS t ON t.stream = s.name WHERE {' AND '.join(conditions)} "
             f"ORDER BY {key} {direction} LIMIT {{limit:UInt32}} "
-            "SETTINGS join_use_nulls = 1",
+            "SETTINGS join_use_nulls = 1, query_plan_filter_push_down = 0",
             params,
         ).to_pylist()
         streams = [
