@@ -15,6 +15,9 @@
 
     instrument_all()                           # every supported library that is installed
 
+    logging.getLogger().addHandler(LogsHandler())  # records to the server's Logs API,
+                                                   # each with its trace id and entity id
+
 Only the standard library is imported (``orjson`` is used for serialization when
 installed). Importing this package does no work: no thread, no socket, no
 environment read happens before a :class:`Tracer` is built and used.
@@ -32,6 +35,7 @@ from fluoroscope.sdk._errors import (
     TracingError,
 )
 from fluoroscope.sdk._lambda import lambda_handler
+from fluoroscope.sdk._logs import LogsHandler
 from fluoroscope.sdk._sampling import (
     ConstantSampler,
     Decision,
@@ -51,6 +55,7 @@ __all__ = [
     "Entity",
     "InMemoryEmitter",
     "LocalSampler",
+    "LogsHandler",
     "Sampler",
     "SamplingRequest",
     "SamplingRulesError",
