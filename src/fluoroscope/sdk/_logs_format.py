@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any, Final
 
@@ -38,6 +39,7 @@ __all__ = ["TRUNCATED", "encode_text", "json_line", "record_ids", "text_line"]
 
 TRUNCATED: Final = "…[truncated]"
 _COMPACT: Final = (",", ":")
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _STANDARD: Final = frozenset(
     (
         *("args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName"),
@@ -62,8 +64,8 @@ def encode_text(text: str) -> bytes:
     """UTF-8 bytes of ``text``; lone surrogates and the like become U+FFFD."""
     try:
         return text.encode()
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace")
+    except UnicodeEncodeError:  # lone surrogates (from bytes decoded with surrogateescape)
+        return _SURROGATES.sub("\ufffd", text).encode()
 
 
 def _cut(data: bytes, size: int) -> str:
