@@ -4,15 +4,16 @@ Without a formatter of the user's, each record becomes one JSON object per line,
 shape Powertools for AWS Lambda writes (logs.md §5.4), so the server's ingest finds the
 trace id under ``xray_trace_id`` (logs.md §5.8)::
 
-    {"level":"INFO","location":"get_order:31","message":"loaded","timestamp":
-     "2026-12-03T22:40:01.123Z","service":"orders","logger":"orders.db",
-     "xray_trace_id":"1-5759e988-bd862e3fe1be46a994272793","xray_segment_id":
-     "53995c3f42cd8ad8", ...extra fields, "exception": "...", "exception_name": "KeyError"}
+    {"level":"INFO","location":"get_order:31","timestamp":"2026-12-03T22:40:01.123Z",
+     "service":"orders","logger":"orders.db","xray_trace_id":
+     "1-5759e988-bd862e3fe1be46a994272793","xray_segment_id":"53995c3f42cd8ad8",
+     "message":"loaded", ...extra fields, "exception":"...","exception_name":"KeyError"}
 
-The two ids are left out outside any segment. With a formatter set on the handler, its
-text is used, and when the record has a trace id the text does not already contain, the
-X-Ray SDK's own form (logs.md §5.6) is appended: `` AWS-XRAY-TRACE-ID: <trace id>@<entity
-id>``.
+The two ids come before the message (ingest takes the first trace id in a line, and a
+message may quote another) and are left out outside any segment. With a formatter set on
+the handler, its text is used, and when the record has a trace id the text does not
+already contain, the X-Ray SDK's own form (logs.md §5.6) is appended:
+`` AWS-XRAY-TRACE-ID: <trace id>@<entity id>``.
 
 The ids are those stamped on the record by the SDK's logging integration
 (:mod:`fluoroscope.sdk.instrument.logging`, which stamps at record creation) when present;
@@ -95,15 +96,15 @@ def json_line(record: logging.LogRecord, service: str, limit: int) -> tuple[byte
     doc: dict[str, Any] = {
         "level": record.levelname,
         "location": f"{record.funcName}:{record.lineno}",
-        "message": record.getMessage(),
         "timestamp": _timestamp(record.created),
         "service": service,
         "logger": record.name,
     }
-    if trace_id:
+    if trace_id:  # before the message: ingest takes the first trace id in a line
         doc["xray_trace_id"] = trace_id
         if entity_id:
             doc["xray_segment_id"] = entity_id
+    doc["message"] = record.getMessage()
     for key, value in record.__dict__.items():
         if key not in _STANDARD and not key.startswith("_") and key not in doc:
             doc[key] = _plain(value)
