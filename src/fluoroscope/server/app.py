@@ -41,6 +41,8 @@ from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
 from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
+from fluoroscope.server.logs import logs_endpoint
+from fluoroscope.server.logsops import LogsState, build_logs_state
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.openapi import openapi_endpoint
 from fluoroscope.server.sampling import SamplingService
@@ -86,10 +88,14 @@ class ServerState:
     access: AccessPolicy = field(default_factory=AccessPolicy)  # .failures: refusals by reason
     groups: GroupService = field(init=False)
     group_stats: GroupStats = field(init=False)
+    logs: LogsState = field(init=False)  # the CloudWatch Logs API's; close() it at the end
 
     def __post_init__(self) -> None:
         self.groups = GroupService(self.store)
         self.group_stats = GroupStats(self.store, self.groups, clock=self.clock)
+        self.logs = build_logs_state(
+            self.store, retention_days=round(self.retention_seconds / 86_400), clock=self.clock
+        )
 
 
 Handler = Callable[[Request, dict[str, Any], ServerState], Awaitable[dict[str, Any]]]
@@ -495,14 +501,16 @@ async def _wrong_method(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    """The ASGI application serving the X-Ray API over ``state``, ``GET /metrics``,
-    ``GET /openapi.json`` (the API's description) and the web console, behind
+    """The ASGI application serving the X-Ray API over ``state``, the CloudWatch Logs
+    API (``POST /`` with ``X-Amz-Target: Logs_20140328.*``), ``GET /metrics``,
+    ``GET /openapi.json`` (the X-Ray API's description) and the web console, behind
     :class:`AccessControl` applying ``state.access``."""
     metrics = ApiMetrics(state)
     routes: list[BaseRoute] = [
         Route(path, _endpoint(handler, state, OPERATIONS[path], metrics), methods=["POST"])
         for path, handler in ROUTES.items()
     ]
+    routes.append(Route("/", logs_endpoint(state.logs, metrics, MAX_BODY_BYTES), methods=["POST"]))
 
     async def status(request: Request) -> Response:
         counters = state.pipeline.counters

@@ -152,6 +152,7 @@ async def _serve(
     try:
         await server.serve(sockets=[tcp_sock])
     finally:
+        await asyncio.to_thread(state.logs.close)
         await asyncio.to_thread(ingest.close)
         counters = ingest.counters
         stored = counters.get("stored_documents", 0)

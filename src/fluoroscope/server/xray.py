@@ -30,6 +30,7 @@ __all__ = [
     "error_response",
     "json_response",
     "read_body",
+    "read_bytes",
     "render_graph",
     "render_group",
     "render_summary",
@@ -77,6 +78,22 @@ _DISCARD_SECONDS: Final = 10.0
 async def read_body(request: Request, limit: int) -> dict[str, Any]:
     """The request's JSON object (``{}`` for an empty body); InvalidRequest otherwise.
 
+    The body is read by :func:`read_bytes` (at most ``limit`` bytes)."""
+    body = await read_bytes(request, limit)
+    if not body.strip():
+        return {}
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        value = _loads_lenient(body, exc)
+    if not isinstance(value, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return value
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The request's body; InvalidRequest when it passes ``limit`` bytes.
+
     The body is read as it streams in and refused as soon as it passes ``limit``
     bytes, declared or not (chunked): memory never holds more than ``limit``. What is
     left of an oversized body is read and thrown away, up to 64 MiB and 10 s, so that
@@ -96,16 +113,7 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
             await _discard(stream)
             raise InvalidRequest(f"request body exceeds the {limit}-byte limit")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        return {}
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        value = _loads_lenient(body, exc)
-    if not isinstance(value, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return value
+    return b"".join(chunks)
 
 
 def _loads_lenient(body: bytes, error: orjson.JSONDecodeError) -> Any:

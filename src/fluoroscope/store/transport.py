@@ -195,9 +195,22 @@ class ChdbTransport:
             raise StoreUnavailable("the store is closed")
         try:
             with self._statement:
-                return self._query(sql, fmt, params)
+                try:
+                    return self._query(sql, fmt, params)
+                except Exception:
+                    if fmt == "ArrowTable":
+                        self._recover()
+                    raise
         except Exception as exc:
             raise store_error(str(exc).strip()) from exc
+
+    def _recover(self) -> None:
+        """Run a statement in another format after an Arrow statement failed while it
+        executed (a time limit, ``throwIf``): measured with chDB 4.x, the next Arrow
+        result is otherwise corrupt - an error ("Invalid flatbuffers message") or,
+        worse, an empty table where there are rows."""
+        with contextlib.suppress(Exception):
+            self._session.query("SELECT 1", "CSV")  # type: ignore[no-untyped-call]
 
     def _query(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
         if params:
