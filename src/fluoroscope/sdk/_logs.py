@@ -29,7 +29,8 @@ Contract (DESIGN §6, as for emitters):
   the server refuses (4xx, e.g. a missing credential) is dropped as ``rejected``; events
   the server lists in ``rejectedLogEventsInfo`` are counted as ``too_old`` / ``too_new`` /
   ``expired``. A deleted group or stream is created again, once per batch.
-* :meth:`LogsHandler.flush` sends what is queued and waits at most ``timeout`` seconds;
+* :meth:`LogsHandler.flush` sends what is queued and waits at most ``timeout`` seconds
+  (True: all of it settled, and nothing dropped since the previous flush);
   :meth:`LogsHandler.close` flushes within its ``timeout`` and drops (counting ``closed``)
   whatever is still queued then, and every record emitted after it. Both never raise.
 * :meth:`LogsHandler.stats` has the counters: events ``sent``, ``batches``, ``queued``,
@@ -269,6 +270,7 @@ class LogsHandler(logging.Handler):
         self._queued_bytes = 0
         self._accepted = 0  # events ever put in the queue
         self._settled = 0  # of those, events sent or dropped
+        self._dropped_seen = 0  # drops when a flush last returned
         self._counts: dict[str, int] = dict.fromkeys(
             ("sent", "batches", "truncated", *(f"dropped_{r}" for r in DROP_REASONS)), 0
         )
@@ -325,8 +327,9 @@ class LogsHandler(logging.Handler):
     def flush(self, timeout: float | None = 5.0) -> bool:  # type: ignore[override]
         """Send what is queued now; wait at most ``timeout`` seconds for it to be settled.
 
-        True when every record queued before the call was sent and nothing was dropped
-        meanwhile. Never raises.
+        True when every record queued before the call was sent or dropped, and no record
+        was dropped since the previous ``flush`` returned (or since the handler was made).
+        Never raises.
         """
         if threading.get_ident() == self._sender_ident:
             return False
@@ -334,19 +337,21 @@ class LogsHandler(logging.Handler):
         cond = self._cond
         with cond:
             target = self._accepted
-            dropped = self._dropped_total()
-            if self._settled >= target:
-                return True
-        if self._thread is None or not self._thread.is_alive():
+            pending = self._settled < target
+        if pending and (self._thread is None or not self._thread.is_alive()):
             return False
-        self._wake.set()
+        if pending:
+            self._wake.set()
         with cond:
             while self._settled < target:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
                 cond.wait(left)
-            return self._dropped_total() == dropped
+            dropped = self._dropped_total()
+            clean = dropped == self._dropped_seen
+            self._dropped_seen = dropped
+            return clean
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Flush within ``timeout`` seconds, stop the sender, drop what is left. Idempotent."""
