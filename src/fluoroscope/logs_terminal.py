@@ -194,13 +194,14 @@ def _error(err: Console, message: str, code: int = USAGE_ERROR) -> int:
 
 
 def _query_error(err: Console, exc: ApiError, query: str) -> int:
-    """The server's message; for a malformed query, the query with a caret line under
-    the characters the server points at."""
+    """The server's message; for a malformed query whose message does not show where
+    (on lines of its own), the query with a caret line under the characters pointed at."""
     code = _error(err, f"{exc.code}: {exc.message}" if exc.code != "Error" else exc.message)
     payload = getattr(exc, "payload", {})
     location = ((payload.get("queryCompileError") or {}).get("location")) or {}
     start, end = location.get("startCharOffset"), location.get("endCharOffset")
-    if exc.code == "MalformedQueryException" and isinstance(start, int) and "\n" not in query:
+    shown = "\n" in exc.message
+    if exc.code == "MalformedQueryException" and isinstance(start, int) and not shown:
         stop = end if isinstance(end, int) and end >= start else start
         err.print(Text("  " + query), soft_wrap=True, highlight=False)
         width = max(1, min(stop, len(query)) - start + (1 if stop == start else 0))
@@ -240,7 +241,10 @@ def _table(fields: list[str], rows: list[dict[str, str]], width: int, *, wide: b
 
 
 def _one_line(value: str) -> str:
-    return value.rstrip("\n").replace("\r\n", "⏎").replace("\n", "⏎")
+    """One table line: line breaks shown as ``⏎``, tabs as two spaces (rich would expand
+    them after measuring, cutting the cell)."""
+    text = value.rstrip("\n").replace("\r\n", "⏎").replace("\n", "⏎")
+    return text.replace("\t", "  ")
 
 
 def _print(out: Console, table: Table, *, wide: bool) -> None:
