@@ -34,6 +34,7 @@ import re
 import time
 from typing import Any, Final
 
+from fluoroscope.sdk._serialize import _backend, _default
 from fluoroscope.sdk.instrument.logging import ENTITY_ID_ATTRIBUTE, TRACE_ID_ATTRIBUTE, stamp
 
 __all__ = ["TRUNCATED", "encode_text", "json_line", "record_ids", "text_line"]
@@ -74,20 +75,33 @@ def _cut(data: bytes, size: int) -> str:
     return data[: max(0, size)].decode("utf-8", "ignore")
 
 
+_second: list[tuple[int, str]] = [(-1, "")]  # the last second formatted, and its text
+
+
 def _timestamp(created: float) -> str:
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    cached_second, text = _second[0]
+    if cached_second != seconds:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second[0] = (seconds, text)
+    return f"{text}.{millis:03d}Z"
 
 
-def _plain(value: object) -> object:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
+def _dumps(doc: dict[str, Any]) -> bytes:
+    """``doc`` as compact JSON in UTF-8: orjson when installed, else json; values JSON
+    cannot hold become their ``repr``; never raises."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        return repr(value)
-    return value
+        return _backend()(doc)
+    except Exception:  # orjson: lone surrogates, ints beyond 64 bits, ...
+        pass
+    try:
+        text = json.dumps(doc, ensure_ascii=False, separators=_COMPACT, default=_default)
+    except Exception:  # circular references, keys JSON cannot hold
+        plain = (str, int, float, bool, type(None))
+        safe = {k: v if isinstance(v, plain) else _default(v) for k, v in doc.items()}
+        text = json.dumps(safe, ensure_ascii=False, separators=_COMPACT)
+    return encode_text(text)
 
 
 def json_line(record: logging.LogRecord, service: str, limit: int) -> tuple[bytes, bool]:
@@ -106,8 +120,8 @@ def json_line(record: logging.LogRecord, service: str, limit: int) -> tuple[byte
             doc["xray_segment_id"] = entity_id
     doc["message"] = record.getMessage()
     for key, value in record.__dict__.items():
-        if key not in _STANDARD and not key.startswith("_") and key not in doc:
-            doc[key] = _plain(value)
+        if key not in _STANDARD and key not in doc and not key.startswith("_"):
+            doc[key] = value
     if record.exc_info and record.exc_info[0] is not None:
         doc["exception"] = logging.Formatter().formatException(record.exc_info)
         doc["exception_name"] = record.exc_info[0].__name__
@@ -115,7 +129,7 @@ def json_line(record: logging.LogRecord, service: str, limit: int) -> tuple[byte
         doc["exception"] = record.exc_text
     if record.stack_info:
         doc["stack_info"] = record.stack_info
-    data = encode_text(json.dumps(doc, ensure_ascii=False, separators=_COMPACT, default=repr))
+    data = _dumps(doc)
     if len(data) <= limit:
         return data, False
     # too long: shorten the long free-text fields, keep everything else (and valid JSON)
@@ -128,7 +142,7 @@ def json_line(record: logging.LogRecord, service: str, limit: int) -> tuple[byte
         keep = max(0, len(raw) - excess)
         excess -= len(raw) - keep
         doc[key] = _cut(raw, keep) + TRUNCATED
-    data = encode_text(json.dumps(doc, ensure_ascii=False, separators=_COMPACT, default=repr))
+    data = _dumps(doc)
     if len(data) > limit:  # huge extra fields: fall back to the essentials
         essentials: dict[str, Any] = {
             k: doc[k] for k in ("level", "message", "timestamp", "service") if k in doc
@@ -137,7 +151,7 @@ def json_line(record: logging.LogRecord, service: str, limit: int) -> tuple[byte
             if key in doc:
                 essentials[key] = doc[key]
         essentials["message"] = _cut(encode_text(str(essentials["message"])), limit // 2)
-        data = encode_text(json.dumps(essentials, ensure_ascii=False, separators=_COMPACT))
+        data = _dumps(essentials)
     return data, True
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from fluoroscope.sdk._errors import ConfigurationError
+from fluoroscope.sdk._serialize import _backend
 
 if TYPE_CHECKING:
     import http.client
@@ -145,9 +146,12 @@ class LogsClient:
         import http.client  # here, not at import: it imports ssl, which is slow to load
 
         try:
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            return Reply(False, 400, "SerializationException", str(exc))
+            data = _backend()(body)
+        except Exception:
+            try:
+                data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            except (TypeError, ValueError) as exc:
+                return Reply(False, 400, "SerializationException", str(exc))
         headers = dict(self._headers)
         headers["X-Amz-Target"] = TARGET_PREFIX + operation
         for attempt in (0, 1):
