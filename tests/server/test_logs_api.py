@@ -479,3 +479,90 @@ def test_lambda_and_api_gateway_lines_are_found_by_trace_id(logs: Any) -> None:
         "178.5",
     )
     assert row["@xraySegmentId"] == "4c72ac137fd02fb0"
+
+
+def test_a_page_of_events_holds_at_most_1_mib(logs: Any) -> None:
+    group, stream = _stream(logs)
+    now = _now_ms()
+    big = "x" * 300_000
+    _put(logs, group, stream, [(now - 10 + i, big) for i in range(3)])
+    _put(logs, group, stream, [(now - 5 + i, big) for i in range(3)])
+    head = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
+    assert len(head["events"]) == 3  # a fourth would pass 1 MiB
+    rest = logs.get_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        startFromHead=True,
+        nextToken=head["nextForwardToken"],
+    )
+    assert [e["timestamp"] for e in head["events"] + rest["events"]] == [
+        now - 10, now - 9, now - 8, now - 5, now - 4, now - 3,
+    ]  # fmt: skip
+    pages = list(logs.get_paginator("filter_log_events").paginate(logGroupName=group))
+    assert [len(p["events"]) for p in pages if p["events"]] == [4, 2]  # 1 MiB reached
+
+
+def test_describe_queries_pages(logs: Any) -> None:
+    group, _ = _stream(logs)
+    now = _now_ms() // 1000
+    ids = {
+        logs.start_query(
+            logGroupName=group, startTime=now - 60, endTime=now, queryString=f"limit {n}"
+        )["queryId"]
+        for n in range(1, 6)
+    }
+    for query_id in ids:
+        assert _results(logs, query_id)["status"] == "Complete"
+    pages = list(
+        logs.get_paginator("describe_queries").paginate(
+            logGroupName=group, PaginationConfig={"PageSize": 2}
+        )
+    )
+    assert [len(p["queries"]) for p in pages] == [2, 2, 1]
+    listed = [q for p in pages for q in p["queries"]]
+    assert {q["queryId"] for q in listed} == ids
+    assert all(q["logGroupName"] == group and q["status"] == "Complete" for q in listed)
+    assert logs.describe_queries(logGroupName=group, status="Running")["queries"] == []
+
+
+FILTER_LINES = [
+    "ERROR payment failed: card declined",
+    "INFO payment accepted",
+    "WARN Exception ignored while retrying",
+    "INTERNAL SERVER ERROR on /orders",
+    '{"level": "ERROR", "latency": 250, "user": {"id": "u-1"}}',
+    '{"level": "INFO", "latency": 12, "user": {"id": "u-2"}}',
+    "10.0.0.1 - alice [03/Dec/2026:18:29:55 +0000] GET /orders 503 1200",
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "chosen"),
+    [
+        ("", [0, 1, 2, 3, 4, 5, 6]),
+        ("ERROR", [0, 3, 4]),  # a term is found in JSON text too
+        ("payment declined", [0]),
+        ("?declined ?Exception", [0, 2]),
+        ('"INTERNAL SERVER ERROR"', [3]),
+        ("payment -declined", [1]),
+        ('{ $.level = "ERROR" }', [4]),
+        ("{ $.latency > 100 }", [4]),
+        ('{ ($.latency < 100) && ($.user.id = "u-*") }', [5]),
+        ("[ip, dash, user, ..., status = 5*, bytes]", [6]),
+    ],
+)
+def test_filter_patterns(logs: Any, pattern: str, chosen: list[int]) -> None:
+    group, stream = _stream(logs)
+    now = _now_ms()
+    _put(logs, group, stream, [(now - 100 + i, line) for i, line in enumerate(FILTER_LINES)])
+    found = logs.filter_log_events(logGroupName=group, filterPattern=pattern)["events"]
+    assert [e["message"] for e in found] == [FILTER_LINES[i] for i in chosen]
+
+
+def test_a_malformed_filter_pattern_is_an_invalid_parameter(logs: Any) -> None:
+    group, _ = _stream(logs)
+    for pattern in ('{ $.level = "ERROR"', '"unclosed', "{ $.a IS }"):
+        code, message, _ = refused(
+            lambda p=pattern: logs.filter_log_events(logGroupName=group, filterPattern=p)  # type: ignore[misc]
+        )
+        assert code == "InvalidParameterException" and "filter pattern" in message, pattern

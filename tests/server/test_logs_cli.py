@@ -82,6 +82,16 @@ def test_put_filter_and_query_with_the_aws_cli(
     found = _cli(aws, server, "filter-log-events", "--log-group-name", group)
     assert [e["message"] for e in found["events"]] == [e["message"] for e in events]
     assert {e["logStreamName"] for e in found["events"]} == {"s"}
+    errors = _cli(
+        aws, server, "filter-log-events", "--log-group-name", group,
+        "--filter-pattern", '{ $.level = "ERROR" }',
+    )  # fmt: skip
+    assert [e["message"] for e in errors["events"]] == [events[2]["message"]]
+    errors = _cli(
+        aws, server, "filter-log-events", "--log-group-name", group,
+        "--filter-pattern", "?timeout ?declined",
+    )  # fmt: skip
+    assert [e["message"] for e in errors["events"]] == [e["message"] for e in events[1:]]
     query_id = _cli(
         aws, server, "start-query", "--log-group-name", group,
         "--start-time", str(now // 1000 - 600), "--end-time", str(now // 1000 + 60),

@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fluoroscope.ingest.logwriter import LogWriter
 from fluoroscope.query.logqueries import LogQueries
+from fluoroscope.query.patterns import PatternSyntaxError, compile_pattern, parse_pattern
 from fluoroscope.server.logsevents import (
     FilterToken,
     Position,
@@ -48,7 +49,6 @@ from fluoroscope.server.logsinput import (
     GROUP_NAME_PATTERN,
     LOG_GROUP_CLASSES,
     RETENTION_DAYS,
-    LogsError,
     Members,
     check_new_group_name,
     group_arn,
@@ -64,7 +64,7 @@ __all__ = ["FILTER_SECONDS", "OPERATIONS", "STATEMENT_SECONDS", "LogsState", "bu
 FILTER_SECONDS: Final = 5.0
 """Longest one FilterLogEvents page scans before it answers with what it found and a
 ``nextToken`` to continue from."""
-FILTER_PAGE_BYTES: Final = 1_048_576
+PAGE_BYTES: Final = 1_048_576  # of messages in one page of events, as AWS answers
 FIRST_CHUNK_MS: Final = 3600 * 1000
 MAX_CHUNK_MS: Final = 400 * 86_400 * 1000
 OLDEST_MS: Final = 3653 * 86_400 * 1000  # the longest retention: nothing older is kept
@@ -107,7 +107,9 @@ def build_logs_state(
     return LogsState(
         store=log_store,
         writer=LogWriter(log_store),
-        queries=LogQueries(log_store.query, clock=clock),
+        # the embedded engine runs one statement at a time: one query at a time leaves
+        # the inserts of traces and log events their turn between queries
+        queries=LogQueries(log_store.query, workers=1 if store.embedded else 4, clock=clock),
         clock=clock,
     )
 
@@ -350,6 +352,17 @@ def _render_event(row: LogEvent, *, with_stream: bool) -> dict[str, Any]:
     return event
 
 
+def _within_bytes(rows: list[LogEvent], limit: int) -> list[LogEvent]:
+    """The first of ``rows`` whose messages hold at most ``limit`` UTF-8 bytes (at
+    least one row)."""
+    size = 0
+    for index, row in enumerate(rows):
+        size += len(row.message.encode("utf-8", "surrogatepass"))
+        if size > limit and index:
+            return rows[:index]
+    return rows
+
+
 def _window(m: Members, now_ms: int) -> tuple[int, int]:
     """``[startTime, endTime)`` within what the store can hold."""
     start = m.timestamp("startTime")
@@ -384,7 +397,7 @@ async def get_log_events(m: Members, state: LogsState) -> dict[str, Any]:
                 settings=state.settings,
             )
         )
-        rows = page.events
+        rows = _within_bytes(page.events, PAGE_BYTES)
     if not forward:
         rows.reverse()
     events = [_render_event(r, with_stream=False) for r in rows]
@@ -437,7 +450,10 @@ def compile_filter(pattern: str) -> tuple[str | None, dict[str, Any]]:
     (None: every event)."""
     if not pattern.strip():
         return None, {}
-    raise LogsError("InvalidParameterException", "filter patterns are not available yet")
+    try:
+        return compile_pattern(parse_pattern(pattern))
+    except PatternSyntaxError as exc:
+        raise invalid(f"Invalid filter pattern: {exc.message}") from None
 
 
 def _filter_scan(
@@ -480,7 +496,7 @@ def _filter_scan(
             size += len(row.message.encode("utf-8", "surrogatepass"))
             found.append(row)
             after = Position(row.timestamp, row.seq)
-            if len(found) >= limit or size >= FILTER_PAGE_BYTES:
+            if len(found) >= limit or size >= PAGE_BYTES:
                 return found, FilterToken(after, chunk)
         if rows and len(found) >= limit:
             return found, FilterToken(after or Position(cursor, 0), chunk)
