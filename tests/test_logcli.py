@@ -261,3 +261,18 @@ def test_tail_stops_cleanly_on_ctrl_c_and_prints_json(
     assert rest == ""
     missing = run("logs", "tail", "nope", "--server", server.url)
     assert missing.returncode == 2 and "ResourceNotFoundException" in missing.stderr
+
+
+def test_tail_with_a_filter_pattern_prints_only_matching_events(
+    server: ServerProcess, data: dict[str, Any]
+) -> None:
+    buffer = io.StringIO()
+    stop = threading.Event()
+    code = show_tail(
+        Console(file=buffer, width=200), Console(file=io.StringIO()), server.url, APP,
+        since="1h", pattern="timeout -upstream", stop=stop, on_poll=stop.set,
+    )  # fmt: skip
+    assert code == 0
+    assert [line.split(" web-1 ", 1)[1] for line in buffer.getvalue().splitlines()] == [
+        "2026-12-03 18:29:56,000 ERROR orders timeout talking to payments"
+    ]

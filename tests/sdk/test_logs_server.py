@@ -1,8 +1,8 @@
 """LogsHandler against the real server, read back with boto3's ``logs`` client.
 
 A traced Flask app logs through the handler while our SDK sends its segments over UDP;
-each request's lines are then found by trace id (FilterLogEvents with the id as a quoted
-term, and Logs Insights' ``@xrayTraceId``) and every line's entity id is checked against
+each request's lines are then found by trace id (Logs Insights' ``@xrayTraceId``, and
+FilterLogEvents with the id as a quoted term and as a JSON field) and every line's entity id is checked against
 the segments the server stored for that trace. Then: batches past PutLogEvents' count
 and size limits arrive whole, events the server refuses are counted by reason, a group
 deleted meanwhile is created again, and a server that wants a token gets it.
@@ -140,6 +140,10 @@ def test_a_traced_flask_apps_lines_are_read_back_by_trace_id(
         lines = [json.loads(row["@message"]) for row in rows]
         assert {line["xray_trace_id"] for line in lines} == {trace_id}
         assert {row["@logStream"] for row in rows} == {"web-1"}
+        # FilterLogEvents finds the same lines by the id as a term and as a JSON field
+        for pattern in (f'"{trace_id}"', f'{{ $.xray_trace_id = "{trace_id}" }}'):
+            events = filter_all(client, "orders-web", filterPattern=pattern)
+            assert [e["message"] for e in events] == [row["@message"] for row in rows]
         # each line names an entity (segment or subsegment) the server stored for its trace
         named = {line["xray_segment_id"] for line in lines}
 
