@@ -242,3 +242,39 @@ def test_a_token_is_sent_as_a_bearer_credential(locked_server: ServerProcess) ->
     assert without.stats()["dropped_rejected"] == 1 and without.stats()["sent"] == 0
     with_token.close()
     without.close()
+
+
+def test_records_logged_while_the_server_is_down_are_dropped_then_sending_resumes(
+    tmp_path: Path,
+) -> None:
+    first = start_server(tmp_path / "data")
+    port = first.port
+    handler = LogsHandler(
+        first.url, log_group="/tests/restart", log_stream="s", send_interval=0.05, retries=1
+    )
+    log = _logger(handler, "restart")
+    try:
+        log.info("before the stop")
+        assert handler.flush(timeout=30) is True
+        first.stop()
+        log.info("while the server is down")
+        began = time.monotonic()
+        assert handler.flush(timeout=30) is False
+        assert time.monotonic() - began < 10  # refused at once, one retry after 0.2 s
+        assert handler.stats()["dropped_unreachable"] == 1
+        second = start_server(tmp_path / "data", port=port)
+    except BaseException:
+        first.stop()
+        raise
+    try:
+        log.info("after the restart")  # over a new connection: the old one died
+        assert handler.flush(timeout=30) is True
+        client = logs_client(second)
+        messages = [
+            json.loads(e["message"])["message"] for e in filter_all(client, "/tests/restart")
+        ]
+        assert messages == ["before the stop", "after the restart"]
+        assert handler.stats()["sent"] == 2
+    finally:
+        handler.close()
+        second.stop()
