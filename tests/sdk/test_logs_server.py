@@ -22,8 +22,9 @@ import pytest
 import requests
 from flask import Flask
 
+import fluoroscope.sdk
 from fluoroscope.model.ids import new_trace_id
-from fluoroscope.sdk import LogsHandler, Tracer, UDPEmitter
+from fluoroscope.sdk import LogsHandler, Tracer, UDPEmitter, lambda_handler
 from fluoroscope.sdk.middleware.flask import trace_flask
 from tests.sdk.middleware.conftest import serve_wsgi
 from tests.support import ServerProcess, get_documents, start_server, wait_for
@@ -278,3 +279,32 @@ def test_records_logged_while_the_server_is_down_are_dropped_then_sending_resume
     finally:
         handler.close()
         second.stop()
+
+
+def test_the_lambda_decorator_and_the_sdks_flush_send_what_handlers_hold(
+    server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    handler = LogsHandler(
+        server.url, log_group="/tests/lambda", log_stream="s", send_interval=3600
+    )  # the sender would not wake by itself for an hour
+    log = _logger(handler, "lambda")
+    tracer = Tracer(service="fn", emitter=UDPEmitter(f"127.0.0.1:{server.port}"), sampling=False)
+
+    @lambda_handler(tracer=tracer)
+    def handle(event: dict[str, int], context: object) -> int:
+        log.info("handled %d", event["n"])
+        return event["n"]
+
+    try:
+        assert handle({"n": 7}, None) == 7
+        assert handler.stats()["sent"] == 1  # flushed before the handler returned
+        log.info("then flushed by the SDK")
+        assert fluoroscope.sdk.flush(10) is True
+        assert handler.stats()["sent"] == 2
+        lines = [json.loads(e["message"]) for e in filter_all(logs_client(server), "/tests/lambda")]
+        assert [line["message"] for line in lines] == ["handled 7", "then flushed by the SDK"]
+        assert "xray_trace_id" in lines[0] and "xray_trace_id" not in lines[1]
+    finally:
+        handler.close()
+        tracer.close()

@@ -76,7 +76,14 @@ __all__ = [
 
 
 def flush(timeout: float | None = 2.0) -> bool:
-    """Flush the global tracer, if one was created; True when everything went out."""
+    """Flush the global tracer, if one was created, and every open :class:`LogsHandler`,
+    all within ``timeout`` seconds; True when everything went out."""
+    import time
+
+    from fluoroscope.sdk._logs import flush_handlers
     from fluoroscope.sdk._tracer import _global
 
-    return _global[0].flush(timeout) if _global else True
+    began = time.monotonic()
+    traced = _global[0].flush(timeout) if _global else True
+    left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
+    return flush_handlers(left) and traced

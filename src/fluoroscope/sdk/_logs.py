@@ -41,7 +41,8 @@ Contract (DESIGN §6, as for emitters):
 
 Credentials: ``token`` (or ``FLUOROSCOPE_LOGS_TOKEN``) is sent as ``Authorization:
 Bearer``, what a server started with ``--api-key`` accepts; requests are not SigV4-signed.
-In AWS Lambda the thread is frozen between invocations: call ``flush()`` before returning.
+In AWS Lambda the thread is frozen between invocations: ``@lambda_handler`` and
+``fluoroscope.sdk.flush()`` flush every open handler (:func:`flush_handlers`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ __all__ = [
     "MAX_BATCH_COUNT",
     "MAX_SPAN_MS",
     "LogsHandler",
+    "flush_handlers",
     "take_batch",
 ]
 
@@ -92,6 +94,22 @@ _GROUP_RE: Final = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 _TAKE_CHUNK: Final = 256  # events moved out of the queue per lock acquisition
 
 Event = tuple[int, bytes]  # (timestamp in ms, UTF-8 message)
+
+_open: weakref.WeakSet[LogsHandler] = weakref.WeakSet()  # handlers not closed yet
+_open_lock = threading.Lock()
+
+
+def flush_handlers(timeout: float | None = 2.0) -> bool:
+    """Flush every open :class:`LogsHandler`, all within ``timeout`` seconds together;
+    True when each one's ``flush`` was. Never raises."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _open_lock:
+        handlers = list(_open)
+    ok = True
+    for handler in handlers:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ok = handler.flush(left) and ok
+    return ok
 
 
 def take_batch(
@@ -263,6 +281,8 @@ class LogsHandler(logging.Handler):
         self._timeout = timeout
         self._retries = retries
         self._setup_state()
+        with _open_lock:
+            _open.add(self)
 
     def _setup_state(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -376,6 +396,8 @@ class LogsHandler(logging.Handler):
                 if thread is None or not thread.is_alive():
                     self._client.close()
         finally:
+            with _open_lock:
+                _open.discard(self)
             super().close()
 
     def stats(self) -> dict[str, int]:
