@@ -397,8 +397,10 @@ def test_a_malformed_query_points_at_the_character(logs: Any) -> None:
         logs.start_query(
             logGroupName=group, startTime=0, endTime=60, queryString="fields @message | limit x"
         )
-    location = caught.value.response["queryCompileError"]["location"]
-    assert location["startCharOffset"] == len("fields @message | limit ")
+    compile_error = caught.value.response["queryCompileError"]
+    assert compile_error["location"]["startCharOffset"] == len("fields @message | limit ")
+    assert compile_error["message"] and "\n" not in compile_error["message"]
+    assert "^" in caught.value.response["Error"]["Message"]  # the excerpt and its caret
     code, _, _ = refused(
         lambda: logs.start_query(
             logGroupName=_name(), startTime=0, endTime=60, queryString="fields @message"
@@ -566,3 +568,31 @@ def test_a_malformed_filter_pattern_is_an_invalid_parameter(logs: Any) -> None:
             lambda p=pattern: logs.filter_log_events(logGroupName=group, filterPattern=p)  # type: ignore[misc]
         )
         assert code == "InvalidParameterException" and "filter pattern" in message, pattern
+
+
+def test_json_format_lambda_and_execution_logs_are_found_by_trace_id(logs: Any) -> None:
+    from tests import log_lines as lines
+
+    function = _name("/aws/lambda")
+    execution = _name("/API-Gateway-Execution-Logs_abc123")
+    stream = "2026/12/03/[$LATEST]" + uuid.uuid4().hex
+    _stream(logs, function, stream)
+    _stream(logs, execution, "prod")
+    now = _now_ms() - 10_000
+    invocation = [lines.JSON_APP, lines.JSON_START, lines.JSON_RUNTIME_DONE, lines.JSON_REPORT]
+    for i, line in enumerate(invocation):  # one call each: the app line comes first
+        _put(logs, function, stream, [(now + i, line)])
+    executed = [lines.EXEC_START, lines.EXEC_TRACING, lines.EXEC_BODY]
+    _put(logs, execution, "prod", [(now + 10 + i, line) for i, line in enumerate(executed)])
+
+    def by_trace(trace: str) -> list[str]:
+        query_id = logs.start_query(
+            logGroupNames=[function, execution],
+            startTime=now // 1000 - 60,
+            endTime=now // 1000 + 60,
+            queryString=f'filter @xrayTraceId = "{trace}" | sort @timestamp asc | fields @message',
+        )["queryId"]
+        return [row["@message"] for row in _rows(_results(logs, query_id))]
+
+    assert by_trace(lines.JSON_TRACE) == invocation
+    assert by_trace(lines.EXEC_TRACE) == executed

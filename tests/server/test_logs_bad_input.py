@@ -53,7 +53,7 @@ BAD_KINDS = (
     "negative_time",
     "over_a_day",
     "no_message",
-    "not_a_list",
+    "bad_stream_name",
 )
 
 
@@ -85,13 +85,11 @@ def _request(call: dict[str, Any], group: str, stream: str, now: int) -> dict[st
         ]
     elif kind == "no_message":
         events = [{"timestamp": now}]
-    elif kind == "not_a_list":
-        events = {"timestamp": now, "message": "x"}
     else:
         events = [{"timestamp": now, "message": "x"}]
     return {
         "logGroupName": group,
-        "logStreamName": "missing" if kind == "no_stream" else stream,
+        "logStreamName": {"no_stream": "missing", "bad_stream_name": "a:b"}.get(kind, stream),
         "logEvents": events,
     }
 
@@ -104,7 +102,7 @@ EXPECTED_ERROR = {
     "negative_time": "InvalidParameterException",
     "over_a_day": "InvalidParameterException",
     "no_message": "InvalidParameterException",
-    "not_a_list": "InvalidParameterException",
+    "bad_stream_name": "InvalidParameterException",
 }
 
 

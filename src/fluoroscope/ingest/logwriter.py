@@ -70,7 +70,8 @@ class _Batch:
 @dataclass(frozen=True, slots=True)
 class WriterStats:
     """Counters since start: batches and events stored, refused as Throttled (buffer
-    full) and failed (engine error); inserts made; bytes queued now."""
+    full) and failed (engine error); inserts made; bytes queued now; seconds spent
+    reading batches into rows (Arrow, this process) and inserting them (the engine)."""
 
     stored_batches: int
     stored_events: int
@@ -80,6 +81,8 @@ class WriterStats:
     failed_events: int
     inserts: int
     pending_bytes: int
+    read_seconds: float
+    insert_seconds: float
 
 
 def batch_size(messages: Sequence[str | bytes]) -> int:
@@ -159,6 +162,7 @@ class LogWriter:
             ("stored_batches", "stored_events", "refused_batches", "refused_events",
              "failed_batches", "failed_events", "inserts"), 0,
         )  # fmt: skip
+        self._seconds = [0.0, 0.0]  # reading, inserting
         self._handoff: queue.Queue[tuple[pa.Table, list[_Batch]] | None] = queue.Queue(1)
         self._reader = threading.Thread(target=self._read_loop, name="log-reader", daemon=True)
         self._inserter = threading.Thread(
@@ -170,7 +174,12 @@ class LogWriter:
     @property
     def stats(self) -> WriterStats:
         with self._lock:
-            return WriterStats(**self._counts, pending_bytes=self._pending)
+            return WriterStats(
+                **self._counts,
+                pending_bytes=self._pending,
+                read_seconds=self._seconds[0],
+                insert_seconds=self._seconds[1],
+            )
 
     def submit(
         self,
@@ -261,7 +270,9 @@ class LogWriter:
     def _read_loop(self) -> None:
         try:
             while (taken := self._take()) is not None:
+                started = time.perf_counter()
                 encoded = self._encode(taken)
+                self._seconds[0] += time.perf_counter() - started
                 if encoded is not None:
                     self._handoff.put(encoded)
         finally:
@@ -304,6 +315,7 @@ class LogWriter:
             if refusal is not None:
                 self._finish(batches, refusal)
                 continue
+            started = time.perf_counter()
             try:
                 self._store.write(table)
             except StoreError as exc:
@@ -313,6 +325,7 @@ class LogWriter:
                     log.error("log writer: the insert failed: %s", exc)
                 self._finish(batches, exc)
                 continue
+            self._seconds[1] += time.perf_counter() - started
             self._gate.succeeded()
             self._finish(batches, None)
 

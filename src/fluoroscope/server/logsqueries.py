@@ -47,15 +47,17 @@ STATUSES: Final = ("Scheduled", "Running", "Complete", "Failed", "Cancelled", "T
 Handler = Callable[[Members, LogsState], Awaitable[dict[str, Any]]]
 
 
-def malformed_query(message: str, start: int, end: int) -> LogsError:
-    """``MalformedQueryException`` pointing at characters ``start``..``end``."""
+def malformed_query(message: str, start: int, end: int, reason: str = "") -> LogsError:
+    """``MalformedQueryException`` pointing at characters ``start``..``end``:
+    ``message`` in full (with its excerpt and caret), ``reason`` (one line) as the
+    compile error's own message."""
     return LogsError(
         "MalformedQueryException",
         message,
         extra={
             "queryCompileError": {
                 "location": {"startCharOffset": start, "endCharOffset": end},
-                "message": message,
+                "message": reason or message,
             }
         },
     )
@@ -100,7 +102,7 @@ def plan(
             account=ACCOUNT_ID,
         )
     except insights.InsightsSyntaxError as exc:
-        raise malformed_query(exc.message, exc.start, exc.end) from None
+        raise malformed_query(exc.message, exc.start, exc.end, exc.reason) from None
     scanned = (
         "SELECT count(), sum(length(message)) "
         f"FROM `{state.store.database}`.log_events WHERE log_group IN {{g:Array(String)}} "

@@ -40,7 +40,7 @@ from typing import Any, Final
 import orjson
 import pyarrow as pa
 
-from fluoroscope.model.errors import InvalidRequest, ResourceNotFound
+from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, StoreError, StoreUnwritable
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import Transport
 
@@ -300,9 +300,7 @@ class LogStore:
                 {"g": name, "v": time.time_ns()},
             )
             for table in (*_LOG_TABLES, "log_stream_times"):
-                self._t.execute(
-                    f"DELETE FROM {self._db}.{table} WHERE log_group = {{g:String}}", {"g": name}
-                )
+                self._delete(table, "log_group = {g:String}", {"g": name})
 
     def describe_groups(
         self,
@@ -443,9 +441,22 @@ class LogStore:
             self.check_stream(group, name)
             self._put_stream(group, name, 0, deleted=True)
             self._streams.discard((group, name))
-            where = "WHERE log_group = {g:String} AND stream = {n:String}"
+            where = "log_group = {g:String} AND stream = {n:String}"
             for table in (*_LOG_TABLES, "log_stream_times"):
-                self._t.execute(f"DELETE FROM {self._db}.{table} {where}", {"g": group, "n": name})
+                self._delete(table, where, {"g": group, "n": name})
+
+    def _delete(self, table: str, where: str, params: Mapping[str, Any]) -> None:
+        """Delete rows now: a lightweight delete (rows hidden at once, space freed by
+        merges), or on a ClickHouse server without it (before 23.3) a mutation waited for."""
+        try:
+            self._t.execute(f"DELETE FROM {self._db}.{table} WHERE {where}", params)
+        except StoreUnwritable:
+            raise
+        except StoreError:
+            self._t.execute(
+                f"ALTER TABLE {self._db}.{table} DELETE WHERE {where} SETTINGS mutations_sync = 1",
+                params,
+            )
 
     def get_stream(self, group: str, name: str) -> LogStream:
         """One stream with its event times; raises LogGroupNotFound, LogStreamNotFound."""

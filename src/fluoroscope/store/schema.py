@@ -28,7 +28,7 @@ Tables (all in one database, ``{db}``):
     ts, seq)``, one partition per day; each row expires ``retention_days`` after ``ts``.
 ``log_index``
     Filled by a materialized view: a row per event carrying a trace id (``key`` = the
-    trace id) or a request id (``key`` = ``'r:'`` + it), ordered by ``key``, so one
+    trace id) or else a request id (``key`` = ``'r:'`` + it), ordered by ``key``, so one
     trace's lines, and the lines of its Lambda invocations, are found without scanning.
 ``log_requests``
     Filled by a materialized view: one row per (group, stream, request id) whose trace
@@ -426,8 +426,10 @@ MIGRATIONS += (
             + _LOG_TTL
             + "\nSETTINGS index_granularity = 1024\n",
             # The lines of one trace without scanning time: a row per event that carries a
-            # trace id (key = the trace id) and per event that carries a request id
-            # (key = 'r:' + request id), pointing at the event by (log_group, ts, seq).
+            # trace id (key = the trace id, request_id = the request id it also carries)
+            # or else a request id (key = 'r:' + request id), pointing at the event by
+            # (log_group, ts, seq). A trace's lines: those under its key, and those under
+            # 'r:' + each request id found there.
             """
             CREATE TABLE IF NOT EXISTS {db}.log_index (
                 key String CODEC(ZSTD(1)),
@@ -445,25 +447,27 @@ MIGRATIONS += (
             + "\nSETTINGS index_granularity = 256\n",
             """
             CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.log_index_mv TO {db}.log_index AS
-            SELECT key, log_group, stream, request_id, ts, seq, retention_days
+            SELECT if(trace_id != '', trace_id, concat('r:', request_id)) AS key,
+                log_group, stream, request_id, ts, seq, retention_days
             FROM {db}.log_events
-            ARRAY JOIN arrayFilter(k -> k != '',
-                [trace_id, if(request_id = '', '', concat('r:', request_id))]) AS key
             WHERE trace_id != '' OR request_id != ''
             """,
             # One row per Lambda invocation (or API Gateway request) whose trace is known:
             # what an application line carrying only the request id resolves its trace
-            # through. Several lines may name the same invocation: read with any()/FINAL.
+            # through. Several lines may name the same invocation, collapsed by merges
+            # within a day: read with any() per (log_group, stream, request_id), and
+            # narrow by ts (one partition per day) to the window read plus some slack.
             """
             CREATE TABLE IF NOT EXISTS {db}.log_requests (
                 log_group LowCardinality(String),
                 stream LowCardinality(String),
-                request_id String,
-                trace_id String,
-                segment_id String,
-                ts DateTime64(3, 'UTC'),
+                request_id String CODEC(ZSTD(1)),
+                trace_id String CODEC(ZSTD(1)),
+                segment_id String CODEC(ZSTD(1)),
+                ts DateTime64(3, 'UTC') CODEC(ZSTD(1)),
                 retention_days UInt16
             ) ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMMDD(ts)
             ORDER BY (log_group, stream, request_id)
             """
             + _LOG_TTL

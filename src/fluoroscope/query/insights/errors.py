@@ -39,7 +39,8 @@ class InsightsSyntaxError(InvalidRequest):
     def __init__(self, reason: str, text: str, start: int, end: int | None = None) -> None:
         start = min(max(start, 0), len(text))
         end = start if end is None else min(max(end, start), len(text))
-        self.reason = reason
+        reason = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in reason)
+        self.reason = reason  # one line: control characters it quotes are escaped
         self.text = text
         self.start = start
         self.end = end

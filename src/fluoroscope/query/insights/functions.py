@@ -55,7 +55,8 @@ def _template(arg_kind: Kind | None, result: Kind, template: str) -> Builder:
     def build(ctx: Context, call: ast.Call) -> Sql:
         args = [ctx.expr(a) for a in call.args]
         texts = [_convert(a, arg_kind).text for a in args]
-        return Sql(template.format(*texts), result)
+        text = template.format(*texts)
+        return Sql(f"toFloat64({text})" if result is Kind.NUM else text, result)
 
     return build
 
@@ -181,8 +182,8 @@ SCALAR: dict[str, tuple[int, int, Builder]] = {
 
 def _count(ctx: Context, call: ast.Call) -> Sql:
     if not call.args or isinstance(call.args[0], ast.Star):
-        return Sql("count()", Kind.NUM, True)
-    return Sql(f"count({ctx.expr(call.args[0]).text})", Kind.NUM, True)
+        return Sql("toFloat64(count())", Kind.NUM, True)
+    return Sql(f"toFloat64(count({ctx.expr(call.args[0]).text}))", Kind.NUM, True)
 
 
 def _numeric(function: str) -> Builder:
@@ -224,7 +225,7 @@ AGGREGATE: dict[str, tuple[int, int, Builder]] = {
     "count_distinct": (
         1,
         1,
-        lambda ctx, call: Sql(f"uniq({ctx.expr(call.args[0]).text})", Kind.NUM, True),
+        lambda ctx, call: Sql(f"toFloat64(uniq({ctx.expr(call.args[0]).text}))", Kind.NUM, True),
     ),
     "sum": (1, 1, _numeric("sum")),
     "avg": (1, 1, _numeric("avg")),

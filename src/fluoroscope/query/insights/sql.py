@@ -1,7 +1,8 @@
 """Typed SQL fragments and parameter binding shared by the compiler's modules.
 
 A ``Sql`` is a piece of ClickHouse SQL with the Insights type it stands for: ``STR``
-(``Nullable(String)``), ``NUM`` (a number), ``TIME`` (``DateTime64(3, 'UTC')``) or
+(``Nullable(String)``), ``NUM`` (a number, always ``Float64``: the engine has no common
+type for Int64 and Float64), ``TIME`` (``DateTime64(3, 'UTC')``) or
 ``BOOL`` (a ``UInt8`` condition). An absent field is ``NULL`` in every type. ``Params``
 binds every value that came from the query text as a ``{pN:Type}`` parameter - user text
 is never pasted into a statement. Numbers the parser produced (finite floats) are
@@ -74,8 +75,8 @@ def to_num(e: Sql) -> Sql:
         case Kind.STR:
             return Sql(f"toFloat64OrNull({e.text})", Kind.NUM, e.agg)
         case Kind.TIME:
-            return Sql(f"toUnixTimestamp64Milli({e.text})", Kind.NUM, e.agg)
-    return Sql(f"toUInt8({e.text})", Kind.NUM, e.agg)
+            return Sql(f"toFloat64(toUnixTimestamp64Milli({e.text}))", Kind.NUM, e.agg)
+    return Sql(f"toFloat64({e.text})", Kind.NUM, e.agg)
 
 
 def to_time(e: Sql) -> Sql:
@@ -83,7 +84,7 @@ def to_time(e: Sql) -> Sql:
         case Kind.TIME:
             return e
         case Kind.STR:
-            return Sql(f"parseDateTime64BestEffortOrNull({e.text}, 3, 'UTC')", Kind.TIME, e.agg)
+            return Sql(f"toDateTime64OrNull({e.text}, 3, 'UTC')", Kind.TIME, e.agg)
     num = to_num(e)
     return Sql(f"fromUnixTimestamp64Milli(toInt64({num.text}), 'UTC')", Kind.TIME, e.agg)
 
