@@ -221,10 +221,12 @@ def test_an_unreachable_server_costs_the_app_nothing_and_every_drop_is_counted(
     assert handler.flush(timeout=1.0) is True  # none since the previous flush
     log.info("one more")
     assert handler.flush(timeout=1.0) is False  # dropped: not delivered
-    assert time.monotonic() - began < 3.0
+    assert (
+        time.monotonic() - began < 5.0
+    )  # three flushes of at most 1 s each, with slack for a loaded machine
     began = time.monotonic()
     handler.close(timeout=1.0)
-    assert time.monotonic() - began < 2.0
+    assert time.monotonic() - began < 3.0
     stats = handler.stats()
     assert stats["sent"] == 0
     assert stats["dropped"] == 5001
@@ -253,10 +255,10 @@ def test_a_hung_server_bounds_flush_and_close(silent_peer: int) -> None:
     assert time.monotonic() - began < 5.0
     began = time.monotonic()
     assert handler.flush(timeout=1.0) is False
-    assert 0.9 < time.monotonic() - began < 3.0
+    assert 0.9 < time.monotonic() - began < 4.0
     began = time.monotonic()
     handler.close(timeout=1.0)
-    assert time.monotonic() - began < 3.0
+    assert time.monotonic() - began < 4.0
     wait_for(lambda: handler.stats()["dropped"] == 1000, timeout=10)
     stats = handler.stats()
     assert stats["sent"] == 0 and stats["dropped_queue_full"] > 0
