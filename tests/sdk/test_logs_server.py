@@ -135,12 +135,16 @@ def test_a_traced_flask_apps_lines_are_read_back_by_trace_id(
         rows = insights(
             client,
             "orders-web",
-            f'fields @logStream, @message | filter @xrayTraceId = "{trace_id}"'
+            f'fields @logStream, @xraySegmentId, @message | filter @xrayTraceId = "{trace_id}"'
             " | sort @timestamp asc",
         )
         lines = [json.loads(row["@message"]) for row in rows]
         assert {line["xray_trace_id"] for line in lines} == {trace_id}
         assert {row["@logStream"] for row in rows} == {"web-1"}
+        # the server read the entity id out of each line too
+        assert [row["@xraySegmentId"] for row in rows] == [
+            line["xray_segment_id"] for line in lines
+        ]
         # FilterLogEvents finds the same lines by the id as a term and as a JSON field
         for pattern in (f'"{trace_id}"', f'{{ $.xray_trace_id = "{trace_id}" }}'):
             events = filter_all(client, "orders-web", filterPattern=pattern)
