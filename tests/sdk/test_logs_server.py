@@ -312,3 +312,30 @@ def test_the_lambda_decorator_and_the_sdks_flush_send_what_handlers_hold(
     finally:
         handler.close()
         tracer.close()
+
+
+def test_a_formatters_text_lines_carry_ids_the_server_reads(server: ServerProcess) -> None:
+    handler = LogsHandler(server.url, log_group="/tests/text", log_stream="s", send_interval=0.1)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    log = _logger(handler, "text")
+    tracer = Tracer(service="text", emitter=UDPEmitter(f"127.0.0.1:{server.port}"), sampling=False)
+    try:
+        with tracer.segment("text") as seg, tracer.subsegment("work") as sub:
+            log.warning("disk %d%% full", 93)
+        assert handler.flush(timeout=30) is True
+        rows = insights(
+            logs_client(server),
+            "/tests/text",
+            f'fields @message, @xraySegmentId | filter @xrayTraceId = "{seg.trace_id}"',
+        )
+        assert rows == [
+            {
+                "@message": "WARNING tests.logs.server.text disk 93% full "
+                f"AWS-XRAY-TRACE-ID: {seg.trace_id}@{sub.id}",
+                "@xraySegmentId": sub.id,
+                "@ptr": rows[0]["@ptr"],
+            }
+        ]
+    finally:
+        handler.close()
+        tracer.close()
