@@ -25,8 +25,10 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"sdk", "model"},
     "console": set(),
     "terminal": {"model"},  # fluoroscope traces / trace: the X-Ray API over HTTP only
+    "logs_terminal": {"terminal", "model"},  # fluoroscope logs ...: the Logs API over HTTP only
 }
-TOP_LEVEL = {"cli", "config", "__main__", "__init__"}  # the composition root may import anything
+# the composition root may import anything
+TOP_LEVEL = {"cli", "logcli", "config", "__main__", "__init__"}
 
 
 def _room(path: Path) -> str:

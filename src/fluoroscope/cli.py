@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from fluoroscope import __version__
+from fluoroscope.logcli import logs_app
 
 __all__ = ["app", "main"]
 
@@ -29,6 +30,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
+
+
+app.add_typer(logs_app, name="logs")
 
 
 @app.callback()

@@ -17,6 +17,7 @@ EXPECTED = {
     "Entity",
     "InMemoryEmitter",
     "LocalSampler",
+    "LogsHandler",
     "Sampler",
     "SamplingRequest",
     "SamplingRulesError",
@@ -61,6 +62,7 @@ def test_import_does_no_work() -> None:
         import fluoroscope.sdk, fluoroscope.sdk.instrument
         assert threading.active_count() == before
         assert "orjson" not in sys.modules, "orjson must be imported lazily"
+        assert "ssl" not in sys.modules, "http.client and ssl must be imported lazily"
         for room in ("server", "store", "ingest", "query"):
             assert f"fluoroscope.{room}" not in sys.modules, room
         from fluoroscope.sdk import _tracer

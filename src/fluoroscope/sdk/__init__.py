@@ -15,6 +15,9 @@
 
     instrument_all()                           # every supported library that is installed
 
+    logging.getLogger().addHandler(LogsHandler())  # records to the server's Logs API,
+                                                   # each with its trace id and entity id
+
 Only the standard library is imported (``orjson`` is used for serialization when
 installed). Importing this package does no work: no thread, no socket, no
 environment read happens before a :class:`Tracer` is built and used.
@@ -32,6 +35,7 @@ from fluoroscope.sdk._errors import (
     TracingError,
 )
 from fluoroscope.sdk._lambda import lambda_handler
+from fluoroscope.sdk._logs import LogsHandler
 from fluoroscope.sdk._sampling import (
     ConstantSampler,
     Decision,
@@ -51,6 +55,7 @@ __all__ = [
     "Entity",
     "InMemoryEmitter",
     "LocalSampler",
+    "LogsHandler",
     "Sampler",
     "SamplingRequest",
     "SamplingRulesError",
@@ -71,7 +76,14 @@ __all__ = [
 
 
 def flush(timeout: float | None = 2.0) -> bool:
-    """Flush the global tracer, if one was created; True when everything went out."""
+    """Flush the global tracer, if one was created, and every open :class:`LogsHandler`,
+    all within ``timeout`` seconds; True when everything went out."""
+    import time
+
+    from fluoroscope.sdk._logs import flush_handlers
     from fluoroscope.sdk._tracer import _global
 
-    return _global[0].flush(timeout) if _global else True
+    began = time.monotonic()
+    traced = _global[0].flush(timeout) if _global else True
+    left = None if timeout is None else max(0.0, timeout - (time.monotonic() - began))
+    return flush_handlers(left) and traced

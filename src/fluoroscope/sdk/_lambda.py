@@ -13,14 +13,16 @@ On every invocation the decorator reads ``_X_AMZN_TRACE_ID``:
 The invocation subsegment carries the annotation ``cold_start`` (True for the first
 invocation in this process, False after) and metadata ``lambda.request_id`` /
 ``lambda.function_arn`` when the context object has them. Before the handler's
-result is returned (or its exception re-raised), the tracer is flushed, because
-Lambda may freeze the process right after.
+result is returned (or its exception re-raised), the tracer is flushed, and so is every
+open :class:`~fluoroscope.sdk.LogsHandler` (within the same time limit), because Lambda
+may freeze the process right after.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final, TypeVar, overload
 
@@ -29,6 +31,7 @@ from fluoroscope.sdk import _env
 from fluoroscope.sdk._entities import Entity, Segment, sanitize_name
 from fluoroscope.sdk._inert import UnsampledSegment
 from fluoroscope.sdk._log import warn_once
+from fluoroscope.sdk._logs import flush_handlers
 from fluoroscope.sdk._sampling import SamplingRequest
 from fluoroscope.sdk._tracer import Tracer, get_tracer, open_subsegment
 
@@ -118,7 +121,9 @@ def lambda_handler(
                         invocation.put_metadata("function_arn", arn, "lambda")
                     return handler(event, context, *args, **kwargs)
             finally:
+                began = time.monotonic()
                 active.flush(FLUSH_TIMEOUT)
+                flush_handlers(max(0.0, FLUSH_TIMEOUT - (time.monotonic() - began)))
 
         return traced  # type: ignore[return-value]
 
