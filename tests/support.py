@@ -115,6 +115,10 @@ def start_server(
     port = port or free_port()
     env = dict(os.environ)
     env.pop("FLUOROSCOPE_LISTEN", None)
+    # OTLP's own listeners are off unless a test asks for them (with free ports): many
+    # test servers run at once, and OTLP is served on the main port anyway.
+    env["FLUOROSCOPE_OTLP_HTTP_LISTEN"] = "off"
+    env["FLUOROSCOPE_OTLP_GRPC_LISTEN"] = "off"
     proc = subprocess.Popen(
         [sys.executable, "-m", "fluoroscope", "server", "--listen", f"127.0.0.1:{port}",
          "--data-dir", str(data_dir), *extra],

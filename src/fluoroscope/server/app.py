@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from fluoroscope.ingest.otlp import Translator
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, refusal_reason, validate_document
 from fluoroscope.model.errors import (
@@ -43,6 +44,7 @@ from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.openapi import openapi_endpoint
+from fluoroscope.server.otlp import otlp_routes
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -84,6 +86,7 @@ class ServerState:
     sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
     access: AccessPolicy = field(default_factory=AccessPolicy)  # .failures: refusals by reason
+    otlp: Translator = field(default_factory=Translator)  # OTLP/Zipkin spans -> documents
     groups: GroupService = field(init=False)
     group_stats: GroupStats = field(init=False)
 
@@ -517,6 +520,7 @@ def create_app(state: ServerState) -> Starlette:
     routes.append(Route("/api/status", status, methods=["GET"]))
     routes.append(Route("/metrics", metrics_endpoint(metrics), methods=["GET"]))
     routes.append(Route("/openapi.json", openapi_endpoint(), methods=["GET"]))
+    routes.extend(otlp_routes(state))
     routes.extend(console_routes())
     app = Starlette(
         routes=routes,

@@ -1,0 +1,338 @@
+"""OpenTelemetry in: OTLP/HTTP, OTLP/gRPC and Zipkin v2 over HTTP.
+
+Routes (:func:`otlp_routes`, on the main port and on OTLP's own HTTP listener):
+
+* ``POST /v1/traces`` - an ``ExportTraceServiceRequest`` as protobuf
+  (``application/x-protobuf``) or OTLP/JSON (``application/json``), optionally gzip- or
+  deflate-compressed. Answered in the request's content type: ``200`` with an
+  ``ExportTraceServiceResponse`` once its documents are stored, with
+  ``partial_success {rejected_spans, error_message}`` when some spans were refused;
+  ``400`` (a ``google.rpc.Status``) for a body that is not an OTLP request, ``413`` past
+  the size limit, ``415`` for another content type - none of them retryable; ``429``
+  (ingest buffer full) and ``503`` (store cannot take writes, or too slow) with
+  ``Retry-After``, which OTLP clients retry.
+* ``POST /api/v2/spans`` - Zipkin v2 JSON spans, answered ``202`` (OTLP-style reasons
+  for refused spans in the body).
+
+:class:`GrpcServer` serves ``opentelemetry.proto.collector.trace.v1.TraceService/Export``
+(grpcio, its own threads): ``INVALID_ARGUMENT`` for bad data, ``UNAVAILABLE`` (retried by
+clients) when ingest is full or the store cannot take writes, ``UNAUTHENTICATED`` when
+credentials are configured and the call carries no ``authorization: Bearer`` API key.
+
+Either way, spans become segment documents (:mod:`fluoroscope.ingest.otlp`) and take
+PutTraceSegments' path into the store; the translation runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from fluoroscope.ingest.otlp import Translation, documents_of
+from fluoroscope.ingest.otlp.decode import (
+    OtlpDecodeError,
+    decompress,
+    parse_json_traces,
+    parse_protobuf_traces,
+)
+from fluoroscope.ingest.otlp.zipkin import zipkin_request
+from fluoroscope.model.errors import FluoroscopeError, StoreUnwritable, Throttled
+
+if TYPE_CHECKING:
+    from fluoroscope.server.app import ServerState
+
+__all__ = ["MAX_OTLP_BODY_BYTES", "GrpcServer", "export_traces", "otlp_routes"]
+
+log = logging.getLogger("fluoroscope.server")
+
+MAX_OTLP_BODY_BYTES: Final = 64 * 1024 * 1024
+"""Largest OTLP body accepted, compressed or once decompressed (OTLP's recommendation)."""
+STORE_TIMEOUT: Final = 25.0
+_PROTOBUF: Final = "application/x-protobuf"
+_JSON: Final = "application/json"
+_PROTOBUF_TYPES: Final = frozenset((_PROTOBUF, "application/protobuf"))
+
+
+class _Refusal(Exception):
+    """An export answered with an error (HTTP status, gRPC code name, retry)."""
+
+    def __init__(self, status: int, grpc_code: str, message: str, retry: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.grpc_code = grpc_code
+        self.retry = retry
+
+
+async def export_traces(state: ServerState, request: Any, out: Translation) -> Translation:
+    """Translate ``request`` (an ``ExportTraceServiceRequest``) and store its
+    documents; returns the translation (rejected spans and reasons). Raises
+    :class:`_Refusal` when nothing can be taken now."""
+    now = state.clock()
+    valid, size, out = await run_in_threadpool(
+        documents_of, request, state.otlp, now=now, max_age=state.retention_seconds, into=out
+    )
+    state.pipeline.count({"otlp_received": len(out.documents), "otlp_rejected": out.rejected})
+    if valid:
+        await _store(state, valid, size)
+    return out
+
+
+async def _store(state: ServerState, valid: list[tuple[str, bytes]], size: int) -> None:
+    try:
+        submitted = state.pipeline.submit(valid, size)
+    except Throttled as exc:
+        state.pipeline.count({"otlp_dropped_throttled": len(valid)})
+        raise _Refusal(429, "UNAVAILABLE", str(exc), True) from None
+    except StoreUnwritable as exc:
+        state.pipeline.count({"otlp_dropped_store_unwritable": len(valid)})
+        raise _Refusal(503, "UNAVAILABLE", str(exc), True) from None
+    try:
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(submitted)), STORE_TIMEOUT)
+    except TimeoutError:
+        raise _Refusal(503, "UNAVAILABLE", "the spans were not stored in time", True) from None
+    except FluoroscopeError as exc:  # the store failed: storing again is harmless
+        raise _Refusal(503, "UNAVAILABLE", f"the spans could not be stored: {exc}", True) from None
+
+
+# -- HTTP ----------------------------------------------------------------------------
+
+
+def _status_bytes(code: int, message: str) -> bytes:
+    """A ``google.rpc.Status{code, message}`` in protobuf (two fields, by hand)."""
+    text = message.encode()
+    out = bytearray()
+    if code:
+        out += b"\x08" + _varint(code)
+    out += b"\x12" + _varint(len(text)) + text
+    return bytes(out)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        bits = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
+
+
+_GRPC_NUMBERS: Final = {"INVALID_ARGUMENT": 3, "UNAVAILABLE": 14, "UNAUTHENTICATED": 16}
+
+
+def _error(refusal: _Refusal, json: bool) -> Response:
+    code = _GRPC_NUMBERS.get(refusal.grpc_code, 2)
+    message = str(refusal)
+    if json:
+        body = orjson.dumps({"code": code, "message": message})
+    else:
+        body = _status_bytes(code, message)
+    headers = {"Retry-After": "1"} if refusal.retry else {}
+    return Response(body, refusal.status, headers, _JSON if json else _PROTOBUF)
+
+
+def _success(out: Translation, json: bool) -> Response:
+    if json:
+        payload: dict[str, Any] = {}
+        if out.rejected:
+            payload["partialSuccess"] = {
+                "rejectedSpans": str(out.rejected),
+                "errorMessage": out.message,
+            }
+        return Response(orjson.dumps(payload), 200, media_type=_JSON)
+    response = ExportTraceServiceResponse()
+    if out.rejected:
+        response.partial_success.CopyFrom(
+            ExportTracePartialSuccess(rejected_spans=out.rejected, error_message=out.message)
+        )
+    return Response(response.SerializeToString(), 200, media_type=_PROTOBUF)
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _Refusal(413, "INVALID_ARGUMENT", f"the body exceeds {limit} bytes", False)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refusal(413, "INVALID_ARGUMENT", f"the body exceeds {limit} bytes", False)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decoded(body: bytes, request: Request) -> bytes:
+    try:
+        return decompress(body, request.headers.get("content-encoding", ""), MAX_OTLP_BODY_BYTES)
+    except OtlpDecodeError as exc:
+        status = 413 if "exceeds" in str(exc) else 400
+        raise _Refusal(status, "INVALID_ARGUMENT", str(exc), False) from None
+
+
+def _traces_endpoint(state: ServerState) -> Callable[[Request], Awaitable[Response]]:
+    async def traces(request: Request) -> Response:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        json = kind == _JSON
+        try:
+            if not json and kind not in _PROTOBUF_TYPES:
+                raise _Refusal(
+                    415,
+                    "INVALID_ARGUMENT",
+                    f"Content-Type must be {_PROTOBUF} or {_JSON}, got {kind!r:.60}",
+                    False,
+                )
+            data = _decoded(await _read(request, MAX_OTLP_BODY_BYTES), request)
+            out = Translation()
+            try:
+                if json:
+                    message = await run_in_threadpool(parse_json_traces, data, out)
+                else:
+                    message = parse_protobuf_traces(data)
+            except OtlpDecodeError as exc:
+                state.pipeline.count({"otlp_invalid_request": 1})
+                raise _Refusal(400, "INVALID_ARGUMENT", str(exc), False) from None
+            out = await export_traces(state, message, out)
+        except _Refusal as refusal:
+            return _error(refusal, json)
+        return _success(out, json)
+
+    return traces
+
+
+def _zipkin_endpoint(state: ServerState) -> Callable[[Request], Awaitable[Response]]:
+    async def spans(request: Request) -> Response:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            if kind != _JSON:
+                raise _Refusal(
+                    415, "INVALID_ARGUMENT", "Content-Type must be application/json", False
+                )
+            data = _decoded(await _read(request, MAX_OTLP_BODY_BYTES), request)
+            out = Translation()
+            try:
+                message = await run_in_threadpool(zipkin_request, data, out)
+            except OtlpDecodeError as exc:
+                raise _Refusal(400, "INVALID_ARGUMENT", str(exc), False) from None
+            out = await export_traces(state, message, out)
+        except _Refusal as refusal:
+            return _error(refusal, True)
+        body = {"rejected": out.rejected, "message": out.message} if out.rejected else {}
+        return Response(orjson.dumps(body), 202, media_type=_JSON)
+
+    return spans
+
+
+def otlp_routes(state: ServerState) -> list[BaseRoute]:
+    """``POST /v1/traces`` and ``POST /api/v2/spans`` over ``state``."""
+    return [
+        Route("/v1/traces", _traces_endpoint(state), methods=["POST"]),
+        Route("/api/v2/spans", _zipkin_endpoint(state), methods=["POST"]),
+    ]
+
+
+# -- gRPC ----------------------------------------------------------------------------
+
+
+class GrpcServer:
+    """OTLP/gRPC's trace service on ``address`` (``HOST:PORT``), answering from its own
+    threads; exports are handed to ``loop`` (the server's event loop) to be stored.
+    :meth:`start` raises OSError when the address cannot be bound; :meth:`stop` waits
+    up to ``grace`` seconds for calls in progress."""
+
+    def __init__(self, state: ServerState, address: str, loop: asyncio.AbstractEventLoop) -> None:
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+        self._state = state
+        self._loop = loop
+        self._grpc = grpc
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=4, thread_name_prefix="fluoroscope-grpc"),
+            options=[
+                ("grpc.so_reuseport", 0),  # a second server must fail to bind, not share
+                ("grpc.max_receive_message_length", MAX_OTLP_BODY_BYTES),
+            ],
+        )
+        servicer = type(
+            "TraceService",
+            (trace_service_pb2_grpc.TraceServiceServicer,),
+            {"Export": lambda _self, request, context: self._export(request, context)},
+        )()
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, self._server)  # type: ignore[no-untyped-call]
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot bind {address}: {exc}") from None
+        if not self.port:
+            raise OSError(f"cannot bind {address}: address in use or not available")
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float = 5.0) -> None:
+        self._server.stop(grace).wait(grace + 1)
+
+    def _authorized(self, context: Any) -> bool:
+        access = self._state.access
+        if not access.requires_credentials:
+            return True
+        metadata = dict(context.invocation_metadata() or ())
+        token = str(metadata.get("authorization", "")).removeprefix("Bearer ").strip()
+        return any(hmac.compare_digest(token, key) for key in access.api_keys)
+
+    def _export(self, request: Any, context: Any) -> Any:
+        codes = self._grpc.StatusCode
+        if not self._authorized(context):
+            self._state.access.failures["grpc_unauthenticated"] += 1
+            context.abort(codes.UNAUTHENTICATED, "an 'authorization: Bearer API_KEY' is required")
+        started = time.monotonic()
+        future = asyncio.run_coroutine_threadsafe(
+            export_traces(self._state, request, Translation()), self._loop
+        )
+        try:
+            out = future.result(STORE_TIMEOUT + 5)
+        except _Refusal as refusal:
+            context.abort(getattr(codes, refusal.grpc_code), str(refusal))
+        except TimeoutError:
+            future.cancel()
+            context.abort(codes.UNAVAILABLE, "the spans were not stored in time")
+        log.debug(
+            "gRPC export of %d documents in %.3f s", len(out.documents), time.monotonic() - started
+        )
+        response = ExportTraceServiceResponse()
+        if out.rejected:
+            response.partial_success.rejected_spans = out.rejected
+            response.partial_success.error_message = out.message
+        return response
+
+
+def create_otlp_app(state: ServerState, max_body: int) -> Any:
+    """The ASGI application of OTLP's own HTTP listener: :func:`otlp_routes` only,
+    behind the same access control as the main port."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+
+    from fluoroscope.server.auth import AccessControl
+
+    return Starlette(
+        routes=otlp_routes(state),
+        middleware=[Middleware(AccessControl, policy=state.access, max_body=max_body)],
+    )
