@@ -63,6 +63,7 @@ from fluoroscope.ingest.frames import (
     write_frame,
 )
 from fluoroscope.ingest.histogram import INSERT_SECONDS, ROUND_DOCUMENTS, Histogram
+from fluoroscope.ingest.otlp.options import TranslateOptions, encode_options
 from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
@@ -206,8 +207,10 @@ class IngestProcess:
         max_buffered_bytes: int = 128 * 1024 * 1024,
         workers: int = 1,
         prepare: Prepare | None = None,
+        otlp: TranslateOptions | None = None,
     ) -> None:
-        """``cached_traces`` and ``max_buffered_bytes`` are shared out among the
+        """``otlp``: how the workers translate OTLP spans arriving over UDP (AWS's
+        ``T1S`` datagrams). ``cached_traces`` and ``max_buffered_bytes`` are shared out among the
         ``workers`` (1 to 255). ``prepare`` (settable until :meth:`start`): called with
         the batches of each insert round before they are inserted, returns what to
         insert (group statistics: ``query.groupstats``); rounds never overlap."""
@@ -217,6 +220,7 @@ class IngestProcess:
         self.prepare = prepare
         self._contributions = False
         self._retention = retention_seconds
+        self._otlp = otlp
         self._cached = max(1, cached_traces // workers)
         self._max_bytes = max_buffered_bytes
         self._lock = threading.Lock()
@@ -527,6 +531,7 @@ class _Shard:
                 "--cached-traces", str(owner._cached),
                 "--max-buffered-bytes", str(max(1, owner._max_bytes // self._count)),
                 *(["--contributions"] if owner._contributions else []),
+                *(["--otlp-options", encode_options(owner._otlp)] if owner._otlp else []),
                 "--parent", str(os.getpid()),
             ],
             stdin=subprocess.PIPE,

@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, write_frame
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
+from fluoroscope.ingest.otlp.options import translator
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
 from fluoroscope.ingest.shards import shard_of
 from fluoroscope.model.errors import StoreUnavailable, Throttled
@@ -199,6 +200,7 @@ class _Worker:
             max_buffered_bytes=args.max_buffered_bytes,
             owns=None if shards == 1 else lambda tid: shard_of(tid.encode(), shards) == shard,
             stray=None if shards == 1 else self._send_strays,
+            otlp=None if args.otlp_options is None else translator(args.otlp_options),
         )
         self.pipeline.assembler.track_contributions = args.contributions
         self.stopped = threading.Event()
@@ -277,6 +279,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cached-traces", type=int, default=20_000)
     parser.add_argument("--max-buffered-bytes", type=int, default=128 * 1024 * 1024)
     parser.add_argument("--contributions", action="store_true")
+    parser.add_argument("--otlp-options", help="TranslateOptions, as encode_options makes them")
     parser.add_argument("--parent", type=int, default=os.getppid(), help="the server's pid")
     args = parser.parse_args(argv)
     tie_to_parent(args.parent)

@@ -31,7 +31,7 @@ from fluoroscope.model.errors import (
     StoreUnwritable,
     Throttled,
 )
-from fluoroscope.model.ids import is_trace_id
+from fluoroscope.model.ids import normalize_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import filtered_graph, service_graph
@@ -44,7 +44,7 @@ from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.openapi import openapi_endpoint
-from fluoroscope.server.otlp import otlp_routes
+from fluoroscope.server.otlp import otlp_routes, transit_segments
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -114,6 +114,12 @@ async def put_trace_segments(
     valid: list[tuple[str, bytes]] = []
     size = 0
     for index, text in enumerate(documents):
+        if isinstance(text, str) and text.startswith("T1"):  # OTLP spans (CloudWatch agent)
+            spans, refusals = transit_segments(text, state, now)
+            valid += spans
+            size += sum(len(raw) for _, raw in spans)
+            unprocessed += refusals
+            continue
         try:
             if not isinstance(text, str):
                 raise InvalidDocument(f"document {index} is not a string", code="InvalidDocument")
@@ -209,9 +215,12 @@ async def batch_get_traces(
         offset = int(token)
     unique = list(dict.fromkeys(ids))
     page = unique[offset : offset + TRACES_PER_PAGE]
-    wellformed = [i for i in page if is_trace_id(i)]
+    # either form of an id (1-xxxxxxxx-..., or 32 hex as OpenTelemetry writes it)
+    canonical = {i: normalize_trace_id(i) for i in page}
+    wellformed = list(dict.fromkeys(c for c in canonical.values() if c is not None))
     traces, missing = await run_in_threadpool(get_traces, state.store, wellformed)
-    unprocessed = [i for i in page if not is_trace_id(i)] + missing
+    lost = set(missing)
+    unprocessed = [i for i, c in canonical.items() if c is None or c in lost]
     result: dict[str, Any] = {
         "Traces": [render_trace(t) for t in traces],
         "UnprocessedTraceIds": unprocessed,
@@ -300,7 +309,8 @@ async def get_trace_graph(
         raise InvalidRequest("TraceIds is required and must be a non-empty list of strings")
     if len(ids) > MAX_TRACE_IDS:
         raise InvalidRequest(f"at most {MAX_TRACE_IDS} TraceIds per call")
-    wellformed = [i for i in dict.fromkeys(ids) if is_trace_id(i)]
+    canonical = (normalize_trace_id(i) for i in ids)
+    wellformed = list(dict.fromkeys(c for c in canonical if c is not None))
     graph = await run_in_threadpool(trace_graph, state.store, wellformed)
     rendered = render_graph(graph)
     return {"Services": rendered["Services"]}

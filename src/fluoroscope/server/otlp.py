@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from fluoroscope.ingest.otlp import Translation, documents_of
+from fluoroscope.ingest.otlp import Translation, documents_of, transit_documents
 from fluoroscope.ingest.otlp.decode import (
     OtlpDecodeError,
     decompress,
@@ -56,7 +56,14 @@ from fluoroscope.model.errors import FluoroscopeError, StoreUnwritable, Throttle
 if TYPE_CHECKING:
     from fluoroscope.server.app import ServerState
 
-__all__ = ["MAX_OTLP_BODY_BYTES", "GrpcServer", "export_traces", "otlp_routes"]
+__all__ = [
+    "MAX_OTLP_BODY_BYTES",
+    "GrpcServer",
+    "create_otlp_app",
+    "export_traces",
+    "otlp_routes",
+    "transit_segments",
+]
 
 log = logging.getLogger("fluoroscope.server")
 
@@ -107,6 +114,33 @@ async def _store(state: ServerState, valid: list[tuple[str, bytes]], size: int) 
         raise _Refusal(503, "UNAVAILABLE", "the spans were not stored in time", True) from None
     except FluoroscopeError as exc:  # the store failed: storing again is harmless
         raise _Refusal(503, "UNAVAILABLE", f"the spans could not be stored: {exc}", True) from None
+
+
+def transit_segments(
+    text: str, state: ServerState, now: float
+) -> tuple[list[tuple[str, bytes]], list[dict[str, str]]]:
+    """A ``T1S``/``T1U`` document of PutTraceSegments (the CloudWatch agent's OTLP
+    transit form): its spans' valid documents as ``(trace id, JSON)``, and
+    ``UnprocessedTraceSegments`` entries for what was refused. ``T1U`` (unsampled) spans
+    are taken and not stored."""
+    docs, out, outcome = transit_documents(
+        text.encode("utf-8", "surrogatepass"),
+        state.otlp,
+        now=now,
+        max_age=state.retention_seconds,
+    )
+    refusals: list[dict[str, str]] = []
+    if outcome not in ("sampled", "unsampled"):
+        reason = {
+            "unknown_prefix": "an unknown T1 prefix (T1S and T1U are known)",
+            "base64": "T1S text that is not base64",
+            "protobuf": "T1S data that is not an OTLP ExportTraceServiceRequest",
+        }[outcome]
+        refusals.append({"Id": "", "ErrorCode": "InvalidDocument", "Message": reason})
+    elif out.rejected:
+        refusals.append({"Id": "", "ErrorCode": "InvalidSpans", "Message": out.message})
+    state.pipeline.count({f"http_otlp_{outcome}": 1, "http_otlp_rejected": out.rejected})
+    return [(doc["trace_id"], raw) for doc, raw in docs], refusals
 
 
 # -- HTTP ----------------------------------------------------------------------------

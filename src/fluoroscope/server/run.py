@@ -126,6 +126,7 @@ async def _serve(
         retention_seconds=retention_seconds,
         cached_traces=cached_traces,
         workers=ingest_workers,
+        otlp=otlp_options,
     )
     state = ServerState(
         store=store,

@@ -40,6 +40,7 @@ from fluoroscope.ingest.otlp.blocks import (
     resource_facts,
     status_flags,
 )
+from fluoroscope.ingest.otlp.options import TranslateOptions
 from fluoroscope.model.documents import MAX_NAME_LENGTH
 
 __all__ = ["TranslateOptions", "Translation", "Translator", "attribute_dict", "xray_trace_id"]
@@ -62,16 +63,6 @@ _SERVICE_SEGMENT_AWS_DROPS: Final = (
     "operation", "account_id", "region", "request_id", "queue_url", "table_name", "table_names",
 )  # fmt: skip
 _MAX_ERRORS: Final = 5  # reasons kept per request for the partial-success message
-
-
-@dataclass(frozen=True, slots=True)
-class TranslateOptions:
-    """The exporter's settings: which attributes become annotations (``indexed``, or
-    all of them), and log groups named on every segment (``aws_log_groups``)."""
-
-    indexed: frozenset[str] = frozenset()
-    index_all: bool = False
-    log_groups: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
