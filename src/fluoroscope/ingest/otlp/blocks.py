@@ -5,10 +5,10 @@ These follow the OpenTelemetry Collector's awsxray exporter (its ``http``, ``aws
 Old and new semantic conventions are both read (``http.method`` and
 ``http.request.method``, ``http.url`` and ``url.full``, ...).
 
-Each builder takes the span's attributes as a plain dict (``attrs``) and ``rest``, the
-attributes not yet consumed by a block, from which it removes what it consumes (the
-rest becomes annotations and metadata). Pure functions apart from the random exception
-ids; thread-safe.
+Each builder takes the span's attributes as a plain dict (``attrs``); what a block
+consumes is named by :data:`HTTP_KEYS`, :data:`AWS_KEYS` and :data:`SQL_KEYS` (the
+translator leaves those out of annotations and metadata). Pure functions apart from
+the random exception ids; thread-safe.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = [
+    "AWS_KEYS",
+    "HTTP_KEYS",
+    "SQL_KEYS",
     "ResourceFacts",
     "make_cause",
     "make_http",
@@ -38,23 +41,23 @@ _SQL_SYSTEMS: Final = frozenset(
      "teradata", "other_sql"}
 )  # fmt: skip
 
-_HTTP_TRIGGERS: Final = (
+_HTTP_TRIGGERS: Final = frozenset((
     "http.method", "http.request.method", "http.status_code", "http.response.status_code",
     "http.url", "url.full", "http.scheme", "url.scheme", "http.host", "http.target",
     "http.server_name", "net.host.port", "url.path", "http.user_agent", "user_agent.original",
     "http.client_ip",
-)  # fmt: skip
+))  # fmt: skip
 
-_HTTP_CONSUMED: Final = (
-    *_HTTP_TRIGGERS, "client.address", "net.peer.ip", "network.peer.address", "net.host.name",
+HTTP_KEYS: Final = _HTTP_TRIGGERS | frozenset((
+    "client.address", "net.peer.ip", "network.peer.address", "net.host.name",
     "host.name", "server.address", "server.port", "net.peer.name", "net.peer.port", "url.query",
     "http.response.body.size", "http.response_content_length",
-)  # fmt: skip
+))  # fmt: skip
 
-_AWS_SPAN_KEYS: Final = (
+AWS_KEYS: Final = frozenset((
     "aws.operation", "rpc.method", "aws.account_id", "aws.region", "aws.request_id",
     "aws.requestId", "aws.queue_url", "aws.queue.url", "aws.table_name", "aws.table.name",
-)  # fmt: skip
+))  # fmt: skip
 
 
 def _str(value: object) -> str:
@@ -92,9 +95,10 @@ def _ip(value: object) -> str:
 # -- http ------------------------------------------------------------------------------
 
 
-def make_http(attrs: Mapping[str, Any], kind: int, rest: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``http`` block, or None when the span has no HTTP attribute."""
-    if not any(key in attrs for key in _HTTP_TRIGGERS):
+def make_http(attrs: Mapping[str, Any], kind: int) -> dict[str, Any] | None:
+    """The ``http`` block (consuming :data:`HTTP_KEYS`), or None when the span has no
+    HTTP attribute."""
+    if _HTTP_TRIGGERS.isdisjoint(attrs):
         return None
     get = attrs.get
     request: dict[str, Any] = {}
@@ -152,8 +156,6 @@ def make_http(attrs: Mapping[str, Any], kind: int, rest: dict[str, Any]) -> dict
     if attrs.get("message.type") == "RECEIVED":
         length = _int(get("messaging.message.payload_size_bytes")) or 0
     response["content_length"] = length
-    for key in _HTTP_CONSUMED:
-        rest.pop(key, None)
     block: dict[str, Any] = {}
     if request:
         block["request"] = request
@@ -179,13 +181,12 @@ def make_cause(
     kind: int,
     status_code: int,
     attrs: Mapping[str, Any],
-    rest: dict[str, Any],
     language: str,
     values: Any,
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any] | None, bool]:
     """The ``cause`` block: ``exception`` events (with stacks parsed by ``language``),
-    failed AWS SDK HTTP attempts, else the status message of an ERROR span. ``values``
-    turns an event's attributes into a dict."""
+    failed AWS SDK HTTP attempts, else the status message of an ERROR span; and whether
+    it consumed ``http.status_text``. ``values`` turns an event's attributes into a dict."""
     aws_sdk = attrs.get("rpc.system") == "aws-api"
     exceptions: list[dict[str, Any]] = []
     found = False
@@ -219,16 +220,16 @@ def make_cause(
                     }
                 )
     if found:
-        return {"exceptions": exceptions}
+        return {"exceptions": exceptions}, False
     if status_code != STATUS_ERROR:
-        return None
+        return None, False
     message = span.status.message
-    text = rest.pop("http.status_text", None)
+    text = attrs.get("http.status_text")
     if not message and text is not None:
         message = _str(text)
     if not message:
-        return None
-    return {"exceptions": [{"id": os.urandom(8).hex(), "message": message}]}
+        return None, text is not None
+    return {"exceptions": [{"id": os.urandom(8).hex(), "message": message}]}, text is not None
 
 
 def _parse_exception(
@@ -453,12 +454,9 @@ def _compact(**fields: str) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value}
 
 
-def make_span_aws(
-    attrs: Mapping[str, Any], rest: dict[str, Any], facts: ResourceFacts
-) -> dict[str, Any] | None:
-    """The ``aws`` block: the resource's part plus the span's AWS call attributes."""
-    for key in _AWS_SPAN_KEYS:
-        rest.pop(key, None)
+def make_span_aws(attrs: Mapping[str, Any], facts: ResourceFacts) -> dict[str, Any] | None:
+    """The ``aws`` block: the resource's part plus the span's AWS call attributes
+    (:data:`AWS_KEYS` are consumed even when the resource is on another cloud)."""
     if facts.aws is None:
         return None
     get = attrs.get
@@ -497,8 +495,14 @@ def make_span_aws(
 # -- sql -----------------------------------------------------------------------------
 
 
-def make_sql(attrs: Mapping[str, Any], name: str, rest: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``sql`` block of a call to an SQL database (``db.system`` one of them)."""
+SQL_KEYS: Final = frozenset(
+    ("db.system", "db.connection_string", "db.name", "db.user", "db.statement", "db.query.text")
+)
+
+
+def make_sql(attrs: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """The ``sql`` block of a call to an SQL database (``db.system`` one of them),
+    consuming :data:`SQL_KEYS`."""
     system = attrs.get("db.system")
     if system not in _SQL_SYSTEMS:
         return None
@@ -514,7 +518,4 @@ def make_sql(attrs: Mapping[str, Any], name: str, rest: dict[str, Any]) -> dict[
     statement = attrs.get("db.statement", attrs.get("db.query.text"))
     if statement is not None:
         sql["sanitized_query"] = _str(statement)
-    for key in ("db.system", "db.connection_string", "db.name", "db.user", "db.statement",
-                "db.query.text"):  # fmt: skip
-        rest.pop(key, None)
     return sql

@@ -31,7 +31,10 @@ from urllib.parse import urlsplit
 import orjson
 
 from fluoroscope.ingest.otlp.blocks import (
+    AWS_KEYS,
+    HTTP_KEYS,
     SERVER,
+    SQL_KEYS,
     ResourceFacts,
     make_cause,
     make_http,
@@ -270,15 +273,16 @@ class Translator:
     ) -> dict[str, Any]:
         is_segment = kind == SERVER or not parent
         status_code = span.status.code
-        rest = dict(attrs)
-        http = make_http(attrs, kind, rest)
+        http = make_http(attrs, kind)
         error, fault, throttle = status_flags(attrs, status_code)
-        cause = make_cause(
-            span, kind, status_code, attrs, rest, resource.facts.language, attribute_dict
+        cause, status_text = make_cause(
+            span, kind, status_code, attrs, resource.facts.language, attribute_dict
         )
-        aws = make_span_aws(attrs, rest, resource.facts)
+        aws = make_span_aws(attrs, resource.facts)
         name, namespace = _name(span, attrs, kind, resource)
-        sql = make_sql(attrs, span.name, rest)
+        sql = make_sql(attrs, span.name)
+        consumed = _consumed(http is not None, sql is not None, status_text)
+        rest = {key: value for key, value in attrs.items() if key not in consumed}
         doc: dict[str, Any] = {
             "name": name,
             "id": (own_id or span.span_id).hex(),
@@ -379,6 +383,20 @@ class Translator:
             doc["annotations"] = notes
         if metadata:
             doc["metadata"] = metadata
+
+
+_CONSUMED: dict[tuple[bool, bool, bool], frozenset[str]] = {}
+
+
+def _consumed(http: bool, sql: bool, status_text: bool) -> frozenset[str]:
+    """The attributes the blocks made consume (AWS call attributes always)."""
+    keys = _CONSUMED.get((http, sql, status_text))
+    if keys is None:
+        keys = AWS_KEYS | (HTTP_KEYS if http else frozenset()) | (SQL_KEYS if sql else frozenset())
+        if status_text:
+            keys |= {"http.status_text"}
+        _CONSUMED[(http, sql, status_text)] = keys
+    return keys
 
 
 def _trim_sdk_prefix(name: str, attrs: Mapping[str, Any]) -> str:
