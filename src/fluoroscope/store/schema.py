@@ -19,6 +19,22 @@ Tables (all in one database, ``{db}``):
     Per-minute statistics per service-graph node and per edge, with latency
     histograms (``Map(bucket_us, count)``), aggregated at ingest. Counts are signed:
     ingest retracts an inferred node's numbers when the real downstream segment turns up.
+``log_groups`` / ``log_streams``
+    CloudWatch Logs groups and streams, one row version per change (``deleted`` marks).
+``log_events``
+    One row per log event (the column names are a contract the Logs Insights and filter
+    pattern compilers rely on: ``log_group stream ts ingest_ts seq message trace_id
+    segment_id request_id level type json retention_days``). Ordered by ``(log_group,
+    ts, seq)``, one partition per day; each row expires ``retention_days`` after ``ts``.
+``log_index``
+    Filled by a materialized view: a row per event carrying a trace id (``key`` = the
+    trace id) or a request id (``key`` = ``'r:'`` + it), ordered by ``key``, so one
+    trace's lines, and the lines of its Lambda invocations, are found without scanning.
+``log_requests``
+    Filled by a materialized view: one row per (group, stream, request id) whose trace
+    is known (lines carrying both ids, e.g. Lambda REPORT).
+``log_stream_times``
+    Each stream's first/last event and last ingestion time, aggregated per insert.
 
 Migrations only ever append; :func:`migrate` applies the missing ones in order and
 records each in ``schema_migrations``. Retention is a TTL, re-applied when it changes.
@@ -344,6 +360,146 @@ MIGRATIONS += (
                 "vertical_merge_algorithm_min_columns_to_activate = 1"
             )
             for table in ("spans", "traces")
+        ),
+    ),
+)
+
+# The log store (CloudWatch Logs API). Every log table expires rows by their own
+# ``retention_days`` (the group's retention when written; PutRetentionPolicy rewrites it
+# with a mutation), so the server-wide TTL of :func:`set_retention` does not apply here.
+_LOG_TTL: Final = "TTL toDateTime(ts) + toIntervalDay(retention_days)"
+
+MIGRATIONS += (
+    (
+        10,
+        "log groups, streams, events, their trace and request index, Lambda invocations",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.log_groups (
+                name String,
+                creation_time Int64,
+                retention_days UInt16,
+                log_group_class LowCardinality(String),
+                kms_key_id String,
+                tags String,
+                deleted UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY name
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.log_streams (
+                log_group String,
+                name String,
+                creation_time Int64,
+                deleted UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (log_group, name)
+            """,
+            # One row per event. A window over some groups reads only that window (the
+            # key starts with the group, then the time; one partition per day). json is
+            # the message's first JSON object: the message itself when it is one (no
+            # second copy stored: json_whole = 1), else the part kept in json_text.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.log_events (
+                log_group LowCardinality(String),
+                stream LowCardinality(String),
+                ts DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+                ingest_ts DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+                seq UInt64 CODEC(ZSTD(1)),
+                message String CODEC(ZSTD(3)),
+                trace_id String CODEC(ZSTD(1)),
+                segment_id String CODEC(ZSTD(1)),
+                request_id String CODEC(ZSTD(1)),
+                level LowCardinality(String),
+                type LowCardinality(String),
+                json_whole UInt8,
+                json_text String CODEC(ZSTD(3)),
+                json String ALIAS if(json_whole = 1, message, json_text),
+                retention_days UInt16,
+                INDEX log_stream stream TYPE bloom_filter(0.01) GRANULARITY 4
+            ) ENGINE = MergeTree
+            PARTITION BY toYYYYMMDD(ts)
+            ORDER BY (log_group, ts, seq)
+            """
+            + _LOG_TTL
+            + "\nSETTINGS index_granularity = 1024\n",
+            # The lines of one trace without scanning time: a row per event that carries a
+            # trace id (key = the trace id) and per event that carries a request id
+            # (key = 'r:' + request id), pointing at the event by (log_group, ts, seq).
+            """
+            CREATE TABLE IF NOT EXISTS {db}.log_index (
+                key String CODEC(ZSTD(1)),
+                log_group LowCardinality(String),
+                stream LowCardinality(String),
+                request_id String CODEC(ZSTD(1)),
+                ts DateTime64(3, 'UTC') CODEC(ZSTD(1)),
+                seq UInt64 CODEC(ZSTD(1)),
+                retention_days UInt16
+            ) ENGINE = MergeTree
+            PARTITION BY toYYYYMMDD(ts)
+            ORDER BY (key, log_group, ts, seq)
+            """
+            + _LOG_TTL
+            + "\nSETTINGS index_granularity = 256\n",
+            """
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.log_index_mv TO {db}.log_index AS
+            SELECT key, log_group, stream, request_id, ts, seq, retention_days
+            FROM {db}.log_events
+            ARRAY JOIN arrayFilter(k -> k != '',
+                [trace_id, if(request_id = '', '', concat('r:', request_id))]) AS key
+            WHERE trace_id != '' OR request_id != ''
+            """,
+            # One row per Lambda invocation (or API Gateway request) whose trace is known:
+            # what an application line carrying only the request id resolves its trace
+            # through. Several lines may name the same invocation, collapsed by merges
+            # within a day: read with any() per (log_group, stream, request_id), and
+            # narrow by ts (one partition per day) to the window read plus some slack.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.log_requests (
+                log_group LowCardinality(String),
+                stream LowCardinality(String),
+                request_id String CODEC(ZSTD(1)),
+                trace_id String CODEC(ZSTD(1)),
+                segment_id String CODEC(ZSTD(1)),
+                ts DateTime64(3, 'UTC') CODEC(ZSTD(1)),
+                retention_days UInt16
+            ) ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMMDD(ts)
+            ORDER BY (log_group, stream, request_id)
+            """
+            + _LOG_TTL
+            + "\n",
+            """
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.log_requests_mv TO {db}.log_requests AS
+            SELECT log_group, stream, request_id, trace_id, segment_id, ts, retention_days
+            FROM {db}.log_events
+            WHERE request_id != '' AND trace_id != ''
+            """,
+            # firstEventTimestamp, lastEventTimestamp, lastIngestionTime per stream,
+            # aggregated per insert block (read with min/max ... GROUP BY).
+            """
+            CREATE TABLE IF NOT EXISTS {db}.log_stream_times (
+                log_group String,
+                stream String,
+                first_event SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+                last_event SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+                last_ingestion SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+                events SimpleAggregateFunction(sum, UInt64),
+                bytes SimpleAggregateFunction(sum, UInt64)
+            ) ENGINE = AggregatingMergeTree
+            ORDER BY (log_group, stream)
+            """,
+            """
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.log_stream_times_mv
+            TO {db}.log_stream_times AS
+            SELECT log_group, stream, min(ts) AS first_event, max(ts) AS last_event,
+                max(ingest_ts) AS last_ingestion, count() AS events,
+                sum(length(message)) AS bytes
+            FROM {db}.log_events
+            GROUP BY log_group, stream
+            """,
         ),
     ),
 )

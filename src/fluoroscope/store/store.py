@@ -118,6 +118,11 @@ class Store:
         return cls(transport, db)
 
     @property
+    def transport(self) -> Transport:
+        """The transport this store runs its statements on (for the log store beside it)."""
+        return self._t
+
+    @property
     def embedded(self) -> bool:
         """True when the engine runs inside this process (chDB)."""
         return isinstance(self._t, ChdbTransport)

@@ -1,0 +1,335 @@
+"""Log ingest and one trace's log lines (DESIGN.md §7; issue 17 item 8, the ingest half).
+
+Targets: >= 100,000 events/s of ~200-byte lines through PutLogEvents on 2 cores with zero
+loss; one trace's log lines among 10M stored events in p50 < 20 ms; bytes on disk per
+event printed.
+
+What one run does, on the embedded engine in a temporary directory, in this process:
+
+1. **ingest**: ``--ingest`` realistic lines (~200 bytes: Lambda platform and runtime lines,
+   Powertools JSON, API Gateway access and execution logs, OpenTelemetry-formatted lines,
+   plain access lines), pre-made, are submitted in PutLogEvents-sized batches
+   (``--batch`` events, one stream each) by ``--clients`` threads at once - as concurrent
+   PutLogEvents calls reach the server - through :class:`LogWriter` into the store. A
+   Throttled batch is retried (and counted): zero loss is checked by counting the rows
+   stored. Prints events/s, and how the writer's time split between reading lines in
+   Arrow (Python process) and inserting (engine). **Reference**: the same rows, already
+   encoded, inserted raw (message only, nothing extracted, so no index rows) in the same
+   insert sizes into another database.
+2. **load**: more events up to ``--events`` (default 2,000,000: loading 10M takes ~2 min
+   of ingest plus merges on this shared machine; ``--events 10000000`` for the goal's
+   size), spread over one hour, merged as the engine does in the background.
+3. **bytes on disk per event** over all log tables after merging (each table shown);
+   reference: the messages' own UTF-8 bytes per event.
+4. **one trace's lines**: ``--lookups`` random traces (a Lambda invocation: platform and
+   runtime lines joined through the request id, plus Powertools and API Gateway lines
+   carrying the id) through :meth:`LogStore.trace_lines`, p50/p99. **Reference**: the
+   same traces looked up by scanning ``trace_id`` over the whole hour (what the table
+   would cost without the index), p50.
+
+Usage: ``python benchmarks/logs.py [--events N] [--ingest N]``. Never run by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Final
+
+from fluoroscope.ingest.logwriter import LogWriter, encode
+from fluoroscope.model.errors import Throttled
+from fluoroscope.store.logs import LogGroupExists, LogStore
+from fluoroscope.store.store import Store
+
+TARGET_RATE: Final = 100_000.0
+TARGET_P50_MS: Final = 20.0
+HOUR_MS: Final = 3_600_000
+GROUPS: Final = ("/aws/lambda/checkout", "/aws/lambda/orders", "/aws/lambda/payments")
+ACCESS: Final = "/apigw/orders-api/access"
+EXECUTION: Final = "API-Gateway-Execution-Logs_a1b2c3d4e5/prod"
+CUSTOMERS: Final = ("acme", "globex", "initech", "umbrella", "hooli", "stark")
+STREAMS: Final = tuple(f"2026/12/03/[$LATEST]{i:032x}" for i in range(1, 9))
+
+
+def _hex(rng: random.Random, n: int) -> str:
+    return f"{rng.getrandbits(4 * n):0{n}x}"
+
+
+def _trace(rng: random.Random, epoch: int) -> str:
+    return f"1-{epoch:08x}-{_hex(rng, 24)}"
+
+
+def invocation(rng: random.Random, at_ms: int) -> tuple[str, list[tuple[str, str]]]:
+    """(trace id, [(group, message)]) of one request: API Gateway, then a Lambda
+    invocation (text format) with Powertools lines; ~200 bytes a line."""
+    request = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    api = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    trace = _trace(rng, at_ms // 1000)
+    group = rng.choice(GROUPS)
+    order = f"o-{rng.randrange(10**8):08d}"
+    customer = rng.choice(CUSTOMERS)
+    ms = rng.randrange(5, 900)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at_ms / 1000))
+    lines = [
+        (EXECUTION, f"({api}) X-ray Tracing ID : Root={trace}"),
+        (EXECUTION, f"({api}) Method request path: {{}} query string: {{customer={customer}, "
+                    f"order={order}}} headers: {{Accept=application/json, Host=api.example.com}}"),
+        (group, f"START RequestId: {request} Version: $LATEST\n"),
+        (group, f"[INFO]\t{stamp}.{at_ms % 1000:03d}Z\t{request}\tProcessing order {order} for "
+                f"customer {customer}: {rng.randrange(1, 9)} items, total {rng.randrange(10**5)} "
+                "cents, shipping to warehouse eu-west-1b\n"),
+        (group, '{"level":"INFO","location":"charge:88","message":"Collecting payment",'
+                f'"timestamp":"{stamp},{at_ms % 1000:03d}+0000","service":"payment",'
+                f'"function_request_id":"{request}","xray_trace_id":"{trace}"}}'),
+        (group, f"END RequestId: {request}\n"),
+        (group, f"REPORT RequestId: {request}\tDuration: {ms}.{rng.randrange(100):02d} ms\t"
+                f"Billed Duration: {ms + 1} ms\tMemory Size: 128 MB\tMax Memory Used: "
+                f"{rng.randrange(50, 128)} MB\t\nXRAY TraceId: {trace}\tSegmentId: "
+                f"{_hex(rng, 16)}\tSampled: true\t\n"),
+        (ACCESS, f'{{"requestTime":"{stamp}","requestId":"{api}","httpMethod":"POST",'
+                 f'"path":"/prod/orders","status":{rng.choice((200, 200, 200, 201, 502))},'
+                 f'"responseLatency":{ms + 12},"xrayTraceId":"{trace}","ip":"10.0.{rng.randrange(256)}.7"}}'),
+    ]  # fmt: skip
+    if rng.random() < 0.2:
+        lines.insert(4, (group, f"[ERROR]\t{stamp}.{at_ms % 1000:03d}Z\t{request}\tfailed to "
+                                f"reserve stock for {order}: timeout after 3000 ms calling "
+                                "inventory-service (attempt 3 of 3), giving up\n"))  # fmt: skip
+    return trace, lines
+
+
+def filler(rng: random.Random) -> tuple[str, str]:
+    """A line of no trace: a health check, or an OpenTelemetry-formatted app line."""
+    if rng.random() < 0.5:
+        return ACCESS, (
+            f"10.1.{rng.randrange(256)}.{rng.randrange(256)} - - GET /health HTTP/1.1 200 "
+            f"{rng.randrange(100)}ms user-agent=kube-probe/1.29 pod=orders-{_hex(rng, 5)} "
+            "node=ip-10-0-12-34.eu-west-1.compute.internal nothing more to see here"
+        )
+    return GROUPS[0], (
+        f"2026-12-03 18:29:55,123 WARNING [app] [app.py:42] [trace_id={_hex(rng, 32)} "
+        f"span_id={_hex(rng, 16)} resource.service.name=orders trace_sampled=True] - slow "
+        f"downstream call took {rng.randrange(2000)} ms"
+    )
+
+
+def batches(
+    rng: random.Random, count: int, start_ms: int, span_ms: int, size: int, traces: list[str]
+) -> Iterator[tuple[str, str, list[int], list[str]]]:
+    """``count`` events as (group, stream, timestamps, messages) batches of at most
+    ``size``, time-ordered within a batch, spread over ``span_ms``; the trace ids made
+    go to ``traces``."""
+    pending: dict[str, list[tuple[int, str]]] = {}
+    made = 0
+
+    def batch(group: str, events: list[tuple[int, str]]) -> tuple[str, str, list[int], list[str]]:
+        return group, rng.choice(STREAMS), [at for at, _ in events], [m for _, m in events]
+
+    while made < count:
+        at = start_ms + int(span_ms * made / count)
+        if rng.random() < 0.6:
+            trace, lines = invocation(rng, at)
+            traces.append(trace)
+        else:
+            lines = [filler(rng)]
+        for i, (group, message) in enumerate(lines):
+            pending.setdefault(group, []).append((at + i, message))
+            made += 1
+            if len(pending[group]) >= size:
+                yield batch(group, pending.pop(group))
+    for group, events in pending.items():
+        yield batch(group, events)
+
+
+def ensure(logs: LogStore, group: str, stream: str, known: set[tuple[str, str]]) -> None:
+    if group not in {g for g, _ in known}:
+        with contextlib.suppress(LogGroupExists):
+            logs.create_group(group)
+    if (group, stream) not in known:
+        logs.create_stream(group, stream)
+        known.add((group, stream))
+
+
+def ingest(
+    logs: LogStore, items: list[tuple[str, str, list[int], list[str]]], clients: int
+) -> tuple[float, int, LogWriter]:
+    """Submit ``items`` from ``clients`` threads; returns (seconds, throttled, writer)."""
+    writer = LogWriter(logs)
+    throttled = 0
+    lock = threading.Lock()
+
+    def client(share: list[tuple[str, str, list[int], list[str]]]) -> None:
+        nonlocal throttled
+        waiting: list[Future[None]] = []
+        for group, stream, stamps, messages in share:
+            while True:
+                try:
+                    waiting.append(writer.submit(group, stream, stamps, messages))
+                    break
+                except Throttled:
+                    with lock:
+                        throttled += 1
+                    time.sleep(0.005)
+            if len(waiting) >= 4:  # a client keeps a few calls in flight
+                waiting.pop(0).result()
+        for future in waiting:
+            future.result()
+
+    threads = [threading.Thread(target=client, args=(items[i::clients],)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    writer.close()
+    return elapsed, throttled, writer
+
+
+def count(logs: LogStore) -> int:
+    return int(logs.query(f"SELECT count() FROM `{logs.database}`.log_events").column(0)[0].as_py())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--events", type=int, default=2_000_000, help="events stored for the lookup"
+    )
+    parser.add_argument("--ingest", type=int, default=300_000, help="events timed for ingest")
+    parser.add_argument("--batch", type=int, default=1_000, help="events per PutLogEvents call")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent PutLogEvents callers")
+    parser.add_argument("--lookups", type=int, default=200)
+    args = parser.parse_args()
+    rng = random.Random(17)
+    data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
+    store = Store.open("chdb", data, 30, database="bench")
+    logs = LogStore(store, 30)
+    raw_store = LogStore(Store.open("chdb", data, 30, database="bench_raw"), 30)
+    start = int(time.time() * 1000) - HOUR_MS - 60_000
+    traces: list[str] = []
+    known: set[tuple[str, str]] = set()
+
+    # 1. ingest through the writer, and the raw insert of the same rows
+    items = list(batches(rng, args.ingest, start, HOUR_MS * args.ingest // max(args.events, 1),
+                         args.batch, traces))  # fmt: skip
+    for group, stream, _, _ in items:
+        ensure(logs, group, stream, known)
+    submitted = sum(len(ms) for *_, ms in items)
+    payload = sum(len(m.encode()) for *_, ms in items for m in ms)
+    elapsed, throttled, writer = ingest(logs, items, args.clients)
+    stats = writer.stats
+    stored = count(logs)
+    rate = submitted / elapsed
+    per_insert = submitted / max(stats.inserts, 1)
+    tables, first = [], 1
+    chunk: list[tuple[str, str, list[int], list[str], int, int]] = []
+    for group, stream, stamps, messages in items:
+        chunk.append((group, stream, stamps, messages, 30, start))
+        if sum(len(c[3]) for c in chunk) >= per_insert:
+            tables.append(encode(chunk, first))
+            first += sum(len(c[3]) for c in chunk)
+            chunk = []
+    if chunk:
+        tables.append(encode(chunk, first))
+    raw_columns = ["log_group", "stream", "ts", "ingest_ts", "seq", "message", "retention_days"]
+    raw_tables = [t.select(raw_columns) for t in tables]
+    raw_started = time.perf_counter()
+    for table in raw_tables:
+        raw_store.write(table)
+    raw_elapsed = time.perf_counter() - raw_started
+    raw_rate = submitted / raw_elapsed
+    print(f"ingest: {submitted:,} events ({payload / submitted:.0f} bytes/line) in "
+          f"{elapsed:.2f} s = {rate:,.0f} events/s through the writer "
+          f"({args.clients} clients, {args.batch}-event batches, {stats.inserts} inserts, "
+          f"{throttled} throttled and retried); stored {stored:,}: "
+          f"{'zero loss' if stored == submitted else 'LOSS'}")  # fmt: skip
+    print(f"  writer time: reading lines (Arrow, Python process) {stats.read_seconds:.2f} s "
+          f"= {stats.read_seconds / submitted * 1e6:.2f} us/event, inserting (engine) "
+          f"{stats.insert_seconds:.2f} s = {stats.insert_seconds / submitted * 1e6:.2f} us/event")  # fmt: skip
+    print(f"  reference, raw insert of the same rows (nothing extracted, no index): "
+          f"{raw_rate:,.0f} events/s; ratio {rate / raw_rate:.2f}; goal {TARGET_RATE:,.0f}/s: "
+          f"{'met' if rate >= TARGET_RATE else 'NOT met'} ({rate / TARGET_RATE:.2f}x)")  # fmt: skip
+    sys.stdout.flush()
+
+    # 2. load the rest, spread over the hour
+    remaining = args.events - args.ingest
+    loaded = time.perf_counter()
+    if remaining > 0:
+        writer = LogWriter(logs)
+        pending: list[Future[None]] = []
+        offset = HOUR_MS * args.ingest // args.events
+        for group, stream, stamps, messages in batches(
+            rng, remaining, start + offset, HOUR_MS - offset, 10_000, traces
+        ):
+            ensure(logs, group, stream, known)
+            while True:
+                try:
+                    pending.append(writer.submit(group, stream, stamps, messages))
+                    break
+                except Throttled:
+                    time.sleep(0.01)
+            if len(pending) > 16:
+                pending.pop(0).result()
+        for future in pending:
+            future.result()
+        writer.close()
+    total = count(logs)
+    for table in ("log_events", "log_index", "log_requests", "log_stream_times"):
+        logs.query(f"OPTIMIZE TABLE `{logs.database}`.{table} FINAL")
+    print(f"load: {total:,} events stored over one hour in {time.perf_counter() - loaded:.1f} s "
+          "(then merged)")  # fmt: skip
+
+    # 3. bytes on disk per event
+    disk = logs.disk_bytes()
+    messages = (
+        logs.query(f"SELECT sum(length(message)) FROM `{logs.database}`.log_events")
+        .column(0)[0]
+        .as_py()
+    )
+    per_event = sum(disk.values()) / total
+    print(f"bytes on disk: {per_event:.1f} per event over all log tables "
+          f"({', '.join(f'{t} {b / total:.1f}' for t, b in sorted(disk.items()))}); "
+          f"reference: the messages are {messages / total:.1f} bytes per event raw "
+          f"(ratio {per_event / (messages / total):.3f})")  # fmt: skip
+
+    # 4. one trace's lines
+    sample = rng.sample(traces, min(args.lookups, len(traces)))
+    for trace in sample[:5]:  # warm the engine's caches as a running server has them
+        logs.trace_lines(trace)
+    times, sizes = [], []
+    for trace in sample:
+        began = time.perf_counter()
+        found = logs.trace_lines(trace)
+        times.append((time.perf_counter() - began) * 1000)
+        sizes.append(len(found))
+    p50 = statistics.median(times)
+    p99 = statistics.quantiles(times, n=100)[98] if len(times) >= 100 else max(times)
+    scans = []
+    for trace in sample[:10]:
+        began = time.perf_counter()
+        logs.query(
+            f"SELECT message FROM `{logs.database}`.log_events WHERE trace_id = {{k:String}} "
+            "ORDER BY ts, seq",
+            {"k": trace},
+        )
+        scans.append((time.perf_counter() - began) * 1000)
+    scan = statistics.median(scans)
+    print(f"one trace's lines among {total:,} events: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+          f"({statistics.mean(sizes):.1f} lines per trace, {len(sample)} traces); reference "
+          f"scan of trace_id over the hour p50 {scan:.1f} ms (ratio {p50 / scan:.3f}); goal "
+          f"p50 < {TARGET_P50_MS:.0f} ms: {'met' if p50 < TARGET_P50_MS else 'NOT met'}")  # fmt: skip
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""The batching log writer behind PutLogEvents.
+
+Each insert into the engine costs ~5 ms however few rows it holds, so events are not
+inserted one PutLogEvents call at a time: :meth:`LogWriter.submit` queues a validated
+batch for one stream and returns a future at once; a reader thread takes everything
+queued meanwhile (up to ``max_insert_events``), reads it (:func:`fluoroscope.ingest.logs.extract`)
+into one Arrow table and hands it to an inserter thread, which inserts it and then
+completes every future of that insert. While one insert runs, the next one is being
+read and the calls arriving meanwhile accumulate: the busier the server, the larger
+the inserts. A lone call is inserted at once (no lingering).
+
+Contract:
+
+* :meth:`LogWriter.submit` never blocks on the engine (a lock and a list append), so it
+  may be called from the event loop; :meth:`LogWriter.put` is its awaitable form. The
+  future completes (result ``None``) once the batch's events are durable, or fails with
+  the engine's :class:`~fluoroscope.model.errors.StoreError` (with
+  :class:`~fluoroscope.model.errors.StoreUnwritable` at once, without trying, while the
+  store has just refused writes: see :class:`~fluoroscope.ingest.writegate.WriteGate`).
+* Bounded: the bytes of the events queued or being inserted (message UTF-8 bytes + 26
+  per event, as PutLogEvents counts them) never exceed ``max_bytes``; a batch that would
+  exceed it is refused with :class:`~fluoroscope.model.errors.Throttled` (counted in
+  :attr:`LogWriter.stats`), nothing of it stored: the API answers ThrottlingException and
+  the client retries. A batch is never split: its events are stored together or not.
+* Events of one batch get consecutive ``seq`` values, and batches get them in the order
+  they were submitted (arrival order).
+* A batch the reader cannot encode (it should not happen: callers validate) fails alone;
+  the other batches of the same insert are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import pyarrow as pa
+
+from fluoroscope.ingest.logs import extract, message_array
+from fluoroscope.ingest.writegate import WriteGate
+from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable, Throttled
+from fluoroscope.store.logs import EVENT_SCHEMA, LogStore
+
+__all__ = ["EVENT_OVERHEAD", "LogWriter", "WriterStats", "encode"]
+
+log = logging.getLogger("fluoroscope.ingest")
+
+EVENT_OVERHEAD: Final = 26  # bytes PutLogEvents counts per event beside its message
+_MS: Final = pa.timestamp("ms", tz="UTC")
+
+
+@dataclass(slots=True)
+class _Batch:
+    group: str
+    stream: str
+    timestamps: Sequence[int]
+    messages: Sequence[str | bytes]
+    retention_days: int
+    ingest_ms: int
+    size: int
+    future: concurrent.futures.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters since start: batches and events stored, refused as Throttled (buffer
+    full) and failed (engine error); inserts made; bytes queued now; seconds spent
+    reading batches into rows (Arrow, this process) and inserting them (the engine)."""
+
+    stored_batches: int
+    stored_events: int
+    refused_batches: int
+    refused_events: int
+    failed_batches: int
+    failed_events: int
+    inserts: int
+    pending_bytes: int
+    read_seconds: float
+    insert_seconds: float
+
+
+def batch_size(messages: Sequence[str | bytes]) -> int:
+    """A batch's size as PutLogEvents counts it (message UTF-8 bytes + 26 per event;
+    a str's length stands for its UTF-8 bytes when it is ASCII, which is checked)."""
+    total = 0
+    for message in messages:
+        total += len(message) if message.isascii() else len(_utf8(message))
+    return total + EVENT_OVERHEAD * len(messages)
+
+
+def _utf8(message: str | bytes) -> bytes:
+    return message if isinstance(message, bytes) else message.encode("utf-8", "replace")
+
+
+def encode(
+    batches: Sequence[tuple[str, str, Sequence[int], Sequence[str | bytes], int, int]],
+    first_seq: int,
+) -> pa.Table:
+    """Rows for ``log_events`` (:data:`~fluoroscope.store.logs.EVENT_SCHEMA`) from
+    batches of ``(group, stream, timestamps ms, messages, retention days, ingestion ms)``,
+    numbered from ``first_seq`` in order. Per-row work is Arrow compute."""
+    groups: list[str] = []
+    streams: list[str] = []
+    stamps: list[int] = []
+    messages: list[str | bytes] = []
+    ingested: list[int] = []
+    retention: list[int] = []
+    for group, stream, timestamps, texts, days, ingest_ms in batches:
+        n = len(texts)
+        if len(timestamps) != n:
+            raise ValueError("a batch has as many timestamps as messages")
+        groups += [group] * n
+        streams += [stream] * n
+        stamps += timestamps
+        messages += texts
+        ingested += [ingest_ms] * n
+        retention += [days] * n
+    count = len(messages)
+    column = message_array(messages)
+    columns: dict[str, pa.Array] = {
+        "log_group": pa.array(groups, pa.string()),
+        "stream": pa.array(streams, pa.string()),
+        "ts": pa.array(stamps, pa.int64()).cast(_MS),
+        "ingest_ts": pa.array(ingested, pa.int64()).cast(_MS),
+        "seq": pa.array(range(first_seq, first_seq + count), pa.uint64()),
+        "message": column,
+        **extract(column),
+        "retention_days": pa.array(retention, pa.uint16()),
+    }
+    return pa.Table.from_arrays([columns[name] for name in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
+
+
+class LogWriter:
+    """See the module docstring. ``max_bytes``: the bound on queued bytes;
+    ``max_insert_events``: the most events one insert takes (whole batches; a single
+    larger batch is still inserted alone)."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        *,
+        max_bytes: int = 64 << 20,
+        max_insert_events: int = 200_000,
+        gate: WriteGate | None = None,
+    ) -> None:
+        self._store = store
+        self._max_bytes = int(max_bytes)
+        self._max_events = int(max_insert_events)
+        self._gate = gate or WriteGate()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: list[_Batch] = []
+        self._pending = 0
+        self._closed = False
+        self._counts = dict.fromkeys(
+            ("stored_batches", "stored_events", "refused_batches", "refused_events",
+             "failed_batches", "failed_events", "inserts"), 0,
+        )  # fmt: skip
+        self._seconds = [0.0, 0.0]  # reading, inserting
+        self._handoff: queue.Queue[tuple[pa.Table, list[_Batch]] | None] = queue.Queue(1)
+        self._reader = threading.Thread(target=self._read_loop, name="log-reader", daemon=True)
+        self._inserter = threading.Thread(
+            target=self._insert_loop, name="log-inserter", daemon=True
+        )
+        self._reader.start()
+        self._inserter.start()
+
+    @property
+    def stats(self) -> WriterStats:
+        with self._lock:
+            return WriterStats(
+                **self._counts,
+                pending_bytes=self._pending,
+                read_seconds=self._seconds[0],
+                insert_seconds=self._seconds[1],
+            )
+
+    def submit(
+        self,
+        group: str,
+        stream: str,
+        timestamps: Sequence[int],
+        messages: Sequence[str | bytes],
+        *,
+        retention_days: int | None = None,
+        size: int | None = None,
+    ) -> concurrent.futures.Future[None]:
+        """Queue one validated batch of one stream (timestamps in ms, one per message);
+        see the module docstring. ``retention_days``: the group's (else looked up in the
+        store's cache); ``size``: the batch's PutLogEvents size when the caller computed
+        it. Raises Throttled when the buffer is full, StoreUnwritable while the store
+        refuses writes, StoreUnavailable once closed."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if not messages:
+            future.set_result(None)
+            return future
+        days = self._store.retention_days(group) if retention_days is None else retention_days
+        nbytes = batch_size(messages) if size is None else int(size)
+        refusal = self._gate.refusal()
+        if refusal is not None:
+            raise refusal
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the log writer is closed")
+            if self._pending and self._pending + nbytes > self._max_bytes:
+                self._counts["refused_batches"] += 1
+                self._counts["refused_events"] += len(messages)
+                raise Throttled(
+                    f"the log write buffer is full ({self._pending} of {self._max_bytes} bytes)"
+                )
+            self._pending += nbytes
+            self._queue.append(
+                _Batch(group, stream, timestamps, messages, days, int(time.time() * 1000),
+                       nbytes, future)
+            )  # fmt: skip
+            self._wake.notify()
+        return future
+
+    async def put(
+        self,
+        group: str,
+        stream: str,
+        timestamps: Sequence[int],
+        messages: Sequence[str | bytes],
+        *,
+        retention_days: int | None = None,
+        size: int | None = None,
+    ) -> None:
+        """:meth:`submit`, awaited until the events are durable (never blocks the loop)."""
+        future = self.submit(
+            group, stream, timestamps, messages, retention_days=retention_days, size=size
+        )
+        await asyncio.wrap_future(future)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Stop taking batches, store those queued, stop the threads. Returns False if
+        that took longer than ``timeout`` seconds (the rest is then left undone)."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        self._reader.join(max(deadline - time.monotonic(), 0))
+        self._inserter.join(max(deadline - time.monotonic(), 0))
+        return not (self._reader.is_alive() or self._inserter.is_alive())
+
+    # -- the threads -----------------------------------------------------------------
+
+    def _take(self) -> list[_Batch] | None:
+        with self._lock:
+            while not self._queue and not self._closed:
+                self._wake.wait()
+            if not self._queue:
+                return None
+            taken: list[_Batch] = []
+            events = 0
+            while self._queue and (
+                not taken or events + len(self._queue[0].messages) <= self._max_events
+            ):
+                batch = self._queue.pop(0)
+                taken.append(batch)
+                events += len(batch.messages)
+            return taken
+
+    def _read_loop(self) -> None:
+        try:
+            while (taken := self._take()) is not None:
+                started = time.perf_counter()
+                encoded = self._encode(taken)
+                self._seconds[0] += time.perf_counter() - started
+                if encoded is not None:
+                    self._handoff.put(encoded)
+        finally:
+            self._handoff.put(None)
+
+    def _encode(self, taken: list[_Batch]) -> tuple[pa.Table, list[_Batch]] | None:
+        try:
+            first = self._store.reserve_seq(sum(len(b.messages) for b in taken))
+        except Exception as exc:
+            self._finish(taken, exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            return None
+        try:
+            return self._table(taken, first), taken
+        except Exception:
+            log.exception("log writer: a batch could not be encoded")
+        # find the batches that cannot be encoded: they fail, the others go on
+        good: list[_Batch] = []
+        bad: list[_Batch] = []
+        for batch in taken:
+            try:
+                self._table([batch], first)
+                good.append(batch)
+            except Exception:
+                bad.append(batch)
+        self._finish(bad, StoreError("the batch could not be encoded"))
+        return (self._table(good, first), good) if good else None
+
+    @staticmethod
+    def _table(batches: list[_Batch], first: int) -> pa.Table:
+        return encode(
+            [(b.group, b.stream, b.timestamps, b.messages, b.retention_days, b.ingest_ms)
+             for b in batches],
+            first,
+        )  # fmt: skip
+
+    def _insert_loop(self) -> None:
+        while (item := self._handoff.get()) is not None:
+            table, batches = item
+            refusal = self._gate.refusal()
+            if refusal is not None:
+                self._finish(batches, refusal)
+                continue
+            started = time.perf_counter()
+            try:
+                self._store.write(table)
+            except StoreError as exc:
+                if isinstance(exc, StoreUnwritable):
+                    self._gate.failed(exc)
+                else:
+                    log.error("log writer: the insert failed: %s", exc)
+                self._finish(batches, exc)
+                continue
+            self._seconds[1] += time.perf_counter() - started
+            self._gate.succeeded()
+            self._finish(batches, None)
+
+    def _finish(self, batches: list[_Batch], error: BaseException | None) -> None:
+        events = sum(len(b.messages) for b in batches)
+        with self._lock:
+            self._pending -= sum(b.size for b in batches)
+            if error is None:
+                self._counts["inserts"] += 1
+                self._counts["stored_batches"] += len(batches)
+                self._counts["stored_events"] += events
+            else:
+                self._counts["failed_batches"] += len(batches)
+                self._counts["failed_events"] += events
+        for batch in batches:
+            if batch.future.set_running_or_notify_cancel():
+                if error is None:
+                    batch.future.set_result(None)
+                else:
+                    batch.future.set_exception(error)
