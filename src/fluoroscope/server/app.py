@@ -44,7 +44,7 @@ from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.openapi import openapi_endpoint
-from fluoroscope.server.otlp import otlp_routes, transit_segments
+from fluoroscope.server.otlp import OtlpLogSink, otlp_routes, transit_segments
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -87,6 +87,7 @@ class ServerState:
     clock: Callable[[], float] = time.time
     access: AccessPolicy = field(default_factory=AccessPolicy)  # .failures: refusals by reason
     otlp: Translator = field(default_factory=Translator)  # OTLP/Zipkin spans -> documents
+    otlp_logs: OtlpLogSink | None = None  # OTLP log records -> the log store (None: no logs)
     groups: GroupService = field(init=False)
     group_stats: GroupStats = field(init=False)
 

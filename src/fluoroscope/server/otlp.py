@@ -11,11 +11,16 @@ Routes (:func:`otlp_routes`, on the main port and on OTLP's own HTTP listener):
   the size limit, ``415`` for another content type - none of them retryable; ``429``
   (ingest buffer full) and ``503`` (store cannot take writes, or too slow) with
   ``Retry-After``, which OTLP clients retry.
+* ``POST /v1/logs`` - an ``ExportLogsServiceRequest``, the same ways: its records become
+  log lines in the log store (:mod:`fluoroscope.ingest.otlp.logs`), answered once
+  durable, with ``partial_success {rejected_log_records, error_message}``; ``404`` when
+  the server keeps no logs (``ServerState.otlp_logs`` unset).
 * ``POST /api/v2/spans`` - Zipkin v2 JSON spans, answered ``202`` (OTLP-style reasons
   for refused spans in the body).
 
 :class:`GrpcServer` serves ``opentelemetry.proto.collector.trace.v1.TraceService/Export``
-(grpcio, its own threads): ``INVALID_ARGUMENT`` for bad data, ``UNAVAILABLE`` (retried by
+and ``...logs.v1.LogsService/Export`` (grpcio, its own threads; ``UNIMPLEMENTED`` for logs
+on a server that keeps none): ``INVALID_ARGUMENT`` for bad data, ``UNAVAILABLE`` (retried by
 clients) when ingest is full or the store cannot take writes, ``UNAUTHENTICATED`` when
 credentials are configured and the call carries no ``authorization: Bearer`` API key.
 
@@ -26,32 +31,35 @@ PutTraceSegments' path into the store; the translation runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from fluoroscope.ingest.logwriter import LogWriter
 from fluoroscope.ingest.otlp import Translation, documents_of, transit_documents
 from fluoroscope.ingest.otlp.decode import (
     OtlpDecodeError,
     decompress,
+    parse_json_logs,
     parse_json_traces,
+    parse_protobuf_logs,
     parse_protobuf_traces,
 )
+from fluoroscope.ingest.otlp.logs import LogBatch, log_batches
 from fluoroscope.ingest.otlp.zipkin import zipkin_request
 from fluoroscope.model.errors import FluoroscopeError, StoreUnwritable, Throttled
+from fluoroscope.store.logs import LogGroupExists, LogStore, LogStreamExists
 
 if TYPE_CHECKING:
     from fluoroscope.server.app import ServerState
@@ -59,7 +67,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_OTLP_BODY_BYTES",
     "GrpcServer",
+    "OtlpLogSink",
     "create_otlp_app",
+    "export_logs",
     "export_traces",
     "otlp_routes",
     "transit_segments",
@@ -96,6 +106,55 @@ async def export_traces(state: ServerState, request: Any, out: Translation) -> T
     state.pipeline.count({"otlp_received": len(out.documents), "otlp_rejected": out.rejected})
     if valid:
         await _store(state, valid, size)
+    return out
+
+
+class OtlpLogSink:
+    """Where OTLP log records go: the log store's batching writer. A record's group and
+    stream (:mod:`fluoroscope.ingest.otlp.logs`) are created on first use, as the
+    CloudWatch agent would create them. Call :meth:`put` on the event loop."""
+
+    def __init__(self, logs: LogStore, writer: LogWriter) -> None:
+        self._logs = logs
+        self._writer = writer
+        self._made: set[tuple[str, str]] = set()
+
+    def _ensure(self, group: str, stream: str) -> None:
+        with contextlib.suppress(LogGroupExists):
+            self._logs.create_group(group)
+        with contextlib.suppress(LogStreamExists):
+            self._logs.create_stream(group, stream)
+        self._made.add((group, stream))
+
+    async def put(self, batches: list[LogBatch]) -> None:
+        """Store ``batches``; returns once durable. Raises Throttled, StoreUnwritable or
+        StoreError as :class:`~fluoroscope.ingest.logwriter.LogWriter` does."""
+        for batch in batches:
+            if (batch.group, batch.stream) not in self._made:
+                await run_in_threadpool(self._ensure, batch.group, batch.stream)
+        await asyncio.gather(
+            *(self._writer.put(b.group, b.stream, b.timestamps, b.messages) for b in batches)
+        )
+
+
+async def export_logs(state: ServerState, request: Any, out: Translation) -> Translation:
+    """Store the records of ``request`` (an ``ExportLogsServiceRequest``) as log lines;
+    returns the translation (rejected records and reasons). Raises :class:`_Refusal`
+    when nothing can be taken now."""
+    sink = state.otlp_logs
+    if sink is None:
+        raise _Refusal(404, "UNIMPLEMENTED", "this server keeps no logs", False)
+    batches = await run_in_threadpool(log_batches, request, int(state.clock() * 1000), out)
+    records = sum(len(b.messages) for b in batches)
+    state.pipeline.count({"otlp_log_records": records, "otlp_log_rejected": out.rejected})
+    try:
+        await sink.put(batches)
+    except Throttled as exc:
+        raise _Refusal(429, "UNAVAILABLE", str(exc), True) from None
+    except FluoroscopeError as exc:  # unwritable or failed: storing again is harmless
+        raise _Refusal(
+            503, "UNAVAILABLE", f"the log records could not be stored: {exc}", True
+        ) from None
     return out
 
 
@@ -168,7 +227,9 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-_GRPC_NUMBERS: Final = {"INVALID_ARGUMENT": 3, "UNAVAILABLE": 14, "UNAUTHENTICATED": 16}
+_GRPC_NUMBERS: Final = {
+    "INVALID_ARGUMENT": 3, "UNIMPLEMENTED": 12, "UNAVAILABLE": 14, "UNAUTHENTICATED": 16,
+}  # fmt: skip
 
 
 def _error(refusal: _Refusal, json: bool) -> Response:
@@ -182,20 +243,21 @@ def _error(refusal: _Refusal, json: bool) -> Response:
     return Response(body, refusal.status, headers, _JSON if json else _PROTOBUF)
 
 
-def _success(out: Translation, json: bool) -> Response:
+def _success(out: Translation, json: bool, logs: bool = False) -> Response:
     if json:
         payload: dict[str, Any] = {}
         if out.rejected:
-            payload["partialSuccess"] = {
-                "rejectedSpans": str(out.rejected),
-                "errorMessage": out.message,
-            }
+            key = "rejectedLogRecords" if logs else "rejectedSpans"
+            payload["partialSuccess"] = {key: str(out.rejected), "errorMessage": out.message}
         return Response(orjson.dumps(payload), 200, media_type=_JSON)
-    response = ExportTraceServiceResponse()
+    response: Any = ExportLogsServiceResponse() if logs else ExportTraceServiceResponse()
     if out.rejected:
-        response.partial_success.CopyFrom(
-            ExportTracePartialSuccess(rejected_spans=out.rejected, error_message=out.message)
-        )
+        partial = response.partial_success
+        if logs:
+            partial.rejected_log_records = out.rejected
+        else:
+            partial.rejected_spans = out.rejected
+        partial.error_message = out.message
     return Response(response.SerializeToString(), 200, media_type=_PROTOBUF)
 
 
@@ -221,8 +283,12 @@ def _decoded(body: bytes, request: Request) -> bytes:
         raise _Refusal(status, "INVALID_ARGUMENT", str(exc), False) from None
 
 
-def _traces_endpoint(state: ServerState) -> Callable[[Request], Awaitable[Response]]:
-    async def traces(request: Request) -> Response:
+def _export_endpoint(state: ServerState, logs: bool) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /v1/traces`` (or, ``logs``, ``POST /v1/logs``)."""
+    parse_json = parse_json_logs if logs else parse_json_traces
+    parse_protobuf = parse_protobuf_logs if logs else parse_protobuf_traces
+
+    async def export(request: Request) -> Response:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         json = kind == _JSON
         try:
@@ -233,22 +299,27 @@ def _traces_endpoint(state: ServerState) -> Callable[[Request], Awaitable[Respon
                     f"Content-Type must be {_PROTOBUF} or {_JSON}, got {kind!r:.60}",
                     False,
                 )
+            if logs and state.otlp_logs is None:
+                raise _Refusal(404, "UNIMPLEMENTED", "this server keeps no logs", False)
             data = _decoded(await _read(request, MAX_OTLP_BODY_BYTES), request)
-            out = Translation()
+            out = Translation(what="log record" if logs else "span")
             try:
                 if json:
-                    message = await run_in_threadpool(parse_json_traces, data, out)
+                    message = await run_in_threadpool(parse_json, data, out)
                 else:
-                    message = parse_protobuf_traces(data)
+                    message = parse_protobuf(data)
             except OtlpDecodeError as exc:
                 state.pipeline.count({"otlp_invalid_request": 1})
                 raise _Refusal(400, "INVALID_ARGUMENT", str(exc), False) from None
-            out = await export_traces(state, message, out)
+            if logs:
+                out = await export_logs(state, message, out)
+            else:
+                out = await export_traces(state, message, out)
         except _Refusal as refusal:
             return _error(refusal, json)
-        return _success(out, json)
+        return _success(out, json, logs)
 
-    return traces
+    return export
 
 
 def _zipkin_endpoint(state: ServerState) -> Callable[[Request], Awaitable[Response]]:
@@ -275,9 +346,10 @@ def _zipkin_endpoint(state: ServerState) -> Callable[[Request], Awaitable[Respon
 
 
 def otlp_routes(state: ServerState) -> list[BaseRoute]:
-    """``POST /v1/traces`` and ``POST /api/v2/spans`` over ``state``."""
+    """``POST /v1/traces``, ``POST /v1/logs`` and ``POST /api/v2/spans`` over ``state``."""
     return [
-        Route("/v1/traces", _traces_endpoint(state), methods=["POST"]),
+        Route("/v1/traces", _export_endpoint(state, logs=False), methods=["POST"]),
+        Route("/v1/logs", _export_endpoint(state, logs=True), methods=["POST"]),
         Route("/api/v2/spans", _zipkin_endpoint(state), methods=["POST"]),
     ]
 
@@ -293,6 +365,7 @@ class GrpcServer:
 
     def __init__(self, state: ServerState, address: str, loop: asyncio.AbstractEventLoop) -> None:
         import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
         self._state = state
@@ -311,6 +384,12 @@ class GrpcServer:
             {"Export": lambda _self, request, context: self._export(request, context)},
         )()
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, self._server)  # type: ignore[no-untyped-call]
+        logs_servicer = type(
+            "LogsService",
+            (logs_service_pb2_grpc.LogsServiceServicer,),
+            {"Export": lambda _self, request, context: self._export(request, context, logs=True)},
+        )()
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(logs_servicer, self._server)  # type: ignore[no-untyped-call]
         try:
             self.port = self._server.add_insecure_port(address)
         except RuntimeError as exc:
@@ -332,28 +411,27 @@ class GrpcServer:
         token = str(metadata.get("authorization", "")).removeprefix("Bearer ").strip()
         return any(hmac.compare_digest(token, key) for key in access.api_keys)
 
-    def _export(self, request: Any, context: Any) -> Any:
+    def _export(self, request: Any, context: Any, logs: bool = False) -> Any:
         codes = self._grpc.StatusCode
         if not self._authorized(context):
             self._state.access.failures["grpc_unauthenticated"] += 1
             context.abort(codes.UNAUTHENTICATED, "an 'authorization: Bearer API_KEY' is required")
-        started = time.monotonic()
-        future = asyncio.run_coroutine_threadsafe(
-            export_traces(self._state, request, Translation()), self._loop
-        )
+        out = Translation(what="log record" if logs else "span")
+        export = export_logs if logs else export_traces
+        future = asyncio.run_coroutine_threadsafe(export(self._state, request, out), self._loop)
         try:
             out = future.result(STORE_TIMEOUT + 5)
         except _Refusal as refusal:
             context.abort(getattr(codes, refusal.grpc_code), str(refusal))
         except TimeoutError:
             future.cancel()
-            context.abort(codes.UNAVAILABLE, "the spans were not stored in time")
-        log.debug(
-            "gRPC export of %d documents in %.3f s", len(out.documents), time.monotonic() - started
-        )
-        response = ExportTraceServiceResponse()
+            context.abort(codes.UNAVAILABLE, "the export was not stored in time")
+        response: Any = ExportLogsServiceResponse() if logs else ExportTraceServiceResponse()
         if out.rejected:
-            response.partial_success.rejected_spans = out.rejected
+            if logs:
+                response.partial_success.rejected_log_records = out.rejected
+            else:
+                response.partial_success.rejected_spans = out.rejected
             response.partial_success.error_message = out.message
         return response
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import uvicorn
 
+from fluoroscope.ingest.logwriter import LogWriter
 from fluoroscope.ingest.otlp import TranslateOptions, Translator
 from fluoroscope.ingest.pipeline import tune_gc
 from fluoroscope.ingest.process import IngestProcess
@@ -36,7 +37,8 @@ from fluoroscope.model.net import is_loopback
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.server.auth import AccessPolicy
 from fluoroscope.server.datadir import StartupError, claim_data_dir
-from fluoroscope.server.otlp import GrpcServer, create_otlp_app
+from fluoroscope.server.otlp import GrpcServer, OtlpLogSink, create_otlp_app
+from fluoroscope.store.logs import LogStore
 from fluoroscope.store.store import Store
 
 __all__ = ["OtlpAddress", "StartupError", "serve"]
@@ -128,12 +130,16 @@ async def _serve(
         workers=ingest_workers,
         otlp=otlp_options,
     )
+    # OTLP log records go to the log store (the Logs API, when merged, shares this writer)
+    log_store = LogStore(store, max(1, round(retention_seconds / 86_400)))
+    log_writer = LogWriter(log_store)
     state = ServerState(
         store=store,
         pipeline=ingest,
         retention_seconds=retention_seconds,
         access=access,
         otlp=Translator(otlp_options),
+        otlp_logs=OtlpLogSink(log_store, log_writer),
     )
     ingest.prepare = state.group_stats.prepare
     state.group_stats.on_change = ingest.gather_contributions
@@ -197,6 +203,7 @@ async def _serve(
     finally:
         if grpc_server is not None:
             await asyncio.to_thread(grpc_server.stop)
+        await asyncio.to_thread(log_writer.close)
         await asyncio.to_thread(ingest.close)
         counters = ingest.counters
         stored = counters.get("stored_documents", 0)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from fluoroscope.ingest.otlp.translate import Translation
@@ -36,7 +38,9 @@ __all__ = [
     "OtlpDecodeError",
     "decode_transit",
     "decompress",
+    "parse_json_logs",
     "parse_json_traces",
+    "parse_protobuf_logs",
     "parse_protobuf_traces",
 ]
 
@@ -104,57 +108,102 @@ def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
     return obj.get(camel, obj.get(snake))
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Where a signal's items sit in its OTLP/JSON request."""
+
+    message: Any  # the request class
+    resources: tuple[str, str]  # (camelCase, snake_case) keys at each level
+    scopes: tuple[str, str]
+    items: tuple[str, str]
+    what: str  # an item, for messages
+
+
+_TRACES: Final = _Shape(
+    ExportTraceServiceRequest, ("resourceSpans", "resource_spans"),
+    ("scopeSpans", "scope_spans"), ("spans", "spans"), "span",
+)  # fmt: skip
+_LOGS: Final = _Shape(
+    ExportLogsServiceRequest, ("resourceLogs", "resource_logs"),
+    ("scopeLogs", "scope_logs"), ("logRecords", "log_records"), "log record",
+)  # fmt: skip
+_PARSE_ERRORS: Final = (json_format.ParseError, ValueError, TypeError, RecursionError)
+
+
 def parse_json_traces(data: bytes, out: Translation) -> Any:
     """An ``ExportTraceServiceRequest`` from OTLP/JSON; spans that cannot be read are
     left out and counted in ``out``."""
+    return _parse_json(data, out, _TRACES)
+
+
+def parse_json_logs(data: bytes, out: Translation) -> Any:
+    """An ``ExportLogsServiceRequest`` from OTLP/JSON; log records that cannot be read
+    are left out and counted in ``out``."""
+    return _parse_json(data, out, _LOGS)
+
+
+def parse_protobuf_logs(data: bytes) -> Any:
+    """An ``ExportLogsServiceRequest`` from its protobuf bytes."""
+    try:
+        return ExportLogsServiceRequest.FromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise OtlpDecodeError(f"the body is not an OTLP ExportLogsServiceRequest: {exc}") from None
+
+
+def _parse_json(data: bytes, out: Translation, shape: _Shape) -> Any:
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise OtlpDecodeError(f"the body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise OtlpDecodeError("an OTLP/JSON body must be an object")
-    resource_spans = _get(body, "resourceSpans", "resource_spans") or []
-    if not isinstance(resource_spans, list):
-        raise OtlpDecodeError("resourceSpans must be an array")
-    request = ExportTraceServiceRequest()
-    for rs_index, rs in enumerate(resource_spans):
-        if not isinstance(rs, dict):
-            raise OtlpDecodeError(f"resourceSpans[{rs_index}] must be an object")
-        target = request.resource_spans.add()
-        scopes = _get(rs, "scopeSpans", "scope_spans") or []
+    outer, middle, inner = shape.resources[0], shape.scopes[0], shape.items[0]
+    resources = _get(body, *shape.resources) or []
+    if not isinstance(resources, list):
+        raise OtlpDecodeError(f"{outer} must be an array")
+    request = shape.message()
+    targets = getattr(request, shape.resources[1])
+    for r_index, resource in enumerate(resources):
+        if not isinstance(resource, dict):
+            raise OtlpDecodeError(f"{outer}[{r_index}] must be an object")
+        target = targets.add()
+        scopes = _get(resource, *shape.scopes) or []
         if not isinstance(scopes, list):
-            raise OtlpDecodeError(f"resourceSpans[{rs_index}].scopeSpans must be an array")
+            raise OtlpDecodeError(f"{outer}[{r_index}].{middle} must be an array")
         try:
-            if isinstance(rs.get("resource"), dict):
-                json_format.ParseDict(rs["resource"], target.resource, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-            spans = sum(len(_get(s, "spans", "spans") or []) for s in scopes if isinstance(s, dict))
-            out.reject(f"resourceSpans[{rs_index}].resource: {exc}", max(spans, 1))
-            del request.resource_spans[-1]
-            continue
-        for ss_index, ss in enumerate(scopes):
-            if not isinstance(ss, dict):
-                raise OtlpDecodeError(
-                    f"resourceSpans[{rs_index}].scopeSpans[{ss_index}] must be an object"
+            if isinstance(resource.get("resource"), dict):
+                json_format.ParseDict(
+                    resource["resource"], target.resource, ignore_unknown_fields=True
                 )
-            scope = target.scope_spans.add()
-            if isinstance(ss.get("scope"), dict):
+        except _PARSE_ERRORS as exc:
+            lost = sum(len(_get(s, *shape.items) or []) for s in scopes if isinstance(s, dict))
+            out.reject(f"{outer}[{r_index}].resource: {exc}", max(lost, 1))
+            del targets[-1]
+            continue
+        for s_index, scope_json in enumerate(scopes):
+            if not isinstance(scope_json, dict):
+                raise OtlpDecodeError(f"{outer}[{r_index}].{middle}[{s_index}] must be an object")
+            scope = getattr(target, shape.scopes[1]).add()
+            if isinstance(scope_json.get("scope"), dict):
                 try:
-                    json_format.ParseDict(ss["scope"], scope.scope, ignore_unknown_fields=True)
-                except (json_format.ParseError, ValueError, TypeError, RecursionError):
+                    json_format.ParseDict(
+                        scope_json["scope"], scope.scope, ignore_unknown_fields=True
+                    )
+                except _PARSE_ERRORS:
                     scope.ClearField("scope")
-            span_list = ss.get("spans") or []
-            if not isinstance(span_list, list):
-                raise OtlpDecodeError("spans must be an array")
-            for index, span in enumerate(span_list):
-                message = scope.spans.add()
+            items = _get(scope_json, *shape.items) or []
+            if not isinstance(items, list):
+                raise OtlpDecodeError(f"{inner} must be an array")
+            messages = getattr(scope, shape.items[1])
+            for index, item in enumerate(items):
+                message = messages.add()
                 try:
-                    if not isinstance(span, dict):
-                        raise ValueError("a span must be an object")
-                    json_format.ParseDict(_hex_ids(span), message, ignore_unknown_fields=True)
-                except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-                    del scope.spans[-1]
-                    out.reject(f"span {index}: {str(exc)[:200]}")
+                    if not isinstance(item, dict):
+                        raise ValueError(f"a {shape.what} must be an object")
+                    json_format.ParseDict(_hex_ids(item), message, ignore_unknown_fields=True)
+                except _PARSE_ERRORS as exc:
+                    del messages[-1]
+                    out.reject(f"{shape.what} {index}: {str(exc)[:200]}")
     return request
 
 

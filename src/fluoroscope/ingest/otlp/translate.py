@@ -46,7 +46,14 @@ from fluoroscope.ingest.otlp.blocks import (
 from fluoroscope.ingest.otlp.options import TranslateOptions
 from fluoroscope.model.documents import MAX_NAME_LENGTH
 
-__all__ = ["TranslateOptions", "Translation", "Translator", "attribute_dict", "xray_trace_id"]
+__all__ = [
+    "TranslateOptions",
+    "Translation",
+    "Translator",
+    "any_value",
+    "attribute_dict",
+    "xray_trace_id",
+]
 
 INTERNAL: Final = 1
 CLIENT: Final = 3
@@ -75,6 +82,7 @@ class Translation:
     documents: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    what: str = "span"  # what is rejected, for the message ("log record" for logs)
 
     def reject(self, reason: str, count: int = 1) -> None:
         """Count ``count`` spans rejected for ``reason``."""
@@ -89,14 +97,15 @@ class Translation:
             return ""
         hidden = self.rejected - len(self.errors)
         more = f" (and {hidden} more)" if hidden > 0 else ""
-        return f"{self.rejected} span(s) rejected: " + "; ".join(self.errors) + more
+        return f"{self.rejected} {self.what}(s) rejected: " + "; ".join(self.errors) + more
 
 
 def _bytes(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-def _value(value: Any) -> Any:
+def any_value(value: Any) -> Any:
+    """An OTLP ``AnyValue`` as a plain value (bytes as base64 text; unset: None)."""
     which = value.WhichOneof("value")
     if which == "string_value":
         return value.string_value
@@ -107,9 +116,9 @@ def _value(value: Any) -> Any:
     if which == "bool_value":
         return value.bool_value
     if which == "array_value":
-        return [_value(item) for item in value.array_value.values]
+        return [any_value(item) for item in value.array_value.values]
     if which == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
     if which == "bytes_value":
         return _bytes(value.bytes_value)
     return None
@@ -117,7 +126,7 @@ def _value(value: Any) -> Any:
 
 def attribute_dict(attributes: Iterable[Any]) -> dict[str, Any]:
     """OTLP ``KeyValue`` messages as a dict of plain values (bytes as base64 text)."""
-    return {kv.key: _value(kv.value) for kv in attributes}
+    return {kv.key: any_value(kv.value) for kv in attributes}
 
 
 def xray_trace_id(raw: bytes) -> str:
