@@ -34,7 +34,7 @@ from tests.support import ServerProcess, free_port, start_server, wait_for
 def _records(resource: dict[str, Any]) -> tuple[Any, str]:
     """An ExportLogsServiceRequest of three records logged inside a span (two of them
     carrying its ids), and the span's trace id in X-Ray form."""
-    exporter = InMemoryLogRecordExporter()
+    exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     provider = LoggerProvider(resource=Resource.create(resource))
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = logging.getLogger(f"otlp-logs-{time.monotonic_ns()}")
