@@ -35,6 +35,7 @@ from fluoroscope.ingest.otlp.blocks import (
     HTTP_KEYS,
     SERVER,
     SQL_KEYS,
+    STATUS_ERROR,
     ResourceFacts,
     make_cause,
     make_http,
@@ -224,9 +225,10 @@ class Translator:
             raise ValueError("end_time_unix_nano precedes start_time_unix_nano")
         attrs = attribute_dict(span.attributes)
         kind = span.kind
+        head = (span_id.hex(), xray_trace_id(trace_id), start / 1e9, end / 1e9)
         local_root = attrs.get("aws.span.kind") == "LOCAL_ROOT"
         if not local_root:
-            doc = self._document(span, attrs, kind, parent, resource)
+            doc = self._document(span, head, attrs, kind, parent, resource)
             if (
                 kind in _DEPENDENCY_KINDS
                 and "type" in doc
@@ -237,13 +239,13 @@ class Translator:
             out.documents.append(doc)
             return
         if kind not in _DEPENDENCY_KINDS:
-            doc = self._document(span, attrs, kind, parent, resource)
+            doc = self._document(span, head, attrs, kind, parent, resource)
             doc.pop("type", None)
             doc.pop("namespace", None)
             out.documents.append(doc)
             return
         service_id = os.urandom(8)
-        dependency = self._document(span, attrs, kind, service_id, resource)
+        dependency = self._document(span, head, attrs, kind, service_id, resource)
         dependency["type"] = "subsegment"
         dependency.setdefault("namespace", "remote")
         if kind == CONSUMER:
@@ -252,7 +254,8 @@ class Translator:
         if isinstance(remote, str):
             dependency["name"] = _fit(_trim_sdk_prefix(remote, attrs))
         service_attrs = {k: v for k, v in attrs.items() if k not in _SERVICE_SEGMENT_DROPS}
-        service = self._document(span, service_attrs, kind, parent, resource, own_id=service_id)
+        service_head = (service_id.hex(), *head[1:])
+        service = self._document(span, service_head, service_attrs, kind, parent, resource)
         local = attrs.get("aws.local.service")
         if isinstance(local, str):
             service["name"] = _fit(local)
@@ -273,20 +276,23 @@ class Translator:
     def _document(
         self,
         span: Any,
+        head: tuple[str, str, float, float],
         attrs: dict[str, Any],
         kind: int,
         parent: bytes,
         resource: _Resource,
-        *,
-        own_id: bytes | None = None,
     ) -> dict[str, Any]:
+        """One document; ``head`` is its id, trace id, start and end."""
         is_segment = kind == SERVER or not parent
         status_code = span.status.code
         http = make_http(attrs, kind)
         error, fault, throttle = status_flags(attrs, status_code)
-        cause, status_text = make_cause(
-            span, kind, status_code, attrs, resource.facts.language, attribute_dict
-        )
+        if status_code == STATUS_ERROR or span.events:
+            cause, status_text = make_cause(
+                span, kind, status_code, attrs, resource.facts.language, attribute_dict
+            )
+        else:
+            cause, status_text = None, False
         aws = make_span_aws(attrs, resource.facts)
         name, namespace = _name(span, attrs, kind, resource)
         sql = make_sql(attrs, span.name)
@@ -294,10 +300,10 @@ class Translator:
         rest = {key: value for key, value in attrs.items() if key not in consumed}
         doc: dict[str, Any] = {
             "name": name,
-            "id": (own_id or span.span_id).hex(),
-            "trace_id": xray_trace_id(span.trace_id),
-            "start_time": span.start_time_unix_nano / 1e9,
-            "end_time": span.end_time_unix_nano / 1e9,
+            "id": head[0],
+            "trace_id": head[1],
+            "start_time": head[2],
+            "end_time": head[3],
         }
         if parent:
             doc["parent_id"] = parent.hex()
