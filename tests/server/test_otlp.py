@@ -444,11 +444,14 @@ def test_a_taken_default_port_is_reported_and_access_control_applies(tmp_path: A
     except OSError:
         pass  # taken already, by another server or a Collector: just as good
     key = "otlp-test-api-key-0123456789"
+    grpc_port = free_port()
     try:
         server = start_server(
             tmp_path,
             "--api-key",
             key,
+            "--otlp-grpc-listen",
+            f"127.0.0.1:{grpc_port}",
             api_key=key,
             env_changes={"FLUOROSCOPE_OTLP_HTTP_LISTEN": None},
         )
@@ -462,7 +465,27 @@ def test_a_taken_default_port_is_reported_and_access_control_applies(tmp_path: A
             f"{server.url}/v1/traces", body, {**JSON, "Authorization": f"Bearer {key}"}
         )
         assert (status, json.loads(answer)) == (200, {})
+        _grpc_auth(grpc_port, key)
     finally:
         output = server.stop()
     (line,) = [line for line in output.splitlines() if "127.0.0.1:4318" in line]
     assert "in use" in line and "main port" in line
+
+
+def _grpc_auth(port: int, key: str) -> None:
+    """OTLP/gRPC asks for the API key when credentials are configured."""
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=ExportTraceServiceRequest.SerializeToString,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            export(ExportTraceServiceRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        answer = export(
+            ExportTraceServiceRequest(), timeout=10, metadata=[("authorization", f"Bearer {key}")]
+        )
+        assert not answer.HasField("partial_success")
