@@ -24,8 +24,10 @@ on a server that keeps none): ``INVALID_ARGUMENT`` for bad data, ``UNAVAILABLE``
 clients) when ingest is full or the store cannot take writes, ``UNAUTHENTICATED`` when
 credentials are configured and the call carries no ``authorization: Bearer`` API key.
 
-Either way, spans become segment documents (:mod:`fluoroscope.ingest.otlp`) and take
-PutTraceSegments' path into the store; the translation runs in a worker thread.
+Either way, spans become segment documents (:mod:`fluoroscope.ingest.otlp`), translated
+in the ingest workers (:meth:`~fluoroscope.ingest.process.IngestProcess.translate`: their
+cores, not this process's; a protobuf body is not even parsed here), and take
+PutTraceSegments' path into the store.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fluoroscope.ingest.logwriter import LogWriter
-from fluoroscope.ingest.otlp import Translation, documents_of, transit_documents
+from fluoroscope.ingest.otlp import Translation, transit_documents
 from fluoroscope.ingest.otlp.decode import (
     OtlpDecodeError,
     decompress,
@@ -95,17 +97,32 @@ class _Refusal(Exception):
         self.retry = retry
 
 
-async def export_traces(state: ServerState, request: Any, out: Translation) -> Translation:
-    """Translate ``request`` (an ``ExportTraceServiceRequest``) and store its
-    documents; returns the translation (rejected spans and reasons). Raises
-    :class:`_Refusal` when nothing can be taken now."""
-    now = state.clock()
-    valid, size, out = await run_in_threadpool(
-        documents_of, request, state.otlp, now=now, max_age=state.retention_seconds, into=out
+async def export_traces(
+    state: ServerState, request: Any, out: Translation, raw: bytes | None = None
+) -> Translation:
+    """Translate ``request`` (an ``ExportTraceServiceRequest``, or None when ``raw``
+    holds its protobuf bytes) in an ingest worker and store its documents; returns
+    ``out`` with the rejected spans and reasons added. Raises :class:`_Refusal` when
+    nothing can be taken now, or when ``raw`` is no request."""
+    data = raw if raw is not None else request.SerializeToString()
+    try:
+        translated = await asyncio.wrap_future(state.pipeline.translate(data))
+    except FluoroscopeError as exc:  # shutting down, or the worker stopped: retry
+        raise _Refusal(503, "UNAVAILABLE", str(exc), True) from None
+    if translated.not_otlp:
+        state.pipeline.count({"otlp_invalid_request": 1})
+        raise _Refusal(400, "INVALID_ARGUMENT", translated.reasons, False)
+    valid = translated.documents
+    if translated.rejected:
+        reasons = translated.reasons.split("\n") if translated.reasons else []
+        out.rejected += translated.rejected - len(reasons)
+        for reason in reasons:
+            out.reject(reason)
+    state.pipeline.count(
+        {"otlp_received": len(valid) + translated.rejected, "otlp_rejected": out.rejected}
     )
-    state.pipeline.count({"otlp_received": len(out.documents), "otlp_rejected": out.rejected})
     if valid:
-        await _store(state, valid, size)
+        await _store(state, valid, sum(len(body) for _, body in valid))
     return out
 
 
@@ -303,6 +320,9 @@ def _export_endpoint(state: ServerState, logs: bool) -> Callable[[Request], Awai
                 raise _Refusal(404, "UNIMPLEMENTED", "this server keeps no logs", False)
             data = _decoded(await _read(request, MAX_OTLP_BODY_BYTES), request)
             out = Translation(what="log record" if logs else "span")
+            if not logs and not json:  # parsed by the worker that translates it
+                out = await export_traces(state, None, out, raw=data)
+                return _success(out, json, logs)
             try:
                 if json:
                     message = await run_in_threadpool(parse_json, data, out)
