@@ -72,13 +72,13 @@ def build(spans: int, batch: int) -> tuple[list[bytes], list[bytes]]:
     while made < spans:
         message = ExportTraceServiceRequest()
         rs = message.resource_spans.add()
+        value: str | int
         for key, value in (
             ("service.name", "checkout"), ("service.version", "1.4.2"),
             ("telemetry.sdk.name", "opentelemetry"), ("telemetry.sdk.language", "python"),
             ("telemetry.sdk.version", "1.45.2"), ("host.name", "web-1"),
         ):  # fmt: skip
-            kv = rs.resource.attributes.add()
-            kv.key, kv.value.string_value = key, value
+            _attr(rs.resource, key, value)
         scope = rs.scope_spans.add()
         for _ in range(min(batch, spans - made) // 4):
             trace_id, root_id = os.urandom(16), os.urandom(8)
