@@ -108,13 +108,26 @@ class ServerProcess:
 
 
 def start_server(
-    data_dir: Path, *extra: str, port: int | None = None, api_key: str | None = None
+    data_dir: Path,
+    *extra: str,
+    port: int | None = None,
+    api_key: str | None = None,
+    env_changes: Mapping[str, str | None] | None = None,
 ) -> ServerProcess:
     """Start the real server and wait until its HTTP API answers (to ``api_key`` as a
-    Bearer token when given)."""
+    Bearer token when given). ``env_changes`` set (None: unset) environment variables."""
     port = port or free_port()
     env = dict(os.environ)
     env.pop("FLUOROSCOPE_LISTEN", None)
+    # OTLP's own listeners are off unless a test asks for them (with free ports): many
+    # test servers run at once, and OTLP is served on the main port anyway.
+    env["FLUOROSCOPE_OTLP_HTTP_LISTEN"] = "off"
+    env["FLUOROSCOPE_OTLP_GRPC_LISTEN"] = "off"
+    for name, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     proc = subprocess.Popen(
         [sys.executable, "-m", "fluoroscope", "server", "--listen", f"127.0.0.1:{port}",
          "--data-dir", str(data_dir), *extra],

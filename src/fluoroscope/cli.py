@@ -126,6 +126,36 @@ def server(
             show_default=False,
         ),
     ] = None,
+    otlp_http_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT of OTLP/HTTP's own listener (OTLP is also served on --listen), "
+            "or 'off'. \\[env: FLUOROSCOPE_OTLP_HTTP_LISTEN] \\[default: 127.0.0.1:4318]"
+        ),
+    ] = None,
+    otlp_grpc_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT for OTLP/gRPC, or 'off'. \\[env: FLUOROSCOPE_OTLP_GRPC_LISTEN] "
+            "\\[default: 127.0.0.1:4317]"
+        ),
+    ] = None,
+    otlp_indexed_attribute: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A span attribute that becomes an annotation (filterable) rather than "
+            "metadata; repeatable. \\[env: FLUOROSCOPE_OTLP_INDEXED_ATTRIBUTES, comma-separated]"
+        ),
+    ] = None,
+    otlp_index_all_attributes: Annotated[
+        bool | None,
+        typer.Option(
+            "--otlp-index-all-attributes",
+            help="Every span attribute becomes an annotation. \\[env: "
+            "FLUOROSCOPE_OTLP_INDEX_ALL_ATTRIBUTES=1]",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[
         bool,
         typer.Option(
@@ -136,7 +166,7 @@ def server(
     ] = False,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
-    from fluoroscope.config import ConfigError, resolve_server_config
+    from fluoroscope.config import ConfigError, resolve_otlp_config, resolve_server_config
     from fluoroscope.model.errors import StoreUnavailable
 
     try:
@@ -153,8 +183,17 @@ def server(
             allowed_hosts=allowed_host,
             insecure_no_auth=insecure_no_auth,
         )
+        otlp = resolve_otlp_config(
+            http_listen=otlp_http_listen,
+            grpc_listen=otlp_grpc_listen,
+            indexed_attributes=otlp_indexed_attribute,
+            index_all_attributes=otlp_index_all_attributes,
+            credentials=bool(config.access_keys or config.api_keys),
+            insecure_no_auth=config.insecure_no_auth,
+        )
     except ConfigError as exc:
         _fail(str(exc))
+    from fluoroscope.ingest.otlp import TranslateOptions
     from fluoroscope.model.net import is_loopback
     from fluoroscope.server.auth import AccessPolicy
     from fluoroscope.server.run import StartupError, serve
@@ -182,6 +221,15 @@ def server(
                 allowed_hosts=config.allowed_hosts,
             ),
             wide_open=config.insecure_no_auth,
+            otlp_http=None
+            if otlp.http is None
+            else (otlp.http.host, otlp.http.port, otlp.http.explicit),
+            otlp_grpc=None
+            if otlp.grpc is None
+            else (otlp.grpc.host, otlp.grpc.port, otlp.grpc.explicit),
+            otlp_options=TranslateOptions(
+                frozenset(otlp.indexed_attributes), otlp.index_all_attributes
+            ),
         )
     except (StartupError, StoreUnavailable) as exc:
         _fail(str(exc), debug=debug)

@@ -199,3 +199,34 @@ def test_throttles_and_errors_are_classified(store: Store) -> None:
 )
 def test_histogram_buckets_keep_two_significant_digits(seconds: float, bucket: int) -> None:
     assert histogram_bucket(seconds) == bucket
+
+
+def _random_id_trace() -> str:
+    """A W3C/OpenTelemetry-style id whose first 8 hex digits are far in the future."""
+    return f"1-f{new_entity_id()[:7]}-{new_entity_id()}{new_entity_id()[:8]}"
+
+
+def test_random_id_traces_evicted_are_reloaded_and_never_mistaken_for_new(store: Store) -> None:
+    now = time.time()
+    assembler = Assembler(store, capacity=2)
+    random_trace = _random_id_trace()
+    root = {"name": "api", "id": new_entity_id(), "trace_id": random_trace,
+            "start_time": now, "end_time": now + 1.0}  # fmt: skip
+    _ingest(store, assembler, [root])
+    # an X-Ray id trace evicts nothing weird: a later X-Ray trace is still taken as new
+    others = [segment_doc(now) for _ in range(3)]
+    _ingest(store, assembler, *([d] for d in others))
+    assert assembler.cached_traces == 2  # the random-id trace was evicted
+    child = {"name": "work", "id": new_entity_id(), "trace_id": random_trace,
+             "type": "subsegment", "parent_id": root["id"],
+             "start_time": now + 5, "end_time": now + 6}  # fmt: skip
+    _ingest(store, assembler, [child])
+    page = store.summaries(now - 60, now + 60, limit=100)
+    (summary,) = [s for s in page.summaries if s.id == random_trace]
+    assert summary.revision == 2 and summary.start_time == pytest.approx(now)
+    assert summary.duration == pytest.approx(6.0)  # both documents in one summary
+
+
+def segment_doc(now: float) -> dict[str, Any]:
+    return {"name": "svc", "id": new_entity_id(), "trace_id": new_trace_id(now),
+            "start_time": now, "end_time": now + 0.5}  # fmt: skip

@@ -4,7 +4,11 @@
 first out). A document for a trace that is not cached is either new - its id's epoch is
 later than anything evicted and than the process start - or was seen before; the
 latter are reloaded from the store in one query per batch, so summaries and statistics
-stay exact across evictions and restarts.
+stay exact across evictions and restarts. A trace id whose first 8 hex digits are no
+plausible time (an OpenTelemetry random id) says nothing of its age: such traces are
+stored under their first document's start, and recognized as seen before by a bounded
+set of the evicted ones (an entry lost to its bound makes every such document that
+starts before the lost traces' latest start a reload: slower, never wrong).
 
 Not thread-safe: one ingest worker thread owns it.
 """
@@ -31,6 +35,7 @@ COMPLETE_BIT: Final = 1 << 62
 _IN_PROGRESS_FLAG: Final = 8
 _CLOCK_SLACK: Final = 300  # how far a client clock may lag ours: traces begun before a restart
 _FUTURE_SLACK: Final = 86_400
+_MIN_OTHER_EVICTED: Final = 100_000  # evicted random-id traces remembered, at least
 _DUMPS: Final = orjson.dumps
 
 
@@ -62,6 +67,12 @@ class Assembler:
         self._cache: OrderedDict[str, TraceState] = OrderedDict()
         self._evicted_epoch = stored_until + _CLOCK_SLACK if stored_until else 0
         self._forgotten: set[str] = set()  # reloaded at their next document
+        # Evicted traces whose id holds no plausible epoch (by hash), the latest start
+        # among them, and the start up to which any such trace may have been stored.
+        self._evicted_other: set[int] = set()
+        self._evicted_other_ts = 0
+        self._other_horizon = self._evicted_epoch
+        self._other_bound = max(_MIN_OTHER_EVICTED, 4 * capacity)
         self._version = int(clock() * 1_000_000)
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
@@ -113,29 +124,53 @@ class Assembler:
         never stored is not taken for stored."""
         forgotten = self._forgotten
         for trace_id in trace_ids:
-            if self._cache.pop(trace_id, None) is not None:
+            state = self._cache.pop(trace_id, None)
+            if state is not None:
                 forgotten.add(trace_id)
+                if not self._plausible(trace_id, self._clock()):
+                    self._note_other(trace_id, state.ts)
         if len(forgotten) > self._capacity:  # bounded: fall back to the eviction rule
-            self._evicted_epoch = max(self._evicted_epoch, *map(trace_epoch, forgotten))
+            now = self._clock()
+            epochs = [trace_epoch(t) for t in forgotten if self._plausible(t, now)]
+            self._evicted_epoch = max(self._evicted_epoch, *epochs, 0)
             forgotten.clear()
 
     # -- trace cache -----------------------------------------------------------------
 
+    def _plausible(self, trace_id: str, now: float) -> bool:
+        """Whether the id's epoch can be the trace's time (an X-Ray-style id)."""
+        return now - self._retention <= trace_epoch(trace_id) <= now + _FUTURE_SLACK
+
     def _trace_ts(self, trace_id: str, start: float, now: float) -> int:
-        epoch = trace_epoch(trace_id)
-        if now - self._retention <= epoch <= now + _FUTURE_SLACK:
-            return epoch
+        if self._plausible(trace_id, now):
+            return trace_epoch(trace_id)
         return int(start)  # not an X-Ray-style epoch id (e.g. a random 128-bit OTel id)
+
+    def _note_other(self, trace_id: str, ts: int) -> None:
+        """Remember an evicted trace whose id holds no plausible epoch."""
+        other = self._evicted_other
+        if len(other) >= self._other_bound:
+            self._other_horizon = max(self._other_horizon, self._evicted_other_ts + _CLOCK_SLACK)
+            other.clear()
+        other.add(hash(trace_id))
+        self._evicted_other_ts = max(self._evicted_other_ts, ts)
+
+    def _seen_before(self, trace_id: str, start: float, now: float) -> bool:
+        """Whether a trace not cached may have been stored already."""
+        if trace_id in self._forgotten:
+            return True
+        if self._plausible(trace_id, now):
+            return trace_epoch(trace_id) <= self._evicted_epoch
+        return hash(trace_id) in self._evicted_other or start <= self._other_horizon
 
     def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> None:
         forgotten = self._forgotten
+        cache = self._cache
+        seen_before = self._seen_before
         missing = {
             doc["trace_id"]
             for doc in docs
-            if doc["trace_id"] not in self._cache
-            and (
-                trace_epoch(doc["trace_id"]) <= self._evicted_epoch or doc["trace_id"] in forgotten
-            )
+            if doc["trace_id"] not in cache and seen_before(doc["trace_id"], doc["start_time"], now)
         }
         if not missing:
             return
@@ -148,12 +183,16 @@ class Assembler:
 
     def _evict(self) -> None:
         excess = len(self._cache) - self._capacity
+        now = self._clock()
         while excess > 0:
-            trace_id, _ = self._cache.popitem(last=False)
+            trace_id, state = self._cache.popitem(last=False)
             # No slack here: a document of an evicted trace carries that trace's own
             # epoch, so it is caught; a slack would send every new trace to the store
             # once the cache turns over faster than the slack (seconds at high rates).
-            self._evicted_epoch = max(self._evicted_epoch, trace_epoch(trace_id))
+            if self._plausible(trace_id, now):
+                self._evicted_epoch = max(self._evicted_epoch, trace_epoch(trace_id))
+            else:
+                self._note_other(trace_id, state.ts)
             excess -= 1
 
     # -- rows ------------------------------------------------------------------------

@@ -125,6 +125,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         owns: Callable[[str], bool] | None = None,
         stray: Callable[[list[tuple[str, bytes]]], None] | None = None,
+        otlp: Any = None,
     ) -> None:
         """``cached_traces`` bounds the per-trace state kept in memory (~7 KB each); a
         document for a trace that left the cache reloads it from the store (one query per
@@ -132,11 +133,19 @@ class Pipeline:
 
         ``owns`` and ``stray`` (together), when this pipeline handles only some traces:
         a valid datagram whose trace ``owns`` refuses is not merged here but passed to
-        ``stray`` with its trace id, in batches, from the worker thread."""
+        ``stray`` with its trace id, in batches, from the worker thread.
+
+        ``otlp``: the :class:`~fluoroscope.ingest.otlp.Translator` for datagrams that
+        carry OTLP spans (AWS's ``T1S``/``T1U`` form) rather than a JSON document; by
+        default one with the exporter's default settings, made at the first such
+        datagram. Their documents are counted as ``udp_otlp_documents``, the spans
+        refused as ``udp_otlp_rejected``, the datagrams refused as
+        ``udp_invalid_otlp_<reason>`` and ``T1U`` ones as ``udp_otlp_unsampled``."""
         if (owns is None) != (stray is None):
             raise ValueError("owns and stray go together")
         self._owns = owns
         self._stray = stray
+        self._otlp = otlp
         self._store = store
         self._flush_interval = flush_interval
         self._max_batch = max_batch
@@ -415,7 +424,14 @@ class Pipeline:
                 doc = loads(body)
                 validate_document(doc, now=now, max_age=self._retention, raw=body)
             except orjson.JSONDecodeError:
-                invalid["udp_invalid_json"] += 1
+                if body[:2] != b"T1":
+                    invalid["udp_invalid_json"] += 1
+                    continue
+                for doc, raw in self._transit(body, now, invalid):
+                    if owns is not None and not owns(doc["trace_id"]):
+                        strays.append((doc["trace_id"], raw))
+                    else:
+                        parsed.append(doc)
                 continue
             except InvalidDocument as exc:
                 invalid[f"udp_invalid_{refusal_reason(exc.code)}"] += 1
@@ -430,6 +446,25 @@ class Pipeline:
             self.counters["udp_rerouted"] += len(strays)
             self._stray(strays)
         return parsed
+
+    def _transit(
+        self, body: bytes, now: float, invalid: Counter[str]
+    ) -> list[tuple[dict[str, Any], bytes]]:
+        """The valid documents of a ``T1S`` datagram's spans (counted in ``invalid``)."""
+        from fluoroscope.ingest.otlp import Translator, transit_documents
+
+        if self._otlp is None:
+            self._otlp = Translator()
+        docs, out, outcome = transit_documents(body, self._otlp, now=now, max_age=self._retention)
+        if outcome == "sampled":
+            invalid["udp_otlp_documents"] += len(docs)
+            if out.rejected:
+                invalid["udp_otlp_rejected"] += out.rejected
+        elif outcome == "unsampled":
+            invalid["udp_otlp_unsampled"] += 1
+        else:
+            invalid[f"udp_invalid_otlp_{outcome}"] += 1
+        return docs
 
     def _write(self, docs: list[Mapping[str, Any]]) -> None:
         """Merge and encode ``docs`` (worker thread) and hand the batch to the store

@@ -63,6 +63,7 @@ from fluoroscope.ingest.frames import (
     write_frame,
 )
 from fluoroscope.ingest.histogram import INSERT_SECONDS, ROUND_DOCUMENTS, Histogram
+from fluoroscope.ingest.otlp.options import TranslateOptions, encode_options
 from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
@@ -75,24 +76,41 @@ from fluoroscope.ingest.worker import (
     COUNTERS,
     DATAGRAMS,
     DOCS,
+    NOT_OTLP,
+    OTLP,
     RELOAD,
     REQUEST,
     SEQ,
     STOP,
     STRAY,
     TRACES,
+    TRANSLATED,
+    TRANSLATED_HEAD,
     decode_tables,
 )
 from fluoroscope.ingest.writegate import WriteGate
 from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable, Throttled
 from fluoroscope.store.store import Store
 
-__all__ = ["IngestProcess", "Prepare"]
+__all__ = ["IngestProcess", "Prepare", "Translated"]
 
 Prepare = Callable[[list[list[tuple[str, pa.Table]]]], list[list[tuple[str, pa.Table]]]]
 """An insert round's batches (each its tables, as decoded) -> the tables to insert."""
 
 log = logging.getLogger("fluoroscope.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """An OTLP request's spans as a worker translated them: the valid documents as
+    ``(trace id, JSON)`` pairs, spans rejected and why; ``not_otlp`` when the body was
+    no ``ExportTraceServiceRequest`` (``reasons`` says why)."""
+
+    documents: list[tuple[str, bytes]]
+    rejected: int
+    reasons: str
+    not_otlp: bool = False
+
 
 _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
@@ -206,8 +224,10 @@ class IngestProcess:
         max_buffered_bytes: int = 128 * 1024 * 1024,
         workers: int = 1,
         prepare: Prepare | None = None,
+        otlp: TranslateOptions | None = None,
     ) -> None:
-        """``cached_traces`` and ``max_buffered_bytes`` are shared out among the
+        """``otlp``: how the workers translate OTLP spans arriving over UDP (AWS's
+        ``T1S`` datagrams). ``cached_traces`` and ``max_buffered_bytes`` are shared out among the
         ``workers`` (1 to 255). ``prepare`` (settable until :meth:`start`): called with
         the batches of each insert round before they are inserted, returns what to
         insert (group statistics: ``query.groupstats``); rounds never overlap."""
@@ -217,6 +237,7 @@ class IngestProcess:
         self.prepare = prepare
         self._contributions = False
         self._retention = retention_seconds
+        self._otlp = otlp
         self._cached = max(1, cached_traces // workers)
         self._max_bytes = max_buffered_bytes
         self._lock = threading.Lock()
@@ -279,6 +300,37 @@ class IngestProcess:
                 raise Throttled("ingest buffer is full; retry later")
             futures = [self._submit_to(self._shards[i], bodies) for i, bodies in by_shard.items()]
         return _all_of(futures)
+
+    def translate(self, request: bytes) -> Future[Translated]:
+        """Have a worker translate the spans of ``request`` (an ``ExportTraceServiceRequest``
+        in protobuf) into documents (:mod:`fluoroscope.ingest.otlp`): the workers take
+        turns, so translation uses their cores, not this process's. The documents are
+        not stored: :meth:`submit` them. Fails with StoreUnavailable if the worker stops
+        first; raises Throttled while shutting down."""
+        future: Future[Translated] = Future()
+        with self._lock:
+            if self._closing:
+                raise Throttled("the server is shutting down")
+            self._seq += 1
+            shard = self._shards[self._seq % len(self._shards)]
+            shard.translating[self._seq] = future
+            shard.outbox.put((OTLP, [SEQ.pack(self._seq), request]))
+        return future
+
+    def _translated(self, shard: _Shard, payload: bytes) -> None:
+        seq, rejected, length = TRANSLATED_HEAD.unpack_from(payload)
+        start = TRANSLATED_HEAD.size
+        reasons = payload[start : start + length].decode("utf-8", "replace")
+        with self._lock:
+            future = shard.translating.pop(seq, None)
+        if future is None:
+            return
+        if rejected == NOT_OTLP:
+            future.set_result(Translated([], 0, reasons, not_otlp=True))
+            return
+        parts = unpack_bodies(payload, start + length)
+        pairs = [(tid.decode(), raw) for tid, raw in zip(parts[::2], parts[1::2], strict=True)]
+        future.set_result(Translated(pairs, rejected, reasons))
 
     def count(self, counts: Mapping[str, int]) -> None:
         """Add ``counts`` to this side's counters (the API's own: documents received and
@@ -488,6 +540,7 @@ class _Shard:
         self.outbox: queue.SimpleQueue[tuple[int, list[bytes]] | None] = queue.SimpleQueue()
         self.queued = 0  # bytes of datagrams in the outbox
         self.waiting: dict[int, tuple[Future[None], int]] = {}  # seq -> (future, bytes)
+        self.translating: dict[int, Future[Translated]] = {}  # seq -> OTLP translation
         self.round_error: BaseException | None = None
         self.after_ack = False
         self.done: Counter[str] = Counter()  # counters of this shard's workers that ended
@@ -527,6 +580,7 @@ class _Shard:
                 "--cached-traces", str(owner._cached),
                 "--max-buffered-bytes", str(max(1, owner._max_bytes // self._count)),
                 *(["--contributions"] if owner._contributions else []),
+                *(["--otlp-options", encode_options(owner._otlp)] if owner._otlp else []),
                 "--parent", str(os.getpid()),
             ],
             stdin=subprocess.PIPE,
@@ -594,6 +648,7 @@ class _Shard:
                 self.done.update(self.worker)
                 self.worker = {}
                 waiting, self.waiting = self.waiting, {}
+                translating, self.translating = self.translating, {}
                 owner._in_flight -= sum(size for _, size in waiting.values())
                 closing = owner._closing
                 # Frames queued from now on are for the next worker.
@@ -602,6 +657,8 @@ class _Shard:
             old.put(None)  # ends the old writer thread if it still waits
             for future, _ in waiting.values():
                 future.set_exception(StoreUnavailable("the ingest worker stopped"))
+            for translation in translating.values():
+                translation.set_exception(StoreUnavailable("the ingest worker stopped"))
             if closing and code == 0:
                 return
             log.error("ingest worker %d exited (%s); restarting it", self._index, code)
@@ -624,6 +681,8 @@ class _Shard:
             owner._answer_reload(self, payload)
         elif kind == STRAY:
             owner._reroute(payload)
+        elif kind == TRANSLATED:
+            owner._translated(self, payload)
         elif kind == COUNTERS:
             snapshot: dict[str, Any] = orjson.loads(payload)
             with owner._lock:

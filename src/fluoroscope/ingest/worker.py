@@ -17,6 +17,11 @@ Frames (:mod:`fluoroscope.ingest.frames`), worker -> server on stdout:
 * ``RELOAD``: ``<I`` request number, a JSON list of trace ids whose stored entities the
   worker needs; the server answers once every earlier batch is inserted.
 * ``COUNTERS``: ``{"counters": {...}, "cached_traces": n}``, cumulative.
+* ``TRANSLATED``: ``<Q I I`` translation number, spans rejected (``NOT_OTLP``: the body
+  is no ``ExportTraceServiceRequest``), length of the reasons; the first few reasons
+  (UTF-8, one a line); then packed ``trace id, document`` pairs
+  (:func:`~fluoroscope.ingest.frames.pack_bodies`, alternating): the valid segment
+  documents of an ``OTLP`` frame's spans, for the server to submit to their owners.
 * ``STRAY``: packed ``trace id, body`` pairs (:func:`~fluoroscope.ingest.frames.pack_bodies`
   of both, alternating): valid datagrams this worker does not own, for the server to
   send to their owner.
@@ -26,6 +31,10 @@ server -> worker on stdin:
 * ``DOCS``: ``<Q`` submission number, packed validated documents (PutTraceSegments).
 * ``DATAGRAMS``: packed UDP document bodies (header already checked), routed here by
   their trace id.
+* ``OTLP``: ``<Q`` translation number, an ``ExportTraceServiceRequest`` (protobuf) whose
+  spans to translate into documents (:mod:`fluoroscope.ingest.otlp`), answered with
+  ``TRANSLATED`` - on a thread of its own, so the other frames keep flowing. Translation
+  runs in the workers so that it uses their cores, not the server's.
 * ``TRACES``: ``<I`` request number, ``{trace_id: [ts, revision, [[doc, parent_id,
   is_segment], ...]]}``.
 * ``CONTRIBUTE``: one byte, 1 to send each batch's graph contributions from now on (a
@@ -48,7 +57,8 @@ import signal
 import struct
 import sys
 import threading
-from concurrent.futures import Future
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Final
 
 import orjson
@@ -56,6 +66,7 @@ import pyarrow as pa
 
 from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, write_frame
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
+from fluoroscope.ingest.otlp.options import translator
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
 from fluoroscope.ingest.shards import shard_of
 from fluoroscope.model.errors import StoreUnavailable, Throttled
@@ -63,8 +74,8 @@ from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 
 __all__ = [
-    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "RELOAD", "STOP", "STRAY",
-    "TRACES", "decode_tables", "encode_tables",
+    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "NOT_OTLP", "OTLP", "RELOAD",
+    "STOP", "STRAY", "TRACES", "TRANSLATED", "TRANSLATED_HEAD", "decode_tables", "encode_tables",
 ]  # fmt: skip
 
 log = logging.getLogger("fluoroscope.ingest")
@@ -74,16 +85,20 @@ ACK: Final = 11
 RELOAD: Final = 12
 COUNTERS: Final = 13
 STRAY: Final = 14
+TRANSLATED: Final = 15
 DOCS: Final = 20
 TRACES: Final = 21
 STOP: Final = 22
 CONTRIBUTE: Final = 23
 DATAGRAMS: Final = 24
+OTLP: Final = 25
 
 ACK_FRAME: Final = struct.Struct("<QB")
 SEQ: Final = struct.Struct("<Q")
 REQUEST: Final = struct.Struct("<I")
 BATCH_HEAD: Final = struct.Struct("<II")
+TRANSLATED_HEAD: Final = struct.Struct("<QII")
+NOT_OTLP: Final = 0xFFFFFFFF  # TRANSLATED's rejected count for a body that is no request
 _NAME: Final = struct.Struct("<H")
 _SIZE: Final = struct.Struct("<I")
 TABLES: Final = frozenset({"spans", "traces", "node_stats", "edge_stats", "contributions"})
@@ -199,8 +214,13 @@ class _Worker:
             max_buffered_bytes=args.max_buffered_bytes,
             owns=None if shards == 1 else lambda tid: shard_of(tid.encode(), shards) == shard,
             stray=None if shards == 1 else self._send_strays,
+            otlp=None if args.otlp_options is None else translator(args.otlp_options),
         )
         self.pipeline.assembler.track_contributions = args.contributions
+        self._otlp_options = args.otlp_options
+        self._retention = args.retention
+        self._translator: Any = None
+        self._translating: ThreadPoolExecutor | None = None
         self.stopped = threading.Event()
         self.stop_asked = False
 
@@ -221,6 +241,10 @@ class _Worker:
                     self.pipeline.offer_datagrams(unpack_bodies(payload))
                 elif kind == DOCS:
                     self._submit(SEQ.unpack_from(payload)[0], unpack_bodies(payload, SEQ.size))
+                elif kind == OTLP:
+                    if self._translating is None:
+                        self._translating = ThreadPoolExecutor(1, thread_name_prefix="otlp")
+                    self._translating.submit(self._translate, payload)
                 elif kind == TRACES:
                     self.store.answer(REQUEST.unpack_from(payload)[0], payload[REQUEST.size :])
                 elif kind == CONTRIBUTE:
@@ -234,6 +258,34 @@ class _Worker:
         finally:
             self.store.fail_all()  # no answers can come any more
             self.stopped.set()
+
+    def _translate(self, payload: bytes) -> None:
+        """Answer an ``OTLP`` frame with ``TRANSLATED`` (the translation thread)."""
+        from fluoroscope.ingest.otlp import Translator, documents_of
+        from fluoroscope.ingest.otlp.decode import OtlpDecodeError, parse_protobuf_traces
+
+        (seq,) = SEQ.unpack_from(payload)
+        if self._translator is None:
+            self._translator = (
+                Translator() if self._otlp_options is None else translator(self._otlp_options)
+            )
+        pairs: list[bytes] = []
+        try:
+            request = parse_protobuf_traces(payload[SEQ.size :])
+            valid, _, out = documents_of(
+                request, self._translator, now=time.time(), max_age=self._retention
+            )
+            rejected, reasons = out.rejected, "\n".join(out.errors)
+            for trace_id, raw in valid:
+                pairs += (trace_id.encode(), raw)
+        except OtlpDecodeError as exc:
+            rejected, reasons = NOT_OTLP, str(exc)
+        except Exception as exc:  # a defect: it never costs the worker
+            log.exception("translating OTLP spans failed")
+            rejected, reasons = NOT_OTLP, f"the request could not be translated: {exc!r:.200}"
+        text = reasons.encode()
+        head = TRANSLATED_HEAD.pack(seq, rejected, len(text))
+        self.channel.send(TRANSLATED, head, text, *pack_bodies(pairs))
 
     def _submit(self, seq: int, bodies: list[bytes]) -> None:
         docs = [orjson.loads(body) for body in bodies]
@@ -277,6 +329,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cached-traces", type=int, default=20_000)
     parser.add_argument("--max-buffered-bytes", type=int, default=128 * 1024 * 1024)
     parser.add_argument("--contributions", action="store_true")
+    parser.add_argument("--otlp-options", help="TranslateOptions, as encode_options makes them")
     parser.add_argument("--parent", type=int, default=os.getppid(), help="the server's pid")
     args = parser.parse_args(argv)
     tie_to_parent(args.parent)

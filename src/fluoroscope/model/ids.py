@@ -2,7 +2,8 @@
 
 A trace id is ``1-XXXXXXXX-YYYYYYYYYYYYYYYYYYYYYYYY``: version 1, eight hex digits of
 epoch seconds, 24 hex digits of randomness. Segment, subsegment and exception ids are
-16 hex digits. All functions here are pure and thread-safe.
+16 hex digits. An OpenTelemetry (W3C) trace id is the same 128 bits as 32 hex digits;
+its first 8 need not be a time. All functions here are pure and thread-safe.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ __all__ = [
     "is_trace_id",
     "new_entity_id",
     "new_trace_id",
+    "normalize_trace_id",
     "trace_epoch",
 ]
 
 TRACE_ID_RE = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
+_W3C_RE = re.compile(r"[0-9a-f]{32}")
 ENTITY_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
@@ -33,6 +36,16 @@ def is_trace_id(value: object) -> bool:
 def is_entity_id(value: object) -> bool:
     """True when ``value`` is a 16-hex-digit segment/subsegment/exception id."""
     return isinstance(value, str) and ENTITY_ID_RE.fullmatch(value) is not None
+
+
+def normalize_trace_id(value: str) -> str | None:
+    """The X-Ray form of a trace id given as ``1-xxxxxxxx-yyyy...`` or as the 32 hex
+    digits of a W3C/OpenTelemetry id (any case, surrounding blanks ignored), or None.
+    Both forms name the same 128 bits, so either finds the same trace."""
+    text = value.strip().lower()
+    if len(text) == 32 and _W3C_RE.fullmatch(text):
+        text = f"1-{text[:8]}-{text[8:]}"
+    return text if TRACE_ID_RE.fullmatch(text) else None
 
 
 def trace_epoch(trace_id: str) -> int:

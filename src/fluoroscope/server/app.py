@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from fluoroscope.ingest.otlp import Translator
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, refusal_reason, validate_document
 from fluoroscope.model.errors import (
@@ -30,7 +31,7 @@ from fluoroscope.model.errors import (
     StoreUnwritable,
     Throttled,
 )
-from fluoroscope.model.ids import is_trace_id
+from fluoroscope.model.ids import normalize_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
 from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import filtered_graph, service_graph
@@ -45,6 +46,7 @@ from fluoroscope.server.logs import logs_endpoint
 from fluoroscope.server.logsops import LogsState, build_logs_state
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.openapi import openapi_endpoint
+from fluoroscope.server.otlp import OtlpLogSink, otlp_routes, transit_segments
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -86,6 +88,8 @@ class ServerState:
     sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
     access: AccessPolicy = field(default_factory=AccessPolicy)  # .failures: refusals by reason
+    otlp: Translator = field(default_factory=Translator)  # OTLP/Zipkin spans -> documents
+    otlp_logs: OtlpLogSink | None = None  # OTLP log records -> the log store (None: no logs)
     groups: GroupService = field(init=False)
     group_stats: GroupStats = field(init=False)
     logs: LogsState = field(init=False)  # the CloudWatch Logs API's; close() it at the end
@@ -94,7 +98,9 @@ class ServerState:
         self.groups = GroupService(self.store)
         self.group_stats = GroupStats(self.store, self.groups, clock=self.clock)
         self.logs = build_logs_state(
-            self.store, retention_days=round(self.retention_seconds / 86_400), clock=self.clock
+            self.store,
+            retention_days=max(1, round(self.retention_seconds / 86_400)),
+            clock=self.clock,
         )
 
 
@@ -117,6 +123,12 @@ async def put_trace_segments(
     valid: list[tuple[str, bytes]] = []
     size = 0
     for index, text in enumerate(documents):
+        if isinstance(text, str) and text.startswith("T1"):  # OTLP spans (CloudWatch agent)
+            spans, refusals = transit_segments(text, state, now)
+            valid += spans
+            size += sum(len(raw) for _, raw in spans)
+            unprocessed += refusals
+            continue
         try:
             if not isinstance(text, str):
                 raise InvalidDocument(f"document {index} is not a string", code="InvalidDocument")
@@ -212,9 +224,12 @@ async def batch_get_traces(
         offset = int(token)
     unique = list(dict.fromkeys(ids))
     page = unique[offset : offset + TRACES_PER_PAGE]
-    wellformed = [i for i in page if is_trace_id(i)]
+    # either form of an id (1-xxxxxxxx-..., or 32 hex as OpenTelemetry writes it)
+    canonical = {i: normalize_trace_id(i) for i in page}
+    wellformed = list(dict.fromkeys(c for c in canonical.values() if c is not None))
     traces, missing = await run_in_threadpool(get_traces, state.store, wellformed)
-    unprocessed = [i for i in page if not is_trace_id(i)] + missing
+    lost = set(missing)
+    unprocessed = [i for i, c in canonical.items() if c is None or c in lost]
     result: dict[str, Any] = {
         "Traces": [render_trace(t) for t in traces],
         "UnprocessedTraceIds": unprocessed,
@@ -303,7 +318,8 @@ async def get_trace_graph(
         raise InvalidRequest("TraceIds is required and must be a non-empty list of strings")
     if len(ids) > MAX_TRACE_IDS:
         raise InvalidRequest(f"at most {MAX_TRACE_IDS} TraceIds per call")
-    wellformed = [i for i in dict.fromkeys(ids) if is_trace_id(i)]
+    canonical = (normalize_trace_id(i) for i in ids)
+    wellformed = list(dict.fromkeys(c for c in canonical if c is not None))
     graph = await run_in_threadpool(trace_graph, state.store, wellformed)
     rendered = render_graph(graph)
     return {"Services": rendered["Services"]}
@@ -525,6 +541,7 @@ def create_app(state: ServerState) -> Starlette:
     routes.append(Route("/api/status", status, methods=["GET"]))
     routes.append(Route("/metrics", metrics_endpoint(metrics), methods=["GET"]))
     routes.append(Route("/openapi.json", openapi_endpoint(), methods=["GET"]))
+    routes.extend(otlp_routes(state))
     routes.extend(console_routes())
     app = Starlette(
         routes=routes,

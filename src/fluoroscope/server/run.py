@@ -28,6 +28,7 @@ from typing import Any
 
 import uvicorn
 
+from fluoroscope.ingest.otlp import TranslateOptions, Translator
 from fluoroscope.ingest.pipeline import tune_gc
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.ingest.udp import open_udp_socket
@@ -35,9 +36,14 @@ from fluoroscope.model.net import is_loopback
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.server.auth import AccessPolicy
 from fluoroscope.server.datadir import StartupError, claim_data_dir
+from fluoroscope.server.otlp import GrpcServer, OtlpLogSink, create_otlp_app
 from fluoroscope.store.store import Store
 
-__all__ = ["StartupError", "serve"]
+__all__ = ["OtlpAddress", "StartupError", "serve"]
+
+OtlpAddress = tuple[str, int, bool]
+"""An OTLP listener's host, port, and whether it was asked for explicitly (then failing
+to bind it is an error; the default's address taken is reported, and skipped)."""
 
 log = logging.getLogger("fluoroscope.server")
 
@@ -109,6 +115,9 @@ async def _serve(
     udp: tuple[str, int],
     access: AccessPolicy,
     wide_open: bool,
+    otlp_sock: socket.socket | None,
+    otlp_grpc: OtlpAddress | None,
+    otlp_options: TranslateOptions,
 ) -> None:
     loop = asyncio.get_running_loop()
     ingest = IngestProcess(
@@ -117,13 +126,21 @@ async def _serve(
         retention_seconds=retention_seconds,
         cached_traces=cached_traces,
         workers=ingest_workers,
+        otlp=otlp_options,
     )
     state = ServerState(
-        store=store, pipeline=ingest, retention_seconds=retention_seconds, access=access
+        store=store,
+        pipeline=ingest,
+        retention_seconds=retention_seconds,
+        access=access,
+        otlp=Translator(otlp_options),
     )
+    # OTLP log records share the Logs API's store and writer (one stream cache, one queue)
+    state.otlp_logs = OtlpLogSink(state.logs.store, state.logs.writer)
     ingest.prepare = state.group_stats.prepare
     state.group_stats.on_change = ingest.gather_contributions
     await asyncio.to_thread(state.group_stats.refresh)
+    grpc_server = _grpc_server(state, otlp_grpc, loop, announce)
     ingest.start()
     app = create_app(state)
     config = uvicorn.Config(
@@ -136,8 +153,25 @@ async def _serve(
         timeout_graceful_shutdown=5,
     )
     server = _Server(config)
+    servers = [(server, tcp_sock)]
+    if otlp_sock is not None:
+        otlp_config = uvicorn.Config(
+            create_otlp_app(state, max_body=64 * 1024 * 1024),
+            http="httptools",
+            loop="none",
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        servers.append((_Server(otlp_config), otlp_sock))
+
+    def request_exit() -> None:
+        for each, _ in servers:
+            each.request_exit()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, server.request_exit)
+        loop.add_signal_handler(sig, request_exit)
     display = f"[{host}]" if ":" in host else host
     # where a browser on this machine finds the console (not a wildcard address)
     local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, display)
@@ -148,15 +182,75 @@ async def _serve(
         f"Store: {store.database} ({'embedded chDB' if store.embedded else 'ClickHouse server'})\n"
         f"Console: http://{local}:{port}/\nAccess: HTTP {access.describe(insecure=wide_open)}"
     )
+    otlp_lines = []
+    if otlp_sock is not None:
+        otlp_lines.append(f"OTLP/HTTP http://{_address(*otlp_sock.getsockname()[:2])}/v1/traces")
+    if grpc_server is not None and otlp_grpc is not None:
+        otlp_lines.append(f"OTLP/gRPC {_address(otlp_grpc[0], grpc_server.port)}")
+    announce(
+        "OpenTelemetry: "
+        + ", ".join([*otlp_lines, f"OTLP/HTTP and Zipkin on http://{display}:{port}"])
+    )
     _warn_about_access(host, port, udp, access, wide_open)
+    if grpc_server is not None:
+        grpc_server.start()
     try:
-        await server.serve(sockets=[tcp_sock])
+        await asyncio.gather(*(each.serve(sockets=[sock]) for each, sock in servers))
     finally:
+        if grpc_server is not None:
+            await asyncio.to_thread(grpc_server.stop)
         await asyncio.to_thread(state.logs.close)
         await asyncio.to_thread(ingest.close)
         counters = ingest.counters
         stored = counters.get("stored_documents", 0)
         announce(f"Stopped. Stored {stored} documents; " + _drops(counters))
+
+
+def _grpc_server(
+    state: ServerState,
+    address: OtlpAddress | None,
+    loop: asyncio.AbstractEventLoop,
+    announce: Callable[[str], None],
+) -> GrpcServer | None:
+    """The OTLP/gRPC server bound to ``address`` (not started); None when off, or when
+    the default address is taken (said in one line); StartupError for an explicit one."""
+    if address is None:
+        return None
+    host, port, explicit = address
+    where = _address(host, port)
+    try:
+        return GrpcServer(state, f"[{host}]:{port}" if ":" in host else where, loop)
+    except OSError as exc:
+        if explicit:
+            raise StartupError(
+                f"cannot listen on {where} (OTLP/gRPC): {exc}; choose another address "
+                "with --otlp-grpc-listen, or 'off'"
+            ) from None
+        announce(f"OTLP/gRPC: {where} is in use (another server or a Collector?); not served")
+        return None
+
+
+def _otlp_http_socket(
+    address: OtlpAddress | None, announce: Callable[[str], None]
+) -> socket.socket | None:
+    """The OTLP/HTTP listener's socket (see :func:`_grpc_server` for failures)."""
+    if address is None:
+        return None
+    host, port, explicit = address
+    try:
+        return _tcp_socket(host, port)
+    except OSError as exc:
+        if explicit:
+            raise StartupError(
+                _bind_failure(f"{_address(host, port)} (OTLP/HTTP)", exc).replace(
+                    "--listen", "--otlp-http-listen (or 'off')"
+                )
+            ) from exc
+        announce(
+            f"OTLP/HTTP: {_address(host, port)} is in use (another server or a Collector?); "
+            "OTLP is served on the main port only"
+        )
+        return None
 
 
 def _warn_about_access(
@@ -209,12 +303,17 @@ def serve(
     udp: tuple[str, int] | None = None,
     access: AccessPolicy | None = None,
     wide_open: bool = False,
+    otlp_http: OtlpAddress | None = None,
+    otlp_grpc: OtlpAddress | None = None,
+    otlp_options: TranslateOptions | None = None,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (blocking). See the module docstring.
 
     ``udp`` is the segments' address (default: ``host:port``); ``access`` the HTTP
     access policy (default: open, Host/Origin/content-type checks only); ``wide_open``
-    says ``--insecure-no-auth`` was given, which is logged loudly."""
+    says ``--insecure-no-auth`` was given, which is logged loudly. ``otlp_http`` and
+    ``otlp_grpc``: OTLP's own listeners (None: off; OTLP/HTTP is also served on the
+    main port); ``otlp_options``: which span attributes become annotations."""
     run: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
@@ -229,10 +328,18 @@ def serve(
     try:
         tcp_sock, udp_sock = _bind(host, port, udp)
         try:
+            otlp_sock = _otlp_http_socket(otlp_http, announce)
+        except BaseException:
+            tcp_sock.close()
+            udp_sock.close()
+            raise
+        try:
             store = Store.open(store_url, data_dir, retention_days)
         except BaseException:
             tcp_sock.close()
             udp_sock.close()
+            if otlp_sock is not None:
+                otlp_sock.close()
             raise
         tune_gc()
         try:
@@ -251,6 +358,9 @@ def serve(
                     udp,
                     access,
                     wide_open,
+                    otlp_sock,
+                    otlp_grpc,
+                    otlp_options or TranslateOptions(),
                 )
             )
         finally:
