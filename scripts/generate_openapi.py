@@ -31,7 +31,8 @@ from fluoroscope.server.openapi import OPENAPI_PATH
 
 Schema = dict[str, Any]
 
-_ERROR_STATUS = {"InvalidRequestException": 400}  # the model gives the others' statuses
+_ERROR_STATUS = {"InvalidRequestException": 400, "RuleLimitExceededException": 400}
+# the model gives the others' statuses
 
 _GROUP_NAME = r"^[A-Za-z0-9_.\-]{1,32}$"
 

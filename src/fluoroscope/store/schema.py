@@ -15,6 +15,10 @@ Tables (all in one database, ``{db}``):
     ``revision`` whenever the trace changes. Ordered by ``(ts, trace_id)`` so a time
     window reads only its window. The per-service arrays (``service_names``,
     ``service_types``, ``service_accounts``, ``svc_*``) are aligned with each other.
+``sampling_rules`` / ``api_settings``
+    Sampling rules (one JSON row version per change) and the API's small settings
+    (tags by ARN, resource policies, encryption, indexing, destination) as JSON by
+    ``(kind, key)``; a deletion is a newer version marked deleted.
 ``node_stats`` / ``edge_stats``
     Per-minute statistics per service-graph node and per edge, with latency
     histograms (``Map(bucket_us, count)``), aggregated at ingest. Counts are signed:
@@ -344,6 +348,34 @@ MIGRATIONS += (
                 "vertical_merge_algorithm_min_columns_to_activate = 1"
             )
             for table in ("spans", "traces")
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        10,
+        "sampling rules, and the API's settings (tags, policies, encryption, indexing)",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.sampling_rules (
+                name String,
+                rule String,
+                deleted UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY name
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.api_settings (
+                kind LowCardinality(String),
+                key String,
+                value String,
+                deleted UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (kind, key)
+            """,
         ),
     ),
 )

@@ -34,6 +34,7 @@ from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.groupstats import GroupStatsStore
 from fluoroscope.store.schema import migrate
+from fluoroscope.store.settings import SamplingRuleStore, SettingsStore
 from fluoroscope.store.tracestats import FAST_ANALYZER, finish_rows, group_stats_sql
 from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
 
@@ -87,6 +88,8 @@ class Store:
         self._db = f"`{database}`"
         self.groups = GroupStore(transport, self._db)
         self.group_stats = GroupStatsStore(transport, self._db)
+        self.sampling_rules = SamplingRuleStore(transport, self._db)
+        self.settings = SettingsStore(transport, self._db)
         self._old_analyzer = True  # until the engine says it has no such setting
 
     def _query_old_analyzer(
