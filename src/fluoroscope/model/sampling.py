@@ -31,6 +31,7 @@ __all__ = [
     "apply_update",
     "check_rule_name",
     "name_from_rule_arn",
+    "proposed_rules",
     "rule_arn",
     "rule_from_api",
     "rule_order",
@@ -263,3 +264,28 @@ def wildcard_match(pattern: str, value: str) -> bool:
         return True
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL) is not None
+
+
+def proposed_rules(items: object, default: SamplingRule, now: float) -> list[SamplingRule]:
+    """A proposed rule set (a list of ``SamplingRule`` objects, each checked as
+    CreateSamplingRule checks one; a ``Default`` entry changes only the Default rule's
+    fixed rate and reservoir), in the order they are tried, ``Default`` last (the given
+    ``default`` when the set has none)."""
+    if not isinstance(items, list):
+        raise InvalidRequest("Rules must be a list of SamplingRule objects")
+    rules: dict[str, SamplingRule] = {}
+    fallback = default
+    for index, item in enumerate(items):
+        try:
+            if isinstance(item, Mapping) and item.get("RuleName") == DEFAULT_RULE_NAME:
+                fallback = apply_update(default, {k: v for k, v in item.items()
+                                                  if k not in ("RuleName", "RuleARN", "Version")},
+                                        now)  # fmt: skip
+                continue
+            rule = rule_from_api(item, now)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"Rules[{index}]: {exc}") from None
+        if rule.name in rules:
+            raise InvalidRequest(f"Rules[{index}]: RuleName {rule.name!r} appears twice")
+        rules[rule.name] = rule
+    return [*sorted(rules.values(), key=rule_order), fallback]

@@ -5,6 +5,10 @@ Routing and shapes only: each handler checks its parameters' types, calls
 :class:`~fluoroscope.server.resources.ApiSettings` in a worker thread, and renders the
 answer. :data:`ROUTES` and :data:`OPERATIONS` are merged into the app's tables.
 
+:data:`API_ROUTES` are Fluoroscope's own (``POST /api/sampling/...``, JSON in and out,
+the same errors): the live sampling statistics per rule and client, and the what-if
+replay of a proposed rule set over a window of stored traffic.
+
 The Insights operations (and Transaction Search's trace retrieval) answer
 ``InvalidRequestException`` naming the operation and saying it is not available here.
 """
@@ -18,12 +22,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from fluoroscope.model.errors import InvalidRequest
+from fluoroscope.model.sampling import proposed_rules
+from fluoroscope.query.whatif import what_if
 from fluoroscope.server.resources import check_tags
+from fluoroscope.server.xray import require_time
 
 if TYPE_CHECKING:
     from fluoroscope.server.app import ServerState
 
-__all__ = ["OPERATIONS", "ROUTES"]
+__all__ = ["API_ROUTES", "OPERATIONS", "ROUTES"]
 
 Handler = Callable[[Request, dict[str, Any], "ServerState"], Awaitable[dict[str, Any]]]
 
@@ -204,3 +211,32 @@ _TABLE: Final[tuple[tuple[str, str, Handler], ...]] = (
 
 ROUTES: Final[dict[str, Handler]] = {path: handler for path, _, handler in _TABLE}
 OPERATIONS: Final[dict[str, str]] = {path: name for path, name, _ in _TABLE}
+
+
+async def sampling_live(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    return await run_in_threadpool(state.sampling.live)
+
+
+async def sampling_what_if(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    """``{StartTime, EndTime, Rules: [SamplingRule...], Period?}`` -> the replay."""
+    start, end = require_time(body, "StartTime"), require_time(body, "EndTime")
+    if end - start > state.retention_seconds:
+        raise InvalidRequest("the window is longer than the retention period")
+    period = body.get("Period")
+    if period is not None and (not isinstance(period, int) or isinstance(period, bool)):
+        raise InvalidRequest("Period must be a whole number of seconds")
+    current = await run_in_threadpool(state.sampling.all_rules)
+    proposed = proposed_rules(body.get("Rules"), current[-1], state.clock())
+    return await run_in_threadpool(what_if, state.store, current, proposed, start, end, period)
+
+
+API_ROUTES: Final[dict[str, Handler]] = {
+    "/api/sampling/live": sampling_live,
+    "/api/sampling/whatif": sampling_what_if,
+}
+"""Fluoroscope's own sampling endpoints (POST), served with the X-Ray operations'
+error handling."""

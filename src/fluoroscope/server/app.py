@@ -508,6 +508,10 @@ def create_app(state: ServerState) -> Starlette:
         Route(path, _endpoint(handler, state, OPERATIONS[path], metrics), methods=["POST"])
         for path, handler in ROUTES.items()
     ]
+    routes += [  # Fluoroscope's own endpoints beside the X-Ray operations
+        Route(path, _endpoint(handler, state, path, metrics), methods=["POST"])
+        for path, handler in admin.API_ROUTES.items()
+    ]
 
     async def status(request: Request) -> Response:
         counters = state.pipeline.counters
