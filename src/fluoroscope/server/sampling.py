@@ -156,7 +156,9 @@ class SamplingService:
             rule = rule_from_api(body, round(now, 3))
             rules = self._loaded()
             if rule.name in rules:
-                raise InvalidRequest(f"a sampling rule named {rule.name!r} already exists")
+                raise InvalidRequest(
+                    f"RuleName: a sampling rule named {rule.name!r} already exists"
+                )
             if len(rules) >= MAX_RULES:
                 raise ApiError(
                     f"at most {MAX_RULES} sampling rules can exist (the Default rule included)",
