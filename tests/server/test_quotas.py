@@ -86,3 +86,27 @@ def test_deleted_rule_statistics_are_refused() -> None:
     docs["SamplingStatisticsDocuments"][0]["RuleName"] = "gone"
     answer = service.targets(docs)
     assert answer["UnprocessedStatistics"][0]["ErrorCode"] == "404"
+
+
+def test_quotas_held_never_exceed_the_reservoir() -> None:
+    """Clients arriving, changing rates and leaving in any order: at every moment the
+    unexpired quotas add up to at most the reservoir, and the split settles on it."""
+    import random
+
+    chance = random.Random(7)
+    book = QuotaBook()
+    held: dict[str, tuple[int, float]] = {}  # client -> (quota, heard)
+    now = 0.0
+    for _ in range(5000):
+        now += chance.random() * 0.05
+        client = f"c{chance.randrange(40)}"
+        quota = book.report("r", 17, client, now, (chance.randrange(1, 500), 0, 0), now=now)
+        held[client] = (quota, now)
+        live = sum(q for q, heard in held.values() if now - heard <= ACTIVE_WINDOW)
+        assert live <= 17, (now, live)
+    steady = {f"c{i}": 0 for i in range(5)}
+    for round_ in range(3):  # five clients at a steady rate, three report rounds
+        for client in steady:
+            now = 1000.0 + 10 * round_ + int(client[1:])
+            steady[client] = book.report("r", 17, client, now, (100, 0, 0), now=now)
+    assert sum(steady.values()) == 17 and set(steady.values()) <= {3, 4}

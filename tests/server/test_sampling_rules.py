@@ -250,3 +250,56 @@ def test_rules_and_tags_survive_a_restart(tmp_path_factory: pytest.TempPathFacto
         assert again >= modified  # the SDKs see no change they already have as new
     finally:
         second.stop()
+
+
+def test_ten_thousand_clients_at_once_and_others_still_answered(
+    server: ServerProcess, client: Any
+) -> None:
+    """10,000 clients report at once (400 calls of 25, 8 at a time) while one more client
+    polls: each of its polls is answered, promptly, with its quota."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    client.create_sampling_rule(SamplingRule=rule("flood", ReservoirSize=100))
+    now = time.time()
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def other() -> None:
+        xray = server.xray(unsigned=True)
+        while not stop.is_set():
+            started = time.monotonic()
+            answer = xray.get_sampling_targets(SamplingStatisticsDocuments=[
+                {"RuleName": "Default", "ClientID": "0" * 24, "Timestamp": time.time(),
+                 "RequestCount": 1, "SampledCount": 0, "BorrowCount": 0}])  # fmt: skip
+            waits.append(time.monotonic() - started)
+            assert answer["SamplingTargetDocuments"][0]["ReservoirQuota"] == 1
+
+    def flood(batch: int) -> int:
+        docs = [
+            {
+                "RuleName": "flood",
+                "ClientID": f"{batch:06d}{i:018d}",
+                "Timestamp": now,
+                "RequestCount": 10,
+                "SampledCount": 1,
+                "BorrowCount": 0,
+            }
+            for i in range(25)
+        ]
+        answer = server.xray(unsigned=True).get_sampling_targets(SamplingStatisticsDocuments=docs)
+        return sum(t["ReservoirQuota"] for t in answer["SamplingTargetDocuments"])
+
+    watcher = threading.Thread(target=other)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            handed = sum(pool.map(flood, range(400)))
+    finally:
+        stop.set()
+        watcher.join()
+    assert 0 < handed <= 100  # the quotas held never add up to more than the reservoir
+    assert waits and max(waits) < 10, max(waits)
+    status = server.status()["sampling"]
+    assert status["active_clients_by_rule"]["flood"] == 10_000
+    assert status["reports_by_rule"]["flood"] >= 10_000

@@ -2,12 +2,19 @@
 
 Each rule's reservoir (requests per second, over every client) is split among the
 clients that reported statistics for it within the last :data:`ACTIVE_WINDOW` seconds,
-in proportion to their request rates (largest remainders, so the quotas add up to the
-reservoir exactly and each client gets the floor or the ceiling of its share). The
-split is recomputed at most once a second per rule, so 10,000 clients polling cost
-O(clients) a second, not O(clients²); a client not yet in the split gets the floor of
-its share until the next one. A quota lives :data:`QUOTA_TTL` seconds: a client whose
-quota ran out borrows, as the SDKs do.
+in proportion to their request rates (largest remainders, so the shares add up to the
+reservoir exactly and each client's is the floor or the ceiling of its part). The split
+is recomputed at most once a second per rule, so 10,000 clients polling cost O(clients)
+a second, not O(clients²); a client not yet in the split gets the floor of its share
+until the next one. A quota lives :data:`QUOTA_TTL` seconds (as long as a client counts
+as active): a client whose quota ran out borrows, as the SDKs do.
+
+The quotas held at any moment never add up to more than the reservoir: a client is
+given its share only as far as the quotas the others still hold leave room. When many
+clients arrive at once, the first ones hold large quotas until their next report (one
+interval later) and the newcomers get what is left, so a rule never samples more than
+its reservoir each second during the ramp either; the split is even after about two
+intervals.
 
 Memory is bounded: at most ``max_clients`` (rule, client) pairs are remembered (the
 least recently heard from are forgotten first), and per rule the last
@@ -86,6 +93,7 @@ class QuotaBook:
         self._reports: OrderedDict[tuple[str, str], ClientReport] = OrderedDict()  # LRU
         self._live: dict[str, OrderedDict[str, ClientReport]] = {}  # by time heard
         self._rate_sum: dict[str, float] = {}
+        self._held: dict[str, int] = {}  # rule -> quotas its active clients hold
         self._splits: dict[str, _Split] = {}
         self._windows: dict[str, deque[Window]] = {}
         self.forgotten = 0  # (rule, client) pairs dropped to stay within max_clients
@@ -107,6 +115,7 @@ class QuotaBook:
         if report is not None:
             left = self._rate_sum.get(rule, 0.0) - report.rate
             self._rate_sum[rule] = left if self._live[rule] else 0.0
+            self._held[rule] = self._held.get(rule, 0) - report.quota if self._live[rule] else 0
 
     def _bound(self) -> None:
         while len(self._reports) > self.max_clients:
@@ -153,7 +162,10 @@ class QuotaBook:
         self._rate_sum[rule] = self._rate_sum.get(rule, 0.0) + report.rate
         self._bound()
         self._add_window(rule, now, counts)
-        report.quota = self._quota(rule, reservoir, client, report.rate, now)
+        share = self._quota(rule, reservoir, client, report.rate, now)
+        held = self._held.get(rule, 0)
+        report.quota = max(0, min(share, reservoir - held))
+        self._held[rule] = held + report.quota
         return report.quota
 
     def _add_window(self, rule: str, now: float, counts: tuple[int, int, int]) -> None:
@@ -202,6 +214,7 @@ class QuotaBook:
         for key in [k for k in self._reports if k[0] == rule]:
             del self._reports[key]
         self._rate_sum.pop(rule, None)
+        self._held.pop(rule, None)
         self._live.pop(rule, None)
         self._splits.pop(rule, None)
         self._windows.pop(rule, None)
