@@ -229,3 +229,13 @@ def test_groups_are_managed_with_the_filter_checked_as_typed(
     delete.click()
     expect(page.locator('#group-list tr[data-name="slow"]')).to_have_count(0)
     screenshot(page, "groups")
+
+
+def test_narrow_windows_have_no_sideways_scrolling(page: Page) -> None:
+    page.set_viewport_size({"width": 420, "height": 800})
+    for view in ("sampling", "groups", "traces"):
+        page.goto(f"/#/{view}?range=15m")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, (view, overflow)

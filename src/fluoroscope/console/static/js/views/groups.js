@@ -49,7 +49,7 @@ export function render(root, route) {
   root.append(
     h('section', { class: 'panel' }, h('h1', null, 'Groups'),
       h('p', { class: 'muted hint' }, 'A group names a filter expression; pick it on the map, Traces and Analytics to see only its traces.'),
-      list, listState),
+      h('div', { class: 'scroll' }, list), listState),
     h('section', { class: 'panel' }, form));
 
   function setMode(group) {

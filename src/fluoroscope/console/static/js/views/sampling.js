@@ -91,7 +91,7 @@ export function render(root, route, ctx) {
   root.append(
     h('section', { class: 'panel' }, h('h1', null, 'Sampling'),
       h('p', { class: 'muted hint' }, 'Rules in the order the SDKs try them (priority, then name); the Default rule catches the rest. Statistics are what the SDKs report every 10 s.'),
-      table, listState, clientsPanel),
+      h('div', { class: 'scroll' }, table), listState, clientsPanel),
     h('section', { class: 'panel' }, form),
     h('section', { class: 'panel' }, h('h2', null, 'What if'),
       h('p', { class: 'muted hint' }, `Replays the traces stored in the time range (${ctx.range.label.toLowerCase()}) against the proposed rules below — each trace's service, type, host, method, URL path and ARN as the SDKs match a request — and counts what each rule would match and keep: its reservoir each second, then its fixed rate of the rest. Stored traces stand for the requests: where SDKs sampled before sending, they are what the current rules kept.`),
@@ -259,13 +259,13 @@ export function render(root, route, ctx) {
     const now = Date.now() / 1000;
     return h('details', { class: 'clients', dataset: { rule: item.name } },
       h('summary', null, `${item.name}: ${item.clients.length} client${item.clients.length === 1 ? '' : 's'} reporting`),
-      h('table', { class: 'list plain' },
+      h('div', { class: 'scroll' }, h('table', { class: 'list plain' },
         h('thead', null, h('tr', null, ['Client', 'Last report', 'Requests', 'Sampled', 'Borrowed', 'Quota/s', 'Reports', 'Requests in all'].map((t) => h('th', null, t)))),
         h('tbody', null, item.clients.map((c) => h('tr', { dataset: { client: c.client } },
           h('td', { class: 'mono' }, c.client), h('td', null, fmt.age(c.heard, now)),
           h('td', { class: 'num' }, fmt.count(c.requests)), h('td', { class: 'num' }, fmt.count(c.sampled)),
           h('td', { class: 'num' }, fmt.count(c.borrowed)), h('td', { class: 'num' }, String(c.quota)),
-          h('td', { class: 'num' }, fmt.count(c.reports)), h('td', { class: 'num' }, fmt.count(c.total_requests)))))));
+          h('td', { class: 'num' }, fmt.count(c.reports)), h('td', { class: 'num' }, fmt.count(c.total_requests))))))));
   }
 
   // -- what-if -------------------------------------------------------------------------------
@@ -315,10 +315,10 @@ export function render(root, route, ctx) {
     whatIfResult.replaceChildren(
       h('p', { class: 'muted', id: 'whatif-summary' },
         `${fmt.count(answer.traces)} stored traces replayed: the proposal keeps about ${fmt.count(Math.round(totals(answer.proposed)))}, the current rules about ${fmt.count(Math.round(totals(answer.current)))}.`),
-      h('table', { class: 'list plain', id: 'whatif-table' },
+      h('div', { class: 'scroll' }, h('table', { class: 'list plain', id: 'whatif-table' },
         h('thead', null, h('tr', null, h('th', null, 'Rule'), h('th', { class: 'num' }, 'Matched'), h('th', { class: 'num' }, 'Kept'),
           h('th', { class: 'num' }, 'Matched now'), h('th', { class: 'num' }, 'Kept now'))),
-        h('tbody', null, rows)));
+        h('tbody', null, rows))));
     whatIfResult.dataset.state = 'loaded';
     drawWhatIf(answer);
   }
