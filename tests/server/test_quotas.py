@@ -110,3 +110,27 @@ def test_quotas_held_never_exceed_the_reservoir() -> None:
             now = 1000.0 + 10 * round_ + int(client[1:])
             steady[client] = book.report("r", 17, client, now, (100, 0, 0), now=now)
     assert sum(steady.values()) == 17 and set(steady.values()) <= {3, 4}
+
+
+def test_rules_pages_follow_next_token(store: Any) -> None:
+    """GetSamplingRules in pages (a page size below the rule limit), over a real store."""
+    service = SamplingService(store, rules_per_page=10)
+    for i in range(20):
+        service.create({"RuleName": f"rule-{i:02d}", "ResourceARN": "*", "Priority": 50 - i,
+                        "FixedRate": 0.1, "ReservoirSize": 1, "ServiceName": "*",
+                        "ServiceType": "*", "Host": "*", "HTTPMethod": "*", "URLPath": "*",
+                        "Version": 1})  # fmt: skip
+    names: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        answer = service.rules(token)
+        names += [r["SamplingRule"]["RuleName"] for r in answer["SamplingRuleRecords"]]
+        pages += 1
+        token = answer.get("NextToken")
+        if token is None:
+            break
+    assert pages == 3 and len(names) == 21
+    assert names == [f"rule-{i:02d}" for i in range(19, -1, -1)] + ["Default"]
+    again = SamplingService(store, rules_per_page=10)  # read back from the store
+    assert [r.name for r in again.all_rules()] == names
