@@ -31,7 +31,8 @@ from fluoroscope.server.openapi import OPENAPI_PATH
 
 Schema = dict[str, Any]
 
-_ERROR_STATUS = {"InvalidRequestException": 400}  # the model gives the others' statuses
+_ERROR_STATUS = {"InvalidRequestException": 400, "RuleLimitExceededException": 400}
+# the model gives the others' statuses
 
 _GROUP_NAME = r"^[A-Za-z0-9_.\-]{1,32}$"
 
@@ -231,15 +232,21 @@ def build() -> Schema:
             "counters": {"type": "object", "additionalProperties": {"type": "integer"}},
             "cached_traces": {"type": "integer", "minimum": 0},
             "auth_failures": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "sampling": {
+                "type": "object",
+                "description": "The sampling API's calls by operation, statistics documents "
+                "by rule, active clients by rule, polls of the busiest clients, refused "
+                "documents by error code.",
+            },
         },
-        "required": ["counters", "cached_traces", "auth_failures"],
+        "required": ["counters", "cached_traces", "auth_failures", "sampling"],
         "additionalProperties": False,
     }
     paths["/api/status"] = {
         "get": {
             "operationId": "GetStatus",
-            "summary": "The ingest counters, the number of traces cached by ingest, and "
-            "the requests access control refused, by reason.",
+            "summary": "The ingest counters, the number of traces cached by ingest, "
+            "the requests access control refused, by reason, and the sampling API's counters.",
             "responses": {
                 "200": {
                     "description": "the status",

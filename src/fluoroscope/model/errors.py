@@ -5,7 +5,8 @@
     FluoroscopeError
     ├── InvalidDocument        a segment document breaks the schema (carries the offending id)
     ├── InvalidRequest         an API request is malformed or out of range
-    │   └── ResourceNotFound   a named resource (group, rule, ...) does not exist
+    │   ├── ResourceNotFound   a named resource (group, rule, ...) does not exist
+    │   └── ApiError           refused with one of X-Ray's other named errors (code, status)
     ├── Throttled              a bounded queue is full; the caller may retry later
     ├── StoreError             the store failed to execute a statement
     │   ├── StoreUnavailable   the store cannot be reached or opened
@@ -23,6 +24,7 @@ what was wrong and where.
 from __future__ import annotations
 
 __all__ = [
+    "ApiError",
     "FluoroscopeError",
     "InvalidDocument",
     "InvalidRequest",
@@ -62,6 +64,18 @@ class InvalidRequest(FluoroscopeError):
 
 class ResourceNotFound(InvalidRequest):
     """A named resource does not exist; maps to ``ResourceNotFoundException``."""
+
+
+class ApiError(InvalidRequest):
+    """A request refused with one of X-Ray's named errors other than
+    ``InvalidRequestException`` (``RuleLimitExceededException``,
+    ``TooManyTagsException``, the resource-policy errors, ...): ``code`` is the error's
+    name, ``status`` its HTTP status."""
+
+    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 class Throttled(FluoroscopeError):

@@ -40,6 +40,7 @@ from fluoroscope.query.groupstats import GroupStats, TrackedGroup
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
+from fluoroscope.server import admin
 from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
 from fluoroscope.server.logs import logs_endpoint
@@ -47,6 +48,7 @@ from fluoroscope.server.logsops import LogsState, build_logs_state
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.openapi import openapi_endpoint
 from fluoroscope.server.otlp import OtlpLogSink, otlp_routes, transit_segments
+from fluoroscope.server.resources import ApiSettings, check_tags
 from fluoroscope.server.sampling import SamplingService
 from fluoroscope.server.xray import (
     error_response,
@@ -85,7 +87,6 @@ class ServerState:
     store: Store
     pipeline: IngestProcess
     retention_seconds: float
-    sampling: SamplingService = field(default_factory=SamplingService)
     clock: Callable[[], float] = time.time
     access: AccessPolicy = field(default_factory=AccessPolicy)  # .failures: refusals by reason
     otlp: Translator = field(default_factory=Translator)  # OTLP/Zipkin spans -> documents
@@ -93,6 +94,8 @@ class ServerState:
     groups: GroupService = field(init=False)
     group_stats: GroupStats = field(init=False)
     logs: LogsState = field(init=False)  # the CloudWatch Logs API's; close() it at the end
+    sampling: SamplingService = field(init=False)
+    settings: ApiSettings = field(init=False)  # tags, policies, encryption, indexing
 
     def __post_init__(self) -> None:
         self.groups = GroupService(self.store)
@@ -102,6 +105,18 @@ class ServerState:
             retention_days=max(1, round(self.retention_seconds / 86_400)),
             clock=self.clock,
         )
+        self.sampling = SamplingService(self.store, self.clock)
+        self.settings = ApiSettings(self.store, self._taggable, self.clock)
+
+    def _taggable(self, arn: str) -> bool:
+        """Whether a group or a sampling rule has the ARN ``arn`` (blocking)."""
+        for lookup in (lambda: self.groups.get(arn=arn), lambda: self.sampling.get(arn=arn)):
+            try:
+                lookup()
+                return True
+            except InvalidRequest:
+                continue
+        return False
 
 
 Handler = Callable[[Request, dict[str, Any], ServerState], Awaitable[dict[str, Any]]]
@@ -191,18 +206,6 @@ async def telemetry_records(
     if not isinstance(records, list):
         raise InvalidRequest("TelemetryRecords must be a list")
     return {}
-
-
-async def sampling_rules(
-    request: Request, body: dict[str, Any], state: ServerState
-) -> dict[str, Any]:
-    return state.sampling.rules()
-
-
-async def sampling_targets(
-    request: Request, body: dict[str, Any], state: ServerState
-) -> dict[str, Any]:
-    return state.sampling.targets(body)
 
 
 async def batch_get_traces(
@@ -393,9 +396,11 @@ async def create_group(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
     insights, notify = _insights(body)
+    tags = check_tags(body.get("Tags"))
     group = await run_in_threadpool(
         state.groups.create, body.get("GroupName"), _filter_text(body), bool(insights), bool(notify)
     )
+    await run_in_threadpool(state.settings.set_tags, group.arn, tags)
     await run_in_threadpool(state.group_stats.refresh)
     return {"Group": render_group(group)}
 
@@ -429,7 +434,9 @@ async def update_group(
 async def delete_group(
     request: Request, body: dict[str, Any], state: ServerState
 ) -> dict[str, Any]:
-    await run_in_threadpool(state.groups.delete, body.get("GroupName"), body.get("GroupARN"))
+    group = await run_in_threadpool(state.groups.get, body.get("GroupName"), body.get("GroupARN"))
+    await run_in_threadpool(state.groups.delete, group.name)
+    await run_in_threadpool(state.settings.set_tags, group.arn, {})
     await run_in_threadpool(state.group_stats.refresh)
     return {}
 
@@ -450,8 +457,6 @@ def _window(body: dict[str, Any], state: ServerState) -> tuple[float, float]:
 ROUTES: Final[dict[str, Handler]] = {
     "/TraceSegments": put_trace_segments,
     "/TelemetryRecords": telemetry_records,
-    "/GetSamplingRules": sampling_rules,
-    "/SamplingTargets": sampling_targets,
     "/Traces": batch_get_traces,
     "/TraceSummaries": get_trace_summaries,
     "/ServiceGraph": get_service_graph,
@@ -462,14 +467,13 @@ ROUTES: Final[dict[str, Handler]] = {
     "/Groups": get_groups,
     "/UpdateGroup": update_group,
     "/DeleteGroup": delete_group,
+    **admin.ROUTES,
 }
 
 
 OPERATIONS: Final[dict[str, str]] = {
     "/TraceSegments": "PutTraceSegments",
     "/TelemetryRecords": "PutTelemetryRecords",
-    "/GetSamplingRules": "GetSamplingRules",
-    "/SamplingTargets": "GetSamplingTargets",
     "/Traces": "BatchGetTraces",
     "/TraceSummaries": "GetTraceSummaries",
     "/ServiceGraph": "GetServiceGraph",
@@ -480,6 +484,7 @@ OPERATIONS: Final[dict[str, str]] = {
     "/Groups": "GetGroups",
     "/UpdateGroup": "UpdateGroup",
     "/DeleteGroup": "DeleteGroup",
+    **admin.OPERATIONS,
 }
 """The X-Ray operation name of each route (metrics labels, the OpenAPI description)."""
 
@@ -527,6 +532,10 @@ def create_app(state: ServerState) -> Starlette:
         for path, handler in ROUTES.items()
     ]
     routes.append(Route("/", logs_endpoint(state.logs, metrics, MAX_BODY_BYTES), methods=["POST"]))
+    routes += [  # Fluoroscope's own endpoints beside the X-Ray operations
+        Route(path, _endpoint(handler, state, path, metrics), methods=["POST"])
+        for path, handler in admin.API_ROUTES.items()
+    ]
 
     async def status(request: Request) -> Response:
         counters = state.pipeline.counters
@@ -535,6 +544,7 @@ def create_app(state: ServerState) -> Starlette:
                 "counters": counters,
                 "cached_traces": state.pipeline.cached_traces,
                 "auth_failures": dict(state.access.failures),
+                "sampling": state.sampling.status(),
             }
         )
 

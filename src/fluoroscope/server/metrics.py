@@ -4,7 +4,7 @@ Everything is read when scraped, from what the server keeps anyway: the ingest c
 (:attr:`IngestProcess.counters <fluoroscope.ingest.process.IngestProcess.counters>`,
 PutTraceSegments' own included), the ingest buffers, the per-round histograms of
 :class:`~fluoroscope.ingest.process.IngestProcess`, and access control's refusals
-(``state.access.failures``); the API's request counts and latencies are
+(``state.access.failures``), the sampling API's counters (``state.sampling``); the API's request counts and latencies are
 recorded by :meth:`ApiMetrics.observe` once per request. A scrape never calls the store
 and never waits for a worker thread, so it answers in bounded time while the engine is
 busy with a long query.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import (
@@ -119,6 +119,49 @@ class IngestCollector(Collector):
         for reason, count in sorted(state.access.failures.items()):
             auth.add_metric([reason], count)
         yield auth
+        yield from _sampling_families(state.sampling.status(top_clients=0))
+
+
+def _sampling_families(status: Mapping[str, Any]) -> Iterator[Metric]:
+    """The sampling API's counters (per rule; clients are too many for labels: the
+    busiest are named in ``/api/status``)."""
+    calls = CounterMetricFamily(
+        "fluoroscope_sampling_calls",
+        "Calls of the sampling operations, by operation.",
+        labels=["operation"],
+    )
+    for operation, count in sorted(status["calls"].items()):
+        calls.add_metric([operation], count)
+    yield calls
+    reports = CounterMetricFamily(
+        "fluoroscope_sampling_reports",
+        "Statistics documents taken by GetSamplingTargets, by sampling rule.",
+        labels=["rule"],
+    )
+    for rule, count in sorted(status["reports_by_rule"].items()):
+        reports.add_metric([rule], count)
+    yield reports
+    clients = GaugeMetricFamily(
+        "fluoroscope_sampling_active_clients",
+        "Clients sharing a rule's reservoir now (reported within the last interval).",
+        labels=["rule"],
+    )
+    for rule, count in sorted(status["active_clients_by_rule"].items()):
+        clients.add_metric([rule], count)
+    yield clients
+    yield GaugeMetricFamily(
+        "fluoroscope_sampling_clients_known",
+        "Clients whose sampling requests are counted.",
+        value=status["clients_known"],
+    )
+    refused = CounterMetricFamily(
+        "fluoroscope_sampling_refused_documents",
+        "Statistics documents answered in UnprocessedStatistics, by error code.",
+        labels=["code"],
+    )
+    for code, count in sorted(status["refused_documents"].items()):
+        refused.add_metric([code], count)
+    yield refused
 
 
 def _ingest_families(counters: Mapping[str, int]) -> Iterator[Metric]:

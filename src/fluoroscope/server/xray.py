@@ -21,7 +21,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fluoroscope.model.errors import InvalidRequest, ResourceNotFound, StoreUnwritable, Throttled
+from fluoroscope.model.errors import (
+    ApiError,
+    InvalidRequest,
+    ResourceNotFound,
+    StoreUnwritable,
+    Throttled,
+)
 from fluoroscope.model.graph import GraphNode, ServiceGraph, Statistics, TimeSeriesPoint
 from fluoroscope.model.groups import Group
 from fluoroscope.model.summary import RootCause, ServiceId, Trace, TraceSummary
@@ -53,7 +59,9 @@ def json_response(payload: Mapping[str, Any], status: int = 200) -> Response:
 def error_response(exc: Exception) -> Response:
     """Map a project exception to X-Ray's error shape."""
     message = str(exc)
-    if isinstance(exc, ResourceNotFound):
+    if isinstance(exc, ApiError):
+        code, status = exc.code, exc.status
+    elif isinstance(exc, ResourceNotFound):
         code, status = "ResourceNotFoundException", 404
     elif isinstance(exc, InvalidRequest):
         code, status = "InvalidRequestException", 400

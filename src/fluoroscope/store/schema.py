@@ -19,6 +19,10 @@ Tables (all in one database, ``{db}``):
     Per-minute statistics per service-graph node and per edge, with latency
     histograms (``Map(bucket_us, count)``), aggregated at ingest. Counts are signed:
     ingest retracts an inferred node's numbers when the real downstream segment turns up.
+``sampling_rules`` / ``api_settings``
+    Sampling rules (one JSON row version per change) and the API's small settings
+    (tags by ARN, resource policies, encryption, indexing, destination) as JSON by
+    ``(kind, key)``; a deletion is a newer version marked deleted.
 ``log_groups`` / ``log_streams``
     CloudWatch Logs groups and streams, one row version per change (``deleted`` marks).
 ``log_events``
@@ -500,6 +504,34 @@ MIGRATIONS += (
                 sum(length(message)) AS bytes
             FROM {db}.log_events
             GROUP BY log_group, stream
+            """,
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        11,
+        "sampling rules, and the API's settings (tags, policies, encryption, indexing)",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.sampling_rules (
+                name String,
+                rule String,
+                deleted UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY name
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.api_settings (
+                kind LowCardinality(String),
+                key String,
+                value String,
+                deleted UInt8,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (kind, key)
             """,
         ),
     ),

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from fluoroscope.model.errors import InvalidRequest, StoreError
 from fluoroscope.model.ids import is_trace_id, trace_epoch
+from fluoroscope.model.sampling import SamplingRule
 from fluoroscope.model.summary import HttpSummary, TraceSummary
 from fluoroscope.model.summarycolumns import (  # re-exported: filters compile against them
     ROOT_CAUSE_CATEGORIES as ROOT_CAUSE_CATEGORIES,
@@ -34,8 +35,10 @@ from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.groupstats import GroupStatsStore
 from fluoroscope.store.schema import migrate
+from fluoroscope.store.settings import SamplingRuleStore, SettingsStore
 from fluoroscope.store.tracestats import FAST_ANALYZER, finish_rows, group_stats_sql
 from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
+from fluoroscope.store.whatif import replay_sql
 
 __all__ = ["EntityRow", "Store", "SummaryPage"]
 
@@ -87,6 +90,8 @@ class Store:
         self._db = f"`{database}`"
         self.groups = GroupStore(transport, self._db)
         self.group_stats = GroupStatsStore(transport, self._db)
+        self.sampling_rules = SamplingRuleStore(transport, self._db)
+        self.settings = SettingsStore(transport, self._db)
         self._old_analyzer = True  # until the engine says it has no such setting
 
     def _query_old_analyzer(
@@ -293,6 +298,17 @@ class Store:
             last = summaries[-1]
             next_token = _encode_token(last.start_time, last.id)
         return SummaryPage(summaries, next_token, len(summaries))
+
+    def replay_sampling(
+        self, rules: Sequence[SamplingRule], start: float, end: float, period: int
+    ) -> list[tuple[int, float, int, float]]:
+        """The traces whose start lies in ``[start, end)`` replayed against ``rules``
+        (tried in the order given, the last one the catch-all; see
+        :mod:`fluoroscope.store.whatif`): ``(rule index, bucket start, matched, kept)``
+        per rule and ``period``-second bucket that holds traces."""
+        sql, params = replay_sql(self._db, rules, start, end, period)
+        rows = self._t.query_arrow(sql, params).to_pylist()
+        return [(r["rule"], r["bucket"], r["matched"], r["kept"]) for r in rows]
 
     def stats(
         self,

@@ -16,8 +16,11 @@ const VIEWS = {
   traces: () => import('./views/traces.js'),
   trace: () => import('./views/timeline.js'),
   analytics: () => import('./views/analytics.js'),
+  sampling: () => import('./views/sampling.js'),
+  groups: () => import('./views/groups.js'),
 };
-const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics' };
+const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups' };
+const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups' };
 
 const root = document.getElementById('view');
 const picker = document.getElementById('range');
@@ -51,7 +54,7 @@ async function show() {
   }
   if (mine !== generation) return;
   root.replaceChildren();
-  document.title = `Fluoroscope — ${{ map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics' }[route.view]}`;
+  document.title = `Fluoroscope — ${TITLES[route.view]}`;
   const result = module.render(root, route, { range: resolve(route.params) });
   cleanup = typeof result === 'function' ? result : null;
 }

@@ -9,6 +9,7 @@ import { ApiError, summaries } from '../api.js';
 import { COLOURS, binOver, binRange, histogram, selectionTop, tailNote, timeSeries } from '../charts.js';
 import { h, state } from '../dom.js';
 import { errorContent, narrowByResponseTime } from '../filterbox.js';
+import { groupPicker, shiftError, withGroup } from '../groups.js';
 import * as format from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
@@ -164,7 +165,8 @@ export function render(root, route, ctx) {
   const params = route.params;
   const filters = { a: (params.get('a') || '').trim(), b: (params.get('b') || '').trim() };
   const comparing = Boolean(filters.b);
-  const carry = rangeParams(params);
+  const group = params.get('group') || '';
+  const carry = { ...rangeParams(params), ...(group ? { group } : {}) }; // into links to Traces
   let charts = [];
   let controller = null;
   let timer = null;
@@ -193,7 +195,9 @@ export function render(root, route, ctx) {
   },
   h('div', { class: 'filter-row' }, h('label', { for: 'filter' }, setLabel('a')), h('div', { class: 'filter-box' }, inputA, errorA)),
   h('div', { class: 'filter-row' }, h('label', { for: 'filter-b' }, setLabel('b')), h('div', { class: 'filter-box' }, inputB, errorB)),
-  h('div', { class: 'filter-actions' }, h('button', { type: 'submit', class: 'primary' }, 'Run')));
+  h('div', { class: 'filter-actions' },
+    groupPicker({ value: group, onChange: (name) => update({ group: name || null }) }),
+    h('button', { type: 'submit', class: 'primary' }, 'Run')));
 
   const status = h('p', { class: 'analytics-status muted', id: 'analytics-status', role: 'status' });
   const content = h('div', { class: 'analytics-content' }, state('loading', 'Loading traces…'));
@@ -206,7 +210,13 @@ export function render(root, route, ctx) {
   }
 
   async function fetchSet(filter, window, signal) {
-    const got = await summaries({ start: window.start, end: window.end, filter, limit: CAP, signal });
+    const scoped = withGroup(group, filter);
+    let got;
+    try {
+      got = await summaries({ start: window.start, end: window.end, filter: scoped.expression, limit: CAP, signal });
+    } catch (err) {
+      throw shiftError(err, scoped.offset);
+    }
     const capped = Boolean(got.nextToken) || got.summaries.length > CAP;
     return { filter, list: got.summaries.slice(0, CAP), capped, scanned: got.scanned };
   }

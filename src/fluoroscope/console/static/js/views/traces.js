@@ -7,6 +7,7 @@ import { binOver, binRange, histogram, selectionTop, tailNote } from '../charts.
 import { h, state } from '../dom.js';
 import { filterBox, narrowByResponseTime } from '../filterbox.js';
 import * as fmt from '../format.js';
+import { groupPicker, shiftError, withGroup } from '../groups.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
 
@@ -36,6 +37,9 @@ function row(summary, now, fresh, from) {
 export function render(root, route, ctx) {
   const params = route.params;
   const filter = params.get('filter') || '';
+  const group = params.get('group') || '';
+  const scoped = withGroup(group, filter).expression; // what the server is asked
+  const offset = withGroup(group, filter).offset;
   const live = params.get('live') === '1' && ctx.range.live;
   const controller = new AbortController();
   const box = filterBox({
@@ -47,7 +51,9 @@ export function render(root, route, ctx) {
     onchange: () => update({ live: liveSwitch.checked ? '1' : null, page: null }),
   });
   const info = h('span', { class: 'muted', id: 'trace-count' });
+  const picker = groupPicker({ value: group, signal: controller.signal, onChange: (name) => update({ group: name || null, page: null }) });
   const toolbar = h('div', { class: 'toolbar' },
+    picker,
     h('label', { class: 'switch', title: ctx.range.live ? 'New traces appear as they arrive' : 'Live tail needs a relative time range' }, liveSwitch, 'Live tail'),
     info);
   const chartHolder = h('div', { class: 'chart', id: 'distribution' });
@@ -131,7 +137,7 @@ export function render(root, route, ctx) {
   async function older() {
     if ((page + 1) * PAGE >= items.length && nextToken) {
       try {
-        const more = await summaries({ start: ctx.range.start, end: ctx.range.end, filter, limit: FETCH, token: nextToken, signal: controller.signal });
+        const more = await summaries({ start: ctx.range.start, end: ctx.range.end, filter: scoped, limit: FETCH, token: nextToken, signal: controller.signal });
         for (const s of more.summaries) if (!seen.has(s.Id)) { seen.add(s.Id); items.push(s); }
         nextToken = more.nextToken;
       } catch (err) {
@@ -148,7 +154,7 @@ export function render(root, route, ctx) {
     if (controller.signal.aborted) return;
     const now = Date.now() / 1000;
     try {
-      const got = await summaries({ start: now - TAIL_WINDOW, end: now, filter, limit: 200, signal: controller.signal });
+      const got = await summaries({ start: now - TAIL_WINDOW, end: now, filter: scoped, limit: 200, signal: controller.signal });
       const fresh = got.summaries.filter((s) => !seen.has(s.Id));
       // a trace shown while its segments were still arriving is replaced by its newer
       // revision (its entry point's URL and status often come last)
@@ -180,7 +186,7 @@ export function render(root, route, ctx) {
     listState.replaceChildren(state('loading', 'Loading traces…'));
     try {
       const got = await summaries({
-        start: ctx.range.start, end: ctx.range.end, filter, limit: FETCH, signal: controller.signal,
+        start: ctx.range.start, end: ctx.range.end, filter: scoped, limit: FETCH, signal: controller.signal,
         onPage: (sofar) => {
           // show the newest at once; the distribution waits for all it will cover
           if (items.length) return;
@@ -199,7 +205,7 @@ export function render(root, route, ctx) {
       if (err.name === 'AbortError') return;
       listState.replaceChildren();
       if (err.type === 'InvalidRequestException' && filter) {
-        box.showError(err, filter);
+        box.showError(shiftError(err, offset), filter);
         listState.replaceChildren(state('error', 'Fix the filter expression to see traces.'));
       } else {
         listState.replaceChildren(state('error', `Traces could not be loaded: ${err.message}`));
@@ -210,6 +216,7 @@ export function render(root, route, ctx) {
     drawList();
     drawChart();
     table.dataset.filter = filter; // what the list shows, for whoever waits on it
+    table.dataset.group = group;
     table.dataset.state = 'loaded';
     if (live) timers.push(setTimeout(tail, TAIL_MS));
     else if (ctx.range.live) {
