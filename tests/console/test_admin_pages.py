@@ -131,6 +131,7 @@ def test_live_statistics_show_each_client(page: Page, plain: ServerProcess) -> N
     row = page.locator('#rule-list tr[data-name="Default"]')
     expect(row.locator('[data-stat="clients"]')).to_have_text(re.compile(r"[1-9]"))
     expect(row.locator('[data-stat="requests"]')).not_to_have_text("—")
+    expect(page.locator("#stats-rule")).to_have_value("Default")
     page.locator('details.clients[data-rule="Default"] summary').click()
     client = page.locator(f'details.clients tr[data-client="{client_id}"]')
     expect(client).to_contain_text("123")
@@ -222,7 +223,7 @@ def test_groups_are_managed_with_the_filter_checked_as_typed(
     expect(page.locator("#group-name")).to_be_disabled()
     page.fill("#group-filter", 'service("grp-svc")')
     page.click("#group-save")
-    expect(page.locator('#group-list tr[data-name="slow"]')).to_contain_text('service("grp-svc")')
+    expect(page.locator('#group-list tr[data-name="slow"] code')).to_have_text('service("grp-svc")')
     assert client.get_group(GroupName="slow")["Group"]["FilterExpression"] == 'service("grp-svc")'
     delete = page.locator('#group-list tr[data-name="slow"] [data-action="delete"]')
     delete.click()

@@ -14,7 +14,9 @@ rule that does not exist, counts that are negative or inconsistent, a report old
 the client's previous one) goes into ``UnprocessedStatistics`` and the others are still
 answered.
 
-Contract: thread-safe (one lock); methods that read or write the store block, so the
+Contract: thread-safe: changes are made one at a time, and the in-memory state has a
+lock of its own that is never held while the store is written, so polling and the
+counters never wait for a write. Methods that read or write the store block, so the
 server calls them from worker threads. Counters of the calls (per rule and per client)
 are read by ``/api/status`` and ``/metrics`` without blocking.
 """
@@ -90,7 +92,8 @@ class SamplingService:
         self._store = store
         self._clock = clock
         self._rules_per_page = rules_per_page
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the in-memory state; never held over a store write
+        self._writing = threading.Lock()  # one change at a time, store write included
         self._rules: dict[str, SamplingRule] | None = None
         self._started = float(int(clock()))
         self._modified = self._started
@@ -151,51 +154,57 @@ class SamplingService:
 
     def create(self, body: object) -> SamplingRule:
         """CreateSamplingRule's ``SamplingRule``, checked and stored."""
-        with self._lock:
+        with self._writing:
             now = self._clock()
             rule = rule_from_api(body, round(now, 3))
-            rules = self._loaded()
-            if rule.name in rules:
-                raise InvalidRequest(
-                    f"RuleName: a sampling rule named {rule.name!r} already exists"
-                )
-            if len(rules) >= MAX_RULES:
-                raise ApiError(
-                    f"at most {MAX_RULES} sampling rules can exist (the Default rule included)",
-                    code="RuleLimitExceededException",
-                )
-            if self._store is not None:
-                self._store.sampling_rules.put(rule)
-            rules[rule.name] = rule
-            self._touch(now)
+            with self._lock:
+                rules = self._loaded()
+                if rule.name in rules:
+                    raise InvalidRequest(
+                        f"RuleName: a sampling rule named {rule.name!r} already exists"
+                    )
+                if len(rules) >= MAX_RULES:
+                    raise ApiError(
+                        f"at most {MAX_RULES} sampling rules can exist (the Default rule included)",
+                        code="RuleLimitExceededException",
+                    )
+            self._store_put(rule)
+            with self._lock:
+                self._loaded()[rule.name] = rule
+                self._touch(now)
             return rule
 
     def update(self, update: object) -> SamplingRule:
         """UpdateSamplingRule's ``SamplingRuleUpdate``, checked and stored."""
         if not isinstance(update, Mapping):
             raise InvalidRequest("SamplingRuleUpdate is required and must be an object")
-        with self._lock:
+        with self._writing:
             current = self.get(update.get("RuleName"), update.get("RuleARN"))
             now = self._clock()
             rule = apply_update(current, update, round(now, 3))
-            if self._store is not None:
-                self._store.sampling_rules.put(rule)
-            self._loaded()[rule.name] = rule
-            self._touch(now)
+            self._store_put(rule)
+            with self._lock:
+                self._loaded()[rule.name] = rule
+                self._touch(now)
             return rule
 
     def delete(self, name: object = None, arn: object = None) -> SamplingRule:
         """Delete a rule (never the Default rule); returns it."""
-        with self._lock:
+        with self._writing:
             rule = self.get(name, arn)
             if rule.is_default:
                 raise InvalidRequest("the Default rule cannot be deleted")
             if self._store is not None:
                 self._store.sampling_rules.delete(rule.name)
-            del self._loaded()[rule.name]
-            self._book.forget_rule(rule.name)
-            self._touch(self._clock())
+            with self._lock:
+                del self._loaded()[rule.name]
+                self._book.forget_rule(rule.name)
+                self._touch(self._clock())
             return rule
+
+    def _store_put(self, rule: SamplingRule) -> None:
+        if self._store is not None:
+            self._store.sampling_rules.put(rule)
 
     def rules(self, token: object = None) -> dict[str, Any]:
         """The GetSamplingRules response body."""

@@ -79,6 +79,10 @@ export function render(root, route, ctx) {
     tbody);
   const listState = h('div');
   const clientsPanel = h('div', { id: 'rule-clients' });
+  const statsRule = h('select', { id: 'stats-rule', 'aria-label': 'Rule whose intervals are charted', onchange: () => { drawn = ''; live(); } });
+  const statsChart = h('div', { class: 'chart', id: 'stats-chart' });
+  let statsPlot = null;
+  let drawn = ''; // what the interval chart shows, to redraw only on change
 
   // -- what-if -------------------------------------------------------------------------------
   const proposal = h('textarea', { id: 'whatif-rules', rows: 10, spellcheck: 'false', 'aria-label': 'Proposed rules (JSON)' });
@@ -91,7 +95,9 @@ export function render(root, route, ctx) {
   root.append(
     h('section', { class: 'panel' }, h('h1', null, 'Sampling'),
       h('p', { class: 'muted hint' }, 'Rules in the order the SDKs try them (priority, then name); the Default rule catches the rest. Statistics are what the SDKs report every 10 s.'),
-      h('div', { class: 'scroll' }, table), listState, clientsPanel),
+      h('div', { class: 'scroll' }, table), listState,
+      h('div', { class: 'toolbar' }, h('label', { for: 'stats-rule' }, 'Intervals of '), statsRule),
+      statsChart, clientsPanel),
     h('section', { class: 'panel' }, form),
     h('section', { class: 'panel' }, h('h2', null, 'What if'),
       h('p', { class: 'muted hint' }, `Replays the traces stored in the time range (${ctx.range.label.toLowerCase()}) against the proposed rules below — each trace's service, type, host, method, URL path and ARN as the SDKs match a request — and counts what each rule would match and keep: its reservoir each second, then its fixed rate of the rest. Stored traces stand for the requests: where SDKs sampled before sending, they are what the current rules kept.`),
@@ -247,12 +253,43 @@ export function render(root, route, ctx) {
         if (item.clients.length) sections.push(clientTable(item));
       }
       clientsPanel.replaceChildren(...sections);
+      drawIntervals(answer);
       table.dataset.live = String(Date.now());
     } catch (err) {
       if (err.name === 'AbortError') return;
       clientsPanel.replaceChildren(state('error', `Live statistics stopped: ${err.message}`));
     }
     liveTimer = setTimeout(live, LIVE_MS);
+  }
+
+  // Requests, sampled and borrowed per interval (every client) of the chosen rule.
+  function drawIntervals(answer) {
+    const names = (answer.rules || []).map((r) => r.name);
+    if (statsRule.options.length !== names.length || names.some((n, i) => statsRule.options[i].value !== n)) {
+      const keep = statsRule.value || (answer.rules.find((r) => r.windows.length) || {}).name || names[0];
+      statsRule.replaceChildren(...names.map((n) => h('option', { value: n, selected: n === keep }, n)));
+    }
+    const item = answer.rules.find((r) => r.name === statsRule.value);
+    const windows = item ? item.windows : [];
+    const signature = `${statsRule.value}:${JSON.stringify(windows)}`;
+    if (signature === drawn) return;
+    drawn = signature;
+    if (statsPlot) { statsPlot.destroy(); statsPlot = null; }
+    if (windows.length < 2) {
+      statsChart.replaceChildren(state('empty', windows.length ? 'One interval reported so far.' : 'No client has reported statistics for this rule yet.'));
+      return;
+    }
+    statsChart.replaceChildren();
+    statsPlot = timeSeries(statsChart, {
+      times: windows.map((w) => w[0]),
+      yLabel: `Per ${answer.interval} s`,
+      height: 160,
+      series: [
+        { label: 'Requests', values: windows.map((w) => w[1]), colour: COLOURS.requests },
+        { label: 'Sampled', values: windows.map((w) => w[2]), colour: COLOURS.ok },
+        { label: 'Borrowed', values: windows.map((w) => w[3]), colour: COLOURS.error },
+      ],
+    });
   }
 
   function clientTable(item) {
@@ -351,5 +388,6 @@ export function render(root, route, ctx) {
     controller.abort();
     clearTimeout(liveTimer);
     if (chart) chart.destroy();
+    if (statsPlot) statsPlot.destroy();
   };
 }
