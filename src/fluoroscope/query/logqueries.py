@@ -88,13 +88,15 @@ class QueryPlan:
     """A compiled query: ``sql`` with ``params`` returns one column per name of
     ``fields``, in order; ``stats`` says it aggregates. ``scanned``: optionally, SQL
     and parameters counting the events and bytes the query's window holds (two
-    columns), for its statistics."""
+    columns), for its statistics. ``settings``: engine settings the statement needs
+    (the compiler's), applied under the runner's own time limit."""
 
     sql: str
     params: Mapping[str, Any]
     fields: Sequence[str]
     stats: bool = False
     scanned: tuple[str, Mapping[str, Any]] | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +311,9 @@ class LogQueries:
         rows: list[list[tuple[str, str]]] = []
         statistics: dict[str, float] = {}
         try:
-            table = self._execute(query.plan.sql, query.plan.params, settings)
+            table = self._execute(
+                query.plan.sql, query.plan.params, {**query.plan.settings, **settings}
+            )
             rows = _rows(table, query.plan.fields)
             statistics = self._statistics(query, len(rows), settings)
         except StoreError as exc:

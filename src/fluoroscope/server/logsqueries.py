@@ -111,7 +111,12 @@ def plan(
         {"g": groups, "lo": start_ms, "hi": end_ms},
     )
     return QueryPlan(
-        compiled.sql, compiled.params, compiled.fields, compiled.is_stats, scanned=scanned
+        compiled.sql,
+        compiled.params,
+        compiled.fields,
+        compiled.is_stats,
+        scanned=scanned,
+        settings=compiled.settings,
     )
 
 

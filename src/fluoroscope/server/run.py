@@ -32,6 +32,7 @@ from fluoroscope.ingest.otlp import TranslateOptions, Translator
 from fluoroscope.ingest.pipeline import tune_gc
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.ingest.udp import open_udp_socket
+from fluoroscope.model.errors import StoreError
 from fluoroscope.model.net import is_loopback
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.server.auth import AccessPolicy
@@ -99,6 +100,16 @@ def _bind_failure(where: str, exc: OSError) -> str:
     if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot listen on {where}: {reason}: not an address of this machine"
     return f"cannot listen on {where}: {reason}"
+
+
+def _apply_log_retention(state: ServerState) -> None:
+    try:
+        changed = state.logs.store.apply_default_retention()
+    except StoreError as exc:
+        log.warning("log groups kept their events' previous retention: %s", exc)
+        return
+    if changed:
+        log.info("default log retention applied to %d groups", len(changed))
 
 
 async def _serve(
@@ -194,11 +205,15 @@ async def _serve(
     _warn_about_access(host, port, udp, access, wide_open)
     if grpc_server is not None:
         grpc_server.start()
+    # stored events of groups without a policy follow a changed --retention-days; in
+    # the background (it reads a column of every event), awaited before the store closes
+    retention = asyncio.ensure_future(asyncio.to_thread(_apply_log_retention, state))
     try:
         await asyncio.gather(*(each.serve(sockets=[sock]) for each, sock in servers))
     finally:
         if grpc_server is not None:
             await asyncio.to_thread(grpc_server.stop)
+        await asyncio.gather(retention, return_exceptions=True)
         await asyncio.to_thread(state.logs.close)
         await asyncio.to_thread(ingest.close)
         counters = ingest.counters
