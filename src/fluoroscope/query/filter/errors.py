@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from fluoroscope.model.errors import InvalidRequest
 
-__all__ = ["FilterSyntaxError"]
+__all__ = ["FilterSyntaxError", "SpanSyntaxError", "excerpt"]
 
 _WINDOW = 72  # characters of excerpt shown around the position in long expressions
 
@@ -57,3 +57,32 @@ def excerpt(expression: str, position: int) -> str:
     suffix = "..." if stop < len(expression) else ""
     caret = " " * (len(prefix) + position - start) + "^"
     return f"{prefix}{shown}{suffix}\n{caret}"
+
+
+class SpanSyntaxError(InvalidRequest):
+    """A query text (a Logs Insights query, a filter pattern) could not be parsed or
+    compiled, at a span of characters.
+
+    ``start``/``end``: the offending span, clamped into ``[0, len(text)]``; ``position``
+    is ``start``. ``reason`` is the first line without the position (control characters
+    it quotes are escaped, so it stays one line); ``str(error)`` the whole three-line
+    message, as :class:`FilterSyntaxError`'s.
+    """
+
+    def __init__(self, reason: str, text: str, start: int, end: int | None = None) -> None:
+        start = min(max(start, 0), len(text))
+        end = start if end is None else min(max(end, start), len(text))
+        reason = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in reason)
+        self.reason = reason
+        self.text = text
+        self.start = start
+        self.end = end
+        super().__init__(f"{reason} at position {start}\n{excerpt(text, start)}")
+
+    @property
+    def position(self) -> int:
+        return self.start
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""

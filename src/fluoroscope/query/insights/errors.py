@@ -3,7 +3,8 @@
 ::
 
     InvalidRequest                 (fluoroscope.model.errors)
-    └── InsightsSyntaxError        the Logs API answers MalformedQueryException with
+    └── SpanSyntaxError            (fluoroscope.query.filter.errors)
+        └── InsightsSyntaxError        the Logs API answers MalformedQueryException with
                                    queryCompileError {location {startCharOffset,
                                    endCharOffset}, message}
 
@@ -22,34 +23,10 @@ pointing at the construct.
 
 from __future__ import annotations
 
-from fluoroscope.model.errors import InvalidRequest
-from fluoroscope.query.filter.errors import excerpt
+from fluoroscope.query.filter.errors import SpanSyntaxError
 
 __all__ = ["InsightsSyntaxError"]
 
 
-class InsightsSyntaxError(InvalidRequest):
-    """A query could not be parsed or compiled.
-
-    ``start``/``end``: the offending span, clamped into ``[0, len(text)]``; ``position``
-    is ``start``. ``reason`` is the first line without the position; ``str(error)`` the
-    whole three-line message.
-    """
-
-    def __init__(self, reason: str, text: str, start: int, end: int | None = None) -> None:
-        start = min(max(start, 0), len(text))
-        end = start if end is None else min(max(end, start), len(text))
-        reason = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in reason)
-        self.reason = reason  # one line: control characters it quotes are escaped
-        self.text = text
-        self.start = start
-        self.end = end
-        super().__init__(f"{reason} at position {start}\n{excerpt(text, start)}")
-
-    @property
-    def position(self) -> int:
-        return self.start
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
+class InsightsSyntaxError(SpanSyntaxError):
+    """A query could not be parsed or compiled (see :class:`SpanSyntaxError`)."""
