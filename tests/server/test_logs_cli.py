@@ -5,8 +5,6 @@ server: a put, a filter and a query, exactly as a user types them."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import awscli
 from tests.support import ServerProcess, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,40 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def aws() -> str:
-    """The ``aws`` command of the CLI's own environment (installed on first use)."""
-    made = subprocess.run(
-        [str(ROOT / "scripts" / "install-awscli")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert made.returncode == 0, f"scripts/install-awscli failed:\n{made.stderr[-3000:]}"
-    return made.stdout.strip().splitlines()[-1]
+    return awscli.install()
 
 
 def _cli(aws: str, server: ServerProcess, *args: str, check: bool = True) -> Any:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "PYTHON")) and k != "VIRTUAL_ENV"
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_MAX_ATTEMPTS="1",
-    )
-    done = subprocess.run(
-        [aws, "logs", *args, "--endpoint-url", server.url, "--output", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    done = awscli.run(aws, server, "logs", *args)
     if check:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if done.stdout.strip() else None

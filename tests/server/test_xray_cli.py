@@ -6,13 +6,13 @@ the refusals a user would meet."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import awscli
 from tests.support import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,36 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def aws() -> str:
-    """The ``aws`` command of the CLI's own environment (installed on first use)."""
-    made = subprocess.run(
-        [str(ROOT / "scripts" / "install-awscli")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert made.returncode == 0, f"scripts/install-awscli failed:\n{made.stderr[-3000:]}"
-    return made.stdout.strip().splitlines()[-1]
+    return awscli.install()
 
 
 def _run(aws: str, server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "PYTHON")) and k != "VIRTUAL_ENV"
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_MAX_ATTEMPTS="1",
-    )
-    return subprocess.run(
-        [aws, "xray", *args, "--endpoint-url", server.url, "--output", "json"],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
-    )  # fmt: skip
+    return awscli.run(aws, server, "xray", *args)
 
 
 def _cli(aws: str, server: ServerProcess, *args: str) -> Any:
