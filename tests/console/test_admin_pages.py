@@ -227,6 +227,7 @@ def test_groups_are_managed_with_the_filter_checked_as_typed(
     assert client.get_group(GroupName="slow")["Group"]["FilterExpression"] == 'service("grp-svc")'
     delete = page.locator('#group-list tr[data-name="slow"] [data-action="delete"]')
     delete.click()
+    expect(delete).to_have_text("Confirm delete")
     delete.click()
     expect(page.locator('#group-list tr[data-name="slow"]')).to_have_count(0)
     screenshot(page, "groups")
