@@ -1,12 +1,11 @@
 """The official aws-xray-sdk-core for Node (from npm) picks up rules created through the
 API and samples accordingly. The SDK is installed with npm into a cache directory
-(``~/.cache/fluoroscope/node-xray``, or ``FLUOROSCOPE_NODE_XRAY_DIR``) on first use."""
+(``~/.cache/fluoroscope/node-xray``) on first use."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.node import npm_modules
 from tests.server.test_sampling_rules import rule
 from tests.support import ServerProcess
 
@@ -22,21 +22,7 @@ SCRIPT = Path(__file__).resolve().parent / "node" / "sampling.js"
 
 @pytest.fixture(scope="module")
 def node_modules() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.fail("these tests need node and npm (apt-get install nodejs npm)")
-    cache = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    prefix = Path(os.environ.get("FLUOROSCOPE_NODE_XRAY_DIR", f"{cache}/fluoroscope/node-xray"))
-    modules = prefix / "node_modules"
-    if not (modules / "aws-xray-sdk-core" / "package.json").exists():
-        prefix.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-             "aws-xray-sdk-core@3"],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-    return modules
+    return npm_modules("node-xray", ["aws-xray-sdk-core@3"], "aws-xray-sdk-core")
 
 
 @pytest.fixture
