@@ -9,6 +9,14 @@ completes every future of that insert. While one insert runs, the next one is be
 read and the calls arriving meanwhile accumulate: the busier the server, the larger
 the inserts. A lone call is inserted at once (no lingering).
 
+At most one read table waits for the inserter: the reader takes from the queue only once
+the inserter has taken its previous table, so every call arriving during an insert joins
+the next one (before, the reader took the first arrival at once and a third, smaller
+table formed behind it). Each insert costs the engine a part in four tables (the event
+table and its three views) whatever its size, so events per insert is the ingest rate:
+4 callers of 1,000-event batches, each waiting for its answer, in-process, 8 s, twice
+each, interleaved: 1,333 / 1,481 -> 1,897 / 1,841 events per insert.
+
 Contract:
 
 * :meth:`LogWriter.submit` never blocks on the engine (a lock and a list append), so it
@@ -163,7 +171,10 @@ class LogWriter:
              "failed_batches", "failed_events", "inserts"), 0,
         )  # fmt: skip
         self._seconds = [0.0, 0.0]  # reading, inserting
-        self._handoff: queue.Queue[tuple[pa.Table, list[_Batch]] | None] = queue.Queue(1)
+        self._handoff: queue.Queue[tuple[pa.Table, list[_Batch]] | None] = queue.Queue()
+        # one read table at most waits for the inserter; the reader takes from the queue
+        # only once the previous table left it, so what arrives meanwhile joins one insert
+        self._slot = threading.Semaphore(1)
         self._reader = threading.Thread(target=self._read_loop, name="log-reader", daemon=True)
         self._inserter = threading.Thread(
             target=self._insert_loop, name="log-inserter", daemon=True
@@ -269,11 +280,16 @@ class LogWriter:
 
     def _read_loop(self) -> None:
         try:
-            while (taken := self._take()) is not None:
+            while True:
+                self._slot.acquire()  # released when the inserter takes the last table
+                if (taken := self._take()) is None:
+                    break
                 started = time.perf_counter()
                 encoded = self._encode(taken)
                 self._seconds[0] += time.perf_counter() - started
-                if encoded is not None:
+                if encoded is None:
+                    self._slot.release()
+                else:
                     self._handoff.put(encoded)
         finally:
             self._handoff.put(None)
@@ -310,6 +326,7 @@ class LogWriter:
 
     def _insert_loop(self) -> None:
         while (item := self._handoff.get()) is not None:
+            self._slot.release()
             table, batches = item
             refusal = self._gate.refusal()
             if refusal is not None:
