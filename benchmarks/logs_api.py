@@ -10,7 +10,8 @@ API parses, validates and rejects (``tooOldLogEventEndIndex``) without storing -
 HTTP and validation path alone sustains. The ratio says how much of that the store keeps.
 
 Usage: ``python benchmarks/logs_api.py [--seconds 20] [--clients 4] [--batch 1000]``.
-Never run by pytest; takes under 2 minutes.
+Never run by pytest; takes under 2 minutes. :func:`measure` is also phase 0 of
+``benchmarks/logs.py``, which prints every issue-17 figure in one run.
 """
 
 from __future__ import annotations
@@ -109,12 +110,9 @@ def _stored(url: str, group: str) -> int:
         return int(answer["results"][0][0]["value"])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=1000)
-    args = parser.parse_args()
+def measure(seconds: float, clients: int, batch: int) -> tuple[float, float, int, int]:
+    """Start a server, run both phases; (stored events/s, reference events/s, events
+    sent, events stored)."""
     port = _port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
@@ -136,15 +134,25 @@ def main() -> int:
             with httpx.Client(base_url=url) as http:
                 _call(http, "CreateLogGroup", {"logGroupName": "/bench/api"})
             started = time.monotonic()
-            sent = _phase(url, "/bench/api", args.clients, args.batch, args.seconds, old=False)
+            sent = _phase(url, "/bench/api", clients, batch, seconds, old=False)
             stored_rate = sent / (time.monotonic() - started)
             started = time.monotonic()
-            checked = _phase(url, "/bench/api", args.clients, args.batch, args.seconds, old=True)
+            checked = _phase(url, "/bench/api", clients, batch, seconds, old=True)
             reference = checked / (time.monotonic() - started)
             stored = _stored(url, "/bench/api")
         finally:
             server.terminate()
             server.wait(60)
+    return stored_rate, reference, sent, stored
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    stored_rate, reference, sent, stored = measure(args.seconds, args.clients, args.batch)
     print(f"PutLogEvents stored: {stored_rate:,.0f} events/s ({sent:,} sent, {stored:,} stored)")
     print(f"reference, validated and rejected only: {reference:,.0f} events/s")
     print(f"ratio stored/reference: {stored_rate / reference:.2f}")
