@@ -1,35 +1,64 @@
-"""Log ingest and one trace's log lines (DESIGN.md §7; issue 17 item 8, the ingest half).
+"""Every figure of issue 17 item 8, each with a reference measured in the same run.
 
 Targets: >= 100,000 events/s of ~200-byte lines through PutLogEvents on 2 cores with zero
 loss; one trace's log lines among 10M stored events in p50 < 20 ms; bytes on disk per
-event printed.
+event printed; over one hour of 10M events, ``filter @message like /timeout/ | stats
+count() by bin(1m)`` p50 < 500 ms and a ``parse`` + ``stats pct(...)`` query p50 < 1 s.
 
-What one run does, on the embedded engine in a temporary directory, in this process:
+What one run does (size: ``--events``, the events stored for phases 3-5):
 
-1. **ingest**: ``--ingest`` realistic lines (~200 bytes: Lambda platform and runtime lines,
-   Powertools JSON, API Gateway access and execution logs, OpenTelemetry-formatted lines,
-   plain access lines), pre-made, are submitted in PutLogEvents-sized batches
-   (``--batch`` events, one stream each) by ``--clients`` threads at once - as concurrent
-   PutLogEvents calls reach the server - through :class:`LogWriter` into the store. A
-   Throttled batch is retried (and counted): zero loss is checked by counting the rows
-   stored. Prints events/s, how the writer's time split between reading lines in Arrow
-   (Python) and inserting (engine), and the CPU time this process used per event (the
-   engine runs in it): on a shared machine the wall-clock rate says how busy the others
-   were, the CPU time what two idle cores would sustain. **Reference**: the same rows, already
-   encoded, inserted raw (message only, nothing extracted, so no index rows) in the same
-   insert sizes into another database.
-2. **load**: more events up to ``--events`` (default 2,000,000: loading 10M takes ~2 min
-   of ingest plus merges on this shared machine; ``--events 10000000`` for the goal's
-   size), spread over one hour, merged as the engine does in the background.
-3. **bytes on disk per event** over all log tables after merging (each table shown);
-   reference: the messages' own UTF-8 bytes per event.
+0. **ingest through the HTTP API** (:func:`logs_api.measure`): a real ``fluoroscope
+   server`` subprocess takes PutLogEvents calls of ``--batch`` events from
+   ``--api-clients`` keep-alive clients for ``--api-seconds``, each call waiting for its
+   answer (the events are durable then); zero loss checked by a Logs Insights count.
+   **Reference**: the same calls with every event too old, parsed, validated and
+   rejected without storing (what the HTTP path alone sustains).
+1. **ingest through the writer**, in this process: ``--ingest`` realistic lines (~200
+   bytes: Lambda platform and runtime lines, Powertools JSON, API Gateway access and
+   execution logs, OpenTelemetry-formatted lines, plain access lines), pre-made, are
+   submitted in PutLogEvents-sized batches (``--batch`` events, one stream each) by
+   ``--clients`` threads at once through :class:`LogWriter` into the store. A Throttled
+   batch is retried (and counted): zero loss is checked by counting the rows stored.
+   Prints events/s, how the writer's time split between reading lines in Arrow and
+   inserting, and the CPU time this process used per event (the engine runs in it): on a
+   shared machine the wall-clock rate says how busy the others were, the CPU time what
+   two idle cores would sustain. **Reference**: the same rows, already encoded, inserted
+   raw (message only, nothing extracted, so no index rows) in the same insert sizes.
+2. **load**: more events up to ``--events``, spread over one hour, then merged.
+3. **bytes on disk per event** over all log tables (each table shown); reference: the
+   messages' own UTF-8 bytes per event.
 4. **one trace's lines**: ``--lookups`` random traces (a Lambda invocation: platform and
    runtime lines joined through the request id, plus Powertools and API Gateway lines
-   carrying the id) through :meth:`LogStore.trace_lines`, p50/p99. **Reference**: the
-   same traces looked up by scanning ``trace_id`` over the whole hour (what the table
-   would cost without the index), p50.
+   carrying the id) through :meth:`LogStore.trace_lines`, p50/p99 wall and CPU.
+   **Reference**: the same traces looked up by scanning ``trace_id`` over the whole hour.
+5. **the two queries** compiled by ``fluoroscope.query.insights`` over the hour and all
+   groups, ``--runs`` times after a warm-up (wall and engine CPU p50). **References**:
+   the same answers written by hand as plain SQL, and a substring scan of every message
+   of the hour (the floor for any question about the text).
 
-Usage: ``python benchmarks/logs.py [--events N] [--ingest N]``. Never run by pytest.
+Wall-clock figures on the shared machine follow its load; the CPU figures much less.
+
+Usage: ``python benchmarks/logs.py [--events N] [--ingest N] [--api-seconds S]``
+(``--events 10000000`` for the goal's size). Never run by pytest.
+Measured (2-core machine shared with other sessions, load 5-21; the CPU figures are
+the ones the load disturbs least):
+
+* ``--events 1000000``, the code before this benchmark's issue-17 tuning -> after the
+  LZ4 messages (schema migration 12), interleaved: timeout query 103 -> 65 ms CPU (wall
+  276 -> 71 ms), ``parse`` + ``pct`` 280 -> 185 ms CPU (1024 -> 261 ms), the scan 104 ->
+  73 ms CPU; bytes on disk 72.8 -> 91.5 per event (log_events 40.3 -> 59.0); one trace's
+  lines 14.9 -> 13.5 ms CPU p50 (wall p50 17.9 -> 14.0, p99 258 -> 64 ms).
+* ``--events 5000000`` (the largest whose load fits ~5 minutes here: 179 s; 10M would
+  take ~6.5), final code, tests running beside it: HTTP API 18,990 events/s stored, zero
+  loss, server 25.5 us CPU per event (reference: 121,315/s, 2.1 us, validated and
+  rejected); writer 46,015/s, 13.9 us CPU per event (raw insert 3.9 us); 89.1 bytes per
+  event; one trace's lines p50 24.1 ms, p99 136 ms (CPU p50 20.7 ms); timeout query
+  313 ms CPU (wall 884 ms; hand-written SQL 298 ms CPU); ``parse`` + ``pct`` p50 749 ms
+  (781 ms CPU; hand-written 1,049 ms CPU).
+* The HTTP API's rate is the writer's events per insert (each insert writes a part in
+  four tables): lingering while busy took ``benchmarks/logs_api.py --seconds 8 --clients
+  16`` from 2,612 / 3,905 to 22,260 / 28,152 events/s stored, server CPU 32.0 / 24.1 ->
+  19.7 / 20.2 us per event (see ingest/logwriter.py).
 """
 
 from __future__ import annotations
@@ -44,18 +73,45 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+import logs_api  # benchmarks/logs_api.py, beside this file
 from fluoroscope.ingest.logwriter import LogWriter, encode
 from fluoroscope.model.errors import Throttled
+from fluoroscope.query.insights import compile, parse
 from fluoroscope.store.logs import LogGroupExists, LogStore
 from fluoroscope.store.store import Store
 
 TARGET_RATE: Final = 100_000.0
 TARGET_P50_MS: Final = 20.0
+QUERIES: Final = {  # name: (query, p50 target ms, hand-written SQL of the same answer)
+    "timeout by minute": (
+        "filter @message like /timeout/ | stats count() by bin(1m)",
+        500.0,
+        "SELECT toStartOfMinute(ts) AS m, count() FROM {db}.log_events WHERE log_group IN "
+        "{g:Array(String)} AND ts >= fromUnixTimestamp64Milli({s:Int64}, 'UTC') AND ts <= "
+        "fromUnixTimestamp64Milli({e:Int64}, 'UTC') AND match(message, 'timeout') "
+        "GROUP BY m ORDER BY m DESC",
+    ),
+    "parse + pct": (
+        'parse @message "Duration: * ms" as duration '
+        "| stats pct(duration, 50) as p50, pct(duration, 99) as p99 by bin(5m)",
+        1000.0,
+        "SELECT toStartOfInterval(ts, INTERVAL 5 MINUTE) AS b, quantiles(0.5, 0.99)("
+        "toFloat64OrNull(extract(message, 'Duration: (.*?) ms'))) FROM {db}.log_events "
+        "WHERE log_group IN {g:Array(String)} AND ts >= fromUnixTimestamp64Milli({s:Int64}, "
+        "'UTC') AND ts <= fromUnixTimestamp64Milli({e:Int64}, 'UTC') GROUP BY b ORDER BY b DESC",
+    ),
+}
+SCAN: Final = (
+    "SELECT count() FROM {db}.log_events WHERE log_group IN {g:Array(String)} AND ts >= "
+    "fromUnixTimestamp64Milli({s:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({e:Int64}, "
+    "'UTC') AND position(message, 'Duration: ') > 0"
+)
 HOUR_MS: Final = 3_600_000
 GROUPS: Final = ("/aws/lambda/checkout", "/aws/lambda/orders", "/aws/lambda/payments")
 ACCESS: Final = "/apigw/orders-api/access"
@@ -215,6 +271,45 @@ def count(logs: LogStore) -> int:
     return int(logs.query(f"SELECT count() FROM `{logs.database}`.log_events").column(0)[0].as_py())
 
 
+def timed(run: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
+    """(wall p50 ms, CPU p50 ms of this process - the engine's threads included -,
+    last result) of ``runs`` calls after a warm-up."""
+    result = run()
+    walls, cpus = [], []
+    for _ in range(runs):
+        began, cpu_began = time.perf_counter(), _cpu()
+        result = run()
+        walls.append((time.perf_counter() - began) * 1000)
+        cpus.append((_cpu() - cpu_began) * 1000)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+def queries(logs: LogStore, start: int, runs: int) -> None:
+    """Phase 5: the two Logs Insights queries over the loaded hour, each against the
+    same answer written by hand and a substring scan of every message of the hour."""
+    groups = [*GROUPS, ACCESS, EXECUTION]
+    window = {"g": groups, "s": start, "e": start + HOUR_MS}
+    db = f"`{logs.database}`"
+    scan, scan_cpu, _ = timed(partial(logs.query, SCAN.replace("{db}", db), window), runs)
+    print(f"reference scan (a substring test on every message of the hour): p50 {scan:.0f} ms "
+          f"({scan_cpu:.0f} ms CPU)")  # fmt: skip
+    for name, (text, target, reference) in QUERIES.items():
+        compiled = compile(parse(text), database=logs.database, groups=groups,
+                           start_ms=start, end_ms=start + HOUR_MS)  # fmt: skip
+        run = partial(logs.query, compiled.sql, compiled.params, compiled.settings)
+        p50, cpu, result = timed(run, runs)
+        ref, ref_cpu, expected = timed(
+            partial(logs.query, reference.replace("{db}", db), window), runs
+        )
+        if result.num_rows != expected.num_rows:
+            raise SystemExit(f"{name}: {result.num_rows} rows, hand-written {expected.num_rows}")
+        print(f"{name}: `{text}` over the hour: p50 {p50:.0f} ms ({cpu:.0f} ms CPU), "
+              f"{result.num_rows} rows; hand-written SQL p50 {ref:.0f} ms ({ref_cpu:.0f} ms CPU), "
+              f"ratio {p50 / ref:.2f}; ratio to the scan {p50 / scan:.2f}; goal p50 < "
+              f"{target:.0f} ms: {'met' if p50 < target else 'NOT met'}")  # fmt: skip
+        sys.stdout.flush()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -226,7 +321,28 @@ def main() -> int:
         "--clients", type=int, default=16, help="concurrent PutLogEvents callers (4 calls each)"
     )
     parser.add_argument("--lookups", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=7, help="runs of each query")
+    parser.add_argument("--api-seconds", type=float, default=10.0,
+                        help="seconds of each PutLogEvents phase through HTTP (0: skip)")  # fmt: skip
+    parser.add_argument("--api-clients", type=int, default=16)
     args = parser.parse_args()
+
+    # 0. PutLogEvents through the HTTP API, against the same calls validated and rejected
+    if args.api_seconds > 0:
+        stored_rate, api_ref, sent, api_stored, api_cpu, ref_cpu = logs_api.measure(
+            args.api_seconds, args.api_clients, args.batch
+        )
+        print(f"PutLogEvents through the HTTP API ({args.api_clients} clients, {args.batch}-event "
+              f"calls, each waiting for its answer): {stored_rate:,.0f} events/s stored "
+              f"({sent:,} sent, {api_stored:,} stored: "
+              f"{'zero loss' if api_stored == sent else 'LOSS'}); reference, the same calls "
+              f"validated and rejected: {api_ref:,.0f} events/s (ratio "
+              f"{stored_rate / api_ref:.2f}); goal {TARGET_RATE:,.0f}/s: "
+              f"{'met' if stored_rate >= TARGET_RATE else 'NOT met'}")  # fmt: skip
+        print(f"  CPU of the server process: {api_cpu:.1f} us/event stored (engine included), "
+              f"{ref_cpu:.1f} us/event validated and rejected; two otherwise idle cores would "
+              f"take ~{2e6 / max(api_cpu, 1e-3):,.0f} events/s if the clients ran elsewhere")  # fmt: skip
+        sys.stdout.flush()
     rng = random.Random(17)
     data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
     store = Store.open("chdb", data, 30, database="bench")
@@ -331,11 +447,12 @@ def main() -> int:
     sample = rng.sample(traces, min(args.lookups, len(traces)))
     for trace in sample[:5]:  # warm the engine's caches as a running server has them
         logs.trace_lines(trace)
-    times, sizes = [], []
+    times, sizes, cpus = [], [], []
     for trace in sample:
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), _cpu()
         found = logs.trace_lines(trace)
         times.append((time.perf_counter() - began) * 1000)
+        cpus.append((_cpu() - cpu_began) * 1000)
         sizes.append(len(found))
     p50 = statistics.median(times)
     p99 = statistics.quantiles(times, n=100)[98] if len(times) >= 100 else max(times)
@@ -352,7 +469,13 @@ def main() -> int:
     print(f"one trace's lines among {total:,} events: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
           f"({statistics.mean(sizes):.1f} lines per trace, {len(sample)} traces); reference "
           f"scan of trace_id over the hour p50 {scan:.1f} ms (ratio {p50 / scan:.3f}); goal "
-          f"p50 < {TARGET_P50_MS:.0f} ms: {'met' if p50 < TARGET_P50_MS else 'NOT met'}")  # fmt: skip
+          f"p50 < {TARGET_P50_MS:.0f} ms: {'met' if p50 < TARGET_P50_MS else 'NOT met'}; CPU "
+          f"per lookup p50 {statistics.median(cpus):.1f} ms, p99 "
+          f"{sorted(cpus)[int(len(cpus) * 0.99) - 1]:.1f} ms")  # fmt: skip
+    sys.stdout.flush()
+
+    # 5. the two Logs Insights queries over the hour
+    queries(logs, start, args.runs)
     store.close()
     return 0
 

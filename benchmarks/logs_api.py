@@ -10,7 +10,8 @@ API parses, validates and rejects (``tooOldLogEventEndIndex``) without storing -
 HTTP and validation path alone sustains. The ratio says how much of that the store keeps.
 
 Usage: ``python benchmarks/logs_api.py [--seconds 20] [--clients 4] [--batch 1000]``.
-Never run by pytest; takes under 2 minutes.
+Never run by pytest; takes under 2 minutes. :func:`measure` is also phase 0 of
+``benchmarks/logs.py``, which prints every issue-17 figure in one run.
 """
 
 from __future__ import annotations
@@ -109,12 +110,20 @@ def _stored(url: str, group: str) -> int:
         return int(answer["results"][0][0]["value"])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=1000)
-    args = parser.parse_args()
+def server_cpu(pid: int) -> float:
+    """CPU seconds the process ``pid`` used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    seconds: float, clients: int, batch: int
+) -> tuple[float, float, int, int, float, float]:
+    """Start a server, run both phases; (stored events/s, reference events/s, events
+    sent, events stored, server CPU us per event stored, the same for the reference)."""
     port = _port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
@@ -135,18 +144,34 @@ def main() -> int:
                     time.sleep(0.2)
             with httpx.Client(base_url=url) as http:
                 _call(http, "CreateLogGroup", {"logGroupName": "/bench/api"})
-            started = time.monotonic()
-            sent = _phase(url, "/bench/api", args.clients, args.batch, args.seconds, old=False)
+            started, cpu = time.monotonic(), server_cpu(server.pid)
+            sent = _phase(url, "/bench/api", clients, batch, seconds, old=False)
             stored_rate = sent / (time.monotonic() - started)
-            started = time.monotonic()
-            checked = _phase(url, "/bench/api", args.clients, args.batch, args.seconds, old=True)
+            stored_cpu = (server_cpu(server.pid) - cpu) / max(sent, 1) * 1e6
+            started, cpu = time.monotonic(), server_cpu(server.pid)
+            checked = _phase(url, "/bench/api", clients, batch, seconds, old=True)
             reference = checked / (time.monotonic() - started)
+            checked_cpu = (server_cpu(server.pid) - cpu) / max(checked, 1) * 1e6
             stored = _stored(url, "/bench/api")
         finally:
             server.terminate()
             server.wait(60)
-    print(f"PutLogEvents stored: {stored_rate:,.0f} events/s ({sent:,} sent, {stored:,} stored)")
-    print(f"reference, validated and rejected only: {reference:,.0f} events/s")
+    return stored_rate, reference, sent, stored, stored_cpu, checked_cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    stored_rate, reference, sent, stored, cpu, ref_cpu = measure(
+        args.seconds, args.clients, args.batch
+    )
+    print(f"PutLogEvents stored: {stored_rate:,.0f} events/s ({sent:,} sent, {stored:,} stored); "
+          f"server CPU {cpu:.1f} us/event")  # fmt: skip
+    print(f"reference, validated and rejected only: {reference:,.0f} events/s; server CPU "
+          f"{ref_cpu:.1f} us/event")  # fmt: skip
     print(f"ratio stored/reference: {stored_rate / reference:.2f}")
     if stored != sent:
         print(f"LOSS: {sent - stored} events", file=sys.stderr)

@@ -236,3 +236,42 @@ def test_garbage_lines_never_break_the_good_ones(
     assert log_lines.POWERTOOLS in {e.message for e in logs.trace_lines(log_lines.POWERTOOLS_TRACE)}
     stored = pa.array([m for _, m in _stored(logs)])
     assert len(stored) >= len(messages)
+
+
+def test_a_busy_writer_gathers_calls_into_one_insert_and_an_idle_one_does_not_wait(
+    logs: LogStore,
+) -> None:
+    writer = LogWriter(logs, linger_seconds=30, linger_events=3)
+    now = int(time.time() * 1000)
+    try:
+        began = time.monotonic()
+        writer.submit(GROUP, STREAM, [now], ["first, on an idle writer"]).result(timeout=25)
+        assert time.monotonic() - began < 25  # not held for the linger
+        assert writer.stats.inserts == 1
+        # busy now (an insert just ended): one event waits for the others
+        second = writer.submit(GROUP, STREAM, [now + 1], ["second"])
+        third = writer.submit(GROUP, STREAM, [now + 2, now + 3], ["third", "fourth"])
+        second.result(timeout=25)
+        third.result(timeout=25)
+    finally:
+        writer.close()
+    assert writer.stats.inserts == 2, writer.stats
+    assert [message for _, message in sorted(_stored(logs))] == [
+        "first, on an idle writer", "second", "third", "fourth",
+    ]  # fmt: skip
+
+
+def test_a_lone_call_on_a_busy_writer_waits_for_company_at_most_the_linger(
+    logs: LogStore,
+) -> None:
+    writer = LogWriter(logs, linger_seconds=1.5, linger_events=1_000_000)
+    now = int(time.time() * 1000)
+    try:
+        writer.submit(GROUP, STREAM, [now], ["first"]).result(timeout=60)
+        began = time.monotonic()  # busy now: an insert just ended
+        writer.submit(GROUP, STREAM, [now + 1], ["second"]).result(timeout=60)
+        waited = time.monotonic() - began
+    finally:
+        writer.close()
+    assert waited >= 1.0, waited
+    assert writer.stats.inserts == 2

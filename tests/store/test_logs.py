@@ -293,3 +293,12 @@ def test_query_passes_settings_and_refuses_bad_ones(logs: LogStore) -> None:
     assert table.column("y").to_pylist() == [2]
     with pytest.raises(ValueError, match="not a setting name"):
         logs.query("SELECT 1", settings={"max_execution_time; DROP": 1})
+
+
+def test_messages_are_kept_in_lz4_for_fast_scans(logs: LogStore) -> None:
+    rows = logs.query(
+        "SELECT compression_codec FROM system.columns WHERE database = {db:String} "
+        "AND table = 'log_events' AND name = 'message'",
+        {"db": logs.database},
+    )
+    assert rows.column(0).to_pylist() == ["CODEC(LZ4)"]
