@@ -349,14 +349,20 @@ def trace(
     ] = False,
     wide: Annotated[bool, typer.Option("--wide", help=_WIDE_HELP)] = False,
     server: Annotated[str | None, typer.Option(help=_SERVER_HELP)] = None,
+    logs: Annotated[
+        bool, typer.Option("--logs", help="Then print the trace's log lines, from every service.")
+    ] = False,
 ) -> None:
     """One trace's timeline: segments and nested subsegments as a waterfall."""
     from fluoroscope.terminal import show_trace
+    from fluoroscope.tracelines_terminal import show_trace_lines
 
     out, err = _consoles()
-    raise typer.Exit(
-        show_trace(out, err, _server_url(server), trace_id, as_json=as_json, wide=wide)
-    )
+    url = _server_url(server)
+    code = show_trace(out, err, url, trace_id, as_json=as_json, wide=wide)
+    if code == 0 and logs and not as_json:
+        code = show_trace_lines(out, err, url, trace_id, wide=wide)
+    raise typer.Exit(code)
 
 
 def _server_url(server: str | None) -> str:

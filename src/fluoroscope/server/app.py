@@ -46,6 +46,7 @@ from fluoroscope.server.logsops import LogsState, build_logs_state
 from fluoroscope.server.metrics import ApiMetrics, metrics_endpoint
 from fluoroscope.server.openapi import openapi_endpoint
 from fluoroscope.server.sampling import SamplingService
+from fluoroscope.server.tracelogs import trace_logs_route
 from fluoroscope.server.xray import (
     error_response,
     json_response,
@@ -523,6 +524,7 @@ def create_app(state: ServerState) -> Starlette:
         )
 
     routes.append(Route("/api/status", status, methods=["GET"]))
+    routes.append(trace_logs_route(state.store, state.logs))
     routes.append(Route("/metrics", metrics_endpoint(metrics), methods=["GET"]))
     routes.append(Route("/openapi.json", openapi_endpoint(), methods=["GET"]))
     routes.extend(console_routes())
