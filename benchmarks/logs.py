@@ -85,12 +85,18 @@ def invocation(rng: random.Random, at_ms: int) -> tuple[str, list[tuple[str, str
         (EXECUTION, f"({api}) Method request path: {{}} query string: {{customer={customer}, "
                     f"order={order}}} headers: {{Accept=application/json, Host=api.example.com}}"),
         (group, f"START RequestId: {request} Version: $LATEST\n"),
+        (group, f"[DEBUG]\t{stamp}.{at_ms % 1000:03d}Z\t{request}\tLoaded configuration from "
+                "SSM parameter /checkout/prod/config (version 42, 17 keys, cache hit, 3 ms), "
+                f"feature flags: new-pricing=on, split-shipping=off, customer={customer}\n"),
         (group, f"[INFO]\t{stamp}.{at_ms % 1000:03d}Z\t{request}\tProcessing order {order} for "
                 f"customer {customer}: {rng.randrange(1, 9)} items, total {rng.randrange(10**5)} "
-                "cents, shipping to warehouse eu-west-1b\n"),
+                "cents, shipping to warehouse eu-west-1b, carrier express-eu, priority "
+                "normal, coupon none, payment card-on-file, fraud score low\n"),
         (group, '{"level":"INFO","location":"charge:88","message":"Collecting payment",'
                 f'"timestamp":"{stamp},{at_ms % 1000:03d}+0000","service":"payment",'
-                f'"function_request_id":"{request}","xray_trace_id":"{trace}"}}'),
+                f'"cold_start":false,"function_name":"{group.rsplit("/", 1)[1]}",'
+                f'"function_memory_size":128,"function_request_id":"{request}",'
+                f'"xray_trace_id":"{trace}"}}'),
         (group, f"END RequestId: {request}\n"),
         (group, f"REPORT RequestId: {request}\tDuration: {ms}.{rng.randrange(100):02d} ms\t"
                 f"Billed Duration: {ms + 1} ms\tMemory Size: 128 MB\tMax Memory Used: "
@@ -98,7 +104,8 @@ def invocation(rng: random.Random, at_ms: int) -> tuple[str, list[tuple[str, str
                 f"{_hex(rng, 16)}\tSampled: true\t\n"),
         (ACCESS, f'{{"requestTime":"{stamp}","requestId":"{api}","httpMethod":"POST",'
                  f'"path":"/prod/orders","status":{rng.choice((200, 200, 200, 201, 502))},'
-                 f'"responseLatency":{ms + 12},"xrayTraceId":"{trace}","ip":"10.0.{rng.randrange(256)}.7"}}'),
+                 f'"responseLatency":{ms + 12},"xrayTraceId":"{trace}","ip":"10.0.{rng.randrange(256)}.7",'
+                 '"userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"}'),
     ]  # fmt: skip
     if rng.random() < 0.2:
         lines.insert(4, (group, f"[ERROR]\t{stamp}.{at_ms % 1000:03d}Z\t{request}\tfailed to "
@@ -206,7 +213,9 @@ def main() -> int:
     )
     parser.add_argument("--ingest", type=int, default=300_000, help="events timed for ingest")
     parser.add_argument("--batch", type=int, default=1_000, help="events per PutLogEvents call")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent PutLogEvents callers")
+    parser.add_argument(
+        "--clients", type=int, default=16, help="concurrent PutLogEvents callers (4 calls each)"
+    )
     parser.add_argument("--lookups", type=int, default=200)
     args = parser.parse_args()
     rng = random.Random(17)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.logs_helpers import logs_client
+from tests.server.logs_helpers import logs_client, raw_call
 from tests.support import ServerProcess, wait_for
 
 HOUR_MS = 3600 * 1000
@@ -187,3 +187,38 @@ def test_slow_patterns_answer_in_bounded_time(logs: Any, group: str) -> None:
         [{"field": "n", "value": "0"}]
     ]
     assert time.monotonic() - started < 30
+
+
+def test_bytes_that_are_not_utf8_cost_only_themselves(
+    server: ServerProcess, logs: Any, group: str
+) -> None:
+    logs.create_log_stream(logGroupName=group, logStreamName="bytes")
+    now = int(time.time() * 1000)
+    body = (
+        b'{"logGroupName": "' + group.encode() + b'", "logStreamName": "bytes", "logEvents": ['
+        b'{"timestamp": ' + str(now).encode() + b', "message": "caf\xe9 \xff\xfe ok"},'
+        b'{"timestamp": ' + str(now + 1).encode() + b', "message": "plain"}]}'
+    )
+    status, _, answer = raw_call(server, "Logs_20140328.PutLogEvents", body)
+    assert status == 200 and "rejectedLogEventsInfo" not in answer
+    events = logs.get_log_events(logGroupName=group, logStreamName="bytes", startFromHead=True)
+    assert [e["message"] for e in events["events"]] == ["caf\ufffd \ufffd\ufffd ok", "plain"]
+
+
+def test_a_query_over_ten_years_is_bounded(logs: Any, group: str) -> None:
+    now = int(time.time())
+    started = time.monotonic()
+    query_id = logs.start_query(
+        logGroupName=group,
+        startTime=now - 10 * 366 * 86_400,
+        endTime=now + 60,
+        queryString="stats count(*) as n by bin(1d)",
+    )["queryId"]
+
+    def done() -> dict[str, Any] | None:
+        answer: dict[str, Any] = logs.get_query_results(queryId=query_id)
+        return answer if answer["status"] not in ("Scheduled", "Running") else None
+
+    answer = wait_for(done, timeout=60)
+    assert answer["status"] in ("Complete", "Timeout")
+    assert time.monotonic() - started < 45  # the engine's 20 s, and the rest

@@ -271,11 +271,13 @@ def test_deleting_a_group_or_stream_deletes_its_events(logs: LogStore) -> None:
     assert logs.describe_streams("g").items == []
     assert logs.events("g").events == []
     assert logs.get_group("g").stored_bytes == 0
+    logs.create_stream("g", "new")
     # a fresh store object sees the same metadata
     again = LogStore(Store(logs._t, logs.database), 30)
     assert [g.name for g in again.describe_groups().items] == ["g"]
     with pytest.raises(LogStreamNotFound):
         again.check_stream("g", "s")
+    assert again.check_stream("g", "new").name == "g"
 
 
 def test_seq_increases_across_store_objects(store: Store) -> None:

@@ -54,7 +54,7 @@ the writer read the next batch while the engine inserts the previous one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import pyarrow as pa
@@ -70,7 +70,7 @@ EXTRACTED: Final = (
 _LEVELS: Final = "TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL"
 _DATE: Final = r"\d{4}-\d\d-\d\d"
 
-_XRAY: Final = r"\b(?P<t>1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24})\b"
+_XRAY: Final = r"(?P<t>1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24})\b"
 _W3C: Final = r"(?i)(?:trace[_-]?id|traceparent)\W{0,4}(?:00-)?(?P<w>[0-9a-f]{32})\b"
 _SEGMENT: Final = (
     r"(?i)(?:(?:segment|span|parent)[_-]?id|parent|\b1-[0-9a-f]{8}-[0-9a-f]{24}@)"
@@ -97,7 +97,7 @@ _TYPE: Final = (
     r'|\{\s*"time"\s*:\s*"[^"]*"\s*,\s*"type"\s*:\s*"platform\.(?P<b>[A-Za-z]+)")'
 )
 _JSON_WHOLE: Final = r'(?s)^\s*\{\s*(?:".*)?\}\s*$'
-_JSON_PART: Final = r'(?s)(?P<j>\{\s*".*\})'
+_JSON_PART: Final = r'(?s)(?P<j>\{".*\})'
 
 
 def message_array(messages: Sequence[str | bytes]) -> pa.Array:
@@ -132,6 +132,17 @@ def _first(column: pa.Array, pattern: str, names: Sequence[str]) -> pa.Array:
     return out
 
 
+def _only(messages: pa.Array, mask: pa.Array, compute: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``compute`` run on the rows ``mask`` selects only, '' elsewhere."""
+    selected = int(pc.sum(mask).as_py() or 0)
+    if selected == len(messages):
+        return compute(messages)
+    empty = pa.repeat(pa.scalar("", pa.string()), len(messages))
+    if selected == 0:
+        return empty
+    return pc.replace_with_mask(empty, mask, compute(pc.filter(messages, mask)))
+
+
 def _or(first: pa.Array, second: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(first, ""), second, first)
 
@@ -139,6 +150,7 @@ def _or(first: pa.Array, second: pa.Array) -> pa.Array:
 def extract(messages: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
     """The :data:`EXTRACTED` columns for ``messages`` (see the module docstring), each
     as long as ``messages``. Never raises on content: any string yields a row."""
+    messages = _plain(messages)
     xray = _group(messages, _XRAY, "t")
     w3c = _group(messages, _W3C, "w")
     w3c = pc.if_else(
@@ -149,7 +161,9 @@ def extract(messages: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
         ),
     )
     trace_id = pc.utf8_lower(_or(xray, w3c))
-    segment_id = pc.utf8_lower(_group(messages, _SEGMENT, "s"))
+    segment_id = _only(  # only a line carrying a trace id has a segment id worth keeping
+        messages, pc.not_equal(trace_id, ""), lambda m: pc.utf8_lower(_group(m, _SEGMENT, "s"))
+    )
     request_id = _or(
         _first(messages, _REQUEST, ("a", "b", "c", "d")), _group(messages, _REQUEST_JSON, "e")
     )
@@ -161,7 +175,11 @@ def extract(messages: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
     platform = pc.utf8_upper(pc.replace_substring_regex(platform, r"([a-z])([A-Z])", r"\1_\2"))
     kind = _or(pc.fill_null(pc.struct_field(kinds, "a"), ""), platform)
     whole = pc.match_substring_regex(messages, _JSON_WHOLE)
-    part = pc.if_else(whole, "", _group(messages, _JSON_PART, "j"))
+    part = _only(
+        messages,
+        pc.and_(pc.invert(whole), pc.greater_equal(pc.find_substring(messages, '{"'), 0)),
+        lambda m: _group(m, _JSON_PART, "j"),
+    )
     columns = {
         "trace_id": trace_id,
         "segment_id": segment_id,

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -148,7 +149,9 @@ def logs_endpoint(
             if handler is None:
                 shown = target[:100] or "no X-Amz-Target header"
                 raise LogsError("UnknownOperationException", f"unknown operation: {shown}")
-            body = _parse(await read_bytes(request, max_body))
+            raw = await read_bytes(request, max_body)
+            # a large body is parsed off the loop: it keeps serving meanwhile
+            body = await run_in_threadpool(_parse, raw) if len(raw) > 1 << 18 else _parse(raw)
             result = await asyncio.wait_for(handler(Members(body), state), REQUEST_SECONDS)
             response = logs_response(result)
         except TimeoutError:

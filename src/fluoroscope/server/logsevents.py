@@ -61,12 +61,49 @@ class Batch:
     rejected: dict[str, int]
 
 
-def _repaired(message: str) -> str:
+def _utf8_size(message: str) -> tuple[str, int]:
+    """``message`` with each lone surrogate made U+FFFD, and its UTF-8 size."""
+    if message.isascii():
+        return message, len(message)
     try:
-        message.encode("utf-8")
+        return message, len(message.encode("utf-8"))
     except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", message)
-    return message
+        repaired = _SURROGATE.sub("\ufffd", message)
+        return repaired, len(repaired.encode("utf-8"))
+
+
+def _checked(index: int, item: Any) -> tuple[int, str]:
+    """One event that failed the fast path: the error naming what is wrong, or the
+    event (a float timestamp with no fraction)."""
+    where = f"logEvents.{index}.member"
+    if not isinstance(item, dict):
+        raise invalid(f"1 validation error detected: Value at '{where}' must be an object")
+    timestamp = item.get("timestamp")
+    message = item.get("message")
+    if isinstance(timestamp, float) and timestamp.is_integer():
+        timestamp = int(timestamp)
+    if timestamp is None or message is None:
+        missing = "timestamp" if timestamp is None else "message"
+        raise invalid(
+            f"1 validation error detected: Value null at '{where}.{missing}' failed to "
+            "satisfy constraint: Member must not be null"
+        )
+    if (
+        not isinstance(timestamp, int)
+        or isinstance(timestamp, bool)
+        or not (0 <= timestamp <= MAX_TIMESTAMP)
+    ):
+        raise invalid(
+            f"1 validation error detected: Value '{str(timestamp)[:40]}' at "
+            f"'{where}.timestamp' failed to satisfy constraint: Member must be a "
+            "non-negative long (epoch milliseconds)"
+        )
+    if not isinstance(message, str) or not message:
+        raise invalid(
+            f"1 validation error detected: Value at '{where}.message' failed to satisfy "
+            "constraint: Member must be a string of length greater than or equal to 1"
+        )
+    return timestamp, message
 
 
 def check_events(raw: list[Any]) -> list[tuple[int, str]]:
@@ -76,36 +113,18 @@ def check_events(raw: list[Any]) -> list[tuple[int, str]]:
     events: list[tuple[int, str]] = []
     size = 0
     for index, item in enumerate(raw, 1):
-        where = f"logEvents.{index}.member"
-        if not isinstance(item, dict):
-            raise invalid(f"1 validation error detected: Value at '{where}' must be an object")
-        timestamp = item.get("timestamp")
-        message = item.get("message")
-        if isinstance(timestamp, float) and timestamp.is_integer():
-            timestamp = int(timestamp)
-        if timestamp is None or message is None:
-            missing = "timestamp" if timestamp is None else "message"
-            raise invalid(
-                f"1 validation error detected: Value null at '{where}.{missing}' failed to "
-                "satisfy constraint: Member must not be null"
-            )
-        if (
-            not isinstance(timestamp, int)
-            or isinstance(timestamp, bool)
-            or not (0 <= timestamp <= MAX_TIMESTAMP)
+        # the common case first: plain types, checked without building any message
+        timestamp = item.get("timestamp") if type(item) is dict else None
+        message = item.get("message") if type(item) is dict else None
+        if not (
+            type(timestamp) is int
+            and 0 <= timestamp <= MAX_TIMESTAMP
+            and type(message) is str
+            and message
         ):
-            raise invalid(
-                f"1 validation error detected: Value '{str(timestamp)[:40]}' at "
-                f"'{where}.timestamp' failed to satisfy constraint: Member must be a "
-                "non-negative long (epoch milliseconds)"
-            )
-        if not isinstance(message, str) or not message:
-            raise invalid(
-                f"1 validation error detected: Value at '{where}.message' failed to satisfy "
-                "constraint: Member must be a string of length greater than or equal to 1"
-            )
-        message = _repaired(message)
-        size += len(message.encode("utf-8")) + EVENT_OVERHEAD
+            timestamp, message = _checked(index, item)
+        message, length = _utf8_size(message)
+        size += length + EVENT_OVERHEAD
         events.append((timestamp, message))
     if size > MAX_BATCH_BYTES:
         raise invalid(

@@ -12,8 +12,9 @@ message (the API maps :class:`LogGroupNotFound`/:class:`LogStreamNotFound` to
 ``ResourceAlreadyExistsException``). Times are epoch milliseconds. Reads return new
 objects owned by the caller.
 
-Metadata is cached in this object (groups, and the streams known to exist) and kept
-current by its own writes: one server process writes a database's log metadata.
+Metadata (groups and stream names) is read once into this object and kept current by
+its own writes, so PutLogEvents' checks (:meth:`LogStore.check_stream`) never wait for
+the engine: one server process writes a database's log metadata.
 
 Pagination: :meth:`LogStore.describe_groups` and :meth:`LogStore.describe_streams` return
 a :class:`Page` whose ``next_key`` (an opaque string, None when done) is passed back as
@@ -229,6 +230,12 @@ class LogStore:
                 )
                 for r in rows
             }
+            streams = self._t.query_arrow(
+                f"SELECT log_group, name FROM {self._db}.log_streams FINAL WHERE deleted = 0"
+            )
+            self._streams = set(
+                zip(*(streams.column(i).to_pylist() for i in range(2)), strict=True)
+            )
         return self._groups
 
     def _put_group(self, group: LogGroup, *, deleted: bool = False) -> None:
@@ -299,8 +306,11 @@ class LogStore:
                 f"FROM {self._db}.log_streams FINAL WHERE log_group = {{g:String}} AND deleted = 0",
                 {"g": name, "v": time.time_ns()},
             )
-            for table in (*_LOG_TABLES, "log_stream_times"):
-                self._delete(table, "log_group = {g:String}", {"g": name})
+        # The events go outside the lock, so that PutLogEvents calls (which check their
+        # stream under it) go on meanwhile. A limit: a group re-created and written to
+        # before these deletes finish loses those first events too.
+        for table in (*_LOG_TABLES, "log_stream_times"):
+            self._delete(table, "log_group = {g:String}", {"g": name})
 
     def describe_groups(
         self,
@@ -414,17 +424,8 @@ class LogStore:
         )
 
     def _stream_exists(self, group: str, name: str) -> bool:
-        if (group, name) in self._streams:
-            return True
-        found = self._t.query_arrow(
-            f"SELECT count() FROM {self._db}.log_streams FINAL WHERE log_group = {{g:String}} "
-            "AND name = {n:String} AND deleted = 0",
-            {"g": group, "n": name},
-        )
-        if found.column(0)[0].as_py():
-            self._streams.add((group, name))
-            return True
-        return False
+        self._load_groups()  # loads the streams too
+        return (group, name) in self._streams
 
     def check_stream(self, group: str, name: str) -> LogGroup:
         """The group, after checking the stream exists (cached: no engine round trip once
@@ -441,9 +442,9 @@ class LogStore:
             self.check_stream(group, name)
             self._put_stream(group, name, 0, deleted=True)
             self._streams.discard((group, name))
-            where = "log_group = {g:String} AND stream = {n:String}"
-            for table in (*_LOG_TABLES, "log_stream_times"):
-                self._delete(table, where, {"g": group, "n": name})
+        where = "log_group = {g:String} AND stream = {n:String}"
+        for table in (*_LOG_TABLES, "log_stream_times"):
+            self._delete(table, where, {"g": group, "n": name})
 
     def _delete(self, table: str, where: str, params: Mapping[str, Any]) -> None:
         """Delete rows now: a lightweight delete (rows hidden at once, space freed by

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fluoroscope.query.insights import compile, parse
+from fluoroscope.store.logs import LogStore
 from fluoroscope.store.store import Store
 from tests.query.insights.lines import API, CHECKOUT, LINES, PAYMENT
 from tests.query.insights.logrows import BASE_MS, store_lines
@@ -28,7 +29,8 @@ def lines_store(chdb_dir: Path) -> Iterator[Store]:
 @pytest.fixture(scope="module")
 def run_query(lines_store: Store) -> Runner:
     """``run_query(text, groups=..., start=..., end=..., limit=...)``: the result rows as
-    dicts of the present fields (``@ptr`` checked on every row, then left out)."""
+    dicts of the present fields (``@ptr`` checked on every row, then left out), run with
+    ``LogStore.query`` as StartQuery runs them."""
 
     def run(
         text: str,
@@ -45,7 +47,7 @@ def run_query(lines_store: Store) -> Runner:
             end_ms=BASE_MS + end,
             limit=limit,
         )
-        table = lines_store._t.query_arrow(compiled.sql, compiled.params)
+        table = LogStore(lines_store, 30).query(compiled.sql, compiled.params)
         assert table.column_names == [f"c{i}" for i in range(len(compiled.fields))]
         assert compiled.fields[-1] == "@ptr"
         rows = []

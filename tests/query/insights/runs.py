@@ -331,4 +331,19 @@ RUNS: list[tuple[str, list[dict[str, str]]]] = [
         "stats count(*) as n by level | sort level",
         [{"level": "ERROR", "n": "3"}, {"level": "INFO", "n": "1"}, {"n": "18"}],
     ),
+    # parse globs: a leading '*', a piece not found (all fields absent), multi-byte text
+    (
+        'filter requestId = "a3" | parse path "*/*" as first, rest | display first, rest',
+        [{"first": "", "rest": "orders/7"}],
+    ),
+    (
+        'filter requestId = "a3" | parse @message \'"path":"*"\' as p | display p',
+        [{"p": "/orders/7"}],
+    ),
+    ('filter requestId = "a3" | parse path "zzz*" as p | display p', [{}]),
+    (
+        'fields concat("é:", requestId, ":ü") as s | filter requestId = "a3" '
+        '| parse s "é:*:ü" as t | display t',
+        [{"t": "a3"}],
+    ),
 ]

@@ -21,6 +21,7 @@ from fluoroscope.query.patterns import (
     parse_pattern,
     to_pattern,
 )
+from fluoroscope.store.logs import LogStore
 from fluoroscope.store.store import Store
 from tests.query.insights.logrows import Line, store_lines
 from tests.query.patterns.corpus import ERRORS, LINES, MATCHES
@@ -202,3 +203,11 @@ def test_printed_tree_parses_back_to_itself(tree: ast.Pattern) -> None:
 @given(_PATTERNS)
 def test_every_compiled_condition_runs(pattern_store: Store, tree: ast.Pattern) -> None:
     _select(pattern_store, tree)
+
+
+def test_condition_composes_with_the_log_store_events_read(pattern_store: Store) -> None:
+    condition, params = compile_pattern(parse_pattern('{ $.level = "ERROR" } '))
+    page = LogStore(pattern_store, 30).events(
+        "/aws/lambda/checkout", condition=condition, params=params
+    )
+    assert [e.message for e in page.events] == [LINES[3]]

@@ -18,7 +18,9 @@ How the pipeline maps (``reference/logs.md`` §4):
   end_ms]`` (both inclusive); ``@xrayTraceId``/``@xraySegmentId`` fall back, for lines
   that carry only a request id, to ``log_requests`` (joined on group, stream and request
   id) when the query names them.
-* ``fields``/``parse`` define named expressions; ``filter`` adds conditions; ``sort``,
+* ``fields``/``parse`` define named expressions (a ``parse`` glob is cut with substring
+  searches: the first occurrence of the text before the first ``*``, then each ``*`` the
+  shortest run up to the next piece of text; a regex ``parse`` uses RE2 groups); ``filter`` adds conditions; ``sort``,
   ``dedup`` (``LIMIT 1 BY``, rows with a missing key all kept) and ``limit`` order and
   cut. A command that needs the rows a ``limit``/``dedup`` left (a later ``filter``,
   ``sort``, ``stats`` or ``dedup``) reads them from a subquery.
@@ -40,7 +42,6 @@ Pure and thread-safe.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,6 @@ __all__ = ["Compiled", "compile"]
 
 DEFAULT_ACCOUNT = "000000000000"
 _DEFAULT_FIELDS = ("@timestamp", "@message", "@logStream", "@log")
-_GLOB_SPECIAL = re.compile(r"[\\.+*?()|\[\]{}^$]")
 _JOINED = {"trace_id": "r.trace_id", "segment_id": "r.segment_id"}
 _LAMBDA_MAX_MS = 3_600_000  # how far an invocation's REPORT may lie outside the window
 
@@ -299,20 +299,49 @@ class _Compiler:
             self.stage.shown.append(name)
 
     def parse(self, command: ast.Parse) -> None:
-        source = to_str(self.expr(command.source)).text
-        pattern = command.pattern if command.regex else _glob_regex(command.pattern)
-        checked = check(pattern)
-        groups = (
-            f"extractGroups(ifNull({source}, ''), {self.params.bind(checked.pattern, 'String')})"
-        )
+        source = f"ifNull({to_str(self.expr(command.source)).text}, '')"
         if command.regex:
-            numbers = [number for _, number in checked.names]
-        else:
-            numbers = list(range(1, len(command.names) + 1))
-        for name, index in zip(command.names, numbers, strict=True):
-            value = Sql(f"if(empty({groups}), NULL, arrayElement({groups}, {index}))", Kind.STR)
-            self.stage.env[name] = value
-            self.parsed.append(name)
+            checked = check(command.pattern)
+            groups = f"extractGroups({source}, {self.params.bind(checked.pattern, 'String')})"
+            for name, index in checked.names:
+                element = f"if(empty({groups}), NULL, arrayElement({groups}, {index}))"
+                self.define_parsed(name, Sql(element, Kind.STR))
+            return
+        pieces = self.glob(source, command.pattern)
+        for name, piece in zip(command.names, pieces, strict=True):
+            self.define_parsed(name, piece)
+
+    def glob(self, source: str, glob: str) -> list[Sql]:
+        """The fields of a ``parse`` glob, found with substring searches (no regex): the
+        first occurrence of the text before the first ``*``, then each ``*`` takes the
+        shortest run up to the next occurrence of the text after it (a trailing ``*``
+        the rest). NULL for all when a piece is not found."""
+        literals = glob.split("*")
+        first = literals[0]
+        at = f"position({source}, {self.params.bind(first, 'String')})" if first else "1"
+        found = [f"({at} > 0)"]
+        begin = f"({at} + {len(first.encode())})"
+        spans: list[tuple[str, str | None]] = []
+        for i, literal in enumerate(literals[1:], start=1):
+            if not literal and i == len(literals) - 1:
+                spans.append((begin, None))
+                break
+            stop = f"position({source}, {self.params.bind(literal, 'String')}, {begin})"
+            found.append(f"({stop} > 0)")
+            spans.append((begin, stop))
+            begin = f"({stop} + {len(literal.encode())})"
+        matched = " AND ".join(found)
+        fields = []
+        for start, end in spans:
+            cut = f"substring({source}, {start})"
+            if end is not None:
+                cut = f"substring({source}, {start}, {end} - {start})"
+            fields.append(Sql(f"if({matched}, {cut}, NULL)", Kind.STR))
+        return fields
+
+    def define_parsed(self, name: str, value: Sql) -> None:
+        self.stage.env[name] = value
+        self.parsed.append(name)
 
     parsed: list[str]
 
@@ -440,17 +469,6 @@ def _name(item: ast.Alias) -> str:
     if item.name is not None:
         return item.name
     return item.expr.name if isinstance(item.expr, ast.Field) else expr_text(item.expr)
-
-
-def _glob_regex(glob: str) -> str:
-    """``parse`` glob -> regex: literal text escaped, each ``*`` a lazy group (the
-    shortest text up to the literal after it), a trailing ``*`` the rest of the value;
-    ``.`` matches newlines too."""
-    parts = [_GLOB_SPECIAL.sub(lambda m: "\\" + m.group(), p) for p in glob.split("*")]
-    out = parts[0]
-    for i, part in enumerate(parts[1:], start=1):
-        out += ("(.*)" if i == len(parts) - 1 and not part else "(.*?)") + part
-    return "(?s)" + out
 
 
 def _order_terms(value: Sql, descending: bool) -> list[tuple[str, str]]:
