@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fluoroscope.ingest.logs import EXTRACTED, extract, message_array
 from fluoroscope.ingest.logwriter import LogWriter, batch_size, encode
-from fluoroscope.model.errors import Throttled
+from fluoroscope.model.errors import StoreError, Throttled
 from fluoroscope.store.logs import EVENT_SCHEMA, LogStore
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
@@ -150,34 +150,56 @@ def test_a_full_buffer_refuses_whole_batches_and_counts_them(logs: LogStore) -> 
 
 def test_put_awaits_durability_without_blocking_the_event_loop(logs: LogStore) -> None:
     writer = LogWriter(logs)
-    ticks = 0
+    engine = ChdbTransport._statement
+    released = threading.Event()
 
-    async def ticker(stop: asyncio.Event) -> None:
-        nonlocal ticks
-        while not stop.is_set():
+    def release() -> None:  # a watchdog, should put ever block the loop
+        if not released.is_set():
+            released.set()
+            engine.release()
+
+    async def main() -> tuple[int, bool]:
+        put = asyncio.create_task(
+            writer.put(GROUP, STREAM, [int(time.time() * 1000)], ["after the wait"])
+        )
+        ticks = 0
+        while ticks < 20:  # the loop runs while the put waits for the busy engine
             ticks += 1
             await asyncio.sleep(0.005)
+        waited = not put.done()
+        release()
+        await asyncio.wait_for(put, 60)
+        return ticks, waited
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(ticker(stop))
-        engine = threading.Thread(
-            target=logs._t.query_arrow, args=("SELECT sleepEachRow(0.1) FROM numbers(5)",)
-        )
-        engine.start()
-        try:
-            await writer.put(GROUP, STREAM, [int(time.time() * 1000)], ["after the query"])
-        finally:
-            stop.set()
-            await task
-            engine.join()
-
+    engine.acquire()  # the engine is busy
+    watchdog = threading.Timer(30, release)
+    watchdog.start()
     try:
-        asyncio.run(main())
+        ticks, waited = asyncio.run(main())
+    finally:
+        release()
+        watchdog.cancel()
+        writer.close()
+    assert waited and ticks == 20
+    assert [m for _, m in _stored(logs)] == ["after the wait"]
+
+
+def test_a_batch_that_cannot_be_encoded_fails_alone(logs: LogStore) -> None:
+    writer = LogWriter(logs)
+    now = int(time.time() * 1000)
+    try:
+        with ChdbTransport._statement:  # all three are taken into one insert
+            good = writer.submit(GROUP, STREAM, [now, now], ["good 1", "good 2"])
+            bad = writer.submit(GROUP, STREAM, [now, 2**70], ["bad 1", "bad 2"])
+            later = writer.submit(GROUP, STREAM, [now], ["good 3"])
+        good.result(timeout=60)
+        later.result(timeout=60)
+        with pytest.raises(StoreError, match="could not be encoded"):
+            bad.result(timeout=60)
     finally:
         writer.close()
-    assert [m for _, m in _stored(logs)] == ["after the query"]
-    assert ticks >= 5  # the loop kept running while the insert waited for the engine
+    assert sorted(m for _, m in _stored(logs)) == ["good 1", "good 2", "good 3"]
+    assert writer.stats.failed_batches == 1 and writer.stats.pending_bytes == 0
 
 
 # -- bad input mixed with good ---------------------------------------------------------

@@ -494,12 +494,12 @@ def _filter_scan(
         ).events
         for row in rows:
             size += len(row.message.encode("utf-8", "surrogatepass"))
+            if size > PAGE_BYTES and found:  # this one starts the next page
+                return found, FilterToken(after or Position(cursor, 0), chunk)
             found.append(row)
             after = Position(row.timestamp, row.seq)
-            if len(found) >= limit or size >= PAGE_BYTES:
+            if len(found) >= limit:
                 return found, FilterToken(after, chunk)
-        if rows and len(found) >= limit:
-            return found, FilterToken(after or Position(cursor, 0), chunk)
         # the chunk is exhausted: continue after it
         after = Position(chunk_end - 1, (1 << 64) - 1)
         cursor = chunk_end

@@ -346,4 +346,13 @@ RUNS: list[tuple[str, list[dict[str, str]]]] = [
         '| parse s "é:*:ü" as t | display t',
         [{"t": "a3"}],
     ),
+    # after stats, an aggregate's text names its column
+    (
+        "filter ispresent(status) | stats count(*), max(status) by httpMethod "
+        "| sort count(*) desc | display httpMethod, `count(*)`, `max(status)`",
+        [
+            {"httpMethod": "POST", "count(*)": "3", "max(status)": "504"},
+            {"httpMethod": "GET", "count(*)": "2", "max(status)": "500"},
+        ],
+    ),
 ]

@@ -159,6 +159,10 @@ class _Compiler:
     # -- expressions -------------------------------------------------------------------
 
     def expr(self, node: ast.Expr) -> Sql:
+        if not self.stage.raw and isinstance(node, ast.Call):
+            produced = self.stage.env.get(expr_text(node))  # "sort count(*) desc"
+            if produced is not None:
+                return produced
         match node:
             case ast.Field(name):
                 return self.field(name, node)
