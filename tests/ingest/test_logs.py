@@ -53,9 +53,13 @@ def test_lines_without_ids_yield_empty_columns() -> None:
         "{not json",
         "a uuid c6af9ac6-7b61-11e6-9a41-93e812345678 is no trace id",
         "deadbeef" * 4 + " is 32 hex but named nothing",
+        '{"requestId":"-","function_request_id":"null"}',
+        "[INFO]\t2026-12-03T18:29:55.453Z\tNone\tplaceholder request id",
         "",
     ]
-    assert _read(plain) == [("", "", "", "", "", "")] * len(plain)
+    rows = _read(plain)
+    assert [row[:3] for row in rows] == [("", "", "")] * len(plain)
+    assert [row[3] for row in rows] == [""] * 5 + ["INFO", ""]
 
 
 def test_upper_case_and_w3c_forms_become_the_stored_form() -> None:

@@ -26,12 +26,15 @@ from typing import Any
 import pytest
 
 from fluoroscope.ingest.assemble import Assembler
+from fluoroscope.ingest.logwriter import LogWriter
 from fluoroscope.model.errors import StoreUnavailable
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.store import encode
 from fluoroscope.store.http_check import MIN_SERVER_VERSION, parse_version
+from fluoroscope.store.logs import EVENT_SCHEMA, LogStore
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import HttpTransport
+from tests import log_lines
 from tests.support import free_port
 
 _REQUIRED = ".".join(map(str, MIN_SERVER_VERSION))
@@ -263,4 +266,44 @@ def test_a_real_server_is_refused_or_round_trips(
         assert [summary.id for summary in page.summaries] == [trace_id]
         assert store.stats("node", now - 120, now + 120).num_rows >= 1
     finally:
+        store.close()
+
+
+def test_the_log_event_rows_name_the_table_columns(store: Store) -> None:
+    """Both transports insert log events by column name: every column the writer sends
+    exists in ``log_events``, and those it leaves out are computed (``json``) or none."""
+    columns = store.transport.query_arrow(
+        "SELECT name, default_kind FROM system.columns WHERE database = {db:String} "
+        "AND table = 'log_events' ORDER BY position",
+        {"db": store.database},
+    ).to_pylist()
+    stored = [c["name"] for c in columns if c["default_kind"] != "ALIAS"]
+    assert stored == EVENT_SCHEMA.names
+
+
+def test_a_real_server_stores_and_finds_log_lines(
+    clickhouse_server: tuple[int, str], tmp_path: Path
+) -> None:
+    port, version = clickhouse_server
+    if parse_version(version)[:2] < MIN_SERVER_VERSION:
+        pytest.skip(f"ClickHouse {version} is refused (see the round trip test)")
+    store = Store.open(f"clickhouse://default:@127.0.0.1:{port}/fluoroscope_logs", tmp_path, 30)
+    logs = LogStore(store, 30)
+    writer = LogWriter(logs)
+    try:
+        group = f"/aws/lambda/f{new_entity_id()}"
+        logs.create_group(group)
+        logs.create_stream(group, "s")
+        now = int(time.time() * 1000)
+        lines = [log_lines.START, log_lines.PY_INFO, log_lines.END, log_lines.REPORT]
+        writer.submit(group, "s", [now] * len(lines), lines).result(timeout=60)
+        assert [e.message for e in logs.events(group).events] == lines
+        found = logs.trace_lines(log_lines.LAMBDA_TRACE, groups=[group])
+        assert [e.message for e in found] == lines
+        assert logs.get_stream(group, "s").last_event == now
+        logs.put_retention(group, 7, wait=True)
+        logs.delete_group(group)
+        assert logs.trace_lines(log_lines.LAMBDA_TRACE, groups=[group]) == []
+    finally:
+        writer.close()
         store.close()

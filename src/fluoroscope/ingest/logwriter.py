@@ -47,7 +47,7 @@ from fluoroscope.ingest.writegate import WriteGate
 from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable, Throttled
 from fluoroscope.store.logs import EVENT_SCHEMA, LogStore
 
-__all__ = ["EVENT_OVERHEAD", "LogWriter", "WriterStats", "encode"]
+__all__ = ["EVENT_OVERHEAD", "LogWriter", "WriterStats", "batch_size", "encode"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
