@@ -165,7 +165,9 @@ def main() -> None:
                 start_ms=end_ms - HOUR_MS,
                 end_ms=end_ms,
             )
-            p50, result = timed(partial(logs.query, compiled.sql, compiled.params), args.runs)
+            p50, result = timed(
+                partial(logs.query, compiled.sql, compiled.params, compiled.settings), args.runs
+            )
             ref_sql = REFERENCES[name].replace("{db}", db)
             ref, expected = timed(partial(logs.query, ref_sql, window), args.runs)
             if result.num_rows != expected.num_rows:

@@ -47,7 +47,7 @@ def run_query(lines_store: Store) -> Runner:
             end_ms=BASE_MS + end,
             limit=limit,
         )
-        table = LogStore(lines_store, 30).query(compiled.sql, compiled.params)
+        table = LogStore(lines_store, 30).query(compiled.sql, compiled.params, compiled.settings)
         assert table.column_names == [f"c{i}" for i in range(len(compiled.fields))]
         assert compiled.fields[-1] == "@ptr"
         rows = []

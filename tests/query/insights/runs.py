@@ -355,4 +355,10 @@ RUNS: list[tuple[str, list[dict[str, str]]]] = [
             {"httpMethod": "GET", "count(*)": "2", "max(status)": "500"},
         ],
     ),
+    # a constant condition before a limit, with the log_requests join (an engine bug once)
+    (
+        'filter @requestId = "ea643eb8-1547-41f5-8c51-4ff6abe3e0d1" and 1 '
+        "| fields @xraySegmentId | sort @timestamp asc | limit 2 | filter 1",
+        [{"@xraySegmentId": "4c72ac137fd02fb0"}, {"@xraySegmentId": "4c72ac137fd02fb0"}],
+    ),
 ]

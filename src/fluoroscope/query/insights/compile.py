@@ -68,13 +68,14 @@ __all__ = ["Compiled", "compile"]
 
 DEFAULT_ACCOUNT = "000000000000"
 _DEFAULT_FIELDS = ("@timestamp", "@message", "@logStream", "@log")
-_JOINED = {"trace_id": "r.trace_id", "segment_id": "r.segment_id"}
+_JOINED = {"trace_id": "e.r_trace_id", "segment_id": "e.r_segment_id"}
 _LAMBDA_MAX_MS = 3_600_000  # how far an invocation's REPORT may lie outside the window
 
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """One compiled query: run ``sql`` with ``params``; each result row has one
+    """One compiled query: run ``sql`` with ``params`` and the engine ``settings`` (to
+    merge with the caller's own, e.g. ``max_execution_time``); each result row has one
     ``Nullable(String)`` column per name of ``fields`` (NULL = absent), in order."""
 
     sql: str
@@ -82,6 +83,7 @@ class Compiled:
     fields: tuple[str, ...]
     is_stats: bool
     limit: int
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -394,26 +396,34 @@ class _Compiler:
         table = f"{self.db}.log_events AS e"
         if not self.join:
             return table
+        # The events of the window with their invocation's ids beside them.
+        columns = ", ".join(f"e.{c} AS {c}" for c in RAW_COLUMNS)
+        window = " AND ".join(self.window())
+        since = f"fromUnixTimestamp64Milli({self.start}, 'UTC')"
+        until = f"fromUnixTimestamp64Milli({self.end}, 'UTC')"
+        slack = f"toIntervalMillisecond({_LAMBDA_MAX_MS})"
         return (
-            f"{table} LEFT JOIN (SELECT log_group, stream, request_id, any(trace_id) AS "
+            f"(SELECT {columns}, r.trace_id AS r_trace_id, r.segment_id AS r_segment_id "
+            f"FROM {table} LEFT JOIN (SELECT log_group, stream, request_id, any(trace_id) AS "
             f"trace_id, any(segment_id) AS segment_id FROM {self.db}.log_requests WHERE "
-            f"log_group IN {self.groups} AND request_id != '' AND ts >= "
-            f"fromUnixTimestamp64Milli({self.start}, 'UTC') - toIntervalMillisecond("
-            f"{_LAMBDA_MAX_MS}) AND ts <= fromUnixTimestamp64Milli({self.end}, 'UTC') + "
-            f"toIntervalMillisecond({_LAMBDA_MAX_MS}) GROUP BY log_group, stream, request_id)"
-            " AS r ON e.log_group = r.log_group AND e.stream = r.stream AND e.request_id = "
-            "r.request_id"
+            f"log_group IN {self.groups} AND request_id != '' AND ts >= {since} - {slack} "
+            f"AND ts <= {until} + {slack} GROUP BY log_group, stream, request_id) AS r "
+            "ON e.log_group = r.log_group AND e.stream = r.stream AND e.request_id = "
+            f"r.request_id WHERE {window}) AS e"
         )
+
+    def window(self) -> list[str]:
+        return [
+            f"e.log_group IN {self.groups}",
+            f"e.ts >= fromUnixTimestamp64Milli({self.start}, 'UTC')",
+            f"e.ts <= fromUnixTimestamp64Milli({self.end}, 'UTC')",
+        ]
 
     def where(self) -> str:
         stage = self.stage
         conditions = list(stage.where)
-        if not stage.source:
-            conditions[:0] = [
-                f"e.log_group IN {self.groups}",
-                f"e.ts >= fromUnixTimestamp64Milli({self.start}, 'UTC')",
-                f"e.ts <= fromUnixTimestamp64Milli({self.end}, 'UTC')",
-            ]
+        if not stage.source and not self.join:
+            conditions[:0] = self.window()
         return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
     def tail(self, default_limit: int | None) -> str:
@@ -464,7 +474,11 @@ class _Compiler:
         select = ", ".join(f"{c} AS c{i}" for i, c in enumerate(columns))
         sql = f"SELECT {select} FROM {self.source()}{self.where()}{self.tail(self.limit)}"
         limit = stage.limit if stage.limit is not None else self.limit
-        return Compiled(sql, dict(self.params.values), tuple(names), self.is_stats, limit)
+        # The engine (26.5) loses a filter it pushes down through the log_requests join
+        # below a subquery when constant conditions sit on both sides of a limit ("Not
+        # found column and(...)"); such statements run without that push-down.
+        settings = {"query_plan_filter_push_down": 0} if self.join and self.subqueries else {}
+        return Compiled(sql, dict(self.params.values), tuple(names), self.is_stats, limit, settings)
 
     limit: int
 
