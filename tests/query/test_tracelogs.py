@@ -102,9 +102,11 @@ def logs(store: Store) -> LogStore:
         [
             (20, f"START RequestId: {R1} Version: $LATEST\n"),
             (30, _py(R1, "Processing order o-1")),
+            (35, "printed by the handler\n"),  # no id: between R1's START and END
             (40, json.dumps({"level": "ERROR", "message": "boom", "xray_trace_id": TRACE,
                              "xray_segment_id": "b000000000000004"})),
             (700, f"END RequestId: {R1}\n"),
+            (705, "printed between invocations\n"),
             (701, _report(R1, TRACE)),
             # another trace's invocation in the same stream, same time
             (710, f"START RequestId: {R9} Version: $LATEST\n"),
@@ -132,7 +134,8 @@ def test_every_line_of_the_trace_and_no_other_in_time_order(store: Store, logs: 
         f"({API_REQ}) Starting",
         f"START RequestId: {R1} Version: $LATEST",
         _py(R1, "Processing order o-1").rstrip("\n"),
-        found.lines[3].message,  # the JSON line
+        "printed by the handler",
+        found.lines[4].message,  # the JSON line
         f"handled request w3c={TRACE[2:10] + TRACE[11:]} ok",
         f"START RequestId: {R2} Version: $LATEST",
         _py(R2, "child work").rstrip("\n"),

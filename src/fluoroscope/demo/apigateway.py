@@ -17,6 +17,13 @@ with the segment API Gateway emits (xray-protocol §8.3): name ``<api>/<stage>``
 in the ``X-Amzn-Trace-Id`` header sent to Lambda, so the ``AWS::Lambda`` segment hangs
 under it. The response carries ``X-Amzn-Trace-Id: Root=…`` and ``x-amzn-RequestId``.
 
+With ``logs`` (a :class:`~fluoroscope.demo.cwlogs.LogShipper`) the stage writes a JSON
+access log line per request to ``/aws/apigateway/<api>/<stage>`` in the format public
+SAM/CDK stacks use (reference logs.md §5.5): ``requestTime``, ``requestId``,
+``httpMethod``, ``path``, ``resourcePath``, ``status``, ``responseLatency``,
+``xrayTraceId`` (empty when the request was not traced), ``integrationLatency``, ``ip``,
+``userAgent``.
+
 Threads: one per request (``ThreadingHTTPServer``); ``start``/``close`` from the owner.
 """
 
@@ -27,6 +34,7 @@ import json
 import random
 import string
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fluoroscope.demo._stamp import stamp_annotation, stamp_resource_arn
+from fluoroscope.demo.cwlogs import LogShipper
 from fluoroscope.sdk import Entity, Tracer
 
 __all__ = ["ApiGatewayStage", "Route"]
@@ -82,8 +91,12 @@ class ApiGatewayStage:
         port: int = 0,
         region: str = "us-east-1",
         account_id: str = "123456789012",
+        logs: LogShipper | None = None,
     ) -> None:
         self.api_name = api_name
+        self.logs = logs
+        self.access_log_group = f"/aws/apigateway/{api_name}/{stage}"
+        self._access_stream = uuid.uuid4().hex
         self.stage = stage
         self.routes = tuple(routes)
         self.region = region
@@ -137,6 +150,7 @@ class ApiGatewayStage:
     ) -> tuple[int, dict[str, str], bytes]:
         """Serve one request; returns (status, headers, body). Never raises."""
         parts = urlsplit(target)
+        began = time.time()
         request_id = str(uuid.uuid4())
         segment = self.tracer.segment(
             trace_header=_header(headers, "x-amzn-trace-id"), start_time=None
@@ -169,7 +183,34 @@ class ApiGatewayStage:
             segment.set_http_response(status=status, content_length=len(payload))
             out_headers["X-Amzn-Trace-Id"] = segment.response_header() if segment.sampled else ""
             out_headers["x-amzn-RequestId"] = request_id
-            return status, out_headers, payload
+        if self.logs is not None:
+            access = {
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(began)),
+                "requestId": request_id,
+                "httpMethod": method,
+                "path": parts.path,
+                "resourcePath": self._resource(method, parts.path),
+                "status": status,
+                "responseLatency": round((time.time() - began) * 1000),
+                "xrayTraceId": segment.trace_id if segment.sampled else "",
+                "ip": client_ip,
+                "userAgent": _header(headers, "user-agent") or "",
+            }
+            self.logs.put(
+                self.access_log_group,
+                self._access_stream,
+                int(time.time() * 1000),
+                json.dumps(access, separators=(",", ":")),
+            )
+        return status, out_headers, payload
+
+    def _resource(self, method: str, path: str) -> str:
+        prefix = f"/{self.stage}"
+        resource = path[len(prefix) :] if path.startswith(prefix) else path
+        for route in self.routes:
+            if route.match(method, resource) is not None:
+                return route.resource
+        return "-"
 
     def _dispatch(
         self,

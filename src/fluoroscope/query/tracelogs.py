@@ -20,7 +20,10 @@ order they arrived in; (c) it carries only a request id that one of the trace's
 segments names, and it was written in that segment's function group, or a candidate
 group, inside the window; or (d) it sits in a candidate group inside the window and
 its text contains the trace id (either form) although ingest found no id in it (the
-X-Ray console's own ``filter @message like`` query). A line that carries another
+X-Ray console's own ``filter @message like`` query); or (e) it carries no id at all and
+sits in the stream of one of the trace's Lambda invocations between that invocation's
+``START`` and ``END`` lines (a function instance runs one invocation at a time: what
+``print`` wrote, an uncaught error's traceback). A line that carries another
 trace's id never belongs. (a) and (b) read the log store's trace index (``log_index``,
 never a scan of time), (c) reads it by request id, (d) reads only the candidate groups'
 window (the events table is ordered by group then time).
@@ -289,19 +292,20 @@ def trace_logs(
         start_ms = int((parts.start - PADDING_SECONDS) * 1000)
         end_ms = int((parts.end + PADDING_SECONDS) * 1000) + 1
     rows = _read(logs, key, parts, start_ms, end_ms, limit)
+    rows += _between(logs, rows, key, parts, limit)
 
     # (b): the invocations whose own lines name this trace
     invocations = {(r[0], r[1], r[8]) for r in rows if r[6] == key and r[8]}
     seen: set[int] = set()
     lines: list[TraceLine] = []
-    for group, stream, t, it, seq, message, tid, sid, rid, level, kind, js in sorted(
+    for group, stream, t, it, seq, message, tid, sid, rid, level, kind, js, *inside in sorted(
         rows, key=lambda r: (r[2], r[4])
     ):
         if seq in seen:
             continue
         if tid and tid != key:
             continue  # another trace's line
-        if not tid:
+        if not tid and not inside:
             home = parts.request_groups.get(rid) if rid else None
             mine = (
                 (group, stream, rid) in invocations
@@ -336,6 +340,44 @@ def trace_logs(
             )
         )
     return TraceLogs(key, lines[:limit], len(lines) > limit, sorted(parts.groups), start_ms, end_ms)
+
+
+def _between(
+    logs: LogStore, rows: list[tuple[Any, ...]], key: str, parts: TraceParts, limit: int
+) -> list[tuple[Any, ...]]:
+    """(e): the id-less lines between START and END of the trace's invocations."""
+    marks: dict[tuple[str, str, str], dict[str, int]] = {}
+    for group, stream, t, _, _, _, tid, _, rid, _, kind, _ in rows:
+        if kind in ("START", "END") and rid and (tid in ("", key)):
+            marks.setdefault((group, stream, rid), {})[kind] = t
+    spans = [(g, s, r, m["START"], m["END"]) for (g, s, r), m in marks.items() if len(m) == 2]
+    if not spans:
+        return []
+    params: dict[str, Any] = {"lim": limit + 1}
+    ors = []
+    spans = spans[:100]
+    for i, (group, stream, _, lo, hi) in enumerate(spans):
+        params.update({f"g{i}": group, f"s{i}": stream, f"a{i}": lo, f"b{i}": hi})
+        ors.append(
+            f"(log_group = {{g{i}:String}} AND stream = {{s{i}:String}} AND ts BETWEEN "
+            f"fromUnixTimestamp64Milli({{a{i}:Int64}}, 'UTC') AND "
+            f"fromUnixTimestamp64Milli({{b{i}:Int64}}, 'UTC'))"
+        )
+    table = logs.query(
+        f"SELECT {_COLUMNS} FROM `{logs.database}`.log_events WHERE ({' OR '.join(ors)}) "
+        "AND request_id = '' AND trace_id = '' ORDER BY ts, seq LIMIT {lim:UInt32}",
+        params,
+        {"max_execution_time": 10},
+    )
+    found = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
+    # tagged as the invocation's: give each the request id of the span it sits in
+    tagged = []
+    for row in found:
+        for group, stream, rid, lo, hi in spans:
+            if row[0] == group and row[1] == stream and lo <= row[2] <= hi:
+                tagged.append((*row[:8], rid, *row[9:], True))
+                break
+    return tagged
 
 
 def _mentions(message: str, key: str) -> bool:
