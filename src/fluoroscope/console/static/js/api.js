@@ -105,3 +105,22 @@ export async function trace(id, { signal } = {}) {
     documents: (found.Segments || []).map((seg) => JSON.parse(seg.Document)),
   };
 }
+
+/** One trace's log lines: GET /api/traces/<id>/logs (see server/tracelogs.py). */
+export async function traceLogs(id, { signal } = {}) {
+  const headers = { accept: 'application/json' };
+  const key = sessionStorage.getItem(KEY_ITEM);
+  if (key) headers.authorization = `Bearer ${key}`;
+  let response;
+  try {
+    response = await fetch(`/api/traces/${encodeURIComponent(id)}/logs`, { headers, signal });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError('NetworkError', `the server did not answer (${err.message})`, 0);
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError((data && data.__type) || 'Error', (data && data.message) || `HTTP ${response.status}`, response.status);
+  }
+  return data || { lines: [] };
+}

@@ -1,0 +1,140 @@
+"""The trace timeline's Logs pane in a real browser, against ``fluoroscope demo``: a
+Lambda→Lambda trace (createOrder invoking notify) shows the lines of API Gateway and of
+both functions in one pane, in order, each under the right service; an entry clicked
+narrows the pane, a line clicked selects its entry; a hostile line renders as text."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+import boto3
+from playwright.sync_api import expect
+
+from fluoroscope.model.ids import new_entity_id, new_trace_id
+from tests.console.conftest import Demo, Watched, screenshot
+from tests.support import wait_for
+
+NOTIFY = "orders-api-notify"
+CALLER = "orders-api-createOrder"
+STAGE = "orders-api/prod"
+
+
+def _lines(demo: Demo, trace_id: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{demo.url}/api/traces/{trace_id}/logs", timeout=30) as r:
+        lines: list[dict[str, Any]] = json.loads(r.read())["lines"]
+    return lines
+
+
+def _chain_trace(demo: Demo) -> tuple[str, list[dict[str, Any]]] | None:
+    """A trace through API Gateway, createOrder and notify whose lines are all in."""
+    now = time.time()
+    found = demo.xray().get_trace_summaries(
+        StartTime=now - 900, EndTime=now, FilterExpression=f'service("{NOTIFY}")'
+    )["TraceSummaries"]
+    for summary in found[:10]:
+        lines = _lines(demo, summary["Id"])
+        reports = {line["service"] for line in lines if line["type"] == "REPORT"}
+        access = [line for line in lines if line["service"] == STAGE]
+        if {NOTIFY, CALLER} <= reports and access:
+            return summary["Id"], lines
+    return None
+
+
+def test_a_lambda_calling_lambda_trace_shows_every_services_lines(
+    watched: Watched, demo: Demo
+) -> None:
+    trace_id, lines = wait_for(lambda: _chain_trace(demo), timeout=120, interval=1)
+    page = watched.page
+    page.goto(f"/#/trace/{trace_id}")
+    pane = page.locator("#trace-logs")
+    rows = pane.locator(".lg-line")
+    expect(rows.first).to_be_visible()
+    expect(rows).to_have_count(len(lines))
+    shown = page.eval_on_selector_all(
+        "#trace-logs .lg-line",
+        "els => els.map(e => [e.dataset.service, e.dataset.group, e.querySelector('.lg-msg').textContent])",
+    )
+    assert [s[:2] for s in shown] == [[line["service"], line["logGroup"]] for line in lines]
+    services = [service for service, _, _ in shown]
+    assert {STAGE, CALLER, NOTIFY} <= set(services)
+    for service, group, _ in shown:
+        expected = STAGE if group.startswith("/aws/apigateway/") else group.rsplit("/", 1)[1]
+        assert service == expected
+    # in time order: the callee's lines inside the caller's invocation
+    assert services.index(CALLER) < services.index(NOTIFY)
+    stamps = [line["timestamp"] for line in lines]
+    assert stamps == sorted(stamps)
+    messages = [m for _, _, m in shown]
+    assert any(m.startswith("START RequestId:") for m in messages)
+    assert any('"xray_trace_id":"' + trace_id in line["message"] for line in lines)
+    # JSON lines shown as fields: the structured logger's trace id among them
+    expect(pane.locator(".lg-fields dd", has_text=trace_id).first).to_be_visible()
+    screenshot(page, "trace-logs")
+
+    # an entry clicked narrows the pane to its lines; "Show all" undoes it
+    function_row = page.locator(
+        f'#timeline .tl-row[data-kind="segment"][data-name="{NOTIFY}"]'
+    ).last
+    function_row.click()
+    expect(pane.locator(".lg-scope")).to_contain_text(NOTIFY)
+    narrowed = page.eval_on_selector_all(
+        "#trace-logs .lg-line", "els => els.map(e => e.dataset.service)"
+    )
+    assert narrowed and set(narrowed) == {NOTIFY}
+    pane.get_by_role("button", name="Show all").click()
+    expect(rows).to_have_count(len(lines))
+
+    # a line clicked selects its entry in the timeline
+    access = pane.locator(f'.lg-line[data-service="{STAGE}"]').first
+    entity = access.get_attribute("data-entity")
+    access.click()
+    expect(page.locator(f'#timeline .tl-row[data-id="{entity}"]')).to_have_class(
+        re.compile("selected")
+    )
+    # the search box keeps the matching lines
+    pane.locator(".lg-search").fill("REPORT RequestId")
+    expect(rows).to_have_count(sum(1 for m in messages if "REPORT RequestId" in m))
+
+
+def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> None:
+    trace_id = new_trace_id()
+    group = f"hostile/{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    segment = {
+        "name": "hostile-app", "id": new_entity_id(), "trace_id": trace_id,
+        "start_time": now, "end_time": now + 0.1,
+        "aws": {"cloudwatch_logs": [{"log_group": group}]},
+    }  # fmt: skip
+    demo.xray().put_trace_segments(TraceSegmentDocuments=[json.dumps(segment)])
+    logs = boto3.client(
+        "logs", endpoint_url=demo.url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    hostile = (
+        f"<img src=x onerror=alert(1)><script>alert(2)</script> \x1b[31mRED\x1b[0m "
+        f"日本語 ✓ trace {trace_id} " + "A" * 200_000
+    )
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(now * 1000) + 5, "message": hostile}],
+    )
+    wait_for(lambda: _lines(demo, trace_id) or None, timeout=30)
+    page = watched.page
+    page.goto(f"/#/trace/{trace_id}")
+    line = page.locator("#trace-logs .lg-line")
+    expect(line).to_have_count(1)
+    assert page.locator("#trace-logs img, #trace-logs script").count() == 0
+    text = line.locator(".lg-msg").text_content() or ""
+    assert text.startswith("<img src=x onerror=alert(1)><script>alert(2)</script> RED 日本語 ✓")
+    assert "\x1b" not in text and len(text) < 1000  # clipped until expanded
+    line.get_by_role("button", name="expand (200,").click()
+    assert len(line.locator(".lg-msg").text_content() or "") > 200_000
+    expect(line).to_have_attribute("data-service", "hostile-app")
