@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -138,3 +139,73 @@ def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> Non
     line.get_by_role("button", name="expand (200,").click()
     assert len(line.locator(".lg-msg").text_content() or "") > 200_000
     expect(line).to_have_attribute("data-service", "hostile-app")
+
+
+def _logs_view(page: Any, groups: str, query: str) -> None:
+    params = urllib.parse.urlencode({"range": "15m", "groups": groups, "q": query})
+    page.goto(f"/#/logs?{params}")
+
+
+def test_the_logs_view_runs_queries_charts_them_and_links_traces(
+    watched: Watched, demo: Demo
+) -> None:
+    page = watched.page
+    group = f"/aws/lambda/{CALLER}"
+    _logs_view(
+        page,
+        group,
+        'fields @timestamp, @log, @message\n| filter @message like "XRAY TraceId"\n| limit 50',
+    )
+    expect(page.locator(f'#log-groups li[data-group="{group}"] input')).to_be_checked()
+    expect(page.locator(f'#log-groups li[data-group="{group}"]')).to_contain_text("never expires")
+    rows = page.locator("#logs-table tbody tr")
+    expect(rows.first).to_be_visible()
+    assert page.locator("#logs-table th").all_text_contents()[:3] == [
+        "@timestamp",
+        "@log",
+        "@message",
+    ]
+    expect(page.locator("#logs-chart[data-kind=bars] canvas")).to_have_count(1)
+    # a REPORT line names its trace: the row links to it
+    link = rows.first.locator("a.lv-trace")
+    trace_id = (link.get_attribute("href") or "").rsplit("/", 1)[-1]
+    assert trace_id.startswith("1-") and trace_id in (rows.first.text_content() or "")
+    screenshot(page, "logs-view")
+
+    # stats by bin(): a time series
+    page.locator("#logs-query").fill("stats count(*) as invocations by bin(1m)")
+    page.locator("#logs-run").click()
+    expect(page.locator("#logs-chart[data-kind=series] canvas")).to_have_count(1)
+    assert page.locator("#logs-table th").all_text_contents() == ["bin(1m)", "invocations"]
+    assert "q=stats" in page.url  # the query is in the URL
+
+    # a malformed query: the offending characters are marked
+    page.locator("#logs-query").fill("fields @message | filter @message lik 'x'")
+    page.locator("#logs-run").click()
+    expect(page.locator("#logs-error mark")).to_be_visible()
+    excerpt = page.locator("#logs-error-excerpt").text_content() or ""
+    assert excerpt == "fields @message | filter @message lik 'x'"
+    watched.allow("400")  # the browser reports the refused StartQuery
+
+    # live tail: the demo's traffic keeps writing
+    page.locator("#logs-tail").click()
+    expect(page.locator("#logs-tail-lines .lv-tail-line").first).to_be_visible(timeout=30_000)
+
+
+def test_the_pane_and_the_map_lead_to_the_logs_view(watched: Watched, demo: Demo) -> None:
+    trace_id, _ = wait_for(lambda: _chain_trace(demo), timeout=120, interval=1)
+    page = watched.page
+    page.goto(f"/#/trace/{trace_id}")
+    expect(page.locator("#trace-logs .lg-line").first).to_be_visible()
+    page.locator("#trace-logs").get_by_role("link", name="Open in Logs view").click()
+    rows = page.locator("#logs-table tbody tr")
+    expect(rows.first).to_be_visible()
+    traces = page.eval_on_selector_all("#logs-table tbody tr", "els => els.map(e => e.dataset.trace)")
+    assert len(traces) >= 3 and set(traces) == {trace_id}  # every row links to the trace
+    page.goto("/#/map?range=15m")
+    page.locator(f'#service-map g.node[data-name="{NOTIFY}"]').first.click()
+    logs_link = page.locator("#node-logs")
+    expect(logs_link).to_be_visible()
+    logs_link.click()
+    expect(page.locator(f'#log-groups li[data-group="/aws/lambda/{NOTIFY}"] input')).to_be_checked()
+    expect(page.locator("#logs-table tbody tr").first).to_be_visible()

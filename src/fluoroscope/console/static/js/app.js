@@ -16,8 +16,9 @@ const VIEWS = {
   traces: () => import('./views/traces.js'),
   trace: () => import('./views/timeline.js'),
   analytics: () => import('./views/analytics.js'),
+  logs: () => import('./views/logs.js'),
 };
-const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics' };
+const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', logs: 'logs' };
 
 const root = document.getElementById('view');
 const picker = document.getElementById('range');
@@ -51,7 +52,7 @@ async function show() {
   }
   if (mine !== generation) return;
   root.replaceChildren();
-  document.title = `Fluoroscope — ${{ map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics' }[route.view]}`;
+  document.title = `Fluoroscope — ${{ map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', logs: 'Logs' }[route.view]}`;
   const result = module.render(root, route, { range: resolve(route.params) });
   cleanup = typeof result === 'function' ? result : null;
 }

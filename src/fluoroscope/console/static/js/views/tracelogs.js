@@ -50,7 +50,7 @@ function parseJson(line) {
 
 /** The query the Logs view runs for these lines (the X-Ray console's own form). */
 export function traceQuery(traceId) {
-  return `fields @timestamp, @log, @message\n| filter @message like "${traceId}" or @xrayTraceId = "${traceId}"\n| sort @timestamp asc`;
+  return `fields @timestamp, @log, @message, @xrayTraceId\n| filter @message like "${traceId}" or @xrayTraceId = "${traceId}"\n| sort @timestamp asc`;
 }
 
 export function logsPane({ traceId, traceEnd = 0, onPick }) {
@@ -163,10 +163,12 @@ export function logsPane({ traceId, traceEnd = 0, onPick }) {
       return;
     }
     lines = answer.lines || [];
-    if (answer.logGroups && answer.logGroups.length) {
+    // the groups the lines came from (the candidate groups may not all exist)
+    const groups = lines.length ? [...new Set(lines.map((l) => l.logGroup))] : (answer.logGroups || []);
+    if (groups.length) {
       openLink.setAttribute('href', href('logs', {
-        q: traceQuery(traceId), groups: answer.logGroups.join(','),
-        from: answer.startTime ? String(answer.startTime) : '', to: answer.endTime ? String(answer.endTime) : '',
+        q: traceQuery(traceId), groups: groups.join(','),
+        from: answer.startTime ? String(answer.startTime / 1000) : '', to: answer.endTime ? String(answer.endTime / 1000) : '',
       }));
     }
     draw();
