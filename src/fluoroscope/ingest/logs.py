@@ -19,8 +19,9 @@ table stores beside them (store/schema.py, migration 10):
     ``[LEVEL]\\t<time>\\t<id>\\t``, Node's ``<time>\\t<id>\\tLEVEL\\t``, API Gateway
     execution logs' ``(<id>) `` prefix, JSON ``"requestId"`` (Lambda JSON
     ``record.requestId``, API Gateway access logs) and ``"function_request_id"``
-    (Powertools); ``''`` when none. Outside platform lines an id is 8-128 letters, digits,
-    ``-`` or ``_``, so that a placeholder (``"-"``, ``"null"``) joins no lines together.
+    (Powertools); ``''`` when none. Outside platform lines an id is up to 128 letters,
+    digits, ``-`` or ``_`` starting with a letter or digit, and not a placeholder
+    (``-``, ``null``, ``None``, ``undefined``, ``nil``), which would join unrelated lines.
 ``level``
     Upper case: ``[LEVEL]`` at the start, Node's tab-separated level, the level after a
     leading date (Python ``logging``/OpenTelemetry formats), or a JSON ``"level"`` /
@@ -87,13 +88,14 @@ _SEGMENT: Final = (
 )
 _REQUEST: Final = (
     r"^(?:(?:START|END|REPORT) RequestId: (?P<a>[^\s]+)"
-    rf"|\[[A-Za-z]+\]\t{_DATE}T[^\t\n]*\t(?P<b>[0-9A-Za-z][0-9A-Za-z_-]{{7,127}})\t"
+    rf"|\[[A-Za-z]+\]\t{_DATE}T[^\t\n]*\t(?P<b>[0-9A-Za-z][0-9A-Za-z_-]{{0,127}})\t"
     rf"|{_DATE}T[0-9:.]+Z\t(?P<c>[0-9a-fA-F-]{{36}})\t"
     r"|\((?P<d>[0-9a-fA-F][0-9a-fA-F-]{7,63})\) )"
 )
 _REQUEST_JSON: Final = (
-    r'"(?:requestId|function_request_id)"\s*:\s*"(?P<e>[0-9A-Za-z][0-9A-Za-z_-]{7,127})"'
+    r'"(?:requestId|function_request_id)"\s*:\s*"(?P<e>[0-9A-Za-z][0-9A-Za-z_-]{0,127})"'
 )
+_PLACEHOLDERS: Final = pa.array(["null", "NULL", "Null", "None", "none", "undefined", "nil"])
 _LEVEL: Final = (
     rf"^(?:\[(?P<a>{_LEVELS})\]"
     rf"|{_DATE}T[0-9:.]+Z\t[^\t]*\t(?P<b>{_LEVELS})\t"
@@ -178,6 +180,7 @@ def extract(messages: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
     request_id = _or(
         _first(messages, _REQUEST, ("a", "b", "c", "d")), _group(messages, _REQUEST_JSON, "e")
     )
+    request_id = pc.if_else(pc.is_in(request_id, value_set=_PLACEHOLDERS), "", request_id)
     level = pc.utf8_upper(
         _or(_first(messages, _LEVEL, ("a", "b", "c")), _group(messages, _LEVEL_JSON, "e"))
     )
