@@ -75,6 +75,7 @@ def test_a_lambda_calling_lambda_trace_shows_every_services_lines(
     assert any('"xray_trace_id":"' + trace_id in line["message"] for line in lines)
     # JSON lines shown as fields: the structured logger's trace id among them
     expect(pane.locator(".lg-fields dd", has_text=trace_id).first).to_be_visible()
+    page.evaluate("document.getElementById('trace-logs').scrollIntoView({block: 'start'})")
     screenshot(page, "trace-logs")
 
     # an entry clicked narrows the pane to its lines; "Show all" undoes it

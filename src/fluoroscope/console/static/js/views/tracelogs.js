@@ -89,8 +89,9 @@ export function logsPane({ traceId, traceEnd = 0, onPick }) {
     const level = levelOf(line);
     const message = String(line.message ?? '').replace(ANSI, '').replace(/\n$/, '');
     const fields = parseJson(line);
-    const long = message.length > CLIP || message.split('\n').length > 4;
-    const body = h('pre', { class: ['lg-msg', long ? 'clipped' : ''] }, long ? `${message.slice(0, CLIP)}…` : message);
+    const clip = fields ? CLIP / 4 : CLIP; // a JSON line is read as its fields below
+    const long = message.length > clip || message.split('\n').length > 4;
+    const body = h('pre', { class: ['lg-msg', long ? 'clipped' : ''] }, long ? `${message.slice(0, clip)}…` : message);
     const parts = [body];
     if (long) {
       const toggle = h('button', {
@@ -100,7 +101,7 @@ export function logsPane({ traceId, traceEnd = 0, onPick }) {
           const open = toggle.getAttribute('aria-expanded') !== 'true';
           toggle.setAttribute('aria-expanded', String(open));
           toggle.textContent = open ? 'collapse' : `expand (${message.length.toLocaleString('en-US')} characters)`;
-          body.textContent = open ? message : `${message.slice(0, CLIP)}…`;
+          body.textContent = open ? message : `${message.slice(0, clip)}…`;
           body.classList.toggle('clipped', !open);
         },
       }, `expand (${message.length.toLocaleString('en-US')} characters)`);
@@ -162,7 +163,10 @@ export function logsPane({ traceId, traceEnd = 0, onPick }) {
       status.textContent = `The log lines could not be loaded: ${err.message}`;
       return;
     }
-    lines = answer.lines || [];
+    const fresh = answer.lines || [];
+    const same = fresh.length === lines.length && (!fresh.length || fresh[fresh.length - 1].eventId === lines[lines.length - 1].eventId);
+    if (same && list.childElementCount) return; // a poll that found nothing new: keep what is drawn
+    lines = fresh;
     // the groups the lines came from (the candidate groups may not all exist)
     const groups = lines.length ? [...new Set(lines.map((l) => l.logGroup))] : (answer.logGroups || []);
     if (groups.length) {
