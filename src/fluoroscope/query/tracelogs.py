@@ -18,15 +18,17 @@ or W3C form); (b) it carries only a request id, of an invocation whose own lines
 the trace (same group and stream: a Lambda REPORT line's ``XRAY TraceId``), whatever
 order they arrived in; (c) it carries only a request id that one of the trace's
 segments names, and it was written in that segment's function group, or a candidate
-group, inside the window; or (d) it sits in a candidate group inside the window and
-its text contains the trace id (either form) although ingest found no id in it (the
-X-Ray console's own ``filter @message like`` query); or (e) it carries no id at all and
+group, inside the window; or (d) it sits in a group a segment names in ``aws.cloudwatch_logs``
+inside the window and its text contains the trace id (either form) although ingest found
+no id in it (the X-Ray console's own ``filter @message like`` query, kept to the groups
+the application declares: in Lambda's and API Gateway's groups ingest reads every id); or (e) it carries no id at all and
 sits in the stream of one of the trace's Lambda invocations between that invocation's
 ``START`` and ``END`` lines (a function instance runs one invocation at a time: what
 ``print`` wrote, an uncaught error's traceback). A line that carries another
 trace's id never belongs. (a) and (b) read the log store's trace index (``log_index``,
-never a scan of time), (c) reads it by request id, (d) reads only the candidate groups'
-window (the events table is ordered by group then time).
+never a scan of time), (c) reads it by request id, (d) and (e) read only their groups'
+window (the events table is ordered by group then time; (e) only the invocations'
+streams, whose bloom filter skips the others). One statement in all.
 
 Each line comes back tagged: ``entity_id`` (the segment or subsegment it belongs to:
 the one whose id it carries, else the Lambda function segment - or Lambda's own
@@ -113,6 +115,7 @@ class TraceParts:
     start: float = 0.0  # epoch seconds; 0 when the trace is not stored
     end: float = 0.0
     groups: set[str] = field(default_factory=set)
+    declared: set[str] = field(default_factory=set)  # named in aws.cloudwatch_logs
     # request id -> entity id of the segment its lines belong to
     requests: dict[str, str] = field(default_factory=dict)
     # request id -> the group its lines are written to (function / execution log group)
@@ -195,6 +198,7 @@ def trace_parts(documents: Iterable[Mapping[str, Any]]) -> TraceParts:
                 name = _group_name(entry.get("log_group") or entry.get("arn"))
                 if name:
                     parts.groups.add(name)
+                    parts.declared.add(name)
                     parts.group_entities.setdefault(name, []).append(seg_id)
         if origin in _LAMBDA_ORIGINS:
             group = f"/aws/lambda/{_function_name(doc)}"
@@ -234,39 +238,46 @@ _COLUMNS: Final = (
 def _read(
     logs: LogStore, key: str, parts: TraceParts, start_ms: int, end_ms: int, limit: int
 ) -> list[tuple[Any, ...]]:
+    """One statement: (a)-(c) through the trace index, and when the trace's window is
+    known, the candidates of (e) (id-less lines of the invocations' streams in the
+    candidate groups' window) and (d) (in the declared groups' window)."""
     db = f"`{logs.database}`"
     index = f"{db}.log_index"
-    params: dict[str, Any] = {"k": key, "lim": limit + 1}
+    params: dict[str, Any] = {"k": key, "lim": limit + 1, "rk": []}
+    if parts.requests:
+        params["rk"] = sorted(f"r:{rid}" for rid in parts.requests)
     by_key = (
         f"SELECT log_group, ts, seq FROM {index} WHERE key IN (SELECT arrayJoin([key, "
-        f"concat('r:', request_id)]) FROM {index} WHERE key = {{k:String}})"
+        f"concat('r:', request_id)]) FROM {index} WHERE key = {{k:String}}) "
+        "OR key IN {rk:Array(String)}"
     )
-    if parts.requests:
-        by_key += " OR key IN {rk:Array(String)}"
-        params["rk"] = sorted(f"r:{rid}" for rid in parts.requests)
-    statements = [
-        f"SELECT {_COLUMNS} FROM {db}.log_events WHERE (log_group, ts, seq) IN ({by_key}) "
-        "ORDER BY ts, seq LIMIT {lim:UInt32}"
-    ]
+    sql = (
+        f"(SELECT {_COLUMNS} FROM {db}.log_events WHERE (log_group, ts, seq) IN ({by_key}) "
+        "ORDER BY ts, seq LIMIT {lim:UInt32})"
+    )
+    window = (
+        "AND ts >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+        "AND ts < fromUnixTimestamp64Milli({hi:Int64}, 'UTC') AND trace_id = '' "
+    )
     if parts.groups and end_ms > start_ms:
-        params.update(
-            groups=sorted(parts.groups),
-            lo=start_ms,
-            hi=end_ms,
-            w3c=key[2:10] + key[11:],
+        params.update(groups=sorted(parts.groups), lo=start_ms, hi=end_ms)
+        sql += (
+            f" UNION ALL (SELECT {_COLUMNS} FROM {db}.log_events "
+            f"WHERE log_group IN {{groups:Array(String)}} {window}AND request_id = '' "
+            f"AND (log_group, stream) IN (SELECT log_group, stream FROM {index} "
+            "WHERE key = {k:String} OR key IN {rk:Array(String)}) "
+            "ORDER BY ts, seq LIMIT {lim:UInt32})"
         )
-        statements.append(
-            f"SELECT {_COLUMNS} FROM {db}.log_events WHERE log_group IN {{groups:Array(String)}} "
-            "AND ts >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
-            "AND ts < fromUnixTimestamp64Milli({hi:Int64}, 'UTC') AND trace_id = '' "
+    if parts.declared and end_ms > start_ms:
+        params.update(declared=sorted(parts.declared), w3c=key[2:10] + key[11:])
+        sql += (
+            f" UNION ALL (SELECT {_COLUMNS} FROM {db}.log_events "
+            f"WHERE log_group IN {{declared:Array(String)}} {window}"
             "AND (position(message, {k:String}) > 0 OR position(message, {w3c:String}) > 0) "
-            "ORDER BY ts, seq LIMIT {lim:UInt32}"
+            "ORDER BY ts, seq LIMIT {lim:UInt32})"
         )
-    rows: list[tuple[Any, ...]] = []
-    for sql in statements:
-        table = logs.query(sql, params, {"max_execution_time": 10})
-        rows += zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True)
-    return rows
+    table = logs.query(sql, params, {"max_execution_time": 10})
+    return list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
 
 
 def trace_logs(
@@ -292,20 +303,31 @@ def trace_logs(
         start_ms = int((parts.start - PADDING_SECONDS) * 1000)
         end_ms = int((parts.end + PADDING_SECONDS) * 1000) + 1
     rows = _read(logs, key, parts, start_ms, end_ms, limit)
-    rows += _between(logs, rows, key, parts, limit)
+    spans = _spans(rows, key)
+    if spans and not (parts.groups and end_ms > start_ms):
+        rows += _between(logs, spans, limit)  # (e) when the window scan did not read them
+    inside: dict[int, str] = {}  # seq of an id-less line -> the invocation it sits in
+    for row in rows:
+        if not row[6] and not row[8]:
+            for group, stream, rid, lo, hi in spans:
+                if row[0] == group and row[1] == stream and lo <= row[2] <= hi:
+                    inside[row[4]] = rid
+                    break
 
     # (b): the invocations whose own lines name this trace
     invocations = {(r[0], r[1], r[8]) for r in rows if r[6] == key and r[8]}
     seen: set[int] = set()
     lines: list[TraceLine] = []
-    for group, stream, t, it, seq, message, tid, sid, rid, level, kind, js, *inside in sorted(
+    for group, stream, t, it, seq, message, tid, sid, rid, level, kind, js in sorted(
         rows, key=lambda r: (r[2], r[4])
     ):
         if seq in seen:
             continue
         if tid and tid != key:
             continue  # another trace's line
-        if not tid and not inside:
+        if seq in inside:
+            rid = inside[seq]
+        elif not tid:
             home = parts.request_groups.get(rid) if rid else None
             mine = (
                 (group, stream, rid) in invocations
@@ -314,7 +336,7 @@ def trace_logs(
                     and (group == home or group in parts.groups)
                     and (not start_ms or start_ms <= t < end_ms)
                 )
-                or (group in parts.groups and start_ms <= t < end_ms and _mentions(message, key))
+                or (group in parts.declared and start_ms <= t < end_ms and _mentions(message, key))
             )
             if not mine:
                 continue
@@ -342,21 +364,23 @@ def trace_logs(
     return TraceLogs(key, lines[:limit], len(lines) > limit, sorted(parts.groups), start_ms, end_ms)
 
 
-def _between(
-    logs: LogStore, rows: list[tuple[Any, ...]], key: str, parts: TraceParts, limit: int
-) -> list[tuple[Any, ...]]:
-    """(e): the id-less lines between START and END of the trace's invocations."""
+Span = tuple[str, str, str, int, int]  # group, stream, request id, START ms, END ms
+
+
+def _spans(rows: list[tuple[Any, ...]], key: str) -> list[Span]:
+    """The trace's invocations whose START and END lines were read."""
     marks: dict[tuple[str, str, str], dict[str, int]] = {}
     for group, stream, t, _, _, _, tid, _, rid, _, kind, _ in rows:
-        if kind in ("START", "END") and rid and (tid in ("", key)):
+        if kind in ("START", "END") and rid and tid in ("", key):
             marks.setdefault((group, stream, rid), {})[kind] = t
-    spans = [(g, s, r, m["START"], m["END"]) for (g, s, r), m in marks.items() if len(m) == 2]
-    if not spans:
-        return []
+    return [(g, s, r, m["START"], m["END"]) for (g, s, r), m in marks.items() if len(m) == 2]
+
+
+def _between(logs: LogStore, spans: list[Span], limit: int) -> list[tuple[Any, ...]]:
+    """(e) read on its own: the id-less lines between START and END of ``spans``."""
     params: dict[str, Any] = {"lim": limit + 1}
     ors = []
-    spans = spans[:100]
-    for i, (group, stream, _, lo, hi) in enumerate(spans):
+    for i, (group, stream, _, lo, hi) in enumerate(spans[:100]):
         params.update({f"g{i}": group, f"s{i}": stream, f"a{i}": lo, f"b{i}": hi})
         ors.append(
             f"(log_group = {{g{i}:String}} AND stream = {{s{i}:String}} AND ts BETWEEN "
@@ -369,15 +393,7 @@ def _between(
         params,
         {"max_execution_time": 10},
     )
-    found = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
-    # tagged as the invocation's: give each the request id of the span it sits in
-    tagged = []
-    for row in found:
-        for group, stream, rid, lo, hi in spans:
-            if row[0] == group and row[1] == stream and lo <= row[2] <= hi:
-                tagged.append((*row[:8], rid, *row[9:], True))
-                break
-    return tagged
+    return list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
 
 
 def _mentions(message: str, key: str) -> bool:
