@@ -415,13 +415,21 @@ def demo(
     log_file: Annotated[
         str | None, typer.Option(help="Append the Lambda functions' logs (stderr) to this file.")
     ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="A SAM template whose tracing switches the app follows (Globals Api TracingEnabled, Function Tracing: Active | PassThrough). \\[env: FLUOROSCOPE_DEMO_TEMPLATE] \\[default: the shipped demo/template.yaml]"
+        ),
+    ] = None,
 ) -> None:
     """Run the sample serverless app (API Gateway → Lambda → DynamoDB, S3, HTTP) with traffic."""
     from fluoroscope.config import ConfigError, resolve_demo_config, resolve_server_config
 
     try:
         config = resolve_server_config(listen=listen, data_dir=data_dir)
-        settings = resolve_demo_config(rate=rate, duration=duration, open_browser=open_browser)
+        settings = resolve_demo_config(
+            rate=rate, duration=duration, open_browser=open_browser, template=template
+        )
     except ConfigError as exc:
         _fail(str(exc))
     from fluoroscope.demo import DemoApp, Traffic, missing_requirements
@@ -453,7 +461,10 @@ def demo(
             server = _start_server(config.host, config.port, config.data_dir, base, stop, console)
         if stop.is_set():
             return
-        sample = DemoApp(f"{host}:{config.port}", log=log)
+        try:
+            sample = DemoApp(f"{host}:{config.port}", log=log, template=settings.template)
+        except ValueError as exc:  # the template's switches
+            _fail(str(exc))
         with console.status("Starting the sample app: API Gateway, Lambda, DynamoDB, S3 …"):
             try:
                 sample.start()

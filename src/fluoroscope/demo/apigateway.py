@@ -21,7 +21,9 @@ With ``logs`` (a :class:`~fluoroscope.demo.cwlogs.LogShipper`) the stage writes 
 access log line per request to ``/aws/apigateway/<api>/<stage>`` in the format public
 SAM/CDK stacks use (reference logs.md §5.5): ``requestTime``, ``requestId``,
 ``httpMethod``, ``path``, ``resourcePath``, ``status``, ``responseLatency``,
-``xrayTraceId`` (empty when the request was not traced), ``integrationLatency``, ``ip``,
+``xrayTraceId`` (empty when the request was not traced). With ``tracing=False`` (the
+stage's ``TracingEnabled: false``) no segment is sent and the caller's ``X-Amzn-Trace-Id``
+(if any) is passed on to Lambda unchanged, ``integrationLatency``, ``ip``,
 ``userAgent``.
 
 Threads: one per request (``ThreadingHTTPServer``); ``start``/``close`` from the owner.
@@ -92,8 +94,10 @@ class ApiGatewayStage:
         region: str = "us-east-1",
         account_id: str = "123456789012",
         logs: LogShipper | None = None,
+        tracing: bool = True,
     ) -> None:
         self.api_name = api_name
+        self.tracing = tracing  # the stage's TracingEnabled
         self.logs = logs
         self.access_log_group = f"/aws/apigateway/{api_name}/{stage}"
         self._access_stream = uuid.uuid4().hex
@@ -153,7 +157,9 @@ class ApiGatewayStage:
         began = time.time()
         request_id = str(uuid.uuid4())
         segment = self.tracer.segment(
-            trace_header=_header(headers, "x-amzn-trace-id"), start_time=None
+            trace_header=_header(headers, "x-amzn-trace-id"),
+            start_time=None,
+            sampled=None if self.tracing else False,
         )
         with segment:
             host = _header(headers, "host") or "localhost"
@@ -262,7 +268,13 @@ class ApiGatewayStage:
                 function_name=function,
                 resource_names=[function],
             )
-            status, reply_headers, reply = _post(self.lambda_url, path, event, call)
+            # tracing off: the caller's header (if any) goes on as it came
+            forward = (
+                call.trace_header()
+                if self.tracing
+                else _header(event["headers"], "x-amzn-trace-id")
+            )
+            status, reply_headers, reply = _post(self.lambda_url, path, event, call, forward)
             call.set_http_response(status=status, content_length=len(reply))
             if status == 429:
                 return _json(429, {"message": "Too Many Requests"})
@@ -281,12 +293,11 @@ class ApiGatewayStage:
 
 
 def _post(
-    base: str, path: str, event: dict[str, Any], call: Entity
+    base: str, path: str, event: dict[str, Any], call: Entity, trace_header: str | None
 ) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     headers = {"Content-Type": "application/json"}
-    trace_header = call.trace_header()
     if trace_header:
         headers["X-Amzn-Trace-Id"] = trace_header
     try:

@@ -20,6 +20,10 @@ Function instances are recycled after ``idle_timeout`` (15 s) idle and retire af
 about ``max_lifetime`` (90 s) — Lambda's minutes and hours, compressed — so cold starts
 keep appearing while the demo runs.
 
+The tracing switches come from a SAM template (``template``: default the shipped
+``demo/template.yaml``; see :mod:`fluoroscope.demo.template`): API Gateway's
+``TracingEnabled`` and each function's ``Tracing`` (``Active`` | ``PassThrough``).
+
 Segments go over UDP to ``daemon_address`` (a Fluoroscope server or an X-Ray daemon).
 Nothing here reads the user's AWS configuration or reaches a real AWS endpoint.
 
@@ -30,12 +34,15 @@ thread; ``close`` is safe after a partial ``start``.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
+from pathlib import Path
 from typing import IO, Final
 
 from fluoroscope.demo.apigateway import ApiGatewayStage, Route
 from fluoroscope.demo.backends import AwsEmulator, PaymentsApi
 from fluoroscope.demo.cwlogs import LogShipper
 from fluoroscope.demo.lambda_runtime import FunctionConfig, LambdaService
+from fluoroscope.demo.template import DEFAULT_TEMPLATE, Template, load_template
 
 __all__ = ["API_NAME", "STAGE", "DemoApp"]
 
@@ -59,10 +66,13 @@ class DemoApp:
         log: IO[str] | None = None,
         seed: int | None = None,
         logs_url: str | None = None,
+        template: str | Path | None = None,
     ) -> None:
         self.daemon_address = daemon_address
         self.logs_url = logs_url or f"http://{daemon_address}"
         self.logs: LogShipper | None = None
+        # raises TemplateError (a ValueError) for a bad template, before anything starts
+        self.template: Template = load_template(template or DEFAULT_TEMPLATE)
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
         self._log = log
@@ -93,10 +103,15 @@ class DemoApp:
             }
             self.logs = LogShipper(self.logs_url)
             functions = [
-                FunctionConfig(f"{API_NAME}-createOrder", f"{HANDLERS}:create_order"),
-                FunctionConfig(f"{API_NAME}-getOrder", f"{HANDLERS}:get_order", timeout=6.0),
-                FunctionConfig(f"{API_NAME}-report", f"{HANDLERS}:report", reserved_concurrency=2),
-                FunctionConfig(f"{API_NAME}-notify", f"{HANDLERS}:notify", memory_mb=128),
+                replace(f, tracing=self.template.tracing_of(f.name))
+                for f in [
+                    FunctionConfig(f"{API_NAME}-createOrder", f"{HANDLERS}:create_order"),
+                    FunctionConfig(f"{API_NAME}-getOrder", f"{HANDLERS}:get_order", timeout=6.0),
+                    FunctionConfig(
+                        f"{API_NAME}-report", f"{HANDLERS}:report", reserved_concurrency=2
+                    ),
+                    FunctionConfig(f"{API_NAME}-notify", f"{HANDLERS}:notify", memory_mb=128),
+                ]
             ]
             self.lambdas = LambdaService(
                 functions,
@@ -123,6 +138,7 @@ class DemoApp:
                 daemon_address=self.daemon_address,
                 region=REGION,
                 logs=self.logs,
+                tracing=self.template.api_tracing,
             )
             self.api.start()
         except BaseException:

@@ -90,6 +90,7 @@ class FunctionConfig:
     timeout: float = 10.0
     reserved_concurrency: int | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    tracing: str = "Active"  # Lambda's TracingConfig: Active | PassThrough
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +425,11 @@ class LambdaService:
             )
         arn = self.function_arn(name)
         request_id = str(uuid.uuid4())
-        service = self.service_tracer.segment(name, trace_header=trace_header)
+        # PassThrough: traced only when the caller's header says so (Active: as it says,
+        # else the sampler - every request, in the demo)
+        passthrough = self._pools[name].config.tracing == "PassThrough"
+        sampled = "Sampled=1" in (trace_header or "") if passthrough else None
+        service = self.service_tracer.segment(name, trace_header=trace_header, sampled=sampled)
         with service:
             stamp_resource_arn(service, arn)
             service.set_aws(request_id=request_id)
