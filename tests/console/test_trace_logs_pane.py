@@ -141,6 +141,24 @@ def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> Non
     assert len(line.locator(".lg-msg").text_content() or "") > 200_000
     expect(line).to_have_attribute("data-service", "hostile-app")
 
+    # thousands of lines: the pane draws them a page at a time
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": int(now * 1000) + 10 + i, "message": f"step {i} of {trace_id}"}
+            for i in range(1500)
+        ],
+    )
+    wait_for(lambda: len(_lines(demo, trace_id)) == 1501 or None, timeout=30)
+    page.locator("#trace-logs").get_by_role("button", name="Refresh").click()
+    expect(page.locator("#trace-logs .lg-count")).to_contain_text("1,501 lines")
+    expect(line).to_have_count(200)
+    more = page.locator("#trace-logs .lg-more")
+    expect(more).to_have_text("Show 200 more (1,301 left)")
+    more.click()
+    expect(line).to_have_count(400)
+
 
 def _logs_view(page: Any, groups: str, query: str) -> None:
     params = urllib.parse.urlencode({"range": "15m", "groups": groups, "q": query})
@@ -201,7 +219,9 @@ def test_the_pane_and_the_map_lead_to_the_logs_view(watched: Watched, demo: Demo
     page.locator("#trace-logs").get_by_role("link", name="Open in Logs view").click()
     rows = page.locator("#logs-table tbody tr")
     expect(rows.first).to_be_visible()
-    traces = page.eval_on_selector_all("#logs-table tbody tr", "els => els.map(e => e.dataset.trace)")
+    traces = page.eval_on_selector_all(
+        "#logs-table tbody tr", "els => els.map(e => e.dataset.trace)"
+    )
     assert len(traces) >= 3 and set(traces) == {trace_id}  # every row links to the trace
     page.goto("/#/map?range=15m")
     page.locator(f'#service-map g.node[data-name="{NOTIFY}"]').first.click()
