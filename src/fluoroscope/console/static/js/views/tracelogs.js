@@ -19,7 +19,7 @@ import { href } from '../router.js';
 
 const PAGE = 200;
 const CLIP = 400; // characters shown of a long line before "expand"
-const POLL_MS = 2000;
+const POLL_MS = 1000;
 const RECENT_S = 300; // poll while the trace ended less than this long ago
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]/g;
 const LEVELS = { ERROR: 'error', FATAL: 'error', CRITICAL: 'error', WARN: 'warn', WARNING: 'warn', INFO: 'info', DEBUG: 'debug', TRACE: 'debug' };
