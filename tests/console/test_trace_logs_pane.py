@@ -141,6 +141,22 @@ def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> Non
     assert len(line.locator(".lg-msg").text_content() or "") > 200_000
     expect(line).to_have_attribute("data-service", "hostile-app")
 
+    # lines naming a trace that was never stored: the timeline says so, the pane shows them
+    orphan = new_trace_id()
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": int(now * 1000) + 6, "message": f'{{"xray_trace_id":"{orphan}"}}'}
+        ],
+    )
+    wait_for(lambda: _lines(demo, orphan) or None, timeout=30)
+    page.goto(f"/#/trace/{orphan}")
+    expect(page.get_by_text("There is no trace with this id")).to_be_visible()
+    expect(page.locator("#trace-logs .lg-line")).to_have_count(1)
+    page.goto(f"/#/trace/{trace_id}")
+    expect(line).to_have_count(1)
+
     # thousands of lines: the pane draws them a page at a time
     logs.put_log_events(
         logGroupName=group,

@@ -128,8 +128,10 @@ export function render(root, route) {
     }
     if (controller.signal.aborted) return;
     if (!trace || !trace.documents.length) {
+      // log lines may still name it (a trace not sampled, or its segments expired)
+      pane = logsPane({ traceId, onPick: () => {} });
       root.replaceChildren(state('empty', 'There is no trace with this id: ', h('span', { class: 'mono' }, traceId), '. ',
-        h('a', { href: backHref }, 'Back to traces')));
+        h('a', { href: backHref }, 'Back to traces')), pane.el);
       return;
     }
     document.title = `Fluoroscope — Trace ${traceId}`;
