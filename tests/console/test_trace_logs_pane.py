@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from playwright.sync_api import expect
 
 from fluoroscope.model.ids import new_entity_id, new_trace_id
@@ -112,10 +113,16 @@ def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> Non
         "start_time": now, "end_time": now + 0.1,
         "aws": {"cloudwatch_logs": [{"log_group": group}]},
     }  # fmt: skip
-    demo.xray().put_trace_segments(TraceSegmentDocuments=[json.dumps(segment)])
+    # a loaded machine may answer a retryable throttle: retry as the AWS SDKs do
+    patient = Config(retries={"max_attempts": 10, "mode": "standard"})
+    xray = boto3.client(
+        "xray", endpoint_url=demo.url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test", config=patient,
+    )  # fmt: skip
+    xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(segment)])
     logs = boto3.client(
         "logs", endpoint_url=demo.url, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
+        aws_access_key_id="test", aws_secret_access_key="test", config=patient,
     )  # fmt: skip
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="s")
