@@ -29,7 +29,7 @@ def _lambda_trace(server: ServerProcess) -> tuple[str, str, str]:
     """A trace whose Lambda invocation wrote START, an app line and REPORT (no XRAY line:
     the lines are found through the segment's request id alone)."""
     xray = server.xray()
-    logs = logs_client(server)
+    logs = logs_client(server, retries=10)
     now = time.time()
     service = segment(name="checkout", origin="AWS::Lambda", aws={"request_id": str(uuid.uuid4())})
     trace_id = service["trace_id"]
