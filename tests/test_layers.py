@@ -25,7 +25,12 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"sdk", "model"},
     "console": set(),
     "terminal": {"model"},  # fluoroscope traces / trace: the X-Ray API over HTTP only
-    "logs_terminal": {"terminal", "model"},  # fluoroscope logs ...: the Logs API over HTTP only
+    "logs_terminal": {
+        "terminal",
+        "tracelines_terminal",
+        "model",
+    },  # fluoroscope logs ...: the Logs API over HTTP only
+    "tracelines_terminal": {"terminal", "model"},  # fluoroscope trace --logs: over HTTP only
 }
 # the composition root may import anything
 TOP_LEVEL = {"cli", "logcli", "config", "__main__", "__init__"}

@@ -397,14 +397,20 @@ def trace(
     ] = False,
     wide: Annotated[bool, typer.Option("--wide", help=_WIDE_HELP)] = False,
     server: Annotated[str | None, typer.Option(help=_SERVER_HELP)] = None,
+    logs: Annotated[
+        bool, typer.Option("--logs", help="Then print the trace's log lines, from every service.")
+    ] = False,
 ) -> None:
     """One trace's timeline: segments and nested subsegments as a waterfall."""
     from fluoroscope.terminal import show_trace
+    from fluoroscope.tracelines_terminal import show_trace_lines
 
     out, err = _consoles()
-    raise typer.Exit(
-        show_trace(out, err, _server_url(server), trace_id, as_json=as_json, wide=wide)
-    )
+    url = _server_url(server)
+    code = show_trace(out, err, url, trace_id, as_json=as_json, wide=wide)
+    if code == 0 and logs and not as_json:
+        code = show_trace_lines(out, err, url, trace_id, wide=wide)
+    raise typer.Exit(code)
 
 
 def _server_url(server: str | None) -> str:
@@ -457,13 +463,21 @@ def demo(
     log_file: Annotated[
         str | None, typer.Option(help="Append the Lambda functions' logs (stderr) to this file.")
     ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="A SAM template whose tracing switches the app follows (Globals Api TracingEnabled, Function Tracing: Active | PassThrough). \\[env: FLUOROSCOPE_DEMO_TEMPLATE] \\[default: the shipped demo/template.yaml]"
+        ),
+    ] = None,
 ) -> None:
     """Run the sample serverless app (API Gateway → Lambda → DynamoDB, S3, HTTP) with traffic."""
     from fluoroscope.config import ConfigError, resolve_demo_config, resolve_server_config
 
     try:
         config = resolve_server_config(listen=listen, data_dir=data_dir)
-        settings = resolve_demo_config(rate=rate, duration=duration, open_browser=open_browser)
+        settings = resolve_demo_config(
+            rate=rate, duration=duration, open_browser=open_browser, template=template
+        )
     except ConfigError as exc:
         _fail(str(exc))
     from fluoroscope.demo import DemoApp, Traffic, missing_requirements
@@ -495,7 +509,10 @@ def demo(
             server = _start_server(config.host, config.port, config.data_dir, base, stop, console)
         if stop.is_set():
             return
-        sample = DemoApp(f"{host}:{config.port}", log=log)
+        try:
+            sample = DemoApp(f"{host}:{config.port}", log=log, template=settings.template)
+        except ValueError as exc:  # the template's switches
+            _fail(str(exc))
         with console.status("Starting the sample app: API Gateway, Lambda, DynamoDB, S3 …"):
             try:
                 sample.start()

@@ -45,6 +45,7 @@ __all__ = [
     "ENV_DEMO_DURATION",
     "ENV_DEMO_OPEN",
     "ENV_DEMO_RATE",
+    "ENV_DEMO_TEMPLATE",
     "ENV_INGEST_WORKERS",
     "ENV_INSECURE_NO_AUTH",
     "ENV_LISTEN",
@@ -87,6 +88,7 @@ ENV_SERVER: Final = "FLUOROSCOPE_SERVER"  # where terminal commands find the API
 ENV_DEMO_RATE: Final = "FLUOROSCOPE_DEMO_RATE"  # fluoroscope demo: requests per second
 ENV_DEMO_DURATION: Final = "FLUOROSCOPE_DEMO_DURATION"  # seconds of traffic (unset: until Ctrl-C)
 ENV_DEMO_OPEN: Final = "FLUOROSCOPE_DEMO_OPEN"  # 0/false/no: never open a browser
+ENV_DEMO_TEMPLATE: Final = "FLUOROSCOPE_DEMO_TEMPLATE"  # SAM template with the tracing switches
 
 DEFAULT_LISTEN: Final = "127.0.0.1:2000"
 DEFAULT_DATA_DIR: Final = "fluoroscope-data"
@@ -386,6 +388,7 @@ class DemoConfig:
     rate: float
     duration: float | None
     open_browser: bool
+    template: Path | None = None  # None: the template shipped with the demo
 
 
 _FALSE: Final = frozenset(("0", "false", "no", "off"))
@@ -397,11 +400,12 @@ def resolve_demo_config(
     rate: float | None = None,
     duration: float | None = None,
     open_browser: bool | None = None,
+    template: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> DemoConfig:
     """Combine explicit arguments, the environment (default ``os.environ``) and defaults:
     ``rate`` in (0, 500] requests/s (5), ``duration`` ≥ 0 seconds (None: until Ctrl-C),
-    ``open_browser`` (True)."""
+    ``open_browser`` (True), ``template`` (an existing file; None: the shipped one)."""
     env = os.environ if env is None else env
 
     def number(value: float | None, name: str, flag: str) -> tuple[float | None, str]:
@@ -433,7 +437,14 @@ def resolve_demo_config(
         if raw and raw not in _FALSE | _TRUE:
             raise ConfigError(f"{ENV_DEMO_OPEN}: expected 1/0, true/false, yes/no, got {raw!r}")
         open_browser = raw not in _FALSE
-    return DemoConfig(picked_rate, picked_duration, open_browser)
+    source = "--template" if template else ENV_DEMO_TEMPLATE
+    picked_template = template or env.get(ENV_DEMO_TEMPLATE) or None
+    template_path = None
+    if picked_template:
+        template_path = Path(picked_template).expanduser().resolve()
+        if not template_path.is_file():
+            raise ConfigError(f"{source}: no such file: {picked_template}")
+    return DemoConfig(picked_rate, picked_duration, open_browser, template_path)
 
 
 # -- fluoroscope daemon ----------------------------------------------------------------

@@ -19,8 +19,11 @@ Contracts:
   group (DescribeLogGroups), 50 groups per query.
 * ``tail`` polls FilterLogEvents from ``since`` ago, prints each event once (in time
   order within a poll), and returns when ``stop`` is set.
-* ``trace`` prints every line carrying the trace id (``@xrayTraceId``, which the server
-  resolves from the line itself or from its Lambda invocation), in time order, over the
+* ``trace`` prints the trace's lines in time order as the server's ``GET
+  /api/traces/ID/logs`` gives them (:mod:`fluoroscope.query.tracelogs`: the lines carrying
+  the id, its invocations' lines, its groups in its window; ``--group`` keeps those
+  groups). A server without that route gets a query of every line carrying the trace id
+  (``@xrayTraceId``, resolved from the line itself or its Lambda invocation), over the
   trace's own time span ± 5 minutes when the X-Ray API knows the trace, else ``since``.
 * Nothing is cut when ``out`` is not a terminal or with ``wide``.
 """
@@ -50,6 +53,7 @@ from fluoroscope.terminal import (
     normalize_trace_id,
     parse_since,
 )
+from fluoroscope.tracelines_terminal import fetch_trace_lines
 
 __all__ = [
     "LogsApi",
@@ -403,6 +407,30 @@ def show_tail(
             return 0
 
 
+def _served_rows(
+    server_url: str, trace_id: str, groups: list[str] | None
+) -> list[dict[str, str]] | None:
+    """The trace's lines from ``GET /api/traces/ID/logs`` as query rows (in ``groups``
+    only, when given), or None when the server does not answer it."""
+    try:
+        answer = fetch_trace_lines(server_url, trace_id)
+    except ValueError:
+        return None
+    wanted = set(groups or ())
+    return [
+        {
+            "@timestamp": datetime.fromtimestamp(int(line["timestamp"]) / 1000, UTC).strftime(
+                "%Y-%m-%d %H:%M:%S.%f"
+            )[:-3],
+            "@log": str(line["logGroup"]),
+            "@logStream": str(line["logStream"]),
+            "@message": str(line["message"]),
+        }
+        for line in answer["lines"]
+        if not wanted or line["logGroup"] in wanted
+    ]
+
+
 def _trace_window(server_url: str, trace_id: str) -> tuple[float, float] | None:
     """The trace's span ± 5 minutes from the X-Ray API, or None when it is not known."""
     try:
@@ -449,34 +477,39 @@ def show_trace_logs(
         window = parse_since(since)
     except ValueError as exc:
         return _error(err, str(exc))
-    span = _trace_window(server_url, normalized)
-    start, end = span if span else (time.time() - window, time.time())
-    query = (
-        "fields @timestamp, @log, @logStream, @message"
-        f' | filter @xrayTraceId = "{normalized}"'
-        " | sort @timestamp asc | limit 10000"
-    )
-    api = LogsApi(server_url)
-    results: list[list[dict[str, str]]] = []
-    try:
-        names = _resolve_groups(api, groups)
-        for chunk in _chunks(names):
-            results += api.run_query(query, chunk, start, end, timeout=timeout)[0]
-    except ApiError as exc:
-        return _error(err, f"{exc.code}: {exc.message}" if exc.code != "Error" else exc.message)
-    except ServerUnreachable as exc:
-        return _error(err, str(exc))
-    except QueryFailed as exc:
-        return _error(err, str(exc), FAILED)
-    _, rows = query_rows(results)
-    rows.sort(key=lambda row: row.get("@timestamp", ""))  # stable: each query's order kept
-    for row in rows:
-        row["@log"] = row.get("@log", "").partition(":")[2] or row.get("@log", "")
+    # the server's own answer (query/tracelogs: the trace's invocations, groups and
+    # window); a server without it gets the Insights query over every group
+    rows = _served_rows(server_url, normalized, groups)
+    scope = "its groups and span ± 5 min"
+    if rows is None:
+        span = _trace_window(server_url, normalized)
+        start, end = span if span else (time.time() - window, time.time())
+        query = (
+            "fields @timestamp, @log, @logStream, @message"
+            f' | filter @xrayTraceId = "{normalized}"'
+            " | sort @timestamp asc | limit 10000"
+        )
+        api = LogsApi(server_url)
+        results: list[list[dict[str, str]]] = []
+        try:
+            names = _resolve_groups(api, groups)
+            for chunk in _chunks(names):
+                results += api.run_query(query, chunk, start, end, timeout=timeout)[0]
+        except ApiError as exc:
+            return _error(err, f"{exc.code}: {exc.message}" if exc.code != "Error" else exc.message)
+        except ServerUnreachable as exc:
+            return _error(err, str(exc))
+        except QueryFailed as exc:
+            return _error(err, str(exc), FAILED)
+        _, rows = query_rows(results)
+        rows.sort(key=lambda row: row.get("@timestamp", ""))  # stable: each query's order kept
+        for row in rows:
+            row["@log"] = row.get("@log", "").partition(":")[2] or row.get("@log", "")
+        scope = "its span ± 5 min" if span else f"the last {since.strip()}"
     if as_json:
         for row in rows:
             out.file.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
         return 0
-    scope = "its span ± 5 min" if span else f"the last {since.strip()}"
     if not rows:
         err.print(Text(f"No log lines of trace {normalized} in {scope}."), soft_wrap=True)
         return 0

@@ -22,7 +22,7 @@ import importlib.util
 from fluoroscope.demo.app import DemoApp
 from fluoroscope.demo.traffic import Traffic, TrafficStats
 
-REQUIREMENTS = ("boto3", "moto", "flask", "requests", "httpx")
+REQUIREMENTS = ("boto3", "moto", "flask", "requests", "httpx", "yaml")
 """Modules the app's processes import (the ``demo`` extra); ``flask`` is moto's server."""
 
 

@@ -17,6 +17,15 @@ with the segment API Gateway emits (xray-protocol §8.3): name ``<api>/<stage>``
 in the ``X-Amzn-Trace-Id`` header sent to Lambda, so the ``AWS::Lambda`` segment hangs
 under it. The response carries ``X-Amzn-Trace-Id: Root=…`` and ``x-amzn-RequestId``.
 
+With ``logs`` (a :class:`~fluoroscope.demo.cwlogs.LogShipper`) the stage writes a JSON
+access log line per request to ``/aws/apigateway/<api>/<stage>`` in the format public
+SAM/CDK stacks use (reference logs.md §5.5): ``requestTime``, ``requestId``,
+``httpMethod``, ``path``, ``resourcePath``, ``status``, ``responseLatency``,
+``xrayTraceId`` (empty when the request was not traced). With ``tracing=False`` (the
+stage's ``TracingEnabled: false``) no segment is sent and the caller's ``X-Amzn-Trace-Id``
+(if any) is passed on to Lambda unchanged, ``integrationLatency``, ``ip``,
+``userAgent``.
+
 Threads: one per request (``ThreadingHTTPServer``); ``start``/``close`` from the owner.
 """
 
@@ -27,6 +36,7 @@ import json
 import random
 import string
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +45,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fluoroscope.demo._stamp import stamp_annotation, stamp_resource_arn
+from fluoroscope.demo.cwlogs import LogShipper
 from fluoroscope.sdk import Entity, Tracer
 
 __all__ = ["ApiGatewayStage", "Route"]
@@ -82,8 +93,14 @@ class ApiGatewayStage:
         port: int = 0,
         region: str = "us-east-1",
         account_id: str = "123456789012",
+        logs: LogShipper | None = None,
+        tracing: bool = True,
     ) -> None:
         self.api_name = api_name
+        self.tracing = tracing  # the stage's TracingEnabled
+        self.logs = logs
+        self.access_log_group = f"/aws/apigateway/{api_name}/{stage}"
+        self._access_stream = uuid.uuid4().hex
         self.stage = stage
         self.routes = tuple(routes)
         self.region = region
@@ -137,9 +154,12 @@ class ApiGatewayStage:
     ) -> tuple[int, dict[str, str], bytes]:
         """Serve one request; returns (status, headers, body). Never raises."""
         parts = urlsplit(target)
+        began = time.time()
         request_id = str(uuid.uuid4())
         segment = self.tracer.segment(
-            trace_header=_header(headers, "x-amzn-trace-id"), start_time=None
+            trace_header=_header(headers, "x-amzn-trace-id"),
+            start_time=None,
+            sampled=None if self.tracing else False,
         )
         with segment:
             host = _header(headers, "host") or "localhost"
@@ -169,7 +189,34 @@ class ApiGatewayStage:
             segment.set_http_response(status=status, content_length=len(payload))
             out_headers["X-Amzn-Trace-Id"] = segment.response_header() if segment.sampled else ""
             out_headers["x-amzn-RequestId"] = request_id
-            return status, out_headers, payload
+        if self.logs is not None:
+            access = {
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(began)),
+                "requestId": request_id,
+                "httpMethod": method,
+                "path": parts.path,
+                "resourcePath": self._resource(method, parts.path),
+                "status": status,
+                "responseLatency": round((time.time() - began) * 1000),
+                "xrayTraceId": segment.trace_id if segment.sampled else "",
+                "ip": client_ip,
+                "userAgent": _header(headers, "user-agent") or "",
+            }
+            self.logs.put(
+                self.access_log_group,
+                self._access_stream,
+                int(time.time() * 1000),
+                json.dumps(access, separators=(",", ":")),
+            )
+        return status, out_headers, payload
+
+    def _resource(self, method: str, path: str) -> str:
+        prefix = f"/{self.stage}"
+        resource = path[len(prefix) :] if path.startswith(prefix) else path
+        for route in self.routes:
+            if route.match(method, resource) is not None:
+                return route.resource
+        return "-"
 
     def _dispatch(
         self,
@@ -221,7 +268,13 @@ class ApiGatewayStage:
                 function_name=function,
                 resource_names=[function],
             )
-            status, reply_headers, reply = _post(self.lambda_url, path, event, call)
+            # tracing off: the caller's header (if any) goes on as it came
+            forward = (
+                call.trace_header()
+                if self.tracing
+                else _header(event["headers"], "x-amzn-trace-id")
+            )
+            status, reply_headers, reply = _post(self.lambda_url, path, event, call, forward)
             call.set_http_response(status=status, content_length=len(reply))
             if status == 429:
                 return _json(429, {"message": "Too Many Requests"})
@@ -240,12 +293,11 @@ class ApiGatewayStage:
 
 
 def _post(
-    base: str, path: str, event: dict[str, Any], call: Entity
+    base: str, path: str, event: dict[str, Any], call: Entity, trace_header: str | None
 ) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     headers = {"Content-Type": "application/json"}
-    trace_header = call.trace_header()
     if trace_header:
         headers["X-Amzn-Trace-Id"] = trace_header
     try:

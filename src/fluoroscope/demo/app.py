@@ -8,12 +8,21 @@
   (:mod:`fluoroscope.demo.lambda_runtime`): ``orders-api-createOrder``,
   ``orders-api-getOrder`` and ``orders-api-report`` (reserved concurrency 2, so the
   traffic's bursts of three are throttled);
+* ``orders-api-notify``, which ``createOrder`` invokes through boto3's Lambda ``Invoke``
+  (Lambda calling Lambda, in one trace);
+* what these services write to CloudWatch Logs (:mod:`fluoroscope.demo.cwlogs`), sent to
+  the server's Logs API at ``logs_url`` (default ``http://<daemon_address>``, the
+  Fluoroscope server's one port; a daemon without it loses the lines, nothing else);
 * the API Gateway stage ``orders-api/prod`` (:mod:`fluoroscope.demo.apigateway`):
   ``POST /orders``, ``GET /orders/{id}``, ``GET /report``.
 
 Function instances are recycled after ``idle_timeout`` (15 s) idle and retire after
 about ``max_lifetime`` (90 s) — Lambda's minutes and hours, compressed — so cold starts
 keep appearing while the demo runs.
+
+The tracing switches come from a SAM template (``template``: default the shipped
+``demo/template.yaml``; see :mod:`fluoroscope.demo.template`): API Gateway's
+``TracingEnabled`` and each function's ``Tracing`` (``Active`` | ``PassThrough``).
 
 Segments go over UDP to ``daemon_address`` (a Fluoroscope server or an X-Ray daemon).
 Nothing here reads the user's AWS configuration or reaches a real AWS endpoint.
@@ -25,11 +34,15 @@ thread; ``close`` is safe after a partial ``start``.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
+from pathlib import Path
 from typing import IO, Final
 
 from fluoroscope.demo.apigateway import ApiGatewayStage, Route
 from fluoroscope.demo.backends import AwsEmulator, PaymentsApi
+from fluoroscope.demo.cwlogs import LogShipper
 from fluoroscope.demo.lambda_runtime import FunctionConfig, LambdaService
+from fluoroscope.demo.template import DEFAULT_TEMPLATE, Template, load_template
 
 __all__ = ["API_NAME", "STAGE", "DemoApp"]
 
@@ -52,8 +65,14 @@ class DemoApp:
         max_lifetime: float | None = 90.0,
         log: IO[str] | None = None,
         seed: int | None = None,
+        logs_url: str | None = None,
+        template: str | Path | None = None,
     ) -> None:
         self.daemon_address = daemon_address
+        self.logs_url = logs_url or f"http://{daemon_address}"
+        self.logs: LogShipper | None = None
+        # raises TemplateError (a ValueError) for a bad template, before anything starts
+        self.template: Template = load_template(template or DEFAULT_TEMPLATE)
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
         self._log = log
@@ -80,11 +99,19 @@ class DemoApp:
                 "BUCKET_NAME": BUCKET,
                 "PAYMENTS_URL": self.payments.url,
                 "AWS_ENDPOINT_URL": self.aws.url,
+                "NOTIFY_FUNCTION": f"{API_NAME}-notify",
             }
+            self.logs = LogShipper(self.logs_url)
             functions = [
-                FunctionConfig(f"{API_NAME}-createOrder", f"{HANDLERS}:create_order"),
-                FunctionConfig(f"{API_NAME}-getOrder", f"{HANDLERS}:get_order", timeout=6.0),
-                FunctionConfig(f"{API_NAME}-report", f"{HANDLERS}:report", reserved_concurrency=2),
+                replace(f, tracing=self.template.tracing_of(f.name))
+                for f in [
+                    FunctionConfig(f"{API_NAME}-createOrder", f"{HANDLERS}:create_order"),
+                    FunctionConfig(f"{API_NAME}-getOrder", f"{HANDLERS}:get_order", timeout=6.0),
+                    FunctionConfig(
+                        f"{API_NAME}-report", f"{HANDLERS}:report", reserved_concurrency=2
+                    ),
+                    FunctionConfig(f"{API_NAME}-notify", f"{HANDLERS}:notify", memory_mb=128),
+                ]
             ]
             self.lambdas = LambdaService(
                 functions,
@@ -94,6 +121,7 @@ class DemoApp:
                 max_lifetime=self.max_lifetime,
                 environment=env,
                 log=self._log,
+                logs=self.logs,
             )
             self.lambdas.wait_standby()
             self.lambdas.start()
@@ -109,6 +137,8 @@ class DemoApp:
                 lambda_url=self.lambdas.url,
                 daemon_address=self.daemon_address,
                 region=REGION,
+                logs=self.logs,
+                tracing=self.template.api_tracing,
             )
             self.api.start()
         except BaseException:
@@ -117,8 +147,9 @@ class DemoApp:
 
     def close(self) -> None:
         """Stop everything that was started, front to back; flushes the segments."""
-        for piece in (self.api, self.lambdas, self.payments, self.aws):
+        for piece in (self.api, self.lambdas, self.payments, self.aws, self.logs):
             if piece is not None:
                 with contextlib.suppress(Exception):
                     piece.close()
         self.api = self.lambdas = self.payments = self.aws = None
+        self.logs = None

@@ -17,6 +17,11 @@ Handlers (API Gateway proxy events in, proxy results out):
   back from S3 inside ``capture("getFile")``; ids ending in ``7`` take a slow path
   (``renderInvoice``); legacy ids (``legacy-…``) raise an exception with a stack,
   unhandled, as real bugs are.
+* :func:`notify` (invoked by :func:`create_order` through boto3's Lambda ``Invoke``, so
+  one trace runs through two functions): "sends" the order confirmation; logs with a
+  structured JSON logger the way Powertools for AWS Lambda does (``xray_trace_id``,
+  ``function_request_id``, ``cold_start``); one in ten confirmations fails (logged at
+  ``ERROR``, reported back, never raised).
 * :func:`report` (``GET /report``): async — exchange rates from the payments API
   (``httpx.AsyncClient``) and several receipts through an async ``getFile``, gathered
   concurrently.
@@ -24,15 +29,19 @@ Handlers (API Gateway proxy events in, proxy results out):
 Configuration comes from the environment the runtime gives each function (as Lambda
 does): ``TABLE_NAME``, ``BUCKET_NAME``, ``PAYMENTS_URL``, ``AWS_ENDPOINT_URL`` (the
 local AWS emulator; never a real AWS endpoint), ``AWS_REGION`` and the credentials.
-Handlers never raise except where a bug is being demonstrated.
+Handlers never raise except where a bug is being demonstrated. They log through the
+standard ``logging`` module, which the runtime writes to the function's log group in
+the Python runtime's text format with the request id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
+import sys
 import time
 from typing import Any
 
@@ -45,7 +54,7 @@ from botocore.exceptions import ClientError
 from fluoroscope.sdk import Tracer, lambda_handler, set_tracer
 from fluoroscope.sdk.instrument import instrument
 
-__all__ = ["create_order", "get_order", "report"]
+__all__ = ["create_order", "get_order", "notify", "report"]
 
 # -- initialization: once per function instance -----------------------------------------
 
@@ -67,6 +76,9 @@ _config = Config(
 dynamodb = boto3.client("dynamodb", endpoint_url=_ENDPOINT, region_name=_REGION, config=_config)
 s3 = boto3.client("s3", endpoint_url=_ENDPOINT, region_name=_REGION, config=_config)
 http = requests.Session()
+lambda_client = boto3.client("lambda", region_name=_REGION, config=_config)
+NOTIFY_FUNCTION = os.environ.get("NOTIFY_FUNCTION", "orders-api-notify")
+logger = logging.getLogger("orders")
 
 
 def _response(status: int, body: object) -> dict[str, Any]:
@@ -114,7 +126,9 @@ def create_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         order_id, items, customer = _validate(json.loads(event.get("body") or "{}"))
     except ValueError as exc:
+        logger.warning("rejected order: %s", exc)
         return _response(400, {"message": str(exc)})
+    logger.info("creating order %s for %s (%d items)", order_id, customer, len(items))
     tracer.put_annotation("order_id", order_id)
     tracer.put_annotation("customer", customer)
     amount = round(sum(float(i.get("price", 0)) * int(i.get("qty", 1)) for i in items), 2)
@@ -132,9 +146,12 @@ def create_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            logger.warning("order %s already exists", order_id)
             return _response(409, {"message": f"order {order_id} already exists"})
         raise
     status, charge = _charge(order_id, amount)
+    if status >= 429:
+        logger.error("payment for order %s failed: HTTP %d %s", order_id, status, charge)
     if status == 429:
         return _response(503, {"message": "payment provider is busy, try again"})
     if status >= 500:
@@ -146,7 +163,89 @@ def create_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
         Body=json.dumps(receipt).encode(),
         ContentType="application/json",
     )
+    try:
+        reply = lambda_client.invoke(
+            FunctionName=NOTIFY_FUNCTION,
+            Payload=json.dumps({"orderId": order_id, "customer": customer, "amount": amount}),
+        )
+        payload = reply["Payload"].read() or b"null"
+        sent = json.loads(payload) if "FunctionError" not in reply else None
+    except ClientError as exc:
+        logger.warning("could not invoke %s: %s", NOTIFY_FUNCTION, exc)
+        sent = None
+    if not (isinstance(sent, dict) and sent.get("sent")):
+        logger.warning("order %s: the confirmation was not sent", order_id)
+    logger.info("order %s created, %.2f USD", order_id, amount)
     return _response(201, {"orderId": order_id, "amount": amount})
+
+
+# -- notify (invoked by create_order) ----------------------------------------------------
+
+
+class _StructuredLogger:
+    """A JSON logger shaped like Powertools for AWS Lambda's (reference logs.md §5.4): one
+    JSON object per line on stdout, with the invocation's context and ``xray_trace_id``."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.cold_start = True
+        self._context: Any = None
+
+    def inject(self, context: Any) -> None:
+        self._context = context
+
+    def _log(self, level: str, message: str, **extra: Any) -> None:
+        frame = sys._getframe(2)
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
+        record: dict[str, Any] = {
+            "level": level,
+            "location": f"{frame.f_code.co_name}:{frame.f_lineno}",
+            "message": message,
+            "timestamp": f"{stamp},{int(now * 1000) % 1000:03d}+0000",
+            "service": self.service,
+        }
+        context = self._context
+        if context is not None:
+            record.update(
+                cold_start=self.cold_start,
+                function_name=context.function_name,
+                function_memory_size=context.memory_limit_in_mb,
+                function_arn=context.invoked_function_arn,
+                function_request_id=context.aws_request_id,
+            )
+        root = os.environ.get("_X_AMZN_TRACE_ID", "").split(";")[0]
+        if root.startswith("Root="):
+            record["xray_trace_id"] = root[5:]
+        record.update(extra)
+        print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
+
+    def info(self, message: str, **extra: Any) -> None:
+        self._log("INFO", message, **extra)
+
+    def error(self, message: str, **extra: Any) -> None:
+        self._log("ERROR", message, **extra)
+
+
+notifications = _StructuredLogger("notifications")
+
+
+@lambda_handler
+def notify(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Send an order's confirmation (simulated); one in ten fails."""
+    notifications.inject(context)
+    try:
+        order_id = str(event.get("orderId") or "")
+        notifications.info("Sending order confirmation", order_id=order_id)
+        with tracer.capture("sendEmail"):
+            time.sleep(random.uniform(0.005, 0.03))
+            if random.random() < 0.1:
+                notifications.error("SMTP relay timed out", order_id=order_id)
+                return {"sent": False}
+        notifications.info("Order confirmation sent", order_id=order_id)
+        return {"sent": True}
+    finally:
+        notifications.cold_start = False
 
 
 # -- GET /orders/{id} --------------------------------------------------------------------
@@ -181,11 +280,13 @@ def get_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``GET /orders/{id}``: the order, its receipt, sometimes a slow invoice; legacy ids crash."""
     order_id = (event.get("pathParameters") or {}).get("id", "")
     tracer.put_annotation("order_id", order_id)
+    logger.info("looking up order %s", order_id)
     if order_id.startswith("legacy-"):
         order = _load_legacy(order_id)  # raises: a bug in old-data handling
         return _response(200, order)
     item = dynamodb.get_item(TableName=TABLE, Key={"orderId": {"S": order_id}}).get("Item")
     if item is None:
+        logger.info("order %s not found", order_id)
         return _response(404, {"message": f"order {order_id} not found"})
     order = {"orderId": order_id, "amount": float(item["amount"]["N"])}
     try:
@@ -229,4 +330,6 @@ async def _build_report() -> dict[str, Any]:
 @lambda_handler
 def report(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``GET /report``: recent receipts and exchange rates, fetched concurrently."""
-    return _response(200, asyncio.run(_build_report()))
+    built = asyncio.run(_build_report())
+    logger.info("report over %d orders", built["orders"])
+    return _response(200, built)

@@ -27,6 +27,15 @@ emits (xray-protocol §8.1):
   ``aws.{account_id, function_arn, resource_names}`` and the subsegments
   ``Initialization`` (cold starts only), ``Invocation`` and ``Overhead``.
 
+With ``logs`` (a :class:`~fluoroscope.demo.cwlogs.LogShipper`), each function instance
+writes to ``/aws/lambda/<function>``, stream ``YYYY/MM/DD/[$LATEST]<32 hex>``, what
+Lambda writes there (reference logs.md §5.1): ``INIT_START`` when it initializes, then
+per invocation ``START``, the handler's own output (see :mod:`fluoroscope.demo.worker`),
+``END`` and ``REPORT`` (``Init Duration`` on cold starts; the ``XRAY TraceId … SegmentId
+…`` line, naming the ``AWS::Lambda`` segment, when sampled). Functions get
+``AWS_ENDPOINT_URL_LAMBDA`` = this service, so a handler's boto3 ``lambda`` client invokes
+its sibling functions here, continuing the trace.
+
 The handler receives ``_X_AMZN_TRACE_ID = Root=…;Parent=<Invocation id>;Sampled=…``, so
 the subsegments of :func:`fluoroscope.sdk.lambda_handler` (whose facade takes ``Parent``
 as its id) nest under ``Invocation``.
@@ -54,6 +63,14 @@ from typing import IO, Any, Final
 
 from fluoroscope.demo._env import app_environ
 from fluoroscope.demo._stamp import stamp_resource_arn
+from fluoroscope.demo.cwlogs import (
+    LogShipper,
+    end_line,
+    init_start_line,
+    lambda_stream_name,
+    report_line,
+    start_line,
+)
 from fluoroscope.sdk import Emitter, Tracer
 
 __all__ = ["FunctionConfig", "InvokeResult", "LambdaService"]
@@ -73,6 +90,7 @@ class FunctionConfig:
     timeout: float = 10.0
     reserved_concurrency: int | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    tracing: str = "Active"  # Lambda's TracingConfig: Active | PassThrough
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +115,10 @@ class _Instance:
         self.started = started
         self.last_used = time.monotonic()
         self.retire_at = math.inf  # monotonic time after which it is not reused
+        self.group = ""  # its log group and stream ('' until it initializes)
+        self.stream = ""
+        self.logs: LogShipper | None = None
+        self.max_memory_mb = 0  # from the last result
 
     def read(self, timeout: float, keys: tuple[str, ...]) -> dict[str, Any] | None:
         """The next message with one of ``keys`` (others skipped); None when the process
@@ -116,7 +138,16 @@ class _Instance:
                     message = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(message, dict) and any(k in message for k in keys):
+                if not isinstance(message, dict):
+                    continue
+                if "log" in message and self.logs is not None and self.group:
+                    ts = message.get("ts")
+                    stamp = ts if isinstance(ts, int) else int(time.time() * 1000)
+                    self.logs.put(self.group, self.stream, stamp, str(message["log"]))
+                    continue
+                if "max_memory_mb" in message:
+                    self.max_memory_mb = int(message["max_memory_mb"] or 0)
+                if any(k in message for k in keys):
                     return message
         finally:
             timer.cancel()
@@ -187,6 +218,7 @@ class LambdaService:
         log: IO[str] | None = None,
         emitter: Emitter | None = None,
         task_root: str | None = None,
+        logs: LogShipper | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -198,6 +230,7 @@ class LambdaService:
         self._daemon_address = daemon_address
         self._environment = dict(environment or {})
         self._log = log
+        self.logs = logs
         self._task_root = task_root or os.getcwd()
         self._pools = {f.name: _Pool(f) for f in functions}
         self._lock = threading.Lock()
@@ -286,6 +319,8 @@ class LambdaService:
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_ENDPOINT_URL_LAMBDA": self.url,
         }
         env.update(self._environment)
         env.update(config.environment)
@@ -311,7 +346,14 @@ class LambdaService:
             instance = self._standby.pop() if self._standby else None
         if instance is None:
             instance = self._sandbox()
-        init = {"handler": config.handler, "environment": self._function_env(config)}
+        env = self._function_env(config)
+        if self.logs is not None:
+            instance.logs = self.logs
+            instance.group = f"/aws/lambda/{config.name}"
+            instance.stream = lambda_stream_name(time.strftime("%Y/%m/%d"), uuid.uuid4().hex)
+            env["AWS_LAMBDA_LOG_STREAM_NAME"] = instance.stream
+            self._write(instance, init_start_line(), started)
+        init = {"handler": config.handler, "environment": env}
         ready = instance.call({"init": init}, INIT_TIMEOUT)
         ended = time.time()
         if not ready or not ready.get("ready"):
@@ -323,6 +365,11 @@ class LambdaService:
         with self._lock:
             self.cold_starts += 1
         return instance, started, ended
+
+    def _write(self, instance: _Instance, line: str, at: float | None = None) -> None:
+        if self.logs is not None and instance.group:
+            stamp = time.time() if at is None else at
+            self.logs.put(instance.group, instance.stream, int(stamp * 1000), line)
 
     def _take(self, name: str) -> tuple[_Pool, _Instance | None] | None:
         """Reserve concurrency: (pool, an idle instance or None for a cold start), or None."""
@@ -378,7 +425,11 @@ class LambdaService:
             )
         arn = self.function_arn(name)
         request_id = str(uuid.uuid4())
-        service = self.service_tracer.segment(name, trace_header=trace_header)
+        # PassThrough: traced only when the caller's header says so (Active: as it says,
+        # else the sampler - every request, in the demo)
+        passthrough = self._pools[name].config.tracing == "PassThrough"
+        sampled = "Sampled=1" in (trace_header or "") if passthrough else None
+        service = self.service_tracer.segment(name, trace_header=trace_header, sampled=sampled)
         with service:
             stamp_resource_arn(service, arn)
             service.set_aws(request_id=request_id)
@@ -449,7 +500,10 @@ class LambdaService:
                     "function_arn": arn,
                     "deadline": time.time() + config.timeout,
                 }
+                self._write(instance, start_line(request_id))
+                began = time.time()
                 reply = instance.call(request, config.timeout)
+                took = (time.time() - began) * 1000
                 result = _result(reply)
                 if result.function_error:
                     invocation.add_exception(_function_error(result.payload))
@@ -457,6 +511,19 @@ class LambdaService:
             with self.function_tracer.subsegment("Overhead") as overhead:
                 overhead.set_aws(function_arn=arn)
                 ready = instance.wait_ready(2.0) if reply is not None else None
+            self._write(instance, end_line(request_id))
+            self._write(
+                instance,
+                report_line(
+                    request_id,
+                    duration_ms=took,
+                    memory_mb=config.memory_mb,
+                    max_memory_mb=instance.max_memory_mb,
+                    init_ms=(init[1] - init[0]) * 1000 if init else None,
+                    trace_header=service.trace_header(),
+                    segment_id=service.id if service.sampled else None,
+                ),
+            )
             if not ready:
                 instance.stop(0.5)
                 instance = None

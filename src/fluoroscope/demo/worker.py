@@ -18,8 +18,17 @@ does over HTTP:
   one (the time in between is the runtime's ``Overhead``);
 * end of input ends the process.
 
-The protocol goes through a private duplicate of the original stdout; the handler's own
-prints go to stderr. One invocation at a time, as in Lambda; ``LAMBDA_TASK_ROOT`` is put first on
+What the function writes reaches the runtime as ``{"log": text, "ts": epoch ms}``
+messages, as Lambda's telemetry file descriptor carries it to CloudWatch Logs: each
+``logging`` record on the root logger in the Python runtime's text format
+(``[LEVEL]\t<UTC time>Z\t<request id>\t<message>``, one message per record, multi-line
+included; the root logger at ``INFO``), each line printed to stdout as it is (a JSON
+logger writing to stdout, as Powertools does, stays one line), and an uncaught handler
+error as ``[ERROR] Type: message`` plus its traceback (no time or request id, as the
+runtime writes it). ``result``/``error`` carry ``max_memory_mb``, the process's peak RSS.
+
+The protocol goes through a private duplicate of the original stdout; writes to it are
+serialized (handlers may log from several threads). One invocation at a time, as in Lambda; ``LAMBDA_TASK_ROOT`` is put first on
 ``sys.path``, as Lambda does with ``/var/task``.
 """
 
@@ -27,9 +36,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
+import logging
 import os
+import resource
 import sys
+import threading
+import time
 import traceback
 from typing import Any, TextIO
 
@@ -54,9 +68,84 @@ class Context:
         return max(0, int((self._deadline - time.time()) * 1000))
 
 
+_write_lock = threading.Lock()
+_request_id = ""  # the invocation running now ('' during initialization)
+
+
 def _send(out: TextIO, message: dict[str, Any]) -> None:
-    out.write(json.dumps(message, default=str) + "\n")
-    out.flush()
+    text = json.dumps(message, default=str) + "\n"
+    with _write_lock:
+        out.write(text)
+        out.flush()
+
+
+def _ship(out: TextIO, text: str) -> None:
+    _send(out, {"log": text, "ts": int(time.time() * 1000)})
+
+
+def _utc(seconds: float | None = None) -> time.struct_time:
+    return time.gmtime(seconds)
+
+
+class _RuntimeFormatter(logging.Formatter):
+    """The Python runtime's text line (awslambdaric's default format, UTC)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+        self.converter = _utc
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.aws_request_id = _request_id
+        return super().format(record)
+
+
+class _RuntimeHandler(logging.Handler):
+    """Each record on the root logger becomes one log event."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(logging.NOTSET)
+        self.out = out
+        self.setFormatter(_RuntimeFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _ship(self.out, self.format(record))
+        except Exception:  # a logging failure never breaks the handler
+            self.handleError(record)
+
+
+class _StdoutLines(io.TextIOBase):
+    """stdout: each complete line becomes one log event."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            _ship(self.out, line + "\n")
+        return len(text)
+
+
+def _uncaught(exc: BaseException) -> str:
+    """An uncaught handler error as the runtime logs it (stack lines indented with NBSP)."""
+    frames = traceback.format_tb(exc.__traceback__)[-12:]
+    stack = "".join(f.replace("  ", "\u00a0\u00a0") for f in frames).rstrip("\n")
+    return f"[ERROR] {type(exc).__name__}: {exc}\nTraceback (most recent call last):\n{stack}\n"
+
+
+def _max_memory_mb() -> int:
+    return max(1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -69,9 +158,13 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 def main() -> int:
     """Serve invocations until stdin closes; returns the exit status."""
+    global _request_id
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    sys.stdout = _StdoutLines(out)
+    root = logging.getLogger()
+    root.addHandler(_RuntimeHandler(out))
+    root.setLevel(logging.INFO)
     task_root = os.environ.get("LAMBDA_TASK_ROOT")
     if task_root and task_root not in sys.path:
         sys.path.insert(0, task_root)  # as Lambda puts /var/task first
@@ -97,15 +190,17 @@ def main() -> int:
             continue
         request = json.loads(line)
         os.environ["_X_AMZN_TRACE_ID"] = request["trace_id_header"]
+        _request_id = request["request_id"]
         context = Context(request["request_id"], request["function_arn"], request["deadline"])
         try:
             result = handler(request["event"], context)
-            _send(out, {"result": result})
+            _send(out, {"result": result, "max_memory_mb": _max_memory_mb()})
         except Exception as exc:
-            traceback.print_exc()
-            _send(out, {"error": _error(exc)})
+            _ship(out, _uncaught(exc))
+            _send(out, {"error": _error(exc), "max_memory_mb": _max_memory_mb()})
         finally:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
+            _request_id = ""
         _send(out, {"ready": True})
     return 0
 

@@ -50,6 +50,7 @@ from fluoroscope.server.openapi import openapi_endpoint
 from fluoroscope.server.otlp import OtlpLogSink, otlp_routes, transit_segments
 from fluoroscope.server.resources import ApiSettings, check_tags
 from fluoroscope.server.sampling import SamplingService
+from fluoroscope.server.tracelogs import trace_logs_route
 from fluoroscope.server.xray import (
     error_response,
     json_response,
@@ -549,6 +550,7 @@ def create_app(state: ServerState) -> Starlette:
         )
 
     routes.append(Route("/api/status", status, methods=["GET"]))
+    routes.append(trace_logs_route(state.store, state.logs))
     routes.append(Route("/metrics", metrics_endpoint(metrics), methods=["GET"]))
     routes.append(Route("/openapi.json", openapi_endpoint(), methods=["GET"]))
     routes.extend(otlp_routes(state))

@@ -105,3 +105,49 @@ export async function trace(id, { signal } = {}) {
     documents: (found.Segments || []).map((seg) => JSON.parse(seg.Document)),
   };
 }
+
+/** One trace's log lines: GET /api/traces/<id>/logs (see server/tracelogs.py). */
+export async function traceLogs(id, { signal } = {}) {
+  const headers = { accept: 'application/json' };
+  const key = sessionStorage.getItem(KEY_ITEM);
+  if (key) headers.authorization = `Bearer ${key}`;
+  let response;
+  try {
+    response = await fetch(`/api/traces/${encodeURIComponent(id)}/logs`, { headers, signal });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError('NetworkError', `the server did not answer (${err.message})`, 0);
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError((data && data.__type) || 'Error', (data && data.message) || `HTTP ${response.status}`, response.status);
+  }
+  return data || { lines: [] };
+}
+
+/**
+ * The CloudWatch Logs API of this server (POST / with X-Amz-Target, awsJson1_1): resolves
+ * to the answer or rejects with ApiError (a MalformedQueryException's location, when the
+ * server gives one, is kept as error.location = {startCharOffset, endCharOffset}).
+ */
+export async function logs(op, body = {}, { signal } = {}) {
+  const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `Logs_20140328.${op}` };
+  const key = sessionStorage.getItem(KEY_ITEM);
+  if (key) headers.authorization = `Bearer ${key}`;
+  let response;
+  try {
+    response = await fetch('/', { method: 'POST', headers, body: JSON.stringify(body), signal });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError('NetworkError', `the server did not answer (${err.message})`, 0);
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const type = String((data && data.__type) || 'Error').split('#').pop();
+    const error = new ApiError(type, (data && (data.message || data.Message)) || `HTTP ${response.status}`, response.status);
+    error.location = data && data.queryCompileError ? data.queryCompileError.location : null;
+    error.reason = data && data.queryCompileError ? data.queryCompileError.message : null;
+    throw error;
+  }
+  return data || {};
+}

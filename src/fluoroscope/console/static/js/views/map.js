@@ -12,6 +12,16 @@ import * as fmt from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
 
+// The log group a node's service writes to: a Lambda function's own group, and the
+// access log group the demo's API Gateway stage writes (/aws/apigateway/<api>/<stage>).
+const RECENT_LINES = 'fields @timestamp, @logStream, @message\n| sort @timestamp desc\n| limit 200';
+const RECENT_ERRORS = 'fields @timestamp, @logStream, @message\n| filter @message like /(?i)\\[ERROR\\]|"level":"ERROR"|Task timed out|Traceback/ or status >= 500\n| sort @timestamp desc\n| limit 100';
+function logGroupOf(node) {
+  if (node.Type === 'AWS::Lambda' || node.Type === 'AWS::Lambda::Function') return `/aws/lambda/${node.Name}`;
+  if (node.Type === 'AWS::ApiGateway::Stage') return `/aws/apigateway/${node.Name}`;
+  return '';
+}
+
 const TYPES = [
   // [type prefix, icon text, colour, readable name]
   ['client', '', '#4a5568', 'Client'],
@@ -313,6 +323,11 @@ export function render(root, route, ctx) {
       if (node.Type !== 'client') {
         actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(nodeFilter(node)) }) }, 'View traces'));
         actions.append(h('a', { class: 'button', href: href('traces', { ...carry, filter: within(`${nodeFilter(node)} { fault OR error }`) }) }, 'Traces with errors'));
+      }
+      const group = logGroupOf(node);
+      if (group) {
+        actions.append(h('a', { class: 'button', id: 'node-logs', href: href('logs', { ...carry, groups: group, q: RECENT_LINES }) }, 'Recent log lines'));
+        actions.append(h('a', { class: 'button', id: 'node-log-errors', href: href('logs', { ...carry, groups: group, q: RECENT_ERRORS }) }, 'Recent log errors'));
       }
       side.append(actions);
       return;

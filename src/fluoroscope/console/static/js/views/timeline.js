@@ -10,6 +10,7 @@ import { coldBadge, isObject, nonEmpty, num, statusBadge, tabContent, text } fro
 import * as fmt from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
+import { logsPane } from './tracelogs.js';
 
 const TABS = ['Overview', 'Resources', 'Annotations', 'Metadata', 'Exceptions', 'HTTP', 'SQL', 'Raw'];
 const SEVERITY = { ok: 0, error: 1, throttle: 2, fault: 3 };
@@ -107,6 +108,7 @@ export function render(root, route) {
   const backHref = href('traces', { ...range, filter: params.get('filter') });
   const controller = new AbortController();
   let blobUrl = null;
+  let pane = null;
 
   if (!traceId) {
     root.replaceChildren(state('error', 'No trace id in the address. ', h('a', { href: backHref }, 'Back to traces')));
@@ -126,8 +128,10 @@ export function render(root, route) {
     }
     if (controller.signal.aborted) return;
     if (!trace || !trace.documents.length) {
+      // log lines may still name it (a trace not sampled, or its segments expired)
+      pane = logsPane({ traceId, onPick: () => {} });
       root.replaceChildren(state('empty', 'There is no trace with this id: ', h('span', { class: 'mono' }, traceId), '. ',
-        h('a', { href: backHref }, 'Back to traces')));
+        h('a', { href: backHref }, 'Back to traces')), pane.el);
       return;
     }
     document.title = `Fluoroscope — Trace ${traceId}`;
@@ -350,9 +354,14 @@ export function render(root, route) {
     const details = h('aside', { id: 'details', class: 'panel tl-details', 'aria-label': 'Details' },
       h('p', { class: 'muted tl-hint' }, 'Select an entry of the timeline (click it, or focus it and press Enter) to see its details.'));
     const layout = h('div', { class: 'tl-layout' }, h('section', { class: 'panel tl-main' }, tools, timeline), details);
-    root.replaceChildren(header, layout, rawSection);
+    pane = logsPane({
+      traceId: trace.id || traceId,
+      traceEnd: model.tEnd,
+      onPick: (id) => { if (model.byId.has(id)) select(model.byId.get(id), { focusRow: true, fromLog: true }); },
+    });
+    root.replaceChildren(header, layout, pane.el, rawSection);
 
-    function select(node, { focusRow = false } = {}) {
+    function select(node, { focusRow = false, fromLog = false } = {}) {
       if (selected) {
         const prev = rowByNode.get(selected);
         prev.classList.remove('selected');
@@ -367,8 +376,18 @@ export function render(root, route) {
       el.setAttribute('aria-selected', 'true');
       if (focusRow) el.focus();
       if (node.id) update({ select: node.id }, { replace: true });
+      if (!fromLog) {
+        // Lambda's own segment: its function segment's lines too
+        const children = node.depth === 0 ? model.segments.filter((seg) => text(seg.doc.parent_id) === node.id) : [];
+        pane.narrow(node, children.flatMap((seg) => [seg.id, ...descendants(seg)]));
+      }
+      pane.mark(node.id);
       renderDetails();
       if (window.matchMedia('(max-width: 1099px)').matches) details.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    }
+
+    function descendants(node) {
+      return node.children.flatMap((c) => [c.id, ...descendants(c)]);
     }
 
     function entityLink(node) {
@@ -425,6 +444,8 @@ export function render(root, route) {
               el.setAttribute('aria-selected', 'false');
               selected = null;
               update({ select: null }, { replace: true });
+              pane.narrow(null);
+              pane.mark(null);
               details.replaceChildren(h('p', { class: 'muted tl-hint' }, 'Select an entry of the timeline to see its details.'));
               el.focus();
             },
@@ -462,6 +483,7 @@ export function render(root, route) {
   load();
   return () => {
     controller.abort();
+    if (pane) pane.close();
     if (blobUrl) URL.revokeObjectURL(blobUrl);
   };
 }
