@@ -9,6 +9,7 @@ Outside the incident one request in ``quiet_every`` minutes faults in ``api`` al
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from fluoroscope.model.ids import new_entity_id, new_trace_id
@@ -46,7 +47,7 @@ def chain_trace(start: float, *, fault_in: str | None) -> list[dict[str, Any]]:
 def traffic(
     first_minute: int,
     minutes: int,
-    incident: range,
+    incident: Container[int],
     *,
     per_minute: int = 6,
     faulty: int = 4,
