@@ -15,10 +15,12 @@ never trace by trace):
   binomial term keeps a minute of ``n`` requests from leaving the band by chance;
 * **too short a history**: fewer than ``min_minutes`` such minutes give no band; the
   minute is not judged and the group's state says so (``LEARNING`` with a reason);
-* **opening**: ``open_after`` consecutive minutes of at least ``min_requests`` requests
-  above the band open an insight starting at the first of them;
-* **closing**: ``close_after`` consecutive minutes back in the band (or without
-  traffic) close it; its end is the start of the first of them;
+* **judged minutes**: only minutes of at least ``min_requests`` requests are judged; the
+  others (a quiet minute, an outage without traffic) neither open nor close anything;
+* **opening**: ``open_after`` consecutive judged minutes above the band open an
+  insight starting at the first of them;
+* **closing**: ``close_after`` consecutive judged minutes back in the band close it;
+  its end is the start of the first of them;
 * **the root cause**: over the insight's window, each service's fault excess - its
   faults less its baseline fault rate (the ``history_minutes`` before the insight)
   times its requests - less the largest excess among the services it calls (what its
@@ -285,6 +287,7 @@ class InsightEngine:
         current: _Episode | None = None
         above = within = 0
         pending: list[int] = []
+        returned: int | None = None  # the first minute back in the band
         for t in range(scan, last, 60):
             minute = minutes.get(t, _Minute(t))
             history = [
@@ -304,7 +307,11 @@ class InsightEngine:
                 continue
             state.state, state.reason = "OK", ""
             bands[t] = expected
-            out = minute.total >= s.min_requests and minute.rate > expected.upper
+            if current is not None:
+                excluded.add(t)
+            if minute.total < s.min_requests:
+                continue  # too few requests to judge: neither opens nor closes
+            out = minute.rate > expected.upper
             if current is None:
                 if out:
                     above += 1
@@ -315,18 +322,16 @@ class InsightEngine:
                 else:
                     above, pending = 0, []
             else:
-                if out or (minute.total >= s.min_requests and minute.rate > expected.upper):
-                    within = 0
+                if out:
+                    within, returned = 0, None
                     current.minutes.append(t)
-                    excluded.add(t)
                 else:
                     within += 1
+                    returned = t if returned is None else returned
                     if within >= s.close_after:
-                        current.end = t - (s.close_after - 1) * 60
+                        current.end = returned
                         episodes.append(current)
-                        current, above, pending, within = None, 0, [], 0
-                    else:
-                        excluded.add(t)
+                        current, above, pending, within, returned = None, 0, [], 0, None
         if current is not None:
             episodes.append(current)
             state.state = "ACTIVE"
