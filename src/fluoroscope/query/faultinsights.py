@@ -30,7 +30,9 @@ never trace by trace):
 :class:`InsightEngine.evaluate` rescans the last ``lookback_minutes`` (and back to the
 start of any insight still active) at each pass: the scan is deterministic, an
 insight's id derives from its group and start minute, so passes agree with each other
-and with a restart. Insights are persisted in the store (``api_settings``, kind
+and with a restart. The per-minute series of each group is kept between passes, all but
+its last ``REREAD_MINUTES`` minutes, which are read again (late segments); an insight
+stored as closed with the same end is not recomputed. Insights are persisted in the store (``api_settings``, kind
 ``xray-insight``) with their events and a timeline (rate and band per minute) for the
 console. Contract: blocking (store calls); :meth:`evaluate` for one thread at a time,
 the reads thread-safe.
@@ -58,6 +60,9 @@ _NAMESPACE: Final = uuid.UUID("6a1f3c52-2f0e-4d0b-9a43-55b1d0c7e0aa")
 _TIMELINE_PAD: Final = 30  # minutes of timeline kept either side of an insight
 _MAX_TIMELINE: Final = 400
 _MAX_SCAN_MINUTES: Final = 24 * 60
+REREAD_MINUTES: Final = 10
+"""Minutes before the end of the last pass read again at the next one (segments that
+arrive later than this are not counted in a minute already read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +225,8 @@ class InsightEngine:
         self.settings = settings or BandSettings()
         self._lock = threading.Lock()
         self._states: dict[str, GroupState] = {}
+        # per (group, filter): (first minute, end, entry requests per minute) last read
+        self._cache: dict[tuple[str, str], tuple[int, int, dict[int, _Minute]]] = {}
 
     # -- reads -----------------------------------------------------------------------
 
@@ -264,18 +271,7 @@ class InsightEngine:
             if insight["State"] == "ACTIVE":
                 scan = min(scan, int(insight["StartTime"]))
         scan = max(scan, last - _MAX_SCAN_MINUTES * 60)
-        read_from = scan - s.history_minutes * 60
-        nodes, _ = group_graph_rows(
-            self._store, self._groups, self._tracked, group, read_from, last, 60
-        )
-        minutes: dict[int, _Minute] = {}
-        for row in nodes:
-            if not row.get("is_root"):
-                continue
-            m = minutes.setdefault(int(row["bucket"]), _Minute(int(row["bucket"])))
-            m.total += int(row["total"])
-            m.ok += int(row["ok"])
-            m.faults += int(row["faults"])
+        minutes = self._series(group, scan - s.history_minutes * 60, last)
         excluded: set[int] = set()
         for insight in stored:
             if int(insight["StartTime"]) < scan:
@@ -339,6 +335,31 @@ class InsightEngine:
             self._record(group, episode, minutes, bands, stored, now)
         return state
 
+    def _series(self, group: Group, start: int, end: int) -> dict[int, _Minute]:
+        """The group's entry requests per minute in ``[start, end)``: the minutes up to
+        ``REREAD_MINUTES`` before the last pass's end are kept from earlier passes (for
+        the same filter), the rest read from the engine."""
+        ident = (group.name, group.filter_expression or "")
+        cached = self._cache.get(ident)
+        minutes: dict[int, _Minute] = {}
+        read_from = start
+        if cached is not None and cached[0] <= start < cached[1]:
+            kept_until = max(start, cached[1] - REREAD_MINUTES * 60)
+            minutes = {t: m for t, m in cached[2].items() if start <= t < kept_until}
+            read_from = kept_until
+        nodes, _ = group_graph_rows(
+            self._store, self._groups, self._tracked, group, read_from, end, 60
+        )
+        for row in nodes:
+            if not row.get("is_root"):
+                continue
+            m = minutes.setdefault(int(row["bucket"]), _Minute(int(row["bucket"])))
+            m.total += int(row["total"])
+            m.ok += int(row["ok"])
+            m.faults += int(row["faults"])
+        self._cache[ident] = (start, end, minutes)
+        return minutes
+
     def _record(
         self,
         group: Group,
@@ -351,6 +372,8 @@ class InsightEngine:
         s = self.settings
         insight_id = str(uuid.uuid5(_NAMESPACE, f"{group.name}/{episode.start}"))
         old = next((i for i in stored if i["InsightId"] == insight_id), None)
+        if old and old["State"] == "CLOSED" and old.get("EndTime") == episode.end:
+            return  # closed as stored: nothing more to learn about it
         end = episode.end if episode.end is not None else (int(now) - s.lag_seconds) // 60 * 60
         end = max(end, episode.start + 60)
         window = group_graph_rows(
