@@ -80,6 +80,15 @@ def test_an_incident_opens_an_insight_naming_the_service_then_closes_it(store: S
     calm = rates[_minute(INCIDENT.stop + 3)]
     assert calm["Lower"] <= calm["Rate"] <= calm["Upper"]
 
+    later = _minute(HISTORY + len(INCIDENT) + AFTER) + 3 * 3600  # past the scan
+    groups = GroupService(store)
+    forgetting = InsightEngine(
+        store, groups, GroupStats(store, groups, clock=lambda: later),
+        clock=lambda: later, settings=SETTINGS, retention_seconds=1800,
+    )  # fmt: skip
+    forgetting.evaluate()
+    assert forgetting.insights() == []  # closed for longer than the retention period
+
 
 def test_a_history_too_short_gives_a_reason_and_no_insight(chdb_dir: Path) -> None:
     store = Store.open("chdb", chdb_dir, 30, database=f"t_{uuid.uuid4().hex[:12]}")

@@ -34,7 +34,7 @@ and with a restart. The per-minute series of each group is kept between passes, 
 its last ``REREAD_MINUTES`` minutes, which are read again (late segments); an insight
 stored as closed with the same end is not recomputed. Insights are persisted in the store (``api_settings``, kind
 ``xray-insight``) with their events and a timeline (rate and band per minute) for the
-console. Contract: blocking (store calls); :meth:`evaluate` for one thread at a time,
+console, and forgotten once closed for longer than the retention period. Contract: blocking (store calls); :meth:`evaluate` for one thread at a time,
 the reads thread-safe.
 """
 
@@ -217,12 +217,14 @@ class InsightEngine:
         *,
         clock: Callable[[], float],
         settings: BandSettings | None = None,
+        retention_seconds: float = 30 * 86_400,
     ) -> None:
         self._store = store
         self._groups = groups
         self._tracked = tracked
         self._clock = clock
         self.settings = settings or BandSettings()
+        self._retention = retention_seconds
         self._lock = threading.Lock()
         self._states: dict[str, GroupState] = {}
         # per (group, filter): (first minute, end, entry requests per minute) last read
@@ -252,11 +254,17 @@ class InsightEngine:
     def evaluate(self) -> list[GroupState]:
         """One pass over every insights-enabled group; returns their states."""
         now = self._clock()
-        stored = self.insights()
+        stored = []
+        for insight in self.insights():  # past the retention period: forgotten
+            if insight.get("EndTime", now) < now - self._retention:
+                self._store.settings.delete(KIND, insight["InsightId"])
+            else:
+                stored.append(insight)
         states: dict[str, GroupState] = {}
-        for group in self._groups.all():
-            if not group.insights_enabled:
-                continue
+        enabled = [g for g in self._groups.all() if g.insights_enabled]
+        wanted = {(g.name, g.filter_expression or "") for g in enabled}
+        self._cache = {k: v for k, v in self._cache.items() if k in wanted}
+        for group in enabled:
             mine = [i for i in stored if i["GroupName"] == group.name]
             states[group.name] = self._evaluate_group(group, mine, now)
         with self._lock:

@@ -109,7 +109,13 @@ class ServerState:
         )
         self.sampling = SamplingService(self.store, self.clock)
         self.settings = ApiSettings(self.store, self._taggable, self.clock)
-        self.insights = InsightEngine(self.store, self.groups, self.group_stats, clock=self.clock)
+        self.insights = InsightEngine(
+            self.store,
+            self.groups,
+            self.group_stats,
+            clock=self.clock,
+            retention_seconds=self.retention_seconds,
+        )
 
     def _taggable(self, arn: str) -> bool:
         """Whether a group or a sampling rule has the ARN ``arn`` (blocking)."""
