@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -162,6 +163,21 @@ def test_bad_insight_requests_are_refused(
         with pytest.raises(botocore.exceptions.ClientError) as err:
             call()
         assert _code(err) == "InvalidRequestException"
+    # what boto3 checks before sending, sent as another client might
+    window = {"StartTime": time.time() - 60, "EndTime": time.time(), "GroupName": "checkout"}
+    for path, body in (
+        ("/InsightSummaries", {**window, "MaxResults": 101}),
+        ("/InsightSummaries", {**window, "MaxResults": 0}),
+        ("/InsightSummaries", {**window, "States": ["ACTIVE", "CLOSED"]}),
+        ("/InsightSummaries", {**window, "States": ["OPEN"]}),
+        ("/InsightSummaries", {"StartTime": time.time()}),
+        ("/InsightEvents", {"InsightId": found[0]["InsightId"], "MaxResults": 51}),
+        ("/Insight", {}),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _post(server, path, body)
+        assert refused.value.code == 400
+        assert json.loads(refused.value.read())["__type"] == "InvalidRequestException"
 
 
 def test_a_group_with_too_short_a_history_is_learning(server: ServerProcess) -> None:

@@ -77,6 +77,8 @@ class InsightEvaluator:
                 self._engine.evaluate()
             except FluoroscopeError as exc:  # the store refused: try again next time
                 log.warning("Insights were not evaluated: %s", exc)
+            except Exception:  # a bug must not end the evaluations for good
+                log.exception("Insights were not evaluated")
             self.passes += 1
             self._stop.wait(self._interval)
 
