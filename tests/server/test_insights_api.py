@@ -87,7 +87,7 @@ def test_incidents_become_closed_insights_naming_ledger(found: list[dict[str, An
         assert insight["GroupName"] == "checkout"
         assert insight["GroupARN"].endswith(":group/checkout")
         assert insight["Categories"] == ["FAULT"]
-        assert insight["RootCauseServiceId"]["Name"] == "ledger"
+        assert insight["RootCauseServiceId"] == {"Name": "ledger", "Names": ["ledger"]}
         assert insight["EndTime"] > insight["StartTime"]
         impact = insight["ClientRequestImpactStatistics"]
         assert impact["FaultCount"] > 0 and impact["TotalCount"] >= impact["FaultCount"]

@@ -173,7 +173,11 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _service_id(name: str, type_: str) -> dict[str, Any]:
-    return {"Name": name, "Names": [name], "Type": type_}
+    """X-Ray's ServiceId; a service without an origin has no Type."""
+    found: dict[str, Any] = {"Name": name, "Names": [name]}
+    if type_:
+        found["Type"] = type_
+    return found
 
 
 def root_cause(
@@ -402,7 +406,10 @@ class InsightEngine:
         peak = max((minutes[t].rate for t in episode.minutes if t in minutes), default=0.0)
         expected = bands.get(episode.start)
         upper = expected.upper if expected else 0.0
-        cause_text = f"{cause[0]} ({cause[1]})" if cause else "an unidentified service"
+        if cause is None:
+            cause_text = "an unidentified service"
+        else:
+            cause_text = f"{cause[0]} ({cause[1]})" if cause[1] else cause[0]
         state = "ACTIVE" if episode.end is None else "CLOSED"
         summary = (
             f"Fault rate of group {group.name} rose to {peak:.0%} of requests, above its "

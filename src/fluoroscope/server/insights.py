@@ -218,10 +218,15 @@ async def impact_graph(
             refs[(e["dst_name"], e["dst_type"])]
         )
     services = [
-        {"ReferenceId": refs[k], "Type": k[1], "Name": k[0], "Names": [k[0]],
-         "Edges": [{"ReferenceId": ref} for ref in sorted(calls.get(k, ()))]}
+        {
+            "ReferenceId": refs[k],
+            "Name": k[0],
+            "Names": [k[0]],
+            **({"Type": k[1]} if k[1] else {}),
+            "Edges": [{"ReferenceId": ref} for ref in sorted(calls.get(k, ()))],
+        }
         for k in keys
-    ]  # fmt: skip
+    ]  # fmt: skip  (no Type for a service without an origin, as GetServiceGraph)
     return {
         "InsightId": record["InsightId"],
         "StartTime": start,

@@ -69,7 +69,8 @@ function groupStates(states) {
 }
 
 function serviceName(id) {
-  return id ? `${id.Name} (${id.Type})` : 'not identified';
+  if (!id) return 'not identified';
+  return id.Type ? `${id.Name} (${id.Type})` : id.Name;
 }
 
 function stats(st) {
