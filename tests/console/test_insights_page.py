@@ -114,3 +114,12 @@ def test_an_incident_is_shown_active_then_closed(
     expect(closed.locator(".insight-events li")).to_have_count(2)
     assert page.locator('article.insight[data-state="ACTIVE"]').count() == 0
     screenshot(page, "insights-closed")
+
+
+def test_a_narrow_window_has_no_sideways_scrolling(page: Page) -> None:
+    page.set_viewport_size({"width": 420, "height": 800})
+    page.goto("/#/insights?range=3h")
+    page.locator("#insight-list > *").first.wait_for()
+    page.locator("#insight-groups > *").first.wait_for()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, overflow
