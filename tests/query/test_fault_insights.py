@@ -102,3 +102,18 @@ def test_a_history_too_short_gives_a_reason_and_no_insight(chdb_dir: Path) -> No
         assert engine.insights() == []
     finally:
         store.close()
+
+
+def test_minutes_without_traffic_neither_close_nor_open(chdb_dir: Path) -> None:
+    store = Store.open("chdb", chdb_dir, 30, database=f"t_{uuid.uuid4().hex[:12]}")
+    try:
+        # the incident lasts until the traffic stops: an outage, not a recovery
+        store.write(Assembler(store).assemble(traffic(T0, 50, range(44, 50))))
+        GroupService(store).create("outage", None, True, False)
+        engine = _engine(store, _minute(60) + 61)
+        (state,) = engine.evaluate()
+        assert state.state == "ACTIVE"
+        (insight,) = engine.insights()
+        assert insight["State"] == "ACTIVE" and insight["StartTime"] == _minute(44)
+    finally:
+        store.close()
