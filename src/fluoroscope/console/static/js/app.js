@@ -18,10 +18,9 @@ const VIEWS = {
   analytics: () => import('./views/analytics.js'),
   sampling: () => import('./views/sampling.js'),
   groups: () => import('./views/groups.js'),
-  insights: () => import('./views/insights.js'),
 };
-const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups', insights: 'insights' };
-const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups', insights: 'Insights' };
+const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups' };
+const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups' };
 
 const root = document.getElementById('view');
 const picker = document.getElementById('range');
@@ -87,6 +86,11 @@ onAuthRequired((err) => {
   asking.showModal();
   input.focus();
 });
+
+// Insights: a group's fault rate against its learned band (#/insights).
+VIEWS.insights = () => import('./views/insights.js');
+NAV.insights = 'insights';
+TITLES.insights = 'Insights';
 
 window.addEventListener('hashchange', show);
 document.addEventListener('keydown', (event) => {
