@@ -166,7 +166,12 @@ def server(
     ] = False,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
-    from fluoroscope.config import ConfigError, resolve_otlp_config, resolve_server_config
+    from fluoroscope.config import (
+        ConfigError,
+        resolve_insights_interval,
+        resolve_otlp_config,
+        resolve_server_config,
+    )
     from fluoroscope.model.errors import StoreUnavailable
 
     try:
@@ -191,6 +196,7 @@ def server(
             credentials=bool(config.access_keys or config.api_keys),
             insecure_no_auth=config.insecure_no_auth,
         )
+        insights_interval = resolve_insights_interval()
     except ConfigError as exc:
         _fail(str(exc))
     from fluoroscope.ingest.otlp import TranslateOptions
@@ -230,6 +236,7 @@ def server(
             otlp_options=TranslateOptions(
                 frozenset(otlp.indexed_attributes), otlp.index_all_attributes
             ),
+            insights_interval=insights_interval,
         )
     except (StartupError, StoreUnavailable) as exc:
         _fail(str(exc), debug=debug)

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_DAEMON_BUFFER_DIR",
     "DEFAULT_DATA_DIR",
     "DEFAULT_DEMO_RATE",
+    "DEFAULT_INSIGHTS_INTERVAL",
     "DEFAULT_LISTEN",
     "DEFAULT_OTLP_GRPC_LISTEN",
     "DEFAULT_OTLP_HTTP_LISTEN",
@@ -48,6 +49,7 @@ __all__ = [
     "ENV_DEMO_TEMPLATE",
     "ENV_INGEST_WORKERS",
     "ENV_INSECURE_NO_AUTH",
+    "ENV_INSIGHTS_INTERVAL",
     "ENV_LISTEN",
     "ENV_OTLP_GRPC_LISTEN",
     "ENV_OTLP_HTTP_LISTEN",
@@ -68,6 +70,7 @@ __all__ = [
     "parse_listen",
     "resolve_daemon_config",
     "resolve_demo_config",
+    "resolve_insights_interval",
     "resolve_otlp_config",
     "resolve_server_config",
     "resolve_server_url",
@@ -84,6 +87,7 @@ ENV_STORE: Final = "FLUOROSCOPE_STORE"
 ENV_RETENTION_DAYS: Final = "FLUOROSCOPE_RETENTION_DAYS"
 ENV_CACHED_TRACES: Final = "FLUOROSCOPE_CACHED_TRACES"  # traces ingest keeps merge state for
 ENV_INGEST_WORKERS: Final = "FLUOROSCOPE_INGEST_WORKERS"  # ingest worker processes
+ENV_INSIGHTS_INTERVAL: Final = "FLUOROSCOPE_INSIGHTS_INTERVAL"  # seconds between Insights passes
 ENV_SERVER: Final = "FLUOROSCOPE_SERVER"  # where terminal commands find the API
 ENV_DEMO_RATE: Final = "FLUOROSCOPE_DEMO_RATE"  # fluoroscope demo: requests per second
 ENV_DEMO_DURATION: Final = "FLUOROSCOPE_DEMO_DURATION"  # seconds of traffic (unset: until Ctrl-C)
@@ -221,6 +225,18 @@ def _env_int(env: Mapping[str, str], name: str, default: int, what: str) -> int:
         return int(raw) if raw else default
     except ValueError:
         raise ConfigError(f"{name}: expected {what}, got {raw!r}") from None
+
+
+DEFAULT_INSIGHTS_INTERVAL: Final = 60
+
+
+def resolve_insights_interval(env: Mapping[str, str] | None = None) -> int:
+    """Seconds between two evaluations of the Insights of every group (1-3600)."""
+    env = os.environ if env is None else env
+    value = _env_int(env, ENV_INSIGHTS_INTERVAL, DEFAULT_INSIGHTS_INTERVAL, "seconds (1-3600)")
+    if not 1 <= value <= 3600:
+        raise ConfigError(f"{ENV_INSIGHTS_INTERVAL}: expected seconds (1-3600), got {value}")
+    return value
 
 
 def _masked(url: str) -> str:

@@ -123,12 +123,12 @@ def test_settings_report_what_fluoroscope_does(server: ServerProcess) -> None:
     assert _code(err) == "InvalidRequestException" and "CloudWatchLogs" in str(err.value)
 
 
-def test_insights_answer_a_clear_error(server: ServerProcess) -> None:
+def test_insights_refuse_a_window_older_than_30_days(server: ServerProcess) -> None:
     client = server.xray()
     with pytest.raises(botocore.exceptions.ClientError) as err:
         client.get_insight_summaries(StartTime=0, EndTime=60, GroupName="Default")
     assert _code(err) == "InvalidRequestException"
-    assert "GetInsightSummaries" in str(err.value) and "Insights" in str(err.value)
+    assert "30 days" in str(err.value)
 
 
 def test_sampling_counters(server: ServerProcess) -> None:

@@ -111,6 +111,6 @@ def test_settings_and_policies_with_the_aws_cli(aws: str, server: ServerProcess)
     assert _cli(aws, server, "update-trace-segment-destination", "--destination", "XRay")
     assert "CloudWatchLogs" in _refused(aws, server, "update-trace-segment-destination",
                                         "--destination", "CloudWatchLogs")  # fmt: skip
-    assert "GetInsightSummaries" in _refused(aws, server, "get-insight-summaries",
+    assert "30 days" in _refused(aws, server, "get-insight-summaries",
                                              "--group-name", "Default", "--start-time", "0",
                                              "--end-time", "60")  # fmt: skip

@@ -1,4 +1,4 @@
-"""X-Ray operations for sampling rules, tags, policies and settings; Insights refused.
+"""X-Ray operations for sampling rules, tags, policies, settings and Insights.
 
 Routing and shapes only: each handler checks its parameters' types, calls
 :class:`~fluoroscope.server.sampling.SamplingService` or
@@ -9,8 +9,9 @@ answer. :data:`ROUTES` and :data:`OPERATIONS` are merged into the app's tables.
 the same errors): the live sampling statistics per rule and client, and the what-if
 replay of a proposed rule set over a window of stored traffic.
 
-The Insights operations (and Transaction Search's trace retrieval) answer
-``InvalidRequestException`` naming the operation and saying it is not available here.
+The Insights operations are :mod:`fluoroscope.server.insights`'s. Transaction Search's
+trace retrieval answers ``InvalidRequestException`` naming the operation and saying it
+is not available here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from fluoroscope.model.errors import InvalidRequest
 from fluoroscope.model.sampling import proposed_rules
 from fluoroscope.query.whatif import what_if
+from fluoroscope.server import insights
 from fluoroscope.server.resources import check_tags
 from fluoroscope.server.xray import require_time
 
@@ -157,7 +159,6 @@ def _not_here(operation: str, feature: str) -> Handler:
     return refuse
 
 
-_INSIGHTS: Final = "X-Ray Insights"
 _RETRIEVAL: Final = "Transaction Search trace retrieval"
 
 _TABLE: Final[tuple[tuple[str, str, Handler], ...]] = (
@@ -179,14 +180,7 @@ _TABLE: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("/UpdateIndexingRule", "UpdateIndexingRule", update_indexing_rule),
     ("/GetTraceSegmentDestination", "GetTraceSegmentDestination", get_destination),
     ("/UpdateTraceSegmentDestination", "UpdateTraceSegmentDestination", update_destination),
-    ("/InsightSummaries", "GetInsightSummaries", _not_here("GetInsightSummaries", _INSIGHTS)),
-    ("/Insight", "GetInsight", _not_here("GetInsight", _INSIGHTS)),
-    ("/InsightEvents", "GetInsightEvents", _not_here("GetInsightEvents", _INSIGHTS)),
-    (
-        "/InsightImpactGraph",
-        "GetInsightImpactGraph",
-        _not_here("GetInsightImpactGraph", _INSIGHTS),
-    ),
+    *insights.ROUTES,
     (
         "/StartTraceRetrieval",
         "StartTraceRetrieval",
@@ -237,6 +231,7 @@ async def sampling_what_if(
 API_ROUTES: Final[dict[str, Handler]] = {
     "/api/sampling/live": sampling_live,
     "/api/sampling/whatif": sampling_what_if,
+    **insights.API_ROUTES,
 }
 """Fluoroscope's own sampling endpoints (POST), served with the X-Ray operations'
 error handling."""

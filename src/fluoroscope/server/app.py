@@ -33,6 +33,7 @@ from fluoroscope.model.errors import (
 )
 from fluoroscope.model.ids import normalize_trace_id
 from fluoroscope.query.compile import DEFAULT_SAMPLE_RATE, Condition, both, sample_condition
+from fluoroscope.query.faultinsights import InsightEngine
 from fluoroscope.query.filter.parser import parse_entity_selector
 from fluoroscope.query.graph import filtered_graph, service_graph
 from fluoroscope.query.groups import GroupService
@@ -97,6 +98,7 @@ class ServerState:
     logs: LogsState = field(init=False)  # the CloudWatch Logs API's; close() it at the end
     sampling: SamplingService = field(init=False)
     settings: ApiSettings = field(init=False)  # tags, policies, encryption, indexing
+    insights: InsightEngine = field(init=False)  # X-Ray Insights (evaluated by run.py)
 
     def __post_init__(self) -> None:
         self.groups = GroupService(self.store)
@@ -108,6 +110,13 @@ class ServerState:
         )
         self.sampling = SamplingService(self.store, self.clock)
         self.settings = ApiSettings(self.store, self._taggable, self.clock)
+        self.insights = InsightEngine(
+            self.store,
+            self.groups,
+            self.group_stats,
+            clock=self.clock,
+            retention_seconds=self.retention_seconds,
+        )
 
     def _taggable(self, arn: str) -> bool:
         """Whether a group or a sampling rule has the ARN ``arn`` (blocking)."""

@@ -37,6 +37,7 @@ from fluoroscope.model.net import is_loopback
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.server.auth import AccessPolicy
 from fluoroscope.server.datadir import StartupError, claim_data_dir
+from fluoroscope.server.insights import InsightEvaluator
 from fluoroscope.server.otlp import GrpcServer, OtlpLogSink, create_otlp_app
 from fluoroscope.store.store import Store
 
@@ -129,6 +130,7 @@ async def _serve(
     otlp_sock: socket.socket | None,
     otlp_grpc: OtlpAddress | None,
     otlp_options: TranslateOptions,
+    insights_interval: float,
 ) -> None:
     loop = asyncio.get_running_loop()
     ingest = IngestProcess(
@@ -151,6 +153,8 @@ async def _serve(
     ingest.prepare = state.group_stats.prepare
     state.group_stats.on_change = ingest.gather_contributions
     await asyncio.to_thread(state.group_stats.refresh)
+    evaluator = InsightEvaluator(state.insights, insights_interval)
+    evaluator.start()
     grpc_server = _grpc_server(state, otlp_grpc, loop, announce)
     ingest.start()
     app = create_app(state)
@@ -214,6 +218,7 @@ async def _serve(
         if grpc_server is not None:
             await asyncio.to_thread(grpc_server.stop)
         await asyncio.gather(retention, return_exceptions=True)
+        await asyncio.to_thread(evaluator.close)
         await asyncio.to_thread(state.logs.close)
         await asyncio.to_thread(ingest.close)
         counters = ingest.counters
@@ -321,6 +326,7 @@ def serve(
     otlp_http: OtlpAddress | None = None,
     otlp_grpc: OtlpAddress | None = None,
     otlp_options: TranslateOptions | None = None,
+    insights_interval: float = 60.0,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (blocking). See the module docstring.
 
@@ -328,7 +334,8 @@ def serve(
     access policy (default: open, Host/Origin/content-type checks only); ``wide_open``
     says ``--insecure-no-auth`` was given, which is logged loudly. ``otlp_http`` and
     ``otlp_grpc``: OTLP's own listeners (None: off; OTLP/HTTP is also served on the
-    main port); ``otlp_options``: which span attributes become annotations."""
+    main port); ``otlp_options``: which span attributes become annotations;
+    ``insights_interval``: seconds between two evaluations of the groups' Insights."""
     run: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
@@ -376,6 +383,7 @@ def serve(
                     otlp_sock,
                     otlp_grpc,
                     otlp_options or TranslateOptions(),
+                    insights_interval,
                 )
             )
         finally:

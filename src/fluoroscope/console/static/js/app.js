@@ -88,6 +88,11 @@ onAuthRequired((err) => {
   input.focus();
 });
 
+// Insights: a group's fault rate against its learned band (#/insights).
+VIEWS.insights = () => import('./views/insights.js');
+NAV.insights = 'insights';
+TITLES.insights = 'Insights';
+
 window.addEventListener('hashchange', show);
 document.addEventListener('keydown', (event) => {
   if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
