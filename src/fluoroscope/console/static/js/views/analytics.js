@@ -13,6 +13,7 @@ import { groupPicker, shiftError, withGroup } from '../groups.js';
 import * as format from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
+import { causeTables } from './rootcause.js';
 
 const CAP = 2000; // most traces read per set
 const REFRESH_MS = 10000; // live ranges refresh this often
@@ -303,6 +304,7 @@ export function render(root, route, ctx) {
           h('h2', null, 'Requests, faults, errors and throttles of ', setLabel('a')),
           series)),
     ];
+    fresh.push(causeTables(setA.list, { filter: filters.a, carry }));
     if (comparing) fresh.push(comparison(setA, setB));
 
     // Swap in one go, then draw into the attached containers and drop the old charts, so a

@@ -1,0 +1,126 @@
+"""Finding causes in the console (Chromium, ``fluoroscope demo``): root causes, the trace-id box.
+
+A legacy order makes the demo's ``getOrder`` function raise ``KeyError`` three levels
+down, in ``loadLegacyOrder``: its trace must open with that root cause stated (service,
+entity path, exception and stack) and the timeline scrolled to the entry holding it,
+selected and marked. The Analytics view lists fault, error and response-time root causes
+of the chosen set, and a cause's link lists exactly traces that hold it. The header's
+trace-id box opens a trace from either id form (or a whole X-Amzn-Trace-Id value) and
+points out anything else.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+
+from playwright.sync_api import expect
+
+from tests.console.conftest import Demo, Watched, screenshot
+from tests.support import wait_for
+
+LEGACY = 'rootcause.fault.entity { last and name = "loadLegacyOrder" }'
+
+
+def _legacy_trace(demo: Demo) -> str | None:
+    now = time.time()
+    found = demo.xray().get_trace_summaries(
+        StartTime=now - 900, EndTime=now + 5, FilterExpression=LEGACY
+    )["TraceSummaries"]
+    return str(found[0]["Id"]) if found else None
+
+
+def test_a_failed_trace_opens_on_its_root_cause(watched: Watched, demo: Demo) -> None:
+    trace_id = wait_for(lambda: _legacy_trace(demo), timeout=120, interval=1)
+    page = watched.page
+    page.set_viewport_size({"width": 1280, "height": 500})  # the entry starts off-screen
+    page.goto(f"/#/trace/{trace_id}")
+    panel = page.locator("#root-causes")
+    expect(panel).to_be_visible()
+    expect(panel.locator("h2")).to_have_text("Root cause")
+    fault = panel.locator('.rc-cause[data-category="fault"]').first
+    expect(fault).to_have_attribute("data-entity", "loadLegacyOrder")
+    expect(fault.locator(".rc-path .rc-step.last")).to_contain_text("loadLegacyOrder")
+    expect(fault.locator(".rc-path .rc-step.last")).to_contain_text("KeyError")
+    expect(fault.locator(".rc-ex-title")).to_contain_text("KeyError")
+    expect(fault.locator(".rc-stack li").first).to_contain_text("_parse_legacy")
+    assert fault.get_attribute("data-service")
+
+    row = page.locator('#timeline .tl-row[data-name="loadLegacyOrder"]')
+    expect(row).to_have_class(re.compile(r"\brc-entry\b"))
+    expect(row).to_have_class(re.compile(r"\bselected\b"))
+    expect(row).to_have_attribute("data-rootcause", re.compile("fault"))
+    expect(row).to_be_in_viewport()
+    expect(page).to_have_url(re.compile(r"select="))
+    expect(page.locator("#details h2")).to_have_text("loadLegacyOrder")
+    screenshot(page, "root-cause")
+
+    # an entry chosen in the link wins over the root cause
+    invocation = page.locator("#timeline .tl-row").first.get_attribute("data-id")
+    page.goto(f"/#/trace/{trace_id}?select={invocation}")
+    expect(page.locator("#root-causes")).to_be_visible()
+    expect(page.locator(f'#timeline .tl-row[data-id="{invocation}"]')).to_have_class(
+        re.compile(r"\bselected\b")
+    )
+    expect(row).not_to_have_class(re.compile(r"\bselected\b"))
+
+
+def test_analytics_ranks_root_causes_and_links_to_their_traces(
+    watched: Watched, demo: Demo
+) -> None:
+    wait_for(lambda: _legacy_trace(demo), timeout=120, interval=1)
+    page = watched.page
+    page.goto("/#/analytics?range=15m")
+    tables = page.locator("#root-cause-tables")
+    for category in ("fault", "error", "responsetime"):
+        expect(tables.locator(f'.rc-table-panel[data-category="{category}"]')).to_be_visible()
+    legacy = tables.locator('table[data-category="fault"] tr[data-entity="loadLegacyOrder"]')
+    expect(legacy).to_have_count(1)
+    expect(legacy.locator("td").nth(2)).to_have_text("KeyError")
+    expect(tables.locator('table[data-category="responsetime"] tbody tr').first).to_be_visible()
+
+    link = legacy.locator("a")
+    target = link.get_attribute("href") or ""
+    expression = urllib.parse.parse_qs(target.split("?", 1)[1])["filter"][0]
+    assert "loadLegacyOrder" in expression and "KeyError" in expression
+    link.click()
+    expect(page.locator("#trace-list[data-state=loaded]")).to_have_count(1)
+    listed = page.locator("#trace-list tbody tr").all()
+    assert listed
+    now = time.time()
+    holding = demo.xray().get_trace_summaries(
+        StartTime=now - 900, EndTime=now + 5, FilterExpression=expression
+    )["TraceSummaries"]
+    assert holding
+    for summary in holding:
+        causes = summary["FaultRootCauses"]
+        assert any(
+            c["Services"][0]["EntityPath"][-1]["Name"] == "loadLegacyOrder" for c in causes
+        ), causes
+
+
+def test_the_header_box_opens_a_trace_by_either_id_form(watched: Watched, demo: Demo) -> None:
+    trace_id = wait_for(lambda: _legacy_trace(demo), timeout=120, interval=1)
+    w3c = trace_id[2:].replace("-", "").upper()  # 32 hex digits, as OpenTelemetry shows it
+    page = watched.page
+    page.goto("/#/map?range=15m")
+    box = page.locator("#trace-id-box")
+    box.fill("not-a-trace")
+    box.press("Enter")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#trace-id-error")).to_contain_text("Not a trace id")
+    expect(page).to_have_url(re.compile(r"#/map"))
+
+    box.fill(f" {w3c} ")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(f"#/trace/{trace_id}$"))
+    expect(page.locator("#root-causes")).to_be_visible()
+    expect(page.locator("#timeline .tl-row").first).to_be_visible()
+    expect(box).to_have_value("")
+
+    page.goto("/#/traces?range=15m")
+    page.locator("#trace-id-box").fill(f"Root={trace_id};Parent=53995c3f42cd8ad8;Sampled=1")
+    page.locator("#trace-id-box").press("Enter")
+    expect(page).to_have_url(re.compile(f"#/trace/{trace_id}$"))
+    expect(page.locator("h1 .tl-trace-id")).to_have_text(trace_id)
