@@ -6,19 +6,21 @@ entity path, exception and stack) and the timeline scrolled to the entry holding
 selected and marked. The Analytics view lists fault, error and response-time root causes
 of the chosen set, and a cause's link lists exactly traces that hold it. The header's
 trace-id box opens a trace from either id form (or a whole X-Amzn-Trace-Id value) and
-points out anything else.
+points out anything else. The live map loses no click while it refreshes, zooms with
+buttons, and a node's panel gives its p50 / p90 / p99.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.parse
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.console.conftest import Demo, Watched, screenshot
-from tests.support import wait_for
+from tests.support import DEMO_FUNCTION, wait_for
 
 LEGACY = 'rootcause.fault.entity { last and name = "loadLegacyOrder" }'
 
@@ -124,3 +126,49 @@ def test_the_header_box_opens_a_trace_by_either_id_form(watched: Watched, demo: 
     page.locator("#trace-id-box").press("Enter")
     expect(page).to_have_url(re.compile(f"#/trace/{trace_id}$"))
     expect(page.locator("h1 .tl-trace-id")).to_have_text(trace_id)
+
+
+def _scale(page: Page) -> float:
+    transform = page.locator("#service-map g.viewport").get_attribute("transform") or ""
+    found = re.search(r"scale\(([0-9.]+)\)", transform)
+    assert found, transform
+    return float(found[1])
+
+
+def test_map_clicks_are_never_lost_while_it_refreshes(watched: Watched, demo: Demo) -> None:
+    """100 clicks, each held down 150 ms while the live map redraws every second: every
+    click opens its node's panel (a redraw under a press used to swallow the click)."""
+    page = watched.page
+    page.goto("/#/map?range=15m")
+    chosen = [("orders-api/prod", "AWS::ApiGateway::Stage"), DEMO_FUNCTION]
+    names = [name for name, _ in chosen]
+    nodes = [
+        page.locator(
+            f"#service-map g.node[data-name={json.dumps(n)}][data-type={json.dumps(t)}] circle.hub"
+        )
+        for n, t in chosen
+    ]
+    for node in nodes:
+        expect(node).to_be_visible()
+    canvas = page.locator(".map-canvas")
+    refreshes = set()
+    for i in range(100):
+        name = names[i % 2]
+        nodes[i % 2].click(delay=150)
+        expect(page.locator("#node-details h2").first).to_have_text(name)
+        refreshes.add(canvas.get_attribute("data-updated"))
+    assert len(refreshes) >= 5, "the map did not refresh during the clicks"
+
+    panel = page.locator("#node-details")
+    expect(panel.locator("dt", has_text="p50 / p90 / p99")).to_have_count(1)
+    assert re.fullmatch(
+        r"\S+ \S+ / \S+ \S+ / \S+ \S+",
+        panel.locator("dt:text-is('p50 / p90 / p99') + dd").inner_text(),
+    )
+
+    before = _scale(page)
+    page.get_by_role("button", name="Zoom in").click()
+    assert _scale(page) > before
+    page.get_by_role("button", name="Zoom out").click()
+    page.get_by_role("button", name="Zoom out").click()
+    assert _scale(page) < before
