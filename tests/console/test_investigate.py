@@ -172,3 +172,49 @@ def test_map_clicks_are_never_lost_while_it_refreshes(watched: Watched, demo: De
     page.get_by_role("button", name="Zoom out").click()
     page.get_by_role("button", name="Zoom out").click()
     assert _scale(page) < before
+
+
+def test_the_filter_box_completes_from_what_is_stored_and_recalls_filters(
+    watched: Watched, demo: Demo
+) -> None:
+    page = watched.page
+    page.goto("/#/traces?range=15m")
+    box = page.locator("#filter")
+    options = page.locator("#filter-suggestions [role=option]")
+    box.click()
+    box.press_sequentially("respon")
+    expect(options.first).to_have_text(re.compile(r"^responsetime"))
+    box.fill("")
+
+    function = DEMO_FUNCTION[0]
+    box.press_sequentially(f'service("{function[:-3]}')
+    expect(page.locator("#filter-suggestions")).to_be_visible()
+    wanted = options.filter(has_text=re.compile(f"^{re.escape(function)}service$"))
+    expect(wanted).to_have_count(1)
+    wanted.click()
+    expect(box).to_have_value(f'service("{function}")')
+
+    box.press_sequentially(" AND annotation.cold")
+    expect(options.first).to_have_text(re.compile(r"^annotation\.cold_start"))
+    box.press("ArrowDown")
+    box.press("Enter")
+    expect(box).to_have_value(f'service("{function}") AND annotation.cold_start ')
+    box.press_sequentially("= ")
+    expect(options).to_have_text([re.compile("^false"), re.compile("^true")])
+    options.filter(has_text="true").click()
+    expression = f'service("{function}") AND annotation.cold_start = true'
+    expect(box).to_have_value(expression + " ")
+    box.press("Enter")
+    expect(page.locator("#trace-list[data-state=loaded]")).to_have_count(1)
+    expect(page.locator("#trace-list tbody tr").first).to_be_visible()
+
+    page.goto("/#/analytics?range=15m")  # another view, another box: the filter is recalled
+    page.locator("#filter").click()
+    recent = page.locator("#filter-suggestions [role=option][data-kind=recent]")
+    expect(recent.first).to_have_text(re.compile("^" + re.escape(expression)))
+    page.locator("#filter").press("ArrowDown")
+    page.locator("#filter").press("Enter")
+    expect(page.locator("#filter")).to_have_value(expression)
+    assert page.locator("#filter-suggestions li").evaluate_all(
+        "els => els.every(e => e.children.length <= 1)"
+    )

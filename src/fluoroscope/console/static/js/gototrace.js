@@ -14,8 +14,8 @@ export function install(mount) {
     name: 'trace-id',
     autocomplete: 'off',
     spellcheck: 'false',
-    placeholder: 'Go to trace id',
-    'aria-label': 'Go to trace id',
+    placeholder: 'Trace id',
+    'aria-label': 'Open a trace by id',
     'aria-describedby': 'trace-id-error',
   });
   const error = h('span', { id: 'trace-id-error', class: 'goto-error', role: 'status' });

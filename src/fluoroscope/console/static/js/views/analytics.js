@@ -14,6 +14,7 @@ import * as format from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
 import { causeTables } from './rootcause.js';
+import { attach } from '../suggest.js';
 
 const CAP = 2000; // most traces read per set
 const REFRESH_MS = 10000; // live ranges refresh this often
@@ -202,6 +203,8 @@ export function render(root, route, ctx) {
 
   const status = h('p', { class: 'analytics-status muted', id: 'analytics-status', role: 'status' });
   const content = h('div', { class: 'analytics-content' }, state('loading', 'Loading traces…'));
+  attach(inputA, form); // autocomplete and recent filters
+  attach(inputB, form);
   root.append(h('h1', null, 'Analytics'), form, status, content);
 
   function range() {
