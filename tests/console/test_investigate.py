@@ -7,7 +7,7 @@ selected and marked. The Analytics view lists fault, error and response-time roo
 of the chosen set, and a cause's link lists exactly traces that hold it. The header's
 trace-id box opens a trace from either id form (or a whole X-Amzn-Trace-Id value) and
 points out anything else. The live map loses no click while it refreshes, zooms with
-buttons, and a node's panel gives its p50 / p90 / p99.
+buttons, and a node's panel gives its p50 / p90 / p99 and its latency and faults over time.
 """
 
 from __future__ import annotations
@@ -165,6 +165,12 @@ def test_map_clicks_are_never_lost_while_it_refreshes(watched: Watched, demo: De
         r"\S+ \S+ / \S+ \S+ / \S+ \S+",
         panel.locator("dt:text-is('p50 / p90 / p99') + dd").inner_text(),
     )
+
+    # and its latency and faults over the range, from the time-series API
+    expect(page.locator("#node-latency[data-points]")).to_have_count(1)
+    assert int(page.locator("#node-latency").get_attribute("data-points") or 0) >= 1
+    expect(page.locator("#node-latency .uplot")).to_have_count(1)
+    expect(page.locator("#node-faults .uplot")).to_have_count(1)
 
     before = _scale(page)
     page.get_by_role("button", name="Zoom in").click()

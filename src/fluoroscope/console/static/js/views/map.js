@@ -6,7 +6,7 @@
 
 import dagre from '../../vendor/dagre.esm.js';
 import { xray } from '../api.js';
-import { COLOURS, histogram, weightedBins } from '../charts.js';
+import { COLOURS, histogram, timeSeries, weightedBins } from '../charts.js';
 import { h, pairs, s, state } from '../dom.js';
 import * as fmt from '../format.js';
 import { href, update } from '../router.js';
@@ -300,8 +300,50 @@ export function render(root, route, ctx) {
     applyView();
   }
 
+  // A node's latency and faults over the range (GetTimeSeriesServiceStatistics), read
+  // again at most every 30 s while the node stays selected; drawn under its histogram.
+  let series = { key: null, at: 0, points: null, charts: [] };
+  function nodeSeries(node) {
+    const key = `${node.Name}\u0000${node.Type || ''}`;
+    const latency = h('div', { class: 'chart', id: 'node-latency' });
+    const faults = h('div', { class: 'chart', id: 'node-faults' });
+    const draw = (points) => {
+      if (!latency.isConnected) return;
+      const rows = points.filter((p) => p.ServiceSummaryStatistics);
+      if (!rows.length) { latency.replaceChildren(state('empty', 'No statistics over this range.')); return; }
+      const times = rows.map((p) => p.Timestamp);
+      const stats = rows.map((p) => fmt.outcomes(p.ServiceSummaryStatistics));
+      series.charts.push(timeSeries(latency, { times, height: 120, yLabel: 's', series: [{ label: 'Average latency', colour: COLOURS.requests, values: stats.map((o) => (o.total ? o.average : null)) }] }));
+      series.charts.push(timeSeries(faults, { times, height: 120, series: [{ label: 'Faults', colour: COLOURS.fault, values: stats.map((o) => o.fault) }, { label: 'Errors', colour: COLOURS.error, values: stats.map((o) => o.error + o.throttle) }] }));
+      latency.dataset.points = String(rows.length);
+    };
+    if (series.key === key && series.points && Date.now() - series.at < 30000) {
+      const { points } = series;
+      setTimeout(() => draw(points), 0);
+    } else {
+      series = { key, at: Date.now(), points: null, charts: series.charts };
+      const now = Date.now() / 1000;
+      const [start, end] = range.live ? [now - range.seconds, now] : [range.start, range.end];
+      const period = Math.max(60, Math.ceil((end - start) / 60 / 60) * 60);
+      xray('TimeSeriesServiceStatistics', {
+        StartTime: start, EndTime: end, Period: period, EntitySelectorExpression: nodeFilter(node),
+      }, { signal: controller.signal }).then((answer) => {
+        if (series.key !== key) return;
+        series.points = answer.TimeSeriesServiceStatistics || [];
+        draw(series.points);
+      }).catch((err) => {
+        if (err.name !== 'AbortError' && latency.isConnected) latency.replaceChildren(state('error', `Statistics unavailable: ${err.message}`));
+      });
+    }
+    return [h('h2', null, 'Latency and faults over time'), latency, faults];
+  }
+
   function showSide() {
     if (chart) { chart.destroy(); chart = null; }
+    for (const old of series.charts) {
+      try { old.destroy(); } catch (err) { console.error(err); }
+    }
+    series.charts = [];
     const sel = selection;
     if (!answer) { side.replaceChildren(); return; }
     if (!sel.key) {
@@ -335,6 +377,7 @@ export function render(root, route, ctx) {
         body.push(pairs([['Requests sent', fmt.count(calls)]]));
         side.replaceChildren(...body);
       }
+      if (node.SummaryStatistics && node.Type !== 'client') side.append(...nodeSeries(node));
       const actions = h('div', { class: 'actions' });
       if (node.Type !== 'client') {
         actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(nodeFilter(node)) }) }, 'View traces'));
