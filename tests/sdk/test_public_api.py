@@ -42,7 +42,7 @@ def test_all_is_exactly_the_documented_surface() -> None:
     for name in EXPECTED:
         assert getattr(fluoroscope.sdk, name) is not None
     public = {n for n in dir(fluoroscope.sdk) if not n.startswith("_")}
-    submodules = {"instrument", "annotations", "middleware"}
+    submodules = {"instrument", "annotations", "middleware", "testing", "pytest_plugin"}
     assert public - EXPECTED - submodules == set(), "public names missing from __all__"
 
 

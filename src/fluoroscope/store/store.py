@@ -38,6 +38,7 @@ from fluoroscope.store.schema import migrate
 from fluoroscope.store.settings import SamplingRuleStore, SettingsStore
 from fluoroscope.store.tracestats import FAST_ANALYZER, finish_rows, group_stats_sql
 from fluoroscope.store.transport import ChdbTransport, Transport, open_transport
+from fluoroscope.store.vocabulary import vocabulary_sql
 from fluoroscope.store.whatif import replay_sql
 
 __all__ = ["EntityRow", "Store", "SummaryPage"]
@@ -298,6 +299,13 @@ class Store:
             last = summaries[-1]
             next_token = _encode_token(last.start_time, last.id)
         return SummaryPage(summaries, next_token, len(summaries))
+
+    def vocabulary(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Service names and annotation keys (with values) of the traces stored in
+        ``[start, end]``, most frequent first (see :mod:`fluoroscope.store.vocabulary`)."""
+        sql, params = vocabulary_sql(self._db, int(start), int(end) + 1)
+        rows: list[dict[str, Any]] = self._t.query_arrow(sql, params).to_pylist()
+        return rows
 
     def replay_sampling(
         self, rules: Sequence[SamplingRule], start: float, end: float, period: int

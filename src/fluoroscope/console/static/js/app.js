@@ -10,6 +10,7 @@ import { onAuthRequired, setApiKey } from './api.js';
 import { h, state } from './dom.js';
 import { current } from './router.js';
 import { renderPicker, resolve } from './timerange.js';
+import './gototrace.js';
 
 const VIEWS = {
   map: () => import('./views/map.js'),

@@ -1,6 +1,7 @@
 // A filter expression box with its syntax error shown at the character it points at.
 
 import { h } from './dom.js';
+import { attach } from './suggest.js';
 
 /**
  * {form, input, showError(err|null)}: a form with a monospace input (id), a submit button
@@ -17,6 +18,7 @@ export function filterBox({ id = 'filter', errorId = 'filter-error', formId, val
     class: 'filter-form', id: formId,
     onsubmit: (event) => { event.preventDefault(); onSubmit(input.value.trim()); },
   }, input, h('button', { type: 'submit', class: 'primary' }, 'Run'), ...extra);
+  attach(input, form); // autocomplete and recent filters
   function showError(err, expression = input.value) {
     if (!err) {
       error.classList.add('hidden');

@@ -13,6 +13,8 @@ import { groupPicker, shiftError, withGroup } from '../groups.js';
 import * as format from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
+import { causeTables } from './rootcause.js';
+import { attach } from '../suggest.js';
 
 const CAP = 2000; // most traces read per set
 const REFRESH_MS = 10000; // live ranges refresh this often
@@ -201,6 +203,8 @@ export function render(root, route, ctx) {
 
   const status = h('p', { class: 'analytics-status muted', id: 'analytics-status', role: 'status' });
   const content = h('div', { class: 'analytics-content' }, state('loading', 'Loading traces…'));
+  attach(inputA, form); // autocomplete and recent filters
+  attach(inputB, form);
   root.append(h('h1', null, 'Analytics'), form, status, content);
 
   function range() {
@@ -303,6 +307,7 @@ export function render(root, route, ctx) {
           h('h2', null, 'Requests, faults, errors and throttles of ', setLabel('a')),
           series)),
     ];
+    fresh.push(causeTables(setA.list, { filter: filters.a, carry }));
     if (comparing) fresh.push(comparison(setA, setB));
 
     // Swap in one go, then draw into the attached containers and drop the old charts, so a

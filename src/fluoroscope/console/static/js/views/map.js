@@ -6,7 +6,7 @@
 
 import dagre from '../../vendor/dagre.esm.js';
 import { xray } from '../api.js';
-import { COLOURS, histogram, weightedBins } from '../charts.js';
+import { COLOURS, histogram, timeSeries, weightedBins } from '../charts.js';
 import { h, pairs, s, state } from '../dom.js';
 import * as fmt from '../format.js';
 import { href, update } from '../router.js';
@@ -218,11 +218,26 @@ function drawGraph(answer, minutes, selection, onSelect, rankdir) {
   return { content: [edges, nodes], width: graph.width || 400, height: graph.height || 300 };
 }
 
-function statsList(stats, minutes) {
+/** The p-th percentile (0..1) of a ResponseTimeHistogram ([{Value, Count}]), or null. */
+export function histogramPercentile(histogram, p) {
+  const bins = (histogram || []).filter((b) => b && Number.isFinite(b.Value) && b.Count > 0).sort((a, b) => a.Value - b.Value);
+  const total = bins.reduce((n, b) => n + b.Count, 0);
+  if (!total) return null;
+  let seen = 0;
+  for (const b of bins) {
+    seen += b.Count;
+    if (seen >= p * total) return b.Value;
+  }
+  return bins[bins.length - 1].Value;
+}
+
+function statsList(stats, minutes, histogram) {
   const o = fmt.outcomes(stats);
+  const at = (p) => { const v = histogramPercentile(histogram, p); return v === null ? null : fmt.duration(v); };
   return pairs([
     ['Requests', `${fmt.count(o.total)} (${fmt.perMinute(o.total / minutes)})`],
     ['Average response', fmt.duration(o.average)],
+    ['p50 / p90 / p99', histogram && at(0.5) !== null ? `${at(0.5)} / ${at(0.9)} / ${at(0.99)}` : null],
     ['OK', `${fmt.count(o.ok)} (${fmt.percent(o.ok, o.total)})`],
     ['Errors (4xx)', `${fmt.count(o.error)} (${fmt.percent(o.error, o.total)})`],
     ['Throttles (429)', `${fmt.count(o.throttle)} (${fmt.percent(o.throttle, o.total)})`],
@@ -256,7 +271,18 @@ export function render(root, route, ctx) {
     title: 'Only the traces of a group (its filter expression)',
     onchange: () => update({ group: groupSelect.value || null }),
   }, h('option', { value: '' }, 'All traces'));
-  const tools = h('div', { class: 'map-tools' }, groupSelect, fitButton);
+  const zoomBy = (factor) => {
+    if (!view) return;
+    const box = svg.getBoundingClientRect();
+    const k = Math.min(4, Math.max(0.2, view.k * factor));
+    const px = box.width / 2;
+    const py = box.height / 2;
+    view = { k, x: px - ((px - view.x) * k) / view.k, y: py - ((py - view.y) * k) / view.k };
+    applyView();
+  };
+  const zoomIn = h('button', { type: 'button', class: 'zoom-in', title: 'Zoom in', 'aria-label': 'Zoom in', onclick: () => zoomBy(1.25) }, '+');
+  const zoomOut = h('button', { type: 'button', class: 'zoom-out', title: 'Zoom out', 'aria-label': 'Zoom out', onclick: () => zoomBy(0.8) }, '−');
+  const tools = h('div', { class: 'map-tools' }, groupSelect, zoomOut, zoomIn, fitButton);
   const canvas = h('div', { class: 'panel map-canvas', dataset: { group: groupName } }, svg, status, legend, tools);
   const side = h('aside', { class: 'panel side', id: 'node-details', 'aria-live': 'polite' });
   root.append(h('div', { class: 'map-layout' }, canvas, side));
@@ -284,8 +310,50 @@ export function render(root, route, ctx) {
     applyView();
   }
 
+  // A node's latency and faults over the range (GetTimeSeriesServiceStatistics), read
+  // again at most every 30 s while the node stays selected; drawn under its histogram.
+  let series = { key: null, at: 0, points: null, charts: [] };
+  function nodeSeries(node) {
+    const key = `${node.Name}\u0000${node.Type || ''}`;
+    const latency = h('div', { class: 'chart', id: 'node-latency' });
+    const faults = h('div', { class: 'chart', id: 'node-faults' });
+    const draw = (points) => {
+      if (!latency.isConnected) return;
+      const rows = points.filter((p) => p.ServiceSummaryStatistics);
+      if (!rows.length) { latency.replaceChildren(state('empty', 'No statistics over this range.')); return; }
+      const times = rows.map((p) => p.Timestamp);
+      const stats = rows.map((p) => fmt.outcomes(p.ServiceSummaryStatistics));
+      series.charts.push(timeSeries(latency, { times, height: 120, yLabel: 's', series: [{ label: 'Average latency', colour: COLOURS.requests, values: stats.map((o) => (o.total ? o.average : null)) }] }));
+      series.charts.push(timeSeries(faults, { times, height: 120, series: [{ label: 'Faults', colour: COLOURS.fault, values: stats.map((o) => o.fault) }, { label: 'Errors', colour: COLOURS.error, values: stats.map((o) => o.error + o.throttle) }] }));
+      latency.dataset.points = String(rows.length);
+    };
+    if (series.key === key && series.points && Date.now() - series.at < 30000) {
+      const { points } = series;
+      setTimeout(() => draw(points), 0);
+    } else {
+      series = { key, at: Date.now(), points: null, charts: series.charts };
+      const now = Date.now() / 1000;
+      const [start, end] = range.live ? [now - range.seconds, now] : [range.start, range.end];
+      const period = Math.max(60, Math.ceil((end - start) / 60 / 60) * 60);
+      xray('TimeSeriesServiceStatistics', {
+        StartTime: start, EndTime: end, Period: period, EntitySelectorExpression: nodeFilter(node),
+      }, { signal: controller.signal }).then((answer) => {
+        if (series.key !== key) return;
+        series.points = answer.TimeSeriesServiceStatistics || [];
+        draw(series.points);
+      }).catch((err) => {
+        if (err.name !== 'AbortError' && latency.isConnected) latency.replaceChildren(state('error', `Statistics unavailable: ${err.message}`));
+      });
+    }
+    return [h('h2', null, 'Latency and faults over time'), latency, faults];
+  }
+
   function showSide() {
     if (chart) { chart.destroy(); chart = null; }
+    for (const old of series.charts) {
+      try { old.destroy(); } catch (err) { console.error(err); }
+    }
+    series.charts = [];
     const sel = selection;
     if (!answer) { side.replaceChildren(); return; }
     if (!sel.key) {
@@ -307,7 +375,7 @@ export function render(root, route, ctx) {
       const info = typeInfo(node.Type);
       const body = [h('h2', null, node.Name), h('p', { class: 'muted' }, info.label)];
       if (node.SummaryStatistics) {
-        body.push(statsList(node.SummaryStatistics, minutes), h('h2', null, 'Response time distribution'));
+        body.push(statsList(node.SummaryStatistics, minutes, node.ResponseTimeHistogram), h('h2', null, 'Response time distribution'));
         const holder = h('div', { class: 'chart', id: 'node-histogram' });
         body.push(holder);
         side.replaceChildren(...body);
@@ -319,6 +387,7 @@ export function render(root, route, ctx) {
         body.push(pairs([['Requests sent', fmt.count(calls)]]));
         side.replaceChildren(...body);
       }
+      if (node.SummaryStatistics && node.Type !== 'client') side.append(...nodeSeries(node));
       const actions = h('div', { class: 'actions' });
       if (node.Type !== 'client') {
         actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(nodeFilter(node)) }) }, 'View traces'));
@@ -337,7 +406,7 @@ export function render(root, route, ctx) {
     side.replaceChildren(
       h('h2', null, `${source.Name} → ${target.Name}`),
       h('p', { class: 'muted' }, `${typeInfo(source.Type).label} → ${typeInfo(target.Type).label}`),
-      statsList(edge.SummaryStatistics, minutes),
+      statsList(edge.SummaryStatistics, minutes, edge.ResponseTimeHistogram),
       h('h2', null, 'Response time distribution'),
       holder,
       h('div', { class: 'actions' },
@@ -400,8 +469,11 @@ export function render(root, route, ctx) {
           selection = edge ? { key: `${source.ReferenceId}>${target.ReferenceId}`, edge, source, target } : { key: null };
         }
       }
-      draw();
-      showSide();
+      if (pressed) pending = true; // redrawn once the press (and its click) is over
+      else {
+        draw();
+        showSide();
+      }
       canvas.dataset.updated = String(Date.now());
     } catch (err) {
       if (err.name === 'AbortError') return;
@@ -409,6 +481,25 @@ export function render(root, route, ctx) {
     }
     if (range.live && !controller.signal.aborted) timer = setTimeout(load, refreshMs(range.seconds));
   }
+
+  // A live refresh redraws the graph; one arriving between a press and its release would
+  // replace the pressed element and lose the click. So while a pointer is down the redraw
+  // waits, and it happens after the click has been dispatched.
+  let pressed = false;
+  let pending = false;
+  svg.addEventListener('pointerdown', () => { pressed = true; }, { capture: true });
+  const release = () => {
+    pressed = false;
+    if (!pending) return;
+    pending = false;
+    setTimeout(() => {
+      if (pressed || controller.signal.aborted) { pending = true; return; }
+      draw();
+      showSide();
+    }, 0);
+  };
+  window.addEventListener('pointerup', release);
+  window.addEventListener('pointercancel', release);
 
   // pan with the pointer, zoom with the wheel
   let drag = null;
@@ -456,6 +547,8 @@ export function render(root, route, ctx) {
     controller.abort();
     clearTimeout(timer);
     observer.disconnect();
+    window.removeEventListener('pointerup', release);
+    window.removeEventListener('pointercancel', release);
     if (chart) chart.destroy();
   };
 }

@@ -11,6 +11,7 @@ import * as fmt from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
 import { logsPane } from './tracelogs.js';
+import { rootCauses, traceSummary } from './rootcause.js';
 
 const TABS = ['Overview', 'Resources', 'Annotations', 'Metadata', 'Exceptions', 'HTTP', 'SQL', 'Raw'];
 const SEVERITY = { ok: 0, error: 1, throttle: 2, fault: 3 };
@@ -118,6 +119,7 @@ export function render(root, route) {
   async function load() {
     root.replaceChildren(state('loading', 'Loading trace ', h('span', { class: 'mono' }, traceId), '…'));
     let trace;
+    const causes = traceSummary(traceId, { signal: controller.signal }).catch(() => null);
     try {
       trace = await api.trace(traceId, { signal: controller.signal });
     } catch (err) {
@@ -134,11 +136,13 @@ export function render(root, route) {
         h('a', { href: backHref }, 'Back to traces')), pane.el);
       return;
     }
+    const summary = await causes;
+    if (controller.signal.aborted) return;
     document.title = `Fluoroscope — Trace ${traceId}`;
-    show(trace);
+    show(trace, summary);
   }
 
-  function show(trace) {
+  function show(trace, summary) {
     const model = buildModel(trace.documents, trace.duration);
     const rows = []; // {el, node, group}
     const rowByNode = new Map();
@@ -478,6 +482,8 @@ export function render(root, route) {
     if (params.get('raw') === '1') openRaw(false);
     const wanted = params.get('select');
     if (wanted && model.byId.has(wanted)) select(model.byId.get(wanted));
+    rootCauses({ summary, model, mount: (panel) => header.after(panel),
+      rowOf: (node) => rowByNode.get(node), select, keep: Boolean(wanted && model.byId.has(wanted)) });
   }
 
   load();
