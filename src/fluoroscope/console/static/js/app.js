@@ -18,9 +18,10 @@ const VIEWS = {
   analytics: () => import('./views/analytics.js'),
   sampling: () => import('./views/sampling.js'),
   groups: () => import('./views/groups.js'),
+  compare: () => import('./views/compare.js'),
 };
-const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups' };
-const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups' };
+const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups', compare: 'traces' };
+const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups', compare: 'Compare traces' };
 
 const root = document.getElementById('view');
 const picker = document.getElementById('range');

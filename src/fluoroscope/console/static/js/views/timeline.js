@@ -10,6 +10,7 @@ import { coldBadge, isObject, nonEmpty, num, statusBadge, tabContent, text } fro
 import * as fmt from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
+import { markCriticalPath } from './compare.js';
 
 const TABS = ['Overview', 'Resources', 'Annotations', 'Metadata', 'Exceptions', 'HTTP', 'SQL', 'Raw'];
 const SEVERITY = { ok: 0, error: 1, throttle: 2, fault: 3 };
@@ -132,6 +133,7 @@ export function render(root, route) {
     }
     document.title = `Fluoroscope — Trace ${traceId}`;
     show(trace);
+    markCriticalPath(root, traceId, { signal: controller.signal });
   }
 
   function show(trace) {
