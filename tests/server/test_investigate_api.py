@@ -24,7 +24,9 @@ def _post(server: ServerProcess, path: str, body: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
-def _send_request(server: ServerProcess, db_seconds: float) -> tuple[str, dict[str, str]]:
+def _send_request(
+    server: ServerProcess, db_seconds: float, name: str = "api"
+) -> tuple[str, dict[str, str]]:
     """api: auth (0.05 s), then DynamoDB GetItem (db_seconds) beside a concurrent cache
     read that is not on the path, then rendering (0.1 s)."""
     start = time.time() - 5
@@ -40,7 +42,7 @@ def _send_request(server: ServerProcess, db_seconds: float) -> tuple[str, dict[s
         {"id": ids["render"], "name": "render", "start_time": db_end, "end_time": db_end + 0.1},
     ]  # fmt: skip
     server.send_documents(
-        {"id": ids["root"], "trace_id": trace_id, "name": "api", "start_time": start,
+        {"id": ids["root"], "trace_id": trace_id, "name": name, "start_time": start,
          "end_time": db_end + 0.11, "subsegments": subs}
     )  # fmt: skip
     client = server.xray()
@@ -91,5 +93,26 @@ def test_two_traces_compared(server: ServerProcess) -> None:
 def test_bad_requests_are_refused(server: ServerProcess, path: str, body: Any, says: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         _post(server, path, body)
-    assert caught.value.code == 400
-    assert says in json.loads(caught.value.read())["message"]
+    with caught.value as error:
+        assert error.code == 400
+        assert says in json.loads(error.read())["message"]
+
+
+def test_critical_path_across_a_filtered_set(server: ServerProcess) -> None:
+    service = f"api-{new_entity_id()}"
+    for db in (0.02, 0.03, 0.9):
+        _send_request(server, db, service)
+    now = time.time()
+    body = {"StartTime": now - 120, "EndTime": now, "FilterExpression": f'service("{service}")'}
+    answer = _post(server, "/api/critical-path", body)
+    assert answer["TracesMatched"] == answer["TracesAnalysed"] == 3
+    names = [e["Name"] for e in answer["Entries"]]
+    assert {service, "auth", "DynamoDB", "render"} <= set(names) and "cache" not in names
+    db = next(e for e in answer["Entries"] if e["Name"] == "DynamoDB")
+    assert db["Operation"] == "GetItem" and db["AtP99"] == pytest.approx(0.9, abs=1e-6)
+    slowest = _post(server, "/api/critical-path", {**body, "SlowestPercent": 1})
+    assert slowest["TracesAnalysed"] == 1
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        _post(server, "/api/critical-path", {**body, "FilterExpression": "service(("})
+    with caught.value as error:
+        assert error.code == 400

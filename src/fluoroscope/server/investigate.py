@@ -4,6 +4,12 @@
 "Duration", "Entries": [{"Id", "Service", "Name", "Operation", "Start", "End",
 "Critical"}], "SelfTimes": {id: seconds}}`` (rules: :mod:`fluoroscope.model.critpath`).
 
+``POST /api/critical-path`` ``{"StartTime", "EndTime", "FilterExpression"?,
+"SlowestPercent"?}`` -> the critical path across the matching traces, computed in the
+engine: ``Entries`` (per service, name, operation: ``Traces``, ``Mean``, ``AtP50``,
+``AtP99`` seconds), ``TracesMatched``, ``TracesAnalysed``, ``P50``, ``P99``,
+``SampleRate`` and a ``Message`` when only a sample was read.
+
 ``POST /api/trace/compare`` ``{"TraceIds": [a, b], "Limit"?}`` -> the alignment of
 :mod:`fluoroscope.model.tracediff`: ``Matched``, ``OnlyA``, ``OnlyB`` (rows with
 ``Path``, ``Service``, ``Name``, ``Operation``, ``Depth``, ``A``/``B`` (``Id``,
@@ -22,7 +28,8 @@ from starlette.requests import Request
 from fluoroscope.model.errors import InvalidRequest
 from fluoroscope.model.ids import normalize_trace_id
 from fluoroscope.model.tracediff import Aligned
-from fluoroscope.query.investigate import compare, trace_critical_path
+from fluoroscope.query.investigate import compare, critical_path_across, trace_critical_path
+from fluoroscope.server.xray import require_time
 
 if TYPE_CHECKING:
     from fluoroscope.server.app import Handler, ServerState
@@ -135,7 +142,54 @@ async def compare_two_traces(
     return answer
 
 
+async def critical_path_of_set(
+    request: Request, body: dict[str, Any], state: ServerState
+) -> dict[str, Any]:
+    start, end = require_time(body, "StartTime"), require_time(body, "EndTime")
+    if end < start:
+        raise InvalidRequest("EndTime must not precede StartTime")
+    if end - start > state.retention_seconds:
+        raise InvalidRequest("the time range is longer than the retention period")
+    expression = body.get("FilterExpression")
+    if expression is not None and not isinstance(expression, str):
+        raise InvalidRequest("FilterExpression must be a string")
+    slowest = body.get("SlowestPercent", 100)
+    if not isinstance(slowest, int | float) or isinstance(slowest, bool):
+        raise InvalidRequest("SlowestPercent must be a number")
+    condition = None
+    if expression and expression.strip():
+        condition = await run_in_threadpool(state.groups.condition, expression)
+    found = await run_in_threadpool(
+        lambda: critical_path_across(
+            state.store, start, end, condition, slowest_percent=float(slowest)
+        )
+    )
+    answer: dict[str, Any] = {
+        "Entries": [
+            {
+                "Service": e.service,
+                "Name": e.name,
+                "Operation": e.operation,
+                "Traces": e.traces,
+                "Mean": e.mean,
+                "AtP50": e.at_p50,
+                "AtP99": e.at_p99,
+            }
+            for e in found.entries
+        ],
+        "TracesMatched": found.matched,
+        "TracesAnalysed": found.analysed,
+        "P50": found.p50,
+        "P99": found.p99,
+        "SampleRate": found.sample_rate,
+    }
+    if found.message:
+        answer["Message"] = found.message
+    return answer
+
+
 API_ROUTES: Final[dict[str, Handler]] = {
+    "/api/critical-path": critical_path_of_set,
     "/api/trace/critical-path": critical_path_of_trace,
     "/api/trace/compare": compare_two_traces,
 }
