@@ -4,6 +4,8 @@ critical path and self times, two traces compared, and bad requests refused."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -116,3 +118,24 @@ def test_critical_path_across_a_filtered_set(server: ServerProcess) -> None:
         _post(server, "/api/critical-path", {**body, "FilterExpression": "service(("})
     with caught.value as error:
         assert error.code == 400
+
+
+def test_the_cli_ranks_the_critical_path(server: ServerProcess) -> None:
+    service = f"cli-{new_entity_id()}"
+    for db in (0.02, 0.7):
+        _send_request(server, db, service)
+    result = subprocess.run(
+        [sys.executable, "-m", "fluoroscope", "critical-path", f'service("{service}")',
+         "--since", "10m", "--server", server.url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Critical path of 2 traces")
+    rows = [line for line in lines[1:] if "DynamoDB" in line]
+    assert rows and "GetItem" in rows[0] and "700 ms" in rows[0]
+    bad = subprocess.run(
+        [sys.executable, "-m", "fluoroscope", "critical-path", "service((", "--server", server.url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "error" in bad.stderr
