@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "console": set(),
     "terminal": {"model"},  # fluoroscope traces / trace: the X-Ray API over HTTP only
     "logs_terminal": {"terminal", "model"},  # fluoroscope logs ...: the Logs API over HTTP only
+    "critpath_terminal": {"terminal", "model"},  # fluoroscope critical-path: over HTTP only
 }
 # the composition root may import anything
 TOP_LEVEL = {"cli", "logcli", "config", "__main__", "__init__"}
