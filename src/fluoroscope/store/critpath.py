@@ -96,29 +96,29 @@ WITH RECURSIVE walk AS (
 SELECT trace_id, node, lo, hi FROM walk WHERE entry = 1"""
 
 
-def entries_sql(table: str) -> str:
+def entries_sql(table: str, path: str) -> str:
     """Each path entry with its key, window and critical time: ``trace_id id service name
-    operation lo hi critical dur``."""
+    operation lo hi critical dur``; ``path`` holds :func:`walk_sql`'s rows."""
     return f"""
 SELECT p.trace_id AS trace_id, p.node AS id, t.svc AS service, t.name AS name,
        t.op AS operation, p.lo AS lo, p.hi AS hi,
        greatest(p.hi - p.lo - coalesce(k.covered, 0), 0) AS critical, t.t1 - t.t0 AS dur
-FROM ({walk_sql(table)}) AS p
+FROM {path} AS p
 INNER JOIN {table} AS t ON t.trace_id = p.trace_id AND t.id = p.node
 LEFT JOIN (
   SELECT w.trace_id AS trace_id, c.parent AS parent, sum(w.hi - w.lo) AS covered
-  FROM ({walk_sql(table)}) AS w
+  FROM {path} AS w
   INNER JOIN {table} AS c ON c.trace_id = w.trace_id AND c.id = w.node
   GROUP BY trace_id, parent
 ) AS k ON k.trace_id = p.trace_id AND k.parent = p.node
 SETTINGS join_use_nulls = 1"""
 
 
-def aggregate_sql(table: str) -> str:
+def aggregate_sql(table: str, path: str) -> str:
     """One row per entry key over the set (parameter ``slowest``: a quantile of the
     traces' durations, only the traces at or above it count; 0 for all): ``service name
     operation traces mean at_p50 at_p99 set_traces set_p50_traces set_p99_traces p50 p99``."""
-    entries = entries_sql(table).replace("SETTINGS join_use_nulls = 1", "")
+    entries = entries_sql(table, path).replace("SETTINGS join_use_nulls = 1", "")
     q = f"""
 SELECT trace_id, any(dur) AS dur, groupArray((service, name, operation)) AS keys,
        groupArray(critical) AS crits

@@ -429,17 +429,22 @@ class Store:
         duration quantile when above 0), or with ``entries`` every trace's path entries."""
         params = _window_params(start, end, where_params)
         params.update(slowest=float(slowest), max_entities=int(max_entities))
-        scratch = f"{self._db}.`critpath_{uuid.uuid4().hex}`"
-        self._t.execute(
-            f"CREATE TABLE {scratch} ENGINE = Memory AS "
-            + critpath.entities_sql(self._db, where_clause),
-            params,
-        )
+        name = uuid.uuid4().hex
+        scratch, path = f"{self._db}.`critpath_{name}`", f"{self._db}.`critpath_{name}_path`"
         try:
-            sql = critpath.entries_sql(scratch) if entries else critpath.aggregate_sql(scratch)
+            self._t.execute(
+                f"CREATE TABLE {scratch} ENGINE = Memory AS "
+                + critpath.entities_sql(self._db, where_clause),
+                params,
+            )
+            self._t.execute(
+                f"CREATE TABLE {path} ENGINE = Memory AS " + critpath.walk_sql(scratch), params
+            )
+            sql = (critpath.entries_sql if entries else critpath.aggregate_sql)(scratch, path)
             rows: list[dict[str, Any]] = self._t.query_arrow(sql, params).to_pylist()
         finally:
             self._t.execute(f"DROP TABLE IF EXISTS {scratch}")
+            self._t.execute(f"DROP TABLE IF EXISTS {path}")
         return rows
 
 
