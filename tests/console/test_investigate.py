@@ -4,6 +4,7 @@ self times, and two traces picked on the Traces list compared."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -63,3 +64,28 @@ def test_two_traces_picked_on_the_list_are_compared(watched: Watched, demo: Demo
     expect(page.locator("#compare-critical tbody tr")).to_have_count(len(answer["CriticalPath"]))
     expect(page.locator("#compare-only-a")).to_be_visible()
     expect(page.locator("#compare-only-b")).to_be_visible()
+
+
+def test_the_critical_path_across_traces_is_ranked_and_stacked(
+    watched: Watched, demo: Demo
+) -> None:
+    page = watched.page
+    page.goto("/#/map?range=15m")
+    page.locator('nav.views a[data-view="critical-path"]').click()
+    expect(page.locator("#cp-result[data-state=loaded]")).to_be_visible(timeout=60_000)
+    rows = page.locator("#cp-table tbody tr")
+    expect(rows.first).to_be_visible()
+    assert page.locator("#cp-bar-p99 .cp-seg").count() >= 1
+    # the demo's requests: the API Gateway stage and the function on every path
+    names = {rows.nth(i).get_attribute("data-name") for i in range(rows.count())}
+    assert len(names) >= 2
+    assert page.locator("#cp-bar-p50 .cp-seg").count() >= 1
+    page.locator("#cp-slowest").select_option("1")
+    page.locator("#cp-filter").fill("fault")
+    page.locator("#cp-filter").press("Enter")
+    expect(page).to_have_url(re.compile(r"slowest=1"))
+    expect(page.locator("#cp-result[data-state=loaded]")).to_be_visible(timeout=60_000)
+    page.locator("#cp-filter").fill("service((")
+    watched.allow("400")
+    page.locator("#cp-filter").press("Enter")
+    expect(page.locator("#cp-result[data-state=error]")).to_contain_text("could not be computed")

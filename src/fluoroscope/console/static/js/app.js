@@ -19,9 +19,10 @@ const VIEWS = {
   sampling: () => import('./views/sampling.js'),
   groups: () => import('./views/groups.js'),
   compare: () => import('./views/compare.js'),
+  'critical-path': () => import('./views/critpath.js'),
 };
-const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups', compare: 'traces' };
-const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups', compare: 'Compare traces' };
+const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups', compare: 'traces', 'critical-path': 'critical-path' };
+const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups', compare: 'Compare traces', 'critical-path': 'Critical path' };
 
 const root = document.getElementById('view');
 const picker = document.getElementById('range');
