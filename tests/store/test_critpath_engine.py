@@ -87,3 +87,30 @@ def test_shares_of_the_median_and_the_slowest(store: Store) -> None:
     sampled = critical_path_across(store, NOW - 10, NOW + 200, None, max_traces=20)
     assert sampled.sample_rate == pytest.approx(0.2) and "sample" in sampled.message
     assert 5 <= sampled.analysed <= 40
+
+
+def test_zero_length_and_skewed_entities_agree_and_end(store: Store) -> None:
+    start = NOW + 5
+    tid = new_trace_id(start)
+    docs = [
+        {"id": new_entity_id(), "trace_id": tid, "name": "api", "start_time": start,
+         "end_time": start + 1.0, "subsegments": [
+             {"id": new_entity_id(), "name": "mark", "start_time": start + 0.5,
+              "end_time": start + 0.5},
+             {"id": new_entity_id(), "name": "mark", "start_time": start + 0.5,
+              "end_time": start + 0.5},
+             {"id": new_entity_id(), "name": "early", "start_time": start - 0.2,
+              "end_time": start + 0.3},
+             {"id": new_entity_id(), "name": "late", "start_time": start + 0.9,
+              "end_time": start + 1.4}]},
+    ]  # fmt: skip
+    _load(store, [docs])
+    rows = store.critical_path_stats(NOW - 10, NOW + 60, "1", {}, entries=True)
+    engine = {
+        r["id"]: (round(r["lo"], 6), round(r["hi"], 6), round(r["critical"], 6)) for r in rows
+    }
+    cp = critical_path(spans_of(store.entities([tid])[tid]))
+    assert engine == {
+        e.id: (round(e.start, 6), round(e.end, 6), round(e.critical, 6)) for e in cp.entries
+    }
+    assert len(engine) == 5  # api, late and early clamped to it, the two zero-length marks
