@@ -72,18 +72,19 @@ ARRAY JOIN ids AS id, pids AS parent, S AS s, E AS e, svcs AS svc, names AS name
 
 def walk_sql(table: str) -> str:
     """The path entries of every trace in ``table`` (rows of :func:`entities_sql`):
-    ``trace_id node lo hi``."""
+    ``trace_id node lo hi parent``."""
     key = "(c.e, c.s, c.id)"
     return f"""
 WITH RECURSIVE walk AS (
   SELECT trace_id, '' AS node, any(t0) AS lo, any(t1) AS hi, any(t1) AS cur,
-         (inf, inf, '') AS last, toUInt8(0) AS entry
+         (inf, inf, '') AS last, toUInt8(0) AS entry, '' AS parent
   FROM {table} GROUP BY trace_id
   UNION ALL
-  SELECT trace_id, x.1 AS node, x.2 AS lo, x.3 AS hi, x.4 AS cur, x.5 AS last, x.6 AS entry
+  SELECT trace_id, x.1 AS node, x.2 AS lo, x.3 AS hi, x.4 AS cur, x.5 AS last, x.6 AS entry,
+         x.7 AS parent
   FROM (SELECT trace_id,
-               arrayJoin([(node, lo, hi, cs, best, toUInt8(0)),
-                          (best.3, cs, ce, ce, (inf, inf, ''), toUInt8(1))]) AS x
+               arrayJoin([(node, lo, hi, cs, best, toUInt8(0), ''),
+                          (best.3, cs, ce, ce, (inf, inf, ''), toUInt8(1), node)]) AS x
   FROM (
     SELECT w.trace_id AS trace_id, w.node AS node, w.lo AS lo, w.hi AS hi,
            argMax({key}, {key}) AS best,
@@ -93,7 +94,7 @@ WITH RECURSIVE walk AS (
     GROUP BY trace_id, node, lo, hi
   ))
 )
-SELECT trace_id, node, lo, hi FROM walk WHERE entry = 1"""
+SELECT trace_id, node, lo, hi, parent FROM walk WHERE entry = 1"""
 
 
 def entries_sql(table: str, path: str) -> str:
@@ -106,10 +107,7 @@ SELECT p.trace_id AS trace_id, p.node AS id, t.svc AS service, t.name AS name,
 FROM {path} AS p
 INNER JOIN {table} AS t ON t.trace_id = p.trace_id AND t.id = p.node
 LEFT JOIN (
-  SELECT w.trace_id AS trace_id, c.parent AS parent, sum(w.hi - w.lo) AS covered
-  FROM {path} AS w
-  INNER JOIN {table} AS c ON c.trace_id = w.trace_id AND c.id = w.node
-  GROUP BY trace_id, parent
+  SELECT trace_id, parent, sum(hi - lo) AS covered FROM {path} GROUP BY trace_id, parent
 ) AS k ON k.trace_id = p.trace_id AND k.parent = p.node
 SETTINGS join_use_nulls = 1"""
 
