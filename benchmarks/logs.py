@@ -79,7 +79,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
-import logs_api  # benchmarks/logs_api.py, beside this file
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import logs_api
 from fluoroscope.ingest.logwriter import LogWriter, encode
 from fluoroscope.model.errors import Throttled
 from fluoroscope.query.insights import compile, parse

@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
         "model",
     },  # fluoroscope logs ...: the Logs API over HTTP only
     "tracelines_terminal": {"terminal", "model"},  # fluoroscope trace --logs: over HTTP only
+    "critpath_terminal": {"terminal", "model"},  # fluoroscope critical-path: over HTTP only
 }
 # the composition root may import anything
 TOP_LEVEL = {"cli", "logcli", "config", "__main__", "__init__"}

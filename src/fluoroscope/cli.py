@@ -420,6 +420,41 @@ def trace(
     raise typer.Exit(code)
 
 
+@app.command("critical-path")
+def critical_path(
+    filter_expression: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="FILTER", help="An X-Ray filter expression, e.g. 'http.url CONTAINS \"/cart\"'."
+        ),
+    ] = None,
+    since: Annotated[str, typer.Option(help="How far back: 30s, 5m, 1h, 2d.")] = "1h",
+    slowest: Annotated[
+        float, typer.Option(min=0.01, max=100, help="Only the slowest PERCENT % of the traces.")
+    ] = 100.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the API's answer as JSON.")
+    ] = False,
+    server: Annotated[str | None, typer.Option(help=_SERVER_HELP)] = None,
+) -> None:
+    """Which entries make up the critical path of the matching traces, and their part of
+    the p50 and p99 duration (computed by the server's engine)."""
+    from fluoroscope.critpath_terminal import show_critical_path
+
+    out, err = _consoles()
+    raise typer.Exit(
+        show_critical_path(
+            out,
+            err,
+            _server_url(server),
+            filter_expression,
+            since=since,
+            slowest=slowest,
+            as_json=as_json,
+        )
+    )
+
+
 def _server_url(server: str | None) -> str:
     from fluoroscope.config import ConfigError, resolve_server_url
 

@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluoroscope.model.critpath import critical_path, spans_from_documents
 from fluoroscope.model.ids import is_trace_id
 
 __all__ = [
@@ -453,9 +454,12 @@ def timeline_table(
     )
     table.add_column(f"0 … {format_seconds(total)}", no_wrap=True, min_width=width, max_width=width)
     table.add_column("duration", justify="right", no_wrap=True, min_width=8)
+    table.add_column("self ◆=critical", justify="right", no_wrap=True, min_width=9)
     table.add_column("status", justify="right", no_wrap=True, min_width=6)
     table.add_column("flags", no_wrap=True, min_width=5)
     table.add_column("details", no_wrap=True, overflow="ellipsis")
+    path = critical_path(spans_from_documents(documents))
+    critical = {e.id for e in path.entries}
     previous_service: str | None = None
     for row in _rows(documents):
         doc = row.doc
@@ -486,11 +490,23 @@ def timeline_table(
             name,
             _bar(start, end if end is not None else origin + total, origin, total, width, style),
             format_seconds(end - start) if end is not None else "…",
+            _self_text(doc, path.self_times, critical),
             _status_text(_dict(_dict(doc.get("http")).get("response")).get("status")),
             _flags_text(flags),
             Text(_details(doc, wide=wide), style="dim"),
         )
     return table
+
+
+def _self_text(doc: dict[str, Any], self_times: dict[str, float], critical: set[str]) -> Text:
+    """An entity's self time, marked ``◆`` when it is on the trace's critical path."""
+    eid = str(doc.get("id", ""))
+    if doc.get("inferred") or eid not in self_times:
+        return Text("")
+    text = Text(format_seconds(self_times[eid]))
+    if eid in critical:
+        return Text.assemble(("◆ ", "bold cyan"), text)
+    return text
 
 
 def show_trace(

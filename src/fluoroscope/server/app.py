@@ -41,7 +41,7 @@ from fluoroscope.query.groupstats import GroupStats, TrackedGroup
 from fluoroscope.query.timeseries import time_series
 from fluoroscope.query.tracegraph import trace_graph
 from fluoroscope.query.traces import get_traces
-from fluoroscope.server import admin, console_api
+from fluoroscope.server import admin, console_api, investigate
 from fluoroscope.server.auth import AccessControl, AccessPolicy
 from fluoroscope.server.console import console_routes
 from fluoroscope.server.logs import logs_endpoint
@@ -544,7 +544,11 @@ def create_app(state: ServerState) -> Starlette:
     routes.append(Route("/", logs_endpoint(state.logs, metrics, MAX_BODY_BYTES), methods=["POST"]))
     routes += [  # Fluoroscope's own endpoints beside the X-Ray operations
         Route(path, _endpoint(handler, state, path, metrics), methods=["POST"])
-        for path, handler in {**admin.API_ROUTES, **console_api.API_ROUTES}.items()
+        for path, handler in {
+            **admin.API_ROUTES,
+            **console_api.API_ROUTES,
+            **investigate.API_ROUTES,
+        }.items()
     ]
 
     async def status(request: Request) -> Response:

@@ -12,6 +12,7 @@ for a trace's entities), so they never show a superseded version.
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from fluoroscope.model.summarycolumns import (  # re-exported: filters compile a
 from fluoroscope.model.summarycolumns import (
     ROOT_CAUSE_LEVELS as ROOT_CAUSE_LEVELS,
 )
+from fluoroscope.store import critpath
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
 from fluoroscope.store.groups import GroupStore
@@ -403,6 +405,69 @@ class Store:
         sql = group_stats_sql(self._db, where_clause, by_period=period is not None)
         values = {**params, **where_params}
         return finish_rows(self._query_old_analyzer(sql, values).to_pylist())
+
+    def count_traces(
+        self, start: float, end: float, where_clause: str, where_params: Mapping[str, Any]
+    ) -> int:
+        """How many traces started in ``[start, end]`` and meet ``where_clause`` (over
+        the ``traces`` columns; parameter names other than ``tlo thi start end``)."""
+        table = self._t.query_arrow(
+            f"SELECT count() AS n FROM {self._db}.traces FINAL "
+            "WHERE ts >= toDateTime({tlo:UInt32}) AND ts <= toDateTime({thi:UInt32}) "
+            "AND start_time >= {start:Float64} AND start_time <= {end:Float64} "
+            f"AND ({where_clause})",
+            _window_params(start, end, where_params),
+        )
+        return int(table.column(0)[0].as_py())
+
+    def critical_path_stats(
+        self,
+        start: float,
+        end: float,
+        where_clause: str,
+        where_params: Mapping[str, Any],
+        *,
+        slowest: float = 0.0,
+        max_entities: int = 2000,
+        entries: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The critical path of the traces started in ``[start, end]`` meeting
+        ``where_clause``, computed in the engine (:mod:`fluoroscope.store.critpath`):
+        per entry key over the set (only the traces at or above the ``slowest``
+        duration quantile when above 0), or with ``entries`` every trace's path entries."""
+        params = _window_params(start, end, where_params)
+        params.update(slowest=float(slowest), max_entities=int(max_entities))
+        name = uuid.uuid4().hex
+        scratch, path = f"{self._db}.`critpath_{name}`", f"{self._db}.`critpath_{name}_path`"
+        try:
+            self._t.execute(
+                f"CREATE TABLE {scratch} ENGINE = Memory AS "
+                + critpath.entities_sql(self._db, where_clause),
+                params,
+            )
+            self._t.execute(
+                f"CREATE TABLE {path} ENGINE = Memory AS " + critpath.walk_sql(scratch), params
+            )
+            sql = (critpath.entries_sql if entries else critpath.aggregate_sql)(scratch, path)
+            rows: list[dict[str, Any]] = self._t.query_arrow(sql, params).to_pylist()
+        finally:
+            self._t.execute(f"DROP TABLE IF EXISTS {scratch}")
+            self._t.execute(f"DROP TABLE IF EXISTS {path}")
+        return rows
+
+
+def _window_params(start: float, end: float, where_params: Mapping[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "tlo": max(int(start) - _WINDOW_SLACK, 0),
+        "thi": int(end) + _WINDOW_SLACK,
+        "start": float(start),
+        "end": float(end),
+    }
+    clash = set(where_params) & (set(params) | {"slowest", "max_entities"})
+    if clash:
+        raise ValueError(f"filter parameters clash with the store's: {sorted(clash)}")
+    params.update(where_params)
+    return params
 
 
 def _read_summaries(table: pa.Table) -> list[TraceSummary]:

@@ -20,9 +20,11 @@ const VIEWS = {
   sampling: () => import('./views/sampling.js'),
   groups: () => import('./views/groups.js'),
   logs: () => import('./views/logs.js'),
+  compare: () => import('./views/compare.js'),
+  'critical-path': () => import('./views/critpath.js'),
 };
-const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups', logs: 'logs' };
-const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups', logs: 'Logs' };
+const NAV = { map: 'map', traces: 'traces', trace: 'traces', analytics: 'analytics', sampling: 'sampling', groups: 'groups', logs: 'logs', compare: 'traces', 'critical-path': 'critical-path' };
+const TITLES = { map: 'Service map', traces: 'Traces', trace: 'Trace', analytics: 'Analytics', sampling: 'Sampling', groups: 'Groups', logs: 'Logs', compare: 'Compare traces', 'critical-path': 'Critical path' };
 
 const root = document.getElementById('view');
 const picker = document.getElementById('range');

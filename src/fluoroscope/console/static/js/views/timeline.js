@@ -12,6 +12,7 @@ import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
 import { logsPane } from './tracelogs.js';
 import { rootCauses, traceSummary } from './rootcause.js';
+import { markCriticalPath } from './compare.js';
 
 const TABS = ['Overview', 'Resources', 'Annotations', 'Metadata', 'Exceptions', 'HTTP', 'SQL', 'Raw'];
 const SEVERITY = { ok: 0, error: 1, throttle: 2, fault: 3 };
@@ -140,6 +141,7 @@ export function render(root, route) {
     if (controller.signal.aborted) return;
     document.title = `Fluoroscope — Trace ${traceId}`;
     show(trace, summary);
+    markCriticalPath(root, traceId, { signal: controller.signal });
   }
 
   function show(trace, summary) {

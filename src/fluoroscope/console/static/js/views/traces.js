@@ -10,6 +10,7 @@ import * as fmt from '../format.js';
 import { groupPicker, shiftError, withGroup } from '../groups.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
+import { compareBar, pickBox } from './compare.js';
 
 const PAGE = 25;
 const FETCH = 1000; // summaries read for the distribution and the first pages
@@ -26,7 +27,7 @@ function row(summary, now, fresh, from) {
     dataset: { id: summary.Id, status: st },
     onclick: (event) => { if (!event.target.closest('a')) window.location.hash = link; },
   },
-  h('td', { class: 'mono id' }, h('a', { href: link }, summary.Id)),
+  h('td', { class: 'mono id' }, pickBox(summary.Id), h('a', { href: link }, summary.Id)),
   h('td', { class: 'wide' }, http.HttpMethod || '—'),
   h('td', { class: 'url' }, http.HttpURL || (summary.EntryPoint ? summary.EntryPoint.Name : '—')),
   h('td', null, h('span', { class: ['badge', st] }, statusText), summary.IsPartial ? h('span', { class: 'muted' }, ' partial') : null),
@@ -83,7 +84,7 @@ export function render(root, route, ctx) {
   root.append(
     h('section', { class: 'panel' }, h('h1', null, 'Traces'), box.form, box.error, toolbar),
     chartPanel,
-    h('section', { class: 'panel' }, table, listState, pager));
+    h('section', { class: 'panel' }, h('div', { class: 'toolbar' }, compareBar(table)), table, listState, pager));
 
   let items = [];
   let seen = new Set();
