@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.test_sampling_rules import rule
+from tests.server.test_sampling_rules import restored_rules, rule
 from tests.support import ServerProcess
 
 CLIENT = Path(__file__).resolve().parent / "adot_sampling_client.py"
@@ -42,14 +42,8 @@ def adot_python() -> str:
 
 @pytest.fixture
 def rules(server: ServerProcess) -> Iterator[Any]:
-    xray = server.xray()
-    yield xray
-    for record in xray.get_sampling_rules()["SamplingRuleRecords"]:
-        if record["SamplingRule"]["RuleName"] != "Default":
-            xray.delete_sampling_rule(RuleName=record["SamplingRule"]["RuleName"])
-    xray.update_sampling_rule(
-        SamplingRuleUpdate={"RuleName": "Default", "FixedRate": 0.05, "ReservoirSize": 1}
-    )
+    """boto3's xray client; the sampling rules are put back as they were after the test."""
+    yield from restored_rules(server)
 
 
 def test_adot_remote_sampler_follows_our_rules(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.node import npm_modules
-from tests.server.test_sampling_rules import rule
+from tests.server.test_sampling_rules import restored_rules, rule
 from tests.support import ServerProcess
 
 SCRIPT = Path(__file__).resolve().parent / "node" / "sampling.js"
@@ -27,14 +27,8 @@ def node_modules() -> Path:
 
 @pytest.fixture
 def rules(server: ServerProcess) -> Iterator[Any]:
-    xray = server.xray()
-    yield xray
-    for record in xray.get_sampling_rules()["SamplingRuleRecords"]:
-        if record["SamplingRule"]["RuleName"] != "Default":
-            xray.delete_sampling_rule(RuleName=record["SamplingRule"]["RuleName"])
-    xray.update_sampling_rule(
-        SamplingRuleUpdate={"RuleName": "Default", "FixedRate": 0.05, "ReservoirSize": 1}
-    )
+    """boto3's xray client; the sampling rules are put back as they were after the test."""
+    yield from restored_rules(server)
 
 
 def test_node_sdk_samples_by_our_rules(

@@ -18,6 +18,19 @@ def _code(err: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> str:
     return str(err.value.response["Error"]["Code"])
 
 
+def restored_rules(server: ServerProcess) -> Iterator[Any]:
+    """Yield ``server``'s xray client, then delete every rule but Default and put
+    Default back to X-Ray's (1/s, then 5 %): for fixtures of tests that change rules."""
+    xray = server.xray()
+    yield xray
+    for record in xray.get_sampling_rules()["SamplingRuleRecords"]:
+        if record["SamplingRule"]["RuleName"] != "Default":
+            xray.delete_sampling_rule(RuleName=record["SamplingRule"]["RuleName"])
+    xray.update_sampling_rule(
+        SamplingRuleUpdate={"RuleName": "Default", "FixedRate": 0.05, "ReservoirSize": 1}
+    )
+
+
 def rule(name: str, **fields: Any) -> dict[str, Any]:
     """A valid SamplingRule (override any field)."""
     body: dict[str, Any] = {
