@@ -102,7 +102,7 @@ def _function_segments(docs: list[dict[str, Any]]) -> tuple[int, int]:
         if doc.get("origin") != "AWS::Lambda::Function":
             continue
         names = [s["name"] for s in doc.get("subsegments", [])]
-        assert "Invocation" in names and "Overhead" in names, names
+        assert "Invocation" in names and "Overhead" in names, doc
         if "Initialization" in names:
             cold += 1
         else:

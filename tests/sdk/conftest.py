@@ -18,6 +18,7 @@ import pytest
 
 from fluoroscope.model.documents import validate_document
 from fluoroscope.sdk import Tracer
+from fluoroscope.sdk import _tracer as _tracer_module
 from fluoroscope.sdk._context import CURRENT
 from fluoroscope.sdk._log import reset_warnings
 
@@ -136,6 +137,11 @@ def _clean_state(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     reset_warnings()
     caplog.set_level(logging.WARNING, logger="fluoroscope.sdk")
     assert CURRENT.get() is None
+    # a global tracer installed by a module imported earlier in this process (the demo's
+    # functions call set_tracer) would carry its own context_missing policy into these tests
+    installed = _tracer_module._global[:]
+    _tracer_module._global.clear()
     yield
+    _tracer_module._global[:] = installed
     assert CURRENT.get() is None, "a test leaked a current entity"
     reset_warnings()

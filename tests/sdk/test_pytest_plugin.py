@@ -59,7 +59,8 @@ def _suite(pytester: pytest.Pytester, body: str) -> pytest.RunResult:
         probe.settimeout(0.2)
         port = probe.getsockname()[1]
         pytester.makepyfile(app=APP.format(port=port), test_suite=body)
-        result = pytester.runpytest("-p", "fluoroscope.sdk.pytest_plugin", "-q")
+        # -rN: no short summary, which repeats the message in full where CI is set
+        result = pytester.runpytest("-p", "fluoroscope.sdk.pytest_plugin", "-q", "-rN")
         with pytest.raises(TimeoutError):  # the tracer's own emitter sent nothing
             probe.recvfrom(65536)
     return result

@@ -155,7 +155,7 @@ async def _serve(
     await asyncio.to_thread(state.group_stats.refresh)
     evaluator = InsightEvaluator(state.insights, insights_interval)
     evaluator.start()
-    grpc_server = _grpc_server(state, otlp_grpc, loop, announce)
+    grpc_server = _grpc_server(state, otlp_grpc, loop)
     ingest.start()
     app = create_app(state)
     config = uvicorn.Config(
@@ -230,10 +230,9 @@ def _grpc_server(
     state: ServerState,
     address: OtlpAddress | None,
     loop: asyncio.AbstractEventLoop,
-    announce: Callable[[str], None],
 ) -> GrpcServer | None:
     """The OTLP/gRPC server bound to ``address`` (not started); None when off, or when
-    the default address is taken (said in one line); StartupError for an explicit one."""
+    the default address is taken (said in one warning line); StartupError for an explicit one."""
     if address is None:
         return None
     host, port, explicit = address
@@ -246,13 +245,11 @@ def _grpc_server(
                 f"cannot listen on {where} (OTLP/gRPC): {exc}; choose another address "
                 "with --otlp-grpc-listen, or 'off'"
             ) from None
-        announce(f"OTLP/gRPC: {where} is in use (another server or a Collector?); not served")
+        log.warning("OTLP/gRPC: %s is in use (another server or a Collector?); not served", where)
         return None
 
 
-def _otlp_http_socket(
-    address: OtlpAddress | None, announce: Callable[[str], None]
-) -> socket.socket | None:
+def _otlp_http_socket(address: OtlpAddress | None) -> socket.socket | None:
     """The OTLP/HTTP listener's socket (see :func:`_grpc_server` for failures)."""
     if address is None:
         return None
@@ -266,9 +263,10 @@ def _otlp_http_socket(
                     "--listen", "--otlp-http-listen (or 'off')"
                 )
             ) from exc
-        announce(
-            f"OTLP/HTTP: {_address(host, port)} is in use (another server or a Collector?); "
-            "OTLP is served on the main port only"
+        log.warning(
+            "OTLP/HTTP: %s is in use (another server or a Collector?); OTLP is served on the "
+            "main port only",
+            _address(host, port),
         )
         return None
 
@@ -350,7 +348,7 @@ def serve(
     try:
         tcp_sock, udp_sock = _bind(host, port, udp)
         try:
-            otlp_sock = _otlp_http_socket(otlp_http, announce)
+            otlp_sock = _otlp_http_socket(otlp_http)
         except BaseException:
             tcp_sock.close()
             udp_sock.close()
