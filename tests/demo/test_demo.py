@@ -58,6 +58,7 @@ def _check_messages(out: str, duration: int) -> None:
     """A run with ``--duration``: no Ctrl-C hint, and the last progress line (drawn
     whole: stdout is a pipe) counts what the closing summary counts."""
     assert "Ctrl-C" not in out, out
+    assert "Traceback" not in out, out  # a caller that stopped waiting is no crash
     # the banner's longest line, whole on one line though stdout is not a terminal
     assert re.search(
         r"^X-Ray API:   (\S+)  \(boto3\.client\('xray', endpoint_url='\1'\)\)$", out, re.M

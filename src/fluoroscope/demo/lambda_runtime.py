@@ -584,8 +584,13 @@ def _handler_class(service: LambdaService) -> type[BaseHTTPRequestHandler]:
                 self.send_header("X-Amz-Function-Error", result.function_error)
             if result.error_type:
                 self.send_header("X-Amzn-ErrorType", result.error_type)
-            self.end_headers()
-            self.wfile.write(result.payload)
+            try:
+                self.end_headers()
+                self.wfile.write(result.payload)
+            except (BrokenPipeError, ConnectionResetError):
+                # the caller stopped waiting (API Gateway's integration timeout, a client's
+                # read timeout): as in Lambda, the invocation ran all the same
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
