@@ -6,19 +6,14 @@ the SDK-only install never touches server dependencies.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import subprocess
-import threading
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
 from fluoroscope import __version__
+from fluoroscope.cliutil import consoles, fail, server_url
+from fluoroscope.democli import demo
 from fluoroscope.logcli import logs_app
 
 __all__ = ["app", "main"]
@@ -198,7 +193,7 @@ def server(
         )
         insights_interval = resolve_insights_interval()
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from fluoroscope.ingest.otlp import TranslateOptions
     from fluoroscope.model.net import is_loopback
     from fluoroscope.server.auth import AccessPolicy
@@ -239,9 +234,9 @@ def server(
             insights_interval=insights_interval,
         )
     except (StartupError, StoreUnavailable) as exc:
-        _fail(str(exc), debug=debug)
+        fail(str(exc), debug=debug)
     except OSError as exc:
-        _fail(f"the server could not start: {exc.strerror or exc}", debug=debug)
+        fail(f"the server could not start: {exc.strerror or exc}", debug=debug)
 
 
 @app.command()
@@ -322,7 +317,7 @@ def daemon(
             region=region,
         )
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from fluoroscope.daemon import Credentials, DaemonSettings, run_daemon
 
     logging.basicConfig(
@@ -349,7 +344,7 @@ def daemon(
     try:
         run_daemon(settings, announce=lambda text: typer.echo(text))
     except OSError as exc:
-        _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
+        fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
 
 
 _WIDE_HELP = (
@@ -380,11 +375,11 @@ def traces(
     """Recent trace summaries as a table, newest first."""
     from fluoroscope.terminal import show_traces
 
-    out, err = _consoles()
+    out, err = consoles()
     code = show_traces(
         out,
         err,
-        _server_url(server),
+        server_url(server),
         filter_expression,
         since=since,
         limit=limit,
@@ -412,8 +407,8 @@ def trace(
     from fluoroscope.terminal import show_trace
     from fluoroscope.tracelines_terminal import show_trace_lines
 
-    out, err = _consoles()
-    url = _server_url(server)
+    out, err = consoles()
+    url = server_url(server)
     code = show_trace(out, err, url, trace_id, as_json=as_json, wide=wide)
     if code == 0 and logs and not as_json:
         code = show_trace_lines(out, err, url, trace_id, wide=wide)
@@ -441,12 +436,12 @@ def critical_path(
     the p50 and p99 duration (computed by the server's engine)."""
     from fluoroscope.critpath_terminal import show_critical_path
 
-    out, err = _consoles()
+    out, err = consoles()
     raise typer.Exit(
         show_critical_path(
             out,
             err,
-            _server_url(server),
+            server_url(server),
             filter_expression,
             since=since,
             slowest=slowest,
@@ -455,321 +450,7 @@ def critical_path(
     )
 
 
-def _server_url(server: str | None) -> str:
-    from fluoroscope.config import ConfigError, resolve_server_url
-
-    try:
-        return resolve_server_url(server)
-    except ConfigError as exc:
-        _fail(str(exc))
-
-
-def _consoles() -> tuple[Any, Any]:
-    from rich.console import Console
-
-    return Console(), Console(stderr=True)
-
-
-@app.command()
-def demo(
-    listen: Annotated[
-        str | None,
-        typer.Option(
-            help="The Fluoroscope server's HOST:PORT: reused if one answers there, else started. \\[env: FLUOROSCOPE_LISTEN] \\[default: 127.0.0.1:2000]"
-        ),
-    ] = None,
-    data_dir: Annotated[
-        str | None,
-        typer.Option(
-            help="Data directory of the server the demo starts. \\[env: FLUOROSCOPE_DATA_DIR] \\[default: ./fluoroscope-data]"
-        ),
-    ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            help="Seconds of traffic, then stop. \\[env: FLUOROSCOPE_DEMO_DURATION] \\[default: until Ctrl-C]"
-        ),
-    ] = None,
-    rate: Annotated[
-        float | None,
-        typer.Option(help="Requests per second. \\[env: FLUOROSCOPE_DEMO_RATE] \\[default: 5]"),
-    ] = None,
-    open_browser: Annotated[
-        bool | None,
-        typer.Option(
-            "--open/--no-open",
-            help="Open the console in a browser (when there is a display). \\[env: FLUOROSCOPE_DEMO_OPEN] \\[default: open]",
-            show_default=False,
-        ),
-    ] = None,
-    log_file: Annotated[
-        str | None, typer.Option(help="Append the Lambda functions' logs (stderr) to this file.")
-    ] = None,
-    template: Annotated[
-        str | None,
-        typer.Option(
-            help="A SAM template whose tracing switches the app follows (Globals Api TracingEnabled, Function Tracing: Active | PassThrough). \\[env: FLUOROSCOPE_DEMO_TEMPLATE] \\[default: the shipped demo/template.yaml]"
-        ),
-    ] = None,
-) -> None:
-    """Run the sample serverless app (API Gateway → Lambda → DynamoDB, S3, HTTP) with traffic."""
-    from fluoroscope.config import ConfigError, resolve_demo_config, resolve_server_config
-
-    try:
-        config = resolve_server_config(listen=listen, data_dir=data_dir)
-        settings = resolve_demo_config(
-            rate=rate, duration=duration, open_browser=open_browser, template=template
-        )
-    except ConfigError as exc:
-        _fail(str(exc))
-    from fluoroscope.demo import DemoApp, Traffic, missing_requirements
-
-    if missing := missing_requirements():
-        _fail(f"the demo needs {', '.join(missing)}: pip install 'fluoroscope[demo]'")
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # piped: lines as long as their text, never cut or wrapped
-        console = Console(width=100_000)
-    stop = threading.Event()
-    restore = _on_stop_signals(stop)
-    host = (
-        "127.0.0.1"
-        if config.host in ("0.0.0.0", "")
-        else "::1"
-        if config.host == "::"
-        else config.host
-    )
-    base = f"http://{f'[{host}]' if ':' in host else host}:{config.port}"
-    server: subprocess.Popen[str] | None = None
-    sample: DemoApp | None = None
-    log = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
-    try:
-        if _server_answers(base):
-            console.print(f"Using the Fluoroscope server already running at {base}")
-        else:
-            server = _start_server(config.host, config.port, config.data_dir, base, stop, console)
-        if stop.is_set():
-            return
-        try:
-            sample = DemoApp(f"{host}:{config.port}", log=log, template=settings.template)
-        except ValueError as exc:  # the template's switches
-            _fail(str(exc))
-        with console.status("Starting the sample app: API Gateway, Lambda, DynamoDB, S3 …"):
-            try:
-                sample.start()
-            except (OSError, RuntimeError) as exc:
-                _fail(f"the sample app did not start: {exc}")
-        has_console = _serves_console(base)
-        look = (
-            f"Console:     [bold cyan]{base}/[/bold cyan]\n"
-            if has_console
-            else f"Look:        fluoroscope traces --server {base}   then   fluoroscope trace ID\n"
-        )
-        console.print(
-            f"Sample API:  [bold]{sample.url}[/bold]  (POST /orders, GET /orders/{{id}}, GET /report)\n"
-            f"{look}"
-            f"X-Ray API:   {base}  (boto3.client('xray', endpoint_url='{base}'))\n"
-            + (
-                "Press Ctrl-C to stop."
-                if settings.duration is None
-                else f"Traffic for {settings.duration:g} s, then the demo stops."
-            ),
-            **_FULL_WIDTH,
-        )
-        if settings.open_browser and has_console and not stop.is_set():
-            _open_browser(f"{base}/")
-        traffic = Traffic(sample.url, settings.rate)
-        sender = threading.Thread(
-            target=traffic.run, args=(stop,), name="demo-traffic", daemon=True
-        )
-        sender.start()
-        final = _show_progress(console, traffic, stop, settings.duration, sender)
-        console.print(final.summary(), **_FULL_WIDTH)
-    finally:
-        stop.set()
-        if sample is not None:
-            with console.status("Stopping the sample app …"):
-                sample.close()
-        if server is not None:
-            _stop_server(server, console)
-        if log is not None:
-            log.close()
-        restore()
-
-
-# piped (not a terminal): as wide as the text, never wrapped at 80 columns
-_FULL_WIDTH: dict[str, Any] = {"soft_wrap": True}
-
-
-def _on_stop_signals(stop: threading.Event) -> Callable[[], None]:
-    """First SIGINT/SIGTERM: set ``stop`` (a clean shutdown); a second one interrupts."""
-
-    def handle(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
-
-
-def _server_answers(base: str) -> bool:
-    import json
-    import urllib.error
-    import urllib.request
-
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
-    try:
-        with direct.open(f"{base}/api/status", timeout=1.0) as response:
-            return isinstance(json.loads(response.read()), dict)
-    except urllib.error.HTTPError as exc:  # one that requires credentials answers so
-        return exc.code == 403 and exc.headers.get("x-amzn-ErrorType") is not None
-    except (OSError, ValueError):
-        return False
-
-
-def _start_server(
-    host: str, port: int, data_dir: Path, base: str, stop: threading.Event, console: Any
-) -> subprocess.Popen[str]:
-    """Start ``fluoroscope server`` in its own session (Ctrl-C reaches only the demo)."""
-    import collections
-    import sys
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fluoroscope", "server", "--listen", f"{host}:{port}",
-         "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    lines: collections.deque[str] = collections.deque(maxlen=40)
-    proc.lines = lines  # type: ignore[attr-defined]
-
-    def pump() -> None:
-        for line in proc.stdout or ():
-            lines.append(line.rstrip())
-
-    threading.Thread(target=pump, name="demo-server-output", daemon=True).start()
-    deadline = time.monotonic() + 90
-    with console.status(f"Starting the Fluoroscope server on {host}:{port} (data: {data_dir}) …"):
-        while not _server_answers(base):
-            if proc.poll() is not None:
-                time.sleep(0.2)
-                _fail("the server did not start:\n" + "\n".join(lines))
-            if stop.is_set() or time.monotonic() > deadline:
-                _stop_server(proc, console)
-                if stop.is_set():
-                    return proc
-                _fail("the server did not answer within 90 s")
-            stop.wait(0.1)
-    console.print(f"Started the Fluoroscope server on {host}:{port} (data: {data_dir})")
-    return proc
-
-
-def _stop_server(proc: subprocess.Popen[str], console: Any) -> None:
-    """SIGINT (it stores what it accepted), then wait; kill only if it hangs."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        with console.status("Stopping the server (storing what it received) …"):
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-    lines = getattr(proc, "lines", ())
-    if lines and proc.returncode == 0:
-        console.print(lines[-1])
-
-
-def _serves_console(base: str) -> bool:
-    """Whether the server at ``base`` serves the web console (an HTML page at ``/``)."""
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{base}/", timeout=2) as response:
-            return bool(response.headers.get_content_type() == "text/html")
-    except (OSError, ValueError):
-        return False
-
-
-def _open_browser(url: str) -> None:
-    """Open ``url`` in a graphical browser, if there is one; never blocks or raises."""
-    import os
-    import sys
-    import webbrowser
-
-    if sys.platform not in ("darwin", "win32") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        return  # headless: nothing to open (and a text browser would take the terminal)
-    try:
-        browser = webbrowser.get()
-    except webbrowser.Error:
-        return
-    if type(browser) is webbrowser.GenericBrowser:
-        return  # a console browser (lynx, w3m): it would take over this terminal
-
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            browser.open(url)
-
-    threading.Thread(target=run, name="demo-browser", daemon=True).start()
-
-
-def _show_progress(
-    console: Any,
-    traffic: Any,
-    stop: threading.Event,
-    duration: float | None,
-    sender: threading.Thread,
-) -> Any:
-    """A live progress bar of the traffic until ``stop`` is set or ``duration`` passed;
-    then stops the traffic, waits for the requests in flight, draws the last line from
-    the final counters and returns them (so the summary printed next agrees with it)."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    def stats() -> str:
-        return str(traffic.snapshot().progress())
-
-    started = time.monotonic()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]traffic[/]"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"),
-        console=console,
-    ) as progress:
-        task = progress.add_task("traffic", total=duration or None, stats=stats())
-        while not stop.wait(0.25):
-            elapsed = time.monotonic() - started
-            progress.update(task, completed=min(elapsed, duration or elapsed), stats=stats())
-            if duration is not None and elapsed >= duration:
-                break
-        stop.set()
-        sender.join(30)
-        final = traffic.snapshot()
-        progress.update(task, stats=final.progress())
-    return final
-
-
-def _fail(message: str, *, debug: bool = False) -> NoReturn:
-    """One line on stderr, exit status 2; with ``debug``, the exception being handled
-    (and what caused it) is printed first."""
-    if debug:
-        import traceback
-
-        traceback.print_exc()
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
+app.command("demo")(demo)  # after the others: the order of `fluoroscope --help`
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -788,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except errors.UsageError as exc:
         try:
-            _fail(usage_line(exc, args))
+            fail(usage_line(exc, args))
         except typer.Exit as failed:
             sys.exit(failed.exit_code)
     except typer.Abort:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from fluoroscope.cliutil import consoles, server_url
 
 __all__ = ["logs_app"]
 
@@ -30,26 +32,6 @@ _SERVER_HELP = (  # \[ keeps rich markup from eating the brackets
 )
 _WIDE_HELP = "Show every cell whole, however wide; output that is not a terminal is always whole."
 _GROUP_HELP = "A log group to search; repeatable. \\[default: every log group]"
-
-
-def _server_url(server: str | None) -> str:
-    from fluoroscope.config import ConfigError, resolve_server_url
-
-    try:
-        return resolve_server_url(server)
-    except ConfigError as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _consoles() -> tuple[Any, Any]:
-    from rich.console import Console
-
-    return Console(), Console(stderr=True)
 
 
 def _stop_on_signals() -> tuple[threading.Event, Any]:
@@ -92,8 +74,8 @@ def query(
     """Run a Logs Insights query and print its results as a table."""
     from fluoroscope.logs_terminal import show_query
 
-    url = _server_url(server)
-    out, err = _consoles()
+    url = server_url(server)
+    out, err = consoles()
     stop, restore = _stop_on_signals()
     try:
         code = show_query(
@@ -136,8 +118,8 @@ def tail(
     """Print a log group's recent events, then follow new ones until Ctrl-C."""
     from fluoroscope.logs_terminal import show_tail
 
-    url = _server_url(server)
-    out, err = _consoles()
+    url = server_url(server)
+    out, err = consoles()
     stop, restore = _stop_on_signals()
     try:
         code = show_tail(
@@ -176,12 +158,12 @@ def trace(
     """Print one trace's log lines, from every log group, in time order."""
     from fluoroscope.logs_terminal import show_trace_logs
 
-    out, err = _consoles()
+    out, err = consoles()
     raise typer.Exit(
         show_trace_logs(
             out,
             err,
-            _server_url(server),
+            server_url(server),
             trace_id,
             since=since,
             groups=group,
