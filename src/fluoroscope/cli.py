@@ -159,6 +159,14 @@ def server(
             "stack) when start-up fails.",
         ),
     ] = False,
+    exit_with_parent: Annotated[
+        bool,
+        typer.Option(
+            "--exit-with-parent",
+            hidden=True,  # for programs that start a server of their own (the demo)
+            help="Stop cleanly once the process that started the server has ended.",
+        ),
+    ] = False,
 ) -> None:
     """Run the all-in-one server: X-Ray daemon UDP protocol and X-Ray API on one address."""
     from fluoroscope.config import (
@@ -232,6 +240,7 @@ def server(
                 frozenset(otlp.indexed_attributes), otlp.index_all_attributes
             ),
             insights_interval=insights_interval,
+            exit_with_parent=exit_with_parent,
         )
     except (StartupError, StoreUnavailable) as exc:
         fail(str(exc), debug=debug)

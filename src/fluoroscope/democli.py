@@ -191,13 +191,14 @@ def _server_answers(base: str) -> bool:
 def _start_server(
     host: str, port: int, data_dir: Path, base: str, stop: threading.Event, console: Any
 ) -> subprocess.Popen[str]:
-    """Start ``fluoroscope server`` in its own session (Ctrl-C reaches only the demo)."""
+    """Start ``fluoroscope server`` in its own session (Ctrl-C reaches only the demo); it
+    stops by itself if the demo ends without stopping it (killed)."""
     import collections
     import sys
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "fluoroscope", "server", "--listen", f"{host}:{port}",
-         "--data-dir", str(data_dir)],
+         "--data-dir", str(data_dir), "--exit-with-parent"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -15,6 +15,8 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,5 +182,33 @@ def test_demo_reuses_a_running_server_and_every_document_is_valid(tmp_path: Path
             assert stage["aws"]["api_gateway"]["stage"] == "prod"
             assert [s["name"] for s in stage["subsegments"]] == ["Lambda"]
         assert not (tmp_path / "unused").exists(), "no second server was started"
+    finally:
+        server.stop()
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+def test_a_killed_demo_leaves_no_server_behind(tmp_path: Path) -> None:
+    """The demo's own server stops cleanly when the demo dies without stopping it (SIGKILL):
+    its port and data directory are free again, and what it stored is kept."""
+    port = free_port()
+    proc = _run_demo(port, tmp_path / "data", "--duration", "120")
+    try:
+        wait_for(lambda: _answers(port) and service_edges(_xray(port)), timeout=90)
+    finally:
+        proc.kill()
+        proc.communicate()
+    wait_for(lambda: not _answers(port), timeout=60)
+    server = start_server(tmp_path / "data", port=port)  # the data directory is free
+    try:
+        assert service_edges(server.xray())
     finally:
         server.stop()

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterator
@@ -131,6 +132,8 @@ async def _serve(
     otlp_grpc: OtlpAddress | None,
     otlp_options: TranslateOptions,
     insights_interval: float,
+    *,
+    parent: int | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     ingest = IngestProcess(
@@ -187,6 +190,7 @@ async def _serve(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_exit)
+    watch = asyncio.ensure_future(_watch_parent(parent, request_exit)) if parent else None
     display = f"[{host}]" if ":" in host else host
     # where a browser on this machine finds the console (not a wildcard address)
     local = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, display)
@@ -215,6 +219,8 @@ async def _serve(
     try:
         await asyncio.gather(*(each.serve(sockets=[sock]) for each, sock in servers))
     finally:
+        if watch is not None:
+            watch.cancel()
         if grpc_server is not None:
             await asyncio.to_thread(grpc_server.stop)
         await asyncio.gather(retention, return_exceptions=True)
@@ -224,6 +230,15 @@ async def _serve(
         counters = ingest.counters
         stored = counters.get("stored_documents", 0)
         announce(f"Stopped. Stored {stored} documents; " + _drops(counters))
+
+
+async def _watch_parent(parent: int, request_exit: Callable[[], None]) -> None:
+    """Call ``request_exit`` once ``parent`` is no longer this process's parent (it ended:
+    this process was handed to another); checked twice a second."""
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    log.warning("the process that started this server (pid %d) ended; stopping", parent)
+    request_exit()
 
 
 def _grpc_server(
@@ -325,6 +340,7 @@ def serve(
     otlp_grpc: OtlpAddress | None = None,
     otlp_options: TranslateOptions | None = None,
     insights_interval: float = 60.0,
+    exit_with_parent: bool = False,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (blocking). See the module docstring.
 
@@ -333,7 +349,10 @@ def serve(
     says ``--insecure-no-auth`` was given, which is logged loudly. ``otlp_http`` and
     ``otlp_grpc``: OTLP's own listeners (None: off; OTLP/HTTP is also served on the
     main port); ``otlp_options``: which span attributes become annotations;
-    ``insights_interval``: seconds between two evaluations of the groups' Insights."""
+    ``insights_interval``: seconds between two evaluations of the groups' Insights;
+    ``exit_with_parent``: stop cleanly, as on SIGTERM, once the process that started this
+    one has ended, however it ended (``fluoroscope demo`` starts its server so)."""
+    parent = os.getppid() if exit_with_parent else None
     run: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
@@ -382,6 +401,7 @@ def serve(
                     otlp_grpc,
                     otlp_options or TranslateOptions(),
                     insights_interval,
+                    parent=parent,
                 )
             )
         finally:
