@@ -97,3 +97,19 @@ def test_bad_listen_flag_exits_with_a_clear_message() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "error: --listen: expected HOST:PORT" in result.stderr
+
+
+def test_schema_prints_the_cluster_ddl() -> None:
+    from fluoroscope.store.cluster import cluster_ddl
+
+    result = subprocess.run(
+        [sys.executable, "-m", "fluoroscope", "schema", "--cluster", "prod", "--database", "fl"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "".join(f"{sql};\n" for sql in cluster_ddl("prod", "fl"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "fluoroscope", "schema", "--cluster", "a;b"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "error: not a plain ClickHouse identifier: 'a;b'" in bad.stderr

@@ -459,6 +459,33 @@ def critical_path(
     )
 
 
+@app.command()
+def schema(
+    cluster: Annotated[
+        str,
+        typer.Option(
+            "--cluster", help="The ClickHouse cluster's name (remote_servers), for ON CLUSTER."
+        ),
+    ],
+    database: Annotated[str, typer.Option("--database", help="The database to create.")] = (
+        "fluoroscope"
+    ),
+    retention_days: Annotated[
+        int, typer.Option("--retention-days", min=1, help="Days traces are kept.")
+    ] = 30,
+) -> None:
+    """Print the DDL creating Fluoroscope's schema on a ClickHouse cluster: replicated local
+    tables, Distributed tables under the usual names, views; run it once with clickhouse-client
+    --multiquery, then point servers at it with --store clickhouse://."""
+    from fluoroscope.store.cluster import cluster_ddl
+
+    try:
+        statements = cluster_ddl(cluster, database, retention_days)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo("".join(f"{sql};\n" for sql in statements), nl=False)
+
+
 app.command("demo")(demo)  # after the others: the order of `fluoroscope --help`
 
 

@@ -599,22 +599,34 @@ def migrate(transport: Transport, db: str, retention_days: int) -> list[int]:
 
 
 def set_retention(transport: Transport, db: str, retention_days: int) -> None:
-    """Make every table's TTL ``retention_days`` (a metadata change when it differs)."""
+    """Make every table's TTL ``retention_days`` (a metadata change when it differs).
+
+    ``Distributed`` tables (a cluster's schema, :mod:`fluoroscope.store.cluster`) are left
+    alone: their local tables' TTL is the cluster's operator's (``ALTER TABLE
+    <table>_local ON CLUSTER ... MODIFY TTL``); one warning names them."""
     qdb = _ident(db)
     days = int(retention_days)
+    distributed: list[str] = []
     for table in _TABLES_WITH_TTL:
         column = "minute" if table.endswith("_stats") else "ts"
-        current = (
-            transport.query_arrow(
-                "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-                {"db": db, "t": table},
-            )
-            .column(0)
-            .to_pylist()
-        )
-        if current and f"toIntervalDay({days})" in current[0]:
+        found = transport.query_arrow(
+            "SELECT create_table_query, engine FROM system.tables "
+            "WHERE database = {db:String} AND name = {t:String}",
+            {"db": db, "t": table},
+        ).to_pylist()
+        if found and found[0]["engine"] == "Distributed":
+            distributed.append(table)
+            continue
+        if found and f"toIntervalDay({days})" in found[0]["create_table_query"]:
             continue
         transport.execute(
             f"ALTER TABLE {qdb}.{table} MODIFY TTL {column} + INTERVAL {days} DAY "
             "SETTINGS materialize_ttl_after_modify = 0"
+        )
+    if distributed:
+        _log.warning(
+            "%s: distributed over a cluster; their retention is set on the local tables by "
+            "the cluster's operator (ALTER TABLE <table>_local ON CLUSTER ... MODIFY TTL), "
+            "not by --retention-days",
+            ", ".join(distributed),
         )

@@ -73,7 +73,10 @@ class Transport(Protocol):
 # Rows replaced within one insert are left for the background merge, like rows replaced
 # across inserts: every read collapses them (FINAL, or sums), so deduplicating at insert is
 # work done twice. Measured with benchmarks/ingest_cpu.py: ~40 % of the traces insert.
-_INSERT_SETTINGS: Final = "optimize_on_insert = 0"
+# insert_distributed_sync: an insert into a cluster's Distributed table (store/cluster.py)
+# returns once every shard holds its rows, so "stored" means readable, as on one node;
+# it changes nothing for a local table.
+_INSERT_SETTINGS: Final = "optimize_on_insert = 0, insert_distributed_sync = 1"
 
 _ESCAPES: Final = str.maketrans(
     {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\b": "\\b", "\f": "\\f"}
@@ -125,7 +128,8 @@ def _engine_stderr() -> Iterator[list[str]]:
 
 
 class ChdbTransport:
-    """The embedded engine (chDB) keeping its data under ``path``.
+    """The embedded engine (chDB) keeping its data under ``path``; ``config_file``: a
+    ClickHouse server configuration the engine reads at start (disks, clusters, macros).
 
     Statements run one at a time, process-wide (a lock held for each call). chDB serializes them
     anyway, but it resolves ``Python(name)`` in an insert through interpreter state that
@@ -139,8 +143,9 @@ class ChdbTransport:
     _opened: str | None = None
     _statement = threading.Lock()  # one engine per process: one statement at a time
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config_file: Path | None = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
+        where = str(path) if config_file is None else f"{path}?config-file={config_file}"
         try:
             from chdb import session
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -156,7 +161,7 @@ class ChdbTransport:
             failure: Exception | None = None
             with _engine_stderr() as said:
                 try:
-                    self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
+                    self._session = session.Session(where)  # type: ignore[no-untyped-call]
                 except Exception as exc:
                     failure = exc
             engine_text = "".join(said).strip()
@@ -304,7 +309,9 @@ class HttpTransport:
         # Sent as INSERT INTO table (data's column names) FORMAT Arrow: matched by name, as
         # in ChdbTransport; columns left out take their defaults.
         try:
-            self._client.insert_arrow(table, data, settings={"optimize_on_insert": 0})
+            self._client.insert_arrow(
+                table, data, settings={"optimize_on_insert": 0, "insert_distributed_sync": 1}
+            )
         except Exception as exc:
             raise store_error(str(exc).strip()) from exc
 
