@@ -50,6 +50,8 @@ from fluoroscope.terminal import (
     ApiError,
     ServerUnreachable,
     XRayApi,
+    auth_headers,
+    credentials_hint,
     normalize_trace_id,
     parse_since,
 )
@@ -92,6 +94,7 @@ class LogsApi:
             headers={
                 "Content-Type": "application/x-amz-json-1.1",
                 "X-Amz-Target": f"Logs_20140328.{operation}",
+                **auth_headers(),
             },
             method="POST",
         )
@@ -181,7 +184,8 @@ def _api_error(exc: urllib.error.HTTPError, operation: str) -> ApiError:
         payload = None
     if isinstance(payload, dict) and ("__type" in payload or "message" in payload):
         code = str(payload.get("__type") or "Error").rpartition("#")[2].partition(":")[0]
-        error = ApiError(exc.code, code, str(payload.get("message") or payload.get("Message")))
+        message = str(payload.get("message") or payload.get("Message"))
+        error = ApiError(exc.code, code, message + credentials_hint(exc.code))
         error.payload = payload  # type: ignore[attr-defined]
         return error
     return ApiError(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 import re
 import time
 import urllib.error
@@ -42,9 +43,12 @@ from fluoroscope.model.critpath import critical_path, spans_from_documents
 from fluoroscope.model.ids import is_trace_id
 
 __all__ = [
+    "API_KEY_ENV",
     "ApiError",
     "ServerUnreachable",
     "XRayApi",
+    "auth_headers",
+    "credentials_hint",
     "format_age",
     "format_seconds",
     "normalize_trace_id",
@@ -62,6 +66,25 @@ _SINCE_RE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", re.IGNORECASE
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EIGHTHS: Final = " ▏▎▍▌▋▊▉█"  # a bar's partial last cell, in eighths
 _UNBOUNDED: Final = 100_000  # columns to lay a wide table out in: its content decides
+
+
+API_KEY_ENV: Final = "FLUOROSCOPE_API_KEY"
+
+
+def auth_headers() -> dict[str, str]:
+    """``Authorization: Bearer`` with the key in ``FLUOROSCOPE_API_KEY`` (one of the server's
+    ``--api-key``s), for a server that requires credentials; empty when it is not set."""
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def credentials_hint(status: int) -> str:
+    """What to do about a refusal for want of credentials (401/403)."""
+    if status not in (401, 403):
+        return ""
+    if os.environ.get(API_KEY_ENV, "").strip():
+        return f" (the key in {API_KEY_ENV} was refused)"
+    return f" (set {API_KEY_ENV} to one of the server's --api-key keys)"
 
 
 class ApiError(Exception):
@@ -94,7 +117,11 @@ class XRayApi:
         request = urllib.request.Request(
             self.base_url + path,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **auth_headers(),
+            },
             method="POST",
         )
         try:
@@ -153,7 +180,8 @@ def _api_error(exc: urllib.error.HTTPError, url: str) -> ApiError:
         payload = None
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         code = str(payload.get("__type") or exc.headers.get("x-amzn-ErrorType") or "Error")
-        return ApiError(exc.code, code.rpartition("#")[2], payload["message"])
+        message = payload["message"] + credentials_hint(exc.code)
+        return ApiError(exc.code, code.rpartition("#")[2], message)
     return ApiError(
         exc.code,
         "HTTPError",

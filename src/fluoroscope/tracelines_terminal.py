@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fluoroscope.terminal import PAGE_TIMEOUT, normalize_trace_id
+from fluoroscope.terminal import PAGE_TIMEOUT, auth_headers, credentials_hint, normalize_trace_id
 
 __all__ = ["fetch_trace_lines", "show_trace_lines"]
 
@@ -36,14 +36,14 @@ def fetch_trace_lines(
     """The server's answer for ``trace_id``; raises :class:`ValueError` with a message
     for the user when it cannot be had."""
     url = f"{server_url}/api/traces/{urllib.parse.quote(trace_id)}/logs"
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    request = urllib.request.Request(url, headers={"Accept": "application/json", **auth_headers()})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             value = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
             body = json.loads(exc.read())
-            message = f"{body.get('__type')}: {body.get('message')}"
+            message = f"{body.get('__type')}: {body.get('message')}{credentials_hint(exc.code)}"
         except ValueError:
             message = f"HTTP {exc.code}"
         raise ValueError(f"{url}: {message}") from None
