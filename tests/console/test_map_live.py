@@ -14,8 +14,11 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Iterator
+from typing import Any
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Browser, Page, expect
 
 from fluoroscope.model.ids import new_entity_id
 from tests.console.conftest import Demo, Watched, screenshot
@@ -125,3 +128,115 @@ def test_a_new_edge_moves_no_node_of_the_live_map(watched: Watched, demo: Demo) 
     again = _centres(page)
     for key, (x, y) in placed.items():
         assert abs(again[key][0] - x) <= 1.5 and abs(again[key][1] - y) <= 1.5, key
+
+
+@pytest.fixture
+def phone(browser: Browser, demo: Demo) -> Iterator[Watched]:
+    """A page in a phone's shape: 390 x 844 CSS px at device scale 3, touch, mobile viewport."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=3,
+        is_mobile=True,
+        has_touch=True,
+        base_url=demo.url,
+    )
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.set_default_timeout(15_000)
+    yield Watched(page, problems, [])
+    context.close()
+    assert not problems, problems
+
+
+def _pinch(page: Page, centre: tuple[float, float], start: float, end: float) -> None:
+    """Two fingers about ``centre`` (page CSS px), ``start`` px apart, moved to ``end`` apart."""
+    cdp = page.context.new_cdp_session(page)
+    x, y = centre
+
+    def fingers(gap: float) -> list[dict[str, Any]]:
+        return [
+            {"x": x - gap / 2, "y": y, "id": 0, "radiusX": 4, "radiusY": 4, "force": 1},
+            {"x": x + gap / 2, "y": y, "id": 1, "radiusX": 4, "radiusY": 4, "force": 1},
+        ]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": fingers(start)})
+    for step in range(1, 11):
+        gap = start + (end - start) * step / 10
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": fingers(gap)})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+# each node label's size on the screen, its box and the node it belongs to
+LABELS = """() => {
+  const k = Number(/scale\\(([0-9.]+)\\)/.exec(
+    document.querySelector('#service-map g.viewport').getAttribute('transform'))[1]);
+  return [...document.querySelectorAll('#service-map g.node text.name, #service-map g.node text.sub')]
+    .map((t) => {
+      const r = t.getBoundingClientRect();
+      return { node: t.closest('g.node').dataset.key, text: t.textContent,
+               px: parseFloat(getComputedStyle(t).fontSize) * k, box: [r.x, r.y, r.width, r.height] };
+    });
+}"""
+
+
+def _apart(a: list[float], b: list[float]) -> bool:
+    return a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
+
+
+def test_on_a_phone_the_map_reads_and_pinches(phone: Watched, demo: Demo) -> None:
+    page = phone.page
+    long_name = "inventory-reservations-" + secrets.token_hex(8)  # 39 characters
+    # a service with a long name, called by the demo's function
+    page.goto("/#/map?range=15m")
+    node = page.locator(f'{NODE}[data-name="{long_name}"]')
+
+    def appeared() -> bool:
+        if node.count():
+            return True
+        _call_to(demo, long_name)
+        return False
+
+    wait_for(appeared, timeout=60, interval=1)
+    page.reload()  # the first view of this map, long name included
+    expect(node).to_have_count(1)
+    expect(page.locator(f'{NODE}[data-type="{DEMO_FUNCTION[1]}"]').first).to_be_attached()
+    screenshot(page, "map-phone")
+
+    labels = page.evaluate(LABELS)
+    assert len(labels) >= 3 * 10
+    small = [(x["text"], round(x["px"], 1)) for x in labels if x["px"] < 11]
+    assert not small, small
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            if a["node"] != b["node"] and a["text"] and b["text"]:
+                assert _apart(a["box"], b["box"]), (a, b)
+    name = node.locator("text.name")
+    shown = name.text_content() or ""
+    assert shown.endswith("…") and long_name.startswith(shown[:-1]), shown
+    expect(node.locator("title")).to_have_text(re.compile("^" + re.escape(long_name) + "\n"))
+    assert node.locator("title").evaluate("t => t.children.length") == 0
+
+    # a pinch zooms about the point between the fingers
+    box = page.locator("#service-map").bounding_box()
+    assert box
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    anchor = f"{DEMO_FUNCTION[0]}|{DEMO_FUNCTION[1]}"
+    before, k0 = _centres(page)[anchor], _scale(page)
+    _pinch(page, centre, 60, 150)
+    k1 = _scale(page)
+    assert abs(k1 / k0 - 2.5) < 0.1, (k0, k1)
+    after = _centres(page)[anchor]
+    for axis in (0, 1):  # the node moved away from the fingers' centre 2.5 times as far
+        expected = centre[axis] + (before[axis] - centre[axis]) * k1 / k0
+        assert abs(after[axis] - expected) <= 2, (axis, before, after, expected)
+    _pinch(page, centre, 200, 80)
+    assert abs(_scale(page) / k1 - 0.4) < 0.05
+    expect(page.locator("#node-details h2")).to_have_text("Overview")  # no tap on a node
