@@ -17,7 +17,7 @@ import re
 import time
 import urllib.parse
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.console.conftest import Demo, Watched, screenshot
 from tests.support import DEMO_FUNCTION, wait_for
@@ -214,6 +214,47 @@ def test_the_filter_box_completes_from_what_is_stored_and_recalls_filters(
     expect(page.locator("#trace-list[data-state=loaded]")).to_have_count(1)
     expect(page.locator("#trace-list tbody tr").first).to_be_visible()
 
+    page.goto("/#/analytics?range=15m")  # another view, another box: the filter is recalled
+    page.locator("#filter").click()
+    recent = page.locator("#filter-suggestions [role=option][data-kind=recent]")
+    expect(recent.first).to_have_text(re.compile("^" + re.escape(expression)))
+    page.locator("#filter").press("ArrowDown")
+    page.locator("#filter").press("Enter")
+    expect(page.locator("#filter")).to_have_value(expression)
     assert page.locator("#filter-suggestions li").evaluate_all(
         "els => els.every(e => e.children.length <= 1)"
     )
+
+
+def test_a_view_that_is_gone_takes_no_focus_while_the_next_one_loads(
+    watched: Watched, demo: Demo
+) -> None:
+    """A view's module is fetched the first time it is shown; until it is there the old
+    view stays on the page. Its filter box must not take the focus meanwhile (a click on
+    it used to, so the new view's box, recalling the recent filters, never got it)."""
+    page = watched.page
+    held: list[Route] = []
+    page.route("**/js/views/analytics.js", lambda route: held.append(route))
+    page.goto("/#/traces?range=15m")
+    box = page.locator("#filter")
+    box.fill("responsetime >= 0")
+    box.press("Enter")
+    expect(page.locator("#trace-list[data-state=loaded]")).to_have_count(1)
+
+    page.goto("/#/analytics?range=15m")
+    expect(page.locator("#view[aria-busy=true]")).to_have_count(1)
+
+    def requested() -> bool:
+        page.evaluate("0")  # a round trip, in which Playwright hands the request over
+        return bool(held)
+
+    wait_for(requested, timeout=15)
+    old = page.locator("#filter")
+    expect(old).to_have_attribute("name", "filter")  # still the Traces view's box
+    assert not old.evaluate("el => { el.focus(); return document.activeElement === el; }")
+
+    held[0].continue_()
+    expect(page.locator("#view[aria-busy]")).to_have_count(0)
+    page.locator("#filter").click()
+    recent = page.locator("#filter-suggestions [role=option][data-kind=recent]")
+    expect(recent.first).to_have_text(re.compile(r"^responsetime >= 0"))

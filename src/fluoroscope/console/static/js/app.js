@@ -31,6 +31,11 @@ const picker = document.getElementById('range');
 let cleanup = null;
 let generation = 0;
 
+function settle() {
+  root.inert = false;
+  root.removeAttribute('aria-busy');
+}
+
 async function show() {
   const route = current();
   const mine = ++generation;
@@ -38,6 +43,12 @@ async function show() {
     try { cleanup(); } catch (err) { console.error(err); }
     cleanup = null;
   }
+  // The old view is stopped but stays on the page until the next one is loaded (a view's
+  // module is fetched the first time it is shown): made inert meanwhile, so nothing is
+  // typed into or clicked on a view that is gone - a click on the old filter box would
+  // otherwise take the focus that the new view's box should get.
+  root.inert = true;
+  root.setAttribute('aria-busy', 'true');
   for (const link of document.querySelectorAll('nav.views a')) {
     if (link.dataset.view === NAV[route.view]) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
@@ -46,6 +57,7 @@ async function show() {
   renderPicker(picker);
   const load = VIEWS[route.view];
   if (!load) {
+    settle();
     root.replaceChildren(state('error', `There is no view called “${route.view}”. `, 'Try the ', 'Service map', '.'));
     return;
   }
@@ -53,10 +65,13 @@ async function show() {
   try {
     module = await load();
   } catch (err) {
+    if (mine !== generation) return;
+    settle();
     root.replaceChildren(state('error', `The view could not be loaded: ${err.message}`));
     return;
   }
   if (mine !== generation) return;
+  settle();
   root.replaceChildren();
   document.title = `Fluoroscope — ${TITLES[route.view]}`;
   const result = module.render(root, route, { range: resolve(route.params) });

@@ -1,16 +1,18 @@
 // The service map: GetServiceGraph for the time range, laid out left to right by dagre
-// (vendored), drawn as SVG. A node per service, sized by traffic, with a ring of its
-// ok / error / throttle / fault shares and an icon for its type; edges carry the request
-// rate and average latency. Clicking a node or an edge shows its statistics and
-// response-time histogram and leads to its traces. A relative range refreshes live.
+// (vendored; maplayout.js keeps the nodes' places while the map refreshes), drawn as SVG.
+// A node per service, sized by traffic, with a ring of its ok / error / throttle / fault
+// shares and an icon for its type; edges carry the request rate and average latency.
+// Clicking a node or an edge shows its statistics and response-time histogram and leads
+// to its traces. A relative range refreshes live.
 
-import dagre from '../../vendor/dagre.esm.js';
 import { xray } from '../api.js';
 import { COLOURS, histogram, timeSeries, weightedBins } from '../charts.js';
 import { h, pairs, s, state } from '../dom.js';
 import * as fmt from '../format.js';
 import { href, update } from '../router.js';
 import { rangeParams } from '../timerange.js';
+import { attachGestures } from './mapgestures.js';
+import { HUB_Y, StableLayout } from './maplayout.js';
 
 // The log group a node's service writes to: a Lambda function's own group, and the
 // access log group the demo's API Gateway stage writes (/aws/apigateway/<api>/<stage>).
@@ -111,8 +113,6 @@ function edgeColour(stats) {
   return null;
 }
 
-const HUB_Y = -18; // the circle's centre, above the node's centre (its labels are below)
-
 /** The point at distance r from centre c towards point p. */
 function onCircle(c, r, p) {
   const dx = p.x - c.x;
@@ -121,48 +121,41 @@ function onCircle(c, r, p) {
   return { x: c.x + (dx / length) * r, y: c.y + (dy / length) * r };
 }
 
-function layout(services, rankdir) {
-  const g = new dagre.graphlib.Graph({ multigraph: false });
-  g.setGraph({ rankdir, nodesep: rankdir === 'LR' ? 28 : 20, ranksep: rankdir === 'LR' ? 40 : 34, edgesep: 12, marginx: 20, marginy: 20 });
-  g.setDefaultEdgeLabel(() => ({}));
-  const max = Math.max(1, ...services.map(traffic));
-  const radius = new Map();
-  for (const node of services) {
-    const r = 14 + 16 * Math.sqrt(traffic(node) / max);
-    radius.set(node.ReferenceId, r);
-    // wide enough for the labels under the circle (name at ~7 px a character, the
-    // smaller type and rate lines at ~5.6 px)
-    const name = Math.min(28, node.Name.length) * 7;
-    const sub = Math.max(typeInfo(node.Type).label.length, 18) * 5.6;
-    g.setNode(String(node.ReferenceId), { width: Math.max(2 * r + 12, name, sub) + 8, height: 2 * r + 58 });
-  }
-  for (const node of services) {
-    for (const edge of node.Edges || []) {
-      if (!radius.has(edge.ReferenceId)) continue;
-      g.setEdge(String(node.ReferenceId), String(edge.ReferenceId), { width: 96, height: 14, labelpos: 'c' });
-    }
-  }
-  dagre.layout(g);
-  return { g, radius };
+/** A node's name as its label shows it: a long one shortened (the node's title holds it whole). */
+function shortName(name, narrow) {
+  const most = narrow ? 22 : 28;
+  return name.length > most ? `${name.slice(0, most - 1)}…` : name;
 }
 
-function drawGraph(answer, minutes, selection, onSelect, rankdir) {
+/** measure(node) for StableLayout.place: circles sized by traffic, boxes wide enough for the labels. */
+function measurer(services, narrow) {
+  const max = Math.max(1, ...services.map(traffic));
+  return (node) => {
+    const r = 14 + 16 * Math.sqrt(traffic(node) / max);
+    // wide enough for the labels under the circle (name at ~7 px a character, the
+    // smaller type and rate lines at ~5.6 px)
+    const name = shortName(node.Name, narrow).length * 7;
+    const sub = Math.max(typeInfo(node.Type).label.length, 18) * 5.6;
+    return { r, width: Math.max(2 * r + 12, name, sub) + 8, height: 2 * r + 58 };
+  };
+}
+
+function drawGraph(answer, minutes, selection, onSelect, laid, narrow) {
   const services = answer.Services || [];
   const byRef = new Map(services.map((n) => [n.ReferenceId, n]));
-  const { g, radius } = layout(services, rankdir);
   const edges = s('g', { class: 'edges' });
   const nodes = s('g', { class: 'nodes' });
   for (const node of services) {
     for (const edge of node.Edges || []) {
       const target = byRef.get(edge.ReferenceId);
-      if (!target) continue;
-      const laid = g.edge(String(node.ReferenceId), String(edge.ReferenceId));
-      // dagre ends edges at the nodes' boxes; end them at the circles instead
-      const pts = laid.points.map((p) => ({ ...p }));
-      const from = g.node(String(node.ReferenceId));
-      const to = g.node(String(edge.ReferenceId));
-      pts[0] = onCircle({ x: from.x, y: from.y + HUB_Y }, radius.get(node.ReferenceId) + 7, pts[1]);
-      pts[pts.length - 1] = onCircle({ x: to.x, y: to.y + HUB_Y }, radius.get(edge.ReferenceId) + 8, pts[pts.length - 2]);
+      const route = laid.edges.get(`${node.ReferenceId}>${edge.ReferenceId}`);
+      if (!target || !route) continue;
+      // routes end at the nodes' boxes or centres; end them at the circles instead
+      const pts = route.points.map((p) => ({ ...p }));
+      const from = laid.nodes.get(node.ReferenceId);
+      const to = laid.nodes.get(edge.ReferenceId);
+      pts[0] = onCircle({ x: from.x, y: from.y + HUB_Y }, from.r + 7, pts[1]);
+      pts[pts.length - 1] = onCircle({ x: to.x, y: to.y + HUB_Y }, to.r + 8, pts[pts.length - 2]);
       const d = pts.map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
       const o = fmt.outcomes(edge.SummaryStatistics);
       const colour = edgeColour(edge.SummaryStatistics);
@@ -178,14 +171,14 @@ function drawGraph(answer, minutes, selection, onSelect, rankdir) {
       },
       s('path', { d, class: 'line', 'marker-end': 'url(#arrow)', style: colour ? { stroke: colour } : null }),
       s('path', { d, class: 'hit' }),
-      s('text', { x: laid.x, y: laid.y - 7, 'text-anchor': 'middle', 'dominant-baseline': 'central', class: 'edge-label' },
+      s('text', { x: route.x, y: route.y - 7, 'text-anchor': 'middle', 'dominant-baseline': 'central', class: 'edge-label' },
         `${fmt.perMinute(o.total / minutes)} · ${fmt.duration(o.average)}`));
       edges.append(group);
     }
   }
   for (const node of services) {
-    const laid = g.node(String(node.ReferenceId));
-    const r = radius.get(node.ReferenceId);
+    const place = laid.nodes.get(node.ReferenceId);
+    const { r } = place;
     const info = typeInfo(node.Type);
     const cy = HUB_Y;
     const total = traffic(node);
@@ -196,7 +189,7 @@ function drawGraph(answer, minutes, selection, onSelect, rankdir) {
       : `${fmt.perMinute(total / minutes)}`;
     const group = s('g', {
       class: ['node', selection.key === key ? 'selected' : ''],
-      transform: `translate(${laid.x.toFixed(1)} ${laid.y.toFixed(1)})`,
+      transform: `translate(${place.x.toFixed(1)} ${place.y.toFixed(1)})`,
       dataset: { key, name: node.Name, type: node.Type || '', ref: String(node.ReferenceId) },
       tabindex: 0,
       role: 'button',
@@ -209,13 +202,12 @@ function drawGraph(answer, minutes, selection, onSelect, rankdir) {
       ...ring(0, 0, r + 4, node.Type === 'client' ? null : node.SummaryStatistics),
       s('circle', { class: 'hub', cx: 0, cy: 0, r, fill: info.colour }),
       icon(info, r, node.Type)),
-    s('text', { y: cy + r + 20, 'text-anchor': 'middle', class: 'name' }, node.Name.length > 28 ? `${node.Name.slice(0, 27)}…` : node.Name),
+    s('text', { y: cy + r + 20, 'text-anchor': 'middle', class: 'name' }, shortName(node.Name, narrow)),
     s('text', { y: cy + r + 33, 'text-anchor': 'middle', class: 'sub' }, info.label),
     s('text', { y: cy + r + 46, 'text-anchor': 'middle', class: 'sub' }, sub));
     nodes.append(group);
   }
-  const graph = g.graph();
-  return { content: [edges, nodes], width: graph.width || 400, height: graph.height || 300 };
+  return [edges, nodes];
 }
 
 /** The p-th percentile (0..1) of a ResponseTimeHistogram ([{Value, Count}]), or null. */
@@ -245,6 +237,8 @@ function statsList(stats, minutes, histogram) {
   ]);
 }
 
+const READABLE = 1; // the zoom at which the smallest labels (11 px in console.css) are 11 CSS px
+
 /** How often a live map refreshes: every second up to an hour's range (its statistics are
  * aggregated at ingest, so this costs milliseconds), less often for longer ranges. */
 function refreshMs(seconds) {
@@ -271,15 +265,7 @@ export function render(root, route, ctx) {
     title: 'Only the traces of a group (its filter expression)',
     onchange: () => update({ group: groupSelect.value || null }),
   }, h('option', { value: '' }, 'All traces'));
-  const zoomBy = (factor) => {
-    if (!view) return;
-    const box = svg.getBoundingClientRect();
-    const k = Math.min(4, Math.max(0.2, view.k * factor));
-    const px = box.width / 2;
-    const py = box.height / 2;
-    view = { k, x: px - ((px - view.x) * k) / view.k, y: py - ((py - view.y) * k) / view.k };
-    applyView();
-  };
+  const zoomBy = (factor) => gestures.zoomBy(factor);
   const zoomIn = h('button', { type: 'button', class: 'zoom-in', title: 'Zoom in', 'aria-label': 'Zoom in', onclick: () => zoomBy(1.25) }, '+');
   const zoomOut = h('button', { type: 'button', class: 'zoom-out', title: 'Zoom out', 'aria-label': 'Zoom out', onclick: () => zoomBy(0.8) }, '−');
   const tools = h('div', { class: 'map-tools' }, groupSelect, zoomOut, zoomIn, fitButton);
@@ -293,21 +279,47 @@ export function render(root, route, ctx) {
   // the traces behind a node or an edge, within the selected group
   const within = (expression) => (groupFilter ? `(${groupFilter}) AND ${expression}` : expression);
   let view = null; // {x, y, k}
-  let size = { width: 0, height: 0 };
+  let size = { x: 0, y: 0, width: 0, height: 0 }; // the drawing's bounds, in layout units
+  const layout = new StableLayout();
+  let placed = new Map(); // the drawn nodes' places (StableLayout.place's nodes)
   let chart = null;
   let timer = null;
-  let signature = '';
   const controller = new AbortController();
 
   function applyView() {
     viewport.setAttribute('transform', `translate(${view.x} ${view.y}) scale(${view.k})`);
   }
-  function fit() {
+  // The first view of a map laid out for a narrow window (a phone) is drawn no smaller
+  // than READABLE, where the smallest labels are 11 CSS px: a map too big for the window
+  // then starts at its entry point (its top node), centred across, below the tools, and
+  // is panned (a finger, the wheel) or zoomed out (a pinch, the buttons). Fit shows it
+  // whole however small.
+  function fit({ readable = false } = {}) {
     const box = svg.getBoundingClientRect();
     if (!size.width || !box.width) return;
-    const k = Math.min(1.5, box.width / size.width, box.height / size.height) * 0.95;
-    view = { k, x: (box.width - size.width * k) / 2, y: (box.height - size.height * k) / 2 };
+    let k = Math.min(1.5, box.width / size.width, box.height / size.height) * 0.95;
+    const top = [...placed.values()].reduce((a, n) => (!a || n.y < a.y ? n : a), null);
+    if (readable && k < READABLE && top) {
+      k = READABLE;
+      const below = Math.max(0, tools.getBoundingClientRect().bottom - box.top) + 8;
+      view = { k, x: box.width / 2 - top.x * k, y: below - (top.y - top.height / 2) * k };
+    } else {
+      view = { k, x: (box.width - size.width * k) / 2 - size.x * k, y: (box.height - size.height * k) / 2 - size.y * k };
+    }
     applyView();
+    fitButton.classList.remove('attention');
+    fitButton.title = 'Fit the map to the window';
+  }
+  // nodes placed out of sight by a refresh are pointed out, never scrolled to (that would
+  // move every node under the reader's pointer)
+  function outOfSight(refs, laid) {
+    const box = svg.getBoundingClientRect();
+    return refs.some((ref) => {
+      const n = laid.nodes.get(ref);
+      const x = view.x + n.x * view.k;
+      const y = view.y + n.y * view.k;
+      return x < 0 || y < 0 || x > box.width || y > box.height;
+    });
   }
 
   // A node's latency and faults over the range (GetTimeSeriesServiceStatistics), read
@@ -434,19 +446,22 @@ export function render(root, route, ctx) {
     const focused = viewport.contains(document.activeElement) ? document.activeElement.dataset.key : null;
     // left to right where there is room, top to bottom in a narrow window
     const rankdir = canvas.clientWidth && canvas.clientWidth < 640 ? 'TB' : 'LR';
-    const drawn = drawGraph(answer, minutes, selection, select, rankdir);
-    viewport.replaceChildren(...drawn.content);
+    const narrow = rankdir === 'TB';
+    const laid = layout.place(services, rankdir, measurer(services, narrow));
+    viewport.replaceChildren(...drawGraph(answer, minutes, selection, select, laid, narrow));
     if (focused) {
       // a refresh redraws everything: keep the keyboard where it was
       const again = [...viewport.querySelectorAll('.node, .edge')].find((el) => el.dataset.key === focused);
       if (again) again.focus();
     }
-    const sig = `${rankdir}:${services.map((n) => `${n.Name}|${n.Type}`).sort().join(',')}`;
-    const changed = sig !== signature || !view;
-    signature = sig;
-    size = { width: drawn.width, height: drawn.height };
-    if (changed) fit();
+    size = laid.bounds;
+    placed = laid.nodes;
+    if (laid.fresh || !view) fit({ readable: narrow });
     else applyView();
+    if (view && laid.added.length && outOfSight(laid.added, laid)) {
+      fitButton.classList.add('attention');
+      fitButton.title = 'New nodes are outside the view: fit the map to the window';
+    }
   }
 
   async function load() {
@@ -469,7 +484,7 @@ export function render(root, route, ctx) {
           selection = edge ? { key: `${source.ReferenceId}>${target.ReferenceId}`, edge, source, target } : { key: null };
         }
       }
-      if (pressed) pending = true; // redrawn once the press (and its click) is over
+      if (pressed()) pending = true; // redrawn once the press (and its click) is over
       else {
         draw();
         showSide();
@@ -485,52 +500,28 @@ export function render(root, route, ctx) {
   // A live refresh redraws the graph; one arriving between a press and its release would
   // replace the pressed element and lose the click. So while a pointer is down the redraw
   // waits, and it happens after the click has been dispatched.
-  let pressed = false;
   let pending = false;
-  svg.addEventListener('pointerdown', () => { pressed = true; }, { capture: true });
-  const release = () => {
-    pressed = false;
-    if (!pending) return;
-    pending = false;
-    setTimeout(() => {
-      if (pressed || controller.signal.aborted) { pending = true; return; }
-      draw();
-      showSide();
-    }, 0);
-  };
-  window.addEventListener('pointerup', release);
-  window.addEventListener('pointercancel', release);
-
-  // pan with the pointer, zoom with the wheel
-  let drag = null;
-  svg.addEventListener('pointerdown', (event) => {
-    if (event.target.closest('.node, .edge') || !view) return;
-    drag = { x: event.clientX - view.x, y: event.clientY - view.y };
-    svg.classList.add('panning');
-    svg.setPointerCapture(event.pointerId);
+  const gestures = attachGestures(svg, {
+    get: () => view,
+    set: (next) => { view = next; applyView(); },
+    onRelease: () => {
+      if (!pending) return;
+      pending = false;
+      setTimeout(() => {
+        if (pressed() || controller.signal.aborted) { pending = true; return; }
+        draw();
+        showSide();
+      }, 0);
+    },
   });
-  svg.addEventListener('pointermove', (event) => {
-    if (!drag) return;
-    view.x = event.clientX - drag.x;
-    view.y = event.clientY - drag.y;
-    applyView();
-  });
-  svg.addEventListener('pointerup', () => { drag = null; svg.classList.remove('panning'); });
-  svg.addEventListener('wheel', (event) => {
-    if (!view) return;
-    event.preventDefault();
-    const box = svg.getBoundingClientRect();
-    const px = event.clientX - box.left;
-    const py = event.clientY - box.top;
-    const k = Math.min(4, Math.max(0.2, view.k * Math.exp(-event.deltaY * 0.0015)));
-    view = { k, x: px - ((px - view.x) * k) / view.k, y: py - ((py - view.y) * k) / view.k };
-    applyView();
-  }, { passive: false });
+  const pressed = () => gestures.pressed();
   svg.addEventListener('click', () => { if (selection.key) select({ key: null }); });
+  // a window narrowed past the point where the map is laid out top to bottom (or widened
+  // back) is laid out again and fitted; otherwise the nodes stay where they are
   const observer = new ResizeObserver(() => {
     if (!answer) return;
-    signature = ''; // lay out again for the new shape, and fit
-    draw();
+    if (pressed()) pending = true;
+    else draw();
   });
   observer.observe(canvas);
 
@@ -547,8 +538,7 @@ export function render(root, route, ctx) {
     controller.abort();
     clearTimeout(timer);
     observer.disconnect();
-    window.removeEventListener('pointerup', release);
-    window.removeEventListener('pointercancel', release);
+    gestures.stop();
     if (chart) chart.destroy();
   };
 }
