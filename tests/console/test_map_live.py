@@ -240,3 +240,17 @@ def test_on_a_phone_the_map_reads_and_pinches(phone: Watched, demo: Demo) -> Non
     _pinch(page, centre, 200, 80)
     assert abs(_scale(page) / k1 - 0.4) < 0.05
     expect(page.locator("#node-details h2")).to_have_text("Overview")  # no tap on a node
+
+
+def test_on_a_phone_the_header_stays_short_and_shows_the_current_view(phone: Watched) -> None:
+    page = phone.page
+    page.goto("/#/insights")
+    current = page.locator('nav.views a[aria-current="page"]')
+    expect(current).to_have_text("Insights")
+    header = page.locator("header.top").bounding_box()
+    assert header is not None and header["height"] <= 110, header  # not a third of the screen
+    nav = page.locator("nav.views").bounding_box()
+    shown = current.bounding_box()
+    assert nav is not None and shown is not None
+    # the last view, scrolled into the one-row strip of views
+    assert nav["x"] <= shown["x"] and shown["x"] + shown["width"] <= nav["x"] + nav["width"] + 1

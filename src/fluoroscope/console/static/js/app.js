@@ -50,8 +50,14 @@ async function show() {
   root.inert = true;
   root.setAttribute('aria-busy', 'true');
   for (const link of document.querySelectorAll('nav.views a')) {
-    if (link.dataset.view === NAV[route.view]) link.setAttribute('aria-current', 'page');
-    else link.removeAttribute('aria-current');
+    if (link.dataset.view === NAV[route.view]) {
+      link.setAttribute('aria-current', 'page');
+      // on a phone the views scroll sideways in one row: keep the current one in sight
+      const nav = link.parentElement;
+      if (nav && nav.scrollWidth > nav.clientWidth) {
+        nav.scrollLeft = link.offsetLeft - nav.offsetLeft - (nav.clientWidth - link.offsetWidth) / 2;
+      }
+    } else link.removeAttribute('aria-current');
   }
   picker.classList.toggle('hidden', route.view === 'trace');
   renderPicker(picker);
