@@ -277,7 +277,8 @@ class _Worker:
             self._translator = (
                 Translator() if self._otlp_options is None else translator(self._otlp_options)
             )
-        own: list[bytes] = []
+        own: list[dict[str, Any]] = []  # documents as translated: never parsed again
+        size = 0
         others: dict[int, list[bytes]] = {}
         valid = 0
         try:
@@ -287,36 +288,36 @@ class _Worker:
             for doc, raw in validated(out, now=time.time(), max_age=self._retention):
                 owner = shard_of(doc["trace_id"].encode(), shards)
                 if owner == shard:
-                    own.append(raw)
+                    own.append(doc)
+                    size += len(raw)
                 else:
                     others.setdefault(owner, []).append(raw)
                 valid += 1
             rejected, reasons = out.rejected, "\n".join(out.errors)
         except OtlpDecodeError as exc:
-            rejected, reasons, own, others, valid = NOT_OTLP, str(exc), [], {}, 0
+            rejected, reasons = NOT_OTLP, str(exc)
         except Exception as exc:  # a defect: it never costs the worker
             log.exception("translating OTLP spans failed")
-            rejected, reasons, own, others, valid = (
-                NOT_OTLP,
-                f"the request could not be translated: {exc!r:.200}",
-                [],
-                {},
-                0,
-            )
+            rejected, reasons = NOT_OTLP, f"the request could not be translated: {exc!r:.200}"
+        if rejected == NOT_OTLP:  # nothing of it is stored
+            own, size, others, valid = [], 0, {}, 0
         text = reasons.encode()
-        size = sum(map(len, own))
         head = TRANSLATED_HEAD.pack(seq, rejected, len(text), valid, len(own), size)
         parts: list[bytes] = []
         for owner, bodies in others.items():
             parts += (bytes((owner,)), b"".join(pack_bodies(bodies)))
         self.channel.send(TRANSLATED, head, text, *pack_bodies(parts))
         if own:
-            self._submit(seq, own)
+            self._submit_docs(seq, own, size)
 
     def _submit(self, seq: int, bodies: list[bytes]) -> None:
-        docs = [orjson.loads(body) for body in bodies]
+        self._submit_docs(seq, [orjson.loads(body) for body in bodies], sum(map(len, bodies)))
+
+    def _submit_docs(self, seq: int, docs: list[dict[str, Any]], size: int) -> None:
+        """Submit ``docs`` (``size`` bytes of JSON) to the pipeline; ``ACK`` ``seq`` once
+        stored (or at once, throttled)."""
         try:
-            future = self.pipeline.submit(docs, sum(map(len, bodies)))
+            future = self.pipeline.submit(docs, size)
         except Throttled:
             self.channel.send(ACK, ACK_FRAME.pack(seq, 1))
             return
@@ -365,6 +366,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     # Threads here hand the GIL over often: the stdin reader must keep draining.
     sys.setswitchinterval(0.001)
+    # pyarrow imports pandas at its first conversion of a Python list (~0.3 s of CPU,
+    # measured): at start-up, not in the first batch, whose documents would wait for it.
+    pa.array([0], type=pa.int64())
     tune_gc()
     _Worker(args, _Channel(sys.stdout.buffer)).run(sys.stdin.buffer)
     return 0
