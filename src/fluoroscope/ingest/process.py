@@ -47,11 +47,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import orjson
 import pyarrow as pa
@@ -60,13 +60,13 @@ from fluoroscope.ingest.frames import (
     body_count,
     grow_pipe,
     pack_bodies,
-    read_frame,
     unpack_bodies,
     write_frame,
 )
 from fluoroscope.ingest.histogram import INSERT_SECONDS, ROUND_DOCUMENTS, Histogram
 from fluoroscope.ingest.otlp.options import TranslateOptions, encode_options
 from fluoroscope.ingest.pipeline import with_retries
+from fluoroscope.ingest.readahead import ReadAhead, all_of
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
 from fluoroscope.ingest.worker import (
@@ -121,108 +121,6 @@ _COALESCE: Final = 16  # batches inserted together at most
 _QUEUED_DATAGRAM_BYTES: Final = 16 * 1024 * 1024  # per worker, waiting for its pipe
 _BARRIER_TIMEOUT: Final = 60.0
 _GATHER: Final = 0.05  # seconds an insert round waits for other workers' batches
-
-
-class _ReadAhead:
-    """Frames read from ``stream`` by a thread of their own, at most ``max_bytes`` ahead,
-    so that batches waiting behind a busy engine are visible (and can go in together).
-    A frame ``urgent`` takes (returns True for) is handled by that thread at once, not
-    queued: it never waits behind an insert."""
-
-    def __init__(
-        self,
-        stream: IO[bytes],
-        max_bytes: int,
-        urgent: Callable[[int, bytes], bool] | None = None,
-    ) -> None:
-        self._urgent = urgent
-        self._items: deque[tuple[int, bytes]] = deque()
-        self._bytes = 0
-        self._max = max_bytes
-        self._eof = False
-        self._closed = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(
-            target=self._read, args=(stream,), name="fluoroscope-from-worker", daemon=True
-        )
-        self._thread.start()
-
-    def _read(self, stream: IO[bytes]) -> None:
-        try:
-            while (got := read_frame(stream)) is not None:
-                if self._urgent is not None and self._urgent(*got):
-                    continue
-                with self._cond:
-                    while self._bytes > self._max and not self._closed:
-                        self._cond.wait()
-                    if self._closed:
-                        return
-                    self._items.append(got)
-                    self._bytes += len(got[1])
-                    self._cond.notify_all()
-        except (OSError, ValueError):
-            log.exception("reading from the ingest worker failed")
-        finally:
-            with self._cond:
-                self._eof = True
-                self._cond.notify_all()
-
-    def next(self) -> tuple[int, bytes] | None:
-        """The next frame; None once the stream has ended and every frame was taken."""
-        with self._cond:
-            while not self._items and not self._eof:
-                self._cond.wait()
-            return self._take() if self._items else None
-
-    def next_batch(self) -> bytes | None:
-        """The next frame's payload if it is a ``BATCH`` already read; never waits."""
-        with self._cond:
-            if self._items and self._items[0][0] == BATCH:
-                return self._take()[1]
-            return None
-
-    def _take(self) -> tuple[int, bytes]:
-        item = self._items.popleft()
-        self._bytes -= len(item[1])
-        self._cond.notify_all()
-        return item
-
-    def close(self) -> None:
-        """Stop reading ahead (after the stream ended, or when giving up on it)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join()
-
-
-def _all_of(futures: list[Future[None]]) -> Future[None]:
-    """A future done once all ``futures`` are: failed with the first failure, if any."""
-    if len(futures) == 1:
-        return futures[0]
-    combined: Future[None] = Future()
-    if not futures:
-        combined.set_result(None)
-        return combined
-    lock = threading.Lock()
-    left = [len(futures)]
-    failure: list[BaseException] = []
-
-    def done(future: Future[None]) -> None:
-        error = future.exception()
-        with lock:
-            left[0] -= 1
-            if error is not None and not failure:
-                failure.append(error)
-            last = left[0] == 0
-        if last:
-            if failure:
-                combined.set_exception(failure[0])
-            else:
-                combined.set_result(None)
-
-    for future in futures:
-        future.add_done_callback(done)
-    return combined
 
 
 class IngestProcess:
@@ -308,7 +206,7 @@ class IngestProcess:
         with self._lock:
             self._refuse(size)
             futures = [self._submit_to(self._shards[i], bodies) for i, bodies in by_shard.items()]
-        return _all_of(futures)
+        return all_of(futures)
 
     def translate(self, request: bytes) -> Future[Translated]:
         """Have a worker translate the spans of ``request`` (an ``ExportTraceServiceRequest``
@@ -354,7 +252,7 @@ class IngestProcess:
             for owner, packed in zip(parts[::2], parts[1::2], strict=True):
                 stored.append(self._submit_packed(self._shards[owner[0]], packed))
         if future is not None:
-            done = _all_of(stored) if stored else None
+            done = all_of(stored) if stored else None
             future.set_result(Translated(valid, rejected, reasons, done))
 
     def count(self, counts: Mapping[str, int]) -> None:
@@ -688,7 +586,7 @@ class _Shard:
             # A translation is passed on as soon as it is read: were it queued, it would
             # wait for the inserts of the batches read before it, and its documents would
             # reach their owners one insert round later (measured: 4x the latency).
-            frames = _ReadAhead(
+            frames = ReadAhead(
                 proc.stdout, owner._max_bytes // (2 * self._count), self._take_translation
             )
             try:
