@@ -103,12 +103,12 @@ def test_a_killed_worker_is_replaced_and_ingest_goes_on(tmp_path: Path) -> None:
 
 def test_read_ahead_hands_out_waiting_batches_in_order_and_stays_bounded() -> None:
     from fluoroscope.ingest.frames import write_frame
-    from fluoroscope.ingest.process import _ReadAhead
+    from fluoroscope.ingest.readahead import ReadAhead
     from fluoroscope.ingest.worker import ACK, BATCH
 
     read_fd, write_fd = os.pipe()
     with os.fdopen(read_fd, "rb") as reader, os.fdopen(write_fd, "wb") as writer:
-        ahead = _ReadAhead(reader, max_bytes=10_000)
+        ahead = ReadAhead(reader, max_bytes=10_000)
         for i in range(3):
             write_frame(writer, BATCH, b"b%d" % i + b"." * 4000)
         write_frame(writer, ACK, b"ack")

@@ -17,11 +17,15 @@ Frames (:mod:`fluoroscope.ingest.frames`), worker -> server on stdout:
 * ``RELOAD``: ``<I`` request number, a JSON list of trace ids whose stored entities the
   worker needs; the server answers once every earlier batch is inserted.
 * ``COUNTERS``: ``{"counters": {...}, "cached_traces": n}``, cumulative.
-* ``TRANSLATED``: ``<Q I I`` translation number, spans rejected (``NOT_OTLP``: the body
-  is no ``ExportTraceServiceRequest``), length of the reasons; the first few reasons
-  (UTF-8, one a line); then packed ``trace id, document`` pairs
-  (:func:`~fluoroscope.ingest.frames.pack_bodies`, alternating): the valid segment
-  documents of an ``OTLP`` frame's spans, for the server to submit to their owners.
+* ``TRANSLATED``: ``<Q I I I I I`` translation number, spans rejected (``NOT_OTLP``: the
+  body is no ``ExportTraceServiceRequest``), length of the reasons, valid documents, of
+  which this worker keeps, and their bytes; the first few reasons (UTF-8, one a line);
+  then packed ``shard, documents`` pairs (:func:`~fluoroscope.ingest.frames.pack_bodies`,
+  alternating; the shard as one byte, its documents already packed as a ``DOCS`` frame
+  carries them): the valid segment documents of an ``OTLP`` frame's spans owned by other
+  workers, for the server to pass on unopened. The documents this worker owns it
+  submits to itself, as if the server had sent them in a ``DOCS`` frame numbered with the
+  translation's number: an ``ACK`` of that number follows once they are stored.
 * ``STRAY``: packed ``trace id, body`` pairs (:func:`~fluoroscope.ingest.frames.pack_bodies`
   of both, alternating): valid datagrams this worker does not own, for the server to
   send to their owner.
@@ -32,9 +36,11 @@ server -> worker on stdin:
 * ``DATAGRAMS``: packed UDP document bodies (header already checked), routed here by
   their trace id.
 * ``OTLP``: ``<Q`` translation number, an ``ExportTraceServiceRequest`` (protobuf) whose
-  spans to translate into documents (:mod:`fluoroscope.ingest.otlp`), answered with
-  ``TRANSLATED`` - on a thread of its own, so the other frames keep flowing. Translation
-  runs in the workers so that it uses their cores, not the server's.
+  spans to translate into documents (:mod:`fluoroscope.ingest.otlp`) and store, answered
+  with ``TRANSLATED`` - on a thread of its own, so the other frames keep flowing.
+  Translation runs in the workers so that it uses their cores, and the documents go
+  from the translating worker to their owners without being parsed or split in the
+  server: per span, the server does no work at all.
 * ``TRACES``: ``<I`` request number, ``{trace_id: [ts, revision, [[doc, parent_id,
   is_segment], ...]]}``.
 * ``CONTRIBUTE``: one byte, 1 to send each batch's graph contributions from now on (a
@@ -97,7 +103,7 @@ ACK_FRAME: Final = struct.Struct("<QB")
 SEQ: Final = struct.Struct("<Q")
 REQUEST: Final = struct.Struct("<I")
 BATCH_HEAD: Final = struct.Struct("<II")
-TRANSLATED_HEAD: Final = struct.Struct("<QII")
+TRANSLATED_HEAD: Final = struct.Struct("<QIIIII")
 NOT_OTLP: Final = 0xFFFFFFFF  # TRANSLATED's rejected count for a body that is no request
 _NAME: Final = struct.Struct("<H")
 _SIZE: Final = struct.Struct("<I")
@@ -218,6 +224,7 @@ class _Worker:
         )
         self.pipeline.assembler.track_contributions = args.contributions
         self._otlp_options = args.otlp_options
+        self._shard, self._shards = shard, shards
         self._retention = args.retention
         self._translator: Any = None
         self._translating: ThreadPoolExecutor | None = None
@@ -260,8 +267,9 @@ class _Worker:
             self.stopped.set()
 
     def _translate(self, payload: bytes) -> None:
-        """Answer an ``OTLP`` frame with ``TRANSLATED`` (the translation thread)."""
-        from fluoroscope.ingest.otlp import Translator, documents_of
+        """Answer an ``OTLP`` frame with ``TRANSLATED``, then store the documents this
+        worker owns (the translation thread)."""
+        from fluoroscope.ingest.otlp import Translator, validated
         from fluoroscope.ingest.otlp.decode import OtlpDecodeError, parse_protobuf_traces
 
         (seq,) = SEQ.unpack_from(payload)
@@ -269,28 +277,47 @@ class _Worker:
             self._translator = (
                 Translator() if self._otlp_options is None else translator(self._otlp_options)
             )
-        pairs: list[bytes] = []
+        own: list[dict[str, Any]] = []  # documents as translated: never parsed again
+        size = 0
+        others: dict[int, list[bytes]] = {}
+        valid = 0
         try:
             request = parse_protobuf_traces(payload[SEQ.size :])
-            valid, _, out = documents_of(
-                request, self._translator, now=time.time(), max_age=self._retention
-            )
+            out = self._translator.translate(request)
+            shard, shards = self._shard, self._shards
+            for doc, raw in validated(out, now=time.time(), max_age=self._retention):
+                owner = shard_of(doc["trace_id"].encode(), shards)
+                if owner == shard:
+                    own.append(doc)
+                    size += len(raw)
+                else:
+                    others.setdefault(owner, []).append(raw)
+                valid += 1
             rejected, reasons = out.rejected, "\n".join(out.errors)
-            for trace_id, raw in valid:
-                pairs += (trace_id.encode(), raw)
         except OtlpDecodeError as exc:
             rejected, reasons = NOT_OTLP, str(exc)
         except Exception as exc:  # a defect: it never costs the worker
             log.exception("translating OTLP spans failed")
             rejected, reasons = NOT_OTLP, f"the request could not be translated: {exc!r:.200}"
+        if rejected == NOT_OTLP:  # nothing of it is stored
+            own, size, others, valid = [], 0, {}, 0
         text = reasons.encode()
-        head = TRANSLATED_HEAD.pack(seq, rejected, len(text))
-        self.channel.send(TRANSLATED, head, text, *pack_bodies(pairs))
+        head = TRANSLATED_HEAD.pack(seq, rejected, len(text), valid, len(own), size)
+        parts: list[bytes] = []
+        for owner, bodies in others.items():
+            parts += (bytes((owner,)), b"".join(pack_bodies(bodies)))
+        self.channel.send(TRANSLATED, head, text, *pack_bodies(parts))
+        if own:
+            self._submit_docs(seq, own, size)
 
     def _submit(self, seq: int, bodies: list[bytes]) -> None:
-        docs = [orjson.loads(body) for body in bodies]
+        self._submit_docs(seq, [orjson.loads(body) for body in bodies], sum(map(len, bodies)))
+
+    def _submit_docs(self, seq: int, docs: list[dict[str, Any]], size: int) -> None:
+        """Submit ``docs`` (``size`` bytes of JSON) to the pipeline; ``ACK`` ``seq`` once
+        stored (or at once, throttled)."""
         try:
-            future = self.pipeline.submit(docs, sum(map(len, bodies)))
+            future = self.pipeline.submit(docs, size)
         except Throttled:
             self.channel.send(ACK, ACK_FRAME.pack(seq, 1))
             return
@@ -339,6 +366,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     # Threads here hand the GIL over often: the stdin reader must keep draining.
     sys.setswitchinterval(0.001)
+    # pyarrow imports pandas at its first conversion of a Python list (~0.3 s of CPU,
+    # measured): at start-up, not in the first batch, whose documents would wait for it.
+    pa.array([0], type=pa.int64())
     tune_gc()
     _Worker(args, _Channel(sys.stdout.buffer)).run(sys.stdin.buffer)
     return 0

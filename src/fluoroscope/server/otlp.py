@@ -26,8 +26,9 @@ credentials are configured and the call carries no ``authorization: Bearer`` API
 
 Either way, spans become segment documents (:mod:`fluoroscope.ingest.otlp`), translated
 in the ingest workers (:meth:`~fluoroscope.ingest.process.IngestProcess.translate`: their
-cores, not this process's; a protobuf body is not even parsed here), and take
-PutTraceSegments' path into the store.
+cores, not this process's; a protobuf body is not even parsed here), which hand them to
+the workers owning their traces, as PutTraceSegments' documents are. This process does
+no work per span.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -106,23 +107,30 @@ async def export_traces(
     nothing can be taken now, or when ``raw`` is no request."""
     data = raw if raw is not None else request.SerializeToString()
     try:
-        translated = await asyncio.wrap_future(state.pipeline.translate(data))
+        pending = state.pipeline.translate(data)
+    except Throttled as exc:
+        state.pipeline.count({"otlp_refused_throttled": 1})
+        raise _Refusal(429, "UNAVAILABLE", str(exc), True) from None
+    except StoreUnwritable as exc:
+        state.pipeline.count({"otlp_refused_store_unwritable": 1})
+        raise _Refusal(503, "UNAVAILABLE", str(exc), True) from None
+    try:
+        translated = await asyncio.wrap_future(pending)
     except FluoroscopeError as exc:  # shutting down, or the worker stopped: retry
         raise _Refusal(503, "UNAVAILABLE", str(exc), True) from None
     if translated.not_otlp:
         state.pipeline.count({"otlp_invalid_request": 1})
         raise _Refusal(400, "INVALID_ARGUMENT", translated.reasons, False)
-    valid = translated.documents
     if translated.rejected:
         reasons = translated.reasons.split("\n") if translated.reasons else []
         out.rejected += translated.rejected - len(reasons)
         for reason in reasons:
             out.reject(reason)
     state.pipeline.count(
-        {"otlp_received": len(valid) + translated.rejected, "otlp_rejected": out.rejected}
+        {"otlp_received": translated.documents + translated.rejected, "otlp_rejected": out.rejected}
     )
-    if valid:
-        await _store(state, valid, sum(len(body) for _, body in valid))
+    if translated.stored is not None:
+        await _stored(state, translated.stored, translated.documents)
     return out
 
 
@@ -175,19 +183,15 @@ async def export_logs(state: ServerState, request: Any, out: Translation) -> Tra
     return out
 
 
-async def _store(state: ServerState, valid: list[tuple[str, bytes]], size: int) -> None:
+async def _stored(state: ServerState, stored: Future[None], documents: int) -> None:
+    """Wait until ``stored`` (the future of ``documents`` submitted documents) is done."""
     try:
-        submitted = state.pipeline.submit(valid, size)
-    except Throttled as exc:
-        state.pipeline.count({"otlp_dropped_throttled": len(valid)})
-        raise _Refusal(429, "UNAVAILABLE", str(exc), True) from None
-    except StoreUnwritable as exc:
-        state.pipeline.count({"otlp_dropped_store_unwritable": len(valid)})
-        raise _Refusal(503, "UNAVAILABLE", str(exc), True) from None
-    try:
-        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(submitted)), STORE_TIMEOUT)
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(stored)), STORE_TIMEOUT)
     except TimeoutError:
         raise _Refusal(503, "UNAVAILABLE", "the spans were not stored in time", True) from None
+    except Throttled as exc:  # a worker's buffer was full
+        state.pipeline.count({"otlp_dropped_throttled": documents})
+        raise _Refusal(429, "UNAVAILABLE", str(exc), True) from None
     except FluoroscopeError as exc:  # the store failed: storing again is harmless
         raise _Refusal(503, "UNAVAILABLE", f"the spans could not be stored: {exc}", True) from None
 

@@ -13,6 +13,7 @@ the random exception ids; thread-safe.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -83,13 +84,20 @@ def _int(value: object) -> int | None:
 
 
 def _ip(value: object) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _is_ip(value):
         return ""
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ip(value: str) -> bool:
+    """Whether ``value`` is an IP address (cached: a service sees the same few clients,
+    and parsing one takes ``ipaddress`` microseconds)."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        return ""
-    return value
+        return False
+    return True
 
 
 # -- http ------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ _SERVICE_SEGMENT_DROPS: Final = (
 _SERVICE_SEGMENT_AWS_DROPS: Final = (
     "operation", "account_id", "region", "request_id", "queue_url", "table_name", "table_names",
 )  # fmt: skip
+_SCALARS: Final = frozenset(("string_value", "int_value", "double_value", "bool_value"))
 _MAX_ERRORS: Final = 5  # reasons kept per request for the partial-success message
 
 
@@ -108,14 +109,8 @@ def _bytes(value: bytes) -> str:
 def any_value(value: Any) -> Any:
     """An OTLP ``AnyValue`` as a plain value (bytes as base64 text; unset: None)."""
     which = value.WhichOneof("value")
-    if which == "string_value":
-        return value.string_value
-    if which == "int_value":
-        return value.int_value
-    if which == "double_value":
-        return value.double_value
-    if which == "bool_value":
-        return value.bool_value
+    if which in _SCALARS:
+        return getattr(value, which)
     if which == "array_value":
         return [any_value(item) for item in value.array_value.values]
     if which == "kvlist_value":
