@@ -302,3 +302,15 @@ def test_messages_are_kept_in_lz4_for_fast_scans(logs: LogStore) -> None:
         {"db": logs.database},
     )
     assert rows.column(0).to_pylist() == ["CODEC(LZ4)"]
+
+
+def test_event_times_and_seq_are_kept_in_delta_lz4_for_fast_scans(logs: LogStore) -> None:
+    rows = logs.query(
+        "SELECT name, compression_codec FROM system.columns WHERE database = {db:String} "
+        "AND table = 'log_events' AND name IN ('ts', 'seq') ORDER BY name",
+        {"db": logs.database},
+    )
+    assert rows.to_pylist() == [
+        {"name": "seq", "compression_codec": "CODEC(Delta(8), LZ4)"},
+        {"name": "ts", "compression_codec": "CODEC(Delta(8), LZ4)"},
+    ]
