@@ -55,6 +55,16 @@ the ones the load disturbs least):
   event; one trace's lines p50 24.1 ms, p99 136 ms (CPU p50 20.7 ms); timeout query
   313 ms CPU (wall 884 ms; hand-written SQL 298 ms CPU); ``parse`` + ``pct`` p50 749 ms
   (781 ms CPU; hand-written 1,049 ms CPU).
+* ``--events 10000000``, after schema 13 (event times and seq in Delta + LZ4), load 5-47
+  during the run: 89.6 bytes per event (log_events 58.6, log_index 18.5, log_requests
+  12.4); one trace's lines p50 20.0 ms, p99 36.8 ms (CPU p50 19.3 ms; scan reference
+  225.6 ms); timeout query p50 328 ms (546 ms CPU; hand-written 570 ms, 541 ms CPU; the
+  scan 609 ms); ``parse`` + ``pct`` p50 2,985 ms (1,684 ms CPU; hand-written 4,212 ms,
+  2,452 ms CPU). On the same 10M events before schema 13 the timeout query took 817 ms
+  of CPU: decoding ``ts`` alone (Delta + ZSTD) cost 249 ms of it. A second run
+  (``--api-seconds 0``, load 6-12): trace p50 21.1 ms (CPU 18.0 ms), timeout query p50
+  1,118 ms (517 ms CPU), ``parse`` + ``pct`` p50 2,590 ms (1,551 ms CPU): the CPU figures
+  hold, the wall clock follows the machine.
 * The HTTP API's rate is the writer's events per insert (each insert writes a part in
   four tables): lingering while busy took ``benchmarks/logs_api.py --seconds 8 --clients
   16`` from 2,612 / 3,905 to 22,260 / 28,152 events/s stored, server CPU 32.0 / 24.1 ->

@@ -16,6 +16,12 @@ carrying the id and their invocations', no segments read, no window scan) on the
 traces, p50; the ratio says what reading the trace and the candidate groups' window adds.
 
 Usage: ``python -m benchmarks.trace_logs [--events N]``. Never run by pytest.
+
+Measured with ``--events 10000000`` on the shared 2-core machine (load 9-15): p50 41.8 ms,
+p99 64.0 ms (9.2 lines per trace); reference ``LogStore.trace_lines`` p50 19.2 ms (ratio
+2.17). Before the index entries were read first and (e) kept to the invocations' own
+span (query/tracelogs.py), the same opening read the candidate groups' whole window: on
+the same 10M events, 80 ms of engine CPU per trace against 29 ms after.
 """
 
 from __future__ import annotations

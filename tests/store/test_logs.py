@@ -18,6 +18,7 @@ from fluoroscope.store.logs import (
     LogStreamExists,
     LogStreamNotFound,
     normalize_trace_id,
+    pointed,
 )
 from fluoroscope.store.store import Store
 from tests import log_lines as lines
@@ -302,3 +303,48 @@ def test_messages_are_kept_in_lz4_for_fast_scans(logs: LogStore) -> None:
         {"db": logs.database},
     )
     assert rows.column(0).to_pylist() == ["CODEC(LZ4)"]
+
+
+def test_event_times_and_seq_are_kept_in_delta_lz4_for_fast_scans(logs: LogStore) -> None:
+    rows = logs.query(
+        "SELECT name, compression_codec FROM system.columns WHERE database = {db:String} "
+        "AND table = 'log_events' AND name IN ('ts', 'seq') ORDER BY name",
+        {"db": logs.database},
+    )
+    assert rows.to_pylist() == [
+        {"name": "seq", "compression_codec": "CODEC(Delta(8), LZ4)"},
+        {"name": "ts", "compression_codec": "CODEC(Delta(8), LZ4)"},
+    ]
+
+
+def test_trace_index_entries_point_at_exactly_their_lines(logs: LogStore) -> None:
+    trace = "1-67a1b2c3-0123456789abcdef01234567"
+    rid = "11111111-1111-4111-8111-111111111111"
+    _group_with_stream(logs, "/aws/lambda/f", "s")
+    _group_with_stream(logs, "/aws/lambda/g", "s")
+    now = int(time.time() * 1000) - 3_600_000
+    # 100 lines carrying the trace id, 2 s apart (more time ranges than one read joins),
+    # each followed by an id-less line 1 ms later; then one line of its Lambda
+    # invocation carrying only the request id, and another trace's line
+    stamps = [now + 2000 * i for i in range(100)]
+    _put(logs, "/aws/lambda/f", "s", [f"xrayTraceId={trace} n={i}" for i in range(100)], stamps)
+    _put(logs, "/aws/lambda/f", "s", [f"no id {i}" for i in range(100)], [t + 1 for t in stamps])
+    _put(logs, "/aws/lambda/g", "s", [f"REPORT RequestId: {rid}\tDuration: 1.00 ms\t\n"
+                                      f"XRAY TraceId: {trace}\tSegmentId: 0123456789abcdef\t"
+                                      "Sampled: true\t\n", f"[INFO]\t2027-01-15T08:00:00.100Z\t"
+                                      f"{rid}\tchild work\n"], now + 5)  # fmt: skip
+    _put(logs, "/aws/lambda/f", "s", ["xrayTraceId=1-67a1b2c3-fedcba9876543210fedcba98"], now)
+    entries = logs.trace_index(trace)
+    assert len(entries) == 102
+    assert {e.key for e in entries} == {trace, f"r:{rid}"}
+    params: dict[str, object] = {}
+    condition = pointed(entries, params)
+    assert condition.count("BETWEEN") == 64  # ranges 2 s apart, joined down to the cap
+    rows = logs.query(
+        f"SELECT message FROM `{logs.database}`.log_events WHERE {condition} ORDER BY ts, seq",
+        params,
+    )
+    messages = rows.column(0).to_pylist()
+    assert len(messages) == 102 and not any(m.startswith("no id") for m in messages)
+    assert messages[-1] == "xrayTraceId=" + trace + " n=99"
+    assert sorted(e.seq for e in logs.trace_lines(trace)) == sorted(e.seq for e in entries)

@@ -14,6 +14,7 @@ from fluoroscope.model.errors import InvalidRequest, ResourceNotFound
 __all__ = [
     "EVENT_SCHEMA",
     "EventPage",
+    "IndexEntry",
     "LogEvent",
     "LogGroup",
     "LogGroupExists",
@@ -123,6 +124,20 @@ class LogEvent:
     message: str
     trace_id: str = ""  # trace_lines(): the trace the line belongs to
     request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One entry of the trace index (``log_index``): where a line carrying a trace or
+    request id is stored (``key``: the trace id it carries, else ``'r:'`` + its request
+    id)."""
+
+    key: str
+    log_group: str
+    stream: str
+    request_id: str
+    timestamp: int  # epoch ms
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from fluoroscope.model.errors import InvalidRequest, StoreError, StoreUnwritable
 from fluoroscope.store.logrecords import (
     EVENT_SCHEMA,
     EventPage,
+    IndexEntry,
     LogEvent,
     LogGroup,
     LogGroupExists,
@@ -61,6 +62,7 @@ from fluoroscope.store.transport import Transport
 __all__ = [
     "EVENT_SCHEMA",
     "EventPage",
+    "IndexEntry",
     "LogEvent",
     "LogGroup",
     "LogGroupExists",
@@ -72,6 +74,7 @@ __all__ = [
     "Page",
     "ResourceExists",
     "normalize_trace_id",
+    "pointed",
 ]
 
 
@@ -525,6 +528,26 @@ class LogStore:
         more = len(found) > limit and page
         return EventPage(page, (page[-1].timestamp, page[-1].seq) if more else None)
 
+    def trace_index(self, trace_id: str, request_ids: Iterable[str] = ()) -> list[IndexEntry]:
+        """The trace index's entries (one per stored line) of one trace, unordered: the
+        lines carrying its id (X-Ray or W3C form), and every line keyed by a request id
+        one of those carries or that ``request_ids`` names (whatever its group or
+        stream: callers keep the lines they mean). One statement over ``log_index``,
+        which is ordered by key: never a scan of time. The lines themselves are read
+        with :func:`pointed`."""
+        key = normalize_trace_id(trace_id)
+        index = f"{self._db}.log_index"
+        rows = self._t.query_arrow(
+            f"SELECT key, log_group, stream, request_id, {_ms('ts')}, seq FROM {index} "
+            "WHERE key IN (SELECT arrayJoin(arrayConcat([{k:String}], {rk:Array(String)}, "
+            f"groupArray(concat('r:', request_id)))) FROM {index} WHERE key = {{k:String}})",
+            {"k": key, "rk": sorted({f"r:{rid}" for rid in request_ids if rid})},
+        )
+        return [
+            IndexEntry(*row)
+            for row in zip(*(rows.column(i).to_pylist() for i in range(6)), strict=True)
+        ]
+
     def trace_lines(
         self,
         trace_id: str,
@@ -607,3 +630,39 @@ def _with_bytes(group: LogGroup, stored: int) -> LogGroup:
         group.name, group.creation_time, group.retention_days, group.log_group_class,
         group.kms_key_id, group.tags, int(stored),
     )  # fmt: skip
+
+
+# Entries closer in time than this are read as one range of the events' key.
+_RANGE_GAP_MS: Final = 1_000
+_MAX_RANGES: Final = 64
+
+
+def pointed(entries: Sequence[IndexEntry], params: dict[str, Any], prefix: str = "pt") -> str:
+    """A condition over ``log_events`` true for exactly the events ``entries`` point at
+    (``seq`` is unique per event), written so that the engine's key analysis reads only
+    their granules: their groups, their times as a few ranges (entries less than a second
+    apart share one; at most 64), their ``seq`` values. Binds its values into ``params``
+    under names starting with ``prefix``. ``entries`` must not be empty."""
+    times = sorted({e.timestamp for e in entries})
+    ranges: list[list[int]] = [[times[0], times[0]]]
+    for at in times[1:]:
+        if at - ranges[-1][1] <= _RANGE_GAP_MS:
+            ranges[-1][1] = at
+        else:
+            ranges.append([at, at])
+    while len(ranges) > _MAX_RANGES:  # join the two ranges with the smallest gap
+        i = min(range(len(ranges) - 1), key=lambda j: ranges[j + 1][0] - ranges[j][1])
+        ranges[i : i + 2] = [[ranges[i][0], ranges[i + 1][1]]]
+    params[f"{prefix}_g"] = sorted({e.log_group for e in entries})
+    params[f"{prefix}_s"] = sorted({e.seq for e in entries})
+    spans = []
+    for i, (lo, hi) in enumerate(ranges):
+        params[f"{prefix}_a{i}"], params[f"{prefix}_b{i}"] = lo, hi
+        spans.append(
+            f"ts BETWEEN fromUnixTimestamp64Milli({{{prefix}_a{i}:Int64}}, 'UTC') "
+            f"AND fromUnixTimestamp64Milli({{{prefix}_b{i}:Int64}}, 'UTC')"
+        )
+    return (
+        f"log_group IN {{{prefix}_g:Array(String)}} AND ({' OR '.join(spans)}) "
+        f"AND seq IN {{{prefix}_s:Array(UInt64)}}"
+    )
