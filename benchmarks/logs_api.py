@@ -19,16 +19,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+
+from fluoroscope.ingest.logs import extract, message_array
+from fluoroscope.ingest.logwriter import encode
+from fluoroscope.server.logsevents import accept_events, check_events
+from fluoroscope.server.logsinput import Members
+from fluoroscope.store.logs import LogStore
+from fluoroscope.store.store import Store
 
 TARGET = "Logs_20140328."
 
@@ -159,6 +170,86 @@ def measure(
     return stored_rate, reference, sent, stored, stored_cpu, checked_cpu
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stages(
+    data: Path, insert_events: int, batch: int, inserts: int = 8, rounds: int = 3
+) -> dict[str, float]:
+    """CPU microseconds per event of each stage a stored PutLogEvents event goes
+    through, measured in this process on the benchmark's own lines (best of ``rounds``,
+    ``inserts`` inserts of ``insert_events`` events made of ``batch``-event calls), the
+    engine embedded under ``data`` (database ``stages``, left there): ``decode`` (the body's JSON), ``validate``
+    (the members, the batch rules), ``extract`` (ingest's Arrow/RE2 extraction), ``arrow``
+    (the rest of building the rows), ``insert`` (the event table alone: its
+    materialized views dropped in a second database), and what each view adds to the
+    insert (``mv log_index`` ...: the insert with it less the insert without)."""
+    now = int(time.time() * 1000)
+    calls = max(insert_events // batch, 1)
+    bodies = [
+        json.dumps({"logGroupName": "/bench/stages", "logStreamName": f"s-{c}", "logEvents": [
+            {"timestamp": now, "message": _line(c * batch + i)} for i in range(batch)]}).encode()
+        for c in range(calls)
+    ]  # fmt: skip
+    events = calls * batch
+    found: dict[str, float] = {}
+
+    def best(name: str, run: Callable[[], Any], count: int, clock: Callable[[], float]) -> Any:
+        result = None
+        for _ in range(rounds):
+            began = clock()
+            result = run()
+            spent = (clock() - began) / count * 1e6
+            found[name] = min(found.get(name, spent), spent)
+        return result
+
+    parsed = best("decode", lambda: [orjson.loads(b) for b in bodies], events, time.thread_time)
+
+    def validate() -> list[Any]:
+        checked = []
+        for body in parsed:
+            members = Members(body)
+            members.group_name(), members.stream_name()
+            raw = members.list_of("logEvents", required=True, min_items=1, max_items=10_000)
+            checked.append(accept_events(check_events(raw or []), now_ms=now, retention_days=30))
+        return checked
+
+    accepted = best("validate", validate, events, time.thread_time)
+    rows = [
+        ("/bench/stages", f"s-{c}", [t for t, _ in b.events], [m for _, m in b.events], 30, now)
+        for c, b in enumerate(accepted)
+    ]
+    messages = message_array([m for row in rows for m in row[3]])
+    best("extract", lambda: extract(messages), events, time.thread_time)
+    table = best("arrow", lambda: encode(rows, 1), events, time.thread_time)
+    found["arrow"] = max(found["arrow"] - found["extract"], 0.0)
+    store = Store.open("chdb", data, 30, database="stages")
+    logs = LogStore(store, 30)
+    views = ("log_index", "log_requests", "log_stream_times")
+    with_views: list[float] = []
+    for dropped in range(len(views) + 1):  # all views, then one fewer at a time
+        if dropped:
+            logs.query(f"DROP VIEW `stages`.{views[dropped - 1]}_mv")
+        key = f"insert {dropped}"
+        best(key, lambda: [logs.write(table) for _ in range(inserts)], events * inserts, _cpu)
+        with_views.append(found.pop(key))
+    found["insert"] = with_views[-1]
+    for index, view in enumerate(views):
+        found[f"mv {view}"] = max(with_views[index] - with_views[index + 1], 0.0)
+    return found
+
+
+def show_stages(found: dict[str, float], insert_events: int, server_cpu: float) -> str:
+    """One line of :func:`stages`' figures against the server's measured CPU per event."""
+    total = sum(found.values())
+    parts = ", ".join(f"{name} {value:.2f}" for name, value in found.items())
+    return (f"per-stage CPU, us/event (inserts of {insert_events:,} events, this process): "
+            f"{parts}; sum {total:.2f} against the server's {server_cpu:.1f} measured "
+            "(the rest: HTTP, the event loop, background merges)")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -173,6 +264,12 @@ def main() -> int:
     print(f"reference, validated and rejected only: {reference:,.0f} events/s; server CPU "
           f"{ref_cpu:.1f} us/event")  # fmt: skip
     print(f"ratio stored/reference: {stored_rate / reference:.2f}")
+    in_flight = args.clients * args.batch
+    data = Path(tempfile.mkdtemp(prefix="fluoroscope-stages-"))
+    try:
+        print(show_stages(stages(data, in_flight, args.batch), in_flight, cpu))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
     if stored != sent:
         print(f"LOSS: {sent - stored} events", file=sys.stderr)
         return 1
