@@ -12,7 +12,9 @@ What one run does (size: ``--events``, the events stored for phases 3-5):
    ``--api-clients`` keep-alive clients for ``--api-seconds``, each call waiting for its
    answer (the events are durable then); zero loss checked by a Logs Insights count.
    **Reference**: the same calls with every event too old, parsed, validated and
-   rejected without storing (what the HTTP path alone sustains).
+   rejected without storing (what the HTTP path alone sustains). Then the CPU per event
+   of each stage (decode, validate, extract, Arrow build, the event table's insert, each
+   materialized view), measured in this process (:func:`logs_api.stages`).
 1. **ingest through the writer**, in this process: ``--ingest`` realistic lines (~200
    bytes: Lambda platform and runtime lines, Powertools JSON, API Gateway access and
    execution logs, OpenTelemetry-formatted lines, plain access lines), pre-made, are
@@ -345,9 +347,13 @@ def main() -> int:
         print(f"  CPU of the server process: {api_cpu:.1f} us/event stored (engine included), "
               f"{ref_cpu:.1f} us/event validated and rejected; two otherwise idle cores would "
               f"take ~{2e6 / max(api_cpu, 1e-3):,.0f} events/s if the clients ran elsewhere")  # fmt: skip
+    data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
+    if args.api_seconds > 0:
+        in_flight = args.api_clients * args.batch
+        found = logs_api.stages(data, in_flight, args.batch)
+        print("  " + logs_api.show_stages(found, in_flight, api_cpu))
         sys.stdout.flush()
     rng = random.Random(17)
-    data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
     store = Store.open("chdb", data, 30, database="bench")
     logs = LogStore(store, 30)
     raw_store = LogStore(Store.open("chdb", data, 30, database="bench_raw"), 30)
