@@ -350,8 +350,8 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
     if args.api_seconds > 0:
         in_flight = args.api_clients * args.batch
-        found = logs_api.stages(data, in_flight, args.batch)
-        print("  " + logs_api.show_stages(found, in_flight, api_cpu))
+        stage_cpu = logs_api.stages(data, in_flight, args.batch)
+        print("  " + logs_api.show_stages(stage_cpu, in_flight, api_cpu))
         sys.stdout.flush()
     rng = random.Random(17)
     store = Store.open("chdb", data, 30, database="bench")
