@@ -57,6 +57,14 @@ the ones the load disturbs least):
   event; one trace's lines p50 24.1 ms, p99 136 ms (CPU p50 20.7 ms); timeout query
   313 ms CPU (wall 884 ms; hand-written SQL 298 ms CPU); ``parse`` + ``pct`` p50 749 ms
   (781 ms CPU; hand-written 1,049 ms CPU).
+* Issue-17 ingest tuning (writer gathering, migration 14, RE2 ``{"`` test), interleaved
+  with the code before it, ``benchmarks/logs_api.py --seconds 8`` (load 6-10): 4 clients
+  13,631 -> 31,090 events/s stored (server CPU 31.3 -> 19.9 us/event; same-run
+  references 168,975 / 151,687/s validated only); 16 clients the wall rate is within the
+  load's noise (base 18,316-36,596/s, after 18,726-35,856/s) while the server's CPU
+  went 16.8-25.4 -> 12.4-18.4 us/event. Stages at 16,000 events per insert (us/event):
+  decode 0.3, validate 0.5-0.6, extract 1.6-1.8, Arrow 0.2-0.5, event-table insert
+  1.4-1.8, views 0.8-2.0 - 5.5-6.6 in all against the server's 13-18 measured.
 * The HTTP API's rate is the writer's events per insert (each insert writes a part in
   four tables): lingering while busy took ``benchmarks/logs_api.py --seconds 8 --clients
   16`` from 2,612 / 3,905 to 22,260 / 28,152 events/s stored, server CPU 32.0 / 24.1 ->
