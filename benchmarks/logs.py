@@ -12,7 +12,9 @@ What one run does (size: ``--events``, the events stored for phases 3-5):
    ``--api-clients`` keep-alive clients for ``--api-seconds``, each call waiting for its
    answer (the events are durable then); zero loss checked by a Logs Insights count.
    **Reference**: the same calls with every event too old, parsed, validated and
-   rejected without storing (what the HTTP path alone sustains).
+   rejected without storing (what the HTTP path alone sustains). Then the CPU per event
+   of each stage (decode, validate, extract, Arrow build, the event table's insert, each
+   materialized view), measured in this process (:func:`logs_api.stages`).
 1. **ingest through the writer**, in this process: ``--ingest`` realistic lines (~200
    bytes: Lambda platform and runtime lines, Powertools JSON, API Gateway access and
    execution logs, OpenTelemetry-formatted lines, plain access lines), pre-made, are
@@ -65,6 +67,14 @@ the ones the load disturbs least):
   (``--api-seconds 0``, load 6-12): trace p50 21.1 ms (CPU 18.0 ms), timeout query p50
   1,118 ms (517 ms CPU), ``parse`` + ``pct`` p50 2,590 ms (1,551 ms CPU): the CPU figures
   hold, the wall clock follows the machine.
+* Issue-17 ingest tuning (writer gathering, migration 14, RE2 ``{"`` test), interleaved
+  with the code before it, ``benchmarks/logs_api.py --seconds 8`` (load 6-10): 4 clients
+  13,631 -> 31,090 events/s stored (server CPU 31.3 -> 19.9 us/event; same-run
+  references 168,975 / 151,687/s validated only); 16 clients the wall rate is within the
+  load's noise (base 18,316-36,596/s, after 18,726-35,856/s) while the server's CPU
+  went 16.8-25.4 -> 12.4-18.4 us/event. Stages at 16,000 events per insert (us/event):
+  decode 0.3, validate 0.5-0.6, extract 1.6-1.8, Arrow 0.2-0.5, event-table insert
+  1.4-1.8, views 0.8-2.0 - 5.5-6.6 in all against the server's 13-18 measured.
 * The HTTP API's rate is the writer's events per insert (each insert writes a part in
   four tables): lingering while busy took ``benchmarks/logs_api.py --seconds 8 --clients
   16`` from 2,612 / 3,905 to 22,260 / 28,152 events/s stored, server CPU 32.0 / 24.1 ->
@@ -355,9 +365,13 @@ def main() -> int:
         print(f"  CPU of the server process: {api_cpu:.1f} us/event stored (engine included), "
               f"{ref_cpu:.1f} us/event validated and rejected; two otherwise idle cores would "
               f"take ~{2e6 / max(api_cpu, 1e-3):,.0f} events/s if the clients ran elsewhere")  # fmt: skip
+    data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
+    if args.api_seconds > 0:
+        in_flight = args.api_clients * args.batch
+        stage_cpu = logs_api.stages(data, in_flight, args.batch)
+        print("  " + logs_api.show_stages(stage_cpu, in_flight, api_cpu))
         sys.stdout.flush()
     rng = random.Random(17)
-    data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
     store = Store.open("chdb", data, 30, database="bench")
     logs = LogStore(store, 30)
     raw_store = LogStore(Store.open("chdb", data, 30, database="bench_raw"), 30)

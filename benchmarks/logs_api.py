@@ -8,6 +8,8 @@ checked afterwards by a Logs Insights ``stats count(*)`` over the group. **Refer
 same run, same clients: the same calls with every event older than 14 days, which the
 API parses, validates and rejects (``tooOldLogEventEndIndex``) without storing - what the
 HTTP and validation path alone sustains. The ratio says how much of that the store keeps.
+Then the CPU per event of each stage a stored event goes through (:func:`stages`), at
+the insert size the clients' calls in flight make, against the server's measured CPU.
 
 Usage: ``python benchmarks/logs_api.py [--seconds 20] [--clients 4] [--batch 1000]``.
 Never run by pytest; takes under 2 minutes. :func:`measure` is also phase 0 of
@@ -19,16 +21,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+
+from fluoroscope.ingest.logs import extract, message_array
+from fluoroscope.ingest.logwriter import encode
+from fluoroscope.server.logsevents import accept_events, check_events
+from fluoroscope.server.logsinput import Members
+from fluoroscope.store.logs import LogStore
+from fluoroscope.store.store import Store
 
 TARGET = "Logs_20140328."
 
@@ -159,6 +172,106 @@ def measure(
     return stored_rate, reference, sent, stored, stored_cpu, checked_cpu
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stages(
+    data: Path, insert_events: int, batch: int, inserts: int = 8, rounds: int = 2
+) -> dict[str, float]:
+    """CPU microseconds per event of each stage a stored PutLogEvents event goes
+    through, measured in this process on the benchmark's own lines (best of ``rounds``,
+    ``inserts`` inserts of ``insert_events`` events made of ``batch``-event calls), the
+    engine embedded under ``data`` (databases ``stages_0`` to ``stages_3``, left there):
+    ``decode`` (the body's JSON), ``validate`` (the members, the batch rules), ``extract`` (ingest's Arrow/RE2 extraction), ``arrow``
+    (the rest of building the rows), ``insert`` (the event table alone: its
+    materialized views dropped in another database), and what each view adds to the
+    insert (``mv log_index`` ...: the insert with it less the insert without); each
+    insert figure is the process's CPU (engine threads included) until the merges it
+    caused have settled."""
+    now = int(time.time() * 1000)
+    calls = max(insert_events // batch, 1)
+    bodies = [
+        json.dumps({"logGroupName": "/bench/stages", "logStreamName": f"s-{c}", "logEvents": [
+            {"timestamp": now, "message": _line(c * batch + i)} for i in range(batch)]}).encode()
+        for c in range(calls)
+    ]  # fmt: skip
+    events = calls * batch
+    found: dict[str, float] = {}
+
+    def best(name: str, run: Callable[[], Any], count: int, clock: Callable[[], float]) -> Any:
+        result = None
+        for _ in range(rounds):
+            began = clock()
+            result = run()
+            spent = (clock() - began) / count * 1e6
+            found[name] = min(found.get(name, spent), spent)
+        return result
+
+    parsed = best("decode", lambda: [orjson.loads(b) for b in bodies], events, time.thread_time)
+
+    def validate() -> list[Any]:
+        checked = []
+        for body in parsed:
+            members = Members(body)
+            members.group_name(), members.stream_name()
+            raw = members.list_of("logEvents", required=True, min_items=1, max_items=10_000)
+            checked.append(accept_events(check_events(raw or []), now_ms=now, retention_days=30))
+        return checked
+
+    accepted = best("validate", validate, events, time.thread_time)
+    rows = [
+        ("/bench/stages", f"s-{c}", [t for t, _ in b.events], [m for _, m in b.events], 30, now)
+        for c, b in enumerate(accepted)
+    ]
+    messages = message_array([m for row in rows for m in row[3]])
+    best("extract", lambda: extract(messages), events, time.thread_time)
+    table = best("arrow", lambda: encode(rows, 1), events, time.thread_time)
+    found["arrow"] = max(found["arrow"] - found["extract"], 0.0)
+    views = ("log_index", "log_requests", "log_stream_times")
+    stores = []
+    for dropped in range(len(views) + 1):  # all views, then one fewer each
+        logs = LogStore(Store.open("chdb", data, 30, database=f"stages_{dropped}"), 30)
+        for view in views[:dropped]:
+            logs.query(f"DROP VIEW `stages_{dropped}`.{view}_mv")
+        stores.append(logs)
+
+    def settled() -> None:  # the merges the inserts caused are part of their cost
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and stores[0]
+            .query("SELECT count() FROM system.merges WHERE database LIKE 'stages%'")
+            .column(0)[0]
+            .as_py()
+        ):
+            time.sleep(0.1)
+
+    for _ in range(rounds):  # interleaved, so that the machine's load falls on each alike
+        for dropped, logs in enumerate(stores):
+            began = _cpu()
+            for _ in range(inserts):
+                logs.write(table)
+            settled()
+            spent = (_cpu() - began) / (events * inserts) * 1e6
+            found[f"insert {dropped}"] = min(found.get(f"insert {dropped}", spent), spent)
+    with_views = [found.pop(f"insert {dropped}") for dropped in range(len(stores))]
+    found["insert"] = with_views[-1]
+    for index, view in enumerate(views):
+        found[f"mv {view}"] = max(with_views[index] - with_views[index + 1], 0.0)
+    return found
+
+
+def show_stages(found: dict[str, float], insert_events: int, server_cpu: float) -> str:
+    """One line of :func:`stages`' figures against the server's measured CPU per event."""
+    total = sum(found.values())
+    parts = ", ".join(f"{name} {value:.2f}" for name, value in found.items())
+    return (f"per-stage CPU, us/event (inserts of {insert_events:,} events, this process): "
+            f"{parts}; sum {total:.2f} against the server's {server_cpu:.1f} measured "
+            "(the rest: HTTP, the event loop, background merges)")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -173,6 +286,12 @@ def main() -> int:
     print(f"reference, validated and rejected only: {reference:,.0f} events/s; server CPU "
           f"{ref_cpu:.1f} us/event")  # fmt: skip
     print(f"ratio stored/reference: {stored_rate / reference:.2f}")
+    in_flight = args.clients * args.batch
+    data = Path(tempfile.mkdtemp(prefix="fluoroscope-stages-"))
+    try:
+        print(show_stages(stages(data, in_flight, args.batch), in_flight, cpu))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
     if stored != sent:
         print(f"LOSS: {sent - stored} events", file=sys.stderr)
         return 1

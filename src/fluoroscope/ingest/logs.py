@@ -58,6 +58,8 @@ process): the JSON-part and segment-id expressions run only on the rows a cheap 
 selects (``find_substring('{"')`` outside whole-JSON lines; lines with a trace id), and
 the X-Ray id expression starts with its literal ``1-`` (a leading ``\b`` kept RE2 from
 skipping ahead to it: 105 -> 60 ms alone): 0.38-0.67 s -> 0.32-0.49 s per 100,000.
+The test for ``{"`` is a regular expression, not Arrow's substring search: RE2 skips
+ahead with memchr, 0.33 -> 0.05 us per line (~200 bytes, best of 5).
 Folding the three anchored expressions (request id, level, type) into one with eleven
 groups was slower (0.74 -> 1.02 s): RE2 then extracts groups with its slower engine.
 """
@@ -191,7 +193,7 @@ def extract(messages: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
     whole = pc.match_substring_regex(messages, _JSON_WHOLE)
     part = _only(
         messages,
-        pc.and_(pc.invert(whole), pc.greater_equal(pc.find_substring(messages, '{"'), 0)),
+        pc.and_(pc.invert(whole), pc.match_substring_regex(messages, r'\{"')),
         lambda m: _group(m, _JSON_PART, "j"),
     )
     columns = {

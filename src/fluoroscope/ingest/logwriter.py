@@ -5,23 +5,23 @@ inserted one PutLogEvents call at a time: :meth:`LogWriter.submit` queues a vali
 batch for one stream and returns a future at once; a reader thread takes everything
 queued meanwhile (up to ``max_insert_events``), reads it (:func:`fluoroscope.ingest.logs.extract`)
 into one Arrow table and hands it to an inserter thread, which inserts it and then
-completes every future of that insert. While one insert runs, the next one is being
-read and the calls arriving meanwhile accumulate: the busier the server, the larger
-the inserts. A lone call is inserted at once when the writer was idle; while it is busy
-(an insert ended less than ``linger_seconds`` ago) the reader waits up to
-``linger_seconds`` for ``linger_events`` events to gather before taking them.
+completes every future of that insert. The calls arriving during an insert accumulate:
+the busier the server, the larger the inserts. A lone call is inserted at once when the writer was idle. While an insert
+runs the reader does not take (a table it read would wait for the insert anyway) unless
+``max_insert_events`` have gathered, so every call arriving during an insert joins the
+next one; when an insert has just ended (less than ``linger_seconds`` ago) the reader
+waits up to ``linger_seconds`` for ``linger_events`` events to gather - by default as
+many as that insert answered, since the callers it answered are the ones coming back.
 
-At most one read table waits for the inserter: the reader takes from the queue only once
-the inserter has taken its previous table, so every call arriving during an insert joins
-the next one (before, the reader took the first arrival at once and a third, smaller
-table formed behind it). Each insert costs the engine a part in four tables (the event
-table and its three views) whatever its size, so events per insert is the ingest rate:
-4 callers of 1,000-event batches, each waiting for its answer, in-process, 8 s, twice
-each, interleaved: 1,333 / 1,481 -> 1,897 / 1,841 events per insert. Lingering while
-busy (50 ms, 20,000 events), measured through the HTTP API (``python
-benchmarks/logs_api.py --seconds 8 --clients 16``, interleaved, load 11-19): 2,612 /
-3,905 -> 22,260 / 28,152 events/s stored, server CPU 32.0 / 24.1 -> 19.7 / 20.2 us per
-event (fewer, larger inserts: fewer parts to write and to merge).
+Each insert costs the engine a part in four tables (the event table and its three
+views) whatever its size, ~10-15 ms of CPU for the event table alone, so events per
+insert is the ingest rate. Before, the reader took what had arrived as soon as the
+inserter took its previous table, which split the callers into two cohorts inserted
+in turn, and lingered a fixed 50 ms for 20,000 events after each insert (a wait as
+long as the insert when fewer callers are in flight). Measured through the HTTP API
+(``python benchmarks/logs_api.py --seconds 8 --clients 16`` and ``--clients 4``, load
+8-18, server CPU per event stored): 22.4 -> 15.4-16.7 us with 16 clients, 41.7 -> 21.3
+us with 4 (7,755 -> 26,408 events/s).
 
 Contract:
 
@@ -154,7 +154,8 @@ class LogWriter:
     """See the module docstring. ``max_bytes``: the bound on queued bytes;
     ``max_insert_events``: the most events one insert takes (whole batches; a single
     larger batch is still inserted alone); ``linger_seconds`` / ``linger_events``: how
-    long and for how many events the reader waits while busy (module docstring)."""
+    long and for how many events the reader waits while busy (None: as many as the last
+    insert answered; module docstring)."""
 
     def __init__(
         self,
@@ -164,12 +165,14 @@ class LogWriter:
         max_insert_events: int = 200_000,
         gate: WriteGate | None = None,
         linger_seconds: float = 0.05,
-        linger_events: int = 20_000,
+        linger_events: int | None = None,
     ) -> None:
         self._store = store
         self._linger = float(linger_seconds)
-        self._linger_events = int(linger_events)
+        self._linger_events = None if linger_events is None else int(linger_events)
         self._queued_events = 0
+        self._answered_events = 0  # events the last insert answered
+        self._inserting = False  # the inserter holds a table it has not finished
         self._last_insert = -1e9  # monotonic time the last insert ended
         self._max_bytes = int(max_bytes)
         self._max_events = int(max_insert_events)
@@ -282,11 +285,18 @@ class LogWriter:
                 self._wake.wait()
             if not self._queue:
                 return None
+            # an insert runs: a table read now would wait for it anyway, so the calls
+            # arriving meanwhile gather into the next insert (unless a full one is there)
+            while not self._closed and self._inserting and self._queued_events < self._max_events:
+                self._wake.wait()
             # busy (an insert ended moments ago): let calls gather into one insert
+            gather = self._linger_events
+            if gather is None:  # the callers the last insert answered, coming back
+                gather = min(max(self._answered_events, 1), self._max_events)
             deadline = time.monotonic() + self._linger
             while (
                 not self._closed
-                and self._queued_events < self._linger_events
+                and self._queued_events < gather
                 and time.monotonic() - self._last_insert < self._linger
                 and (left := deadline - time.monotonic()) > 0
             ):
@@ -350,11 +360,13 @@ class LogWriter:
 
     def _insert_loop(self) -> None:
         while (item := self._handoff.get()) is not None:
+            with self._lock:
+                self._inserting = True
             self._slot.release()
             table, batches = item
             refusal = self._gate.refusal()
             if refusal is not None:
-                self._finish(batches, refusal)
+                self._finish(batches, refusal, inserted=True)
                 continue
             started = time.perf_counter()
             try:
@@ -364,17 +376,23 @@ class LogWriter:
                     self._gate.failed(exc)
                 else:
                     log.error("log writer: the insert failed: %s", exc)
-                self._finish(batches, exc)
+                self._finish(batches, exc, inserted=True)
                 continue
             self._seconds[1] += time.perf_counter() - started
             self._gate.succeeded()
-            self._finish(batches, None)
+            self._finish(batches, None, inserted=True)
 
-    def _finish(self, batches: list[_Batch], error: BaseException | None) -> None:
+    def _finish(
+        self, batches: list[_Batch], error: BaseException | None, *, inserted: bool = False
+    ) -> None:
         events = sum(len(b.messages) for b in batches)
         with self._lock:
             self._last_insert = time.monotonic()
+            if inserted:  # the inserter is done with its table
+                self._inserting = False
+                self._answered_events = events
             self._pending -= sum(b.size for b in batches)
+            self._wake.notify_all()
             if error is None:
                 self._counts["inserts"] += 1
                 self._counts["stored_batches"] += len(batches)

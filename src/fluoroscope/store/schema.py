@@ -572,6 +572,22 @@ MIGRATIONS += (
     ),
 )
 
+# Sustained ingest writes a part per insert in each log table, and the engine's merges
+# rewrote each row many times over (parts of one day merged eagerly, five at a time):
+# measured (40 inserts of 16,000 ~200-byte events, embedded engine, CPU of the process
+# until the merges settle, interleaved) 12.0-14.8 -> 6.2-9.4 us per event with merges
+# selected for a base of 20 (fewer, wider merges; a few more parts alive per day).
+MIGRATIONS += (
+    (
+        14,
+        "log tables merge fewer times per row, for cheaper sustained ingest",
+        tuple(
+            Tuning(f"ALTER TABLE {{db}}.{table} MODIFY SETTING merge_selector_base = 20")
+            for table in ("log_events", "log_index", "log_requests", "log_stream_times")
+        ),
+    ),
+)
+
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 
 
