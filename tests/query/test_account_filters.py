@@ -9,7 +9,7 @@ from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.query.compile import filter_condition
 from fluoroscope.store.encode import encode_batch
-from fluoroscope.store.schema import SCHEMA_VERSION, migrate
+from fluoroscope.store.schema import MIGRATIONS, migrate
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
 from tests.support import old_schema
@@ -52,7 +52,7 @@ def test_rows_from_before_the_accounts_column_still_match(chdb_dir: Path) -> Non
             table = table.drop_columns(["service_accounts"])
         transport.insert_arrow(f"`{db}`.{name}", table)
 
-    assert migrate(transport, db, 30) == list(range(6, SCHEMA_VERSION + 1))
+    assert migrate(transport, db, 30) == [v for v, _, _ in MIGRATIONS if v >= 6]
     store = Store(transport, db)
     new_ours = _segment(now, "worker", ACCOUNT, fault=True)
     new_none = _segment(now, "worker", None, fault=True)

@@ -11,7 +11,7 @@ from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.errors import InvalidRequest, StoreError, StoreUnavailable
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.store import schema
-from fluoroscope.store.schema import SCHEMA_VERSION, Tuning, migrate
+from fluoroscope.store.schema import MIGRATIONS, Tuning, migrate
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
 from tests.support import old_schema
@@ -28,7 +28,7 @@ def test_migrations_are_recorded_and_idempotent(store: Store, chdb_dir: Path) ->
     versions = transport.query_arrow(
         f"SELECT version FROM `{store.database}`.schema_migrations ORDER BY version"
     )
-    assert versions.column(0).to_pylist() == list(range(1, SCHEMA_VERSION + 1))
+    assert versions.column(0).to_pylist() == [v for v, _, _ in MIGRATIONS]
 
 
 def test_retention_is_a_ttl_that_follows_the_setting(store: Store, chdb_dir: Path) -> None:
@@ -180,7 +180,7 @@ def test_a_second_data_path_in_one_process_is_refused(tmp_path: Path, chdb_dir: 
 def test_an_older_schema_is_upgraded_in_place(chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
     db = old_schema(transport, 1)
-    assert migrate(transport, db, 30) == list(range(2, SCHEMA_VERSION + 1))
+    assert migrate(transport, db, 30) == [v for v, _, _ in MIGRATIONS if v >= 2]
     upgraded = Store(transport, db)
     now = time.time()
     upgraded.write(Assembler(upgraded).assemble([_segment(now, user="zoe")]))
