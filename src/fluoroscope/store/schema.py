@@ -555,12 +555,13 @@ MIGRATIONS += (
 # per span): the summaries' arrays and numbers had no codec (LZ4: svc_min_rt 3.63 ->
 # 2.19 with ZSTD(1), instance_ids 1.92 -> 1.07, ann_strings 1.14 -> 0.41), a span's
 # small columns likewise (name 0.94 -> 0.50, http_status 0.62 -> 0.27); start times,
-# close within a trace (the key's order), shrink under Delta (3.13 -> 1.98); the JSON
-# columns at ZSTD(6) (doc 60.4 -> 57.0, details 5.21 -> 3.97). A codec is metadata:
-# existing parts stay as written and readable, new parts and merges take the new one.
+# close within a trace (the key's order), shrink under Delta (3.13 -> 1.98). All tables:
+# 131.0 -> ~116 bytes per span. The JSON columns keep ZSTD(3): at ZSTD(6) doc took 60.4
+# -> 57.0 and details 5.21 -> 3.97, but the insert into spans cost ~70 % more CPU
+# (benchmarks/ingest_cpu.py, process CPU per document: 11.0 -> 18.8 µs). A codec is
+# metadata: existing parts stay as written and readable; new parts and merges take it.
 _SPAN_CODECS: Final = (
     ("start_time", "Delta, ZSTD(1)"),
-    ("doc", "ZSTD(6)"),
     *(
         (c, "ZSTD(1)")
         for c in ("name", "origin", "namespace", "is_segment", "flags", "http_status")
@@ -589,7 +590,6 @@ MIGRATIONS += (
             Tuning(
                 "ALTER TABLE {db}.traces "
                 + ", ".join(f"MODIFY COLUMN {c} CODEC(ZSTD(1))" for c in _TRACE_ZSTD1)
-                + ", MODIFY COLUMN details CODEC(ZSTD(6))"
             ),
         ),
     ),
