@@ -13,6 +13,7 @@ tests never modify tracked files. ``scripts/refresh-screenshots`` runs these tes
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -146,3 +147,11 @@ def screenshot(page: Page, name: str) -> None:
     docs/screenshots that scripts/refresh-screenshots takes)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def map_scale(page: Page) -> float:
+    """The service map's current zoom (the scale of its viewport's transform)."""
+    transform = page.locator("#service-map g.viewport").get_attribute("transform") or ""
+    found = re.search(r"scale\(([0-9.]+)\)", transform)
+    assert found, transform
+    return float(found[1])

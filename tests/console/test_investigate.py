@@ -17,9 +17,9 @@ import re
 import time
 import urllib.parse
 
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Route, expect
 
-from tests.console.conftest import Demo, Watched, screenshot
+from tests.console.conftest import Demo, Watched, map_scale, screenshot
 from tests.support import DEMO_FUNCTION, wait_for
 
 LEGACY = 'rootcause.fault.entity { last and name = "loadLegacyOrder" }'
@@ -128,13 +128,6 @@ def test_the_header_box_opens_a_trace_by_either_id_form(watched: Watched, demo: 
     expect(page.locator("h1 .tl-trace-id")).to_have_text(trace_id)
 
 
-def _scale(page: Page) -> float:
-    transform = page.locator("#service-map g.viewport").get_attribute("transform") or ""
-    found = re.search(r"scale\(([0-9.]+)\)", transform)
-    assert found, transform
-    return float(found[1])
-
-
 def test_map_clicks_are_never_lost_while_it_refreshes(watched: Watched, demo: Demo) -> None:
     """100 clicks, each held down 150 ms while the live map redraws every second: every
     click opens its node's panel (a redraw under a press used to swallow the click)."""
@@ -172,12 +165,12 @@ def test_map_clicks_are_never_lost_while_it_refreshes(watched: Watched, demo: De
     expect(page.locator("#node-latency .uplot")).to_have_count(1)
     expect(page.locator("#node-faults .uplot")).to_have_count(1)
 
-    before = _scale(page)
+    before = map_scale(page)
     page.get_by_role("button", name="Zoom in").click()
-    assert _scale(page) > before
+    assert map_scale(page) > before
     page.get_by_role("button", name="Zoom out").click()
     page.get_by_role("button", name="Zoom out").click()
-    assert _scale(page) < before
+    assert map_scale(page) < before
 
 
 def test_the_filter_box_completes_from_what_is_stored_and_recalls_filters(

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from fluoroscope.model.ids import new_entity_id
-from tests.console.conftest import Demo, Watched, screenshot
+from tests.console.conftest import Demo, Watched, map_scale, screenshot
 from tests.support import DEMO_FUNCTION, segment, wait_for
 
 NODE = "#service-map g.node"
@@ -36,13 +36,6 @@ CENTRES = """() => Object.fromEntries([...document.querySelectorAll('#service-ma
 
 def _centres(page: Page) -> dict[str, tuple[float, float]]:
     return {k: (float(v[0]), float(v[1])) for k, v in page.evaluate(CENTRES).items()}
-
-
-def _scale(page: Page) -> float:
-    transform = page.locator("#service-map g.viewport").get_attribute("transform") or ""
-    found = re.search(r"scale\(([0-9.]+)\)", transform)
-    assert found, transform
-    return float(found[1])
 
 
 def _call_to(demo: Demo, host: str) -> None:
@@ -229,16 +222,16 @@ def test_on_a_phone_the_map_reads_and_pinches(phone: Watched, demo: Demo) -> Non
     assert box
     centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     anchor = f"{DEMO_FUNCTION[0]}|{DEMO_FUNCTION[1]}"
-    before, k0 = _centres(page)[anchor], _scale(page)
+    before, k0 = _centres(page)[anchor], map_scale(page)
     _pinch(page, centre, 60, 150)
-    k1 = _scale(page)
+    k1 = map_scale(page)
     assert abs(k1 / k0 - 2.5) < 0.1, (k0, k1)
     after = _centres(page)[anchor]
     for axis in (0, 1):  # the node moved away from the fingers' centre 2.5 times as far
         expected = centre[axis] + (before[axis] - centre[axis]) * k1 / k0
         assert abs(after[axis] - expected) <= 2, (axis, before, after, expected)
     _pinch(page, centre, 200, 80)
-    assert abs(_scale(page) / k1 - 0.4) < 0.05
+    assert abs(map_scale(page) / k1 - 0.4) < 0.05
     expect(page.locator("#node-details h2")).to_have_text("Overview")  # no tap on a node
 
 
