@@ -5,6 +5,7 @@ ingest into the real embedded store; and the set's figures on a known mix."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,30 @@ def _load(store: Store, batches: list[list[dict[str, Any]]]) -> None:
         store.write(assembler.assemble(batch))
 
 
+def assert_engine_matches_model(
+    store: Store, rows: list[dict[str, Any]], trace_ids: Collection[str]
+) -> None:
+    """Each trace's critical-path entries in the engine's ``rows`` (``entries=True``) are
+    those of :func:`critical_path` over the trace's stored entities."""
+    engine: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for r in rows:
+        engine.setdefault(r["trace_id"], {})[r["id"]] = (
+            r["service"], r["name"], r["operation"],
+            round(r["lo"], 6), round(r["hi"], 6), round(r["critical"], 6),
+        )  # fmt: skip
+    stored = store.entities(set(trace_ids))
+    for tid in trace_ids:
+        cp = critical_path(spans_of(stored[tid]))
+        expected = {
+            e.id: (
+                e.service, e.name, e.operation,
+                round(e.start, 6), round(e.end, 6), round(e.critical, 6),
+            )
+            for e in cp.entries
+        }  # fmt: skip
+        assert engine.get(tid, {}) == expected, tid
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches=fleet())
 def test_engine_paths_equal_the_pure_walk(
@@ -38,24 +63,8 @@ def test_engine_paths_equal_the_pure_walk(
         _load(store, batches)
         lo, hi = NOW - 60, NOW + 600
         rows = store.critical_path_stats(lo, hi, "1", {}, entries=True)
-        engine: dict[str, dict[str, tuple[Any, ...]]] = {}
-        for r in rows:
-            engine.setdefault(r["trace_id"], {})[r["id"]] = (
-                r["service"], r["name"], r["operation"],
-                round(r["lo"], 6), round(r["hi"], 6), round(r["critical"], 6),
-            )  # fmt: skip
         trace_ids = {d["trace_id"] for batch in batches for d in batch}
-        stored = store.entities(trace_ids)
-        for tid in trace_ids:
-            cp = critical_path(spans_of(stored[tid]))
-            expected = {
-                e.id: (
-                    e.service, e.name, e.operation,
-                    round(e.start, 6), round(e.end, 6), round(e.critical, 6),
-                )
-                for e in cp.entries
-            }  # fmt: skip
-            assert engine.get(tid, {}) == expected, tid
+        assert_engine_matches_model(store, rows, trace_ids)
     finally:
         store.close()
 

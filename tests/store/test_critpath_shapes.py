@@ -12,10 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.critpath import critical_path
 from fluoroscope.model.ids import new_entity_id, new_trace_id
-from fluoroscope.query.investigate import spans_of
 from fluoroscope.store.store import Store
+from tests.store.test_critpath_engine import assert_engine_matches_model
 from tests.tracegen import NOW
 
 
@@ -75,20 +74,4 @@ def test_engine_walk_equals_the_pure_walk_on_random_shapes(
     rows = store.critical_path_stats(
         NOW - 10, NOW + 60, "trace_id IN {ids:Array(String)}", {"ids": ids}, entries=True
     )
-    engine: dict[str, dict[str, tuple[Any, ...]]] = {}
-    for r in rows:
-        engine.setdefault(r["trace_id"], {})[r["id"]] = (
-            r["service"], r["name"], r["operation"],
-            round(r["lo"], 6), round(r["hi"], 6), round(r["critical"], 6),
-        )  # fmt: skip
-    stored = store.entities(set(ids))
-    for tid in ids:
-        cp = critical_path(spans_of(stored[tid]))
-        expected = {
-            e.id: (
-                e.service, e.name, e.operation,
-                round(e.start, 6), round(e.end, 6), round(e.critical, 6),
-            )
-            for e in cp.entries
-        }  # fmt: skip
-        assert engine.get(tid, {}) == expected, tid
+    assert_engine_matches_model(store, rows, ids)
