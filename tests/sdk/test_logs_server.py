@@ -249,6 +249,73 @@ def test_a_token_is_sent_as_a_bearer_credential(locked_server: ServerProcess) ->
     without.close()
 
 
+KEY_ID, SECRET = "AKIDFLUOROSCOPESDKLOGS", "sdk/logs+s3cr3t0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that takes SigV4 with one access key (the API key is the test's own, to
+    read the server's status; the handlers under test never send it)."""
+    proc = start_server(
+        Path(tmp_path_factory.mktemp("signed")), "--access-key", f"{KEY_ID}:{SECRET}",
+        "--api-key", TOKEN, api_key=TOKEN,
+    )  # fmt: skip
+    yield proc
+    proc.stop()
+
+
+def test_an_access_key_signs_every_request(
+    signed_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given explicitly or found where AWS SDKs look, the key signs the handler's calls
+    (SigV4, checked by the server with botocore); a wrong secret or none is refused and
+    the records are counted as rejected."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("FLUOROSCOPE_LOGS_TOKEN", raising=False)
+    url = signed_server.url
+    explicit = LogsHandler(url, log_group="/tests/signed", log_stream="explicit",
+                           credentials=(KEY_ID, SECRET), region="eu-west-1", send_interval=0.1)  # fmt: skip
+    wrong = LogsHandler(url, log_group="/tests/signed", log_stream="wrong",
+                        credentials=(KEY_ID, SECRET + "x"), send_interval=0.1)  # fmt: skip
+    unsigned = LogsHandler(url, log_group="/tests/signed", log_stream="none", send_interval=0.1)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    from_env = LogsHandler(url, log_group="/tests/signed", log_stream="env", send_interval=0.1)
+    handlers = {"explicit": explicit, "wrong": wrong, "none": unsigned, "env": from_env}
+    try:
+        for stream, handler in handlers.items():
+            log = _logger(handler, f"signed-{stream}")
+            for n in range(3):
+                log.info("line %d from %s", n, stream)
+        assert explicit.flush(timeout=30) is True
+        assert from_env.flush(timeout=30) is True
+        assert wrong.flush(timeout=30) is False
+        assert unsigned.flush(timeout=30) is False
+        for handler in (explicit, from_env):
+            assert handler.stats()["sent"] == 3 and handler.stats()["dropped"] == 0
+        for handler in (wrong, unsigned):
+            assert handler.stats()["sent"] == 0 and handler.stats()["dropped_rejected"] == 3
+    finally:
+        for handler in handlers.values():
+            handler.close()
+    client = boto3.client(
+        "logs", endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+    )  # fmt: skip
+    streams = {
+        s["logStreamName"]
+        for s in client.describe_log_streams(logGroupName="/tests/signed")["logStreams"]
+    }
+    assert streams == {"explicit", "env"}
+    lines = [json.loads(e["message"])["message"] for e in filter_all(client, "/tests/signed")]
+    assert sorted(lines) == sorted(
+        f"line {n} from {s}" for n in range(3) for s in ("explicit", "env")
+    )
+    failures = signed_server.status()["auth_failures"]
+    assert failures.get("bad_signature", 0) >= 1 and failures.get("missing", 0) >= 1
+
+
 def test_records_logged_while_the_server_is_down_are_dropped_then_sending_resumes(
     tmp_path: Path,
 ) -> None:

@@ -40,7 +40,13 @@ Contract (DESIGN §6, as for emitters):
   and the sender's HTTP calls are never traced.
 
 Credentials: ``token`` (or ``FLUOROSCOPE_LOGS_TOKEN``) is sent as ``Authorization:
-Bearer``, what a server started with ``--api-key`` accepts; requests are not SigV4-signed.
+Bearer``, what a server started with ``--api-key`` accepts. Without a token, requests are
+signed with AWS Signature Version 4 when there is an access key: ``credentials=(ID,
+SECRET[, SESSION_TOKEN])``, else ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` /
+``AWS_SESSION_TOKEN`` as every AWS SDK reads them (Lambda sets them), for ``region`` (else
+``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``us-east-1``) — what a server started with
+``--access-key`` accepts, and CloudWatch Logs itself. A refused credential drops the
+batch as ``rejected``.
 In AWS Lambda the thread is frozen between invocations: ``@lambda_handler`` and
 ``fluoroscope.sdk.flush()`` flush every open handler (:func:`flush_handlers`).
 """
@@ -64,6 +70,7 @@ from fluoroscope.sdk._errors import ConfigurationError
 from fluoroscope.sdk._log import warn_once
 from fluoroscope.sdk._logs_format import json_line, text_line
 from fluoroscope.sdk._logs_wire import Endpoint, LogsClient, Reply, parse_endpoint
+from fluoroscope.sdk._sigv4 import Credentials, credentials_from_env, region_from_env
 
 __all__ = [
     "DROP_REASONS",
@@ -156,6 +163,21 @@ def take_batch(
     return batch, size
 
 
+def _credentials(given: tuple[str, ...] | None) -> Credentials | None:
+    """``given`` as :class:`Credentials` (checked), else the environment's key, if any."""
+    if given is None:
+        return credentials_from_env()
+    if (
+        not isinstance(given, tuple)
+        or len(given) not in (2, 3)
+        or not all(isinstance(part, str) and part for part in given)
+    ):
+        raise ConfigurationError(
+            "credentials must be (ACCESS_KEY_ID, SECRET_ACCESS_KEY[, SESSION_TOKEN])"
+        )
+    return Credentials(*given)
+
+
 def _service_name(service: str | None) -> str:
     if service:
         return service
@@ -245,6 +267,8 @@ class LogsHandler(logging.Handler):
         log_stream: str | None = None,
         service: str | None = None,
         token: str | None = None,
+        credentials: tuple[str, str] | tuple[str, str, str] | None = None,
+        region: str | None = None,
         level: int = logging.NOTSET,
         max_queue: int = 20_000,
         max_queue_bytes: int = 16 << 20,
@@ -272,6 +296,8 @@ class LogsHandler(logging.Handler):
         self.log_group = _group_name(log_group, self.service)
         self.log_stream = _stream_name(log_stream)
         self._token = token if token is not None else _env.env(_env.FLUOROSCOPE_LOGS_TOKEN)
+        self._credentials = _credentials(credentials)
+        self._region = region or region_from_env()
         self._max_queue = max_queue
         self._max_queue_bytes = max_queue_bytes
         self._interval = send_interval
@@ -298,7 +324,9 @@ class LogsHandler(logging.Handler):
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._sender_ident: int | None = None
-        self._client = LogsClient(self.endpoint, token=self._token)
+        self._client = LogsClient(
+            self.endpoint, token=self._token, credentials=self._credentials, region=self._region
+        )
         self._ready = False
         self._closed = False
         self._deadline: float | None = None

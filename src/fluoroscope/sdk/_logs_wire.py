@@ -2,8 +2,9 @@
 
 :class:`LogsClient` is what :class:`~fluoroscope.sdk.LogsHandler`'s sender thread talks
 through: ``POST <endpoint>/`` with ``X-Amz-Target: Logs_20140328.<Operation>`` and
-``Content-Type: application/x-amz-json-1.1``, an optional ``Authorization: Bearer`` token,
-standard library only (``http.client``).
+``Content-Type: application/x-amz-json-1.1``, and either an ``Authorization: Bearer`` token
+or an AWS Signature Version 4 made with an access key (:mod:`fluoroscope.sdk._sigv4`, signed
+afresh for every request); standard library only (``http.client``).
 
 Contract: :meth:`LogsClient.call` never raises; it returns a :class:`Reply` that says
 whether the call succeeded, the error code the server named (``__type`` with anything
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from fluoroscope.sdk._errors import ConfigurationError
 from fluoroscope.sdk._serialize import _backend
+from fluoroscope.sdk._sigv4 import DEFAULT_REGION, Credentials, sign
 
 if TYPE_CHECKING:
     import http.client
@@ -53,6 +55,13 @@ class Endpoint:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{self.path.rstrip('/')}"
+
+    @property
+    def authority(self) -> str:
+        """The ``Host`` header's value: the host, and the port unless the scheme's own."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
 
 
 def parse_endpoint(value: str) -> Endpoint:
@@ -127,10 +136,23 @@ def _error_reply(status: int, raw: bytes) -> Reply:
 
 
 class LogsClient:
-    """A JSON 1.1 caller of one server over a kept-alive connection (one thread at a time)."""
+    """A JSON 1.1 caller of one server over a kept-alive connection (one thread at a time).
 
-    def __init__(self, endpoint: Endpoint, *, token: str | None = None) -> None:
+    ``token`` goes as ``Authorization: Bearer``; otherwise ``credentials`` sign each
+    request (SigV4, service ``logs``, ``region``); with neither, requests go unsigned.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        token: str | None = None,
+        credentials: Credentials | None = None,
+        region: str = DEFAULT_REGION,
+    ) -> None:
         self.endpoint = endpoint
+        self._credentials = None if token else credentials
+        self._region = region
         self._headers = {
             "Content-Type": CONTENT_TYPE,
             "Accept": "application/json",
@@ -152,10 +174,22 @@ class LogsClient:
                 data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
             except (TypeError, ValueError) as exc:
                 return Reply(False, 400, "SerializationException", str(exc))
-        headers = dict(self._headers)
-        headers["X-Amz-Target"] = TARGET_PREFIX + operation
+        unsigned = dict(self._headers)
+        unsigned["X-Amz-Target"] = TARGET_PREFIX + operation
+        headers = unsigned
         for attempt in (0, 1):
             reused = self._conn is not None
+            if self._credentials is not None:  # signed now: the signature holds its time
+                headers = sign(
+                    "POST",
+                    self.endpoint.authority,
+                    self.endpoint.path,
+                    unsigned,
+                    data,
+                    self._credentials,
+                    region=self._region,
+                    service="logs",
+                )
             try:
                 conn = self._connection(timeout)
                 conn.request("POST", self.endpoint.path, data, headers)
