@@ -1,8 +1,9 @@
 """Query latency and storage density at scale: trace by id, 1-hour filters, service graph.
 
-Targets (DESIGN.md §7, issue 4 item 8), at 10M stored spans: trace by id p50 < 5 ms; a
-filter expression over a 1-hour window holding 1M traces p50 < 300 ms; the service graph
-over 6 hours p50 < 100 ms (independent of span count); <= 250 bytes on disk per span.
+Targets (DESIGN.md §7, raised by issue 21 once the first ones were met), at 10M stored
+spans: trace by id p99 < 5 ms; a filter expression over a 1-hour window holding 1M traces
+p50 < 100 ms; the service graph over 6 hours p50 < 30 ms (independent of span count);
+<= 76 bytes on disk per span (what Jaeger on ClickHouse stores).
 
 What one run does:
 
@@ -63,10 +64,10 @@ from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import Transport
 
-TARGET_BY_ID_MS: Final = 5.0
-TARGET_FILTER_MS: Final = 300.0
-TARGET_GRAPH_MS: Final = 100.0
-TARGET_BYTES_PER_SPAN: Final = 250.0
+TARGET_BY_ID_MS: Final = 5.0  # p99
+TARGET_FILTER_MS: Final = 100.0
+TARGET_GRAPH_MS: Final = 30.0
+TARGET_BYTES_PER_SPAN: Final = 76.0
 HOUR: Final = 3600.0
 COLD_FRACTION: Final = 0.15  # of the traces, spread over the 5 hours before the hot hour
 COLD_HOURS: Final = 5.0
@@ -528,6 +529,7 @@ class Figure:
     runs: list[float] = field(default_factory=list)
     engine: list[float] = field(default_factory=list)  # time inside transport calls
     target_ms: float | None = None
+    target_q: float = 0.5  # the percentile the target bounds
     note: str = ""
 
     def p(self, q: float) -> float:
@@ -733,8 +735,12 @@ def report_line(fig: Figure, ref_ms: float | None = None) -> str:
     p50, p99 = fig.p(0.5), fig.p(0.99)
     parts = [f"{fig.name:<58} n={len(fig.runs):<4} p50 {p50:9.2f} ms  p99 {p99:9.2f} ms"]
     if fig.target_ms is not None:
-        ok = "MET " if p50 < fig.target_ms else "MISS"
-        parts.append(f"target < {fig.target_ms:g} ms  ratio {p50 / fig.target_ms:6.3f} {ok}")
+        bound = fig.p(fig.target_q)
+        ok = "MET " if bound < fig.target_ms else "MISS"
+        name = f"p{fig.target_q * 100:g}"
+        parts.append(
+            f"target {name} < {fig.target_ms:g} ms  ratio {bound / fig.target_ms:6.3f} {ok}"
+        )
     if ref_ms:
         parts.append(f"{p50 / ref_ms:7.1f}x SELECT 1")
     parts.append(f"engine {fig.engine_share() * 100:4.0f} %")
@@ -827,7 +833,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     # -- trace by id --------------------------------------------------------------------
     ids = [rng.choice(sample) for _ in range(args.reps + 1)]
     by_id = measure(
-        Figure("trace by id: get_traces(store, [id])", target_ms=TARGET_BY_ID_MS),
+        Figure("trace by id: get_traces(store, [id])", target_ms=TARGET_BY_ID_MS, target_q=0.99),
         timing,
         args.reps,
         lambda i: get_traces(tstore, [ids[i]]),
@@ -949,7 +955,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         reps_after = max(args.filter_reps // 2, 5)
         optimized.append(
             measure(
-                Figure("after OPTIMIZE: trace by id", target_ms=TARGET_BY_ID_MS),
+                Figure("after OPTIMIZE: trace by id", target_ms=TARGET_BY_ID_MS, target_q=0.99),
                 timing,
                 args.reps,
                 lambda i: get_traces(tstore, [ids[i]]),
