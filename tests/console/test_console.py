@@ -301,7 +301,7 @@ def test_strings_from_segments_render_as_text(watched: Watched, demo: Demo) -> N
     url = f"http://example.com/{PAYLOAD}"
     trace_id = _emit(demo.port, annotation=PAYLOAD, url=url, message=f"boom {PAYLOAD}")
     client = demo.xray()
-    wait_for(lambda: _documents(client, trace_id) or None, timeout=15)
+    wait_for(lambda: _documents(client, trace_id) or None, timeout=60)
     page = watched.page
 
     page.goto("/#/traces?range=15m&filter=" + urllib.parse.quote('service("console-check")'))

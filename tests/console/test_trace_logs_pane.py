@@ -135,7 +135,7 @@ def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> Non
         logStreamName="s",
         logEvents=[{"timestamp": int(now * 1000) + 5, "message": hostile}],
     )
-    wait_for(lambda: _lines(demo, trace_id) or None, timeout=30)
+    wait_for(lambda: _lines(demo, trace_id) or None, timeout=60)
     page = watched.page
     page.goto(f"/#/trace/{trace_id}")
     line = page.locator("#trace-logs .lg-line")
@@ -157,7 +157,7 @@ def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> Non
             {"timestamp": int(now * 1000) + 6, "message": f'{{"xray_trace_id":"{orphan}"}}'}
         ],
     )
-    wait_for(lambda: _lines(demo, orphan) or None, timeout=30)
+    wait_for(lambda: _lines(demo, orphan) or None, timeout=60)
     page.goto(f"/#/trace/{orphan}")
     expect(page.get_by_text("There is no trace with this id")).to_be_visible()
     expect(page.locator("#trace-logs .lg-line")).to_have_count(1)
@@ -173,7 +173,7 @@ def test_a_hostile_log_line_renders_as_text(watched: Watched, demo: Demo) -> Non
             for i in range(1500)
         ],
     )
-    wait_for(lambda: len(_lines(demo, trace_id)) == 1501 or None, timeout=30)
+    wait_for(lambda: len(_lines(demo, trace_id)) == 1501 or None, timeout=60)
     page.locator("#trace-logs").get_by_role("button", name="Refresh").click()
     expect(page.locator("#trace-logs .lg-count")).to_contain_text("1,501 lines")
     expect(line).to_have_count(200)
