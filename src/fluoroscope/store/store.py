@@ -438,7 +438,9 @@ class Store:
         params = _window_params(start, end, where_params)
         params.update(slowest=float(slowest), max_entities=int(max_entities))
         name = uuid.uuid4().hex
-        scratch, path = f"{self._db}.`critpath_{name}`", f"{self._db}.`critpath_{name}_path`"
+        scratch, path, traces = (
+            f"{self._db}.`critpath_{name}{part}`" for part in ("", "_path", "_traces")
+        )
         try:
             self._t.execute(
                 f"CREATE TABLE {scratch} ENGINE = Memory AS "
@@ -448,11 +450,19 @@ class Store:
             self._t.execute(
                 f"CREATE TABLE {path} ENGINE = Memory AS " + critpath.walk_sql(scratch), params
             )
-            sql = (critpath.entries_sql if entries else critpath.aggregate_sql)(scratch, path)
+            if entries:
+                sql = critpath.entries_sql(scratch, path)
+            else:
+                self._t.execute(
+                    f"CREATE TABLE {traces} ENGINE = Memory AS "
+                    + critpath.traces_sql(scratch, path),
+                    params,
+                )
+                sql = critpath.aggregate_sql(traces)
             rows: list[dict[str, Any]] = self._t.query_arrow(sql, params).to_pylist()
         finally:
-            self._t.execute(f"DROP TABLE IF EXISTS {scratch}")
-            self._t.execute(f"DROP TABLE IF EXISTS {path}")
+            for table in (scratch, path, traces):
+                self._t.execute(f"DROP TABLE IF EXISTS {table}")
         return rows
 
 
