@@ -28,7 +28,14 @@ traces with more than ``max_entities`` entities are left out (the caller counts 
 
 from __future__ import annotations
 
-__all__ = ["aggregate_sql", "entities_sql", "entries_sql", "traces_sql", "walk_sql"]
+__all__ = [
+    "aggregate_sql",
+    "children_sql",
+    "entities_sql",
+    "entries_sql",
+    "traces_sql",
+    "walk_sql",
+]
 
 _TRACE = 4294967296
 """A trace's entities are numbered from its number times this (2^32)."""
@@ -79,9 +86,10 @@ ARRAY JOIN ids AS id, rank AS r, ranks_up AS pr, S AS s, E AS e, segs AS seg, na
            ops AS op"""
 
 
-def walk_sql(table: str) -> str:
+def walk_sql(table: str, children: str) -> str:
     """The path entries of every trace in ``table`` (rows of :func:`entities_sql`):
-    ``node lo hi parent svc`` (``node`` and ``parent`` are ``g`` numbers)."""
+    ``node lo hi parent svc`` (``node`` and ``parent`` are ``g`` numbers). ``children``: the same rows in a ``Join(ALL, INNER, pg)``
+    table, whose hash table every step reuses instead of building its own."""
     none = "toUInt64(18446744073709551615)"
     return f"""
 WITH RECURSIVE walk AS (
@@ -92,18 +100,18 @@ WITH RECURSIVE walk AS (
   UNION ALL
   SELECT x.1 AS node, x.2 AS lo, x.3 AS hi, x.4 AS cur, x.5 AS last, x.6 AS entry,
          x.7 AS parent, x.8 AS svc, x.9 AS hops
-  FROM (SELECT
-          arrayJoin([(w_node, w_lo, w_hi, cs, best, toUInt8(0), toUInt64(0), w_svc, w_hops),
-                     (best, cs, ce, ce, {none}, toUInt8(1), w_node, c_svc, c_hops)]) AS x
+  FROM (SELECT arrayJoin([
+          (w_node, w_lo, w_hi, cs, best, toUInt8(0), toUInt64(0), w_svc, w_hops),
+          (best, cs, ce, ce, {none}, toUInt8(1), w_node, c_svc, c_hops)]) AS x
   FROM (
     SELECT w.node AS w_node, any(w.lo) AS w_lo, any(w.hi) AS w_hi, any(w.svc) AS w_svc,
-           any(w.hops) AS w_hops, max(c.g) AS best, argMax(c.e, c.g) AS c_e,
-           argMax(c.s, c.g) AS c_s, argMax(c.seg, c.g) AS c_seg,
+           any(w.hops) AS w_hops, max(c.g) AS best,
+           argMax(c.e, c.g) AS c_e, argMax(c.s, c.g) AS c_s, argMax(c.seg, c.g) AS c_seg,
            toString(argMax(c.name, c.g)) AS c_name,
            least(c_e, w_hi) AS ce, least(greatest(c_s, w_lo), ce) AS cs,
            if(c_seg = 1, c_name, if(w_hops < 64, w_svc, '')) AS c_svc,
            if(c_seg = 1, toUInt8(0), toUInt8(least(w_hops + 1, 64))) AS c_hops
-    FROM walk AS w INNER JOIN {table} AS c ON c.pg = w.node
+    FROM walk AS w INNER JOIN {children} AS c ON c.pg = w.node
     WHERE least(c.e, w.hi) > w.lo AND least(c.e, w.hi) <= w.cur AND c.g < w.last
     GROUP BY w.node
   ))
@@ -111,15 +119,20 @@ WITH RECURSIVE walk AS (
 SELECT node, lo, hi, parent, svc FROM walk WHERE entry = 1"""
 
 
-def entries_sql(table: str, path: str) -> str:
-    """Each path entry with its key, window and critical time: ``trace_id id service name
-    operation lo hi critical dur`` (and ``tn``, its trace's number); ``path`` holds
-    :func:`walk_sql`'s rows."""
+def children_sql(table: str) -> str:
+    """The columns of ``table`` (rows of :func:`entities_sql`) a walk step reads from a
+    child, for a ``Join(ALL, INNER, pg)`` table."""
+    return f"SELECT pg, g, s, e, seg, name FROM {table}"
+
+
+def _critical(table: str, path: str) -> str:
+    """Each path entry of ``path`` (rows of :func:`walk_sql`) with its critical time and
+    its entity's row of ``table``: ``trace_id id tn service name operation lo hi critical
+    dur``."""
     return f"""
-SELECT t.trace_id AS trace_id, t.id AS id, p.svc AS service, t.name AS name,
-       t.op AS operation, p.lo AS lo, p.hi AS hi,
-       greatest(p.hi - p.lo - p.covered, 0) AS critical, t.t1 - t.t0 AS dur,
-       intDiv(p.node, {_TRACE}) AS tn
+SELECT t.trace_id AS trace_id, t.id AS id, intDiv(p.node, {_TRACE}) AS tn,
+       p.svc AS service, t.name AS name, t.op AS operation, p.lo AS lo, p.hi AS hi,
+       greatest(p.hi - p.lo - p.covered, 0) AS critical, t.t1 - t.t0 AS dur
 FROM (
   SELECT x.1 AS node, anyIf(x.3, x.2 = 1) AS lo, anyIf(x.4, x.2 = 1) AS hi,
          sumIf(x.5, x.2 = 0) AS covered, anyIf(x.6, x.2 = 1) AS svc
@@ -131,13 +144,21 @@ FROM (
 INNER JOIN {table} AS t ON t.g = p.node"""
 
 
+def entries_sql(table: str, path: str) -> str:
+    """Each path entry with its key, window and critical time: ``trace_id id service name
+    operation lo hi critical dur``; ``path`` holds :func:`walk_sql`'s rows."""
+    return f"""
+SELECT trace_id, id, service, name, operation, lo, hi, critical, dur
+FROM ({_critical(table, path)})"""
+
+
 def traces_sql(table: str, path: str) -> str:
     """One row per trace with a path: ``tn dur keys crits`` (its entries' keys and
-    critical times, aligned)."""
+    critical times, aligned); ``path`` holds :func:`walk_sql`'s rows."""
     return f"""
 SELECT tn, any(dur) AS dur, groupArray((service, name, operation)) AS keys,
        groupArray(critical) AS crits
-FROM ({entries_sql(table, path)}) GROUP BY tn"""
+FROM ({_critical(table, path)}) GROUP BY tn"""
 
 
 def aggregate_sql(traces: str) -> str:

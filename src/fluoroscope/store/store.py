@@ -438,8 +438,8 @@ class Store:
         params = _window_params(start, end, where_params)
         params.update(slowest=float(slowest), max_entities=int(max_entities))
         name = uuid.uuid4().hex
-        scratch, path, traces = (
-            f"{self._db}.`critpath_{name}{part}`" for part in ("", "_path", "_traces")
+        scratch, children, path, traces = (
+            f"{self._db}.`critpath_{name}{part}`" for part in ("", "_children", "_path", "_traces")
         )
         try:
             self._t.execute(
@@ -448,7 +448,12 @@ class Store:
                 params,
             )
             self._t.execute(
-                f"CREATE TABLE {path} ENGINE = Memory AS " + critpath.walk_sql(scratch), params
+                f"CREATE TABLE {children} ENGINE = Join(ALL, INNER, pg) AS "
+                + critpath.children_sql(scratch)
+            )
+            self._t.execute(
+                f"CREATE TABLE {path} ENGINE = Memory AS " + critpath.walk_sql(scratch, children),
+                params,
             )
             if entries:
                 sql = critpath.entries_sql(scratch, path)
@@ -461,7 +466,7 @@ class Store:
                 sql = critpath.aggregate_sql(traces)
             rows: list[dict[str, Any]] = self._t.query_arrow(sql, params).to_pylist()
         finally:
-            for table in (scratch, path, traces):
+            for table in (scratch, children, path, traces):
                 self._t.execute(f"DROP TABLE IF EXISTS {table}")
         return rows
 
