@@ -14,13 +14,14 @@ two together). Statements, run by :meth:`Store.critical_path_stats`:
    ``g``) below the last it picked that ends within its window and by its current
    point - which becomes a path entry (with its clamped window and its service, passed
    down from the nearest segment within 64 levels) while the parent's current point
-   moves to the child's start. Steps stop when no entity picks.
-3. :func:`entries_sql` gives each path entry its critical time (window minus its path
-   children's); for the set, :func:`traces_sql` gathers them per trace into a scratch
-   table and :func:`aggregate_sql` sums them per entry key (service, name, operation):
-   per key its mean over all traces, over the traces around the median duration
-   (between the set's p40 and p60) and over the slowest (at or above its p99), the
-   quantiles computed once.
+   moves to the child's start. Steps stop when no entity picks. The children are read
+   from a ``Join`` table (:func:`children_sql`) whose hash table every step reuses.
+3. :func:`entries_sql` gives each path entry its critical time (its window minus the
+   sum of its path children's, per parent). For the set, :func:`traces_sql` gathers
+   them per trace into a scratch table and :func:`aggregate_sql` sums them per entry
+   key (service, name, operation): per key its mean over all traces, over the traces
+   around the median duration (between the set's p40 and p60) and over the slowest (at
+   or above its p99), the quantiles computed once.
 
 Cost grows with the selected traces' entities and the longest chain of path entries;
 traces with more than ``max_entities`` entities are left out (the caller counts them).
@@ -132,15 +133,10 @@ def _critical(table: str, path: str) -> str:
     return f"""
 SELECT t.trace_id AS trace_id, t.id AS id, intDiv(p.node, {_TRACE}) AS tn,
        p.svc AS service, t.name AS name, t.op AS operation, p.lo AS lo, p.hi AS hi,
-       greatest(p.hi - p.lo - p.covered, 0) AS critical, t.t1 - t.t0 AS dur
-FROM (
-  SELECT x.1 AS node, anyIf(x.3, x.2 = 1) AS lo, anyIf(x.4, x.2 = 1) AS hi,
-         sumIf(x.5, x.2 = 0) AS covered, anyIf(x.6, x.2 = 1) AS svc
-  FROM (SELECT arrayJoin([(node, toUInt8(1), lo, hi, 0., svc),
-                          (parent, toUInt8(0), 0., 0., hi - lo, '')]) AS x
-        FROM {path})
-  GROUP BY x.1 HAVING max(x.2) = 1
-) AS p
+       greatest(p.hi - p.lo - k.covered, 0) AS critical, t.t1 - t.t0 AS dur
+FROM {path} AS p
+LEFT JOIN (SELECT parent, sum(hi - lo) AS covered FROM {path} GROUP BY parent) AS k
+  ON k.parent = p.node
 INNER JOIN {table} AS t ON t.g = p.node"""
 
 
