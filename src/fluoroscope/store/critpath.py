@@ -81,7 +81,7 @@ SELECT trace_id, id, tn + r AS g, tn + pr AS pg, s, e, seg, name, op, t0, t1
 FROM (
   SELECT trace_id, t0, t1, ids, S, E, segs, names, ops, rank,
          arrayMap(u -> if(u = 0, 0, rank[u]), up) AS ranks_up,
-         (rowNumberInAllBlocks() + 1) * {_TRACE} AS tn
+         (rowNumberInAllBlocks() + 1) * {_TRACE} AS tn  -- one counter for all threads
   FROM ({q}))
 ARRAY JOIN ids AS id, rank AS r, ranks_up AS pr, S AS s, E AS e, segs AS seg, names AS name,
            ops AS op"""
@@ -89,8 +89,10 @@ ARRAY JOIN ids AS id, rank AS r, ranks_up AS pr, S AS s, E AS e, segs AS seg, na
 
 def walk_sql(table: str, children: str) -> str:
     """The path entries of every trace in ``table`` (rows of :func:`entities_sql`):
-    ``node lo hi parent svc`` (``node`` and ``parent`` are ``g`` numbers). ``children``: the same rows in a ``Join(ALL, INNER, pg)``
-    table, whose hash table every step reuses instead of building its own."""
+    ``node lo hi parent svc`` (``node`` and ``parent`` are ``g`` numbers). ``children``:
+    :func:`children_sql`'s rows in a ``Join(ALL, INNER, pg)`` table, whose hash table
+    every step reuses instead of building its own. A row's ``hops`` counts the levels
+    from its service's segment (64: none), ``last`` is the ``g`` it picked last."""
     none = "toUInt64(18446744073709551615)"
     return f"""
 WITH RECURSIVE walk AS (
