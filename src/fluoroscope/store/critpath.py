@@ -1,21 +1,27 @@
 """The critical path across a set of traces, computed in the engine from stored spans.
 
 Rules: those of :mod:`fluoroscope.model.critpath` (the pure reference; tests hold the
-two together). Three statements, run by :meth:`Store.critical_path_stats`:
+two together). Statements, run by :meth:`Store.critical_path_stats`:
 
 1. :func:`entities_sql` fills a scratch ``Memory`` table with the selected traces'
    entities, each resolved per trace with arrays (its parent if in the trace, else the
-   virtual root ``''``; its end, ``t1`` while in progress; its service, the name of
-   its nearest segment found by pointer jumping over 64 levels; the trace's span).
+   virtual root; its end, ``t1`` while in progress; the trace's span) and numbered: an
+   entity's ``g`` is its trace's number times 2^32 plus its rank in the trace by the
+   walk's order (end, start, id), so one integer both keys it and orders its siblings;
+   ``pg`` is its parent's ``g`` (the virtual root's is the trace's number times 2^32).
 2. :func:`walk_sql`, a recursive query, walks every trace's path at once: each step,
-   every entity on the path picks its next child - the latest-ending one (ties: later
-   start, greater id) below the last it picked that ends within its window and by its
-   current point - which becomes a path entry (with its clamped window) while the
-   parent's current point moves to the child's start. Steps stop when no entity picks.
-3. Each path entry's critical time (window minus its path children's) is summed per
-   trace and entry key (service, name, operation), and over the set: per key its mean
-   over all traces, over the traces around the median duration (between the set's
-   p40 and p60) and over the slowest (at or above its p99).
+   every entity on the path picks its next child - the latest-ending one (the greatest
+   ``g``) below the last it picked that ends within its window and by its current
+   point - which becomes a path entry (with its clamped window and its service, passed
+   down from the nearest segment within 64 levels) while the parent's current point
+   moves to the child's start. Steps stop when no entity picks. The children are read
+   from a ``Join`` table (:func:`children_sql`) whose hash table every step reuses.
+3. :func:`entries_sql` gives each path entry its critical time (its window minus the
+   sum of its path children's, per parent). For the set, :func:`traces_sql` gathers
+   them per trace into a scratch table and :func:`aggregate_sql` sums them per entry
+   key (service, name, operation): per key its mean over all traces, over the traces
+   around the median duration (between the set's p40 and p60) and over the slowest (at
+   or above its p99), the quantiles computed once.
 
 Cost grows with the selected traces' entities and the longest chain of path entries;
 traces with more than ``max_entities`` entities are left out (the caller counts them).
@@ -23,12 +29,23 @@ traces with more than ``max_entities`` entities are left out (the caller counts 
 
 from __future__ import annotations
 
-__all__ = ["aggregate_sql", "entities_sql", "entries_sql", "walk_sql"]
+__all__ = [
+    "aggregate_sql",
+    "children_sql",
+    "entities_sql",
+    "entries_sql",
+    "traces_sql",
+    "walk_sql",
+]
+
+_TRACE = 4294967296
+"""A trace's entities are numbered from its number times this (2^32)."""
 
 
 def entities_sql(db: str, where_clause: str) -> str:
-    """The entity rows of the selected traces. Parameters: ``tlo thi`` (UInt32, the
-    ``ts`` range), ``start end`` (Float64: the traces' start), ``max_entities``."""
+    """The entity rows of the selected traces: ``trace_id id g pg s e seg name op t0
+    t1``. Parameters: ``tlo thi`` (UInt32, the ``ts`` range), ``start end`` (Float64:
+    the traces' start), ``max_entities``."""
     from fluoroscope.store.tracestats import IN_PROGRESS_FLAG
 
     rows = f"""
@@ -53,92 +70,119 @@ SELECT *, arrayMin(S) AS t0,
        greatest(arrayMax(S), arrayMax(arrayMap((e, o) -> if(o = 1, 0., e), E0, O))) AS t1,
        arrayMap((p, x) -> if(p = x, 0, indexOf(ids, p)), parents, ids) AS up
 FROM ({q})"""
+    # by: the indexes in the walk's order; rank: each index's place in it (its inverse)
     q = f"""
-SELECT *, arrayMap((e, s, o) -> if(o = 1, t1, greatest(e, s)), E0, S, O) AS E,
-       arrayMap((i, s, u) -> if(s = 1, i, u), arrayEnumerate(ids), segs, up) AS h
-FROM ({q})"""
-    hop8 = "h[h[h[h[h[h[h[h[i]]]]]]]]"
-    for _ in range(2):
-        q = f"SELECT * REPLACE (arrayMap(i -> {hop8}, h) AS h) FROM ({q})"
+SELECT *, arraySort((j, i) -> i, arrayEnumerate(by), by) AS rank
+FROM (SELECT *, arraySort((i, e, s, d) -> (e, s, d), arrayEnumerate(ids), E, S, ids) AS by
+      FROM (SELECT *, arrayMap((e, s, o) -> if(o = 1, t1, greatest(e, s)), E0, S, O) AS E
+            FROM ({q})))"""
     return f"""
-SELECT trace_id, id, parent, s, e, svc, name, op, t0, t1
+SELECT trace_id, id, tn + r AS g, tn + pr AS pg, s, e, seg, name, op, t0, t1
 FROM (
-  SELECT trace_id, t0, t1, ids, S, E, names, ops,
-         arrayMap(u -> if(u = 0, '', ids[u]), up) AS pids,
-         arrayMap(o -> names[o], arrayMap(x -> if(x != 0 AND segs[x] = 1, x, 0), h)) AS svcs
+  SELECT trace_id, t0, t1, ids, S, E, segs, names, ops, rank,
+         arrayMap(u -> if(u = 0, 0, rank[u]), up) AS ranks_up,
+         (rowNumberInAllBlocks() + 1) * {_TRACE} AS tn  -- one counter for all threads
   FROM ({q}))
-ARRAY JOIN ids AS id, pids AS parent, S AS s, E AS e, svcs AS svc, names AS name, ops AS op"""
+ARRAY JOIN ids AS id, rank AS r, ranks_up AS pr, S AS s, E AS e, segs AS seg, names AS name,
+           ops AS op"""
 
 
-def walk_sql(table: str) -> str:
+def walk_sql(table: str, children: str) -> str:
     """The path entries of every trace in ``table`` (rows of :func:`entities_sql`):
-    ``trace_id node lo hi parent``."""
-    key = "(c.e, c.s, c.id)"
+    ``node lo hi parent svc`` (``node`` and ``parent`` are ``g`` numbers). ``children``:
+    :func:`children_sql`'s rows in a ``Join(ALL, INNER, pg)`` table, whose hash table
+    every step reuses instead of building its own. A row's ``hops`` counts the levels
+    from its service's segment (64: none), ``last`` is the ``g`` it picked last."""
+    none = "toUInt64(18446744073709551615)"
     return f"""
 WITH RECURSIVE walk AS (
-  SELECT trace_id, '' AS node, any(t0) AS lo, any(t1) AS hi, any(t1) AS cur,
-         (inf, inf, '') AS last, toUInt8(0) AS entry, '' AS parent
-  FROM {table} GROUP BY trace_id
+  SELECT intDiv(g, {_TRACE}) * {_TRACE} AS node, any(t0) AS lo, any(t1) AS hi, any(t1) AS cur,
+         {none} AS last, toUInt8(0) AS entry, toUInt64(0) AS parent, '' AS svc,
+         toUInt8(64) AS hops
+  FROM {table} GROUP BY node
   UNION ALL
-  SELECT trace_id, x.1 AS node, x.2 AS lo, x.3 AS hi, x.4 AS cur, x.5 AS last, x.6 AS entry,
-         x.7 AS parent
-  FROM (SELECT trace_id,
-               arrayJoin([(node, lo, hi, cs, best, toUInt8(0), ''),
-                          (best.3, cs, ce, ce, (inf, inf, ''), toUInt8(1), node)]) AS x
+  SELECT x.1 AS node, x.2 AS lo, x.3 AS hi, x.4 AS cur, x.5 AS last, x.6 AS entry,
+         x.7 AS parent, x.8 AS svc, x.9 AS hops
+  FROM (SELECT arrayJoin([
+          (w_node, w_lo, w_hi, cs, best, toUInt8(0), toUInt64(0), w_svc, w_hops),
+          (best, cs, ce, ce, {none}, toUInt8(1), w_node, c_svc, c_hops)]) AS x
   FROM (
-    SELECT w.trace_id AS trace_id, w.node AS node, w.lo AS lo, w.hi AS hi,
-           argMax({key}, {key}) AS best,
-           least(best.1, w.hi) AS ce, least(greatest(best.2, w.lo), ce) AS cs
-    FROM walk AS w INNER JOIN {table} AS c ON c.trace_id = w.trace_id AND c.parent = w.node
-    WHERE least(c.e, w.hi) > w.lo AND least(c.e, w.hi) <= w.cur AND {key} < w.last
-    GROUP BY trace_id, node, lo, hi
+    SELECT w.node AS w_node, any(w.lo) AS w_lo, any(w.hi) AS w_hi, any(w.svc) AS w_svc,
+           any(w.hops) AS w_hops, max(c.g) AS best,
+           argMax(c.e, c.g) AS c_e, argMax(c.s, c.g) AS c_s, argMax(c.seg, c.g) AS c_seg,
+           toString(argMax(c.name, c.g)) AS c_name,
+           least(c_e, w_hi) AS ce, least(greatest(c_s, w_lo), ce) AS cs,
+           if(c_seg = 1, c_name, if(w_hops < 64, w_svc, '')) AS c_svc,
+           if(c_seg = 1, toUInt8(0), toUInt8(least(w_hops + 1, 64))) AS c_hops
+    FROM walk AS w INNER JOIN {children} AS c ON c.pg = w.node
+    WHERE least(c.e, w.hi) > w.lo AND least(c.e, w.hi) <= w.cur AND c.g < w.last
+    GROUP BY w.node
   ))
 )
-SELECT trace_id, node, lo, hi, parent FROM walk WHERE entry = 1"""
+SELECT node, lo, hi, parent, svc FROM walk WHERE entry = 1"""
+
+
+def children_sql(table: str) -> str:
+    """The columns of ``table`` (rows of :func:`entities_sql`) a walk step reads from a
+    child, for a ``Join(ALL, INNER, pg)`` table."""
+    return f"SELECT pg, g, s, e, seg, name FROM {table}"
+
+
+def _critical(table: str, path: str) -> str:
+    """Each path entry of ``path`` (rows of :func:`walk_sql`) with its critical time and
+    its entity's row of ``table``: ``trace_id id tn service name operation lo hi critical
+    dur``."""
+    return f"""
+SELECT t.trace_id AS trace_id, t.id AS id, intDiv(p.node, {_TRACE}) AS tn,
+       p.svc AS service, t.name AS name, t.op AS operation, p.lo AS lo, p.hi AS hi,
+       greatest(p.hi - p.lo - k.covered, 0) AS critical, t.t1 - t.t0 AS dur
+FROM {path} AS p
+LEFT JOIN (SELECT parent, sum(hi - lo) AS covered FROM {path} GROUP BY parent) AS k
+  ON k.parent = p.node
+INNER JOIN {table} AS t ON t.g = p.node"""
 
 
 def entries_sql(table: str, path: str) -> str:
     """Each path entry with its key, window and critical time: ``trace_id id service name
     operation lo hi critical dur``; ``path`` holds :func:`walk_sql`'s rows."""
     return f"""
-SELECT p.trace_id AS trace_id, p.node AS id, t.svc AS service, t.name AS name,
-       t.op AS operation, p.lo AS lo, p.hi AS hi,
-       greatest(p.hi - p.lo - coalesce(k.covered, 0), 0) AS critical, t.t1 - t.t0 AS dur
-FROM {path} AS p
-INNER JOIN {table} AS t ON t.trace_id = p.trace_id AND t.id = p.node
-LEFT JOIN (
-  SELECT trace_id, parent, sum(hi - lo) AS covered FROM {path} GROUP BY trace_id, parent
-) AS k ON k.trace_id = p.trace_id AND k.parent = p.node
-SETTINGS join_use_nulls = 1"""
+SELECT trace_id, id, service, name, operation, lo, hi, critical, dur
+FROM ({_critical(table, path)})"""
 
 
-def aggregate_sql(table: str, path: str) -> str:
-    """One row per entry key over the set (parameter ``slowest``: a quantile of the
-    traces' durations, only the traces at or above it count; 0 for all): ``service name
-    operation traces mean at_p50 at_p99 set_traces set_p50_traces set_p99_traces p50 p99``."""
-    entries = entries_sql(table, path).replace("SETTINGS join_use_nulls = 1", "")
-    q = f"""
-SELECT trace_id, any(dur) AS dur, groupArray((service, name, operation)) AS keys,
-       groupArray(critical) AS crits
-FROM ({entries}) GROUP BY trace_id"""
-    q = f"SELECT *, quantileExact({{slowest:Float64}})(dur) OVER () AS qs FROM ({q})"
-    q = f"""
-SELECT *, quantileExact(0.4)(dur) OVER () AS q40, quantileExact(0.6)(dur) OVER () AS q60,
-       quantileExact(0.5)(dur) OVER () AS q50, quantileExact(0.99)(dur) OVER () AS q99,
-       count() OVER () AS total
-FROM ({q}) WHERE dur >= qs"""
-    q = f"""
-SELECT *, countIf(dur >= q40 AND dur <= q60) OVER () AS n50, countIf(dur >= q99) OVER () AS n99
-FROM ({q})"""
+def traces_sql(table: str, path: str) -> str:
+    """One row per trace with a path: ``tn dur keys crits`` (its entries' keys and
+    critical times, aligned); ``path`` holds :func:`walk_sql`'s rows."""
     return f"""
-SELECT k.1 AS service, k.2 AS name, k.3 AS operation, uniqExact(trace_id) AS traces,
+SELECT tn, any(dur) AS dur, groupArray((service, name, operation)) AS keys,
+       groupArray(critical) AS crits
+FROM ({_critical(table, path)}) GROUP BY tn"""
+
+
+def aggregate_sql(traces: str) -> str:
+    """One row per entry key over the set in ``traces`` (rows of :func:`traces_sql`;
+    parameter ``slowest``: a quantile of the traces' durations, only the traces at or
+    above it count; 0 for all): ``service name operation traces mean at_p50 at_p99
+    set_traces set_p50_traces set_p99_traces p50 p99``."""
+    chosen = (
+        f"SELECT tn, dur, keys, crits FROM {traces} "
+        f"WHERE dur >= (SELECT quantileExact({{slowest:Float64}})(dur) FROM {traces})"
+    )
+    figures = f"""
+SELECT q40, q50, q60, q99, total, arrayCount(d -> d >= q40 AND d <= q60, ds) AS n50,
+       arrayCount(d -> d >= q99, ds) AS n99
+FROM (SELECT quantileExact(0.4)(dur) AS q40, quantileExact(0.5)(dur) AS q50,
+             quantileExact(0.6)(dur) AS q60, quantileExact(0.99)(dur) AS q99,
+             count() AS total, groupArray(dur) AS ds
+      FROM ({chosen}))"""
+    return f"""
+SELECT k.1 AS service, k.2 AS name, k.3 AS operation, uniqExact(tn) AS traces,
        sum(c) / any(total) AS mean,
        sumIf(c, dur >= q40 AND dur <= q60) / any(n50) AS at_p50,
        sumIf(c, dur >= q99) / any(n99) AS at_p99,
        any(total) AS set_traces, any(n50) AS set_p50_traces, any(n99) AS set_p99_traces,
        any(q50) AS p50, any(q99) AS p99
-FROM ({q})
+FROM ({chosen}) AS t CROSS JOIN ({figures}) AS f
 ARRAY JOIN keys AS k, crits AS c
 GROUP BY k
-ORDER BY at_p99 DESC, mean DESC, service, name, operation
-SETTINGS join_use_nulls = 1"""
+ORDER BY at_p99 DESC, mean DESC, service, name, operation"""

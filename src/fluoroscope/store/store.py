@@ -438,7 +438,9 @@ class Store:
         params = _window_params(start, end, where_params)
         params.update(slowest=float(slowest), max_entities=int(max_entities))
         name = uuid.uuid4().hex
-        scratch, path = f"{self._db}.`critpath_{name}`", f"{self._db}.`critpath_{name}_path`"
+        scratch, children, path, traces = (
+            f"{self._db}.`critpath_{name}{part}`" for part in ("", "_children", "_path", "_traces")
+        )
         try:
             self._t.execute(
                 f"CREATE TABLE {scratch} ENGINE = Memory AS "
@@ -446,13 +448,26 @@ class Store:
                 params,
             )
             self._t.execute(
-                f"CREATE TABLE {path} ENGINE = Memory AS " + critpath.walk_sql(scratch), params
+                f"CREATE TABLE {children} ENGINE = Join(ALL, INNER, pg) AS "
+                + critpath.children_sql(scratch)
             )
-            sql = (critpath.entries_sql if entries else critpath.aggregate_sql)(scratch, path)
+            self._t.execute(
+                f"CREATE TABLE {path} ENGINE = Memory AS " + critpath.walk_sql(scratch, children),
+                params,
+            )
+            if entries:
+                sql = critpath.entries_sql(scratch, path)
+            else:
+                self._t.execute(
+                    f"CREATE TABLE {traces} ENGINE = Memory AS "
+                    + critpath.traces_sql(scratch, path),
+                    params,
+                )
+                sql = critpath.aggregate_sql(traces)
             rows: list[dict[str, Any]] = self._t.query_arrow(sql, params).to_pylist()
         finally:
-            self._t.execute(f"DROP TABLE IF EXISTS {scratch}")
-            self._t.execute(f"DROP TABLE IF EXISTS {path}")
+            for table in (scratch, children, path, traces):
+                self._t.execute(f"DROP TABLE IF EXISTS {table}")
         return rows
 
 
