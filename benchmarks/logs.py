@@ -352,8 +352,9 @@ def main() -> int:
 
     # 0. PutLogEvents through the HTTP API, against the same calls validated and rejected
     if args.api_seconds > 0:
+        api_detail: dict[str, Any] = {}
         stored_rate, api_ref, sent, api_stored, api_cpu, ref_cpu = logs_api.measure(
-            args.api_seconds, args.api_clients, args.batch
+            args.api_seconds, args.api_clients, args.batch, api_detail
         )
         print(f"PutLogEvents through the HTTP API ({args.api_clients} clients, {args.batch}-event "
               f"calls, each waiting for its answer): {stored_rate:,.0f} events/s stored "
@@ -365,6 +366,7 @@ def main() -> int:
         print(f"  CPU of the server process: {api_cpu:.1f} us/event stored (engine included), "
               f"{ref_cpu:.1f} us/event validated and rejected; two otherwise idle cores would "
               f"take ~{2e6 / max(api_cpu, 1e-3):,.0f} events/s if the clients ran elsewhere")  # fmt: skip
+        print("  " + logs_api.show_threads(api_detail))
     data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
     if args.api_seconds > 0:
         in_flight = args.api_clients * args.batch
