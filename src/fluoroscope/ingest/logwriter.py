@@ -1,12 +1,13 @@
 """The batching log writer behind PutLogEvents.
 
-Each insert into the engine costs ~5 ms however few rows it holds, so events are not
-inserted one PutLogEvents call at a time: :meth:`LogWriter.submit` queues a validated
-batch for one stream and returns a future at once; a reader thread takes everything
-queued meanwhile (up to ``max_insert_events``), reads it (:func:`fluoroscope.ingest.logs.extract`)
-into one Arrow table and hands it to an inserter thread, which inserts it and then
-completes every future of that insert. The calls arriving during an insert accumulate:
-the busier the server, the larger the inserts. A lone call is inserted at once when the writer was idle. While an insert
+Each insert into the engine costs 20-25 ms of CPU however few rows it holds (below),
+so events are not inserted one PutLogEvents call at a time: :meth:`LogWriter.submit`
+queues a validated batch for one stream and returns a future at once; a reader thread
+takes everything queued meanwhile (up to ``max_insert_events``), reads it
+(:func:`fluoroscope.ingest.logs.extract`) into one Arrow table and hands it to an
+inserter thread, which inserts it and then completes every future of that insert. The
+calls arriving during an insert accumulate: the busier the server, the larger the
+inserts. A lone call is inserted at once when the writer was idle. While an insert
 runs the reader does not take (a table it read would wait for the insert anyway) unless
 ``max_insert_events`` have gathered, so every call arriving during an insert joins the
 next one; when an insert has just ended (less than ``linger_seconds`` ago) the reader
@@ -22,6 +23,28 @@ long as the insert when fewer callers are in flight). Measured through the HTTP 
 (``python benchmarks/logs_api.py --seconds 8 --clients 16`` and ``--clients 4``, load
 8-18, server CPU per event stored): 22.4 -> 15.4-16.7 us with 16 clients, 41.7 -> 21.3
 us with 4 (7,755 -> 26,408 events/s).
+
+Where an insert's fixed cost goes (measured here, embedded engine, ext4 without a
+journal): a one-row insert into ``log_events`` costs 20-25 ms of CPU, against ~4 ms
+into a ``Null`` table through the same ``Python()`` read; each part is ~12-14 files,
+and ext4 (without a journal) scans past every recently deleted inode to create one -
+the engine's merges delete parts all the time - so on this machine a file costs
+0.3-0.7 ms of kernel CPU (``perf``: ``recently_deleted``/``find_inode_bit`` under
+``ext4_create``, ~28 % of the server's CPU during the API benchmark). Hence events
+per insert matter more than any per-event step. Tried and not kept (no gain beyond
+the load's noise, load 6-15): reading the next insert's calls while one is inserted
+(the inserter busy 45-50 -> 64-69 % of the time, same events/s, inserts no larger),
+and lingering for every caller in flight (one cohort of 9-13k events per insert
+instead of two of 7-8k: server CPU 19.1 -> 13.4 and 21.2 -> 16.0 us/event, but
+events/s down from 59k to 37k and 26k to 22k, the inserter idle while the callers
+come back).
+
+Why the API benchmark was twice seen at 1-4k events/s with the server idle at load
+43: no lost wakeup here (only the reader waits on the condition, every state it waits
+on changes under the lock with a notify, and each wait is bounded by a state change
+or the linger); at load 43 on 2 cores each runnable thread gets ~1/21 of a core, and
+the server, which needs 11-15 us of CPU per event and runs one Python thread at a time,
+gets ~0.05-0.1 core: 2-6k events/s, with its CPU share looking idle.
 
 Contract:
 
