@@ -79,6 +79,23 @@ the ones the load disturbs least):
   four tables): lingering while busy took ``benchmarks/logs_api.py --seconds 8 --clients
   16`` from 2,612 / 3,905 to 22,260 / 28,152 events/s stored, server CPU 32.0 / 24.1 ->
   19.7 / 20.2 us per event (see ingest/logwriter.py).
+* Where the server's CPU goes (the line "server CPU by thread", from ``/proc``; the
+  stages add up to only half of it). At load 0.9, before this: 86,641 events/s stored
+  (reference 178,808/s), server 10.6 us/event: Python threads 5.0 (event loop ~1.9,
+  log reader ~2.4, inserter ~0.8), the engine's insert threads 2.4, its merges 2.2.
+  What the stages miss is per insert, not per event: the API's inserts hold ~7,000
+  events (two cohorts of callers), the stages' 16,000, and each insert costs 20-25 ms
+  of CPU whatever its size, much of it the kernel creating the parts' files (ext4
+  without a journal: ~28 % of the server's CPU in ``perf``; the insert threads' kernel
+  share is printed). HTTP and per-request work are not it: ~86 requests/s, and a
+  worker-thread hop costs the event loop ~42 us. Then the validation went 0.49 -> 0.21
+  us/event (whole-batch checks) and the columns beside the messages 0.47 -> 0.14 us
+  (stages ``validate``, ``arrow``). ``--events 1000000 --api-seconds 10`` at load 12-17,
+  before -> after: 15,877 -> 16,837 events/s stored (references 98,033 / 88,065/s),
+  server 13.8 -> 16.9 us/event stored, 1.8 -> 2.2 validated and rejected: at that load
+  the figures follow the machine, not the code (the code before measured 13.3-22.2
+  us/event stored across runs at load 6-17; the event loop's own CPU in the
+  validated-only phase, interleaved: 2.46 -> 1.63 and 1.87 -> 1.49 us/event).
 """
 
 from __future__ import annotations
@@ -352,8 +369,9 @@ def main() -> int:
 
     # 0. PutLogEvents through the HTTP API, against the same calls validated and rejected
     if args.api_seconds > 0:
+        api_detail: dict[str, Any] = {}
         stored_rate, api_ref, sent, api_stored, api_cpu, ref_cpu = logs_api.measure(
-            args.api_seconds, args.api_clients, args.batch
+            args.api_seconds, args.api_clients, args.batch, api_detail
         )
         print(f"PutLogEvents through the HTTP API ({args.api_clients} clients, {args.batch}-event "
               f"calls, each waiting for its answer): {stored_rate:,.0f} events/s stored "
@@ -365,6 +383,7 @@ def main() -> int:
         print(f"  CPU of the server process: {api_cpu:.1f} us/event stored (engine included), "
               f"{ref_cpu:.1f} us/event validated and rejected; two otherwise idle cores would "
               f"take ~{2e6 / max(api_cpu, 1e-3):,.0f} events/s if the clients ran elsewhere")  # fmt: skip
+        print("  " + logs_api.show_threads(api_detail))
     data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
     if args.api_seconds > 0:
         in_flight = args.api_clients * args.batch

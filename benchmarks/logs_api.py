@@ -132,11 +132,52 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """CPU seconds (all, of which kernel) the live threads of process ``pid`` used so
+    far, by kind: ``python`` (the interpreter's threads: event loop, the log writer's,
+    workers), ``insert`` (the engine's query threads, ``ThreadPool``), ``merges`` (its
+    background merges, ``MergeMutate``), ``other`` (Linux ``/proc``; empty elsewhere)."""
+    kinds: dict[str, tuple[float, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        main = Path(f"/proc/{pid}/comm").read_text().strip()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return kinds
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        kind = (
+            "python" if name == main
+            else "insert" if name.startswith("ThreadPool")
+            else "merges" if name.startswith("MergeMutate")
+            else "other"
+        )  # fmt: skip
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
+        total, kernel = kinds.get(kind, (0.0, 0.0))
+        kinds[kind] = (total + user + system, kernel + system)
+    return kinds
+
+
+def _writer(url: str) -> dict[str, float]:
+    """The log writer's counters (zeros from a server that does not report them)."""
+    answer: dict[str, dict[str, float]] = httpx.get(f"{url}/api/status", timeout=30).json()
+    return answer.get("log_writer") or {"inserts": 0, "stored_events": 0}
+
+
 def measure(
-    seconds: float, clients: int, batch: int
+    seconds: float, clients: int, batch: int, detail: dict[str, Any] | None = None
 ) -> tuple[float, float, int, int, float, float]:
     """Start a server, run both phases; (stored events/s, reference events/s, events
-    sent, events stored, server CPU us per event stored, the same for the reference)."""
+    sent, events stored, server CPU us per event stored, the same for the reference).
+    ``detail``, when given, receives what the stored phase cost: ``threads``, the
+    server's CPU us per event stored by thread kind (all, kernel: :func:`thread_cpu`),
+    and ``inserts``, ``per_insert`` (events stored per insert) from the log writer's
+    counters in ``/api/status``."""
     port = _port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
@@ -157,10 +198,22 @@ def measure(
                     time.sleep(0.2)
             with httpx.Client(base_url=url) as http:
                 _call(http, "CreateLogGroup", {"logGroupName": "/bench/api"})
+            threads, writer = thread_cpu(server.pid), _writer(url)
             started, cpu = time.monotonic(), server_cpu(server.pid)
             sent = _phase(url, "/bench/api", clients, batch, seconds, old=False)
             stored_rate = sent / (time.monotonic() - started)
             stored_cpu = (server_cpu(server.pid) - cpu) / max(sent, 1) * 1e6
+            if detail is not None:
+                after, written = thread_cpu(server.pid), _writer(url)
+                detail["threads"] = {
+                    kind: tuple((a - b) / max(sent, 1) * 1e6 for a, b in
+                                zip(after[kind], threads.get(kind, (0.0, 0.0)), strict=True))
+                    for kind in after
+                }  # fmt: skip
+                inserts = int(written["inserts"] - writer["inserts"])
+                detail["inserts"] = inserts
+                events = written["stored_events"] - writer["stored_events"]
+                detail["per_insert"] = events / max(inserts, 1)
             started, cpu = time.monotonic(), server_cpu(server.pid)
             checked = _phase(url, "/bench/api", clients, batch, seconds, old=True)
             reference = checked / (time.monotonic() - started)
@@ -263,6 +316,16 @@ def stages(
     return found
 
 
+def show_threads(detail: dict[str, Any]) -> str:
+    """One line of :func:`measure`'s ``detail``: the server's CPU by thread kind."""
+    parts = ", ".join(
+        f"{kind} {total:.2f} (kernel {kernel:.2f})"
+        for kind, (total, kernel) in sorted(detail["threads"].items(), key=lambda kv: -kv[1][0])
+    )
+    return (f"server CPU by thread, us/event stored: {parts}; {detail['inserts']} inserts "
+            f"of {detail['per_insert']:,.0f} events on average")  # fmt: skip
+
+
 def show_stages(found: dict[str, float], insert_events: int, server_cpu: float) -> str:
     """One line of :func:`stages`' figures against the server's measured CPU per event."""
     total = sum(found.values())
@@ -278,14 +341,16 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
+    detail: dict[str, Any] = {}
     stored_rate, reference, sent, stored, cpu, ref_cpu = measure(
-        args.seconds, args.clients, args.batch
+        args.seconds, args.clients, args.batch, detail
     )
     print(f"PutLogEvents stored: {stored_rate:,.0f} events/s ({sent:,} sent, {stored:,} stored); "
           f"server CPU {cpu:.1f} us/event")  # fmt: skip
     print(f"reference, validated and rejected only: {reference:,.0f} events/s; server CPU "
           f"{ref_cpu:.1f} us/event")  # fmt: skip
     print(f"ratio stored/reference: {stored_rate / reference:.2f}")
+    print(show_threads(detail))
     in_flight = args.clients * args.batch
     data = Path(tempfile.mkdtemp(prefix="fluoroscope-stages-"))
     try:

@@ -238,15 +238,25 @@ def build() -> Schema:
                 "by rule, active clients by rule, polls of the busiest clients, refused "
                 "documents by error code.",
             },
+            "log_writer": {
+                "type": "object",
+                "description": "The CloudWatch Logs writer's counters since start: batches "
+                "and events stored, refused (buffer full: ThrottlingException) and failed; "
+                "inserts made (events stored per insert is what sustained ingest costs "
+                "follow); bytes queued now; seconds spent reading batches into rows and "
+                "inserting them.",
+                "additionalProperties": {"type": "number"},
+            },
         },
-        "required": ["counters", "cached_traces", "auth_failures", "sampling"],
+        "required": ["counters", "cached_traces", "auth_failures", "sampling", "log_writer"],
         "additionalProperties": False,
     }
     paths["/api/status"] = {
         "get": {
             "operationId": "GetStatus",
             "summary": "The ingest counters, the number of traces cached by ingest, "
-            "the requests access control refused, by reason, and the sampling API's counters.",
+            "the requests access control refused, by reason, the sampling API's counters "
+            "and the log writer's.",
             "responses": {
                 "200": {
                     "description": "the status",

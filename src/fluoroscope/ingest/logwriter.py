@@ -1,12 +1,13 @@
 """The batching log writer behind PutLogEvents.
 
-Each insert into the engine costs ~5 ms however few rows it holds, so events are not
-inserted one PutLogEvents call at a time: :meth:`LogWriter.submit` queues a validated
-batch for one stream and returns a future at once; a reader thread takes everything
-queued meanwhile (up to ``max_insert_events``), reads it (:func:`fluoroscope.ingest.logs.extract`)
-into one Arrow table and hands it to an inserter thread, which inserts it and then
-completes every future of that insert. The calls arriving during an insert accumulate:
-the busier the server, the larger the inserts. A lone call is inserted at once when the writer was idle. While an insert
+Each insert into the engine costs 20-25 ms of CPU however few rows it holds (below),
+so events are not inserted one PutLogEvents call at a time: :meth:`LogWriter.submit`
+queues a validated batch for one stream and returns a future at once; a reader thread
+takes everything queued meanwhile (up to ``max_insert_events``), reads it
+(:func:`fluoroscope.ingest.logs.extract`) into one Arrow table and hands it to an
+inserter thread, which inserts it and then completes every future of that insert. The
+calls arriving during an insert accumulate: the busier the server, the larger the
+inserts. A lone call is inserted at once when the writer was idle. While an insert
 runs the reader does not take (a table it read would wait for the insert anyway) unless
 ``max_insert_events`` have gathered, so every call arriving during an insert joins the
 next one; when an insert has just ended (less than ``linger_seconds`` ago) the reader
@@ -22,6 +23,28 @@ long as the insert when fewer callers are in flight). Measured through the HTTP 
 (``python benchmarks/logs_api.py --seconds 8 --clients 16`` and ``--clients 4``, load
 8-18, server CPU per event stored): 22.4 -> 15.4-16.7 us with 16 clients, 41.7 -> 21.3
 us with 4 (7,755 -> 26,408 events/s).
+
+Where an insert's fixed cost goes (measured here, embedded engine, ext4 without a
+journal): a one-row insert into ``log_events`` costs 20-25 ms of CPU, against ~4 ms
+into a ``Null`` table through the same ``Python()`` read; each part is ~12-14 files,
+and ext4 (without a journal) scans past every recently deleted inode to create one -
+the engine's merges delete parts all the time - so on this machine a file costs
+0.3-0.7 ms of kernel CPU (``perf``: ``recently_deleted``/``find_inode_bit`` under
+``ext4_create``, ~28 % of the server's CPU during the API benchmark). Hence events
+per insert matter more than any per-event step. Tried and not kept (no gain beyond
+the load's noise, load 6-15): reading the next insert's calls while one is inserted
+(the inserter busy 45-50 -> 64-69 % of the time, same events/s, inserts no larger),
+and lingering for every caller in flight (one cohort of 9-13k events per insert
+instead of two of 7-8k: server CPU 19.1 -> 13.4 and 21.2 -> 16.0 us/event, but
+events/s down from 59k to 37k and 26k to 22k, the inserter idle while the callers
+come back).
+
+Why the API benchmark was twice seen at 1-4k events/s with the server idle at load
+43: no lost wakeup here (only the reader waits on the condition, every state it waits
+on changes under the lock with a notify, and each wait is bounded by a state change
+or the linger); at load 43 on 2 cores each runnable thread gets ~1/21 of a core, and
+the server, which needs 11-15 us of CPU per event and runs one Python thread at a time,
+gets ~0.05-0.1 core: 2-6k events/s, with its CPU share looking idle.
 
 Contract:
 
@@ -55,6 +78,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fluoroscope.ingest.logs import extract, message_array
 from fluoroscope.ingest.writegate import WriteGate
@@ -118,34 +142,45 @@ def encode(
 ) -> pa.Table:
     """Rows for ``log_events`` (:data:`~fluoroscope.store.logs.EVENT_SCHEMA`) from
     batches of ``(group, stream, timestamps ms, messages, retention days, ingestion ms)``,
-    numbered from ``first_seq`` in order. Per-row work is Arrow compute."""
-    groups: list[str] = []
-    streams: list[str] = []
-    stamps: list[int] = []
+    numbered from ``first_seq`` in order. Per-row work is Arrow compute: what a whole
+    batch shares is given once per batch and repeated by Arrow (run-end decoding), and
+    ``seq`` is a cumulative sum, which took the columns beside the messages and what
+    ingest extracts from 0.47 to 0.10 us per event (16 batches of 1,000 of the
+    benchmark's lines)."""
+    kept = [batch for batch in batches if batch[3]]
     messages: list[str | bytes] = []
-    ingested: list[int] = []
-    retention: list[int] = []
-    for group, stream, timestamps, texts, days, ingest_ms in batches:
-        n = len(texts)
-        if len(timestamps) != n:
+    stamps: list[int] = []
+    ends: list[int] = []
+    for _, _, timestamps, texts, _, _ in kept:
+        if len(timestamps) != len(texts):
             raise ValueError("a batch has as many timestamps as messages")
-        groups += [group] * n
-        streams += [stream] * n
-        stamps += timestamps
         messages += texts
-        ingested += [ingest_ms] * n
-        retention += [days] * n
+        stamps += timestamps
+        ends.append(len(messages))
     count = len(messages)
+    run_ends = pa.array(ends, pa.int64())
+
+    def per_batch(index: int, kind: pa.DataType) -> pa.Array:
+        values = pa.array([batch[index] for batch in kept], kind)
+        if not count:
+            return values
+        repeated: pa.Array = pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(run_ends, values))
+        return repeated
+
+    if count:
+        seq = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.uint64()), count), start=first_seq - 1)
+    else:
+        seq = pa.array([], pa.uint64())
     column = message_array(messages)
     columns: dict[str, pa.Array] = {
-        "log_group": pa.array(groups, pa.string()),
-        "stream": pa.array(streams, pa.string()),
+        "log_group": per_batch(0, pa.string()),
+        "stream": per_batch(1, pa.string()),
         "ts": pa.array(stamps, pa.int64()).cast(_MS),
-        "ingest_ts": pa.array(ingested, pa.int64()).cast(_MS),
-        "seq": pa.array(range(first_seq, first_seq + count), pa.uint64()),
+        "ingest_ts": per_batch(5, pa.int64()).cast(_MS),
+        "seq": seq,
         "message": column,
         **extract(column),
-        "retention_days": pa.array(retention, pa.uint16()),
+        "retention_days": per_batch(4, pa.uint16()),
     }
     return pa.Table.from_arrays([columns[name] for name in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
 

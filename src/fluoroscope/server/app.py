@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -559,6 +559,7 @@ def create_app(state: ServerState) -> Starlette:
                 "cached_traces": state.pipeline.cached_traces,
                 "auth_failures": dict(state.access.failures),
                 "sampling": state.sampling.status(),
+                "log_writer": asdict(state.logs.writer.stats),
             }
         )
 

@@ -327,13 +327,8 @@ async def put_log_events(m: Members, state: LogsState) -> dict[str, Any]:
     retention = found.retention_days or state.store.default_retention_days
     batch = accept_events(events, now_ms=state.now_ms(), retention_days=retention)
     if batch.events:
-        await state.writer.put(
-            group,
-            stream,
-            [ts for ts, _ in batch.events],
-            [message for _, message in batch.events],
-            retention_days=retention,
-        )
+        timestamps, messages = zip(*batch.events, strict=True)
+        await state.writer.put(group, stream, timestamps, messages, retention_days=retention)
     result: dict[str, Any] = {"nextSequenceToken": f"{state.now_ms():056d}"}
     if batch.rejected:
         result["rejectedLogEventsInfo"] = batch.rejected
