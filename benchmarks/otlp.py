@@ -6,7 +6,8 @@ What one run does:
 
 1. builds ``--spans`` spans shaped like OpenTelemetry instrumentation's (traces of a SERVER
    span with a DynamoDB call, an HTTP call and an internal span; HTTP and AWS attributes
-   of the new semantic conventions; a resource of 6 attributes), as OTLP protobuf
+   of the new semantic conventions, a request id unique to each call; a resource of 6
+   attributes), as OTLP protobuf
    requests of ``--batch`` spans, and the very segment documents the server makes of them
    (:mod:`fluoroscope.ingest.otlp`) as UDP daemon datagrams - so both paths store the
    same documents;
@@ -99,7 +100,7 @@ def build(spans: int, batch: int) -> tuple[list[bytes], list[bytes]]:
             db.start_time_unix_nano, db.end_time_unix_nano = start + 1_000_000, start + 9_000_000
             for key, value in (
                 ("rpc.system", "aws-api"), ("rpc.service", "DynamoDB"), ("rpc.method", "PutItem"),
-                ("aws.region", "us-east-1"), ("aws.request_id", "R" * 20),
+                ("aws.region", "us-east-1"), ("aws.request_id", os.urandom(12).hex()),
                 ("http.response.status_code", 200),
             ):  # fmt: skip
                 _attr(db, key, value)

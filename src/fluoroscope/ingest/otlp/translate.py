@@ -20,10 +20,9 @@ Thread-safe: a translator holds only its immutable options.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -45,6 +44,7 @@ from fluoroscope.ingest.otlp.blocks import (
     status_flags,
 )
 from fluoroscope.ingest.otlp.options import TranslateOptions
+from fluoroscope.ingest.otlp.wire import SpanAttributes, any_value, attribute_dict
 from fluoroscope.model.documents import MAX_NAME_LENGTH
 
 __all__ = [
@@ -73,7 +73,6 @@ _SERVICE_SEGMENT_DROPS: Final = (
 _SERVICE_SEGMENT_AWS_DROPS: Final = (
     "operation", "account_id", "region", "request_id", "queue_url", "table_name", "table_names",
 )  # fmt: skip
-_SCALARS: Final = frozenset(("string_value", "int_value", "double_value", "bool_value"))
 _MAX_ERRORS: Final = 5  # reasons kept per request for the partial-success message
 
 
@@ -100,29 +99,6 @@ class Translation:
         hidden = self.rejected - len(self.errors)
         more = f" (and {hidden} more)" if hidden > 0 else ""
         return f"{self.rejected} {self.what}(s) rejected: " + "; ".join(self.errors) + more
-
-
-def _bytes(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")
-
-
-def any_value(value: Any) -> Any:
-    """An OTLP ``AnyValue`` as a plain value (bytes as base64 text; unset: None)."""
-    which = value.WhichOneof("value")
-    if which in _SCALARS:
-        return getattr(value, which)
-    if which == "array_value":
-        return [any_value(item) for item in value.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
-    if which == "bytes_value":
-        return _bytes(value.bytes_value)
-    return None
-
-
-def attribute_dict(attributes: Iterable[Any]) -> dict[str, Any]:
-    """OTLP ``KeyValue`` messages as a dict of plain values (bytes as base64 text)."""
-    return {kv.key: any_value(kv.value) for kv in attributes}
 
 
 def xray_trace_id(raw: bytes) -> str:
@@ -185,22 +161,37 @@ class Translator:
 
     def __init__(self, options: TranslateOptions | None = None) -> None:
         self.options = options or TranslateOptions()
+        self._seen: dict[bytes, tuple[str, Any]] = {}  # attributes by their bytes (wire)
 
-    def translate(self, request: Any, into: Translation | None = None) -> Translation:
-        """The documents of ``request`` (an ``ExportTraceServiceRequest``)."""
+    def translate(
+        self, request: Any, into: Translation | None = None, data: bytes | None = None
+    ) -> Translation:
+        """The documents of ``request`` (an ``ExportTraceServiceRequest``); ``data``:
+        the protobuf bytes it was parsed from, when it was (attributes are then read
+        from them: :mod:`fluoroscope.ingest.otlp.wire`; the documents are the same)."""
         out = into if into is not None else Translation()
         options = self.options
-        for resource_spans in request.resource_spans:
-            resource = _Resource(attribute_dict(resource_spans.resource.attributes), options)
-            for scope_spans in resource_spans.scope_spans:
+        wire = SpanAttributes(data, self._seen) if data is not None else None
+        for r_index, resource_spans in enumerate(request.resource_spans):
+            kvs = resource_spans.resource.attributes
+            attrs = wire.of_resource(r_index, kvs) if wire else attribute_dict(kvs)
+            resource = _Resource(attrs, options)
+            for s_index, scope_spans in enumerate(resource_spans.scope_spans):
+                views = wire.spans(r_index, s_index) if wire is not None else None
                 for position, span in enumerate(scope_spans.spans):
                     try:
-                        self._span(span, resource, out)
+                        if wire is None or views is None:
+                            attrs = attribute_dict(span.attributes)
+                        else:
+                            attrs = wire.of_span(views[position], span.attributes)
+                        self._span(span, attrs, resource, out)
                     except Exception as exc:  # one span never costs the others
                         out.reject(f"span {position} ({span.name[:60]!r}): {exc}")
         return out
 
-    def _span(self, span: Any, resource: _Resource, out: Translation) -> None:
+    def _span(
+        self, span: Any, attrs: dict[str, Any], resource: _Resource, out: Translation
+    ) -> None:
         trace_id = span.trace_id
         span_id = span.span_id
         if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
@@ -218,7 +209,6 @@ class Translator:
             raise ValueError("start_time_unix_nano is missing")
         if end < start:
             raise ValueError("end_time_unix_nano precedes start_time_unix_nano")
-        attrs = attribute_dict(span.attributes)
         kind = span.kind
         head = (span_id.hex(), xray_trace_id(trace_id), start / 1e9, end / 1e9)
         local_root = attrs.get("aws.span.kind") == "LOCAL_ROOT"
