@@ -177,6 +177,22 @@ def cpu_by_process(pid: int) -> dict[int, float]:
     return total
 
 
+def settle(pid: int, timeout: float = 60.0) -> None:
+    """Wait until the server and its workers are idle. Their start-up (imports, the
+    workers' first Arrow conversion, the store's first merges) went on for ~4 s after
+    the server first answered, at ~0.4 core, on a machine loaded ~2x (measured): the
+    fixed 1 s pause this replaces charged ~1 s of it (~50 us per span of a 20,000-span
+    run) to whichever path ran then."""
+    deadline = time.monotonic() + timeout
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = cpu_seconds(pid)
+        if now - before < 0.015:  # a clock tick at most (10 ms) over a quarter second
+            return
+        before = now
+
+
 def losses(counters: dict[str, int]) -> dict[str, int]:
     return {
         k: v
@@ -251,7 +267,7 @@ def run(path: str, requests: list[bytes], datagrams: list[bytes], args: Any) -> 
     with tempfile.TemporaryDirectory(prefix="fluoroscope-bench-otlp-") as tmp:
         proc = start(port, Path(tmp), otlp_port)
         try:
-            time.sleep(1.0)  # start-up work (imports, migrations) out of the CPU figure
+            settle(proc.pid)  # start-up work (imports, migrations) out of the CPU figure
             cpu = cpu_seconds(proc.pid)
             main_cpu = cpu_by_process(proc.pid)[proc.pid]
             started = time.perf_counter()
