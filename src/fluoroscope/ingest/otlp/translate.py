@@ -15,7 +15,11 @@ A span that cannot become a valid document (no ids, zero ids, no start, end befo
 start, ...) is rejected on its own, with a reason; the others are unaffected. The trace
 id's first 4 bytes need not be a recent epoch (W3C random ids are accepted and stored).
 
-Thread-safe: a translator holds only its immutable options.
+Attributes are read from the request's bytes when the caller has them
+(:mod:`fluoroscope.ingest.otlp.wire`); the documents are the same either way.
+
+Thread-safe: a translator holds its immutable options and bounded caches (attributes
+and span names already read) that are only ever added to or emptied whole.
 """
 
 from __future__ import annotations
@@ -74,6 +78,13 @@ _SERVICE_SEGMENT_AWS_DROPS: Final = (
     "operation", "account_id", "region", "request_id", "queue_url", "table_name", "table_names",
 )  # fmt: skip
 _MAX_ERRORS: Final = 5  # reasons kept per request for the partial-success message
+# Every attribute :func:`_name` reads: a span with none of them is named at once.
+_NAME_KEYS: Final = frozenset((
+    "aws.span.kind", "aws.local.service", "aws.remote.service", "peer.service", "rpc.system",
+    "aws.service", "db.name", "rpc.service", "http.host", "net.peer.name",
+))  # fmt: skip
+_SEGMENT_NAMES: dict[str, str] = {}  # span name -> segment name (shared, bounded)
+_REMEMBERED_NAMES: Final = 4096
 
 
 @dataclass(slots=True)
@@ -108,9 +119,18 @@ def xray_trace_id(raw: bytes) -> str:
 
 
 def _segment_name(name: str) -> str:
-    name = _BAD_NAME_CHARS.sub("", name)
-    name = name[:MAX_NAME_LENGTH]
-    return name if name.strip() else "span"
+    """``name`` with the characters X-Ray refuses left out (remembered: operation names
+    recur, and the substitution costs more than the lookup)."""
+    known = _SEGMENT_NAMES.get(name)
+    if known is not None:
+        return known
+    fixed = _BAD_NAME_CHARS.sub("", name)[:MAX_NAME_LENGTH]
+    fixed = fixed if fixed.strip() else "span"
+    if len(name) <= MAX_NAME_LENGTH:
+        if len(_SEGMENT_NAMES) >= _REMEMBERED_NAMES:
+            _SEGMENT_NAMES.clear()
+        _SEGMENT_NAMES[name] = fixed
+    return fixed
 
 
 def _fit(name: str) -> str:
@@ -410,6 +430,10 @@ def _trim_sdk_prefix(name: str, attrs: Mapping[str, Any]) -> str:
 
 def _name(span: Any, attrs: Mapping[str, Any], kind: int, resource: _Resource) -> tuple[str, str]:
     """The segment's name and namespace (the exporter's order of preference)."""
+    if _NAME_KEYS.isdisjoint(attrs):  # most spans: named after the service or the span
+        if kind == SERVER and resource.service_name:
+            return _fit(resource.service_name), ""
+        return _segment_name(span.name), "remote" if kind == CLIENT else ""
     get = attrs.get
     name: Any = None
     namespace = ""
