@@ -20,8 +20,9 @@ What one run does:
    paced to that same rate, so that both paths' CPU per span is measured under the same
    load;
 3. polls ``GET /api/status`` until every span is stored, and reports spans stored per
-   second from the first send and the server's CPU time (all its processes) per span
-   stored, with the counters of anything dropped or refused (zero loss is required: a
+   second from the first send and the server's CPU time (all its processes, from when
+   it is idle before the first send until it is idle again: the engine's merges of what
+   was stored included) per span stored, with the counters of anything dropped or refused (zero loss is required: a
    run with losses prints them and fails). On a shared machine CPU per span is the
    steadier of the two figures.
 
@@ -283,6 +284,7 @@ def run(path: str, requests: list[bytes], datagrams: list[bytes], args: Any) -> 
                 )
             counters = wait_stored(port, len(datagrams))
             elapsed = time.perf_counter() - started
+            settle(proc.pid)  # the merges the run caused are its cost too
             cpu = cpu_seconds(proc.pid) - cpu
             main_cpu = cpu_by_process(proc.pid)[proc.pid] - main_cpu
         finally:
