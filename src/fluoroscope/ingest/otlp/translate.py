@@ -194,7 +194,7 @@ class Translator:
         wire = SpanAttributes(data, self._seen) if data is not None else None
         for r_index, resource_spans in enumerate(request.resource_spans):
             kvs = resource_spans.resource.attributes
-            attrs = wire.of_resource(r_index, kvs) if wire else attribute_dict(kvs)
+            attrs = wire.of_resource(r_index, kvs) if wire is not None else attribute_dict(kvs)
             resource = _Resource(attrs, options)
             for s_index, scope_spans in enumerate(resource_spans.scope_spans):
                 views = wire.spans(r_index, s_index) if wire is not None else None
