@@ -300,7 +300,7 @@ class Translator:
             cause, status_text = None, False
         aws = make_span_aws(attrs, resource.facts)
         name, namespace = _name(span, attrs, kind, resource)
-        sql = make_sql(attrs, span.name)
+        sql = make_sql(attrs, span.name) if "db.system" in attrs else None
         consumed = _consumed(http is not None, sql is not None, status_text)
         rest = {key: value for key, value in attrs.items() if key not in consumed}
         doc: dict[str, Any] = {
