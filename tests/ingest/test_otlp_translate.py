@@ -439,3 +439,62 @@ def test_any_spans_mixed_with_good_ones_never_cost_the_good_ones(
     for _, raw in valid:  # every document is storable
         validate_document(orjson.loads(raw), now=NOW, max_age=86_400.0, raw=raw)
     assert len(valid) + out.rejected >= len(bad) + len(more) + 3
+
+
+def _comparable(out: Translation) -> tuple[list[bytes], int, list[str]]:
+    """A translation's documents as JSON, with the random ids of causes left out."""
+    texts = []
+    for doc in out.documents:
+        for exception in doc.get("cause", {}).get("exceptions", []):
+            exception["id"] = exception.pop("cause", None) and "chained"
+        texts.append(orjson.dumps(doc))
+    return texts, out.rejected, out.errors
+
+
+def _scribble(value: Any) -> None:
+    """Change every list and map inside ``value`` (a caller's own documents may be)."""
+    if isinstance(value, list):
+        for item in value:
+            _scribble(item)
+        value.append("scribbled")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _scribble(item)
+        value["scribbled"] = True
+
+
+_SHARED = Translator()  # attributes it remembers outlive each example
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_spans, min_size=1, max_size=4),
+    st.dictionaries(st.text(max_size=20), _values, max_size=4),
+)
+def test_attributes_read_from_the_wire_bytes_make_the_same_documents(
+    spans: list[dict[str, Any]], resource: dict[str, Any]
+) -> None:
+    # Each span twice: the second reads the attributes the first left remembered.
+    message = request(*spans, *spans, resource=resource)
+    data = message.SerializeToString()
+    expected = _comparable(Translator().translate(message))
+    first = _SHARED.translate(message, data=data)
+    assert _comparable(first) == expected
+    for doc in first.documents:  # nothing a document holds is shared with the next
+        _scribble(doc)
+    assert _comparable(_SHARED.translate(message, data=data)) == expected
+
+
+def test_wire_attributes_keep_the_last_of_a_repeated_key_and_unset_values() -> None:
+    message = request({"kind": 2, "attrs": {"a": "first", "unset": None, "n": 1}})
+    span = message.resource_spans[0].scope_spans[0].spans[0]
+    _set(span.attributes, "a", "last")
+    _set(span.attributes, "n", [1, {"deep": b"\x00"}])
+    data = message.SerializeToString()
+    for translator in (Translator(), _SHARED):
+        (doc,) = translator.translate(message, data=data).documents
+        meta = doc["metadata"]["default"]
+        assert meta["a"] == "last" and meta["n"] == [1, {"deep": "AA=="}] and "unset" not in meta
+        assert list(meta) == list(
+            Translator().translate(message).documents[0]["metadata"]["default"]
+        )

@@ -282,8 +282,8 @@ class _Worker:
         others: dict[int, list[bytes]] = {}
         valid = 0
         try:
-            request = parse_protobuf_traces(payload[SEQ.size :])
-            out = self._translator.translate(request)
+            data = payload[SEQ.size :]
+            out = self._translator.translate(parse_protobuf_traces(data), data=data)
             shard, shards = self._shard, self._shards
             for doc, raw in validated(out, now=time.time(), max_age=self._retention):
                 owner = shard_of(doc["trace_id"].encode(), shards)

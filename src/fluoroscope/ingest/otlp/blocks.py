@@ -462,13 +462,20 @@ def _compact(**fields: str) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value}
 
 
+_SPAN_AWS_KEYS: Final = AWS_KEYS | frozenset(("messaging.url", "aws.dynamodb.table_names"))
+
+
 def make_span_aws(attrs: Mapping[str, Any], facts: ResourceFacts) -> dict[str, Any] | None:
     """The ``aws`` block: the resource's part plus the span's AWS call attributes
     (:data:`AWS_KEYS` are consumed even when the resource is on another cloud)."""
     if facts.aws is None:
         return None
-    get = attrs.get
     aws = dict(facts.aws)
+    if _SPAN_AWS_KEYS.isdisjoint(attrs):  # most spans: the resource's part alone
+        if facts.account:
+            aws["account_id"] = facts.account
+        return aws
+    get = attrs.get
     account = get("aws.account_id")
     account_text = _str(account) if account is not None else facts.account
     if account_text:

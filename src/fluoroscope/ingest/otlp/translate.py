@@ -15,15 +15,18 @@ A span that cannot become a valid document (no ids, zero ids, no start, end befo
 start, ...) is rejected on its own, with a reason; the others are unaffected. The trace
 id's first 4 bytes need not be a recent epoch (W3C random ids are accepted and stored).
 
-Thread-safe: a translator holds only its immutable options.
+Attributes are read from the request's bytes when the caller has them
+(:mod:`fluoroscope.ingest.otlp.wire`); the documents are the same either way.
+
+Thread-safe: a translator holds its immutable options and bounded caches (attributes
+and span names already read) that are only ever added to or emptied whole.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -45,6 +48,7 @@ from fluoroscope.ingest.otlp.blocks import (
     status_flags,
 )
 from fluoroscope.ingest.otlp.options import TranslateOptions
+from fluoroscope.ingest.otlp.wire import SpanAttributes, any_value, attribute_dict
 from fluoroscope.model.documents import MAX_NAME_LENGTH
 
 __all__ = [
@@ -73,8 +77,14 @@ _SERVICE_SEGMENT_DROPS: Final = (
 _SERVICE_SEGMENT_AWS_DROPS: Final = (
     "operation", "account_id", "region", "request_id", "queue_url", "table_name", "table_names",
 )  # fmt: skip
-_SCALARS: Final = frozenset(("string_value", "int_value", "double_value", "bool_value"))
 _MAX_ERRORS: Final = 5  # reasons kept per request for the partial-success message
+# Every attribute :func:`_name` reads: a span with none of them is named at once.
+_NAME_KEYS: Final = frozenset((
+    "aws.span.kind", "aws.local.service", "aws.remote.service", "peer.service", "rpc.system",
+    "aws.service", "db.name", "rpc.service", "http.host", "net.peer.name",
+))  # fmt: skip
+_SEGMENT_NAMES: dict[str, str] = {}  # span name -> segment name (shared, bounded)
+_REMEMBERED_NAMES: Final = 4096
 
 
 @dataclass(slots=True)
@@ -102,29 +112,6 @@ class Translation:
         return f"{self.rejected} {self.what}(s) rejected: " + "; ".join(self.errors) + more
 
 
-def _bytes(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")
-
-
-def any_value(value: Any) -> Any:
-    """An OTLP ``AnyValue`` as a plain value (bytes as base64 text; unset: None)."""
-    which = value.WhichOneof("value")
-    if which in _SCALARS:
-        return getattr(value, which)
-    if which == "array_value":
-        return [any_value(item) for item in value.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
-    if which == "bytes_value":
-        return _bytes(value.bytes_value)
-    return None
-
-
-def attribute_dict(attributes: Iterable[Any]) -> dict[str, Any]:
-    """OTLP ``KeyValue`` messages as a dict of plain values (bytes as base64 text)."""
-    return {kv.key: any_value(kv.value) for kv in attributes}
-
-
 def xray_trace_id(raw: bytes) -> str:
     """A 16-byte trace id in X-Ray's form, ``1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy``."""
     text = raw.hex()
@@ -132,9 +119,18 @@ def xray_trace_id(raw: bytes) -> str:
 
 
 def _segment_name(name: str) -> str:
-    name = _BAD_NAME_CHARS.sub("", name)
-    name = name[:MAX_NAME_LENGTH]
-    return name if name.strip() else "span"
+    """``name`` with the characters X-Ray refuses left out (remembered: operation names
+    recur, and the substitution costs more than the lookup)."""
+    known = _SEGMENT_NAMES.get(name)
+    if known is not None:
+        return known
+    fixed = _BAD_NAME_CHARS.sub("", name)[:MAX_NAME_LENGTH]
+    fixed = fixed if fixed.strip() else "span"
+    if len(name) <= MAX_NAME_LENGTH:
+        if len(_SEGMENT_NAMES) >= _REMEMBERED_NAMES:
+            _SEGMENT_NAMES.clear()
+        _SEGMENT_NAMES[name] = fixed
+    return fixed
 
 
 def _fit(name: str) -> str:
@@ -185,22 +181,37 @@ class Translator:
 
     def __init__(self, options: TranslateOptions | None = None) -> None:
         self.options = options or TranslateOptions()
+        self._seen: dict[bytes, tuple[str, Any]] = {}  # attributes by their bytes (wire)
 
-    def translate(self, request: Any, into: Translation | None = None) -> Translation:
-        """The documents of ``request`` (an ``ExportTraceServiceRequest``)."""
+    def translate(
+        self, request: Any, into: Translation | None = None, data: bytes | None = None
+    ) -> Translation:
+        """The documents of ``request`` (an ``ExportTraceServiceRequest``); ``data``:
+        the protobuf bytes it was parsed from, when it was (attributes are then read
+        from them: :mod:`fluoroscope.ingest.otlp.wire`; the documents are the same)."""
         out = into if into is not None else Translation()
         options = self.options
-        for resource_spans in request.resource_spans:
-            resource = _Resource(attribute_dict(resource_spans.resource.attributes), options)
-            for scope_spans in resource_spans.scope_spans:
+        wire = SpanAttributes(data, self._seen) if data is not None else None
+        for r_index, resource_spans in enumerate(request.resource_spans):
+            kvs = resource_spans.resource.attributes
+            attrs = wire.of_resource(r_index, kvs) if wire is not None else attribute_dict(kvs)
+            resource = _Resource(attrs, options)
+            for s_index, scope_spans in enumerate(resource_spans.scope_spans):
+                views = wire.spans(r_index, s_index) if wire is not None else None
                 for position, span in enumerate(scope_spans.spans):
                     try:
-                        self._span(span, resource, out)
+                        if wire is None or views is None:
+                            attrs = attribute_dict(span.attributes)
+                        else:
+                            attrs = wire.of_span(views[position], span.attributes)
+                        self._span(span, attrs, resource, out)
                     except Exception as exc:  # one span never costs the others
                         out.reject(f"span {position} ({span.name[:60]!r}): {exc}")
         return out
 
-    def _span(self, span: Any, resource: _Resource, out: Translation) -> None:
+    def _span(
+        self, span: Any, attrs: dict[str, Any], resource: _Resource, out: Translation
+    ) -> None:
         trace_id = span.trace_id
         span_id = span.span_id
         if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
@@ -218,7 +229,6 @@ class Translator:
             raise ValueError("start_time_unix_nano is missing")
         if end < start:
             raise ValueError("end_time_unix_nano precedes start_time_unix_nano")
-        attrs = attribute_dict(span.attributes)
         kind = span.kind
         head = (span_id.hex(), xray_trace_id(trace_id), start / 1e9, end / 1e9)
         local_root = attrs.get("aws.span.kind") == "LOCAL_ROOT"
@@ -290,7 +300,7 @@ class Translator:
             cause, status_text = None, False
         aws = make_span_aws(attrs, resource.facts)
         name, namespace = _name(span, attrs, kind, resource)
-        sql = make_sql(attrs, span.name)
+        sql = make_sql(attrs, span.name) if "db.system" in attrs else None
         consumed = _consumed(http is not None, sql is not None, status_text)
         rest = {key: value for key, value in attrs.items() if key not in consumed}
         doc: dict[str, Any] = {
@@ -420,6 +430,10 @@ def _trim_sdk_prefix(name: str, attrs: Mapping[str, Any]) -> str:
 
 def _name(span: Any, attrs: Mapping[str, Any], kind: int, resource: _Resource) -> tuple[str, str]:
     """The segment's name and namespace (the exporter's order of preference)."""
+    if _NAME_KEYS.isdisjoint(attrs):  # most spans: named after the service or the span
+        if kind == SERVER and resource.service_name:
+            return _fit(resource.service_name), ""
+        return _segment_name(span.name), "remote" if kind == CLIENT else ""
     get = attrs.get
     name: Any = None
     namespace = ""
