@@ -1,6 +1,5 @@
 """Migration 17: spans and trace summaries take codecs that store them in fewer bytes;
-migration 21: they (and the statistics) merge fewer times per row. A store written
-before either keeps answering, and old and new parts merge."""
+a store written before it keeps answering, and old and new parts merge."""
 
 from __future__ import annotations
 
@@ -73,37 +72,3 @@ def test_a_store_written_before_the_new_codecs_answers_after_the_upgrade(chdb_di
             assert api == expected[trace.id]
         users = sorted(u for s in store.summaries(now - 5, now + 5).summaries for u, _ in s.users)
         assert users == ["ann", "bob"]
-
-
-def _create(transport: ChdbTransport, db: str, table: str) -> str:
-    rows = transport.query_arrow(
-        "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
-        "AND name = {t:String}",
-        {"db": db, "t": table},
-    ).to_pylist()
-    return str(rows[0]["create_table_query"])
-
-
-def test_migration_21_has_the_trace_tables_merge_fewer_times_per_row(chdb_dir: Path) -> None:
-    transport = ChdbTransport(chdb_dir / "chdb")
-    db = old_schema(transport, len([v for v, _, _ in MIGRATIONS if v < 21]))
-    tables = ("spans", "traces", "node_stats", "edge_stats")
-    assert all("merge_selector_base" not in _create(transport, db, t) for t in tables)
-    now = time.time()
-    docs = _trace(now, "ann")
-    Store(transport, db).write(Assembler(Store(transport, db)).assemble(docs))
-
-    assert migrate(transport, db, 30) == [21]
-    assert all("merge_selector_base = 20" in _create(transport, db, t) for t in tables)
-    store = Store(transport, db)
-    store.write(Assembler(store).assemble(_trace(now + 1, "bob")))
-    for table in tables:  # parts written before and after merge as ever
-        transport.execute(f"OPTIMIZE TABLE `{db}`.{table} FINAL")
-    found, missing = get_traces(store, [str(docs[0]["trace_id"])])
-    assert missing == [] and sorted(d["name"] for d in found[0].documents) == [
-        "Db",
-        "api",
-        "worker",
-    ]
-    users = sorted(u for s in store.summaries(now - 5, now + 5).summaries for u, _ in s.users)
-    assert users == ["ann", "bob"]

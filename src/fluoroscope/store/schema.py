@@ -436,22 +436,6 @@ MIGRATIONS += (
     ),
 )
 
-# Each insert round writes a part into each of these tables, and the engine merged the
-# small parts eagerly (five at a time), rewriting each row many times over: merges took
-# ~20 ms of CPU per round, as much again as the insert (OTLP's benchmark, 13 rounds for
-# 20,000 spans: 370 ms of merges). Merges selected for a base of 20, as the log tables'
-# (migration 14): fewer, wider merges; a few more parts alive per day.
-MIGRATIONS += (
-    (
-        21,
-        "spans, summaries and statistics merge fewer times per row, for cheaper ingest",
-        tuple(
-            Tuning(f"ALTER TABLE {{db}}.{table} MODIFY SETTING merge_selector_base = 20")
-            for table in ("spans", "traces", "node_stats", "edge_stats")
-        ),
-    ),
-)
-
 # the log store's migrations (store/logschema.py) take their places by version
 MIGRATIONS = tuple(sorted(MIGRATIONS + LOG_MIGRATIONS, key=lambda migration: migration[0]))
 
