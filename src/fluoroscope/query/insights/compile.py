@@ -26,7 +26,11 @@ How the pipeline maps (``reference/logs.md`` §4):
   ``sort``, ``stats`` or ``dedup``) reads them from a subquery.
 * ``stats`` groups into a subquery whose columns are its ``by`` fields then its
   aggregates, named by alias or by the printed expression (``count(*)``, ``bin(5m)``);
-  later commands see only those fields.
+  later commands see only those fields. When every aggregate ignores missing values
+  and reads a field a ``parse`` of the same stage made, only the rows where the
+  parse's text occurs are aggregated (a substring test per row instead of the whole
+  pipeline), and the groups only the other rows hold are added back with their
+  aggregates over missing values (an empty time bin keeps its row).
 * Comparisons are numeric when either side is a number (``status >= 500`` reads the
   JSON text as a number; text that is not a number compares as missing), by time when
   either side is a time, else by text. ``like "s"`` is a case-sensitive substring test,
@@ -51,6 +55,7 @@ from fluoroscope.query.insights.errors import InsightsSyntaxError
 from fluoroscope.query.insights.fields import RAW_COLUMNS, json_field, system
 from fluoroscope.query.insights.functions import AGGREGATE, SCALAR
 from fluoroscope.query.insights.parser import DEFAULT_LIMIT, MAX_LIMIT
+from fluoroscope.query.insights.presence import IGNORE_MISSING, MISSING, field_names, grouped
 from fluoroscope.query.insights.printer import expr_text
 from fluoroscope.query.insights.regex import check
 from fluoroscope.query.insights.sql import (
@@ -379,7 +384,7 @@ class _Compiler:
             call = item.expr
             if not (
                 isinstance(call, ast.Call)
-                and call.name in _IGNORE_MISSING
+                and call.name in IGNORE_MISSING
                 and call.args
                 and isinstance(call.args[0], ast.Field)
             ):
@@ -389,7 +394,7 @@ class _Compiler:
                 return None
             needed.add(condition)
         # The groups must not depend on what a parse (or fields) made.
-        if any(n in stage.env for n in {"@timestamp", *_field_names(command.by)}):
+        if any(n in stage.env for n in {"@timestamp", *field_names(command.by)}):
             return None
         return " OR ".join(f"({c})" for c in sorted(needed))
 
@@ -433,43 +438,25 @@ class _Compiler:
     def filtered_stats(
         self, command: ast.Stats, by: list[Sql], aggs: list[tuple[str, Sql]], needed: str
     ) -> str:
-        """The ``stats`` SELECT (columns ``c0``... : the ``by`` values, then the
-        aggregates) aggregating only the rows that meet ``needed`` (see
-        :meth:`presence_filter`). Without ``by`` that is all. With it, the groups only
-        the other rows hold are added back, their aggregates computed over one missing
-        value each (what all of their rows give), from a second pass over the window
-        that reads only what the ``by`` values and filters read (for ``bin()``, the
-        times alone)."""
-        where = self.where()
-        where += f" AND ({needed})" if where else f" WHERE {needed}"
+        """The ``stats`` SELECT aggregating only the rows that meet ``needed`` (see
+        :meth:`presence_filter`), with the groups only the other rows hold."""
         if not by:
             select = ", ".join(f"{v.text} AS c{i}" for i, (_, v) in enumerate(aggs))
+            where = self.where()
+            where += f" AND ({needed})" if where else f" WHERE {needed}"
             return f"SELECT {select} FROM {self.source()}{where}"
         # The aggregates again, over a missing value of every field of the parse.
         saved = dict(self.stage.env)
         for name in self.presence:
-            self.stage.env[name] = Sql("CAST(NULL AS Nullable(String))", Kind.STR)
+            self.stage.env[name] = Sql(MISSING, Kind.STR)
         self.mode = "aggs"
         try:
             empty = [self.expr(item.expr).text for item in command.aggs]
         finally:
             self.mode = "row"
             self.stage.env = saved
-        keys = ", ".join(f"k{i}" for i in range(len(by)))
-        by_select = ", ".join(f"{v.text} AS k{i}" for i, v in enumerate(by))
-        found = ", ".join(f"{v.text} AS a{i}" for i, (_, v) in enumerate(aggs))
-        missing = ", ".join(f"{text} AS a{i}" for i, text in enumerate(empty))
-        values = f"tuple({', '.join(f'a{i}' for i in range(len(aggs)))})"
-        picked = ", ".join(
-            f"tupleElement(argMax({values}, hit), {i + 1}) AS c{len(by) + i}"
-            for i in range(len(aggs))
-        )
-        return (
-            f"SELECT {', '.join(f'k{i} AS c{i}' for i in range(len(by)))}, {picked} FROM ("
-            f"SELECT {by_select}, {found}, 1 AS hit FROM {self.source()}{where} GROUP BY {keys} "
-            f"UNION ALL SELECT {keys}, {missing}, 0 AS hit FROM (SELECT {by_select} FROM "
-            f"{self.source()}{self.where()} GROUP BY {keys}) GROUP BY {keys}) GROUP BY {keys}"
-        )
+        by_texts, agg_texts = [v.text for v in by], [v.text for _, v in aggs]
+        return grouped(self.source(), self.where(), needed, by_texts, agg_texts, empty)
 
     # -- stages ------------------------------------------------------------------------
 
@@ -587,42 +574,9 @@ def _order_terms(value: Sql, descending: bool) -> list[tuple[str, str]]:
     return [(rank, way), (n, f"{way} NULLS LAST"), (value.text, f"{way} NULLS LAST")]
 
 
-# Aggregates whose value ignores rows where their argument is missing.
-_IGNORE_MISSING = frozenset(
-    {"count", "count_distinct", "sum", "avg", "stddev", "min", "max", "pct", "percentile"}
-)
-
-
-def _field_names(node: object) -> set[str]:
-    """The names of every field the tree (or tuple of trees) reads."""
-    if isinstance(node, ast.Field):
-        return {node.name}
-    if isinstance(node, tuple):
-        return set().union(*(_field_names(item) for item in node))
-    if isinstance(node, ast.Node):
-        return set().union(
-            *(
-                _field_names(getattr(node, f))
-                for f in node.__dataclass_fields__
-                if f not in ("start", "end")
-            )
-        )
-    return set()
-
-
 def _names_xray(node: object) -> bool:
     """Whether the tree names @xrayTraceId or @xraySegmentId anywhere."""
-    if isinstance(node, ast.Field):
-        return node.name in ("@xrayTraceId", "@xraySegmentId")
-    if isinstance(node, tuple):
-        return any(_names_xray(item) for item in node)
-    if isinstance(node, ast.Node):
-        return any(
-            _names_xray(getattr(node, f))
-            for f in node.__dataclass_fields__
-            if f not in ("start", "end")
-        )
-    return False
+    return bool({"@xrayTraceId", "@xraySegmentId"} & field_names(node))
 
 
 def compile(
