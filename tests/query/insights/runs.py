@@ -6,6 +6,8 @@ the subquery a command after ``limit`` needs."""
 
 from __future__ import annotations
 
+from tests.query.insights.lines import STREAM
+
 RUNS: list[tuple[str, list[dict[str, str]]]] = [
     (
         'filter @type = "START" | fields @requestId | sort @timestamp asc',
@@ -345,6 +347,54 @@ RUNS: list[tuple[str, list[dict[str, str]]]] = [
         'fields concat("é:", requestId, ":ü") as s | filter requestId = "a3" '
         '| parse s "é:*:ü" as t | display t',
         [{"t": "a3"}],
+    ),
+    # stats of parsed fields over lines the parse does not match (read only where the
+    # glob's text occurs): groups that only such lines hold keep their missing values,
+    # an empty time bin included
+    (
+        'parse @message "Init Duration: * ms" as init | stats max(init) as m, count(init) as n, '
+        "count_distinct(init) as u, sum(init) as s, pct(init, 50) as p by bin(5m) as t",
+        [
+            {"t": "2025-12-02 18:30:00.000", "n": "0", "u": "0"},
+            {
+                "t": "2025-12-02 18:25:00.000",
+                "m": "178.5",
+                "n": "1",
+                "u": "1",
+                "s": "178.5",
+                "p": "178.5",
+            },
+        ],
+    ),
+    (
+        'parse @message "Duration: * ms" as d | stats avg(d) as a, min(d) as lo by @log',
+        [
+            {"@log": "000000000000:/aws/apigateway/access"},
+            {"@log": "000000000000:/aws/lambda/checkout", "a": "1510.195", "lo": "20.39"},
+            {"@log": "000000000000:/aws/lambda/payment"},
+        ],
+    ),
+    (
+        'filter @log like "checkout" | parse @message "Max Memory Used: * MB" as mem '
+        "| stats max(mem) as m, avg(mem) as a by bin(5m) as t, @logStream | sort t",
+        [
+            {"t": "2025-12-02 18:25:00.000", "@logStream": STREAM, "m": "57", "a": "57"},
+            {"t": "2025-12-02 18:30:00.000", "@logStream": STREAM, "m": "64", "a": "64"},
+        ],
+    ),
+    ('parse @message "zzz*" as z | stats count(z) as n, max(z) as m', [{"n": "0"}]),
+    (
+        "parse @message /Init Duration: (?<init>[0-9.]+)/ | stats min(init) as m by bin(5m) as t",
+        [{"t": "2025-12-02 18:30:00.000"}, {"t": "2025-12-02 18:25:00.000", "m": "178.5"}],
+    ),
+    # two parses, a field of each: a line needs either's text
+    (
+        'parse @message "Billed Duration: * ms" as b | parse @message \'"level":"*"\' as lv '
+        "| stats count(b) as nb, count_distinct(lv) as nl by bin(5m) as t",
+        [
+            {"t": "2025-12-02 18:30:00.000", "nb": "1", "nl": "0"},
+            {"t": "2025-12-02 18:25:00.000", "nb": "1", "nl": "2"},
+        ],
     ),
     # after stats, an aggregate's text names its column
     (

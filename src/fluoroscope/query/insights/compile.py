@@ -26,7 +26,11 @@ How the pipeline maps (``reference/logs.md`` §4):
   ``sort``, ``stats`` or ``dedup``) reads them from a subquery.
 * ``stats`` groups into a subquery whose columns are its ``by`` fields then its
   aggregates, named by alias or by the printed expression (``count(*)``, ``bin(5m)``);
-  later commands see only those fields.
+  later commands see only those fields. When every aggregate ignores missing values
+  and reads a field a ``parse`` of the same stage made, only the rows where the
+  parse's text occurs are aggregated (a substring test per row instead of the whole
+  pipeline), and the groups only the other rows hold are added back with their
+  aggregates over missing values (an empty time bin keeps its row).
 * Comparisons are numeric when either side is a number (``status >= 500`` reads the
   JSON text as a number; text that is not a number compares as missing), by time when
   either side is a time, else by text. ``like "s"`` is a case-sensitive substring test,
@@ -51,6 +55,7 @@ from fluoroscope.query.insights.errors import InsightsSyntaxError
 from fluoroscope.query.insights.fields import RAW_COLUMNS, json_field, system
 from fluoroscope.query.insights.functions import AGGREGATE, SCALAR
 from fluoroscope.query.insights.parser import DEFAULT_LIMIT, MAX_LIMIT
+from fluoroscope.query.insights.presence import IGNORE_MISSING, MISSING, field_names, grouped
 from fluoroscope.query.insights.printer import expr_text
 from fluoroscope.query.insights.regex import check
 from fluoroscope.query.insights.sql import (
@@ -308,23 +313,33 @@ class _Compiler:
         source = f"ifNull({to_str(self.expr(command.source)).text}, '')"
         if command.regex:
             checked = check(command.pattern)
-            groups = f"extractGroups({source}, {self.params.bind(checked.pattern, 'String')})"
+            pattern = self.params.bind(checked.pattern, "String")
+            groups = f"extractGroups({source}, {pattern})"
             for name, index in checked.names:
                 element = f"if(empty({groups}), NULL, arrayElement({groups}, {index}))"
-                self.define_parsed(name, Sql(element, Kind.STR))
+                self.define_parsed(name, Sql(element, Kind.STR), f"match({source}, {pattern})")
             return
-        pieces = self.glob(source, command.pattern)
+        pieces, needed = self.glob(source, command.pattern)
         for name, piece in zip(command.names, pieces, strict=True):
-            self.define_parsed(name, piece)
+            self.define_parsed(name, piece, needed)
 
-    def glob(self, source: str, glob: str) -> list[Sql]:
+    def glob(self, source: str, glob: str) -> tuple[list[Sql], str | None]:
         """The fields of a ``parse`` glob, found with substring searches (no regex): the
         first occurrence of the text before the first ``*``, then each ``*`` takes the
         shortest run up to the next occurrence of the text after it (a trailing ``*``
-        the rest). NULL for all when a piece is not found."""
+        the rest). NULL for all when a piece is not found. Also a condition every row
+        whose fields are present meets (each piece of text occurs: searches without a
+        start, the cheap kind), or None when the glob has no text."""
         literals = glob.split("*")
+        bound: dict[str, str] = {}
+
+        def bind(text: str) -> str:
+            if text not in bound:
+                bound[text] = self.params.bind(text, "String")
+            return bound[text]
+
         first = literals[0]
-        at = f"position({source}, {self.params.bind(first, 'String')})" if first else "1"
+        at = f"position({source}, {bind(first)})" if first else "1"
         found = [f"({at} > 0)"]
         begin = f"({at} + {len(first.encode())})"
         spans: list[tuple[str, str | None]] = []
@@ -332,7 +347,7 @@ class _Compiler:
             if not literal and i == len(literals) - 1:
                 spans.append((begin, None))
                 break
-            stop = f"position({source}, {self.params.bind(literal, 'String')}, {begin})"
+            stop = f"position({source}, {bind(literal)}, {begin})"
             found.append(f"({stop} > 0)")
             spans.append((begin, stop))
             begin = f"({stop} + {len(literal.encode())})"
@@ -343,13 +358,45 @@ class _Compiler:
             if end is not None:
                 cut = f"substring({source}, {start}, {end} - {start})"
             fields.append(Sql(f"if({matched}, {cut}, NULL)", Kind.STR))
-        return fields
+        longest_first = sorted(filter(None, bound), key=len, reverse=True)
+        needed = " AND ".join(f"(position({source}, {bound[t]}) > 0)" for t in longest_first)
+        return fields, needed or None
 
-    def define_parsed(self, name: str, value: Sql) -> None:
+    def define_parsed(self, name: str, value: Sql, needed: str | None) -> None:
         self.stage.env[name] = value
         self.parsed.append(name)
+        self.presence[name] = (value, needed)
 
     parsed: list[str]
+    presence: dict[str, tuple[Sql, str | None]]
+
+    def presence_filter(self, command: ast.Stats) -> str | None:
+        """A condition that may be added to a ``stats`` over the events without changing
+        its groups' values, or None. When every aggregate ignores missing values and
+        reads a field a ``parse`` of this stage made (present only in rows where the
+        parse's pieces of text occur), the other rows add nothing to any aggregate: only
+        the groups they alone hold (see :meth:`stats`)."""
+        stage = self.stage
+        if stage.source or self.join or not command.aggs:
+            return None
+        needed: set[str] = set()
+        for item in command.aggs:
+            call = item.expr
+            if not (
+                isinstance(call, ast.Call)
+                and call.name in IGNORE_MISSING
+                and call.args
+                and isinstance(call.args[0], ast.Field)
+            ):
+                return None
+            value, condition = self.presence.get(call.args[0].name, (None, None))
+            if value is None or condition is None or stage.env.get(call.args[0].name) is not value:
+                return None
+            needed.add(condition)
+        # The groups must not depend on what a parse (or fields) made.
+        if any(n in stage.env for n in {"@timestamp", *field_names(command.by)}):
+            return None
+        return " OR ".join(f"({c})" for c in sorted(needed))
 
     def stats(self, command: ast.Stats) -> None:
         self.close_if_cut()
@@ -367,9 +414,13 @@ class _Compiler:
         finally:
             self.mode = "row"
         columns = [(n, v) for n, v, _ in by] + aggs
-        select = ", ".join(f"{v.text} AS c{i}" for i, (_, v) in enumerate(columns))
-        group_by = f" GROUP BY {', '.join(f'c{i}' for i in range(len(by)))}" if by else ""
-        inner = f"SELECT {select} FROM {self.source()}{self.where()}{group_by}"
+        needed = self.presence_filter(command)
+        if needed is None:
+            select = ", ".join(f"{v.text} AS c{i}" for i, (_, v) in enumerate(columns))
+            group_by = f" GROUP BY {', '.join(f'c{i}' for i in range(len(by)))}" if by else ""
+            inner = f"SELECT {select} FROM {self.source()}{self.where()}{group_by}"
+        else:
+            inner = self.filtered_stats(command, [v for _, v, _ in by], aggs, needed)
         alias = self.new_alias()
         stage = _Stage(alias, f"({inner}) AS {alias}", False)
         for i, (name, value) in enumerate(columns):
@@ -382,6 +433,30 @@ class _Compiler:
         ]
         self.stage = stage
         self.parsed = []
+        self.presence = {}
+
+    def filtered_stats(
+        self, command: ast.Stats, by: list[Sql], aggs: list[tuple[str, Sql]], needed: str
+    ) -> str:
+        """The ``stats`` SELECT aggregating only the rows that meet ``needed`` (see
+        :meth:`presence_filter`), with the groups only the other rows hold."""
+        if not by:
+            select = ", ".join(f"{v.text} AS c{i}" for i, (_, v) in enumerate(aggs))
+            where = self.where()
+            where += f" AND ({needed})" if where else f" WHERE {needed}"
+            return f"SELECT {select} FROM {self.source()}{where}"
+        # The aggregates again, over a missing value of every field of the parse.
+        saved = dict(self.stage.env)
+        for name in self.presence:
+            self.stage.env[name] = Sql(MISSING, Kind.STR)
+        self.mode = "aggs"
+        try:
+            empty = [self.expr(item.expr).text for item in command.aggs]
+        finally:
+            self.mode = "row"
+            self.stage.env = saved
+        by_texts, agg_texts = [v.text for v in by], [v.text for _, v in aggs]
+        return grouped(self.source(), self.where(), needed, by_texts, agg_texts, empty)
 
     # -- stages ------------------------------------------------------------------------
 
@@ -501,17 +576,7 @@ def _order_terms(value: Sql, descending: bool) -> list[tuple[str, str]]:
 
 def _names_xray(node: object) -> bool:
     """Whether the tree names @xrayTraceId or @xraySegmentId anywhere."""
-    if isinstance(node, ast.Field):
-        return node.name in ("@xrayTraceId", "@xraySegmentId")
-    if isinstance(node, tuple):
-        return any(_names_xray(item) for item in node)
-    if isinstance(node, ast.Node):
-        return any(
-            _names_xray(getattr(node, f))
-            for f in node.__dataclass_fields__
-            if f not in ("start", "end")
-        )
-    return False
+    return bool({"@xrayTraceId", "@xraySegmentId"} & field_names(node))
 
 
 def compile(
@@ -535,5 +600,6 @@ def compile(
     """
     compiler = _Compiler(query, database, groups, start_ms, end_ms, account)
     compiler.parsed = []
+    compiler.presence = {}
     compiler.limit = min(limit if limit is not None else DEFAULT_LIMIT, MAX_LIMIT)
     return compiler.run()
