@@ -123,9 +123,11 @@ the ones the load disturbs least):
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import random
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -407,6 +409,7 @@ def main() -> int:
               f"take ~{2e6 / max(api_cpu, 1e-3):,.0f} events/s if the clients ran elsewhere")  # fmt: skip
         print("  " + logs_api.show_threads(api_detail))
     data = Path(tempfile.mkdtemp(prefix="fluoroscope-logs-bench-"))
+    atexit.register(shutil.rmtree, data, ignore_errors=True)  # ~1 GB at 10M events
     if args.api_seconds > 0:
         in_flight = args.api_clients * args.batch
         stage_cpu = logs_api.stages(data, in_flight, args.batch)
