@@ -45,7 +45,7 @@ signed with AWS Signature Version 4 when there is an access key: ``credentials=(
 SECRET[, SESSION_TOKEN])``, else ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` /
 ``AWS_SESSION_TOKEN`` as every AWS SDK reads them (Lambda sets them), for ``region`` (else
 ``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``us-east-1``) — what a server started with
-``--access-key`` accepts, and CloudWatch Logs itself. A refused credential drops the
+``--access-key`` accepts (signed as botocore signs). A refused credential drops the
 batch as ``rejected``.
 In AWS Lambda the thread is frozen between invocations: ``@lambda_handler`` and
 ``fluoroscope.sdk.flush()`` flush every open handler (:func:`flush_handlers`).

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["TARGET_PREFIX", "Endpoint", "LogsClient", "Reply", "parse_endpoint"]
 
 TARGET_PREFIX: Final = "Logs_20140328."
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 _RETRYABLE_CODES: Final = frozenset(
     (
@@ -52,16 +53,18 @@ class Endpoint:
     path: str
 
     @property
+    def _host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}{self.path.rstrip('/')}"
+        return f"{self.scheme}://{self._host}:{self.port}{self.path.rstrip('/')}"
 
     @property
     def authority(self) -> str:
         """The ``Host`` header's value: the host, and the port unless the scheme's own."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.scheme == "https" else 80
-        return host if self.port == default else f"{host}:{self.port}"
+        default = _DEFAULT_PORTS[self.scheme]
+        return self._host if self.port == default else f"{self._host}:{self.port}"
 
 
 def parse_endpoint(value: str) -> Endpoint:
@@ -87,7 +90,7 @@ def parse_endpoint(value: str) -> Endpoint:
     ):
         raise ConfigurationError(f"logs endpoint {value!r}: expected http://HOST:PORT")
     scheme = parts.scheme.lower()
-    default_port = 443 if scheme == "https" else 80
+    default_port = _DEFAULT_PORTS[scheme]
     path = (parts.path or "").rstrip("/") + "/"
     return Endpoint(scheme, parts.hostname, port or default_port, path)
 
