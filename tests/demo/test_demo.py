@@ -10,7 +10,10 @@ exit status 0; ``--duration`` ends the run by itself and leaves a reused server 
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import re
 import signal
 import subprocess
@@ -196,6 +199,21 @@ def _answers(port: int) -> bool:
         return False
 
 
+def _data_dir_free(data_dir: Path) -> bool:
+    """No process holds the server's lock on ``data_dir`` (the server stops answering on its
+    port before it has finished flushing and let the directory go)."""
+    fd = os.open(data_dir / "server.pid", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            return False
+        raise
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return True
+
+
 def test_a_killed_demo_leaves_no_server_behind(tmp_path: Path) -> None:
     """The demo's own server stops cleanly when the demo dies without stopping it (SIGKILL):
     its port and data directory are free again, and what it stored is kept."""
@@ -207,6 +225,7 @@ def test_a_killed_demo_leaves_no_server_behind(tmp_path: Path) -> None:
         proc.kill()
         proc.communicate()
     wait_for(lambda: not _answers(port), timeout=60)
+    wait_for(lambda: _data_dir_free(tmp_path / "data"), timeout=60)
     server = start_server(tmp_path / "data", port=port)  # the data directory is free
     try:
         assert service_edges(server.xray())
