@@ -195,6 +195,27 @@ def test_bad_explicit_arguments_raise_at_setup(kwargs: dict[str, object]) -> Non
         LogsHandler(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        ("AKID",),
+        ("AKID", ""),
+        ("AKID", "secret", "token", "extra"),
+        ["AKID", "secret"],
+        ("AKID", 5),
+        "AKID:secret",
+    ],
+)
+def test_malformed_credentials_are_refused_at_setup_with_their_shape_not_their_value(
+    credentials: object,
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        LogsHandler("127.0.0.1:9", credentials=credentials)  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "credentials must be (ACCESS_KEY_ID, SECRET_ACCESS_KEY[, SESSION_TOKEN])"
+    )
+
+
 # -- a server that is away --------------------------------------------------------------
 
 
