@@ -307,7 +307,7 @@ def stages(
     best("extract", lambda: extract(messages), events, time.thread_time)
     table = best("arrow", lambda: encode(rows, 1), events, time.thread_time)
     found["arrow"] = max(found["arrow"] - found["extract"], 0.0)
-    views = ("log_index", "log_requests", "log_stream_times")
+    views = ("log_index", "log_requests")
     stores = []
     for dropped in range(len(views) + 1):  # all views, then one fewer each
         logs = LogStore(Store.open("chdb", data, 30, database=f"stages_{dropped}"), 30)

@@ -302,15 +302,22 @@ class LogWriter:
         await asyncio.wrap_future(future)
 
     def close(self, timeout: float = 30.0) -> bool:
-        """Stop taking batches, store those queued, stop the threads. Returns False if
-        that took longer than ``timeout`` seconds (the rest is then left undone)."""
+        """Stop taking batches, store those queued, stop the threads, write the stream
+        times gathered. Returns False if that took longer than ``timeout`` seconds (the
+        rest is then left undone)."""
         with self._lock:
             self._closed = True
             self._wake.notify_all()
         deadline = time.monotonic() + timeout
         self._reader.join(max(deadline - time.monotonic(), 0))
         self._inserter.join(max(deadline - time.monotonic(), 0))
-        return not (self._reader.is_alive() or self._inserter.is_alive())
+        if self._inserter.is_alive():
+            return False
+        try:  # the stream times the store gathered from the last inserts
+            self._store.flush()
+        except StoreError as exc:
+            log.error("log writer: the stream times were not written: %s", exc)
+        return not self._reader.is_alive()
 
     # -- the threads -----------------------------------------------------------------
 
