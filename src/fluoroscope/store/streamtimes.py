@@ -6,10 +6,13 @@ aggregates (read with min/max/sum ... GROUP BY). A materialized view filled it u
 migration 20; now :class:`StreamTimes` aggregates each insert in this process and writes
 what gathered at most once a second, and at once before anything reads the table.
 
-Why: the view cost each PutLogEvents insert a third part (10 files, ~5-6 ms of the
-engine's CPU whatever the insert's size, then the merges of those tiny parts), against
-one small insert a second here. Measured (one insert of 1,000 ~200-byte events into
-``log_events``, embedded engine, the other views kept, load 5-8): 30.4 -> 24.8 ms of CPU.
+Why: the view cost each PutLogEvents insert a third part (10 files, then the merges of
+those tiny parts) and its own pipeline, against one small insert a second here.
+Measured (inserts of the API benchmark's ~200-byte events into ``log_events``, embedded
+engine, the other views kept, CPU of the process per insert, best of 5, interleaved,
+load 7-8): 1,000 events 28.3 -> 27.5 ms, 12,000 events 58.6 -> 55.1 ms; a first,
+single pass (load 5-8) had shown 30.4 -> 24.8 and 54.5 -> 43.9 ms. A modest gain:
+most of an insert's fixed cost is the event table's own part and the trace index's.
 
 Contract:
 
