@@ -2,8 +2,10 @@
 
 A real ``fluoroscope server`` subprocess (embedded engine, temporary directory) takes
 PutLogEvents calls of ``--batch`` ~200-byte events from ``--clients`` threads, each on a
-keep-alive HTTP connection sending JSON 1.1 exactly as boto3 would (without boto3's own
-per-call cost), for ``--seconds``. Figure: events stored per second, with zero loss
+keep-alive HTTP connection (the standard library's client, which boto3 sends through)
+sending JSON 1.1 exactly as boto3 would (without boto3's own per-call cost; the lines
+made beforehand), for ``--seconds``; the clients' own CPU is printed, since they share
+the machine's cores with the server. Figure: events stored per second, with zero loss
 checked afterwards by a Logs Insights ``stats count(*)`` over the group. **Reference**,
 same run, same clients: the same calls with every event older than 14 days, which the
 API parses, validates and rejects (``tooOldLogEventEndIndex``) without storing - what the
