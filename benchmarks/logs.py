@@ -118,6 +118,28 @@ the ones the load disturbs least):
   the figures follow the machine, not the code (the code before measured 13.3-22.2
   us/event stored across runs at load 6-17; the event loop's own CPU in the
   validated-only phase, interleaved: 2.46 -> 1.63 and 1.87 -> 1.49 us/event).
+* The API benchmark's own clients took a large share of the two cores: httpx and
+  building each call's lines and JSON cost them 4.7-8.0 us/event (the reference
+  phase's 62-130k events/s was the clients' ceiling, not the server's). They now send
+  through the standard library's HTTP client (boto3's path, via urllib3), with orjson
+  and lines made beforehand, the same 1,000-event calls on 16 keep-alive connections:
+  0.6-0.9 us/event in the reference phase, 2.1-2.8 in the stored one, references
+  313-476k events/s (load 6-9). The server side, the code before (``old``) and after
+  the stream times left the views (migration 20) and extraction compiled less, both
+  with these clients, interleaved (load 6.4-8.9): stored old 49,927 / 37,802, new
+  55,522 / 36,673 events/s, zero loss; server CPU old 8.7 / 10.4, new 10.2 / 12.3 us
+  per event stored - no difference the load's noise lets through. Where it goes (new,
+  load 6.8): the Python threads 4.3 (decode 0.4, validate 0.3, extraction 1.5, Arrow
+  0.1, the rest HTTP, the event loop and the futures), the engine's inserts 3.0 (~27
+  ms per insert of 1,000 events, ~55 ms of 12,000: inserts of 9-14k events, two
+  cohorts of the 16k in flight), its merges 2.6; with the clients' 2.1 that is ~12
+  us/event, ~165k/s on two idle cores.
+  At ``--events 10000000 --api-seconds 0`` (load 10-12): one trace's lines p50 36.7
+  ms, p99 314 ms wall, CPU p50 14.2 ms, p99 20.4 ms: the wall clock is the machine's
+  run queue (the CPU of a lookup is steady: 13.5 ms p50 on 1M events interleaved with
+  and without ``max_threads = 1``, 18.6 / 18.8 ms wall, load 10); of a lookup's CPU on
+  1M events the two index reads take ~5 ms and the events' read ~5 ms more, most of it
+  per statement (a one-row read of ``log_events`` by its key costs 4.8 ms).
 """
 
 from __future__ import annotations

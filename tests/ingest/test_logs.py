@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from concurrent.futures import Future
@@ -275,3 +276,26 @@ def test_a_lone_call_on_a_busy_writer_waits_for_company_at_most_the_linger(
         writer.close()
     assert waited >= 1.0, waited
     assert writer.stats.inserts == 2
+
+
+# The request id forms as the counted repetitions described them before extraction
+# checked the lengths after matching (the same rows must match, with the same ids).
+_BOUNDED_REQUEST = re.compile(
+    r"^(?:\[[A-Za-z]+\]\t\d{4}-\d\d-\d\dT[^\t\n]*\t([0-9A-Za-z][0-9A-Za-z_-]{0,127})\t"
+    r"|\d{4}-\d\d-\d\dT[0-9:.]+Z\t([0-9a-fA-F-]{36})\t"
+    r"|\(([0-9a-fA-F][0-9a-fA-F-]{7,63})\) )"
+)
+
+
+@settings(max_examples=60)
+@given(
+    st.sampled_from(["[INFO]\t2026-12-03T18:29:55.123Z\t{}\tdone",
+                     "2026-12-03T18:29:55.123Z\t{}\tINFO\tdone", "({}) Method request"]),
+    st.sampled_from("0aF-_x"),
+    st.sampled_from([0, 1, 6, 7, 8, 34, 35, 36, 62, 63, 64, 126, 127, 128, 140]),
+)  # fmt: skip
+def test_request_ids_keep_their_length_bounds(form: str, head: str, length: int) -> None:
+    line = form.format("a" + head * length)
+    match = _BOUNDED_REQUEST.match(line)
+    expected = next((g for g in match.groups() if g), "") if match else ""
+    assert _read([line])[0][EXTRACTED.index("request_id")] == expected

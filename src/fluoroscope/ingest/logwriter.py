@@ -14,9 +14,10 @@ next one; when an insert has just ended (less than ``linger_seconds`` ago) the r
 waits up to ``linger_seconds`` for ``linger_events`` events to gather - by default as
 many as that insert answered, since the callers it answered are the ones coming back.
 
-Each insert costs the engine a part in four tables (the event table and its three
-views) whatever its size, ~10-15 ms of CPU for the event table alone, so events per
-insert is the ingest rate. Before, the reader took what had arrived as soon as the
+Each insert costs the engine a part in three tables (the event table and the two
+views that fill from it, ``log_index`` and ``log_requests``; the stream times were a
+fourth until migration 20) whatever its size, ~10-15 ms of CPU for the event table
+alone, so events per insert is the ingest rate. Before, the reader took what had arrived as soon as the
 inserter took its previous table, which split the callers into two cohorts inserted
 in turn, and lingered a fixed 50 ms for 20,000 events after each insert (a wait as
 long as the insert when fewer callers are in flight). Measured through the HTTP API
@@ -302,15 +303,22 @@ class LogWriter:
         await asyncio.wrap_future(future)
 
     def close(self, timeout: float = 30.0) -> bool:
-        """Stop taking batches, store those queued, stop the threads. Returns False if
-        that took longer than ``timeout`` seconds (the rest is then left undone)."""
+        """Stop taking batches, store those queued, stop the threads, write the stream
+        times gathered. Returns False if that took longer than ``timeout`` seconds (the
+        rest is then left undone)."""
         with self._lock:
             self._closed = True
             self._wake.notify_all()
         deadline = time.monotonic() + timeout
         self._reader.join(max(deadline - time.monotonic(), 0))
         self._inserter.join(max(deadline - time.monotonic(), 0))
-        return not (self._reader.is_alive() or self._inserter.is_alive())
+        if self._inserter.is_alive():
+            return False
+        try:  # the stream times the store gathered from the last inserts
+            self._store.flush()
+        except StoreError as exc:
+            log.error("log writer: the stream times were not written: %s", exc)
+        return not self._reader.is_alive()
 
     # -- the threads -----------------------------------------------------------------
 

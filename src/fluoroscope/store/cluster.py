@@ -19,7 +19,7 @@ it returns, in migration order,
 * materialized views ``ON CLUSTER``, reading and writing the local tables (each shard
   indexes its own events);
 * ``ALTER``s: ``ADD``/``DROP COLUMN`` on both tables of a pair, layout changes (settings,
-  codecs, TTL) on the local one only;
+  codecs, TTL) on the local one only; views dropped ``ON CLUSTER``;
 * ``schema_migrations`` replicated on every node (one replica path for the whole cluster),
   and one row per migration applied, so a Fluoroscope server pointed at the cluster finds
   the schema current and applies nothing itself.
@@ -48,6 +48,7 @@ _CREATE_VIEW: Final = re.compile(
 _FROM: Final = re.compile(r"\bFROM (?P<db>\S+)\.(?P<source>\w+)")
 _ALTER: Final = re.compile(r"ALTER TABLE (?P<db>\S+)\.(?P<name>\w+) (?P<rest>.*)", re.S)
 _SCHEMA_CHANGE: Final = re.compile(r"^\s*(ADD|DROP) COLUMN\b")
+_DROP_VIEW: Final = re.compile(r"DROP VIEW IF EXISTS (?P<db>\S+)\.(?P<name>\w+)$")
 
 _SHARDING: Final[dict[str, str]] = {
     "spans": "cityHash64(trace_id)",
@@ -131,6 +132,8 @@ def _rewrite(sql: str, cluster: str, database: str, tables: set[str]) -> list[st
         if _SCHEMA_CHANGE.match(rest):
             return [local, f"ALTER TABLE {db}.{name} {on} {rest}"]
         return [local]
+    if match := _DROP_VIEW.match(sql):
+        return [f"DROP VIEW IF EXISTS {match['db']}.{match['name']} {on}"]
     raise ValueError(f"a migration statement the cluster schema cannot rewrite: {sql[:120]}")
 
 

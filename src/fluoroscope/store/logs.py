@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -57,6 +57,7 @@ from fluoroscope.store.logrecords import (
     normalize_trace_id,
 )
 from fluoroscope.store.store import Store
+from fluoroscope.store.streamtimes import StreamTimes
 from fluoroscope.store.transport import Transport
 
 __all__ = [
@@ -106,9 +107,16 @@ def _settings(settings: Mapping[str, Any] | None) -> str:
 
 class LogStore:
     """See the module docstring. ``default_retention_days``: the server's
-    ``--retention-days``, for groups without a retention policy."""
+    ``--retention-days``, for groups without a retention policy; ``clock``: monotonic
+    seconds, which time the writes of the stream times (:mod:`fluoroscope.store.streamtimes`)."""
 
-    def __init__(self, store: Store, default_retention_days: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        default_retention_days: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._t: Transport = store.transport
         self.database = store.database
         self._db = f"`{store.database}`"
@@ -118,6 +126,7 @@ class LogStore:
         self._streams: set[tuple[str, str]] = set()
         self._seq_lock = threading.Lock()
         self._next_seq = 0
+        self._times = StreamTimes(self._t, self._db, clock)
 
     # -- groups ----------------------------------------------------------------------
 
@@ -217,6 +226,7 @@ class LogStore:
         # The events go outside the lock, so that PutLogEvents calls (which check their
         # stream under it) go on meanwhile. A limit: a group re-created and written to
         # before these deletes finish loses those first events too.
+        self._times.forget(name)
         for table in (*_LOG_TABLES, "log_stream_times"):
             self._delete(table, "log_group = {g:String}", {"g": name})
 
@@ -252,6 +262,7 @@ class LogStore:
     def _stored_bytes(self, groups: Sequence[str]) -> dict[str, int]:
         if not groups:
             return {}
+        self._times.flush()
         rows = self._t.query_arrow(
             f"SELECT log_group, sum(bytes) FROM {self._db}.log_stream_times "
             "WHERE log_group IN {g:Array(String)} GROUP BY log_group",
@@ -351,6 +362,7 @@ class LogStore:
             self._put_stream(group, name, 0, deleted=True)
             self._streams.discard((group, name))
         where = "log_group = {g:String} AND stream = {n:String}"
+        self._times.forget(group, name)
         for table in (*_LOG_TABLES, "log_stream_times"):
             self._delete(table, where, {"g": group, "n": name})
 
@@ -412,6 +424,7 @@ class LogStore:
             params["last_k"], params["name_k"] = int(last_k), str(name_k)
             conditions.append(f"{key} {'<' if descending else '>'} {after_cond}")
         direction = "DESC" if descending else "ASC"
+        self._times.flush()
         rows = self._t.query_arrow(
             "SELECT s.name AS name, s.creation_time AS created, t.first_event AS first, "
             f"t.last_event AS last, t.last_ingestion AS ingestion, ifNull(t.bytes, 0) AS bytes "
@@ -456,9 +469,17 @@ class LogStore:
 
     def write(self, rows: pa.Table) -> None:
         """Append events whose columns are :data:`EVENT_SCHEMA`'s (ingest's encoding
-        makes them); returns once they are durable. The engine fills the trace index,
-        ``log_requests`` and the stream times from them."""
+        makes them); returns once they are durable. The engine fills the trace index and
+        ``log_requests`` from them; the stream times are gathered here and written at
+        most a second later, before any read of them (:mod:`~fluoroscope.store.streamtimes`).
+        Called by one thread at a time (the writer's inserter), in ``seq`` order."""
+        self._times.recover()
         self._t.insert_arrow(f"{self._db}.log_events", rows)
+        self._times.note(rows)
+
+    def flush(self) -> None:
+        """Write the stream times gathered so far (the writer calls it when it stops)."""
+        self._times.flush()
 
     def events(
         self,

@@ -39,7 +39,9 @@ Tables (all in one database, ``{db}``):
     Filled by a materialized view: one row per (group, stream, request id) whose trace
     is known (lines carrying both ids, e.g. Lambda REPORT).
 ``log_stream_times``
-    Each stream's first/last event and last ingestion time, aggregated per insert.
+    Each stream's first/last event and last ingestion time, events and bytes, as partial
+    aggregates: written by the store itself at most once a second and before every read
+    (a view on every insert until migration 20; :mod:`fluoroscope.store.streamtimes`).
 
 Migrations only ever append; :func:`migrate` applies the missing ones in order and
 records each in ``schema_migrations``. Retention is a TTL, re-applied when it changes.
