@@ -240,7 +240,7 @@ class Assembler:
                 spans.namespace.append(namespace if isinstance(namespace, str) else "")
                 spans.start_time.append(float(own["start_time"]))
                 complete = end is not None and not own.get("in_progress")
-                if complete:
+                if end is not None and complete:
                     spans.end_time.append(float(end))
                     spans.flags.append(bits)
                     spans.version.append(version | COMPLETE_BIT)
