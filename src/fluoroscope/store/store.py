@@ -214,7 +214,7 @@ class Store:
             params = {"id": ids[0]}
             if epochs is not None:
                 params["epoch"] = epochs[0]
-                sql += " AND ts = {epoch:DateTime}"
+                sql += " AND ts = toDateTime({epoch:UInt32})"
             settings += ", max_threads = 1, local_filesystem_read_method = 'pread'"
         else:
             sql = (
