@@ -612,6 +612,11 @@ def part_bytes(raw: Transport, db: str) -> dict[str, tuple[int, int, int]]:
 
 def _id_params(call: Call, trace_id: str) -> dict[str, Any]:
     """The by-id statement's parameters for another trace id (and its epoch, if used)."""
+    if "id" in call.params:  # the one-trace form
+        params = {**call.params, "id": trace_id}
+        if "epoch" in params:
+            params["epoch"] = int(trace_id[2:10], 16)
+        return params
     params = {**call.params, "ids": [trace_id]}
     if "epochs" in params:
         params["epochs"] = [int(trace_id[2:10], 16)]

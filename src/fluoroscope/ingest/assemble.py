@@ -27,6 +27,7 @@ from fluoroscope.model.inference import outcome_of, status_of
 from fluoroscope.model.stats import Contribution, StatsBatch
 from fluoroscope.model.tracestate import TraceState
 from fluoroscope.store.batch import ContributionColumns, StoredTrace, WriteBatch
+from fluoroscope.store.spandoc import stored_document
 
 __all__ = ["COMPLETE_BIT", "Assembler", "TraceLoader"]
 
@@ -238,7 +239,8 @@ class Assembler:
                 spans.origin.append(origin if isinstance(origin, str) else "")
                 spans.namespace.append(namespace if isinstance(namespace, str) else "")
                 spans.start_time.append(float(own["start_time"]))
-                if end is not None and not own.get("in_progress"):
+                complete = end is not None and not own.get("in_progress")
+                if end is not None and complete:
                     spans.end_time.append(float(end))
                     spans.flags.append(bits)
                     spans.version.append(version | COMPLETE_BIT)
@@ -247,6 +249,6 @@ class Assembler:
                     spans.flags.append(bits | _IN_PROGRESS_FLAG)
                     spans.version.append(version)
                 spans.http_status.append(status)
-                spans.doc.append(_DUMPS(own))
+                spans.doc.append(_DUMPS(stored_document(own, trace_id, parent_id, seg, complete)))
         finally:
             self._version = version

@@ -121,6 +121,15 @@ _SERVICE_ARRAYS: Final = (
 )
 _EDGE_SCOPE: Final = _Scope("edge() { }", "eb", "emin", "emax")
 _EDGE_FACTS: Final = (("eb", "edge_bits"), ("emin", "edge_min_rt"), ("emax", "edge_max_rt"))
+_ANNOTATION_ARRAYS: Final = (
+    ("k", "ann_keys"), ("t", "ann_types"), ("s", "ann_strings"), ("n", "ann_numbers"),
+)  # fmt: skip
+_CAUSE_ARRAYS: Final = (
+    ("rc", "rc_cat"), ("rl", "rc_level"), ("rn", "rc_name"), ("rt", "rc_type"),
+    ("rm", "rc_message"), ("rr", "rc_remote"), ("ri", "rc_inferred"), ("rv", "rc_coverage"),
+)  # fmt: skip
+"""A root-cause item's columns as the lambda parameters root_cause() names them (only
+those its test reads are handed to the lambda: see :func:`_lambda`)."""
 # rootcause.*{} keywords -> the lambda parameters root_cause() gives the item's columns
 _CAUSE_COLUMNS: Final = {"name": "rn", "type": "rt", "message": "rm"}
 _NUMBER_OPS: Final = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -253,10 +262,7 @@ class _Compiler:
                     f"{k} AND t = {_ANN_STRING} AND s = {p}, ann_keys, ann_types, ann_strings)"
                 )
             test = f"t = {_ANN_STRING} AND " + _STRING_OPS[op]("s", self.bind(value, "String"))
-        return (
-            f"arrayExists((k, t, s, n) -> k = {k} AND {test}, "
-            "ann_keys, ann_types, ann_strings, ann_numbers)"
-        )
+        return _lambda("arrayExists", list(_ANNOTATION_ARRAYS), f"k = {k} AND {test}")
 
     # -- service scope ---------------------------------------------------------------
 
@@ -334,14 +340,10 @@ class _Compiler:
         lvl = ROOT_CAUSE_LEVELS.index(level)
         self.positions = False
         test = self.in_cause(body)
-        params, arrays = "", ""
+        arrays = list(_CAUSE_ARRAYS)
         if self.positions:  # derived only when first/last/index ask for them
-            params, arrays = ", rp, rz", f", {causes.INDEX}, {causes.LAST}"
-        return (
-            f"arrayExists((rc, rl, rn, rt, rm, rr, ri, rv{params}) -> rc = {cat} AND rl = {lvl} "
-            f"AND {test}, rc_cat, rc_level, rc_name, rc_type, rc_message, rc_remote, "
-            f"rc_inferred, rc_coverage{arrays})"
-        )
+            arrays += [("rp", causes.INDEX), ("rz", causes.LAST)]
+        return _lambda("arrayExists", arrays, f"rc = {cat} AND rl = {lvl} AND {test}")
 
     def in_cause(self, node: ast.Expr) -> str:
         match node:

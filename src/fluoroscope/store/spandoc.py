@@ -1,0 +1,70 @@
+"""An entity's stored document, without the fields its own columns already hold.
+
+``spans.doc`` is most of a span's bytes on disk; its ``id``, ``end_time`` and a
+segment's trace and parent ids repeat what the ``id``, ``end_time``, ``trace_id`` and
+``parent_id`` columns hold (measured on 200k spans: ~20 of its ~60 bytes per span).
+:func:`stored_document` leaves such a field out only when its column gives back the same
+value, and :func:`restore_document` puts back exactly what was left out - rows written
+before this (with every field in the document) come back unchanged:
+
+* ``id``: always (a string, the ``id`` column);
+* ``end_time``: when a non-zero float and the entity is complete (the column holds it;
+  in progress, the column is 0 and a document's own ``end_time`` stays);
+* ``trace_id`` and ``parent_id`` of a segment (always a top-level document, so its
+  columns are its own fields): when equal to the column, ``parent_id`` when not empty.
+  Subsegments keep theirs: an embedded one has none of its own, which its row cannot
+  tell apart from a streamed one's.
+
+``start_time`` (7 more bytes per span) stays: a lookup by trace id sorts by it, and each
+column it reads beside ``doc`` costs it ~0.2-0.3 ms of engine CPU (measured on 1M spans),
+which the bytes saved did not pay for. Pure functions; a restored document is a new dict
+owned by the caller, with the restored fields first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["restore_document", "stored_document"]
+
+
+def stored_document(
+    own: Mapping[str, Any], trace_id: str, parent_id: str, is_segment: bool, complete: bool
+) -> dict[str, Any]:
+    """``own`` (an entity's document, children excluded; not modified) without the
+    fields its row's columns give back: ``complete`` says the ``end_time`` column holds
+    its end time. The result shares values with ``own``."""
+    kept = dict(own)
+    del kept["id"]
+    if complete:
+        end = kept.get("end_time")
+        if type(end) is float and end != 0.0:
+            del kept["end_time"]
+    if is_segment:
+        if kept.get("trace_id") == trace_id:
+            del kept["trace_id"]
+        if parent_id and kept.get("parent_id") == parent_id:
+            del kept["parent_id"]
+    return kept
+
+
+def restore_document(
+    doc: dict[str, Any], entity_id: str, trace_id: str, parent_id: str, is_segment: bool, end: float
+) -> dict[str, Any]:
+    """The entity's document as ingest received it: ``doc`` (as stored) with the fields
+    :func:`stored_document` left out taken back from the row's columns."""
+    head: dict[str, Any] = {}
+    if "id" not in doc:
+        head["id"] = entity_id
+    if is_segment:
+        if "trace_id" not in doc:
+            head["trace_id"] = trace_id
+        if parent_id and "parent_id" not in doc:
+            head["parent_id"] = parent_id
+    if end != 0.0 and "end_time" not in doc:
+        head["end_time"] = end
+    if not head:
+        return doc
+    head.update(doc)
+    return head
