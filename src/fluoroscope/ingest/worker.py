@@ -35,12 +35,15 @@ server -> worker on stdin:
 * ``DOCS``: ``<Q`` submission number, packed validated documents (PutTraceSegments).
 * ``DATAGRAMS``: packed UDP document bodies (header already checked), routed here by
   their trace id.
-* ``OTLP``: ``<Q`` translation number, an ``ExportTraceServiceRequest`` (protobuf) whose
-  spans to translate into documents (:mod:`fluoroscope.ingest.otlp`) and store, answered
-  with ``TRANSLATED`` - on a thread of its own, so the other frames keep flowing.
+* ``OTLP``: ``<Q B`` translation number, share (0: every span; 1: only the spans of
+  the traces this worker owns, :func:`~fluoroscope.ingest.shards.span_shard`, the others
+  being skipped unread), then an ``ExportTraceServiceRequest`` (protobuf) whose spans to
+  translate into documents (:mod:`fluoroscope.ingest.otlp`) and store, answered with
+  ``TRANSLATED`` - on a thread of its own, so the other frames keep flowing.
   Translation runs in the workers so that it uses their cores, and the documents go
   from the translating worker to their owners without being parsed or split in the
-  server: per span, the server does no work at all.
+  server: per span, the server does no work at all. With share 1 (every worker is
+  sent the request) nothing is handed on.
 * ``TRACES``: ``<I`` request number, ``{trace_id: [ts, revision, [[doc, parent_id,
   is_segment], ...]]}``.
 * ``CONTRIBUTE``: one byte, 1 to send each batch's graph contributions from now on (a
@@ -64,6 +67,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Final
 
@@ -74,14 +78,15 @@ from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, wr
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.otlp.options import translator
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
-from fluoroscope.ingest.shards import shard_of
+from fluoroscope.ingest.shards import shard_of, span_shard
 from fluoroscope.model.errors import StoreUnavailable, Throttled
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 
 __all__ = [
-    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "NOT_OTLP", "OTLP", "RELOAD",
-    "STOP", "STRAY", "TRACES", "TRANSLATED", "TRANSLATED_HEAD", "decode_tables", "encode_tables",
+    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "NOT_OTLP", "OTLP", "OTLP_HEAD",
+    "RELOAD", "STOP", "STRAY", "TRACES", "TRANSLATED", "TRANSLATED_HEAD", "decode_tables",
+    "encode_tables",
 ]  # fmt: skip
 
 log = logging.getLogger("fluoroscope.ingest")
@@ -104,6 +109,7 @@ SEQ: Final = struct.Struct("<Q")
 REQUEST: Final = struct.Struct("<I")
 BATCH_HEAD: Final = struct.Struct("<II")
 TRANSLATED_HEAD: Final = struct.Struct("<QIIIII")
+OTLP_HEAD: Final = struct.Struct("<QB")
 NOT_OTLP: Final = 0xFFFFFFFF  # TRANSLATED's rejected count for a body that is no request
 _NAME: Final = struct.Struct("<H")
 _SIZE: Final = struct.Struct("<I")
@@ -272,7 +278,7 @@ class _Worker:
         from fluoroscope.ingest.otlp import Translator, validated
         from fluoroscope.ingest.otlp.decode import OtlpDecodeError, parse_protobuf_traces
 
-        (seq,) = SEQ.unpack_from(payload)
+        seq, share = OTLP_HEAD.unpack_from(payload)
         if self._translator is None:
             self._translator = (
                 Translator() if self._otlp_options is None else translator(self._otlp_options)
@@ -282,8 +288,9 @@ class _Worker:
         others: dict[int, list[bytes]] = {}
         valid = 0
         try:
-            data = payload[SEQ.size :]
-            out = self._translator.translate(parse_protobuf_traces(data), data=data)
+            data = payload[OTLP_HEAD.size :]
+            keep = self._own_spans() if share else None
+            out = self._translator.translate(parse_protobuf_traces(data), data=data, keep=keep)
             shard, shards = self._shard, self._shards
             for doc, raw in validated(out, now=time.time(), max_age=self._retention):
                 owner = shard_of(doc["trace_id"].encode(), shards)
@@ -309,6 +316,19 @@ class _Worker:
         self.channel.send(TRANSLATED, head, text, *pack_bodies(parts))
         if own:
             self._submit_docs(seq, own, size)
+
+    def _own_spans(self) -> Callable[[bytes], bool]:
+        """Whether a span (by its raw trace id) is of a trace this worker owns; the
+        spans of one trace come one after another, so the last answer is kept."""
+        shard, shards = self._shard, self._shards
+        last: list[Any] = [None, False]
+
+        def keep(trace_id: bytes) -> bool:
+            if trace_id != last[0]:
+                last[0], last[1] = trace_id, span_shard(trace_id, shards) == shard
+            return bool(last[1])
+
+        return keep
 
     def _submit(self, seq: int, bodies: list[bytes]) -> None:
         self._submit_docs(seq, [orjson.loads(body) for body in bodies], sum(map(len, bodies)))
