@@ -115,6 +115,7 @@ _NAME: Final = struct.Struct("<H")
 _SIZE: Final = struct.Struct("<I")
 TABLES: Final = frozenset({"spans", "traces", "node_stats", "edge_stats", "contributions"})
 _COUNTERS_EVERY: Final = 0.1  # seconds
+_TRANSLATION_WAIT: Final = 0.1  # seconds a round waits for OTLP requests being translated
 # Counted by the server, where the rows become durable, not here where they leave.
 _SERVER_COUNTED: Final = ("stored_documents", "stored_entities", "lost_documents")
 
@@ -227,6 +228,7 @@ class _Worker:
             owns=None if shards == 1 else lambda tid: shard_of(tid.encode(), shards) == shard,
             stray=None if shards == 1 else self._send_strays,
             otlp=None if args.otlp_options is None else translator(args.otlp_options),
+            before_round=self._await_translations,
         )
         self.pipeline.assembler.track_contributions = args.contributions
         self._otlp_options = args.otlp_options
@@ -234,6 +236,9 @@ class _Worker:
         self._retention = args.retention
         self._translator: Any = None
         self._translating: ThreadPoolExecutor | None = None
+        self._translations = threading.Condition()
+        self._received = 0  # OTLP frames received, and translated (in order) so far
+        self._translated = 0
         self.stopped = threading.Event()
         self.stop_asked = False
 
@@ -257,6 +262,8 @@ class _Worker:
                 elif kind == OTLP:
                     if self._translating is None:
                         self._translating = ThreadPoolExecutor(1, thread_name_prefix="otlp")
+                    with self._translations:
+                        self._received += 1
                     self._translating.submit(self._translate, payload)
                 elif kind == TRACES:
                     self.store.answer(REQUEST.unpack_from(payload)[0], payload[REQUEST.size :])
@@ -272,9 +279,27 @@ class _Worker:
             self.store.fail_all()  # no answers can come any more
             self.stopped.set()
 
+    def _await_translations(self) -> None:
+        """Wait (at most ``_TRANSLATION_WAIT``) until the OTLP requests received so far
+        are translated and their documents submitted: the pipeline's hook as a round
+        begins. A client's request is then stored in one round, not split between two."""
+        with self._translations:
+            target = self._received
+            self._translations.wait_for(
+                lambda: self._translated >= target, timeout=_TRANSLATION_WAIT
+            )
+
     def _translate(self, payload: bytes) -> None:
         """Answer an ``OTLP`` frame with ``TRANSLATED``, then store the documents this
         worker owns (the translation thread)."""
+        try:
+            self._translate_one(payload)
+        finally:
+            with self._translations:
+                self._translated += 1
+                self._translations.notify_all()
+
+    def _translate_one(self, payload: bytes) -> None:
         from fluoroscope.ingest.otlp import Translator, validated
         from fluoroscope.ingest.otlp.decode import OtlpDecodeError, parse_protobuf_traces
 
