@@ -54,6 +54,10 @@ from fluoroscope.store.store import Store
 
 __all__ = ["Pipeline", "tune_gc", "with_retries"]
 
+_Submitted = tuple[list[Mapping[str, Any]], list[tuple[int, Future[None]]], dict[int, bytes]]
+"""Submitted documents, their submitters (by the end of their documents) and the JSON
+texts given with them (by ``id(document)``)."""
+
 log = logging.getLogger("fluoroscope.ingest")
 
 _RETRIES: Final = 3
@@ -177,6 +181,7 @@ class Pipeline:
         self._wake = threading.Event()
         self._datagrams: list[bytes] = []
         self._docs: list[Mapping[str, Any]] = []
+        self._texts: dict[int, bytes] = {}  # JSON of submitted documents, by id(document)
         self._waiters: list[tuple[int, Future[None]]] = []  # (docs queued so far, future)
         self._buffered = 0
         self._docs_bytes = 0  # of submitted documents, within _buffered
@@ -221,9 +226,14 @@ class Pipeline:
             self._wake.set()
         return taken
 
-    def submit(self, docs: Sequence[Mapping[str, Any]], size: int) -> Future[None]:
+    def submit(
+        self, docs: Sequence[Mapping[str, Any]], size: int, texts: Sequence[bytes] | None = None
+    ) -> Future[None]:
         """Queue validated documents (``size``: their bytes); the future completes once
-        they are stored, or fails with the store's error."""
+        they are stored, or fails with the store's error. ``texts``, when given: each
+        document's ``orjson.dumps``, which is then stored as it is instead of being
+        made again (an OTLP translation serializes its documents to validate them);
+        the caller changes neither after submitting them."""
         future: Future[None] = Future()
         with self._lock:
             if self._closing:
@@ -232,6 +242,8 @@ class Pipeline:
                 self.counters["http_throttled"] += 1
                 raise Throttled("ingest buffer is full; retry later")
             self._docs.extend(docs)
+            if texts is not None:
+                self._texts.update(zip(map(id, docs), texts, strict=True))
             self._buffered += size
             self._docs_bytes += size
             self._waiters.append((len(self._docs), future))
@@ -304,16 +316,15 @@ class Pipeline:
         interval = self._flush_interval
         return (now // interval + 1) * interval + (interval if now % interval > interval / 2 else 0)
 
-    def _take(
-        self,
-    ) -> tuple[list[bytes], list[Mapping[str, Any]], list[tuple[int, Future[None]]]]:
+    def _take(self) -> tuple[list[bytes], _Submitted]:
         with self._lock:
             datagrams, self._datagrams = self._datagrams, []
             docs, self._docs = self._docs, []
             waiters, self._waiters = self._waiters, []
+            texts, self._texts = self._texts, {}
             self._buffered = 0
             self._docs_bytes = 0
-        return datagrams, docs, waiters
+        return datagrams, (docs, waiters, texts)
 
     def _drain(self) -> bool:
         """Write one round of buffered documents; True if there was anything.
@@ -328,7 +339,8 @@ class Pipeline:
         than one batch of parsed documents in memory: parsed, a 1.2 KB datagram takes
         ~5 KB. Every future of the round completes, whatever happens in it.
         """
-        datagrams, docs, waiters = self._take()
+        datagrams, submitted = self._take()
+        docs, waiters, _ = submitted
         if not datagrams and not docs:
             for _, future in waiters:  # empty submissions: everything before them is stored
                 future.set_result(None)
@@ -338,7 +350,7 @@ class Pipeline:
         size = self._max_batch
         done = 0
         try:
-            barriers = self._serve(docs, waiters)
+            barriers = self._serve(*submitted)
             done = len(docs)
             for start in range(0, len(datagrams), size):
                 if late := self._take_submissions():
@@ -359,9 +371,7 @@ class Pipeline:
         self._answer([], [w for w in waiters if not w[1].done()])
         return True
 
-    def _take_submissions(
-        self,
-    ) -> tuple[list[Mapping[str, Any]], list[tuple[int, Future[None]]]] | None:
+    def _take_submissions(self) -> _Submitted | None:
         """Submissions queued since the round began, taken out of the next round; None
         when there are none, or when a barrier is among them (a barrier also covers the
         datagrams queued before it, which the next round takes)."""
@@ -371,12 +381,16 @@ class Pipeline:
                 return None
             docs, self._docs = self._docs, []
             waiters, self._waiters = self._waiters, []
+            texts, self._texts = self._texts, {}
             self._buffered -= self._docs_bytes
             self._docs_bytes = 0
-        return docs, waiters
+        return docs, waiters, texts
 
     def _serve(
-        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
+        self,
+        docs: list[Mapping[str, Any]],
+        waiters: list[tuple[int, Future[None]]],
+        texts: Mapping[int, bytes],
     ) -> list[tuple[int, Future[None]]]:
         """Write submitted ``docs`` and answer their submitters (``waiters``, by the end
         of their documents in ``docs``) once written; returns the barriers among
@@ -386,7 +400,7 @@ class Pipeline:
         self._refused = []
         size = self._max_batch
         for start in range(0, len(docs), size):
-            self._write(docs[start : start + size])
+            self._write(docs[start : start + size], texts)
         self._settle()
         previous = 0
         submissions: list[tuple[int, Future[None]]] = []
@@ -487,7 +501,9 @@ class Pipeline:
             invalid[f"udp_invalid_otlp_{outcome}"] += 1
         return docs
 
-    def _write(self, docs: list[Mapping[str, Any]]) -> None:
+    def _write(
+        self, docs: list[Mapping[str, Any]], texts: Mapping[int, bytes] | None = None
+    ) -> None:
         """Merge and encode ``docs`` (worker thread) and hand the batch to the store
         thread once the previous write is done.
 
@@ -497,15 +513,15 @@ class Pipeline:
         written. The failed attempt's traces are forgotten first, so nothing it merged
         but never wrote is taken for stored."""
         try:
-            batch = self.assembler.assemble(docs)
+            batch = self.assembler.assemble(docs, texts)
             tables = encode_batch(batch)
         except Exception as exc:
             self._settle()
             self.assembler.forget({doc["trace_id"] for doc in docs})
             if len(docs) > 1:
                 half = len(docs) // 2
-                self._write(docs[:half])
-                self._write(docs[half:])
+                self._write(docs[:half], texts)
+                self._write(docs[half:], texts)
                 return
             self.counters["lost_unstorable"] += 1
             self._unstorable += 1
