@@ -245,8 +245,7 @@ def test_a_documents_json_given_with_it_is_stored_as_it_is(store: Store) -> None
     batch = Assembler(store).assemble(
         [plain, nested], {id(plain): text, id(nested): orjson.dumps(nested)}
     )
-    spans = batch.spans
-    rows = {spans.id[i]: spans.doc[i] for i in range(len(spans.doc))}
+    rows = dict(zip(batch.spans.id, batch.spans.doc, strict=True))
     assert rows[plain["id"]] == text
     assert "subsegments" not in orjson.loads(rows[nested["id"]])
     assert orjson.loads(rows[nested["subsegments"][0]["id"]])["name"] == "child"
