@@ -230,22 +230,3 @@ def test_random_id_traces_evicted_are_reloaded_and_never_mistaken_for_new(store:
 def segment_doc(now: float) -> dict[str, Any]:
     return {"name": "svc", "id": new_entity_id(), "trace_id": new_trace_id(now),
             "start_time": now, "end_time": now + 0.5}  # fmt: skip
-
-
-def test_a_documents_json_given_with_it_is_stored_as_it_is(store: Store) -> None:
-    """The text given for a document without subsegments is its row's document, not
-    serialized again; one with subsegments has its own part serialized, as without."""
-    import orjson
-
-    from tests.support import segment
-
-    plain = segment()
-    nested = segment(subsegments=[segment(name="child")])
-    text = orjson.dumps(plain, option=orjson.OPT_INDENT_2)  # told apart from a new one
-    batch = Assembler(store).assemble(
-        [plain, nested], {id(plain): text, id(nested): orjson.dumps(nested)}
-    )
-    rows = dict(zip(batch.spans.id, batch.spans.doc, strict=True))
-    assert rows[plain["id"]] == text
-    assert "subsegments" not in orjson.loads(rows[nested["id"]])
-    assert orjson.loads(rows[nested["subsegments"][0]["id"]])["name"] == "child"

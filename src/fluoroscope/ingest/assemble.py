@@ -82,12 +82,8 @@ class Assembler:
     def cached_traces(self) -> int:
         return len(self._cache)
 
-    def assemble(
-        self, docs: Sequence[Mapping[str, Any]], texts: Mapping[int, bytes] | None = None
-    ) -> WriteBatch:
-        """Merge validated documents into their traces; return the rows to write.
-        ``texts``: the ``orjson.dumps`` of some of ``docs``, by ``id(document)``,
-        stored as they are for a document without subsegments (not made again)."""
+    def assemble(self, docs: Sequence[Mapping[str, Any]]) -> WriteBatch:
+        """Merge validated documents into their traces; return the rows to write."""
         now = self._clock()
         self._version = max(self._version, int(now * 1_000_000))
         self._reload_missing(docs, now)
@@ -108,7 +104,7 @@ class Assembler:
                 cache.move_to_end(trace_id)
             if before is not None and trace_id not in before:
                 before[trace_id] = state.contributions()
-            explode(doc, state, batch, stats, texts.get(id(doc)) if texts else None)
+            explode(doc, state, batch, stats)
             dirty[trace_id] = state
         summaries = batch.summaries
         for state in dirty.values():
@@ -202,15 +198,9 @@ class Assembler:
     # -- rows ------------------------------------------------------------------------
 
     def _explode(
-        self,
-        doc: Mapping[str, Any],
-        state: TraceState,
-        batch: WriteBatch,
-        stats: StatsBatch,
-        text: bytes | None = None,
+        self, doc: Mapping[str, Any], state: TraceState, batch: WriteBatch, stats: StatsBatch
     ) -> None:
-        """Append a row per entity in ``doc`` (depth first) and merge each into ``state``;
-        ``text``: ``doc``'s JSON, if known."""
+        """Append a row per entity in ``doc`` (depth first) and merge each into ``state``."""
         is_segment = doc.get("type") != "subsegment"
         parent = doc.get("parent_id") or ""
         spans = batch.spans
@@ -257,6 +247,6 @@ class Assembler:
                     spans.flags.append(bits | _IN_PROGRESS_FLAG)
                     spans.version.append(version)
                 spans.http_status.append(status)
-                spans.doc.append(text if own is doc and text is not None else _DUMPS(own))
+                spans.doc.append(_DUMPS(own))
         finally:
             self._version = version

@@ -54,10 +54,6 @@ from fluoroscope.store.store import Store
 
 __all__ = ["Pipeline", "tune_gc", "with_retries"]
 
-_Submitted = tuple[list[Mapping[str, Any]], list[tuple[int, Future[None]]], dict[int, bytes]]
-"""Submitted documents, their submitters (by the end of their documents) and the JSON
-texts given with them (by ``id(document)``)."""
-
 log = logging.getLogger("fluoroscope.ingest")
 
 _RETRIES: Final = 3
@@ -181,7 +177,6 @@ class Pipeline:
         self._wake = threading.Event()
         self._datagrams: list[bytes] = []
         self._docs: list[Mapping[str, Any]] = []
-        self._texts: dict[int, bytes] = {}  # JSON of submitted documents, by id(document)
         self._waiters: list[tuple[int, Future[None]]] = []  # (docs queued so far, future)
         self._buffered = 0
         self._docs_bytes = 0  # of submitted documents, within _buffered
@@ -226,14 +221,9 @@ class Pipeline:
             self._wake.set()
         return taken
 
-    def submit(
-        self, docs: Sequence[Mapping[str, Any]], size: int, texts: Sequence[bytes] | None = None
-    ) -> Future[None]:
+    def submit(self, docs: Sequence[Mapping[str, Any]], size: int) -> Future[None]:
         """Queue validated documents (``size``: their bytes); the future completes once
-        they are stored, or fails with the store's error. ``texts``, when given: each
-        document's ``orjson.dumps``, which is then stored as it is instead of being
-        made again (an OTLP translation serializes its documents to validate them);
-        the caller changes neither after submitting them."""
+        they are stored, or fails with the store's error."""
         future: Future[None] = Future()
         with self._lock:
             if self._closing:
@@ -242,8 +232,6 @@ class Pipeline:
                 self.counters["http_throttled"] += 1
                 raise Throttled("ingest buffer is full; retry later")
             self._docs.extend(docs)
-            if texts is not None:
-                self._texts.update(zip(map(id, docs), texts, strict=True))
             self._buffered += size
             self._docs_bytes += size
             self._waiters.append((len(self._docs), future))
@@ -316,15 +304,16 @@ class Pipeline:
         interval = self._flush_interval
         return (now // interval + 1) * interval + (interval if now % interval > interval / 2 else 0)
 
-    def _take(self) -> tuple[list[bytes], _Submitted]:
+    def _take(
+        self,
+    ) -> tuple[list[bytes], list[Mapping[str, Any]], list[tuple[int, Future[None]]]]:
         with self._lock:
             datagrams, self._datagrams = self._datagrams, []
             docs, self._docs = self._docs, []
             waiters, self._waiters = self._waiters, []
-            texts, self._texts = self._texts, {}
             self._buffered = 0
             self._docs_bytes = 0
-        return datagrams, (docs, waiters, texts)
+        return datagrams, docs, waiters
 
     def _drain(self) -> bool:
         """Write one round of buffered documents; True if there was anything.
@@ -339,8 +328,7 @@ class Pipeline:
         than one batch of parsed documents in memory: parsed, a 1.2 KB datagram takes
         ~5 KB. Every future of the round completes, whatever happens in it.
         """
-        datagrams, submitted = self._take()
-        docs, waiters, _ = submitted
+        datagrams, docs, waiters = self._take()
         if not datagrams and not docs:
             for _, future in waiters:  # empty submissions: everything before them is stored
                 future.set_result(None)
@@ -350,7 +338,7 @@ class Pipeline:
         size = self._max_batch
         done = 0
         try:
-            barriers = self._serve(*submitted)
+            barriers = self._serve(docs, waiters)
             done = len(docs)
             for start in range(0, len(datagrams), size):
                 if late := self._take_submissions():
@@ -371,7 +359,9 @@ class Pipeline:
         self._answer([], [w for w in waiters if not w[1].done()])
         return True
 
-    def _take_submissions(self) -> _Submitted | None:
+    def _take_submissions(
+        self,
+    ) -> tuple[list[Mapping[str, Any]], list[tuple[int, Future[None]]]] | None:
         """Submissions queued since the round began, taken out of the next round; None
         when there are none, or when a barrier is among them (a barrier also covers the
         datagrams queued before it, which the next round takes)."""
@@ -381,16 +371,12 @@ class Pipeline:
                 return None
             docs, self._docs = self._docs, []
             waiters, self._waiters = self._waiters, []
-            texts, self._texts = self._texts, {}
             self._buffered -= self._docs_bytes
             self._docs_bytes = 0
-        return docs, waiters, texts
+        return docs, waiters
 
     def _serve(
-        self,
-        docs: list[Mapping[str, Any]],
-        waiters: list[tuple[int, Future[None]]],
-        texts: Mapping[int, bytes],
+        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
     ) -> list[tuple[int, Future[None]]]:
         """Write submitted ``docs`` and answer their submitters (``waiters``, by the end
         of their documents in ``docs``) once written; returns the barriers among
@@ -400,7 +386,7 @@ class Pipeline:
         self._refused = []
         size = self._max_batch
         for start in range(0, len(docs), size):
-            self._write(docs[start : start + size], texts)
+            self._write(docs[start : start + size])
         self._settle()
         previous = 0
         submissions: list[tuple[int, Future[None]]] = []
@@ -501,9 +487,7 @@ class Pipeline:
             invalid[f"udp_invalid_otlp_{outcome}"] += 1
         return docs
 
-    def _write(
-        self, docs: list[Mapping[str, Any]], texts: Mapping[int, bytes] | None = None
-    ) -> None:
+    def _write(self, docs: list[Mapping[str, Any]]) -> None:
         """Merge and encode ``docs`` (worker thread) and hand the batch to the store
         thread once the previous write is done.
 
@@ -513,15 +497,15 @@ class Pipeline:
         written. The failed attempt's traces are forgotten first, so nothing it merged
         but never wrote is taken for stored."""
         try:
-            batch = self.assembler.assemble(docs, texts)
+            batch = self.assembler.assemble(docs)
             tables = encode_batch(batch)
         except Exception as exc:
             self._settle()
             self.assembler.forget({doc["trace_id"] for doc in docs})
             if len(docs) > 1:
                 half = len(docs) // 2
-                self._write(docs[:half], texts)
-                self._write(docs[half:], texts)
+                self._write(docs[:half])
+                self._write(docs[half:])
                 return
             self.counters["lost_unstorable"] += 1
             self._unstorable += 1

@@ -309,7 +309,6 @@ class _Worker:
                 Translator() if self._otlp_options is None else translator(self._otlp_options)
             )
         own: list[dict[str, Any]] = []  # documents as translated: never parsed again
-        texts: list[bytes] = []  # and their JSON: never serialized again
         size = 0
         others: dict[int, list[bytes]] = {}
         valid = 0
@@ -322,7 +321,6 @@ class _Worker:
                 owner = shard_of(doc["trace_id"].encode(), shards)
                 if owner == shard:
                     own.append(doc)
-                    texts.append(raw)
                     size += len(raw)
                 else:
                     others.setdefault(owner, []).append(raw)
@@ -334,7 +332,7 @@ class _Worker:
             log.exception("translating OTLP spans failed")
             rejected, reasons = NOT_OTLP, f"the request could not be translated: {exc!r:.200}"
         if rejected == NOT_OTLP:  # nothing of it is stored
-            own, texts, size, others, valid = [], [], 0, {}, 0
+            own, size, others, valid = [], 0, {}, 0
         text = reasons.encode()
         head = TRANSLATED_HEAD.pack(seq, rejected, len(text), valid, len(own), size)
         parts: list[bytes] = []
@@ -342,7 +340,7 @@ class _Worker:
             parts += (bytes((owner,)), b"".join(pack_bodies(bodies)))
         self.channel.send(TRANSLATED, head, text, *pack_bodies(parts))
         if own:
-            self._submit_docs(seq, own, size, texts)
+            self._submit_docs(seq, own, size)
 
     def _own_spans(self) -> Callable[[bytes], bool]:
         """Whether a span (by its raw trace id) is of a trace this worker owns; the
@@ -360,13 +358,11 @@ class _Worker:
     def _submit(self, seq: int, bodies: list[bytes]) -> None:
         self._submit_docs(seq, [orjson.loads(body) for body in bodies], sum(map(len, bodies)))
 
-    def _submit_docs(
-        self, seq: int, docs: list[dict[str, Any]], size: int, texts: list[bytes] | None = None
-    ) -> None:
-        """Submit ``docs`` (``size`` bytes of JSON, ``texts`` if known) to the pipeline;
-        ``ACK`` ``seq`` once stored (or at once, throttled)."""
+    def _submit_docs(self, seq: int, docs: list[dict[str, Any]], size: int) -> None:
+        """Submit ``docs`` (``size`` bytes of JSON) to the pipeline; ``ACK`` ``seq`` once
+        stored (or at once, throttled)."""
         try:
-            future = self.pipeline.submit(docs, size, texts)
+            future = self.pipeline.submit(docs, size)
         except Throttled:
             self.channel.send(ACK, ACK_FRAME.pack(seq, 1))
             return
