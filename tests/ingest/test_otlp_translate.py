@@ -348,11 +348,22 @@ def test_bad_spans_are_rejected_alone_with_reasons() -> None:
         {"start": int(NOW * 1e9), "end": int(NOW * 1e9) - 1},
         {"start": 0},
         {"start": int((NOW - 10 * 86_400) * 1e9)},  # older than the retention given
+        {"start": int((NOW + 2 * 86_400) * 1e9)},  # further ahead than clock skew
     ]
+    deep: Any = "bottom"
+    for _ in range(130):
+        deep = {"k": deep}
+    bad += [{"attrs": {"deep": deep}}, {"attrs": {"big": "x" * 70_000}}]
     message = request(good, *bad, good)
     valid, _, out = documents_of(message, Translator(), now=NOW, max_age=86_400.0)
     assert len(valid) == 2 and out.rejected == len(bad)
     assert "rejected" in out.message and "trace_id" in out.message
+    _, _, late = documents_of(request(*bad[-4:]), Translator(), now=NOW, max_age=86_400.0)
+    old, ahead, nested, large = (reason.split(": ", 1)[1] for reason in late.errors)
+    assert old == "'start_time' is older than the retention period"
+    assert ahead.endswith(" s in the future (clock skew?)")
+    assert nested == "JSON nested deeper than 128 levels"
+    assert large.startswith("its document is ") and large.endswith("the limit is 65536")
 
 
 def test_otlp_json_quirks_hex_ids_any_case_string_ints_enum_names_snake_case() -> None:

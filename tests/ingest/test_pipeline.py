@@ -164,3 +164,29 @@ def test_a_submission_arriving_during_a_backlog_round_is_taken_in_between(store:
         pipeline.close()
     assert seen == {"late": 1_001}  # two batches of datagrams, then the late document
     assert pipeline.counters["stored_documents"] == len(backlog) + 1
+
+
+def test_documents_submitted_while_a_round_begins_join_that_round(store: Store) -> None:
+    """``before_round`` runs as each round begins, before the round takes what is
+    buffered: what it lets be submitted meanwhile (an OTLP translation finishing) is
+    stored in that round - first, as submissions are - not a round later."""
+    seen: dict[str, int] = {}
+    late = segment()
+
+    def before_round() -> None:
+        if not seen:
+            seen["hook"] = pipeline.counters["stored_documents"]
+            pipeline.submit([late], 100).add_done_callback(
+                lambda _: seen.setdefault("late", pipeline.counters["stored_documents"])
+            )
+
+    pipeline = Pipeline(store, before_round=before_round)
+    backlog = [json.dumps(segment()).encode() for _ in range(10)]
+    assert pipeline.offer_datagrams(backlog) == len(backlog)
+    pipeline.start()
+    try:
+        wait_for(lambda: "late" in seen, timeout=60)
+    finally:
+        pipeline.close()
+    assert seen == {"hook": 0, "late": 1}
+    assert pipeline.counters["stored_documents"] == len(backlog) + 1

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support import find_summary, get_documents, segment, start_server, wait_for
 
 
@@ -248,3 +250,55 @@ def test_the_stop_line_lists_what_was_dropped(tmp_path: Path) -> None:
         "Stored 1 documents; dropped: udp_dropped_no_header=1, udp_invalid_missing_field=1."
         in output
     )
+
+
+@pytest.mark.parametrize("share_up_to", [2, 1])
+def test_an_otlp_request_is_translated_once_per_span_whether_shared_or_handed_on(
+    store: Any, share_up_to: int
+) -> None:
+    """Two workers, each sent the request (translating the spans of its own traces), or
+    one translating it all and handing the others' documents on: either way each span
+    becomes its documents once, stored by its trace's owner, and each refused span is
+    counted once."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from fluoroscope.ingest.process import IngestProcess
+    from fluoroscope.ingest.shards import span_shard
+    from fluoroscope.ingest.udp import open_udp_socket
+    from tests.support import free_port
+
+    message = ExportTraceServiceRequest()
+    spans = message.resource_spans.add().scope_spans.add().spans
+    now = time.time_ns()
+    traces = [os.urandom(16) for _ in range(40)]
+    assert {span_shard(t, 2) for t in traces} == {0, 1}
+    for n, trace_id in enumerate(traces * 3):
+        span = spans.add(trace_id=trace_id, span_id=os.urandom(8), name=f"s{n}", kind=1)
+        span.start_time_unix_nano, span.end_time_unix_nano = now, now + 1000
+    for bad in (b"", bytes(16), b"\x01" * 5):  # no trace: refused by exactly one worker
+        spans.add(trace_id=bad, span_id=os.urandom(8), name="bad", start_time_unix_nano=now)
+    late = spans.add(trace_id=traces[1], span_id=os.urandom(8), name="late")
+    late.start_time_unix_nano, late.end_time_unix_nano = now, now - 1  # its owner refuses it
+
+    ingest = IngestProcess(
+        store,
+        open_udp_socket("127.0.0.1", free_port()),
+        retention_seconds=86_400,
+        workers=2,
+        share_otlp_up_to=share_up_to,
+    )
+    ingest.start()
+    try:
+        translated = ingest.translate(message.SerializeToString()).result(60)
+        assert translated.stored is not None
+        translated.stored.result(60)
+    finally:
+        ingest.close()
+    assert (translated.documents, translated.rejected) == (120, 4)
+    assert len(translated.reasons.split("\n")) == 4
+    assert "end_time" in translated.reasons and "trace_id" in translated.reasons
+    assert ingest.counters["stored_documents"] == 120
+    stored = store.entities([f"1-{t.hex()[:8]}-{t.hex()[8:]}" for t in traces])
+    assert sorted(len(rows) for rows in stored.values()) == [3] * 40

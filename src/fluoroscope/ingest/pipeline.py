@@ -127,6 +127,7 @@ class Pipeline:
         owns: Callable[[str], bool] | None = None,
         stray: Callable[[list[tuple[str, bytes]]], None] | None = None,
         otlp: Any = None,
+        before_round: Callable[[], object] | None = None,
     ) -> None:
         """``cached_traces`` bounds the per-trace state kept in memory (~7 KB each); a
         document for a trace that left the cache reloads it from the store (one query per
@@ -141,12 +142,19 @@ class Pipeline:
         default one with the exporter's default settings, made at the first such
         datagram. Their documents are counted as ``udp_otlp_documents``, the spans
         refused as ``udp_otlp_rejected``, the datagrams refused as
-        ``udp_invalid_otlp_<reason>`` and ``T1U`` ones as ``udp_otlp_unsampled``."""
+        ``udp_invalid_otlp_<reason>`` and ``T1U`` ones as ``udp_otlp_unsampled``.
+
+        ``before_round``: called by the worker thread as each round begins, before it
+        takes what is buffered; it may block briefly so that documents about to be
+        submitted join this round rather than the next (the ingest worker waits for the
+        OTLP requests it is translating: a request split between two rounds is answered
+        a round later, and its client's next request starts a round of its own)."""
         if (owns is None) != (stray is None):
             raise ValueError("owns and stray go together")
         self._owns = owns
         self._stray = stray
         self._otlp = otlp
+        self._before_round = before_round
         self._store = store
         self._flush_interval = flush_interval
         self._max_batch = max_batch
@@ -276,6 +284,8 @@ class Pipeline:
             closing = self._closing
             busy = False
             try:
+                if self._before_round is not None and not closing:
+                    self._before_round()
                 busy = self._drain()
             except Exception:  # the worker must survive anything
                 log.exception("ingest batch failed")

@@ -6,8 +6,10 @@
 :func:`~fluoroscope.ingest.shards.shard_of` assigns it, so parsing, merging and encoding
 use every core. The receiving process sorts datagrams by worker; this side passes each
 worker its datagrams and its share of PutTraceSegments documents (unparsed, in frames),
-re-routes what a worker hands back as not its own, passes on the documents a worker
-translated from an OTLP request to the workers owning their traces (unopened), inserts
+re-routes what a worker hands back as not its own, sends each OTLP request to the
+workers to translate (to each of 2, for the spans of its own traces; with more, to one,
+whose documents of others' traces it passes on, unopened: :meth:`IngestProcess.translate`),
+inserts
 the Arrow batches the workers send (one insert round at a time: the engine serializes
 them anyway), answers their reloads of evicted traces from the store and adds up their
 counters. Only inserts (the
@@ -50,7 +52,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -80,6 +82,7 @@ from fluoroscope.ingest.worker import (
     DOCS,
     NOT_OTLP,
     OTLP,
+    OTLP_HEAD,
     RELOAD,
     REQUEST,
     SEQ,
@@ -94,7 +97,7 @@ from fluoroscope.ingest.writegate import WriteGate
 from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable, Throttled
 from fluoroscope.store.store import Store
 
-__all__ = ["IngestProcess", "Prepare", "Translated"]
+__all__ = ["SHARE_OTLP_UP_TO", "IngestProcess", "Prepare", "Translated"]
 
 Prepare = Callable[[list[list[tuple[str, pa.Table]]]], list[list[tuple[str, pa.Table]]]]
 """An insert round's batches (each its tables, as decoded) -> the tables to insert."""
@@ -116,6 +119,57 @@ class Translated:
     not_otlp: bool = False
 
 
+@dataclass(slots=True)
+class _Translating:
+    """An OTLP request sent to ``parts`` workers: their answers added up, until the
+    last one completes ``future``. Guarded by the owner's lock, apart from
+    :meth:`finish` and :meth:`fail`."""
+
+    future: Future[Translated]
+    parts: int
+    documents: int = 0
+    rejected: int = 0
+    reasons: str = ""
+    not_otlp: bool = False
+    stored: list[Future[None]] = field(default_factory=list)
+
+    def add(
+        self, valid: int, rejected: int, reasons: str, stored: list[Future[None]], not_otlp: bool
+    ) -> bool:
+        """Add one worker's answer; True once every worker has answered."""
+        if not_otlp:
+            self.not_otlp, self.reasons = True, reasons
+        elif not self.not_otlp:
+            self.documents += valid
+            self.rejected += rejected
+            if reasons:
+                self.reasons = f"{self.reasons}\n{reasons}" if self.reasons else reasons
+            self.stored += stored
+        self.parts -= 1
+        return self.parts == 0
+
+    def finish(self) -> None:
+        """Complete the future with the answers (unless it already failed)."""
+        if self.future.done():
+            return
+        if self.not_otlp:  # every worker refuses the same bytes: nothing of it is stored
+            self.future.set_result(Translated(0, 0, self.reasons, not_otlp=True))
+            return
+        done = all_of(self.stored) if self.stored else None
+        self.future.set_result(Translated(self.documents, self.rejected, self.reasons, done))
+
+    def fail(self, error: BaseException) -> None:
+        """Fail the future (a worker translating the request stopped)."""
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+SHARE_OTLP_UP_TO: Final = 2
+"""Up to how many workers every worker is sent each OTLP request (:meth:`IngestProcess.
+translate`): each then parses the whole request (upb, ~0.6 us per span with the
+attribute view) and looks up every span's owner, where handing a document on costs its
+serialization being parsed again in its owner (~2 us); so sharing is the cheaper of the
+two for 2 workers (the default on 2 or more cores), handing on for many."""
 _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
 _QUEUED_DATAGRAM_BYTES: Final = 16 * 1024 * 1024  # per worker, waiting for its pipe
@@ -138,9 +192,11 @@ class IngestProcess:
         workers: int = 1,
         prepare: Prepare | None = None,
         otlp: TranslateOptions | None = None,
+        share_otlp_up_to: int = SHARE_OTLP_UP_TO,
     ) -> None:
         """``otlp``: how the workers translate OTLP spans arriving over UDP (AWS's
-        ``T1S`` datagrams). ``cached_traces`` and ``max_buffered_bytes`` are shared out among the
+        ``T1S`` datagrams). ``share_otlp_up_to``: up to how many workers each is sent
+        every OTLP request (:meth:`translate`). ``cached_traces`` and ``max_buffered_bytes`` are shared out among the
         ``workers`` (1 to 255). ``prepare`` (settable until :meth:`start`): called with
         the batches of each insert round before they are inserted, returns what to
         insert (group statistics: ``query.groupstats``); rounds never overlap."""
@@ -151,6 +207,7 @@ class IngestProcess:
         self._contributions = False
         self._retention = retention_seconds
         self._otlp = otlp
+        self._share_otlp_up_to = share_otlp_up_to
         self._cached = max(1, cached_traces // workers)
         self._max_bytes = max_buffered_bytes
         self._lock = threading.Lock()
@@ -209,51 +266,59 @@ class IngestProcess:
         return all_of(futures)
 
     def translate(self, request: bytes) -> Future[Translated]:
-        """Have a worker translate the spans of ``request`` (an ``ExportTraceServiceRequest``
-        in protobuf) into documents (:mod:`fluoroscope.ingest.otlp`) and store them: the
-        workers take turns, so translation uses their cores, not this process's, and the
-        documents go from the translating worker to the workers owning their traces
-        without being parsed or split here. The future is done once translated; its
+        """Have the workers translate the spans of ``request`` (an
+        ``ExportTraceServiceRequest`` in protobuf) into documents
+        (:mod:`fluoroscope.ingest.otlp`) and store them, using their cores, not this
+        process's, and never parsing or splitting the request here. With 2 to
+        ``share_otlp_up_to`` workers every worker is sent the request and translates the
+        spans of the traces it owns, so nothing is handed on and the request's documents
+        reach the workers' buffers together (at the same round, not one round apart,
+        once its share was handed on); otherwise the workers take turns, and the
+        translating worker hands the documents of other workers' traces to them through
+        this process, unopened. The future is done once translated; its
         :attr:`Translated.stored` once the documents are stored, failing as
         :meth:`submit`'s would (Throttled when a worker's buffer is full, StoreError,
-        StoreUnavailable). The future fails with StoreUnavailable if the translating
-        worker stops first. Raises what :meth:`submit` raises at once: Throttled while
-        shutting down or with too many bytes on their way, StoreUnwritable."""
+        StoreUnavailable). The future fails with StoreUnavailable if a translating worker
+        stops first. Raises what :meth:`submit` raises at once: Throttled while shutting
+        down or with too many bytes on their way, StoreUnwritable."""
         future: Future[Translated] = Future()
         with self._lock:
             self._refuse(len(request))
             self._seq += 1
-            shard = self._shards[self._seq % len(self._shards)]
-            shard.translating[self._seq] = future
-            shard.outbox.put((OTLP, [SEQ.pack(self._seq), request]))
+            count = len(self._shards)
+            share = 1 < count <= self._share_otlp_up_to
+            shards = self._shards if share else [self._shards[self._seq % count]]
+            pending = _Translating(future, len(shards))
+            head = OTLP_HEAD.pack(self._seq, 1 if share else 0)
+            for shard in shards:
+                shard.translating[self._seq] = pending
+                shard.outbox.put((OTLP, [head, request]))
         return future
 
     def _translated(self, shard: _Shard, payload: bytes) -> None:
-        """A ``TRANSLATED`` frame: pass the documents on to their owners, unopened."""
+        """A ``TRANSLATED`` frame: pass the documents on to their owners, unopened; the
+        request's future once every worker it was sent to has answered."""
         seq, rejected, length, valid, own, own_bytes = TRANSLATED_HEAD.unpack_from(payload)
         start = TRANSLATED_HEAD.size
         reasons = payload[start : start + length].decode("utf-8", "replace")
-        if rejected == NOT_OTLP:
-            with self._lock:
-                future = shard.translating.pop(seq, None)
-            if future is not None:
-                future.set_result(Translated(0, 0, reasons, not_otlp=True))
-            return
-        parts = unpack_bodies(payload, start + length)
         stored: list[Future[None]] = []
         with self._lock:
-            future = shard.translating.pop(seq, None)
-            if own:  # the translating worker submitted them to itself, numbered ``seq``
-                mine: Future[None] = Future()
-                shard.waiting[seq] = (mine, own_bytes)
-                self._in_flight += own_bytes
-                shard.fed = True
-                stored.append(mine)
-            for owner, packed in zip(parts[::2], parts[1::2], strict=True):
-                stored.append(self._submit_packed(self._shards[owner[0]], packed))
-        if future is not None:
-            done = all_of(stored) if stored else None
-            future.set_result(Translated(valid, rejected, reasons, done))
+            pending = shard.translating.pop(seq, None)
+            if rejected != NOT_OTLP:
+                parts = unpack_bodies(payload, start + length)
+                if own:  # the translating worker submitted them to itself, numbered ``seq``
+                    mine: Future[None] = Future()
+                    shard.waiting[seq] = (mine, own_bytes)
+                    self._in_flight += own_bytes
+                    shard.fed = True
+                    stored.append(mine)
+                for owner, packed in zip(parts[::2], parts[1::2], strict=True):
+                    stored.append(self._submit_packed(self._shards[owner[0]], packed))
+            finished = pending is not None and pending.add(
+                valid, rejected, reasons, stored, rejected == NOT_OTLP
+            )
+        if finished and pending is not None:
+            pending.finish()
 
     def count(self, counts: Mapping[str, int]) -> None:
         """Add ``counts`` to this side's counters (the API's own: documents received and
@@ -498,7 +563,7 @@ class _Shard:
         self.outbox: queue.SimpleQueue[tuple[int, list[bytes]] | None] = queue.SimpleQueue()
         self.queued = 0  # bytes of datagrams in the outbox
         self.waiting: dict[int, tuple[Future[None], int]] = {}  # seq -> (future, bytes)
-        self.translating: dict[int, Future[Translated]] = {}  # seq -> OTLP translation
+        self.translating: dict[int, _Translating] = {}  # seq -> OTLP translation
         self.round_error: BaseException | None = None
         self.after_ack = False
         self.fed = False  # given documents since its last batch (guarded by the lock)
@@ -622,7 +687,7 @@ class _Shard:
             for future, _ in waiting.values():
                 future.set_exception(StoreUnavailable("the ingest worker stopped"))
             for translation in translating.values():
-                translation.set_exception(StoreUnavailable("the ingest worker stopped"))
+                translation.fail(StoreUnavailable("the ingest worker stopped"))
             if closing and code == 0:
                 return
             log.error("ingest worker %d exited (%s); restarting it", self._index, code)

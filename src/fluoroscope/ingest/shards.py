@@ -17,14 +17,26 @@ from __future__ import annotations
 import zlib
 from typing import Final
 
-__all__ = ["shard_of", "trace_id_of"]
+__all__ = ["shard_of", "span_shard", "trace_id_of"]
 
 _KEY: Final = b'"trace_id"'
+_ZERO_TRACE: Final = bytes(16)
 
 
 def shard_of(trace_id: bytes, shards: int) -> int:
     """The worker (0 .. shards-1) owning the trace ``trace_id`` (its UTF-8 bytes)."""
     return zlib.crc32(trace_id) % shards if shards > 1 else 0
+
+
+def span_shard(trace_id: bytes, shards: int) -> int:
+    """The worker owning the trace of an OTLP span whose ``trace_id`` field holds these
+    raw bytes: :func:`shard_of` of the id in X-Ray's form (as the span's documents carry
+    it). A value that is no trace id (not 16 bytes, or all zero) gives 0, so that
+    exactly one worker refuses such a span."""
+    if shards <= 1 or len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        return 0
+    text = trace_id.hex()
+    return zlib.crc32(f"1-{text[:8]}-{text[8:]}".encode()) % shards
 
 
 def trace_id_of(body: bytes) -> bytes:

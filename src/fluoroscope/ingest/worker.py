@@ -35,12 +35,15 @@ server -> worker on stdin:
 * ``DOCS``: ``<Q`` submission number, packed validated documents (PutTraceSegments).
 * ``DATAGRAMS``: packed UDP document bodies (header already checked), routed here by
   their trace id.
-* ``OTLP``: ``<Q`` translation number, an ``ExportTraceServiceRequest`` (protobuf) whose
-  spans to translate into documents (:mod:`fluoroscope.ingest.otlp`) and store, answered
-  with ``TRANSLATED`` - on a thread of its own, so the other frames keep flowing.
+* ``OTLP``: ``<Q B`` translation number, share (0: every span; 1: only the spans of
+  the traces this worker owns, :func:`~fluoroscope.ingest.shards.span_shard`, the others
+  being skipped unread), then an ``ExportTraceServiceRequest`` (protobuf) whose spans to
+  translate into documents (:mod:`fluoroscope.ingest.otlp`) and store, answered with
+  ``TRANSLATED`` - on a thread of its own, so the other frames keep flowing.
   Translation runs in the workers so that it uses their cores, and the documents go
   from the translating worker to their owners without being parsed or split in the
-  server: per span, the server does no work at all.
+  server: per span, the server does no work at all. With share 1 (every worker is
+  sent the request) nothing is handed on.
 * ``TRACES``: ``<I`` request number, ``{trace_id: [ts, revision, [[doc, parent_id,
   is_segment], ...]]}``.
 * ``CONTRIBUTE``: one byte, 1 to send each batch's graph contributions from now on (a
@@ -64,6 +67,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Final
 
@@ -74,14 +78,15 @@ from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, wr
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.otlp.options import translator
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
-from fluoroscope.ingest.shards import shard_of
+from fluoroscope.ingest.shards import shard_of, span_shard
 from fluoroscope.model.errors import StoreUnavailable, Throttled
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 
 __all__ = [
-    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "NOT_OTLP", "OTLP", "RELOAD",
-    "STOP", "STRAY", "TRACES", "TRANSLATED", "TRANSLATED_HEAD", "decode_tables", "encode_tables",
+    "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "NOT_OTLP", "OTLP", "OTLP_HEAD",
+    "RELOAD", "STOP", "STRAY", "TRACES", "TRANSLATED", "TRANSLATED_HEAD", "decode_tables",
+    "encode_tables",
 ]  # fmt: skip
 
 log = logging.getLogger("fluoroscope.ingest")
@@ -104,11 +109,13 @@ SEQ: Final = struct.Struct("<Q")
 REQUEST: Final = struct.Struct("<I")
 BATCH_HEAD: Final = struct.Struct("<II")
 TRANSLATED_HEAD: Final = struct.Struct("<QIIIII")
+OTLP_HEAD: Final = struct.Struct("<QB")
 NOT_OTLP: Final = 0xFFFFFFFF  # TRANSLATED's rejected count for a body that is no request
 _NAME: Final = struct.Struct("<H")
 _SIZE: Final = struct.Struct("<I")
 TABLES: Final = frozenset({"spans", "traces", "node_stats", "edge_stats", "contributions"})
 _COUNTERS_EVERY: Final = 0.1  # seconds
+_TRANSLATION_WAIT: Final = 0.1  # seconds a round waits for OTLP requests being translated
 # Counted by the server, where the rows become durable, not here where they leave.
 _SERVER_COUNTED: Final = ("stored_documents", "stored_entities", "lost_documents")
 
@@ -221,6 +228,7 @@ class _Worker:
             owns=None if shards == 1 else lambda tid: shard_of(tid.encode(), shards) == shard,
             stray=None if shards == 1 else self._send_strays,
             otlp=None if args.otlp_options is None else translator(args.otlp_options),
+            before_round=self._await_translations,
         )
         self.pipeline.assembler.track_contributions = args.contributions
         self._otlp_options = args.otlp_options
@@ -228,6 +236,9 @@ class _Worker:
         self._retention = args.retention
         self._translator: Any = None
         self._translating: ThreadPoolExecutor | None = None
+        self._translations = threading.Condition()
+        self._received = 0  # OTLP frames received, and translated (in order) so far
+        self._translated = 0
         self.stopped = threading.Event()
         self.stop_asked = False
 
@@ -251,6 +262,8 @@ class _Worker:
                 elif kind == OTLP:
                     if self._translating is None:
                         self._translating = ThreadPoolExecutor(1, thread_name_prefix="otlp")
+                    with self._translations:
+                        self._received += 1
                     self._translating.submit(self._translate, payload)
                 elif kind == TRACES:
                     self.store.answer(REQUEST.unpack_from(payload)[0], payload[REQUEST.size :])
@@ -266,13 +279,31 @@ class _Worker:
             self.store.fail_all()  # no answers can come any more
             self.stopped.set()
 
+    def _await_translations(self) -> None:
+        """Wait (at most ``_TRANSLATION_WAIT``) until the OTLP requests received so far
+        are translated and their documents submitted: the pipeline's hook as a round
+        begins. A client's request is then stored in one round, not split between two."""
+        with self._translations:
+            target = self._received
+            self._translations.wait_for(
+                lambda: self._translated >= target, timeout=_TRANSLATION_WAIT
+            )
+
     def _translate(self, payload: bytes) -> None:
         """Answer an ``OTLP`` frame with ``TRANSLATED``, then store the documents this
         worker owns (the translation thread)."""
+        try:
+            self._translate_one(payload)
+        finally:
+            with self._translations:
+                self._translated += 1
+                self._translations.notify_all()
+
+    def _translate_one(self, payload: bytes) -> None:
         from fluoroscope.ingest.otlp import Translator, validated
         from fluoroscope.ingest.otlp.decode import OtlpDecodeError, parse_protobuf_traces
 
-        (seq,) = SEQ.unpack_from(payload)
+        seq, share = OTLP_HEAD.unpack_from(payload)
         if self._translator is None:
             self._translator = (
                 Translator() if self._otlp_options is None else translator(self._otlp_options)
@@ -282,8 +313,9 @@ class _Worker:
         others: dict[int, list[bytes]] = {}
         valid = 0
         try:
-            data = payload[SEQ.size :]
-            out = self._translator.translate(parse_protobuf_traces(data), data=data)
+            data = payload[OTLP_HEAD.size :]
+            keep = self._own_spans() if share else None
+            out = self._translator.translate(parse_protobuf_traces(data), data=data, keep=keep)
             shard, shards = self._shard, self._shards
             for doc, raw in validated(out, now=time.time(), max_age=self._retention):
                 owner = shard_of(doc["trace_id"].encode(), shards)
@@ -309,6 +341,19 @@ class _Worker:
         self.channel.send(TRANSLATED, head, text, *pack_bodies(parts))
         if own:
             self._submit_docs(seq, own, size)
+
+    def _own_spans(self) -> Callable[[bytes], bool]:
+        """Whether a span (by its raw trace id) is of a trace this worker owns; the
+        spans of one trace come one after another, so the last answer is kept."""
+        shard, shards = self._shard, self._shards
+        last: list[Any] = [None, False]
+
+        def keep(trace_id: bytes) -> bool:
+            if trace_id != last[0]:
+                last[0], last[1] = trace_id, span_shard(trace_id, shards) == shard
+            return bool(last[1])
+
+        return keep
 
     def _submit(self, seq: int, bodies: list[bytes]) -> None:
         self._submit_docs(seq, [orjson.loads(body) for body in bodies], sum(map(len, bodies)))

@@ -11,6 +11,7 @@ Decoding from the wire is in :mod:`fluoroscope.ingest.otlp.decode`, Zipkin in
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -22,7 +23,12 @@ from fluoroscope.ingest.otlp.decode import (
     decode_transit,
 )
 from fluoroscope.ingest.otlp.translate import TranslateOptions, Translation, Translator
-from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, validate_document
+from fluoroscope.model.documents import (
+    MAX_DOCUMENT_BYTES,
+    MAX_FUTURE_SECONDS,
+    MAX_NESTING,
+    validate_document,
+)
 from fluoroscope.model.errors import InvalidDocument
 
 __all__ = [
@@ -55,11 +61,28 @@ def validated(
     out: Translation, *, now: float, max_age: float | None
 ) -> list[tuple[dict[str, Any], bytes]]:
     """The documents of ``out`` that validation accepts, each with its JSON; the others
-    are counted in ``out`` as rejected, with their reasons."""
+    are counted in ``out`` as rejected, with their reasons.
+
+    Translation makes documents :func:`validate_document` accepts by construction
+    (ids and trace ids from checked bytes, names fitted, times in seconds with the end
+    not before the start, flags booleans, statuses and annotations of the accepted
+    types, no subsegments; a property test holds it to that) but for what depends on
+    the clock, the retention or the attributes' size and depth: a document within
+    those bounds is taken without the full walk (~2 us per document, measured), any
+    other is validated in full, for its precise reason."""
     dumps = orjson.dumps
+    min_start = -math.inf if max_age is None else now - max_age
+    latest = now + MAX_FUTURE_SECONDS
     valid: list[tuple[dict[str, Any], bytes]] = []
     for doc in out.documents:
         raw = dumps(doc)
+        if (
+            min_start <= doc["start_time"] <= latest
+            and len(raw) <= MAX_DOCUMENT_BYTES
+            and raw.count(b"{") + raw.count(b"[") <= MAX_NESTING
+        ):
+            valid.append((doc, raw))
+            continue
         try:
             if len(raw) > MAX_DOCUMENT_BYTES:
                 raise InvalidDocument(

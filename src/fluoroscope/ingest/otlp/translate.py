@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -184,11 +184,19 @@ class Translator:
         self._seen: dict[bytes, tuple[str, Any]] = {}  # attributes by their bytes (wire)
 
     def translate(
-        self, request: Any, into: Translation | None = None, data: bytes | None = None
+        self,
+        request: Any,
+        into: Translation | None = None,
+        data: bytes | None = None,
+        keep: Callable[[bytes], bool] | None = None,
     ) -> Translation:
         """The documents of ``request`` (an ``ExportTraceServiceRequest``); ``data``:
         the protobuf bytes it was parsed from, when it was (attributes are then read
-        from them: :mod:`fluoroscope.ingest.otlp.wire`; the documents are the same)."""
+        from them: :mod:`fluoroscope.ingest.otlp.wire`; the documents are the same).
+        ``keep``, when given: only the spans whose raw ``trace_id`` bytes it accepts
+        (whatever their length) are translated, or rejected; the others are skipped
+        unread and uncounted (an ingest worker translating its own share of a
+        request). A span's documents all have the span's trace id."""
         out = into if into is not None else Translation()
         options = self.options
         wire = SpanAttributes(data, self._seen) if data is not None else None
@@ -199,6 +207,8 @@ class Translator:
             for s_index, scope_spans in enumerate(resource_spans.scope_spans):
                 views = wire.spans(r_index, s_index) if wire is not None else None
                 for position, span in enumerate(scope_spans.spans):
+                    if keep is not None and not keep(span.trace_id):
+                        continue
                     try:
                         if wire is None or views is None:
                             attrs = attribute_dict(span.attributes)
