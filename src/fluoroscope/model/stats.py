@@ -9,6 +9,7 @@ Not thread-safe: one owner at a time.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
@@ -301,15 +302,21 @@ def _columns(
     cols["first_start"] = first.tolist()  # +inf for retraction-only cells: min() ignores it
     cols["last_end"] = last.tolist()
     # histograms: weights summed per (key, bucket), buckets in the order they first came
-    pairs = group * (_MAX_BUCKET_US + 1) + _buckets(elapsed)
-    unique, seen_at, inverse = np.unique(pairs, return_index=True, return_inverse=True)
+    span = _MAX_BUCKET_US + 1
+    unique, seen_at, inverse = np.unique(
+        group * span + _buckets(elapsed), return_index=True, return_inverse=True
+    )
     summed = np.bincount(inverse, weights=weight).astype(np.int64)
-    order = np.argsort(seen_at, kind="stable")
-    histograms: list[list[tuple[int, int]]] = [[] for _ in range(count)]
-    for pair, w in zip(unique[order].tolist(), summed[order].tolist(), strict=True):
-        if w:
-            at, bucket = divmod(pair, _MAX_BUCKET_US + 1)
-            histograms[at].append((bucket, w))
+    kept = summed != 0
+    unique, seen_at, summed = unique[kept], seen_at[kept], summed[kept]
+    owner = unique // span
+    order = np.lexsort((seen_at, owner))  # by key, then by first appearance
+    bounds = np.searchsorted(owner[order], np.arange(count + 1)).tolist()
+    buckets = (unique % span)[order].tolist()
+    sums = summed[order].tolist()
+    histograms = [
+        list(zip(buckets[lo:hi], sums[lo:hi], strict=True)) for lo, hi in itertools.pairwise(bounds)
+    ]
     cols["histogram"] = histograms
     return cols
 
