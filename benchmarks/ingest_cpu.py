@@ -29,14 +29,10 @@ reference on the same machine at the same time (issue 21, item 4):
 
 * ``today``: the path before issue 21 - ``validate_document`` per document (given its
   JSON text, as the pipeline gives it; earlier versions of this script did not, and so
-  also timed the nesting walk the pipeline skips), and the graph statistics summed
-  outcome by outcome into cells (:class:`~fluoroscope.model.stats.CellStatsBatch`);
+  also timed the nesting walk the pipeline skips);
 * ``batch``: the columnar path as far as it has come - the batch validated by
   :func:`~fluoroscope.ingest.screen.check_batch` (a typed msgspec schema in compiled
-  code, ``validate_document`` only for what it does not accept), and the statistics
-  recorded as rows and summed per batch in arrays
-  (:class:`~fluoroscope.model.stats.StatsBatch`: the sums move from ``assemble`` to
-  ``encode``).
+  code, ``validate_document`` only for what it does not accept).
 
 Stages run in one thread and are timed in that thread's CPU time (``time.thread_time``),
 the engine's inserts in the process's CPU time: on a shared machine, CPU time is
@@ -73,7 +69,6 @@ from benchmarks.ingest import entities_in, make_trace
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.ingest.screen import check_batch
 from fluoroscope.model.documents import validate_document
-from fluoroscope.model.stats import CellStatsBatch, StatsBatch
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
@@ -90,10 +85,9 @@ def _validate_batch(docs: list[Any], bodies: list[bytes], now: float) -> None:
     check_batch(docs, bodies, now=now, max_age=_RETENTION)
 
 
-_Validate = Callable[[list[Any], list[bytes], float], None]
-PATHS: dict[str, tuple[_Validate, Callable[[], StatsBatch]]] = {
-    "today": (_validate_today, CellStatsBatch),
-    "batch": (_validate_batch, StatsBatch),
+PATHS: dict[str, Callable[[list[Any], list[bytes], float], None]] = {
+    "today": _validate_today,
+    "batch": _validate_batch,
 }
 
 
@@ -115,9 +109,9 @@ def one_run(
     included) for the insert, also measured table by table under ``insert:<table>`` (one
     insert per table per batch, as ``Store.insert_tables`` makes them)."""
     loads = orjson.loads
-    validate, stats = PATHS[path]
+    validate = PATHS[path]
     took = dict.fromkeys(STAGES, 0.0)
-    assembler = Assembler(store, capacity=20_000, clock=lambda: now, stats=stats)
+    assembler = Assembler(store, capacity=20_000, clock=lambda: now)
     clock = time.thread_time
     for first in range(0, len(bodies), batch):
         chunk = bodies[first : first + batch]

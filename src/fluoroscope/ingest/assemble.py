@@ -57,13 +57,9 @@ class Assembler:
         retention_seconds: float = 30 * 86_400,
         stored_until: int = 0,
         clock: Callable[[], float] = time.time,
-        stats: Callable[[], StatsBatch] = StatsBatch,
     ) -> None:
         """``stored_until``: the latest trace epoch the store already holds (0 if empty);
-        traces with a later id epoch that are not cached are known to be new. ``stats``
-        makes each batch's statistics (``CellStatsBatch``: the way before issue 21, for
-        ``benchmarks/ingest_cpu.py``)."""
-        self._stats = stats
+        traces with a later id epoch that are not cached are known to be new."""
         self._loader = loader
         self._capacity = capacity
         self._retention = retention_seconds
@@ -92,7 +88,7 @@ class Assembler:
         self._version = max(self._version, int(now * 1_000_000))
         self._reload_missing(docs, now)
         batch = WriteBatch()
-        stats = self._stats()
+        stats = StatsBatch()
         dirty: dict[str, TraceState] = {}
         cache = self._cache
         explode = self._explode
