@@ -24,23 +24,41 @@ an engine setting to the store's session first (to measure one, e.g.
 ``optimize_on_insert=0``). The engine's stage is also printed per table (``insert:spans``,
 ``insert:traces``, ...: the process's CPU per document while inserting into that table).
 
+Two paths run side by side, alternately within each run, so that each is the other's
+reference on the same machine at the same time (issue 21, item 4):
+
+* ``today``: the path before issue 21 - ``validate_document`` per document (given its
+  JSON text, as the pipeline gives it; earlier versions of this script did not, and so
+  also timed the nesting walk the pipeline skips);
+* ``batch``: the columnar path as far as it has come - the batch validated by
+  :func:`~fluoroscope.ingest.screen.check_batch` (a typed msgspec schema in compiled
+  code, ``validate_document`` only for what it does not accept).
+
+Stages run in one thread and are timed in that thread's CPU time (``time.thread_time``),
+the engine's inserts in the process's CPU time: on a shared machine, CPU time is
+inflated far less than wall time by other processes (the machine's load average is
+printed with the figures). A table per path, then the two side by side with their ratio.
+
 Documents are the mix of ``benchmarks/ingest.py`` (``make_trace``: traces of 1-3
 documents, ~2.5 entities and ~1.2 KB each).
 
-Usage: ``python benchmarks/ingest_cpu.py [--docs 40000] [--batch 10000] [--runs 5]``.
-Never run by pytest.
+Usage: ``python benchmarks/ingest_cpu.py [--docs 40000] [--batch 10000] [--runs 5]
+[--path today|batch|both]``. Never run by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -49,12 +67,28 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 
 from benchmarks.ingest import entities_in, make_trace
 from fluoroscope.ingest.assemble import Assembler
+from fluoroscope.ingest.screen import check_batch
 from fluoroscope.model.documents import validate_document
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
 STAGES = ("parse", "validate", "assemble", "encode", "insert", "free")
 _RETENTION = 30 * 86_400
+
+
+def _validate_today(docs: list[Any], bodies: list[bytes], now: float) -> None:
+    for doc, body in zip(docs, bodies, strict=True):
+        validate_document(doc, now=now, max_age=_RETENTION, raw=body)
+
+
+def _validate_batch(docs: list[Any], bodies: list[bytes], now: float) -> None:
+    check_batch(docs, bodies, now=now, max_age=_RETENTION)
+
+
+PATHS: dict[str, Callable[[list[Any], list[bytes], float], None]] = {
+    "today": _validate_today,
+    "batch": _validate_batch,
+}
 
 
 def make_bodies(count: int, now: float, seed: int = 1) -> list[bytes]:
@@ -66,17 +100,19 @@ def make_bodies(count: int, now: float, seed: int = 1) -> list[bytes]:
     return bodies[:count]
 
 
-def one_run(store: Store, bodies: list[bytes], now: float, batch: int) -> dict[str, float]:
-    """Seconds spent in each stage over all of ``bodies``, batch by batch as the ingest
-    worker goes (so memory is reused between batches as in the server, not grown); the
-    insert is also measured table by table, under ``insert:<table>`` (one insert per table
-    per batch, as ``Store.insert_tables`` makes them), in CPU seconds of the process (the
-    engine's threads included), which a busy machine does not inflate as it does wall
-    time."""
+def one_run(
+    store: Store, bodies: list[bytes], now: float, batch: int, path: str
+) -> dict[str, float]:
+    """CPU seconds spent in each stage over all of ``bodies`` on ``path``, batch by batch
+    as the ingest worker goes (so memory is reused between batches as in the server, not
+    grown): the thread's for the Python stages, the process's (the engine's threads
+    included) for the insert, also measured table by table under ``insert:<table>`` (one
+    insert per table per batch, as ``Store.insert_tables`` makes them)."""
     loads = orjson.loads
+    validate = PATHS[path]
     took = dict.fromkeys(STAGES, 0.0)
     assembler = Assembler(store, capacity=20_000, clock=lambda: now)
-    clock = time.perf_counter
+    clock = time.thread_time
     for first in range(0, len(bodies), batch):
         chunk = bodies[first : first + batch]
         gc.disable()
@@ -84,24 +120,26 @@ def one_run(store: Store, bodies: list[bytes], now: float, batch: int) -> dict[s
             t0 = clock()
             docs = [loads(b) for b in chunk]
             t1 = clock()
-            for doc in docs:
-                validate_document(doc, now=now, max_age=_RETENTION)
+            validate(docs, chunk, now)
             t2 = clock()
             written = assembler.assemble(docs)
             t3 = clock()
             tables = encode_batch(written)
             t4 = clock()
+            inserting = 0.0
             for name, table in tables:
                 cpu = time.process_time()
                 store.insert_tables([(name, table)])
+                spent = time.process_time() - cpu
                 key = f"insert:{name}"
-                took[key] = took.get(key, 0.0) + time.process_time() - cpu
+                took[key] = took.get(key, 0.0) + spent
+                inserting += spent
             t5 = clock()
             del docs, written, tables  # the documents, rows and tables, freed
             t6 = clock()
         finally:
             gc.enable()
-        laps = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)
+        laps = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, inserting, t6 - t5)
         for stage, seconds in zip(STAGES, laps, strict=True):
             took[stage] += seconds
     return took
@@ -123,7 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--setting", action="append", default=[], help="NAME=VALUE: an engine setting"
     )
+    parser.add_argument("--path", choices=[*PATHS, "both"], default="both")
     args = parser.parse_args(argv)
+    paths = list(PATHS) if args.path == "both" else [args.path]
 
     now = time.time()
     bodies = make_bodies(args.docs, now)
@@ -141,15 +181,25 @@ def main(argv: list[str] | None = None) -> None:
                 store._t.execute(f"SET {name.strip()} = {value.strip()}")
             gc.collect()
             gc.freeze()
-            one_run(store, bodies, now, args.batch)  # warm-up: imports, first inserts
-            runs = []
+            for path in paths:  # warm-up: imports, first inserts, schemas built
+                one_run(store, bodies, now, args.batch, path)
+            by_path: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
             for _ in range(args.runs):
-                gc.collect()
-                runs.append(one_run(store, bodies, now, args.batch))
+                for path in paths:
+                    gc.collect()
+                    by_path[path].append(one_run(store, bodies, now, args.batch, path))
         finally:
             store.close()
+    load = os.getloadavg()
+    print(f"load average after the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores)")
+    for path, runs in by_path.items():
+        print(f"\n-- path: {path}")
+        _report(runs, len(bodies))
+    if len(by_path) == 2:
+        _compare(by_path, len(bodies))
 
-    n = len(bodies)
+
+def _report(runs: list[dict[str, float]], n: int) -> None:
     print(f"{'stage':<26} {'µs/doc median':>14} {'[min - max]':>16} {'x parse (median)':>17}")
     tables = sorted({k for r in runs for k in r if k.startswith("insert:")})
     for stage in (*STAGES[:5], *(f"  {t}" for t in tables), *STAGES[5:]):
@@ -167,6 +217,25 @@ def main(argv: list[str] | None = None) -> None:
         print(_row(label, us, [t / r["parse"] for t, r in zip(sums, runs, strict=True)]))
     worker = statistics.median(sum(r[p] for p in STAGES if p != "insert") / n for r in runs)
     print(f"=> the worker (all but insert) on one core: ~{1 / worker:,.0f} documents/s")
+
+
+def _compare(by_path: dict[str, list[dict[str, float]]], n: int) -> None:
+    """Each stage's median on both paths and their ratio (per run, then the median)."""
+    (old, before), (new, after) = by_path.items()
+    print(f"\n-- {new} against {old}, same runs (ratio < 1: {new} is cheaper)")
+    print(f"{'stage':<26} {old + ' µs':>12} {new + ' µs':>12} {'ratio (median)':>15}")
+    groups: list[tuple[str, tuple[str, ...]]] = [(stage, (stage,)) for stage in STAGES]
+    groups.append(("parse+validate", ("parse", "validate")))
+    groups.append(("all (worker + insert)", STAGES))
+    groups.append(("worker (all but insert)", tuple(s for s in STAGES if s != "insert")))
+    for label, parts in groups:
+        a = [sum(r[p] for p in parts) for r in before]
+        b = [sum(r[p] for p in parts) for r in after]
+        ratios = [y / x if x else 0.0 for x, y in zip(a, b, strict=True)]
+        print(
+            f"{label:<26} {statistics.median(a) / n * 1e6:>12.2f} "
+            f"{statistics.median(b) / n * 1e6:>12.2f} {statistics.median(ratios):>15.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.documents import refusal_reason, validate_document
+from fluoroscope.ingest.screen import check_batch
+from fluoroscope.model.documents import refusal_reason
 from fluoroscope.model.errors import (
     FluoroscopeError,
-    InvalidDocument,
     StoreError,
     StoreUnwritable,
     Throttled,
@@ -432,33 +432,40 @@ class Pipeline:
         return refused
 
     def _parse(self, datagrams: list[bytes]) -> list[Mapping[str, Any]]:
-        """The valid documents among ``datagrams``; the others are counted by reason
-        (``udp_invalid_<reason>``) and dropped."""
+        """The valid documents among ``datagrams``, in order; the others are counted by
+        reason (``udp_invalid_<reason>``) and dropped. Parsed one by one, validated as a
+        batch (:func:`~fluoroscope.ingest.screen.check_batch`)."""
         now = self._clock()
-        parsed: list[Mapping[str, Any]] = []
         loads = orjson.loads
-        owns = self._owns
-        strays: list[tuple[str, bytes]] = []
         invalid: Counter[str] = Counter()
+        # (document, its JSON text, whether it still needs validating), in order
+        found: list[tuple[Any, bytes, bool]] = []
         for body in datagrams:
             try:
-                doc = loads(body)
-                validate_document(doc, now=now, max_age=self._retention, raw=body)
+                found.append((loads(body), body, True))
             except orjson.JSONDecodeError:
                 if body[:2] != b"T1":
                     invalid["udp_invalid_json"] += 1
                     continue
-                for doc, raw in self._transit(body, now, invalid):
-                    if owns is not None and not owns(doc["trace_id"]):
-                        strays.append((doc["trace_id"], raw))
-                    else:
-                        parsed.append(doc)
-                continue
-            except InvalidDocument as exc:
-                invalid[f"udp_invalid_{refusal_reason(exc.code)}"] += 1
+                found.extend((doc, raw, False) for doc, raw in self._transit(body, now, invalid))
+        unchecked = [(doc, raw) for doc, raw, check in found if check]
+        verdicts = iter(
+            check_batch(
+                [doc for doc, _ in unchecked],
+                [raw for _, raw in unchecked],
+                now=now,
+                max_age=self._retention,
+            )
+        )
+        owns = self._owns
+        parsed: list[Mapping[str, Any]] = []
+        strays: list[tuple[str, bytes]] = []
+        for doc, raw, check in found:
+            if check and (refusal := next(verdicts)) is not None:
+                invalid[f"udp_invalid_{refusal_reason(refusal.code)}"] += 1
                 continue
             if owns is not None and not owns(doc["trace_id"]):
-                strays.append((doc["trace_id"], body))
+                strays.append((doc["trace_id"], raw))
                 continue
             parsed.append(doc)
         if invalid:
