@@ -1,11 +1,6 @@
-"""Every environment variable the server side reads, named in one place.
-
-Precedence is always: explicit argument > environment > default. Values are parsed
-strictly; a malformed value raises :class:`ConfigError` whose one-line message names the
-flag or variable, what it got (secrets masked) and what it expects.
-(The SDK reads the X-Ray variables such as ``AWS_XRAY_DAEMON_ADDRESS`` itself, in
-``fluoroscope.sdk``, because it must not depend on this module.)
-"""
+"""Settings of the server, the terminal commands and the demo: the common parsing
+(listen addresses, numbers, lists) and what ``fluoroscope server``, ``demo`` and the
+commands that talk to a server read (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -23,25 +18,16 @@ from fluoroscope.model.net import is_loopback
 
 __all__ = [
     "DEFAULT_CACHED_TRACES",
-    "DEFAULT_DAEMON_BUFFER_DIR",
     "DEFAULT_DATA_DIR",
     "DEFAULT_DEMO_RATE",
     "DEFAULT_INSIGHTS_INTERVAL",
     "DEFAULT_LISTEN",
-    "DEFAULT_OTLP_GRPC_LISTEN",
-    "DEFAULT_OTLP_HTTP_LISTEN",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SERVER",
     "ENV_ACCESS_KEYS",
     "ENV_ALLOWED_HOSTS",
     "ENV_API_KEYS",
     "ENV_CACHED_TRACES",
-    "ENV_DAEMON_BUFFER_DIR",
-    "ENV_DAEMON_BUFFER_DISK",
-    "ENV_DAEMON_BUFFER_MEMORY",
-    "ENV_DAEMON_LISTEN",
-    "ENV_DAEMON_SERVER",
-    "ENV_DAEMON_TOKEN",
     "ENV_DATA_DIR",
     "ENV_DEMO_DURATION",
     "ENV_DEMO_OPEN",
@@ -51,27 +37,18 @@ __all__ = [
     "ENV_INSECURE_NO_AUTH",
     "ENV_INSIGHTS_INTERVAL",
     "ENV_LISTEN",
-    "ENV_OTLP_GRPC_LISTEN",
-    "ENV_OTLP_HTTP_LISTEN",
-    "ENV_OTLP_INDEXED_ATTRIBUTES",
-    "ENV_OTLP_INDEX_ALL_ATTRIBUTES",
     "ENV_RETENTION_DAYS",
     "ENV_SERVER",
     "ENV_STORE",
     "ENV_UDP_LISTEN",
     "ConfigError",
-    "DaemonConfig",
     "DemoConfig",
-    "OtlpConfig",
-    "OtlpListen",
     "ServerConfig",
     "check_store_url",
     "default_ingest_workers",
     "parse_listen",
-    "resolve_daemon_config",
     "resolve_demo_config",
     "resolve_insights_interval",
-    "resolve_otlp_config",
     "resolve_server_config",
     "resolve_server_url",
 ]
@@ -461,214 +438,3 @@ def resolve_demo_config(
         if not template_path.is_file():
             raise ConfigError(f"{source}: no such file: {picked_template}")
     return DemoConfig(picked_rate, picked_duration, open_browser, template_path)
-
-
-# -- fluoroscope daemon ----------------------------------------------------------------
-
-ENV_DAEMON_SERVER: Final = "FLUOROSCOPE_DAEMON_SERVER"  # the server segments go to
-ENV_DAEMON_LISTEN: Final = "FLUOROSCOPE_DAEMON_LISTEN"  # UDP segments + TCP sampling proxy
-ENV_DAEMON_BUFFER_DIR: Final = "FLUOROSCOPE_DAEMON_BUFFER_DIR"  # where the spool spills
-ENV_DAEMON_BUFFER_MEMORY: Final = "FLUOROSCOPE_DAEMON_BUFFER_MEMORY"  # MiB held in memory
-ENV_DAEMON_BUFFER_DISK: Final = "FLUOROSCOPE_DAEMON_BUFFER_DISK"  # MiB of spool files (0: none)
-ENV_DAEMON_BATCH_SIZE: Final = "FLUOROSCOPE_DAEMON_BATCH_SIZE"  # documents per PutTraceSegments
-ENV_DAEMON_CONCURRENCY: Final = "FLUOROSCOPE_DAEMON_CONCURRENCY"  # requests in flight
-ENV_DAEMON_DRAIN_SECONDS: Final = "FLUOROSCOPE_DAEMON_DRAIN_SECONDS"  # sending on at a stop
-ENV_DAEMON_TOKEN: Final = "FLUOROSCOPE_DAEMON_TOKEN"  # bearer token for the server
-ENV_DAEMON_REGION: Final = "FLUOROSCOPE_DAEMON_REGION"  # SigV4 region (else AWS_REGION, ...)
-# SigV4 credentials: the standard AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
-
-DEFAULT_DAEMON_BUFFER_DIR: Final = "fluoroscope-daemon-buffer"
-DEFAULT_DAEMON_BUFFER_MEMORY: Final = 64
-DEFAULT_DAEMON_BUFFER_DISK: Final = 1024
-DEFAULT_DAEMON_BATCH_SIZE: Final = 50
-DEFAULT_DAEMON_CONCURRENCY: Final = 8
-DEFAULT_DAEMON_DRAIN_SECONDS: Final = 5.0
-DEFAULT_DAEMON_REGION: Final = "us-east-1"
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonConfig:
-    """Resolved settings of ``fluoroscope daemon`` (sizes in MiB)."""
-
-    server: str
-    host: str
-    port: int
-    buffer_dir: Path
-    buffer_memory: int
-    buffer_disk: int
-    batch_size: int
-    concurrency: int
-    drain_seconds: float
-    token: str | None
-    region: str
-    access_key: str | None
-    secret_key: str | None
-    session_token: str | None
-
-
-def resolve_daemon_config(
-    *,
-    server: str | None = None,
-    listen: str | None = None,
-    buffer_dir: str | None = None,
-    buffer_memory: int | None = None,
-    buffer_disk: int | None = None,
-    batch_size: int | None = None,
-    concurrency: int | None = None,
-    drain_seconds: float | None = None,
-    token: str | None = None,
-    region: str | None = None,
-    env: Mapping[str, str] | None = None,
-) -> DaemonConfig:
-    """Combine explicit arguments, the environment (default ``os.environ``) and defaults.
-    ``--server`` (or ``FLUOROSCOPE_DAEMON_SERVER``) is required; buffer memory is at least
-    1 MiB, disk 0 (memory only) or more, batch size 1-1000, concurrency 1-64, drain
-    seconds 0-300."""
-    env = os.environ if env is None else env
-    if server is None and not env.get(ENV_DAEMON_SERVER):
-        raise ConfigError(f"--server (or {ENV_DAEMON_SERVER}) is required: http://HOST:PORT")
-    server_url = resolve_server_url(
-        server if server is not None else env[ENV_DAEMON_SERVER], env={}
-    )
-    listen_value, listen_source = _pick(listen, env, ENV_DAEMON_LISTEN, DEFAULT_LISTEN)
-    host, port = parse_listen(
-        listen_value, "--listen" if listen_source == "argument" else listen_source
-    )
-    dir_value, _ = _pick(buffer_dir, env, ENV_DAEMON_BUFFER_DIR, DEFAULT_DAEMON_BUFFER_DIR)
-
-    def whole(value: int | None, name: str, flag: str, default: int, low: int, high: int) -> int:
-        source = flag
-        if value is None:
-            source = name if env.get(name) else flag
-            value = _env_int(env, name, default, "a whole number")
-        if not low <= value <= high:
-            raise ConfigError(f"{source}: must be {low} to {high}, got {value}")
-        return value
-
-    memory = whole(buffer_memory, ENV_DAEMON_BUFFER_MEMORY, "--buffer-memory",
-                   DEFAULT_DAEMON_BUFFER_MEMORY, 1, 1 << 20)  # fmt: skip
-    disk = whole(buffer_disk, ENV_DAEMON_BUFFER_DISK, "--buffer-disk",
-                 DEFAULT_DAEMON_BUFFER_DISK, 0, 1 << 24)  # fmt: skip
-    size = whole(batch_size, ENV_DAEMON_BATCH_SIZE, "--batch-size",
-                 DEFAULT_DAEMON_BATCH_SIZE, 1, 1000)  # fmt: skip
-    workers = whole(concurrency, ENV_DAEMON_CONCURRENCY, "--concurrency",
-                    DEFAULT_DAEMON_CONCURRENCY, 1, 64)  # fmt: skip
-    drain_source = "--drain-seconds"
-    if drain_seconds is None:
-        raw = env.get(ENV_DAEMON_DRAIN_SECONDS)
-        drain_source = ENV_DAEMON_DRAIN_SECONDS
-        try:
-            drain_seconds = float(raw) if raw else DEFAULT_DAEMON_DRAIN_SECONDS
-        except ValueError:
-            raise ConfigError(f"{ENV_DAEMON_DRAIN_SECONDS}: {raw!r} is not a number") from None
-    if not 0 <= drain_seconds <= 300:
-        raise ConfigError(f"{drain_source}: must be 0 to 300 seconds, got {drain_seconds:g}")
-    token_value = token if token is not None else env.get(ENV_DAEMON_TOKEN) or None
-    region_value = (
-        region
-        or env.get(ENV_DAEMON_REGION)
-        or env.get("AWS_REGION")
-        or env.get("AWS_DEFAULT_REGION")
-        or DEFAULT_DAEMON_REGION
-    )
-    return DaemonConfig(
-        server_url,
-        host,
-        port,
-        Path(dir_value).expanduser().resolve(),
-        memory,
-        disk,
-        size,
-        workers,
-        drain_seconds,
-        token_value,
-        region_value,
-        env.get("AWS_ACCESS_KEY_ID") or None,
-        env.get("AWS_SECRET_ACCESS_KEY") or None,
-        env.get("AWS_SESSION_TOKEN") or None,
-    )
-
-
-# -- OpenTelemetry in (OTLP/HTTP, OTLP/gRPC) --------------------------------------------
-
-ENV_OTLP_HTTP_LISTEN: Final = "FLUOROSCOPE_OTLP_HTTP_LISTEN"  # HOST:PORT or off
-ENV_OTLP_GRPC_LISTEN: Final = "FLUOROSCOPE_OTLP_GRPC_LISTEN"  # HOST:PORT or off
-ENV_OTLP_INDEXED_ATTRIBUTES: Final = "FLUOROSCOPE_OTLP_INDEXED_ATTRIBUTES"  # comma-separated
-ENV_OTLP_INDEX_ALL_ATTRIBUTES: Final = "FLUOROSCOPE_OTLP_INDEX_ALL_ATTRIBUTES"  # 1/0
-DEFAULT_OTLP_HTTP_LISTEN: Final = "127.0.0.1:4318"
-DEFAULT_OTLP_GRPC_LISTEN: Final = "127.0.0.1:4317"
-_OFF: Final = frozenset({"off", "none", "0", "false", "no"})
-
-
-@dataclass(frozen=True, slots=True)
-class OtlpListen:
-    """Where an OTLP listener binds; ``explicit`` when asked for (a flag or variable),
-    so that failing to bind it is an error, where the default's is only reported."""
-
-    host: str
-    port: int
-    explicit: bool
-
-
-@dataclass(frozen=True, slots=True)
-class OtlpConfig:
-    """Resolved OpenTelemetry settings of ``fluoroscope server``: the extra OTLP
-    listeners (None: off) and which span attributes become annotations (the awsxray
-    exporter's ``indexed_attributes`` and ``index_all_attributes``)."""
-
-    http: OtlpListen | None = None
-    grpc: OtlpListen | None = None
-    indexed_attributes: tuple[str, ...] = ()
-    index_all_attributes: bool = False
-
-
-def _otlp_listen(
-    argument: str | None, env: Mapping[str, str], name: str, flag: str, default: str
-) -> OtlpListen | None:
-    value, source = _pick(argument, env, name, default)
-    if value.strip().lower() in _OFF:
-        return None
-    host, port = parse_listen(value, flag if source == "argument" else source)
-    return OtlpListen(host, port, source != "default")
-
-
-def resolve_otlp_config(
-    *,
-    http_listen: str | None = None,
-    grpc_listen: str | None = None,
-    indexed_attributes: Sequence[str] | None = None,
-    index_all_attributes: bool | None = None,
-    credentials: bool = False,
-    insecure_no_auth: bool = False,
-    env: Mapping[str, str] | None = None,
-) -> OtlpConfig:
-    """Combine explicit arguments, the environment (default ``os.environ``) and
-    defaults. An OTLP address beyond loopback needs what ``--listen`` would need there:
-    ``credentials`` configured (then HTTP asks for them; gRPC for a Bearer API key), or
-    ``insecure_no_auth``."""
-    env = os.environ if env is None else env
-    http = _otlp_listen(
-        http_listen, env, ENV_OTLP_HTTP_LISTEN, "--otlp-http-listen", DEFAULT_OTLP_HTTP_LISTEN
-    )
-    grpc = _otlp_listen(
-        grpc_listen, env, ENV_OTLP_GRPC_LISTEN, "--otlp-grpc-listen", DEFAULT_OTLP_GRPC_LISTEN
-    )
-    for listener, flag in ((http, "--otlp-http-listen"), (grpc, "--otlp-grpc-listen")):
-        wide = listener is not None and not is_loopback(listener.host)
-        if wide and listener is not None and not credentials and not insecure_no_auth:
-            raise ConfigError(
-                f"{flag}: {listener.host or '*'}:{listener.port} is reachable beyond this "
-                "machine, so it needs credentials (--access-key/--api-key) or "
-                "--insecure-no-auth"
-            )
-    names, _ = _items(
-        indexed_attributes, env, ENV_OTLP_INDEXED_ATTRIBUTES, "--otlp-indexed-attribute"
-    )
-    if index_all_attributes is None:
-        raw = env.get(ENV_OTLP_INDEX_ALL_ATTRIBUTES, "").strip().lower()
-        if raw and raw not in _FALSE | _TRUE:
-            raise ConfigError(
-                f"{ENV_OTLP_INDEX_ALL_ATTRIBUTES}: expected 1/0, true/false, got {raw!r}"
-            )
-        index_all_attributes = raw in _TRUE
-    return OtlpConfig(http, grpc, tuple(names), index_all_attributes)
