@@ -52,7 +52,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -71,6 +71,7 @@ from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.readahead import ReadAhead, all_of
 from fluoroscope.ingest.receiver import UdpReceiver
 from fluoroscope.ingest.shards import shard_of
+from fluoroscope.ingest.translation import SHARE_OTLP_UP_TO, Translated, Translating
 from fluoroscope.ingest.worker import (
     ACK,
     ACK_FRAME,
@@ -105,71 +106,6 @@ Prepare = Callable[[list[list[tuple[str, pa.Table]]]], list[list[tuple[str, pa.T
 log = logging.getLogger("fluoroscope.ingest")
 
 
-@dataclass(frozen=True, slots=True)
-class Translated:
-    """An OTLP request's spans as a worker translated them: how many became valid
-    documents, spans rejected and why, and ``stored``, done once the valid documents are
-    stored (None when there are none); ``not_otlp`` when the body was no
-    ``ExportTraceServiceRequest`` (``reasons`` says why; nothing is stored)."""
-
-    documents: int
-    rejected: int
-    reasons: str
-    stored: Future[None] | None = None
-    not_otlp: bool = False
-
-
-@dataclass(slots=True)
-class _Translating:
-    """An OTLP request sent to ``parts`` workers: their answers added up, until the
-    last one completes ``future``. Guarded by the owner's lock, apart from
-    :meth:`finish` and :meth:`fail`."""
-
-    future: Future[Translated]
-    parts: int
-    documents: int = 0
-    rejected: int = 0
-    reasons: str = ""
-    not_otlp: bool = False
-    stored: list[Future[None]] = field(default_factory=list)
-
-    def add(
-        self, valid: int, rejected: int, reasons: str, stored: list[Future[None]], not_otlp: bool
-    ) -> bool:
-        """Add one worker's answer; True once every worker has answered."""
-        if not_otlp:
-            self.not_otlp, self.reasons = True, reasons
-        elif not self.not_otlp:
-            self.documents += valid
-            self.rejected += rejected
-            if reasons:
-                self.reasons = f"{self.reasons}\n{reasons}" if self.reasons else reasons
-            self.stored += stored
-        self.parts -= 1
-        return self.parts == 0
-
-    def finish(self) -> None:
-        """Complete the future with the answers (unless it already failed)."""
-        if self.future.done():
-            return
-        if self.not_otlp:  # every worker refuses the same bytes: nothing of it is stored
-            self.future.set_result(Translated(0, 0, self.reasons, not_otlp=True))
-            return
-        done = all_of(self.stored) if self.stored else None
-        self.future.set_result(Translated(self.documents, self.rejected, self.reasons, done))
-
-    def fail(self, error: BaseException) -> None:
-        """Fail the future (a worker translating the request stopped)."""
-        if not self.future.done():
-            self.future.set_exception(error)
-
-
-SHARE_OTLP_UP_TO: Final = 2
-"""Up to how many workers every worker is sent each OTLP request (:meth:`IngestProcess.
-translate`): each then parses the whole request (upb, ~0.6 us per span with the
-attribute view) and looks up every span's owner, where handing a document on costs its
-serialization being parsed again in its owner (~2 us); so sharing is the cheaper of the
-two for 2 workers (the default on 2 or more cores), handing on for many."""
 _RESPAWN_PAUSE: Final = 1.0
 _COALESCE: Final = 16  # batches inserted together at most
 _QUEUED_DATAGRAM_BYTES: Final = 16 * 1024 * 1024  # per worker, waiting for its pipe
@@ -288,7 +224,7 @@ class IngestProcess:
             count = len(self._shards)
             share = 1 < count <= self._share_otlp_up_to
             shards = self._shards if share else [self._shards[self._seq % count]]
-            pending = _Translating(future, len(shards))
+            pending = Translating(future, len(shards))
             head = OTLP_HEAD.pack(self._seq, 1 if share else 0)
             for shard in shards:
                 shard.translating[self._seq] = pending
@@ -563,7 +499,7 @@ class _Shard:
         self.outbox: queue.SimpleQueue[tuple[int, list[bytes]] | None] = queue.SimpleQueue()
         self.queued = 0  # bytes of datagrams in the outbox
         self.waiting: dict[int, tuple[Future[None], int]] = {}  # seq -> (future, bytes)
-        self.translating: dict[int, _Translating] = {}  # seq -> OTLP translation
+        self.translating: dict[int, Translating] = {}  # seq -> OTLP translation
         self.round_error: BaseException | None = None
         self.after_ack = False
         self.fed = False  # given documents since its last batch (guarded by the lock)
