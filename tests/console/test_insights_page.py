@@ -76,13 +76,18 @@ def page(browser: Browser, insights_server: ServerProcess) -> Iterator[Page]:
 
 
 def _card(page: Page, state: str) -> Any:
-    """The insight card in ``state``, reloading the page until the server shows it."""
+    """The insight card in ``state``, reloading the page until the server shows it and
+    the groups' states of a finished evaluation pass (a pass stores an insight as it
+    evaluates its group, and publishes the groups' states once every group is done;
+    until the first pass ends the page says so)."""
     card = page.locator(f'article.insight[data-state="{state}"]')
+    rows = page.locator("#insight-group-states tr[data-group]")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         page.goto("/#/insights?range=3h")
         page.locator("#insight-list > *").first.wait_for()
-        if card.count():
+        page.locator("#insight-groups > *").first.wait_for()
+        if card.count() and rows.count():
             return card
         page.wait_for_timeout(500)
     raise AssertionError(f"no {state} insight shown: {page.locator('#view').inner_text()}")
