@@ -17,6 +17,8 @@ from __future__ import annotations
 import zlib
 from typing import Final
 
+from fluoroscope.model.ids import xray_trace_id
+
 __all__ = ["shard_of", "span_shard", "trace_id_of"]
 
 _KEY: Final = b'"trace_id"'
@@ -35,8 +37,7 @@ def span_shard(trace_id: bytes, shards: int) -> int:
     exactly one worker refuses such a span."""
     if shards <= 1 or len(trace_id) != 16 or trace_id == _ZERO_TRACE:
         return 0
-    text = trace_id.hex()
-    return zlib.crc32(f"1-{text[:8]}-{text[8:]}".encode()) % shards
+    return zlib.crc32(xray_trace_id(trace_id).encode()) % shards
 
 
 def trace_id_of(body: bytes) -> bytes:

@@ -21,6 +21,7 @@ __all__ = [
     "new_trace_id",
     "normalize_trace_id",
     "trace_epoch",
+    "xray_trace_id",
 ]
 
 TRACE_ID_RE = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
@@ -62,3 +63,10 @@ def new_trace_id(now: float | None = None) -> str:
 def new_entity_id() -> str:
     """A fresh random 64-bit id as 16 lowercase hex digits."""
     return os.urandom(8).hex()
+
+
+def xray_trace_id(raw: bytes) -> str:
+    """A 16-byte trace id (OpenTelemetry's, as raw bytes) in X-Ray's form,
+    ``1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy``."""
+    text = raw.hex()
+    return f"1-{text[:8]}-{text[8:]}"

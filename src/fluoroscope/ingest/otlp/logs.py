@@ -21,12 +21,8 @@ from typing import Any, Final
 
 import orjson
 
-from fluoroscope.ingest.otlp.translate import (
-    Translation,
-    any_value,
-    attribute_dict,
-    xray_trace_id,
-)
+from fluoroscope.ingest.otlp.translate import Translation, any_value, attribute_dict
+from fluoroscope.model.ids import xray_trace_id
 
 __all__ = ["MAX_LINE_BYTES", "LogBatch", "log_batches"]
 

@@ -50,6 +50,7 @@ from fluoroscope.ingest.otlp.blocks import (
 from fluoroscope.ingest.otlp.options import TranslateOptions
 from fluoroscope.ingest.otlp.wire import SpanAttributes, any_value, attribute_dict
 from fluoroscope.model.documents import MAX_NAME_LENGTH
+from fluoroscope.model.ids import xray_trace_id
 
 __all__ = [
     "TranslateOptions",
@@ -57,7 +58,6 @@ __all__ = [
     "Translator",
     "any_value",
     "attribute_dict",
-    "xray_trace_id",
 ]
 
 INTERNAL: Final = 1
@@ -110,12 +110,6 @@ class Translation:
         hidden = self.rejected - len(self.errors)
         more = f" (and {hidden} more)" if hidden > 0 else ""
         return f"{self.rejected} {self.what}(s) rejected: " + "; ".join(self.errors) + more
-
-
-def xray_trace_id(raw: bytes) -> str:
-    """A 16-byte trace id in X-Ray's form, ``1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy``."""
-    text = raw.hex()
-    return f"1-{text[:8]}-{text[8:]}"
 
 
 def _segment_name(name: str) -> str:
