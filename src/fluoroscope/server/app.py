@@ -186,21 +186,23 @@ async def put_trace_segments(
             size += sum(len(raw) for _, raw in spans)
             unprocessed += refusals
             continue
-        error = verdicts[outcome] if isinstance(outcome, int) else outcome
-        if error is not None:
-            unprocessed.append(
-                {
-                    "Id": error.doc_id or _guess_id(documents[index]),
-                    "ErrorCode": error.code,
-                    "Message": error.message,
-                }
-            )
-            refused[f"http_invalid_{refusal_reason(error.code)}"] += 1
-            continue
-        assert isinstance(outcome, int)
-        raw = raws[outcome]
-        valid.append((parsed[outcome]["trace_id"], raw))
-        size += len(raw)
+        if isinstance(outcome, int):
+            error = verdicts[outcome]
+            if error is None:
+                raw = raws[outcome]
+                valid.append((parsed[outcome]["trace_id"], raw))
+                size += len(raw)
+                continue
+        else:
+            error = outcome
+        unprocessed.append(
+            {
+                "Id": error.doc_id or _guess_id(documents[index]),
+                "ErrorCode": error.code,
+                "Message": error.message,
+            }
+        )
+        refused[f"http_invalid_{refusal_reason(error.code)}"] += 1
     state.pipeline.count({"http_received": len(documents), **refused})
     if valid:
         try:
