@@ -112,16 +112,8 @@ class StreamTimes:
         names = ("g", "s", "t_min", "t_max", "i_max", "b_count", "b_sum")
         columns = [found.column(name).to_pylist() for name in names]
         with self._lock:
-            for group, stream, first, last, ingested, events, size in zip(*columns, strict=True):
-                known = self._gathered.get((group, stream))
-                if known is None:
-                    self._gathered[(group, stream)] = [first, last, ingested, events, size]
-                else:
-                    known[0] = min(known[0], first)
-                    known[1] = max(known[1], last)
-                    known[2] = max(known[2], ingested)
-                    known[3] += events
-                    known[4] += size
+            for group, stream, *value in zip(*columns, strict=True):
+                _merge(self._gathered, (group, stream), value)
             self._through = max(self._through, through)
             due = self._clock() - self._written >= FLUSH_SECONDS
         if due:
@@ -146,11 +138,7 @@ class StreamTimes:
             except StoreError:
                 with self._lock:  # back, merged with what gathered meanwhile
                     for key, value in gathered.items():
-                        known = self._gathered.get(key)
-                        self._gathered[key] = value if known is None else [
-                            min(known[0], value[0]), max(known[1], value[1]),
-                            max(known[2], value[2]), known[3] + value[3], known[4] + value[4],
-                        ]  # fmt: skip
+                        _merge(self._gathered, key, value)
                 raise
 
     def forget(self, group: str, stream: str | None = None) -> None:
@@ -192,6 +180,22 @@ class StreamTimes:
                 {"s": through},
             )
         self._recovered = True
+
+
+def _merge(
+    gathered: dict[tuple[str, str], list[int]], key: tuple[str, str], value: list[int]
+) -> None:
+    """Add one stream's aggregates ``value`` ([first ms, last ms, last ingestion ms,
+    events, bytes]) to ``gathered`` (``value`` may become its entry)."""
+    known = gathered.get(key)
+    if known is None:
+        gathered[key] = value
+        return
+    known[0] = min(known[0], value[0])
+    known[1] = max(known[1], value[1])
+    known[2] = max(known[2], value[2])
+    known[3] += value[3]
+    known[4] += value[4]
 
 
 def _table(gathered: dict[tuple[str, str], list[int]], through: int) -> pa.Table:
