@@ -23,6 +23,9 @@ from tests.support import free_port, start_server, wait_for
 
 def _server(*args: str, port: int | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
+    # OTLP's own default ports may be held by another server on this machine: its warning
+    # would be a second line
+    env["FLUOROSCOPE_OTLP_HTTP_LISTEN"] = env["FLUOROSCOPE_OTLP_GRPC_LISTEN"] = "off"
     return subprocess.run(
         [sys.executable, "-m", "fluoroscope", "server", "--listen",
          f"127.0.0.1:{port or free_port()}", *args],
@@ -126,8 +129,9 @@ def test_a_udp_port_in_use(tmp_path: Path) -> None:
 
 def test_a_store_url_nothing_answers_at(tmp_path: Path) -> None:
     port = free_port()
+    listen = wait_for(lambda: (p := free_port()) != port and p)  # else it answers itself
     url = f"clickhouse://user:secret@127.0.0.1:{port}/traces"
-    line = _one_line(_server("--data-dir", str(tmp_path), "--store", url))
+    line = _one_line(_server("--data-dir", str(tmp_path), "--store", url, port=listen))
     assert f"cannot reach ClickHouse at 127.0.0.1:{port} (Connection refused)" in line
     assert "secret" not in line
     assert not (tmp_path / "server.pid").exists()  # the embedded store's dir is not used
@@ -140,3 +144,55 @@ def test_a_started_server_writes_its_pid(tmp_path: Path) -> None:
         assert pid == str(server.process.pid)
     finally:
         server.stop()
+
+
+def test_port_zero_listens_on_one_free_port_and_announces_it(tmp_path: Path) -> None:
+    """``--listen 127.0.0.1:0`` picks one port free for both HTTP and UDP (as a daemon
+    address has one port) and announces that port, not 0; both protocols answer there."""
+    import json
+    import re
+    import signal
+    import threading
+
+    import boto3
+    from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
+    from aws_xray_sdk.core.models.segment import Segment
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUOROSCOPE_")}
+    env["FLUOROSCOPE_OTLP_HTTP_LISTEN"] = env["FLUOROSCOPE_OTLP_GRPC_LISTEN"] = "off"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fluoroscope", "server", "--listen", "127.0.0.1:0",
+         "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    announced = re.compile(
+        r"listening on udp://127\.0\.0\.1:(\d+) \(segments\) and http://127\.0\.0\.1:(\d+) "
+    )
+    try:
+        found = wait_for(lambda: next(filter(None, map(announced.search, lines)), None), 60)
+        udp_port, http_port = int(found[1]), int(found[2])
+        assert udp_port == http_port != 0, lines
+        assert f"Console: http://127.0.0.1:{http_port}/\n" in "".join(lines)
+        segment = Segment("port-zero")
+        segment.close()
+        emitter = UDPEmitter(f"127.0.0.1:{udp_port}")
+        emitter.send_entity(segment)
+        emitter._socket.close()  # the SDK never closes its socket
+        client = boto3.client(
+            "xray", endpoint_url=f"http://127.0.0.1:{http_port}", region_name="us-east-1",
+            aws_access_key_id="test", aws_secret_access_key="test",
+        )  # fmt: skip
+        stored = wait_for(
+            lambda: client.batch_get_traces(TraceIds=[segment.trace_id])["Traces"], 30
+        )
+        assert json.loads(stored[0]["Segments"][0]["Document"])["name"] == "port-zero"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        reader.join(10)  # the pipe ends with the process
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == 0, "".join(lines)

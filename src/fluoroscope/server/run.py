@@ -25,7 +25,7 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 
@@ -77,19 +77,31 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
 
 
+_SHARED_PORT_TRIES: Final = 50  # ports 0: tries at one port free for both TCP and UDP
+
+
 def _bind(host: str, port: int, udp: tuple[str, int]) -> tuple[socket.socket, socket.socket]:
     """The TCP (HTTP) and UDP (segments) sockets, bound; StartupError naming the
-    address and protocol that cannot be bound."""
-    try:
-        tcp_sock = _tcp_socket(host, port)
-    except OSError as exc:
-        raise StartupError(_bind_failure(f"{_address(host, port)} (HTTP)", exc)) from exc
-    try:
-        udp_sock = open_udp_socket(*udp)
-    except OSError as exc:
-        tcp_sock.close()
-        raise StartupError(_bind_failure(f"{_address(*udp)} (UDP segments)", exc)) from exc
-    return tcp_sock, udp_sock
+    address and protocol that cannot be bound. Port 0 for both (UDP follows ``--listen``
+    unless told otherwise) picks one port free for both, as a daemon address has one."""
+    shared = port == 0 and udp[1] == 0
+    tries = _SHARED_PORT_TRIES if shared else 1
+    for attempt in range(1, tries + 1):
+        try:
+            tcp_sock = _tcp_socket(host, port)
+        except OSError as exc:
+            raise StartupError(_bind_failure(f"{_address(host, port)} (HTTP)", exc)) from exc
+        where = (udp[0], int(tcp_sock.getsockname()[1])) if shared else udp
+        try:
+            udp_sock = open_udp_socket(*where)
+        except OSError as exc:
+            tcp_sock.close()
+            if attempt < tries and exc.errno == errno.EADDRINUSE:
+                continue  # the port the kernel chose for TCP is taken for UDP: another
+            failure = _bind_failure(f"{_address(*where)} (UDP segments)", exc)
+            raise StartupError(failure) from exc
+        return tcp_sock, udp_sock
+    raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
 
 
 def _bind_failure(where: str, exc: OSError) -> str:
@@ -366,6 +378,8 @@ def serve(
     lock = claim_data_dir(data_dir) if embedded else None
     try:
         tcp_sock, udp_sock = _bind(host, port, udp)
+        port = int(tcp_sock.getsockname()[1])  # the ports bound, when 0 asked for any
+        udp = (udp[0], int(udp_sock.getsockname()[1]))
         try:
             otlp_sock = _otlp_http_socket(otlp_http)
         except BaseException:
