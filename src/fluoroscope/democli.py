@@ -94,7 +94,8 @@ def demo(
         if config.host == "::"
         else config.host
     )
-    base = f"http://{f'[{host}]' if ':' in host else host}:{config.port}"
+    port = config.port or _free_port(host)  # 0: any port free for TCP and UDP
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     server: subprocess.Popen[str] | None = None
     sample: DemoApp | None = None
     log = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
@@ -102,11 +103,11 @@ def demo(
         if _server_answers(base):
             console.print(f"Using the Fluoroscope server already running at {base}")
         else:
-            server = _start_server(config.host, config.port, config.data_dir, base, stop, console)
+            server = _start_server(config.host, port, config.data_dir, base, stop, console)
         if stop.is_set():
             return
         try:
-            sample = DemoApp(f"{host}:{config.port}", log=log, template=settings.template)
+            sample = DemoApp(f"{host}:{port}", log=log, template=settings.template)
         except ValueError as exc:  # the template's switches
             fail(str(exc))
         with console.status("Starting the sample app: API Gateway, Lambda, DynamoDB, S3 …"):
@@ -186,6 +187,27 @@ def _server_answers(base: str) -> bool:
         return exc.code == 403 and exc.headers.get("x-amzn-ErrorType") is not None
     except (OSError, ValueError):
         return False
+
+
+def _free_port(host: str) -> int:
+    """A port of ``host`` free for both TCP (the API) and UDP (segments) right now."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind((host, 0))
+            except OSError as exc:
+                fail(f"cannot listen on {host}: {exc.strerror or exc}")
+            port = int(tcp.getsockname()[1])
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+        return port
+    fail(f"no port of {host} is free for both TCP and UDP")
 
 
 def _start_server(

@@ -231,3 +231,17 @@ def test_a_killed_demo_leaves_no_server_behind(tmp_path: Path) -> None:
         assert service_edges(server.xray())
     finally:
         server.stop()
+
+
+def test_port_zero_runs_the_demo_on_a_free_port(tmp_path: Path) -> None:
+    """``--listen 127.0.0.1:0``: the demo picks a port free for HTTP and UDP, starts its
+    server there and says where, and the app's traces reach it."""
+    proc = _run_demo(0, tmp_path / "data", "--duration", "3")
+    out = _finish(proc)
+    assert proc.returncode == 0, out
+    _check_messages(out, duration=3)
+    started = re.search(r"Started the Fluoroscope server on 127\.0\.0\.1:(\d+) ", out)
+    assert started and int(started[1]) != 0, out
+    assert f"Console:     http://127.0.0.1:{started[1]}/" in out, out
+    stored = re.search(r"Stopped\. Stored (\d+) documents", out)
+    assert stored and int(stored[1]) > 0, out
