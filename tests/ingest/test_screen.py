@@ -250,3 +250,22 @@ def test_same_verdicts_and_documents_as_today_for_mixed_batches(
 ) -> None:
     raws, now, max_age = batch
     _assert_same(raws, now, max_age)
+
+
+def test_the_next_hour_s_schema_is_built_before_it_is_needed() -> None:
+    """The schema's bounds move by whole hours; ten minutes before they do, the next
+    schema is built beside the callers (no batch waits ~0.1 s for it), then used."""
+    from fluoroscope.ingest import screen
+    from tests.support import wait_for
+
+    before = 3600.0 * 527_000 - MAX_FUTURE_SECONDS - 300  # the upper bound moves in 300 s
+    after = before + 301
+    later = screen._cells(after, RETENTION)
+    assert later != screen._cells(before, RETENTION)
+    assert later not in screen._built
+    check_batch([{}], [b"{}"], now=before, max_age=RETENTION)
+    built = wait_for(lambda: screen._built.get(later), timeout=30)
+    doc = _entity(after + MAX_FUTURE_SECONDS, "0123456789abcdef", trace_id=TRACE)
+    doc["end_time"] = doc["start_time"] + 1
+    assert _assert_same([orjson.dumps(doc)], after, RETENTION) == [doc]  # the new bound
+    assert screen._built.get(later) is built  # used, not built again

@@ -18,13 +18,15 @@ and messages are today's by construction, and a good document costs one decoder 
 (measured in ``benchmarks/ingest_cpu.py``; decoding a batch as one JSON array measured
 slower: the array of every document's structs outgrows the caches).
 
-Pure and thread-safe; the schema types are built per hour of the clock and cached.
+Thread-safe. The schema's time bounds move with the clock by whole hours: the schema of
+the next bounds is built in a thread of its own ten minutes before they apply, so no
+caller stalls for it.
 """
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final, Literal
 
@@ -112,8 +114,7 @@ def _start_type(low: float, high: float) -> Any:
     return Annotated[float, lower, upper]  # msgspec merges the two
 
 
-@functools.lru_cache(maxsize=4)
-def _decoder(low_cell: float, high_cell: float) -> Callable[[bytes], Any]:
+def _build(low_cell: float, high_cell: float) -> Callable[[bytes], Any]:
     """The decoder of one document's JSON text against the schema, for start times from
     ``low_cell`` to ``high_cell`` (multiples of the grid); it raises
     :class:`msgspec.DecodeError` for what the schema does not accept."""
@@ -144,13 +145,62 @@ def _decoder(low_cell: float, high_cell: float) -> Callable[[bytes], Any]:
     return msgspec.json.Decoder(document).decode
 
 
-def _decoder_at(now: float, max_age: float | None) -> Callable[[bytes], Any]:
+_AHEAD: Final = 600.0  # seconds: the next bounds' decoder is built this long before use
+_KEPT: Final = 4  # decoders kept (callers may pass any ``now`` and ``max_age``)
+_built: dict[tuple[float, float], Callable[[bytes], Any]] = {}
+_building: set[tuple[float, float]] = set()
+_lock = threading.Lock()
+
+
+def _cells(now: float, max_age: float | None) -> tuple[float, float]:
+    """The start-time bounds at ``now``, rounded inward to the grid (low up, high down):
+    only ever stricter than the exact bounds, and one schema serves up to an hour."""
     low = -math.inf if max_age is None else now - max_age
     high = now + MAX_FUTURE_SECONDS
-    # rounded inward to the grid (low up, high down): only ever stricter than the exact
-    # bounds, and one schema serves an hour (building one takes ~0.1 s)
     low_cell = math.ceil(low / _GRID) * _GRID if low > -math.inf else -math.inf
-    return _decoder(low_cell, math.floor(high / _GRID) * _GRID)
+    return low_cell, math.floor(high / _GRID) * _GRID
+
+
+def _keep(cells: tuple[float, float], decode: Callable[[bytes], Any]) -> None:
+    with _lock:
+        _built[cells] = decode
+        while len(_built) > _KEPT:  # the oldest first
+            del _built[next(iter(_built))]
+
+
+def _decoder(cells: tuple[float, float]) -> Callable[[bytes], Any]:
+    """The decoder for ``cells``, built now if it is not built yet."""
+    decode = _built.get(cells)
+    if decode is None:
+        decode = _build(*cells)
+        _keep(cells, decode)
+    return decode
+
+
+def _prepare(cells: tuple[float, float]) -> None:
+    """Build the decoder for ``cells`` once, in a thread of its own: building one takes
+    ~0.1 s of CPU, which a worker would otherwise spend when the bounds move."""
+    with _lock:
+        if cells in _built or cells in _building:
+            return
+        _building.add(cells)
+
+    def build() -> None:
+        try:
+            _keep(cells, _build(*cells))
+        finally:
+            with _lock:
+                _building.discard(cells)
+
+    threading.Thread(target=build, name="fluoroscope-schema", daemon=True).start()
+
+
+def _decoder_at(now: float, max_age: float | None) -> Callable[[bytes], Any]:
+    cells = _cells(now, max_age)
+    ahead = _cells(now + _AHEAD, max_age)
+    if ahead != cells and ahead not in _built:
+        _prepare(ahead)
+    return _decoder(cells)
 
 
 def check_batch(
