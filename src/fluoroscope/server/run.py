@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import faulthandler
 import logging
 import os
 import signal
@@ -394,6 +395,7 @@ def serve(
             if otlp_sock is not None:
                 otlp_sock.close()
             raise
+        faulthandler.enable()  # a crash in native code (the engine) prints every thread's stack
         tune_gc()
         try:
             run(
