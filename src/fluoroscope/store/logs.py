@@ -355,6 +355,20 @@ class LogStore:
                 raise LogStreamNotFound(name)
         return found
 
+    def cached_stream(self, group: str, name: str) -> LogGroup | None:
+        """:meth:`check_stream`'s group when the cache answers at once: loaded, not
+        being changed right now (its lock free), holding the stream. None otherwise
+        (then :meth:`check_stream` answers, or raises its precise error). Never blocks
+        and never reaches the engine, so an event loop may call it."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._groups is None or (group, name) not in self._streams:
+                return None
+            return self._groups.get(group)
+        finally:
+            self._lock.release()
+
     def delete_stream(self, group: str, name: str) -> None:
         """Delete the stream and its events; raises LogGroupNotFound, LogStreamNotFound."""
         with self._lock:
