@@ -44,6 +44,27 @@ instead of two of 7-8k: server CPU 19.1 -> 13.4 and 21.2 -> 16.0 us/event, but
 events/s down from 59k to 37k and 26k to 22k, the inserter idle while the callers
 come back).
 
+Why one cohort stays one (a trace of the writer's steps during the API benchmark, 16
+clients): a cohort's 16 calls reach :meth:`submit` within ~3 ms of each other, ~25 ms
+after their answers; its encoding then takes ~25-35 ms and its insert ~35 ms: ~90 ms a
+cycle, ~170k events/s while nothing else runs. When one call came back after the
+linger (the machine busy for a moment), the reader took the calls already there, the
+others arrived during that insert, and gathering "as many as the last insert
+answered" found them already queued each time: two cohorts of ~8,000 inserted in turn
+for good, twice the inserts per event (the slow runs' ~9.9k events per insert). The
+target now adds the events queued when the insert answered, so the two halves join
+up at the next insert, and a burst under way past the linger is waited for. The
+stream times' once-a-second insert ran between an insert and its answers; it now
+runs after them, while the callers send their next calls. Interleaved with the code
+before (``benchmarks/logs_api.py``'s ``measure``, 16 clients, 4 runs each, load
+5.5-7.7): events per insert 11.5-14.7k -> 14.1-15.0k, server CPU 9.7-13.2 -> 9.0-11.3
+us/event (Python threads 4.6-6.1 -> 3.8-4.8), stored 32-61k -> 59-67k events/s, a
+call's answer p50 138-187 -> 121-162 ms, p99 868-1,466 -> 783-931 ms (at that load,
+the machine's run queue). Tried and not kept: extracting half of a large insert's
+rows in a helper thread (Arrow's kernels release the GIL): no shorter at load 4-5,
+where the other core is taken, and ~10 % more CPU (each half compiles every
+expression).
+
 Why the API benchmark was twice seen at 1-4k events/s with the server idle at load
 43: no lost wakeup here (only the reader waits on the condition, every state it waits
 on changes under the lock with a notify, and each wait is bounded by a state change
