@@ -134,6 +134,24 @@ the ones the load disturbs least):
   ms per insert of 1,000 events, ~55 ms of 12,000: inserts of 9-14k events, two
   cohorts of the 16k in flight), its merges 2.6; with the clients' 2.1 that is ~12
   us/event, ~165k/s on two idle cores.
+* Issue-17 round 4 (writer cohorts, extraction): a trace of the writer's steps showed
+  the slow runs' cause - a call coming back past the linger split the 16 callers into
+  two cohorts of ~8,000, inserted in turn for good - now healed at the next insert
+  (ingest/logwriter.py); the stream times' insert moved after the answers; the
+  platform kind and W3C reshaping run only on the rows that need them (extraction
+  37.2 -> 30.0 ms per 16,000 lines); a cached stream is checked on the event loop.
+  ``measure`` interleaved with the code before, 16 clients, 7 runs each (load 2.9-7.7,
+  never idle): events per insert 7.7-14.7k -> 13.5-15.0k, server CPU 9.7-14.2 -> 9.0-13.1
+  us/event (Python threads 4.6-6.4 -> 3.8-5.5), stored 32-79k -> 47-67k events/s, a
+  call's answer p50 121-210 -> 121-168 ms, p99 764-1,466 -> 783-1,230 ms. The p99 is
+  the engine: a 16,000-event insert usually takes 35-50 ms, but about once a second
+  under this load 150-480 ms (its statement lock not waited on: the engine itself),
+  and every caller waits for it. ``--seconds 8 --clients 16`` after (load 3.5-6.6):
+  90,707 / 77,914 / 54,877 / 47,529 / 28,827 events/s, zero loss, references
+  401k / 526k / 329k / 299k / 229k (ratios 0.23 / 0.15 / 0.17 / 0.16 / 0.13), server
+  9.7 / 10.0 / 11.3 / 12.0 / 12.6 us/event, 14.9k / 15.2k / 14.8k / 13.8k / 13.8k
+  events per insert, p50 120 / 122 / 135 / 151 / 319 ms, p99 700 / 587 / 1,027 /
+  1,136 / 1,416 ms.
   At ``--events 10000000 --api-seconds 0`` (load 10-12): one trace's lines p50 36.7
   ms, p99 314 ms wall, CPU p50 14.2 ms, p99 20.4 ms: the wall clock is the machine's
   run queue (the CPU of a lookup is steady: 13.5 ms p50 on 1M events interleaved with

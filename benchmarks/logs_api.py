@@ -77,9 +77,19 @@ def _line(i: int) -> str:
     return text + " " * max(0, 200 - len(text))
 
 
-def _phase(url: str, group: str, clients: int, batch: int, seconds: float, old: bool) -> int:
-    """Events sent in ``seconds`` by ``clients`` threads (each on its own stream)."""
+def _phase(
+    url: str,
+    group: str,
+    clients: int,
+    batch: int,
+    seconds: float,
+    old: bool,
+    latencies: list[float] | None = None,
+) -> int:
+    """Events sent in ``seconds`` by ``clients`` threads (each on its own stream);
+    each call's seconds from its request to its answer go to ``latencies``."""
     sent = [0] * clients
+    spent: list[list[float]] = [[] for _ in range(clients)]
     host, port = url.removeprefix("http://").rsplit(":", 1)
     # each client's lines for _POOL calls, made beforehand and sent in turn: building
     # ~200-byte lines and their JSON (stdlib) per call cost this process 5-8 us/event,
@@ -106,9 +116,11 @@ def _phase(url: str, group: str, clients: int, batch: int, seconds: float, old: 
                     "logEvents": [{"timestamp": now, "message": m}
                                   for m in lines[(n // batch) % _POOL]],
                 })  # fmt: skip
+                began = time.perf_counter()
                 connection.request("POST", "/", body=body, headers=headers)
                 response = connection.getresponse()
                 answer = orjson.loads(response.read())
+                spent[index].append(time.perf_counter() - began)
                 if response.status != 200:
                     raise RuntimeError(f"PutLogEvents: {response.status} {answer}")
                 rejected = answer.get("rejectedLogEventsInfo", {})
@@ -124,6 +136,8 @@ def _phase(url: str, group: str, clients: int, batch: int, seconds: float, old: 
         thread.start()
     for thread in threads:
         thread.join()
+    if latencies is not None:
+        latencies.extend(t for times in spent for t in times)
     return sum(sent)
 
 
@@ -200,8 +214,9 @@ def measure(
     ``detail``, when given, receives what the stored phase cost: ``threads``, the
     server's CPU us per event stored by thread kind (all, kernel: :func:`thread_cpu`),
     and ``inserts``, ``per_insert`` (events stored per insert) from the log writer's
-    counters in ``/api/status``, and ``client``: this process's own CPU us per event
-    (the clients share the machine's cores with the server) in each phase."""
+    counters in ``/api/status``, ``client``: this process's own CPU us per event
+    (the clients share the machine's cores with the server) in each phase, and
+    ``latency``: the stored phase's calls' seconds from request to answer (p50, p99)."""
     port = _port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
@@ -224,8 +239,10 @@ def measure(
                 _call(http, "CreateLogGroup", {"logGroupName": "/bench/api"})
             threads, writer = thread_cpu(server.pid), _writer(url)
             started, cpu, mine = time.monotonic(), server_cpu(server.pid), _cpu()
-            sent = _phase(url, "/bench/api", clients, batch, seconds, old=False)
-            stored_rate = sent / (time.monotonic() - started)
+            latencies: list[float] = []
+            sent = _phase(url, "/bench/api", clients, batch, seconds, False, latencies)
+            elapsed = time.monotonic() - started
+            stored_rate = sent / elapsed
             stored_cpu = (server_cpu(server.pid) - cpu) / max(sent, 1) * 1e6
             client_cpu = (_cpu() - mine) / max(sent, 1) * 1e6
             if detail is not None:
@@ -239,6 +256,12 @@ def measure(
                 detail["inserts"] = inserts
                 events = written["stored_events"] - writer["stored_events"]
                 detail["per_insert"] = events / max(inserts, 1)
+                detail["inserts_per_second"] = inserts / elapsed
+                latencies.sort()
+                detail["latency"] = tuple(
+                    latencies[min(int(q * len(latencies)), len(latencies) - 1)] if latencies
+                    else 0.0 for q in (0.5, 0.99)
+                )  # fmt: skip
             started, cpu, mine = time.monotonic(), server_cpu(server.pid), _cpu()
             checked = _phase(url, "/bench/api", clients, batch, seconds, old=True)
             reference = checked / (time.monotonic() - started)
@@ -350,8 +373,11 @@ def show_threads(detail: dict[str, Any]) -> str:
         for kind, (total, kernel) in sorted(detail["threads"].items(), key=lambda kv: -kv[1][0])
     )
     client = detail.get("client", (0.0, 0.0))
+    p50, p99 = detail["latency"]
     return (f"server CPU by thread, us/event stored: {parts}; {detail['inserts']} inserts "
-            f"of {detail['per_insert']:,.0f} events on average; the clients' own CPU "
+            f"({detail['inserts_per_second']:.1f}/s) of {detail['per_insert']:,.0f} events "
+            f"on average; a call's answer p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; "
+            "the clients' own CPU "
             f"(this process) {client[0]:.2f} us/event stored, {client[1]:.2f} in the "
             "reference")  # fmt: skip
 

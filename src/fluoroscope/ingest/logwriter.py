@@ -12,7 +12,11 @@ runs the reader does not take (a table it read would wait for the insert anyway)
 ``max_insert_events`` have gathered, so every call arriving during an insert joins the
 next one; when an insert has just ended (less than ``linger_seconds`` ago) the reader
 waits up to ``linger_seconds`` for ``linger_events`` events to gather - by default as
-many as that insert answered, since the callers it answered are the ones coming back.
+many as that insert answered plus those already queued when it answered them: the
+callers it answered are the ones coming back, and a cohort split by a late call joins
+up again at the next insert. Past ``linger_seconds`` it still waits while calls keep
+arriving (a cohort's calls come in a burst, each within ``burst_seconds`` of the one
+before), up to :data:`BURST_CAP` lingers after the insert.
 
 Each insert costs the engine a part in three tables (the event table and the two
 views that fill from it, ``log_index`` and ``log_requests``; the stream times were a
@@ -39,6 +43,27 @@ and lingering for every caller in flight (one cohort of 9-13k events per insert
 instead of two of 7-8k: server CPU 19.1 -> 13.4 and 21.2 -> 16.0 us/event, but
 events/s down from 59k to 37k and 26k to 22k, the inserter idle while the callers
 come back).
+
+Why one cohort stays one (a trace of the writer's steps during the API benchmark, 16
+clients): a cohort's 16 calls reach :meth:`submit` within ~3 ms of each other, ~25 ms
+after their answers; its encoding then takes ~25-35 ms and its insert ~35 ms: ~90 ms a
+cycle, ~170k events/s while nothing else runs. When one call came back after the
+linger (the machine busy for a moment), the reader took the calls already there, the
+others arrived during that insert, and gathering "as many as the last insert
+answered" found them already queued each time: two cohorts of ~8,000 inserted in turn
+for good, twice the inserts per event (the slow runs' ~9.9k events per insert). The
+target now adds the events queued when the insert answered, so the two halves join
+up at the next insert, and a burst under way past the linger is waited for. The
+stream times' once-a-second insert ran between an insert and its answers; it now
+runs after them, while the callers send their next calls. Interleaved with the code
+before (``benchmarks/logs_api.py``'s ``measure``, 16 clients, 4 runs each, load
+5.5-7.7): events per insert 11.5-14.7k -> 14.1-15.0k, server CPU 9.7-13.2 -> 9.0-11.3
+us/event (Python threads 4.6-6.1 -> 3.8-4.8), stored 32-61k -> 59-67k events/s, a
+call's answer p50 138-187 -> 121-162 ms, p99 868-1,466 -> 783-931 ms (at that load,
+the machine's run queue). Tried and not kept: extracting half of a large insert's
+rows in a helper thread (Arrow's kernels release the GIL): no shorter at load 4-5,
+where the other core is taken, and ~10 % more CPU (each half compiles every
+expression).
 
 Why the API benchmark was twice seen at 1-4k events/s with the server idle at load
 43: no lost wakeup here (only the reader waits on the condition, every state it waits
@@ -90,6 +115,8 @@ __all__ = ["EVENT_OVERHEAD", "LogWriter", "WriterStats", "batch_size", "encode"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
+BURST_CAP: Final = 4
+"""Longest the reader gathers after an insert, in lingers, while calls keep arriving."""
 EVENT_OVERHEAD: Final = 26  # bytes PutLogEvents counts per event beside its message
 _MS: Final = pa.timestamp("ms", tz="UTC")
 
@@ -191,7 +218,8 @@ class LogWriter:
     ``max_insert_events``: the most events one insert takes (whole batches; a single
     larger batch is still inserted alone); ``linger_seconds`` / ``linger_events``: how
     long and for how many events the reader waits while busy (None: as many as the last
-    insert answered; module docstring)."""
+    insert answered and those queued then; module docstring); ``burst_seconds``: past
+    the linger, the longest gap between arriving calls the reader still waits for."""
 
     def __init__(
         self,
@@ -202,14 +230,18 @@ class LogWriter:
         gate: WriteGate | None = None,
         linger_seconds: float = 0.05,
         linger_events: int | None = None,
+        burst_seconds: float = 0.02,
     ) -> None:
         self._store = store
+        self._burst = float(burst_seconds)
         self._linger = float(linger_seconds)
         self._linger_events = None if linger_events is None else int(linger_events)
         self._queued_events = 0
         self._answered_events = 0  # events the last insert answered
+        self._waiting_events = 0  # events queued when it answered them
         self._inserting = False  # the inserter holds a table it has not finished
         self._last_insert = -1e9  # monotonic time the last insert ended
+        self._last_submit = -1e9  # monotonic time the last batch was queued
         self._max_bytes = int(max_bytes)
         self._max_events = int(max_insert_events)
         self._gate = gate or WriteGate()
@@ -283,6 +315,7 @@ class LogWriter:
                        nbytes, future)
             )  # fmt: skip
             self._queued_events += len(messages)
+            self._last_submit = time.monotonic()
             self._wake.notify()
         return future
 
@@ -335,14 +368,17 @@ class LogWriter:
             # busy (an insert ended moments ago): let calls gather into one insert
             gather = self._linger_events
             if gather is None:  # the callers the last insert answered, coming back
-                gather = min(max(self._answered_events, 1), self._max_events)
-            deadline = time.monotonic() + self._linger
-            while (
-                not self._closed
-                and self._queued_events < gather
-                and time.monotonic() - self._last_insert < self._linger
-                and (left := deadline - time.monotonic()) > 0
-            ):
+                gather = min(max(self._answered_events + self._waiting_events, 1),
+                             self._max_events)  # fmt: skip
+            started = time.monotonic()
+            while not self._closed and self._queued_events < gather:
+                # within the linger after the insert; past it, while calls still
+                # arrive (a cohort's calls come in a burst), up to BURST_CAP lingers
+                until = self._last_insert + self._linger
+                cap = min(self._last_insert, started) + self._linger * BURST_CAP
+                until = min(max(until, self._last_submit + self._burst), cap)
+                if (left := until - time.monotonic()) <= 0:
+                    break
                 self._wake.wait(left)
             taken: list[_Batch] = []
             events = 0
@@ -413,7 +449,7 @@ class LogWriter:
                 continue
             started = time.perf_counter()
             try:
-                self._store.write(table)
+                self._store.write(table, write_times=False)
             except StoreError as exc:
                 if isinstance(exc, StoreUnwritable):
                     self._gate.failed(exc)
@@ -424,6 +460,9 @@ class LogWriter:
             self._seconds[1] += time.perf_counter() - started
             self._gate.succeeded()
             self._finish(batches, None, inserted=True)
+            # the stream times' own small insert, once a second: after the answers,
+            # while their callers send their next calls
+            self._store.write_times_due()
 
     def _finish(
         self, batches: list[_Batch], error: BaseException | None, *, inserted: bool = False
@@ -434,6 +473,7 @@ class LogWriter:
             if inserted:  # the inserter is done with its table
                 self._inserting = False
                 self._answered_events = events
+                self._waiting_events = self._queued_events
             self._pending -= sum(b.size for b in batches)
             self._wake.notify_all()
             if error is None:

@@ -323,7 +323,10 @@ async def put_log_events(m: Members, state: LogsState) -> dict[str, Any]:
         raise invalid("entity must be an object")
     assert group is not None and stream is not None and raw is not None
     events = await run_in_threadpool(check_events, raw) if len(raw) > 1000 else check_events(raw)
-    found = await run_in_threadpool(state.store.check_stream, group, stream)
+    # a stream seen before is checked in the cache, without a hop to a worker thread
+    found = state.store.cached_stream(group, stream)
+    if found is None:
+        found = await run_in_threadpool(state.store.check_stream, group, stream)
     retention = found.retention_days or state.store.default_retention_days
     batch = accept_events(events, now_ms=state.now_ms(), retention_days=retention)
     if batch.events:

@@ -355,6 +355,20 @@ class LogStore:
                 raise LogStreamNotFound(name)
         return found
 
+    def cached_stream(self, group: str, name: str) -> LogGroup | None:
+        """:meth:`check_stream`'s group when the cache answers at once: loaded, not
+        being changed right now (its lock free), holding the stream. None otherwise
+        (then :meth:`check_stream` answers, or raises its precise error). Never blocks
+        and never reaches the engine, so an event loop may call it."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._groups is None or (group, name) not in self._streams:
+                return None
+            return self._groups.get(group)
+        finally:
+            self._lock.release()
+
     def delete_stream(self, group: str, name: str) -> None:
         """Delete the stream and its events; raises LogGroupNotFound, LogStreamNotFound."""
         with self._lock:
@@ -467,15 +481,22 @@ class LogStore:
             self._next_seq += count
             return first
 
-    def write(self, rows: pa.Table) -> None:
+    def write(self, rows: pa.Table, *, write_times: bool = True) -> None:
         """Append events whose columns are :data:`EVENT_SCHEMA`'s (ingest's encoding
         makes them); returns once they are durable. The engine fills the trace index and
         ``log_requests`` from them; the stream times are gathered here and written at
         most a second later, before any read of them (:mod:`~fluoroscope.store.streamtimes`).
+        With ``write_times`` false, the times gathered are written by the caller's next
+        :meth:`write_times_due` instead (so that the events' writer answers first).
         Called by one thread at a time (the writer's inserter), in ``seq`` order."""
         self._times.recover()
         self._t.insert_arrow(f"{self._db}.log_events", rows)
-        self._times.note(rows)
+        self._times.note(rows, write=write_times)
+
+    def write_times_due(self) -> None:
+        """Write the stream times gathered if a second has passed since their last
+        write (never raises; see :meth:`write`)."""
+        self._times.write_due()
 
     def flush(self) -> None:
         """Write the stream times gathered so far (the writer calls it when it stops)."""
