@@ -50,13 +50,10 @@ def _bounds(row: dict[str, Any], start: float, end: float) -> tuple[float, float
 
 
 def service_graph(store: Store, start: float, end: float) -> ServiceGraph:
-    """Nodes and edges with statistics for calls that started in ``[start, end]``."""
-    return build_graph(
-        store.stats("node", start, end).to_pylist(),
-        store.stats("edge", start, end).to_pylist(),
-        start,
-        end,
-    )
+    """Nodes and edges with statistics for calls that started in ``[start, end]``
+    (one statement: :meth:`Store.graph_stats`)."""
+    nodes, edges = store.graph_stats(start, end)
+    return build_graph(nodes, edges, start, end)
 
 
 def filtered_graph(

@@ -53,6 +53,7 @@ import logging
 from typing import Final
 
 from fluoroscope.model.errors import StoreError
+from fluoroscope.store.graphstats import backfill_sql
 from fluoroscope.store.logschema import LOG_MIGRATIONS
 from fluoroscope.store.transport import Transport
 from fluoroscope.store.tuning import Tuning
@@ -64,7 +65,9 @@ _log = logging.getLogger(__name__)
 
 _TABLES_WITH_TTL: Final = (
     "spans", "traces", "node_stats", "edge_stats", "group_node_stats", "group_edge_stats",
+    "graph_stats",
 )  # fmt: skip
+_TTL_COLUMN: Final = {"graph_stats": "bucket"}  # else minute for *_stats, ts for the rest
 
 _STAT_COLUMNS: Final = """\
                 total SimpleAggregateFunction(sum, Int64),
@@ -458,6 +461,42 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        23,
+        "the service graph's statistics per minute, 10 minutes and hour, in one table",
+        # A 6-hour graph summed ~20k per-minute rows of node_stats and edge_stats in two
+        # statements, merging their histograms entry by entry (measured on 1M spans:
+        # 30-35 ms); graph_stats answers it from <= 33 rows per node and edge in one
+        # statement (store/graphstats.py). Small granules: a window reads its rows, not
+        # the 8192-row granules around them. Filled here from the minutes stored so far.
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.graph_stats (
+                step UInt32,
+                bucket DateTime,
+                kind UInt8,
+                name String,
+                type LowCardinality(String),
+                dst_name String,
+                dst_type LowCardinality(String),
+                is_root UInt8,
+                inferred UInt8,
+"""
+            + _STAT_COLUMNS
+            + """
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMMDD(bucket)
+            ORDER BY (step, bucket, kind, name, type, dst_name, dst_type, is_root, inferred)
+            TTL bucket + INTERVAL {ttl_days} DAY
+            SETTINGS index_granularity = 256, ttl_only_drop_parts = 1
+            """,
+            backfill_sql("node"),
+            backfill_sql("edge"),
+        ),
+    ),
+)
+
 # the log store's migrations (store/logschema.py) take their places by version
 MIGRATIONS = tuple(sorted(MIGRATIONS + LOG_MIGRATIONS, key=lambda migration: migration[0]))
 
@@ -518,7 +557,7 @@ def set_retention(transport: Transport, db: str, retention_days: int) -> None:
     days = int(retention_days)
     distributed: list[str] = []
     for table in _TABLES_WITH_TTL:
-        column = "minute" if table.endswith("_stats") else "ts"
+        column = _TTL_COLUMN.get(table) or ("minute" if table.endswith("_stats") else "ts")
         found = transport.query_arrow(
             "SELECT create_table_query, engine FROM system.tables "
             "WHERE database = {db:String} AND name = {t:String}",
