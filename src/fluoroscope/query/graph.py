@@ -27,9 +27,8 @@ _CLIENT = "client"
 
 def statistics_from_row(row: dict[str, Any]) -> Statistics:
     """Statistics from one row of :meth:`Store.stats` (histogram keys are microseconds)."""
-    histogram = sorted(
-        (bucket / 1_000_000, count) for bucket, count in row["histogram"] if count > 0
-    )
+    histogram = [(bucket / 1_000_000, count) for bucket, count in row["histogram"] if count > 0]
+    histogram.sort()  # the engine's are sorted already: a linear pass
     return Statistics(
         total=int(row["total"]),
         ok=int(row["ok"]),

@@ -427,10 +427,18 @@ class Store:
                 self.stats("node", start, end).to_pylist(),
                 self.stats("edge", start, end).to_pylist(),
             )
-        sql, params = graph_sql(self._db, int(start) // 60 * 60, int(end))
+        table = self._query_old_analyzer(graph_sql(self._db, int(start) // 60 * 60, int(end)), {})
+        columns = {name: table.column(name).to_pylist() for name in table.column_names[:-1]}
+        histogram = table.column("histogram").combine_chunks()
+        offsets = histogram.offsets.to_pylist()
+        buckets = histogram.keys.to_pylist()
+        counts = histogram.items.to_pylist()
         nodes: list[dict[str, Any]] = []
         edges: list[dict[str, Any]] = []
-        for row in self._t.query_arrow(sql, params).to_pylist():
+        for i in range(table.num_rows):
+            row = {name: values[i] for name, values in columns.items()}
+            first, last = offsets[i], offsets[i + 1]
+            row["histogram"] = list(zip(buckets[first:last], counts[first:last], strict=True))
             kind = row.pop("kind")
             if kind == 0:
                 del row["dst_name"], row["dst_type"]
