@@ -461,6 +461,34 @@ MIGRATIONS += (
     ),
 )
 
+_STAT_NAMES: Final = (
+    "total", "ok", "errors", "throttles", "faults", "response_time", "first_start",
+    "last_end", "histogram",
+)  # fmt: skip
+_NODE_KEYS: Final = ("minute", "name", "type", "is_root", "inferred")
+_EDGE_KEYS: Final = ("minute", "src_name", "src_type", "dst_name", "dst_type")
+_STAT_TABLE_COLUMNS: Final = (
+    ("node_stats", _NODE_KEYS + _STAT_NAMES),
+    ("edge_stats", _EDGE_KEYS + _STAT_NAMES),
+    ("group_node_stats", ("group_key", *_NODE_KEYS, *_STAT_NAMES)),
+    ("group_edge_stats", ("group_key", *_EDGE_KEYS, *_STAT_NAMES)),
+    (
+        "graph_stats",
+        (
+            "step",
+            "bucket",
+            "kind",
+            "name",
+            "type",
+            "dst_name",
+            "dst_type",
+            "is_root",
+            "inferred",
+            *_STAT_NAMES,
+        ),
+    ),
+)
+
 MIGRATIONS += (
     (
         23,
@@ -493,6 +521,18 @@ MIGRATIONS += (
             """,
             backfill_sql("node"),
             backfill_sql("edge"),
+            # Measured on 1M spans, one merged part each (bytes per span): the statistics
+            # tables had no codec (LZ4): graph_stats 2.61 -> 1.51 with ZSTD(1), node_stats
+            # 0.98 -> 0.54; they hold few rows, so compressing harder costs ingest little.
+            # A span's start time: 2.00 -> 1.73 under ZSTD(3) after Delta.
+            *(
+                Tuning(
+                    f"ALTER TABLE {{db}}.{table} "
+                    + ", ".join(f"MODIFY COLUMN {c} CODEC(ZSTD(1))" for c in columns)
+                )
+                for table, columns in _STAT_TABLE_COLUMNS
+            ),
+            Tuning("ALTER TABLE {db}.spans MODIFY COLUMN start_time CODEC(Delta, ZSTD(3))"),
         ),
     ),
 )
