@@ -19,6 +19,11 @@ Tables (all in one database, ``{db}``):
     Per-minute statistics per service-graph node and per edge, with latency
     histograms (``Map(bucket_us, count)``), aggregated at ingest. Counts are signed:
     ingest retracts an inferred node's numbers when the real downstream segment turns up.
+``graph_stats``
+    The same node and edge statistics per minute, per 10 minutes and per hour
+    (``step``, ``bucket``), nodes and edges in one table, written beside them by the
+    store: a service graph reads a window from the coarsest buckets that fit
+    (:mod:`fluoroscope.store.graphstats`).
 ``sampling_rules`` / ``api_settings``
     Sampling rules (one JSON row version per change) and the API's small settings
     (tags by ARN, resource policies, encryption, indexing, destination) as JSON by
