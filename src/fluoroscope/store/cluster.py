@@ -20,6 +20,8 @@ it returns, in migration order,
   indexes its own events);
 * ``ALTER``s: ``ADD``/``DROP COLUMN`` on both tables of a pair, layout changes (settings,
   codecs, TTL) on the local one only; views dropped ``ON CLUSTER``;
+* ``INSERT ... SELECT`` (a migration filling a new table from the rows stored so far)
+  as it is: run once, it reads and writes every shard through the ``Distributed`` tables;
 * ``schema_migrations`` replicated on every node (one replica path for the whole cluster),
   and one row per migration applied, so a Fluoroscope server pointed at the cluster finds
   the schema current and applies nothing itself.
@@ -49,6 +51,7 @@ _FROM: Final = re.compile(r"\bFROM (?P<db>\S+)\.(?P<source>\w+)")
 _ALTER: Final = re.compile(r"ALTER TABLE (?P<db>\S+)\.(?P<name>\w+) (?P<rest>.*)", re.S)
 _SCHEMA_CHANGE: Final = re.compile(r"^\s*(ADD|DROP) COLUMN\b")
 _DROP_VIEW: Final = re.compile(r"DROP VIEW IF EXISTS (?P<db>\S+)\.(?P<name>\w+)$")
+_INSERT_SELECT: Final = re.compile(r"INSERT INTO \S+\.\w+ \([^)]*\) SELECT ")
 
 _SHARDING: Final[dict[str, str]] = {
     "spans": "cityHash64(trace_id)",
@@ -134,6 +137,8 @@ def _rewrite(sql: str, cluster: str, database: str, tables: set[str]) -> list[st
         return [local]
     if match := _DROP_VIEW.match(sql):
         return [f"DROP VIEW IF EXISTS {match['db']}.{match['name']} {on}"]
+    if _INSERT_SELECT.match(sql):
+        return [sql]
     raise ValueError(f"a migration statement the cluster schema cannot rewrite: {sql[:120]}")
 
 

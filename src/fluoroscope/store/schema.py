@@ -19,6 +19,11 @@ Tables (all in one database, ``{db}``):
     Per-minute statistics per service-graph node and per edge, with latency
     histograms (``Map(bucket_us, count)``), aggregated at ingest. Counts are signed:
     ingest retracts an inferred node's numbers when the real downstream segment turns up.
+``graph_stats``
+    The same node and edge statistics per minute, per 10 minutes and per hour
+    (``step``, ``bucket``), nodes and edges in one table, written beside them by the
+    store: a service graph reads a window from the coarsest buckets that fit
+    (:mod:`fluoroscope.store.graphstats`).
 ``sampling_rules`` / ``api_settings``
     Sampling rules (one JSON row version per change) and the API's small settings
     (tags by ARN, resource policies, encryption, indexing, destination) as JSON by
@@ -53,6 +58,7 @@ import logging
 from typing import Final
 
 from fluoroscope.model.errors import StoreError
+from fluoroscope.store.graphstats import backfill_sql
 from fluoroscope.store.logschema import LOG_MIGRATIONS
 from fluoroscope.store.transport import Transport
 from fluoroscope.store.tuning import Tuning
@@ -64,7 +70,9 @@ _log = logging.getLogger(__name__)
 
 _TABLES_WITH_TTL: Final = (
     "spans", "traces", "node_stats", "edge_stats", "group_node_stats", "group_edge_stats",
+    "graph_stats",
 )  # fmt: skip
+_TTL_COLUMN: Final = {"graph_stats": "bucket"}  # else minute for *_stats, ts for the rest
 
 _STAT_COLUMNS: Final = """\
                 total SimpleAggregateFunction(sum, Int64),
@@ -458,6 +466,80 @@ MIGRATIONS += (
     ),
 )
 
+_STAT_NAMES: Final = (
+    "total", "ok", "errors", "throttles", "faults", "response_time", "first_start",
+    "last_end", "histogram",
+)  # fmt: skip
+_NODE_KEYS: Final = ("minute", "name", "type", "is_root", "inferred")
+_EDGE_KEYS: Final = ("minute", "src_name", "src_type", "dst_name", "dst_type")
+_STAT_TABLE_COLUMNS: Final = (
+    ("node_stats", _NODE_KEYS + _STAT_NAMES),
+    ("edge_stats", _EDGE_KEYS + _STAT_NAMES),
+    ("group_node_stats", ("group_key", *_NODE_KEYS, *_STAT_NAMES)),
+    ("group_edge_stats", ("group_key", *_EDGE_KEYS, *_STAT_NAMES)),
+    (
+        "graph_stats",
+        (
+            "step",
+            "bucket",
+            "kind",
+            "name",
+            "type",
+            "dst_name",
+            "dst_type",
+            "is_root",
+            "inferred",
+            *_STAT_NAMES,
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        23,
+        "the service graph's statistics per minute, 10 minutes and hour, in one table",
+        # A 6-hour graph summed ~20k per-minute rows of node_stats and edge_stats in two
+        # statements, merging their histograms entry by entry (measured on 1M spans:
+        # 30-35 ms); graph_stats answers it from <= 33 rows per node and edge in one
+        # statement (store/graphstats.py). Small granules: a window reads its rows, not
+        # the 8192-row granules around them. Filled here from the minutes stored so far.
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.graph_stats (
+                step UInt32,
+                bucket DateTime,
+                kind UInt8,
+                name String,
+                type LowCardinality(String),
+                dst_name String,
+                dst_type LowCardinality(String),
+                is_root UInt8,
+                inferred UInt8,
+"""
+            + _STAT_COLUMNS
+            + """
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMMDD(bucket)
+            ORDER BY (step, bucket, kind, name, type, dst_name, dst_type, is_root, inferred)
+            TTL bucket + INTERVAL {ttl_days} DAY
+            SETTINGS index_granularity = 256, ttl_only_drop_parts = 1
+            """,
+            backfill_sql("node"),
+            backfill_sql("edge"),
+            # Measured on 1M spans, one merged part each (bytes per span): the statistics
+            # tables had no codec (LZ4): graph_stats 2.61 -> 1.51 with ZSTD(1), node_stats
+            # 0.98 -> 0.54; they hold few rows, so compressing harder costs ingest little.
+            *(
+                Tuning(
+                    f"ALTER TABLE {{db}}.{table} "
+                    + ", ".join(f"MODIFY COLUMN {c} CODEC(ZSTD(1))" for c in columns)
+                )
+                for table, columns in _STAT_TABLE_COLUMNS
+            ),
+        ),
+    ),
+)
+
 # the log store's migrations (store/logschema.py) take their places by version
 MIGRATIONS = tuple(sorted(MIGRATIONS + LOG_MIGRATIONS, key=lambda migration: migration[0]))
 
@@ -518,7 +600,7 @@ def set_retention(transport: Transport, db: str, retention_days: int) -> None:
     days = int(retention_days)
     distributed: list[str] = []
     for table in _TABLES_WITH_TTL:
-        column = "minute" if table.endswith("_stats") else "ts"
+        column = _TTL_COLUMN.get(table) or ("minute" if table.endswith("_stats") else "ts")
         found = transport.query_arrow(
             "SELECT create_table_query, engine FROM system.tables "
             "WHERE database = {db:String} AND name = {t:String}",

@@ -34,6 +34,7 @@ from fluoroscope.model.summarycolumns import (
 from fluoroscope.store import critpath
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
+from fluoroscope.store.graphstats import graph_sql, rollup
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.groupstats import GroupStatsStore
 from fluoroscope.store.schema import migrate
@@ -97,6 +98,7 @@ class Store:
         self.sampling_rules = SamplingRuleStore(transport, self._db)
         self.settings = SettingsStore(transport, self._db)
         self._old_analyzer = True  # until the engine says it has no such setting
+        self._rollup: bool | None = None  # graph_stats exists (asked once)
 
     def _query_old_analyzer(
         self, sql: str, params: Mapping[str, Any], settings: str = ""
@@ -149,11 +151,32 @@ class Store:
         self.insert_tables(encode_batch(batch) if tables is None else tables)
 
     def insert_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
-        """Append each (table name, rows) as :func:`encode_batch` made them, in order;
-        returns when they are written (:data:`CONTRIBUTIONS` is no table: skipped)."""
+        """Append each (table name, rows) as :func:`encode_batch` made them, in order,
+        then the ``graph_stats`` rows of their node and edge statistics
+        (:func:`~fluoroscope.store.graphstats.rollup`); returns when they are written
+        (:data:`CONTRIBUTIONS` is no table: skipped)."""
+        stats: dict[str, pa.Table] = {}
         for name, table in tables:
             if name != CONTRIBUTIONS:
                 self._t.insert_arrow(f"{self._db}.{name}", table)
+            if name in ("node_stats", "edge_stats"):
+                stats[name] = table
+        rolled = rollup(stats) if stats else None
+        if rolled is not None and self._has_rollup():
+            self._t.insert_arrow(f"{self._db}.graph_stats", rolled)
+
+    def _has_rollup(self) -> bool:
+        """Whether the schema has ``graph_stats`` (migration 23), asked once: a store
+        opened by :meth:`open` always has it; one made on a database an older release
+        laid out (not migrated) writes and reads the graph as that release did."""
+        if self._rollup is None:
+            found = self._t.query_arrow(
+                "SELECT count() FROM system.tables WHERE database = {db:String} "
+                "AND name = 'graph_stats'",
+                {"db": self.database},
+            )
+            self._rollup = bool(found.column(0)[0].as_py())
+        return self._rollup
 
     # -- reads -----------------------------------------------------------------------
 
@@ -390,6 +413,42 @@ class Store:
             f"GROUP BY {group} HAVING total != 0 ORDER BY {group}",
             params,
         )
+
+    def graph_stats(
+        self, start: float, end: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every node's and every edge's statistics summed over the minutes in
+        ``[start, end)`` - rows (nodes, edges) as :meth:`stats` gives them for each kind,
+        in the same order, with the same sums - in one statement over ``graph_stats``
+        (:mod:`fluoroscope.store.graphstats`), whose cost depends on the nodes and edges,
+        not on the minutes or the spans."""
+        if not self._has_rollup():
+            return (
+                self.stats("node", start, end).to_pylist(),
+                self.stats("edge", start, end).to_pylist(),
+            )
+        table = self._query_old_analyzer(graph_sql(self._db, int(start) // 60 * 60, int(end)), {})
+        columns = {name: table.column(name).to_pylist() for name in table.column_names[:-1]}
+        histogram = table.column("histogram").combine_chunks()
+        offsets = histogram.offsets.to_pylist()
+        buckets = histogram.keys.to_pylist()
+        counts = histogram.items.to_pylist()
+        nodes: list[dict[str, Any]] = []
+        edges: list[dict[str, Any]] = []
+        for i in range(table.num_rows):
+            row = {name: values[i] for name, values in columns.items()}
+            first, last = offsets[i], offsets[i + 1]
+            row["histogram"] = list(zip(buckets[first:last], counts[first:last], strict=True))
+            kind = row.pop("kind")
+            if kind == 0:
+                del row["dst_name"], row["dst_type"]
+                nodes.append(row)
+            else:
+                del row["is_root"], row["inferred"]
+                row["src_name"] = row.pop("name")
+                row["src_type"] = row.pop("type")
+                edges.append(row)
+        return nodes, edges
 
     def trace_stats(
         self,
