@@ -45,6 +45,7 @@ import multiprocessing as mp
 import random
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -673,11 +674,21 @@ def load(store: Store, spans_wanted: int, batch_docs: int, workers: int, seed: i
     started = time.perf_counter()
     last_report = started
     pool = _MP.Pool(workers) if workers > 0 else None
+    # at most a few chunks generated ahead of the writer: imap alone reads its jobs all at
+    # once, and a 10M load on a busy machine held gigabytes of documents waiting
+    ahead = threading.Semaphore(max(workers, 1) * 4)
+
+    def paced() -> Iterator[tuple[int, int, int, Layout]]:
+        for job in jobs:
+            ahead.acquire()
+            yield job
+
     chunks: Iterator[list[dict[str, Any]]] = (
-        pool.imap(generate, jobs) if pool is not None else map(generate, jobs)
+        pool.imap(generate, paced()) if pool is not None else map(generate, jobs)
     )
     try:
         for (_, _, count, _), docs in zip(jobs, chunks, strict=True):
+            ahead.release()
             t = time.perf_counter()
             assembler = Assembler(store)
             assembler.track_contributions = True
@@ -706,6 +717,8 @@ def load(store: Store, spans_wanted: int, batch_docs: int, workers: int, seed: i
                 )
     finally:
         if pool is not None:
+            for _ in jobs:  # a feeder waiting for room must not hold up the pool's end
+                ahead.release()
             pool.terminate()
     seconds = time.perf_counter() - started
     print(
