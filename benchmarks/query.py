@@ -40,6 +40,7 @@ Usage: ``python benchmarks/query.py --spans 10000000``. Never run by pytest.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import random
@@ -729,6 +730,31 @@ def load(store: Store, spans_wanted: int, batch_docs: int, workers: int, seed: i
     return Loaded(layout, n_traces, n_docs, n_spans, seconds, sample, tracked, group_s)
 
 
+_LOADED: Final = "loaded.json"  # beside a kept store: what --reuse needs of its load
+
+
+def _save(loaded: Loaded, data_dir: Path) -> None:
+    saved = {
+        "traces": loaded.layout.traces, "t0": loaded.layout.t0, "loaded_traces": loaded.traces,
+        "docs": loaded.docs, "spans": loaded.spans, "seconds": loaded.seconds,
+        "sample": loaded.sample, "group_seconds": loaded.group_seconds,
+    }  # fmt: skip
+    (data_dir / _LOADED).write_text(json.dumps(saved))
+
+
+def _reload(store: Store, data_dir: Path) -> Loaded:
+    """What :func:`load` returned for the store kept in ``data_dir``; the tracked group
+    comes back from the store (its statistics were kept since before the data)."""
+    saved = json.loads((data_dir / _LOADED).read_text())
+    layout = Layout(saved["traces"], saved["t0"])
+    tracker = GroupStats(store, GroupService(store), clock=lambda: layout.t0 - 2 * HOUR)
+    tracker.refresh()
+    tracked = tracker.tracked(GROUP_NAME)
+    assert tracked is not None, "the kept store has no tracked group"
+    return Loaded(layout, saved["loaded_traces"], saved["docs"], saved["spans"],
+                  saved["seconds"], saved["sample"], tracked, saved["group_seconds"])  # fmt: skip
+
+
 def _graph_shape(graph: ServiceGraph) -> dict[tuple[str, str], Any]:
     """What two graphs must agree on: each node's and edge's counts and histogram."""
 
@@ -781,9 +807,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-optimize", action="store_true", help="skip OPTIMIZE TABLE ... FINAL")
     ap.add_argument("--keep", type=Path, help="load into this (new) directory and keep it")
+    ap.add_argument(
+        "--reuse",
+        type=Path,
+        help="measure the store a run with --keep loaded there, without loading (e.g. load "
+        "10M spans once, measure on a quiet machine later); --spans etc. are ignored",
+    )
     args = ap.parse_args(argv)
     BUDGET[0] = args.budget
 
+    if args.reuse:
+        return run(args, args.reuse)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=False)
         data_dir = args.keep
@@ -802,8 +836,16 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     db = store.database
     timing = TimingTransport(raw)
     tstore = Store(timing, db)
-    print(f"data dir {data_dir}; loading {args.spans:,} spans (batches of ~{args.batch:,} docs)")
-    loaded = load(store, args.spans, args.batch, args.workers, args.seed)
+    if args.reuse:
+        loaded = _reload(store, data_dir)
+        print(f"data dir {data_dir}: {loaded.spans:,} spans loaded earlier, not loading")
+    else:
+        print(
+            f"data dir {data_dir}; loading {args.spans:,} spans (batches of ~{args.batch:,} docs)"
+        )
+        loaded = load(store, args.spans, args.batch, args.workers, args.seed)
+        if args.keep:
+            _save(loaded, data_dir)
     layout, n_traces, n_docs, n_spans = loaded.layout, loaded.traces, loaded.docs, loaded.spans
     load_s, sample = loaded.seconds, loaded.sample
     rng = random.Random(args.seed + 1)
