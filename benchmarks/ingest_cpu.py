@@ -32,7 +32,10 @@ reference on the same machine at the same time (issue 21, item 4):
   also timed the nesting walk the pipeline skips);
 * ``batch``: the columnar path as far as it has come - the batch validated by
   :func:`~fluoroscope.ingest.screen.check_batch` (a typed msgspec schema in compiled
-  code, ``validate_document`` only for what it does not accept).
+  code, ``validate_document`` only for what it does not accept), and graph outcomes
+  recorded as rows while traces merge and summed per batch in arrays as the batch is
+  encoded (``Assembler(outcome_rows=True)``, ``store.outcomes``) instead of added to a
+  cell each in Python.
 
 Stages run in one thread and are timed in that thread's CPU time (``time.thread_time``),
 the engine's inserts in the process's CPU time: on a shared machine, CPU time is
@@ -89,6 +92,9 @@ PATHS: dict[str, Callable[[list[Any], list[bytes], float], None]] = {
     "today": _validate_today,
     "batch": _validate_batch,
 }
+OUTCOME_ROWS: dict[str, bool] = {"today": False, "batch": True}
+"""Whether the path records graph outcomes as rows summed per batch with array operations
+(``Assembler(outcome_rows=True)``, in the encode stage) or adds each to its cell."""
 
 
 def make_bodies(count: int, now: float, seed: int = 1) -> list[bytes]:
@@ -111,7 +117,9 @@ def one_run(
     loads = orjson.loads
     validate = PATHS[path]
     took = dict.fromkeys(STAGES, 0.0)
-    assembler = Assembler(store, capacity=20_000, clock=lambda: now)
+    assembler = Assembler(
+        store, capacity=20_000, clock=lambda: now, outcome_rows=OUTCOME_ROWS[path]
+    )
     clock = time.thread_time
     for first in range(0, len(bodies), batch):
         chunk = bodies[first : first + batch]

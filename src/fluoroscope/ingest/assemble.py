@@ -24,7 +24,7 @@ import orjson
 
 from fluoroscope.model.ids import trace_epoch
 from fluoroscope.model.inference import outcome_of, status_of
-from fluoroscope.model.stats import Contribution, StatsBatch
+from fluoroscope.model.stats import Contribution, OutcomeRows, StatsBatch, StatsSink
 from fluoroscope.model.tracestate import TraceState
 from fluoroscope.store.batch import ContributionColumns, StoredTrace, WriteBatch
 from fluoroscope.store.spandoc import stored_document
@@ -58,9 +58,16 @@ class Assembler:
         retention_seconds: float = 30 * 86_400,
         stored_until: int = 0,
         clock: Callable[[], float] = time.time,
+        outcome_rows: bool = False,
     ) -> None:
         """``stored_until``: the latest trace epoch the store already holds (0 if empty);
-        traces with a later id epoch that are not cached are known to be new."""
+        traces with a later id epoch that are not cached are known to be new.
+        ``outcome_rows``: a batch carries its graph statistics as outcome rows, summed a
+        batch at a time with array operations where it is encoded (``WriteBatch.outcomes``,
+        ``store.outcomes``: the ingest pipeline's way, ~5 us less per document); False
+        (the default) adds each outcome to its cell here (``WriteBatch.stats``: the way
+        before, kept as the reference of ``benchmarks/ingest_cpu.py`` and of the tests,
+        whose ``batch.stats`` it is). The rows stored are the same."""
         self._loader = loader
         self._capacity = capacity
         self._retention = retention_seconds
@@ -75,6 +82,7 @@ class Assembler:
         self._other_horizon = self._evicted_epoch
         self._other_bound = max(_MIN_OTHER_EVICTED, 4 * capacity)
         self._version = int(clock() * 1_000_000)
+        self._outcome_rows = outcome_rows
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
         after it (``WriteBatch.contributions``), for group statistics."""
@@ -89,7 +97,11 @@ class Assembler:
         self._version = max(self._version, int(now * 1_000_000))
         self._reload_missing(docs, now)
         batch = WriteBatch()
-        stats = StatsBatch()
+        stats: StatsSink
+        if self._outcome_rows:
+            stats = batch.outcomes = OutcomeRows()
+        else:
+            stats = batch.stats = StatsBatch()
         dirty: dict[str, TraceState] = {}
         cache = self._cache
         explode = self._explode
@@ -115,7 +127,6 @@ class Assembler:
             made = batch.contributions = ContributionColumns()
             for trace_id, state in dirty.items():
                 made.add(trace_id, before[trace_id], state.contributions())
-        batch.stats = stats
         self._evict()
         return batch
 
@@ -199,7 +210,7 @@ class Assembler:
     # -- rows ------------------------------------------------------------------------
 
     def _explode(
-        self, doc: Mapping[str, Any], state: TraceState, batch: WriteBatch, stats: StatsBatch
+        self, doc: Mapping[str, Any], state: TraceState, batch: WriteBatch, stats: StatsSink
     ) -> None:
         """Append a row per entity in ``doc`` (depth first) and merge each into ``state``."""
         is_segment = doc.get("type") != "subsegment"
