@@ -95,7 +95,7 @@ class Assembler:
         """Merge validated documents into their traces; return the rows to write."""
         now = self._clock()
         self._version = max(self._version, int(now * 1_000_000))
-        self._reload_missing(docs, now)
+        fresh = self._reload_missing(docs, now)
         batch = WriteBatch()
         stats: StatsSink
         if self._outcome_rows:
@@ -110,9 +110,10 @@ class Assembler:
             trace_id = doc["trace_id"]
             state = cache.get(trace_id)
             if state is None:
-                state = cache[trace_id] = TraceState(
-                    trace_id, self._trace_ts(trace_id, doc["start_time"], now)
-                )
+                ts = fresh.get(trace_id)
+                if ts is None:
+                    ts = self._trace_ts(trace_id, doc["start_time"], now)
+                state = cache[trace_id] = TraceState(trace_id, ts)
             else:
                 cache.move_to_end(trace_id)
             if before is not None and trace_id not in before:
@@ -175,23 +176,39 @@ class Assembler:
             return trace_epoch(trace_id) <= self._evicted_epoch
         return hash(trace_id) in self._evicted_other or start <= self._other_horizon
 
-    def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> None:
+    def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> dict[str, int]:
+        """Reload the traces of ``docs`` that are not cached but may have been stored.
+        Returns the epochs of those whose id holds a plausible one and that are known to
+        be new (the epoch is their ``ts``): worked out here once per trace, not again
+        when the batch makes their state."""
         forgotten = self._forgotten
         cache = self._cache
         seen_before = self._seen_before
-        missing = {
-            doc["trace_id"]
-            for doc in docs
-            if doc["trace_id"] not in cache and seen_before(doc["trace_id"], doc["start_time"], now)
-        }
+        low, high = now - self._retention, now + _FUTURE_SLACK
+        evicted = self._evicted_epoch
+        fresh: dict[str, int] = {}
+        missing: set[str] = set()
+        for doc in docs:
+            trace_id = doc["trace_id"]
+            if trace_id in cache or trace_id in fresh or trace_id in missing:
+                continue
+            epoch = trace_epoch(trace_id)
+            if low <= epoch <= high:  # _plausible; then _seen_before's own test
+                if trace_id in forgotten or epoch <= evicted:
+                    missing.add(trace_id)
+                else:
+                    fresh[trace_id] = epoch
+            elif seen_before(trace_id, doc["start_time"], now):  # each document's start
+                missing.add(trace_id)
         if not missing:
-            return
+            return fresh
         forgotten.difference_update(missing)
         for trace_id, stored in self._loader.load_traces(missing).items():
             state = TraceState(trace_id, stored.ts, revision=stored.revision)
             for entity, parent_id, is_segment in stored.entities:
                 state.apply(entity, parent_id, is_segment, None)
             self._cache[trace_id] = state
+        return fresh
 
     def _evict(self) -> None:
         excess = len(self._cache) - self._capacity
