@@ -41,6 +41,10 @@ Stages run in one thread and are timed in that thread's CPU time (``time.thread_
 the engine's inserts in the process's CPU time: on a shared machine, CPU time is
 inflated far less than wall time by other processes (the machine's load average is
 printed with the figures). A table per path, then the two side by side with their ratio.
+``(engine threads, whole run)`` is every thread's CPU but the timed one's over a run: the
+engine inserting and merging in the background, which the insert stage sees only while
+an insert runs (the paths alternate, so a merge one path's inserts caused may run in the
+other's turn; both write the same rows).
 
 Documents are the mix of ``benchmarks/ingest.py`` (``make_trace``: traces of 1-3
 documents, ~2.5 entities and ~1.2 KB each).
@@ -76,6 +80,9 @@ from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
 STAGES = ("parse", "validate", "assemble", "encode", "insert", "free")
+OTHER_THREADS = "engine threads"
+"""Not a stage: the CPU of the process's other threads over a run (the engine's inserts
+and background merges; its threads run while the worker's stages do too)."""
 _RETENTION = 30 * 86_400
 
 
@@ -121,6 +128,7 @@ def one_run(
         store, capacity=20_000, clock=lambda: now, outcome_rows=OUTCOME_ROWS[path]
     )
     clock = time.thread_time
+    process_at, thread_at = time.process_time(), clock()
     for first in range(0, len(bodies), batch):
         chunk = bodies[first : first + batch]
         gc.disable()
@@ -150,6 +158,9 @@ def one_run(
         laps = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, inserting, t6 - t5)
         for stage, seconds in zip(STAGES, laps, strict=True):
             took[stage] += seconds
+    # every other thread's CPU over the run: the engine's, inserting and merging in the
+    # background (merges are not all inside the insert calls)
+    took[OTHER_THREADS] = (time.process_time() - process_at) - (clock() - thread_at)
     return took
 
 
@@ -223,6 +234,8 @@ def _report(runs: list[dict[str, float]], n: int) -> None:
         sums = [sum(r[p] for p in parts) for r in runs]
         us = [t / n * 1e6 for t in sums]
         print(_row(label, us, [t / r["parse"] for t, r in zip(sums, runs, strict=True)]))
+    us = [r[OTHER_THREADS] / n * 1e6 for r in runs]
+    print(_row(f"({OTHER_THREADS}, whole run)", us, [r[OTHER_THREADS] / r["parse"] for r in runs]))
     worker = statistics.median(sum(r[p] for p in STAGES if p != "insert") / n for r in runs)
     print(f"=> the worker (all but insert) on one core: ~{1 / worker:,.0f} documents/s")
 
@@ -236,6 +249,7 @@ def _compare(by_path: dict[str, list[dict[str, float]]], n: int) -> None:
     groups.append(("parse+validate", ("parse", "validate")))
     groups.append(("all (worker + insert)", STAGES))
     groups.append(("worker (all but insert)", tuple(s for s in STAGES if s != "insert")))
+    groups.append((f"({OTHER_THREADS})", (OTHER_THREADS,)))
     for label, parts in groups:
         a = [sum(r[p] for p in parts) for r in before]
         b = [sum(r[p] for p in parts) for r in after]

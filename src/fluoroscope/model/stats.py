@@ -83,63 +83,70 @@ class StatsSink(Protocol):
 
 
 class OutcomeRows:
-    """Outcomes as rows, a list per column, for the store to sum a batch at a time into
-    the cells :class:`StatsBatch` would make (``store.outcomes``): in the same order, so
-    the sums are its sums. Each node is numbered once per batch (:attr:`nodes`), so a
-    row holds numbers only. Not thread-safe: one owner at a time."""
+    """Outcomes as rows for the store to sum a batch at a time into the cells
+    :class:`StatsBatch` would make (``store.outcomes``): in the same order, so the sums
+    are its sums. Each node is numbered once per batch (:attr:`nodes`), and a row is
+    three numbers: a key, the start and the end. A node row's key is ``number << 6 |
+    root << 5 | inferred << 4 | retracted << 3 | bits``, an edge row's ``src << 32 | dst
+    << 4 | retracted << 3 | bits`` (``retracted``: weight -1; numbers stay below 2**28,
+    as a batch holds far fewer entities). Not thread-safe: one owner at a time."""
 
     __slots__ = (
-        "edge_bits", "edge_dst", "edge_end", "edge_src", "edge_start", "edge_weight",
-        "node_bits", "node_end", "node_key", "node_start", "node_weight", "nodes",
-    )  # fmt: skip
+        "edge_end",
+        "edge_key",
+        "edge_start",
+        "node_end",
+        "node_key",
+        "node_start",
+        "nodes",
+    )
 
     def __init__(self) -> None:
         self.nodes: dict[NodeId, int] = {}
         """Every node the rows name, numbered in order of first appearance."""
-        self.node_key: list[int] = []  # node number << 2 | root << 1 | inferred
+        self.node_key: list[int] = []
         self.node_start: list[float] = []
         self.node_end: list[float] = []
-        self.node_bits: list[int] = []
-        self.node_weight: list[int] = []
-        self.edge_src: list[int] = []  # node numbers
-        self.edge_dst: list[int] = []
+        self.edge_key: list[int] = []
         self.edge_start: list[float] = []
         self.edge_end: list[float] = []
-        self.edge_bits: list[int] = []
-        self.edge_weight: list[int] = []
 
     def node(
         self, node: NodeId, outcome: Outcome, *, root: bool, inferred: bool = False, weight: int = 1
     ) -> None:
-        """Record ``outcome`` for ``node`` (see :meth:`StatsSink.node`)."""
+        """Record ``outcome`` for ``node`` (see :meth:`StatsSink.node`; ``weight`` is 1 or
+        -1)."""
         nodes = self.nodes
         number = nodes.get(node)
         if number is None:
             number = nodes[node] = len(nodes)
-        self.node_key.append(number << 2 | (2 if root else 0) | (1 if inferred else 0))
-        self.node_start.append(outcome[0])
-        self.node_end.append(outcome[1])
-        self.node_bits.append(outcome[2])
-        self.node_weight.append(weight)
+        start, end, bits = outcome
+        self.node_key.append(
+            number << 6
+            | (32 if root else 0)
+            | (16 if inferred else 0)
+            | (8 if weight < 0 else 0)
+            | bits
+        )
+        self.node_start.append(start)
+        self.node_end.append(end)
 
     def edge(self, src: NodeId, dst: NodeId, outcome: Outcome, *, weight: int = 1) -> None:
-        """Record ``outcome`` for the call from ``src`` to ``dst``."""
+        """Record ``outcome`` for the call from ``src`` to ``dst`` (``weight`` 1 or -1)."""
         nodes = self.nodes
-        number = nodes.get(src)
-        if number is None:
-            number = nodes[src] = len(nodes)
-        self.edge_src.append(number)
-        number = nodes.get(dst)
-        if number is None:
-            number = nodes[dst] = len(nodes)
-        self.edge_dst.append(number)
-        self.edge_start.append(outcome[0])
-        self.edge_end.append(outcome[1])
-        self.edge_bits.append(outcome[2])
-        self.edge_weight.append(weight)
+        source = nodes.get(src)
+        if source is None:
+            source = nodes[src] = len(nodes)
+        dest = nodes.get(dst)
+        if dest is None:
+            dest = nodes[dst] = len(nodes)
+        start, end, bits = outcome
+        self.edge_key.append(source << 32 | dest << 4 | (8 if weight < 0 else 0) | bits)
+        self.edge_start.append(start)
+        self.edge_end.append(end)
 
     def __bool__(self) -> bool:
-        return bool(self.node_key or self.edge_src)
+        return bool(self.node_key or self.edge_key)
 
 
 @dataclass(slots=True)

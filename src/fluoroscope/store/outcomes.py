@@ -46,28 +46,24 @@ def node_cells(rows: OutcomeRows) -> dict[str, Any] | None:
     if not rows.node_key:
         return None
     key = np.array(rows.node_key, dtype=np.int64)
-    columns, first = _cells(key, rows.node_start, rows.node_end, rows.node_bits, rows.node_weight)
+    columns, first = _cells(key >> 4, key, rows.node_start, rows.node_end)
     names, types = _names(rows)
-    at = pa.array(key[first] >> 2)
+    at = pa.array(key[first] >> 6)
     columns["name"] = names.take(at)
     columns["type"] = types.take(at)
-    columns["is_root"] = pa.array((key[first] >> 1 & 1).astype(np.uint8), pa.uint8())
-    columns["inferred"] = pa.array((key[first] & 1).astype(np.uint8), pa.uint8())
+    columns["is_root"] = pa.array((key[first] >> 5 & 1).astype(np.uint8), pa.uint8())
+    columns["inferred"] = pa.array((key[first] >> 4 & 1).astype(np.uint8), pa.uint8())
     return columns
 
 
 def edge_cells(rows: OutcomeRows) -> dict[str, Any] | None:
     """The ``edge_stats`` columns of ``rows``' edge outcomes (see :func:`node_cells`)."""
-    if not rows.edge_src:
+    if not rows.edge_key:
         return None
-    width = max(len(rows.nodes), 1)
-    src = np.array(rows.edge_src, dtype=np.int64)
-    dst = np.array(rows.edge_dst, dtype=np.int64)
-    columns, first = _cells(
-        src * width + dst, rows.edge_start, rows.edge_end, rows.edge_bits, rows.edge_weight
-    )
+    key = np.array(rows.edge_key, dtype=np.int64)
+    columns, first = _cells(key >> 4, key, rows.edge_start, rows.edge_end)
     names, types = _names(rows)
-    at_src, at_dst = pa.array(src[first]), pa.array(dst[first])
+    at_src, at_dst = pa.array(key[first] >> 32), pa.array(key[first] >> 4 & 0xFFFFFFF)
     columns["src_name"] = names.take(at_src)
     columns["src_type"] = types.take(at_src)
     columns["dst_name"] = names.take(at_dst)
@@ -95,14 +91,16 @@ def _buckets(elapsed: npt.NDArray[np.float64]) -> _Ints:
 
 
 def _cells(
-    key: _Ints, starts: list[float], ends: list[float], bits_list: list[int], weights: list[int]
+    key: _Ints, row_key: _Ints, starts: list[float], ends: list[float]
 ) -> tuple[dict[str, Any], _Ints]:
-    """Sum outcome rows per (minute, ``key``) as ``model.stats._Cell.add`` sums them: the
-    cells' minutes and sums, and each cell's first row (for its key's columns)."""
+    """Sum outcome rows per (minute, ``key``) as ``model.stats._Cell.add`` sums them
+    (``row_key``: the rows' keys as :class:`OutcomeRows` makes them, whose low bits are
+    the outcome's and its weight's): the cells' minutes and sums, and each cell's first
+    row (for its key's columns)."""
     start = np.array(starts, dtype=np.float64)
     end = np.array(ends, dtype=np.float64)
-    bits = np.array(bits_list, dtype=np.int64)
-    weight = np.array(weights, dtype=np.int64)
+    bits = row_key & 7
+    weight = np.where(row_key & 8, -1, 1)
     minute = np.floor_divide(start, 60.0).astype(np.int64) * 60
 
     minutes, minute_code = np.unique(minute, return_inverse=True)
