@@ -24,20 +24,28 @@ an engine setting to the store's session first (to measure one, e.g.
 ``optimize_on_insert=0``). The engine's stage is also printed per table (``insert:spans``,
 ``insert:traces``, ...: the process's CPU per document while inserting into that table).
 
-Two paths run side by side, alternately within each run, so that each is the other's
-reference on the same machine at the same time (issue 21, item 4):
+Two paths run side by side, alternately within each run (each going first in every
+other run), so that each is the other's reference on the same machine at the same time
+(issue 21, item 4):
 
 * ``today``: the path before issue 21 - ``validate_document`` per document (given its
   JSON text, as the pipeline gives it; earlier versions of this script did not, and so
   also timed the nesting walk the pipeline skips);
 * ``batch``: the columnar path as far as it has come - the batch validated by
   :func:`~fluoroscope.ingest.screen.check_batch` (a typed msgspec schema in compiled
-  code, ``validate_document`` only for what it does not accept).
+  code, ``validate_document`` only for what it does not accept), and graph outcomes
+  recorded as rows while traces merge and summed per batch in arrays as the batch is
+  encoded (``Assembler(outcome_rows=True)``, ``store.outcomes``) instead of added to a
+  cell each in Python.
 
 Stages run in one thread and are timed in that thread's CPU time (``time.thread_time``),
 the engine's inserts in the process's CPU time: on a shared machine, CPU time is
 inflated far less than wall time by other processes (the machine's load average is
 printed with the figures). A table per path, then the two side by side with their ratio.
+``(engine threads, whole run)`` is every thread's CPU but the timed one's over a run: the
+engine inserting and merging in the background, which the insert stage sees only while
+an insert runs (the paths alternate, so a merge one path's inserts caused may run in the
+other's turn; both write the same rows).
 
 Documents are the mix of ``benchmarks/ingest.py`` (``make_trace``: traces of 1-3
 documents, ~2.5 entities and ~1.2 KB each).
@@ -73,6 +81,9 @@ from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
 STAGES = ("parse", "validate", "assemble", "encode", "insert", "free")
+OTHER_THREADS = "engine threads"
+"""Not a stage: the CPU of the process's other threads over a run (the engine's inserts
+and background merges; its threads run while the worker's stages do too)."""
 _RETENTION = 30 * 86_400
 
 
@@ -89,6 +100,9 @@ PATHS: dict[str, Callable[[list[Any], list[bytes], float], None]] = {
     "today": _validate_today,
     "batch": _validate_batch,
 }
+OUTCOME_ROWS: dict[str, bool] = {"today": False, "batch": True}
+"""Whether the path records graph outcomes as rows summed per batch with array operations
+(``Assembler(outcome_rows=True)``, in the encode stage) or adds each to its cell."""
 
 
 def make_bodies(count: int, now: float, seed: int = 1) -> list[bytes]:
@@ -111,8 +125,11 @@ def one_run(
     loads = orjson.loads
     validate = PATHS[path]
     took = dict.fromkeys(STAGES, 0.0)
-    assembler = Assembler(store, capacity=20_000, clock=lambda: now)
+    assembler = Assembler(
+        store, capacity=20_000, clock=lambda: now, outcome_rows=OUTCOME_ROWS[path]
+    )
     clock = time.thread_time
+    process_at, thread_at = time.process_time(), clock()
     for first in range(0, len(bodies), batch):
         chunk = bodies[first : first + batch]
         gc.disable()
@@ -142,6 +159,9 @@ def one_run(
         laps = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, inserting, t6 - t5)
         for stage, seconds in zip(STAGES, laps, strict=True):
             took[stage] += seconds
+    # every other thread's CPU over the run: the engine's, inserting and merging in the
+    # background (merges are not all inside the insert calls)
+    took[OTHER_THREADS] = (time.process_time() - process_at) - (clock() - thread_at)
     return took
 
 
@@ -184,8 +204,10 @@ def main(argv: list[str] | None = None) -> None:
             for path in paths:  # warm-up: imports, first inserts, schemas built
                 one_run(store, bodies, now, args.batch, path)
             by_path: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
-            for _ in range(args.runs):
-                for path in paths:
+            for run in range(args.runs):
+                # each path goes first in every other run: the first of a pair was
+                # measured ~2-4 us/doc dearer in assemble with the same code on both
+                for path in paths if run % 2 == 0 else paths[::-1]:
                     gc.collect()
                     by_path[path].append(one_run(store, bodies, now, args.batch, path))
         finally:
@@ -215,6 +237,8 @@ def _report(runs: list[dict[str, float]], n: int) -> None:
         sums = [sum(r[p] for p in parts) for r in runs]
         us = [t / n * 1e6 for t in sums]
         print(_row(label, us, [t / r["parse"] for t, r in zip(sums, runs, strict=True)]))
+    us = [r[OTHER_THREADS] / n * 1e6 for r in runs]
+    print(_row(f"({OTHER_THREADS}, whole run)", us, [r[OTHER_THREADS] / r["parse"] for r in runs]))
     worker = statistics.median(sum(r[p] for p in STAGES if p != "insert") / n for r in runs)
     print(f"=> the worker (all but insert) on one core: ~{1 / worker:,.0f} documents/s")
 
@@ -228,6 +252,7 @@ def _compare(by_path: dict[str, list[dict[str, float]]], n: int) -> None:
     groups.append(("parse+validate", ("parse", "validate")))
     groups.append(("all (worker + insert)", STAGES))
     groups.append(("worker (all but insert)", tuple(s for s in STAGES if s != "insert")))
+    groups.append((f"({OTHER_THREADS})", (OTHER_THREADS,)))
     for label, parts in groups:
         a = [sum(r[p] for p in parts) for r in before]
         b = [sum(r[p] for p in parts) for r in after]

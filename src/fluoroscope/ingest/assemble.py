@@ -24,7 +24,7 @@ import orjson
 
 from fluoroscope.model.ids import trace_epoch
 from fluoroscope.model.inference import outcome_of, status_of
-from fluoroscope.model.stats import Contribution, StatsBatch
+from fluoroscope.model.stats import Contribution, OutcomeRows, StatsBatch, StatsSink
 from fluoroscope.model.tracestate import TraceState
 from fluoroscope.store.batch import ContributionColumns, StoredTrace, WriteBatch
 from fluoroscope.store.spandoc import stored_document
@@ -58,9 +58,16 @@ class Assembler:
         retention_seconds: float = 30 * 86_400,
         stored_until: int = 0,
         clock: Callable[[], float] = time.time,
+        outcome_rows: bool = False,
     ) -> None:
         """``stored_until``: the latest trace epoch the store already holds (0 if empty);
-        traces with a later id epoch that are not cached are known to be new."""
+        traces with a later id epoch that are not cached are known to be new.
+        ``outcome_rows``: a batch carries its graph statistics as outcome rows, summed a
+        batch at a time with array operations where it is encoded (``WriteBatch.outcomes``,
+        ``store.outcomes``: the ingest pipeline's way, ~5 us less per document); False
+        (the default) adds each outcome to its cell here (``WriteBatch.stats``: the way
+        before, kept as the reference of ``benchmarks/ingest_cpu.py`` and of the tests,
+        whose ``batch.stats`` it is). The rows stored are the same."""
         self._loader = loader
         self._capacity = capacity
         self._retention = retention_seconds
@@ -75,6 +82,7 @@ class Assembler:
         self._other_horizon = self._evicted_epoch
         self._other_bound = max(_MIN_OTHER_EVICTED, 4 * capacity)
         self._version = int(clock() * 1_000_000)
+        self._outcome_rows = outcome_rows
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
         after it (``WriteBatch.contributions``), for group statistics."""
@@ -87,9 +95,13 @@ class Assembler:
         """Merge validated documents into their traces; return the rows to write."""
         now = self._clock()
         self._version = max(self._version, int(now * 1_000_000))
-        self._reload_missing(docs, now)
+        fresh = self._reload_missing(docs, now)
         batch = WriteBatch()
-        stats = StatsBatch()
+        stats: StatsSink
+        if self._outcome_rows:
+            stats = batch.outcomes = OutcomeRows()
+        else:
+            stats = batch.stats = StatsBatch()
         dirty: dict[str, TraceState] = {}
         cache = self._cache
         explode = self._explode
@@ -98,9 +110,10 @@ class Assembler:
             trace_id = doc["trace_id"]
             state = cache.get(trace_id)
             if state is None:
-                state = cache[trace_id] = TraceState(
-                    trace_id, self._trace_ts(trace_id, doc["start_time"], now)
-                )
+                ts = fresh.get(trace_id)
+                if ts is None:
+                    ts = self._trace_ts(trace_id, doc["start_time"], now)
+                state = cache[trace_id] = TraceState(trace_id, ts)
             else:
                 cache.move_to_end(trace_id)
             if before is not None and trace_id not in before:
@@ -115,7 +128,6 @@ class Assembler:
             made = batch.contributions = ContributionColumns()
             for trace_id, state in dirty.items():
                 made.add(trace_id, before[trace_id], state.contributions())
-        batch.stats = stats
         self._evict()
         return batch
 
@@ -164,23 +176,39 @@ class Assembler:
             return trace_epoch(trace_id) <= self._evicted_epoch
         return hash(trace_id) in self._evicted_other or start <= self._other_horizon
 
-    def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> None:
+    def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> dict[str, int]:
+        """Reload the traces of ``docs`` that are not cached but may have been stored.
+        Returns the epochs of those whose id holds a plausible one and that are known to
+        be new (the epoch is their ``ts``): worked out here once per trace, not again
+        when the batch makes their state."""
         forgotten = self._forgotten
         cache = self._cache
         seen_before = self._seen_before
-        missing = {
-            doc["trace_id"]
-            for doc in docs
-            if doc["trace_id"] not in cache and seen_before(doc["trace_id"], doc["start_time"], now)
-        }
+        low, high = now - self._retention, now + _FUTURE_SLACK
+        evicted = self._evicted_epoch
+        fresh: dict[str, int] = {}
+        missing: set[str] = set()
+        for doc in docs:
+            trace_id = doc["trace_id"]
+            if trace_id in cache or trace_id in fresh or trace_id in missing:
+                continue
+            epoch = trace_epoch(trace_id)
+            if low <= epoch <= high:  # _plausible; then _seen_before's own test
+                if trace_id in forgotten or epoch <= evicted:
+                    missing.add(trace_id)
+                else:
+                    fresh[trace_id] = epoch
+            elif seen_before(trace_id, doc["start_time"], now):  # each document's start
+                missing.add(trace_id)
         if not missing:
-            return
+            return fresh
         forgotten.difference_update(missing)
         for trace_id, stored in self._loader.load_traces(missing).items():
             state = TraceState(trace_id, stored.ts, revision=stored.revision)
             for entity, parent_id, is_segment in stored.entities:
                 state.apply(entity, parent_id, is_segment, None)
             self._cache[trace_id] = state
+        return fresh
 
     def _evict(self) -> None:
         excess = len(self._cache) - self._capacity
@@ -199,7 +227,7 @@ class Assembler:
     # -- rows ------------------------------------------------------------------------
 
     def _explode(
-        self, doc: Mapping[str, Any], state: TraceState, batch: WriteBatch, stats: StatsBatch
+        self, doc: Mapping[str, Any], state: TraceState, batch: WriteBatch, stats: StatsSink
     ) -> None:
         """Append a row per entity in ``doc`` (depth first) and merge each into ``state``."""
         is_segment = doc.get("type") != "subsegment"

@@ -172,6 +172,7 @@ class Pipeline:
             retention_seconds=retention_seconds,
             stored_until=store.max_trace_ts(),
             clock=clock,
+            outcome_rows=True,  # statistics summed per batch where the batch is encoded
         )
         self._lock = threading.Lock()
         self._wake = threading.Event()

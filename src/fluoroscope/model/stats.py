@@ -1,21 +1,31 @@
 """Per-minute service-graph statistics accumulated between two store writes.
 
 An :class:`Outcome` is one completed request seen from one side (a node's own segment,
-or a caller's subsegment for an edge). :class:`StatsBatch` sums outcomes per
-(minute, node) and (minute, edge); a retraction adds the same outcome with weight -1,
-which is how an inferred node disappears once the real downstream segment arrives.
-Not thread-safe: one owner at a time.
+or a caller's subsegment for an edge). A :class:`StatsSink` receives them:
+
+* :class:`StatsBatch` sums outcomes per (minute, node) and (minute, edge) in Python (the
+  ``node_stats``/``edge_stats`` rows themselves: group statistics, a trace's own graph,
+  and ingest before migration 24);
+* :class:`OutcomeRows` only records them, a row of numbers each, column by column: the
+  store sums them a batch at a time into the same rows with array operations
+  (``fluoroscope.store.outcomes``), which costs ingest a fraction of the cell work.
+
+A retraction adds the same outcome with weight -1, which is how an inferred node
+disappears once the real downstream segment arrives. Not thread-safe: one owner at a time.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId
 
-__all__ = ["CLIENT_TYPE", "Contribution", "Outcome", "StatsBatch", "histogram_bucket"]
+__all__ = [
+    "CLIENT_TYPE", "Contribution", "Outcome", "OutcomeRows", "StatsBatch", "StatsSink",
+    "histogram_bucket",
+]  # fmt: skip
 
 CLIENT_TYPE: Final = "client"
 _MAX_BUCKET_US: Final = 4_000_000_000  # UInt32 microseconds: a little over an hour
@@ -56,6 +66,87 @@ class Outcome(NamedTuple):
 Contribution = tuple[NodeId, NodeId | None, Outcome, bool, bool]
 """(node or caller, callee or None for a node, outcome, root, inferred): one outcome a
 trace adds to the statistics (``TraceState.contributions``)."""
+
+
+class StatsSink(Protocol):
+    """Where :class:`~fluoroscope.model.tracestate.TraceState` hands the outcomes an
+    entity completes (called in the state owner's thread; never raises)."""
+
+    def node(
+        self, node: NodeId, outcome: Outcome, *, root: bool, inferred: bool = False, weight: int = 1
+    ) -> None:
+        """Count ``outcome`` for ``node`` (``root``: the node is a trace's entry point;
+        ``inferred``: the node stands for a downstream call nobody instrumented)."""
+
+    def edge(self, src: NodeId, dst: NodeId, outcome: Outcome, *, weight: int = 1) -> None:
+        """Count ``outcome`` for the call from ``src`` to ``dst``."""
+
+
+class OutcomeRows:
+    """Outcomes as rows for the store to sum a batch at a time into the cells
+    :class:`StatsBatch` would make (``store.outcomes``): in the same order, so the sums
+    are its sums. Each node is numbered once per batch (:attr:`nodes`), and a row is
+    three numbers: a key, the start and the end. A node row's key is ``number << 6 |
+    root << 5 | inferred << 4 | retracted << 3 | bits``, an edge row's ``src << 32 | dst
+    << 4 | retracted << 3 | bits`` (``retracted``: weight -1; numbers stay below 2**28,
+    as a batch holds far fewer entities). Not thread-safe: one owner at a time."""
+
+    __slots__ = (
+        "edge_end",
+        "edge_key",
+        "edge_start",
+        "node_end",
+        "node_key",
+        "node_start",
+        "nodes",
+    )
+
+    def __init__(self) -> None:
+        self.nodes: dict[NodeId, int] = {}
+        """Every node the rows name, numbered in order of first appearance."""
+        self.node_key: list[int] = []
+        self.node_start: list[float] = []
+        self.node_end: list[float] = []
+        self.edge_key: list[int] = []
+        self.edge_start: list[float] = []
+        self.edge_end: list[float] = []
+
+    def node(
+        self, node: NodeId, outcome: Outcome, *, root: bool, inferred: bool = False, weight: int = 1
+    ) -> None:
+        """Record ``outcome`` for ``node`` (see :meth:`StatsSink.node`; ``weight`` is 1 or
+        -1)."""
+        nodes = self.nodes
+        number = nodes.get(node)
+        if number is None:
+            number = nodes[node] = len(nodes)
+        start, end, bits = outcome
+        self.node_key.append(
+            number << 6
+            | (32 if root else 0)
+            | (16 if inferred else 0)
+            | (8 if weight < 0 else 0)
+            | bits
+        )
+        self.node_start.append(start)
+        self.node_end.append(end)
+
+    def edge(self, src: NodeId, dst: NodeId, outcome: Outcome, *, weight: int = 1) -> None:
+        """Record ``outcome`` for the call from ``src`` to ``dst`` (``weight`` 1 or -1)."""
+        nodes = self.nodes
+        source = nodes.get(src)
+        if source is None:
+            source = nodes[src] = len(nodes)
+        dest = nodes.get(dst)
+        if dest is None:
+            dest = nodes[dst] = len(nodes)
+        start, end, bits = outcome
+        self.edge_key.append(source << 32 | dest << 4 | (8 if weight < 0 else 0) | bits)
+        self.edge_start.append(start)
+        self.edge_end.append(end)
+
+    def __bool__(self) -> bool:
+        return bool(self.node_key or self.edge_key)
 
 
 @dataclass(slots=True)

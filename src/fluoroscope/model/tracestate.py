@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
 from fluoroscope.model.rootcause import root_causes
-from fluoroscope.model.stats import CLIENT_TYPE, Contribution, Outcome, StatsBatch
+from fluoroscope.model.stats import CLIENT_TYPE, Contribution, Outcome, StatsSink
 from fluoroscope.model.summary import AnnotationValue
 from fluoroscope.model.summarycolumns import SummaryColumns
 
@@ -146,7 +146,7 @@ class TraceState:
         entity: Mapping[str, Any],
         parent_id: str,
         is_segment: bool,
-        stats: StatsBatch | None,
+        stats: StatsSink | None,
         bits: int | None = None,
     ) -> None:
         """Merge one entity (children excluded) into the state.
@@ -290,7 +290,7 @@ class TraceState:
             eid = parent
         return None
 
-    def _settle(self, stats: StatsBatch | None) -> None:
+    def _settle(self, stats: StatsSink | None) -> None:
         """Turn whatever can now be resolved into edges and inferred nodes.
 
         Whether a pending call or edge resolves depends only on the entries of the ids
@@ -306,7 +306,7 @@ class TraceState:
                 self._resolve_waiting(parent_id, watch, stats)
         self.watch = watch if self.unowned or self.waiting else frozenset()
 
-    def _resolve_call(self, did: str, watch: set[str], stats: StatsBatch | None) -> None:
+    def _resolve_call(self, did: str, watch: set[str], stats: StatsSink | None) -> None:
         """Give downstream call ``did`` (unowned) its caller if its owner is known now."""
         owner = self._owner_watched(did, watch)
         if owner is None:
@@ -320,7 +320,7 @@ class TraceState:
                 stats.node(made.node, made.outcome, root=False, inferred=True)
             self._edge(caller, made.node, made.outcome, stats)
 
-    def _resolve_waiting(self, parent_id: str, watch: set[str], stats: StatsBatch | None) -> None:
+    def _resolve_waiting(self, parent_id: str, watch: set[str], stats: StatsSink | None) -> None:
         """Count the edges of the segments waiting for ``parent_id`` if their caller is
         known now."""
         watch.add(parent_id)
@@ -348,7 +348,7 @@ class TraceState:
             self._edge(caller, callee.node, callee.outcome, stats)
 
     def _edge(
-        self, src: NodeId, dst: NodeId, done: Outcome, stats: StatsBatch | None, weight: int = 1
+        self, src: NodeId, dst: NodeId, done: Outcome, stats: StatsSink | None, weight: int = 1
     ) -> None:
         """Count a call between two nodes of this trace (and keep it for edge() filters)."""
         if stats is not None:

@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.model.inference import NodeId
-from fluoroscope.model.stats import Contribution, Outcome
+from fluoroscope.model.stats import Contribution, Outcome, OutcomeRows
 from fluoroscope.model.summarycolumns import SummaryColumns
 
 if TYPE_CHECKING:
@@ -192,7 +192,8 @@ class WriteBatch:
     summaries: SummaryColumns = field(
         default_factory=lambda: SummaryColumns(orjson.dumps, BinaryColumn())
     )
-    stats: StatsSource | None = None
+    stats: StatsSource | None = None  # summed in Python: rows of node_stats / edge_stats
+    outcomes: OutcomeRows | None = None  # or the outcomes, summed as encoded (store.outcomes)
     contributions: ContributionColumns | None = None  # while groups are tracked
     documents: int = 0  # how many documents the rows came from (for counting)
 

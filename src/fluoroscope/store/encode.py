@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from fluoroscope.model.summarycolumns import LIST_GROUPS, SCALAR_COLUMNS, SummaryColumns
 from fluoroscope.store.batch import StatsSource, WriteBatch
+from fluoroscope.store.outcomes import edge_cells, node_cells
 
 __all__ = ["CONTRIBUTIONS", "encode_batch", "encode_group_stats"]
 
@@ -207,6 +208,14 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
         tables.append(("traces", _arrow(_summary_columns(batch.summaries), _SUMMARY_SCHEMA)))
     if batch.stats:
         tables += _stat_tables(batch.stats)
+    outcomes = batch.outcomes
+    if outcomes:  # summed here, a batch at a time, into the same rows
+        for name, cells, schema in (
+            ("node_stats", node_cells(outcomes), _NODE_SCHEMA),
+            ("edge_stats", edge_cells(outcomes), _EDGE_SCHEMA),
+        ):
+            if cells is not None:
+                tables.append((name, _arrow(cells, schema)))
     made = batch.contributions
     if made:  # not a table: what the group statistics are made from, then dropped
         columns = {name: getattr(made, name) for name in _CONTRIBUTION_SCHEMA.names}
