@@ -251,3 +251,33 @@ def test_a_view_that_is_gone_takes_no_focus_while_the_next_one_loads(
     page.locator("#filter").click()
     recent = page.locator("#filter-suggestions [role=option][data-kind=recent]")
     expect(recent.first).to_have_text(re.compile(r"^responsetime >= 0"))
+
+
+def test_a_press_on_the_panel_s_link_survives_a_refresh(watched: Watched, demo: Demo) -> None:
+    """ "View traces" held down while the live map refreshes (every second) still opens the
+    traces: the refresh rebuilds the panel, and it waits for the press to end (a rebuilt
+    panel under the press used to swallow the click)."""
+    page = watched.page
+    page.goto("/#/map?range=15m")
+    name, kind = DEMO_FUNCTION
+    hub = page.locator(
+        f"#service-map g.node[data-name={json.dumps(name)}][data-type={json.dumps(kind)}] "
+        "circle.hub"
+    )
+    hub.click()
+    expect(page.locator("#node-details h2").first).to_have_text(name)
+    link = page.locator("#view-traces")
+    link.hover()
+    box = link.bounding_box()
+    assert box is not None
+    canvas = page.locator(".map-canvas")
+    before = canvas.get_attribute("data-updated")
+    page.mouse.down()
+    # the refresh came (its answer is in) while the button is still down
+    page.wait_for_function(
+        "(before) => document.querySelector('.map-canvas').dataset.updated !== before",
+        arg=before,
+    )
+    page.mouse.up()
+    expect(page).to_have_url(re.compile(r"#/traces\?"))
+    expect(page.locator("#filter")).to_have_value(f'service(id(name: "{name}", type: "{kind}"))')

@@ -500,21 +500,33 @@ export function render(root, route, ctx) {
   // A live refresh redraws the graph; one arriving between a press and its release would
   // replace the pressed element and lose the click. So while a pointer is down the redraw
   // waits, and it happens after the click has been dispatched.
+  // The panel beside the map is rebuilt by the same refresh, so a press on its links and
+  // buttons ("View traces") holds the refresh back as well.
   let pending = false;
+  const release = () => {
+    if (!pending) return;
+    pending = false;
+    setTimeout(() => {
+      if (pressed() || controller.signal.aborted) { pending = true; return; }
+      draw();
+      showSide();
+    }, 0);
+  };
   const gestures = attachGestures(svg, {
     get: () => view,
     set: (next) => { view = next; applyView(); },
-    onRelease: () => {
-      if (!pending) return;
-      pending = false;
-      setTimeout(() => {
-        if (pressed() || controller.signal.aborted) { pending = true; return; }
-        draw();
-        showSide();
-      }, 0);
-    },
+    onRelease: release,
   });
-  const pressed = () => gestures.pressed();
+  const sidePresses = new Set(); // pointerIds down on the panel
+  const listening = { signal: controller.signal };
+  side.addEventListener('pointerdown', (event) => sidePresses.add(event.pointerId), listening);
+  const sideLift = (event) => {
+    if (sidePresses.delete(event.pointerId) && !sidePresses.size) release();
+  };
+  // on the window: a pointer may be lifted outside the panel
+  window.addEventListener('pointerup', sideLift, listening);
+  window.addEventListener('pointercancel', sideLift, listening);
+  const pressed = () => gestures.pressed() || sidePresses.size > 0;
   svg.addEventListener('click', () => { if (selection.key) select({ key: null }); });
   // a window narrowed past the point where the map is laid out top to bottom (or widened
   // back) is laid out again and fitted; otherwise the nodes stay where they are
@@ -530,6 +542,11 @@ export function render(root, route, ctx) {
     const names = groups.map((g) => g.GroupName).filter((n) => n && n !== 'Default');
     const chosen = groups.find((g) => g.GroupName === groupName);
     groupFilter = (chosen && chosen.FilterExpression) || '';
+    // a node picked before the group's filter was known: its links take the group in
+    if (groupFilter && selection.key) {
+      if (pressed()) pending = true;
+      else showSide();
+    }
     if (groupName && !names.includes(groupName)) names.unshift(groupName);
     groupSelect.append(...names.map((n) => h('option', { value: n, selected: n === groupName }, n)));
   }).catch(() => {}); // the map works without the list; a bad group shows as the map's error
