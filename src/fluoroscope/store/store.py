@@ -161,8 +161,8 @@ class Store:
                 self._t.insert_arrow(f"{self._db}.{name}", table)
             if name in ("node_stats", "edge_stats"):
                 stats[name] = table
-        rolled = rollup(stats) if stats else None
-        if rolled is not None and self._has_rollup():
+        rolled = rollup(stats) if stats and self._has_rollup() else None
+        if rolled is not None:
             self._t.insert_arrow(f"{self._db}.graph_stats", rolled)
 
     def _has_rollup(self) -> bool:
