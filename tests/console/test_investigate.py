@@ -266,11 +266,38 @@ def test_a_press_on_the_panel_s_link_survives_a_refresh(watched: Watched, demo: 
     )
     hub.click()
     expect(page.locator("#node-details h2").first).to_have_text(name)
+    # the node's series charts are drawn once their statistics are in (this moves the links)
+    expect(page.locator("#node-latency[data-points]")).to_have_count(1)
     link = page.locator("#view-traces")
+    canvas = page.locator(".map-canvas")
+    # every frame painted across two refreshes shows the link where it was: the panel is
+    # rebuilt, its figures change and its charts are drawn a moment later, and none of it
+    # moves the links (a pointer on one lost it when the figures above it wrapped a line)
+    tops = page.evaluate(
+        """() => new Promise((done) => {
+            const canvas = document.querySelector('.map-canvas');
+            const first = canvas.dataset.updated;
+            const tops = [];
+            let seen = 0;
+            let after = 0;
+            let last = first;
+            const frame = () => {
+                tops.push(document.querySelector('#view-traces').getBoundingClientRect().top);
+                if (canvas.dataset.updated !== last) { last = canvas.dataset.updated; seen += 1; }
+                // a few frames past the second refresh, so its charts are drawn too
+                if (seen >= 2 && ++after > 10) {
+                    done(tops);
+                    return;
+                }
+                requestAnimationFrame(frame);
+            };
+            requestAnimationFrame(frame);
+        })"""
+    )
+    assert len(set(tops)) == 1, f"the link moved during a refresh: {sorted(set(tops))}"
     link.hover()
     box = link.bounding_box()
     assert box is not None
-    canvas = page.locator(".map-canvas")
     before = canvas.get_attribute("data-updated")
     page.mouse.down()
     # the refresh came (its answer is in) while the button is still down

@@ -360,7 +360,23 @@ export function render(root, route, ctx) {
     return [h('h2', null, 'Latency and faults over time'), latency, faults];
   }
 
+  // A refresh rebuilds the panel and its charts are drawn a moment later (the series from a
+  // request or its cache): the new holders keep the heights the old charts had, so the links
+  // below them do not move under the reader's pointer.
+  let shownKey = null;
   function showSide() {
+    const heights = shownKey === selection.key
+      ? new Map([...side.querySelectorAll('.chart[id]')].map((el) => [el.id, el.getBoundingClientRect().height]))
+      : new Map();
+    shownKey = selection.key;
+    fillSide();
+    for (const el of side.querySelectorAll('.chart[id]')) {
+      const height = heights.get(el.id);
+      if (height) el.style.minHeight = `${height}px`;
+    }
+  }
+
+  function fillSide() {
     if (chart) { chart.destroy(); chart = null; }
     for (const old of series.charts) {
       try { old.destroy(); } catch (err) { console.error(err); }
@@ -385,7 +401,20 @@ export function render(root, route, ctx) {
     if (sel.node) {
       const node = sel.node;
       const info = typeInfo(node.Type);
+      // the links come first, under the name: what is drawn below them (statistics, charts)
+      // changes size as the live refresh brings new figures, and must not move them
+      const actions = h('div', { class: 'actions' });
+      if (node.Type !== 'client') {
+        actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(nodeFilter(node)) }) }, 'View traces'));
+        actions.append(h('a', { class: 'button', href: href('traces', { ...carry, filter: within(`${nodeFilter(node)} { fault OR error }`) }) }, 'Traces with errors'));
+      }
+      const group = logGroupOf(node);
+      if (group) {
+        actions.append(h('a', { class: 'button', id: 'node-logs', href: href('logs', { ...carry, groups: group, q: RECENT_LINES }) }, 'Recent log lines'));
+        actions.append(h('a', { class: 'button', id: 'node-log-errors', href: href('logs', { ...carry, groups: group, q: RECENT_ERRORS }) }, 'Recent log errors'));
+      }
       const body = [h('h2', null, node.Name), h('p', { class: 'muted' }, info.label)];
+      if (actions.childElementCount) body.push(actions);
       if (node.SummaryStatistics) {
         body.push(statsList(node.SummaryStatistics, minutes, node.ResponseTimeHistogram), h('h2', null, 'Response time distribution'));
         const holder = h('div', { class: 'chart', id: 'node-histogram' });
@@ -400,17 +429,6 @@ export function render(root, route, ctx) {
         side.replaceChildren(...body);
       }
       if (node.SummaryStatistics && node.Type !== 'client') side.append(...nodeSeries(node));
-      const actions = h('div', { class: 'actions' });
-      if (node.Type !== 'client') {
-        actions.append(h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(nodeFilter(node)) }) }, 'View traces'));
-        actions.append(h('a', { class: 'button', href: href('traces', { ...carry, filter: within(`${nodeFilter(node)} { fault OR error }`) }) }, 'Traces with errors'));
-      }
-      const group = logGroupOf(node);
-      if (group) {
-        actions.append(h('a', { class: 'button', id: 'node-logs', href: href('logs', { ...carry, groups: group, q: RECENT_LINES }) }, 'Recent log lines'));
-        actions.append(h('a', { class: 'button', id: 'node-log-errors', href: href('logs', { ...carry, groups: group, q: RECENT_ERRORS }) }, 'Recent log errors'));
-      }
-      side.append(actions);
       return;
     }
     const { edge, source, target } = sel;
@@ -418,11 +436,11 @@ export function render(root, route, ctx) {
     side.replaceChildren(
       h('h2', null, `${source.Name} → ${target.Name}`),
       h('p', { class: 'muted' }, `${typeInfo(source.Type).label} → ${typeInfo(target.Type).label}`),
+      h('div', { class: 'actions' },
+        h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(edgeFilter(source, target)) }) }, 'View traces')),
       statsList(edge.SummaryStatistics, minutes, edge.ResponseTimeHistogram),
       h('h2', null, 'Response time distribution'),
-      holder,
-      h('div', { class: 'actions' },
-        h('a', { class: 'button primary', id: 'view-traces', href: href('traces', { ...carry, filter: within(edgeFilter(source, target)) }) }, 'View traces')));
+      holder);
     const b = weightedBins(edge.ResponseTimeHistogram || []);
     if (b.x.length) chart = histogram(holder, { ...b, label: 'Requests', height: 160 });
   }
