@@ -119,7 +119,7 @@ class Pipeline:
         store: Store,
         *,
         flush_interval: float = 0.2,
-        max_batch: int = 10_000,
+        max_batch: int = 2_500,
         max_buffered_bytes: int = 128 * 1024 * 1024,
         retention_seconds: float = 30 * 86_400,
         cached_traces: int = 20_000,
@@ -129,7 +129,15 @@ class Pipeline:
         otlp: Any = None,
         before_round: Callable[[], object] | None = None,
     ) -> None:
-        """``cached_traces`` bounds the per-trace state kept in memory (~7 KB each); a
+        """``max_batch``: documents parsed, merged and encoded at a time. It only matters
+        in a backlog (at 10,000 segments/s a round holds ~1,000 per worker), where each
+        batch's parsed documents, rows and Arrow tables are in memory together with the
+        previous batch's on their way to the store: measured with benchmarks/ingest.py
+        in a backlog, 10,000 took each worker to ~330-390 MB, 2,500 to ~210-220 MB, at
+        the same stored rate (the server inserts a backlog's batches together anyway).
+
+        ``cached_traces`` bounds the per-trace state kept in memory (~4-7 KB each; 4 KB measured
+        with tracemalloc on benchmark traces of 1-3 documents); a
         document for a trace that left the cache reloads it from the store (one query per
         batch), so the bound trades memory for those reloads, never correctness.
 
