@@ -119,7 +119,7 @@ class Pipeline:
         store: Store,
         *,
         flush_interval: float = 0.2,
-        max_batch: int = 2_500,
+        max_batch: int = 10_000,
         max_buffered_bytes: int = 128 * 1024 * 1024,
         retention_seconds: float = 30 * 86_400,
         cached_traces: int = 20_000,
@@ -129,15 +129,15 @@ class Pipeline:
         otlp: Any = None,
         before_round: Callable[[], object] | None = None,
     ) -> None:
-        """``max_batch``: documents parsed, merged and encoded at a time. It only matters
-        in a backlog (at 10,000 segments/s a round holds ~1,000 per worker), where each
-        batch's parsed documents, rows and Arrow tables are in memory together with the
-        previous batch's on their way to the store: measured with benchmarks/ingest.py
-        in a backlog, 10,000 took each worker to ~330-390 MB, 2,500 to ~210-220 MB, at
-        the same stored rate (the server inserts a backlog's batches together anyway).
+        """``max_batch``: documents parsed, merged and encoded at a time; only a backlog
+        fills a batch. A smaller one lowers a backlog's memory but not its cost: with
+        2,500, workers in a backlog peaked at ~250 MB instead of ~380 MB, but stored
+        40-60 % fewer segments/s (benchmarks/ingest.py), each insert's statistics rows
+        costing the engine about the same whatever the batch (ingest_cpu.py: 102 µs of
+        insert per document at 2,500, 26 at 10,000).
 
-        ``cached_traces`` bounds the per-trace state kept in memory (~4-7 KB each; 4 KB measured
-        with tracemalloc on benchmark traces of 1-3 documents); a
+        ``cached_traces`` bounds the per-trace state kept in memory (~4-7 KB each; 4 KB
+        measured with tracemalloc on benchmark traces of 1-3 documents); a
         document for a trace that left the cache reloads it from the store (one query per
         batch), so the bound trades memory for those reloads, never correctness.
 
