@@ -423,6 +423,41 @@ def tree_kb(pid: int, key: str) -> int:
     return total
 
 
+def _role(pid: int) -> str:
+    """What process ``pid`` of the server's tree is: server, receiver or worker N."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"pid {pid}"
+    if b"fluoroscope.ingest.receiver" in argv:
+        return "receiver"
+    if b"fluoroscope.ingest.worker" in argv:
+        return f"worker {argv[argv.index(b'--shard') + 1].decode()}"
+    return "server" if b"server" in argv else f"pid {pid}"
+
+
+def tree_by_role(pid: int, key: str) -> dict[str, int]:
+    """:func:`proc_status_kb` of ``pid`` and each descendant, by role (:func:`_role`)."""
+    out = {_role(pid): proc_status_kb(pid, key)}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            out.update(tree_by_role(int(child), key))
+    return out
+
+
+def _mb(by_role: dict[str, int]) -> str:
+    parts = [f"{k} {v / 1024:.0f}" for k, v in sorted(by_role.items())]
+    return ", ".join(parts) + f"; total {sum(by_role.values()) / 1024:.0f} MB"
+
+
 # -- freshness ---------------------------------------------------------------------------
 
 
@@ -503,6 +538,9 @@ class RunResult:
     fresh_missing: int = 0
     rss_peak_mb: float = 0.0
     rss_steady_mb: float = 0.0
+    rss_rest: dict[str, int] = field(default_factory=dict)  # KiB by role, before sending
+    rss_sending_peak: dict[str, int] = field(default_factory=dict)  # sample of largest total
+    rss_hwm: dict[str, int] = field(default_factory=dict)  # each process's own VmHWM
 
 
 def count_summaries(port: int, start: float, end: float) -> int:
@@ -597,6 +635,7 @@ def run_once(
         poller = FreshnessPoller(port, samples_q, senders)
         poller.start()
         base = api.status()
+        result.rss_rest = tree_by_role(server.pid, "VmRSS")
         go.set()
         rss_samples: list[int] = []
         history: list[tuple[float, int]] = []
@@ -606,7 +645,10 @@ def run_once(
                 if pipe.poll(0.1):
                     results.append(pipe.recv())
             history.append((time.time(), api.status().get("stored_documents", 0)))
-            rss_samples.append(tree_kb(server.pid, "VmRSS"))
+            sample = tree_by_role(server.pid, "VmRSS")
+            rss_samples.append(sum(sample.values()))
+            if sum(sample.values()) > sum(result.rss_sending_peak.values()):
+                result.rss_sending_peak = sample
         for proc in procs:
             proc.join()
         result.sent = sum(r.sent for r in results)
@@ -658,6 +700,7 @@ def run_once(
         steady = rss_samples[len(rss_samples) // 3 :] or rss_samples
         result.rss_steady_mb = statistics.median(steady) / 1024 if steady else 0.0
         result.rss_peak_mb = tree_kb(server.pid, "VmHWM") / 1024
+        result.rss_hwm = tree_by_role(server.pid, "VmHWM")
         if api_count:
             epochs = [int(t[2:10], 16) for r in results for t in (r.trace_ids[0], r.trace_ids[-1])]
             result.api_traces = count_summaries(port, min(epochs) - 1, max(epochs) + 1)
@@ -757,6 +800,9 @@ def _report(r: RunResult, ceiling: float) -> None:
           f"(target p99 < {TARGET_P99 * 1000:.0f} ms: ratio {r.p99 / TARGET_P99:.2f})")  # fmt: skip
     print(f"  server RSS (with its receiving process): steady {r.rss_steady_mb:.0f} MB, peak {r.rss_peak_mb:.0f} MB "
           f"(target <= {TARGET_RSS_MB:.0f} MB at 10k/s: ratio {r.rss_peak_mb / TARGET_RSS_MB:.2f})")  # fmt: skip
+    print(f"  RSS by process (MB) at rest: {_mb(r.rss_rest)}")
+    print(f"  RSS by process (MB) at the largest total while sending: {_mb(r.rss_sending_peak)}")
+    print(f"  peak RSS by process (VmHWM, MB): {_mb(r.rss_hwm)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,6 +103,26 @@ def test_a_killed_worker_is_replaced_and_ingest_goes_on(tmp_path: Path) -> None:
     assert "restarting it" in output
 
 
+def test_the_workers_store_without_loading_pandas(tmp_path: Path) -> None:
+    """pyarrow would import pandas at a worker's first Arrow conversion (~43 MB each);
+    the workers keep it out and store as before."""
+    server = start_server(tmp_path / "data", "--ingest-workers", "2")
+    try:
+        client = server.xray()
+        docs = [segment() for _ in range(50)]
+        server.send_documents(*docs)
+        wait_for(lambda: server.counter("stored_documents") == 50)
+        assert get_documents(client, docs[0]["trace_id"]) == [docs[0]]
+        workers = _workers(server.process.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "pyarrow" in maps  # the check below looks where it would see pandas
+            assert "/pandas/" not in maps, f"worker {pid} loaded pandas"
+    finally:
+        server.stop()
+
+
 def test_read_ahead_hands_out_waiting_batches_in_order_and_stays_bounded() -> None:
     from fluoroscope.ingest.frames import write_frame
     from fluoroscope.ingest.readahead import ReadAhead
