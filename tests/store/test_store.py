@@ -59,6 +59,7 @@ def test_the_columns_a_trace_lookup_reads_have_small_compressed_blocks(
     assert {name for name, line in columns.items() if small in line} == {
         "ts", "trace_id", "parent_id", "is_segment", "version",  # migration 8
         "id", "end_time",  # migration 22: they restore a document's fields
+        "start_time",  # migration 24: so does it
     }  # fmt: skip
 
 

@@ -174,7 +174,10 @@ def test_a_stored_document_is_restored_exactly(
     column_end = float(end) if complete and end is not None else 0.0
     kept = stored_document(own, trace_id, parent, is_segment, complete)
     text = orjson.dumps(kept)
-    back = restore_document(orjson.loads(text), eid, trace_id, parent, is_segment, column_end)
+    back = restore_document(
+        orjson.loads(text), eid, trace_id, parent, is_segment, float(start), column_end
+    )
     sort = orjson.OPT_SORT_KEYS
     assert orjson.dumps(back, option=sort) == orjson.dumps(own, option=sort)
     assert "id" not in kept
+    assert ("start_time" in kept) == (type(start) is not float)  # an integer stays

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fluoroscope.model.summarycolumns import LIST_GROUPS, SCALAR_COLUMNS, SummaryColumns
 from fluoroscope.store.batch import StatsSource, WriteBatch
@@ -93,6 +94,13 @@ _CONTRIBUTION_SCHEMA: Final = pa.schema(
     ]
 )
 _STRINGS = pa.list_(pa.string())
+_SAME_AS_SLOWEST: Final = {"svc_min_rt": "svc_max_rt", "edge_min_rt": "edge_max_rt"}
+"""A quickest response time equal to the slowest (a service or an edge seen once in its
+trace: ~96 % of them) is stored as NaN, which the column compresses to almost nothing,
+and read as the slowest (:mod:`fluoroscope.query.compile`). Measured on 1M spans, one
+merged part: svc_min_rt 2.20 -> 0.20 and edge_min_rt 1.88 -> 0.19 bytes per span.
+Response times are finite (ingest validates them), so NaN is never a real value; rows
+written before (migration 24) hold the value itself, which reads the same."""
 _SUMMARY_SCHEMA: Final = pa.schema(
     [
         ("ts", pa.uint32()),
@@ -169,12 +177,19 @@ def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array
     if not rows.encoded:
         details = [orjson.dumps(d) for d in details]
     columns["details"] = pa.array(details, type=pa.binary())
+    flat: dict[str, tuple[pa.Array, pa.Array]] = {}  # name -> (offsets, values)
     for group, names in LIST_GROUPS:
         offsets = pa.array(rows.offsets[group], type=pa.int32())
         for name in names:
             value_type = _SUMMARY_SCHEMA.field(name).type.value_type
             values = pa.array(rows.list_column(name), type=value_type)
+            flat[name] = (offsets, values)
             columns[name] = pa.ListArray.from_arrays(offsets, values)
+    for quickest, slowest in _SAME_AS_SLOWEST.items():
+        offsets, values = flat[quickest]
+        same = pc.equal(values, flat[slowest][1])
+        stored = pc.if_else(same, pa.scalar(float("nan")), values)
+        columns[quickest] = pa.ListArray.from_arrays(offsets, stored)
     return columns
 
 

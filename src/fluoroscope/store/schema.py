@@ -466,6 +466,9 @@ MIGRATIONS += (
     ),
 )
 
+DOC_BLOCK_BYTES: Final = 131072
+"""The smallest compressed block of ``spans.doc`` (migration 24)."""
+
 _STAT_NAMES: Final = (
     "total", "ok", "errors", "throttles", "faults", "response_time", "first_start",
     "last_end", "histogram",
@@ -536,6 +539,33 @@ MIGRATIONS += (
                 )
                 for table, columns in _STAT_TABLE_COLUMNS
             ),
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        24,
+        "spans and trace summaries in fewer bytes: documents in larger blocks, without start times",
+        # Measured on 1M spans, one merged part each (bytes per span): doc 40.1 -> 33.7
+        # without its start time (store/spandoc.py; a lookup by trace id reads it from the
+        # start_time column, kept in small blocks like migration 22's), -> 31.3 in blocks
+        # of >= 128 KiB at ZSTD(1) (each held one or two 256-row granules, too little for
+        # the documents' shared structure; ZSTD(3) in them: 31.6, and compresses slower);
+        # details 5.2 -> 4.0 at ZSTD(6) (one row per trace revision: a fifth of doc's
+        # bytes to compress). A codec or a column's block size is metadata: existing parts
+        # stay as written and readable; new parts and merges (OPTIMIZE) take it.
+        (
+            Tuning("ALTER TABLE {db}.spans MODIFY COLUMN doc CODEC(ZSTD(1))"),
+            Tuning(
+                "ALTER TABLE {db}.spans MODIFY COLUMN doc MODIFY SETTING "
+                f"min_compress_block_size = {DOC_BLOCK_BYTES}"
+            ),
+            Tuning(
+                "ALTER TABLE {db}.spans MODIFY COLUMN start_time MODIFY SETTING "
+                "min_compress_block_size = 4096, max_compress_block_size = 16384"
+            ),
+            Tuning("ALTER TABLE {db}.traces MODIFY COLUMN details CODEC(ZSTD(6))"),
         ),
     ),
 )
