@@ -73,9 +73,10 @@ def loaded(chdb_dir: Path) -> Iterator[tuple[Store, float]]:
         f"numbers({ROWS}) AS n",
         {"id": doc["trace_id"]},
     )
-    # three traces starting exactly where the first slice of the test window ends
+    # three traces starting exactly where the first slice of a filtered page of the test
+    # window ends
     start, end = _window(t0)
-    floor = end - slices.first_width(end - start)  # as Store.summaries computes it
+    floor = end - slices.first_width(end - start, True)  # as Store.summaries computes it
     t.execute(
         f"INSERT INTO {db}.traces SELECT t.* REPLACE ("
         "toDateTime(toUInt32({floor:Float64})) AS ts, concat('1-', lower(hex(toUInt32("

@@ -7,11 +7,12 @@ its top (``[floor, cut)``, each below the last) and stops as soon as the slices 
 the page: the result is the one a single statement over the whole window gives. The
 first slice is a small share of the window; each next one is sized from the density of
 matches seen so far, so a common condition reads one or two slices and a rare one reaches
-the bottom in a few statements (the last covering what is left).
+the bottom in a few statements (the last covering what is left): a condition fewer than a
+page of traces hold still reads the whole window, in 3-4 statements instead of one.
 
 Reading a slice costs only its granules because the summaries carry a minmax index on
 their start time (migration 25): the engine skips the granules outside the slice.
-Measured in benchmarks/query.py (see docs/scaling.md for the figures).
+Measured in benchmarks/query.py at 10M spans: docs/scaling.md has the figures.
 
 Pure; no engine here.
 """
@@ -20,22 +21,28 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["FIRST_SHARE", "MIN_SLICED", "first_width", "next_width"]
+__all__ = ["FIRST_SHARE", "FIRST_SHARE_FILTERED", "MIN_SLICED", "first_width", "next_width"]
 
 FIRST_SHARE: Final = 1 / 64
-"""The first slice's share of the window (a 1-hour window: 56 s)."""
+"""The first slice's share of the window without a condition (a 1-hour window: 56 s)."""
+FIRST_SHARE_FILTERED: Final = 1 / 16
+"""... and with one: a selective condition's page is then held by one statement more often.
+benchmarks/query.py at 10M spans (850k traces in the hour), 1/16 against 1/64 for filtered
+pages, interleaved: the annotation and edge filters (~0.6-0.8 matching traces a second)
+p50 38-51 ms against 50-71 ms (two statements at 1/64); the common filters 21-43 ms
+against 17-30 ms (they read 4x the rows their page needs)."""
 MIN_SLICED: Final = 120.0
 """Windows shorter than this (seconds) are read in one statement."""
 _HEADROOM: Final = 2.0  # the next slice is sized for this many times the matches missing
 _MAX_GROWTH: Final = 16.0  # at most this many times the span covered so far, per step
 
 
-def first_width(span: float) -> float:
-    """The width of the top slice of a window ``span`` seconds wide (the whole window
-    when it is too narrow to be worth slicing)."""
+def first_width(span: float, filtered: bool = False) -> float:
+    """The width of the top slice of a window ``span`` seconds wide, ``filtered`` by a
+    condition or not (the whole window when it is too narrow to be worth slicing)."""
     if span < MIN_SLICED:
         return span
-    return span * FIRST_SHARE
+    return span * (FIRST_SHARE_FILTERED if filtered else FIRST_SHARE)
 
 
 def next_width(covered: float, found: int, wanted: int) -> float:

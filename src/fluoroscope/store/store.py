@@ -336,7 +336,7 @@ class Store:
             table = self._summary_slice(conditions, params)
         else:
             top = min(float(end), params["last_start"]) if token else float(end)
-            table = self._sliced(conditions, params, float(start), top)
+            table = self._sliced(conditions, params, float(start), top, bool(where_clause))
         summaries = _read_summaries(table)
         next_token = None
         if len(summaries) > limit:
@@ -353,7 +353,12 @@ class Store:
         )
 
     def _sliced(
-        self, conditions: list[str], params: dict[str, Any], start: float, top: float
+        self,
+        conditions: list[str],
+        params: dict[str, Any],
+        start: float,
+        top: float,
+        filtered: bool,
     ) -> pa.Table:
         """The page read in slices of ``[start, top]`` from the top, until they hold it
         (:mod:`fluoroscope.store.slices`): the rows one statement over the window gives."""
@@ -361,7 +366,7 @@ class Store:
         tables: list[pa.Table] = []
         found = 0
         cut: float | None = None  # the floor of the slice above (the same float: no gap)
-        floor = top - slices.first_width(top - start)
+        floor = top - slices.first_width(top - start, filtered)
         while True:
             extra, bounds = [], {**params, "limit": wanted - found}
             if floor > start:
