@@ -8,7 +8,9 @@ the page: the result is the one a single statement over the whole window gives. 
 first slice is a small share of the window; each next one is sized from the density of
 matches seen so far, so a common condition reads one or two slices and a rare one reaches
 the bottom in a few statements (the last covering what is left): a condition fewer than a
-page of traces hold still reads the whole window, in 3-4 statements instead of one.
+page of traces hold still reads the whole window, in two or three statements instead of
+one (at 10M spans, interleaved: a filter no trace holds 137 ms against 133 in one; it took
+278 against 193 when a slice without matches only grew 8-fold, in three statements).
 
 Reading a slice costs only its granules because the summaries carry a minmax index on
 their start time (migration 25): the engine skips the granules outside the slice.
@@ -48,8 +50,9 @@ def first_width(span: float, filtered: bool = False) -> float:
 def next_width(covered: float, found: int, wanted: int) -> float:
     """The width of the next slice below ``covered`` seconds that held ``found`` of the
     ``wanted`` summaries: enough, at the density seen, for the missing ones with some
-    headroom; at least ``covered`` again, at most ``_MAX_GROWTH`` times it."""
+    headroom; at least ``covered`` again, at most ``_MAX_GROWTH`` times it (and that
+    when nothing matched so far: a filtered page then reads the rest of its window)."""
     if found <= 0:
-        return covered * (_MAX_GROWTH / 2)
+        return covered * _MAX_GROWTH
     needed = covered * (wanted - found) / found * _HEADROOM
     return min(max(needed, covered), covered * _MAX_GROWTH)
