@@ -266,7 +266,14 @@ class _Compiler:
                     "NOT arrayExists((k, t, s) -> k = "
                     f"{k} AND t = {_ANN_STRING} AND s = {p}, ann_keys, ann_types, ann_strings)"
                 )
-            test = f"t = {_ANN_STRING} AND " + _STRING_OPS[op]("s", self.bind(value, "String"))
+            p = self.bind(value, "String")
+            test = f"t = {_ANN_STRING} AND " + _STRING_OPS[op]("s", p)
+            if op == "=":  # the value among the trace's strings first: one cheap array
+                return (
+                    f"(has(ann_strings, {p}) AND "
+                    + _lambda("arrayExists", list(_ANNOTATION_ARRAYS), f"k = {k} AND {test}")
+                    + ")"
+                )
         return _lambda("arrayExists", list(_ANNOTATION_ARRAYS), f"k = {k} AND {test}")
 
     # -- service scope ---------------------------------------------------------------

@@ -31,7 +31,7 @@ from fluoroscope.model.summarycolumns import (  # re-exported: filters compile a
 from fluoroscope.model.summarycolumns import (
     ROOT_CAUSE_LEVELS as ROOT_CAUSE_LEVELS,
 )
-from fluoroscope.store import critpath
+from fluoroscope.store import critpath, slices
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
 from fluoroscope.store.graphstats import graph_sql, rollup
@@ -313,7 +313,7 @@ class Store:
         ``[start, end]``, newest first, ``limit`` per page. ``where_clause`` is an extra SQL
         condition over the ``traces`` columns whose values are all bound through
         ``where_params`` (``{name:Type}`` placeholders whose names must differ from the
-        store's own: ``lo hi start end limit last_start last_id``)."""
+        store's own: ``lo hi start end limit last_start last_id floor cut``)."""
         params: dict[str, Any] = {
             "lo": max(int(start) - _WINDOW_SLACK, 0),
             "hi": int(end) + _WINDOW_SLACK,
@@ -331,16 +331,16 @@ class Store:
             params["last_start"], params["last_id"] = last_start, last_id
             conditions.append("(start_time, trace_id) < ({last_start:Float64}, {last_id:String})")
         if where_clause:
-            clash = set(where_params or {}) & set(params)
+            clash = set(where_params or {}) & (set(params) | {"floor", "cut"})
             if clash:
                 raise ValueError(f"filter parameters clash with the store's: {sorted(clash)}")
             conditions.append(f"({where_clause})")
             params.update(where_params or {})
-        table = self._t.query_arrow(
-            f"SELECT {_SUMMARY_READ} FROM {self._db}.traces FINAL WHERE {' AND '.join(conditions)} "
-            "ORDER BY start_time DESC, trace_id DESC LIMIT {limit:UInt32}",
-            params,
-        )
+        if by_trace_id:
+            table = self._summary_slice(conditions, params)
+        else:
+            top = min(float(end), params["last_start"]) if token else float(end)
+            table = self._sliced(conditions, params, float(start), top, bool(where_clause))
         summaries = _read_summaries(table)
         next_token = None
         if len(summaries) > limit:
@@ -348,6 +348,45 @@ class Store:
             last = summaries[-1]
             next_token = _encode_token(last.start_time, last.id)
         return SummaryPage(summaries, next_token, len(summaries))
+
+    def _summary_slice(self, conditions: list[str], params: dict[str, Any]) -> pa.Table:
+        return self._t.query_arrow(
+            f"SELECT {_SUMMARY_READ} FROM {self._db}.traces FINAL WHERE {' AND '.join(conditions)} "
+            "ORDER BY start_time DESC, trace_id DESC LIMIT {limit:UInt32}",
+            params,
+        )
+
+    def _sliced(
+        self,
+        conditions: list[str],
+        params: dict[str, Any],
+        start: float,
+        top: float,
+        filtered: bool,
+    ) -> pa.Table:
+        """The page read in slices of ``[start, top]`` from the top, until they hold it
+        (:mod:`fluoroscope.store.slices`): the rows one statement over the window gives."""
+        wanted = int(params["limit"])
+        tables: list[pa.Table] = []
+        found = 0
+        cut: float | None = None  # the floor of the slice above (the same float: no gap)
+        floor = top - slices.first_width(top - start, filtered)
+        while True:
+            extra, bounds = [], {**params, "limit": wanted - found}
+            if floor > start:
+                extra.append("start_time >= {floor:Float64}")
+                bounds["floor"] = floor
+            if cut is not None:
+                extra.append("start_time < {cut:Float64}")
+                bounds["cut"] = cut
+            table = self._summary_slice(conditions + extra, bounds)
+            tables.append(table)
+            found += table.num_rows
+            if found >= wanted or floor <= start:
+                break
+            cut = floor
+            floor = cut - slices.next_width(top - cut, found, wanted)
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     def vocabulary(self, start: float, end: float) -> list[dict[str, Any]]:
         """Service names and annotation keys (with values) of the traces stored in
