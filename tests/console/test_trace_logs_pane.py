@@ -33,10 +33,15 @@ def _lines(demo: Demo, trace_id: str) -> list[dict[str, Any]]:
 
 
 def _chain_trace(demo: Demo) -> tuple[str, list[dict[str, Any]]] | None:
-    """A trace through API Gateway, createOrder and notify whose lines are all in."""
+    """A trace through API Gateway, createOrder and notify whose lines are all in.
+
+    One without a fault, error or throttle: a failed trace opens with its root cause's
+    entry selected, and the pane then shows that entry's lines only."""
     now = time.time()
     found = demo.xray().get_trace_summaries(
-        StartTime=now - 900, EndTime=now, FilterExpression=f'service("{NOTIFY}")'
+        StartTime=now - 900,
+        EndTime=now,
+        FilterExpression=f'service("{NOTIFY}") AND !fault AND !error AND !throttle',
     )["TraceSummaries"]
     for summary in found[:10]:
         lines = _lines(demo, summary["Id"])

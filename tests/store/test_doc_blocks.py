@@ -111,7 +111,7 @@ def test_a_store_written_before_migration_24_answers_the_same_after_it(
     stored_min = transport.query_arrow(f"SELECT svc_min_rt FROM `{db}`.traces").column(0)
     assert not any(math.isnan(v) for row in stored_min.to_pylist() for v in row)
 
-    assert migrate(transport, db, 30) == [24]
+    assert migrate(transport, db, 30) == [v for v, _, _ in MIGRATIONS if v >= 24]
     assert _column(transport, db, "spans", "doc")["compression_codec"] == "CODEC(ZSTD(1))"
     doc_column = _column(transport, db, "spans", "doc")
     assert f"min_compress_block_size = {DOC_BLOCK_BYTES}" in doc_column["create_table_query"]
