@@ -406,21 +406,27 @@ def proc_status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def tree_kb(pid: int, key: str) -> int:
-    """:func:`proc_status_kb` summed over ``pid`` and its descendants (the server's UDP
-    receiving process counts towards the server's memory)."""
-    total = proc_status_kb(pid, key)
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants (those gone while read are left out)."""
+    pids = [pid]
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return total
+        return pids
     for task in tasks:
         try:
             children = (task / "children").read_text().split()
         except OSError:
             continue
-        total += sum(tree_kb(int(child), key) for child in children)
-    return total
+        for child in children:
+            pids += tree_pids(int(child))
+    return pids
+
+
+def tree_kb(pid: int, key: str) -> int:
+    """:func:`proc_status_kb` summed over ``pid`` and its descendants (the server's UDP
+    receiving process counts towards the server's memory)."""
+    return sum(proc_status_kb(p, key) for p in tree_pids(pid))
 
 
 def _role(pid: int) -> str:
@@ -438,19 +444,7 @@ def _role(pid: int) -> str:
 
 def tree_by_role(pid: int, key: str) -> dict[str, int]:
     """:func:`proc_status_kb` of ``pid`` and each descendant, by role (:func:`_role`)."""
-    out = {_role(pid): proc_status_kb(pid, key)}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            out.update(tree_by_role(int(child), key))
-    return out
+    return {_role(p): proc_status_kb(p, key) for p in tree_pids(pid)}
 
 
 def _mb(by_role: dict[str, int]) -> str:

@@ -255,26 +255,23 @@ class _Compiler:
 
     def annotation(self, key: str, op: str, value: ast.Value) -> str:
         k = self.bind(key, "String")
+        prefilter = ""
         if isinstance(value, bool):
             test = f"t = {_ANN_BOOL} AND n {_NUMBER_OPS[op]} {self.bind(float(value), 'Float64')}"
         elif isinstance(value, float):
             test = f"t = {_ANN_NUMBER} AND n {_NUMBER_OPS[op]} {self.bind(value, 'Float64')}"
         else:
+            p = self.bind(value, "String")
             if op == "!=":
-                p = self.bind(value, "String")
                 return (
                     "NOT arrayExists((k, t, s) -> k = "
                     f"{k} AND t = {_ANN_STRING} AND s = {p}, ann_keys, ann_types, ann_strings)"
                 )
-            p = self.bind(value, "String")
             test = f"t = {_ANN_STRING} AND " + _STRING_OPS[op]("s", p)
             if op == "=":  # the value among the trace's strings first: one cheap array
-                return (
-                    f"(has(ann_strings, {p}) AND "
-                    + _lambda("arrayExists", list(_ANNOTATION_ARRAYS), f"k = {k} AND {test}")
-                    + ")"
-                )
-        return _lambda("arrayExists", list(_ANNOTATION_ARRAYS), f"k = {k} AND {test}")
+                prefilter = f"has(ann_strings, {p}) AND "
+        exists = _lambda("arrayExists", list(_ANNOTATION_ARRAYS), f"k = {k} AND {test}")
+        return f"({prefilter}{exists})" if prefilter else exists
 
     # -- service scope ---------------------------------------------------------------
 

@@ -219,9 +219,9 @@ class Store:
         p50 3.53 -> 3.18 ms with the old query planner, which plans such point reads
         faster than the new one. Each column costs the engine a decompressed block
         here, so the columns read beside ``doc`` are kept in small blocks (migrations 8,
-        22 and 24). The document is
-        stored without the fields the columns read hold (:mod:`fluoroscope.store.spandoc`)
-        and restored from them; only the newest version of each entity is parsed."""
+        22 and 24). The document is stored without the fields the columns read hold
+        (:mod:`fluoroscope.store.spandoc`) and restored from them; only the newest version
+        of each entity is parsed."""
         # ts stays in WHERE: moved to PREWHERE (the default), it was read for every
         # granule of the parts its range selects, before the trace id narrowed them to
         # one (measured on 300k spans in 3 parts: 14.7 ms per trace against 4.3 ms).
