@@ -447,6 +447,26 @@ def tree_by_role(pid: int, key: str) -> dict[str, int]:
     return {_role(p): proc_status_kb(p, key) for p in tree_pids(pid)}
 
 
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system, all threads) of ``pid`` and each descendant, by role."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for p in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[_role(p)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def _cpu(before: dict[str, float], after: dict[str, float], docs: int) -> str:
+    """CPU µs per stored document by role between two :func:`cpu_by_role` samples."""
+    per = {k: (v - before.get(k, 0.0)) * 1e6 / max(docs, 1) for k, v in after.items()}
+    parts = [f"{k} {v:.1f}" for k, v in sorted(per.items())]
+    return ", ".join(parts) + f"; total {sum(per.values()):.1f} µs/document"
+
+
 def _mb(by_role: dict[str, int]) -> str:
     parts = [f"{k} {v / 1024:.0f}" for k, v in sorted(by_role.items())]
     return ", ".join(parts) + f"; total {sum(by_role.values()) / 1024:.0f} MB"
@@ -535,6 +555,8 @@ class RunResult:
     rss_rest: dict[str, int] = field(default_factory=dict)  # KiB by role, before sending
     rss_sending_peak: dict[str, int] = field(default_factory=dict)  # sample of largest total
     rss_hwm: dict[str, int] = field(default_factory=dict)  # each process's own VmHWM
+    cpu_rest: dict[str, float] = field(default_factory=dict)  # CPU seconds by role, at go
+    cpu_done: dict[str, float] = field(default_factory=dict)  # ... once all was stored
 
 
 def count_summaries(port: int, start: float, end: float) -> int:
@@ -630,6 +652,7 @@ def run_once(
         poller.start()
         base = api.status()
         result.rss_rest = tree_by_role(server.pid, "VmRSS")
+        result.cpu_rest = cpu_by_role(server.pid)
         go.set()
         rss_samples: list[int] = []
         history: list[tuple[float, int]] = []
@@ -676,6 +699,7 @@ def run_once(
             if accounted and now - last_change > 3.0:
                 break  # the rest never reached the server
             time.sleep(0.05)
+        result.cpu_done = cpu_by_role(server.pid)  # includes the API's polling, ~3 s idle
         result.stored = stored
         result.received = received
         result.dropped = {
@@ -797,6 +821,8 @@ def _report(r: RunResult, ceiling: float) -> None:
     print(f"  RSS by process (MB) at rest: {_mb(r.rss_rest)}")
     print(f"  RSS by process (MB) at the largest total while sending: {_mb(r.rss_sending_peak)}")
     print(f"  peak RSS by process (VmHWM, MB): {_mb(r.rss_hwm)}")
+    print(f"  CPU by process per stored document (from go to all stored; the API's status and "
+          f"freshness polls included): {_cpu(r.cpu_rest, r.cpu_done, r.stored)}")
 
 
 def main(argv: list[str] | None = None) -> int:
