@@ -821,8 +821,10 @@ def _report(r: RunResult, ceiling: float) -> None:
     print(f"  RSS by process (MB) at rest: {_mb(r.rss_rest)}")
     print(f"  RSS by process (MB) at the largest total while sending: {_mb(r.rss_sending_peak)}")
     print(f"  peak RSS by process (VmHWM, MB): {_mb(r.rss_hwm)}")
-    print(f"  CPU by process per stored document (from go to all stored; the API's status and "
-          f"freshness polls included): {_cpu(r.cpu_rest, r.cpu_done, r.stored)}")
+    print(
+        f"  CPU by process per stored document (from go to all stored; the API's status and "
+        f"freshness polls included): {_cpu(r.cpu_rest, r.cpu_done, r.stored)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
