@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +195,71 @@ def test_documents_submitted_while_a_round_begins_join_that_round(store: Store) 
         pipeline.close()
     assert seen == {"hook": 0, "late": 1}
     assert pipeline.counters["stored_documents"] == len(backlog) + 1
+
+
+def test_the_collector_is_paused_for_a_batch_and_back_after_it(store: Store) -> None:
+    from fluoroscope.ingest import pipeline as module
+
+    assert gc.isenabled()
+    module._pause_collector()
+    module._pause_collector()  # another batch at the same time
+    module._resume_collector()
+    assert not gc.isenabled()  # until the last batch ends
+    module._resume_collector()
+    assert gc.isenabled()
+    gc.disable()  # a collector turned off by someone else stays off
+    try:
+        module._pause_collector()
+        module._resume_collector()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    pipeline = Pipeline(store, flush_interval=0.05)
+    pipeline.start()
+    try:
+        docs = [segment() for _ in range(50)]
+        for doc in docs:
+            assert pipeline.offer_datagram(json.dumps(doc).encode())
+        pipeline.submit([], 0).result(timeout=30)
+    finally:
+        pipeline.close()
+    assert pipeline.counters["stored_documents"] == len(docs)
+    assert gc.isenabled() and module._paused == 0
+
+
+_TUNED = """
+import gc, json, sys, tempfile
+from pathlib import Path
+from fluoroscope.ingest.pipeline import Pipeline, tune_gc
+from fluoroscope.store.store import Store
+from tests.support import segment
+
+tune_gc()
+frozen = gc.get_freeze_count()
+with tempfile.TemporaryDirectory() as tmp:
+    store = Store.open("chdb", Path(tmp), 30)
+    pipeline = Pipeline(store, flush_interval=0.05)
+    pipeline.start()
+    docs = [segment() for _ in range(300)]
+    pipeline.offer_datagrams([json.dumps(doc).encode() for doc in docs])
+    pipeline.submit([], 0).result(timeout=60)
+    grew = gc.get_freeze_count() > frozen
+    pipeline.close()  # and hands them back to the collector
+    stored = store.entities([d["trace_id"] for d in docs])
+    store.close()
+print(json.dumps([pipeline.counters["stored_documents"], len(stored), gc.isenabled(), grew,
+                  gc.get_freeze_count()]))
+"""
+
+
+def test_a_tuned_process_freezes_what_its_batches_leave_alive() -> None:
+    """In an ingest worker (``tune_gc``), what a batch leaves alive is frozen out of
+    collection; the collector is on between batches, every document is stored, and a
+    closed pipeline leaves nothing frozen (the interpreter exits cleanly)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    out = subprocess.run(
+        [sys.executable, "-c", _TUNED], capture_output=True, check=True, env=env, timeout=120
+    )
+    stored, entities, enabled, grew, frozen = json.loads(out.stdout.splitlines()[-1])
+    assert (stored, entities, enabled, grew, frozen) == (300, 300, True, True, 0)

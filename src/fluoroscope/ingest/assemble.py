@@ -233,6 +233,7 @@ class Assembler:
         is_segment = doc.get("type") != "subsegment"
         parent = doc.get("parent_id") or ""
         spans = batch.spans
+        data, end_at = spans.doc.appender()
         ts, trace_id = state.ts, state.trace_id
         apply = state.apply
         version = self._version
@@ -277,6 +278,7 @@ class Assembler:
                     spans.flags.append(bits | _IN_PROGRESS_FLAG)
                     spans.version.append(version)
                 spans.http_status.append(status)
-                spans.doc.append(_DUMPS(stored_document(own, trace_id, parent_id, seg, complete)))
+                data += _DUMPS(stored_document(own, trace_id, parent_id, seg, complete))
+                end_at(len(data))  # spans.doc.append without a call per entity
         finally:
             self._version = version

@@ -103,12 +103,74 @@ def tune_gc() -> None:
     seconds and each held the GIL for 0.3-1 s, longer than the socket buffer lasts
     (8 MiB, ~0.07 s at 50k datagrams/s). Start-up objects are frozen out of collection,
     young generations keep their defaults, and full collections become rare (they still
-    run: cycles are reclaimed).
+    run: cycles are reclaimed). From now on, what each batch leaves alive is frozen too
+    (see :func:`_resume_collector`).
     """
+    global _freeze_survivors
     gc.collect()
     gc.freeze()
+    _freeze_survivors = True
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, 100_000)
+
+
+_THAW_INTERVAL: Final = 600.0
+"""Seconds between two full collections of what batches left frozen (cycles among them
+are reclaimed then: ingest's state makes none, measured)."""
+_collector_lock = threading.Lock()
+_paused = 0  # batches between _pause_collector and _resume_collector, in any thread
+_resume = False  # whether the collector was enabled when the first of them began
+_freeze_survivors = False  # set by tune_gc
+_thawed = time.monotonic()
+
+
+def _pause_collector() -> None:
+    """Turn the cyclic collector off while a batch is parsed, merged and encoded (it is
+    process-wide: for every thread); :func:`_resume_collector` ends the pause, after the
+    batch's documents are freed.
+
+    A batch allocates a few hundred thousand tracked objects (its parsed documents and
+    rows, the state of its traces) that young and middle collections, every 700 and
+    7,000 allocations, traversed to no use: documents and rows are freed by reference
+    counting at the batch's end, and trace states live on. In a process tuned by
+    :func:`tune_gc` (an ingest worker) what the batch leaves alive is then frozen out of
+    collection (``gc.freeze``, which moves the generations without traversing them), and
+    every :data:`_THAW_INTERVAL` everything is unfrozen and collected once. Measured with
+    a pipeline of the worker's shape (scratch benchmark, batches of 10,000 benchmark
+    documents): the collector took 7-13 us of wall time per document before, none after;
+    CPU per document 73-74 us against 77-83 us interleaved."""
+    global _paused, _resume
+    with _collector_lock:
+        if _paused == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _paused += 1
+
+
+def _resume_collector() -> None:
+    """End a :func:`_pause_collector`; the collector comes back once no batch runs."""
+    global _paused, _thawed
+    with _collector_lock:
+        _paused -= 1
+        if _paused or not _resume:
+            return
+        if _freeze_survivors:
+            now = time.monotonic()
+            if now - _thawed >= _THAW_INTERVAL:
+                _thawed = now
+                gc.unfreeze()
+                gc.collect()
+            gc.freeze()
+        gc.enable()
+
+
+def _thaw() -> None:
+    """Hand what batches left frozen back to the collector (a pipeline closing): frozen
+    objects outlive the modules they belong to at interpreter exit, and an embedded
+    store among them crashed the interpreter there (measured: a segmentation fault)."""
+    with _collector_lock:
+        if _freeze_survivors:
+            gc.unfreeze()
 
 
 class Pipeline:
@@ -264,6 +326,7 @@ class Pipeline:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.error("ingest worker did not finish within %.0f s", timeout)
+        _thaw()
 
     def _run(self) -> None:
         # Datagrams are allocated by the loop thread and freed by this one, so glibc keeps
@@ -354,9 +417,14 @@ class Pipeline:
                     waiters += late[1]
                     barriers += self._serve(*late)
                 chunk = datagrams[start : start + size]
-                parsed = self._parse(chunk)
-                if parsed:
-                    self._write(parsed)
+                _pause_collector()
+                try:
+                    parsed = self._parse(chunk)
+                    if parsed:
+                        self._write(parsed)
+                    del parsed  # freed before the collector runs again
+                finally:
+                    _resume_collector()
                 done += len(chunk)
         except Exception as exc:  # a defect: count what it cost, answer every waiter
             lost = len(docs) + len(datagrams) - done
@@ -395,7 +463,11 @@ class Pipeline:
         self._refused = []
         size = self._max_batch
         for start in range(0, len(docs), size):
-            self._write(docs[start : start + size])
+            _pause_collector()
+            try:
+                self._write(docs[start : start + size])
+            finally:
+                _resume_collector()
         self._settle()
         previous = 0
         submissions: list[tuple[int, Future[None]]] = []

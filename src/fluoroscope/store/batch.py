@@ -18,7 +18,7 @@ from fluoroscope.model.stats import Contribution, Outcome, OutcomeRows
 from fluoroscope.model.summarycolumns import SummaryColumns
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from fluoroscope.model.summary import TraceSummary
 
@@ -50,6 +50,12 @@ class BinaryColumn:
     def append(self, value: bytes) -> None:
         self._data += value
         self._offsets.append(len(self._data))
+
+    def appender(self) -> tuple[bytearray, Callable[[int], None]]:
+        """The buffer and its offsets' ``append``, for a caller appending many values in
+        a loop: ``data += value; end(len(data))`` appends ``value`` as :meth:`append`
+        does, without a call per value."""
+        return self._data, self._offsets.append
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
