@@ -557,6 +557,21 @@ class RunResult:
     rss_hwm: dict[str, int] = field(default_factory=dict)  # each process's own VmHWM
     cpu_rest: dict[str, float] = field(default_factory=dict)  # CPU seconds by role, at go
     cpu_done: dict[str, float] = field(default_factory=dict)  # ... once all was stored
+    rounds: float = 0.0  # insert rounds from go to all stored
+
+
+def insert_rounds(port: int) -> tuple[float, float]:
+    """The server's insert rounds so far (``/metrics``): their count and documents."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    found = {"_count": 0.0, "_sum": 0.0}
+    for line in text.splitlines():
+        for suffix in found:
+            if line.startswith(f"fluoroscope_insert_round_documents{suffix} "):
+                found[suffix] = float(line.split()[-1])
+    return found["_count"], found["_sum"]
 
 
 def count_summaries(port: int, start: float, end: float) -> int:
@@ -653,6 +668,7 @@ def run_once(
         base = api.status()
         result.rss_rest = tree_by_role(server.pid, "VmRSS")
         result.cpu_rest = cpu_by_role(server.pid)
+        rounds_before, _ = insert_rounds(port)
         go.set()
         rss_samples: list[int] = []
         history: list[tuple[float, int]] = []
@@ -700,6 +716,7 @@ def run_once(
                 break  # the rest never reached the server
             time.sleep(0.05)
         result.cpu_done = cpu_by_role(server.pid)  # includes the API's polling, ~3 s idle
+        result.rounds = insert_rounds(port)[0] - rounds_before
         result.stored = stored
         result.received = received
         result.dropped = {
@@ -821,6 +838,10 @@ def _report(r: RunResult, ceiling: float) -> None:
     print(f"  RSS by process (MB) at rest: {_mb(r.rss_rest)}")
     print(f"  RSS by process (MB) at the largest total while sending: {_mb(r.rss_sending_peak)}")
     print(f"  peak RSS by process (VmHWM, MB): {_mb(r.rss_hwm)}")
+    print(
+        f"  insert rounds: {r.rounds:,.0f}, {r.stored / max(r.rounds, 1):,.0f} documents each "
+        f"on average"
+    )
     print(
         f"  CPU by process per stored document (from go to all stored; the API's status and "
         f"freshness polls included): {_cpu(r.cpu_rest, r.cpu_done, r.stored)}"
