@@ -29,6 +29,7 @@ import gc
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,63 +69,79 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
-def make_rounds(docs: int, batch: int, rate: float) -> list[Round]:
+def make_rounds(data_dir: Path, docs: int, batch: int, rate: float) -> int:
     """Insert rounds of ``batch`` documents of fresh traces, epochs advancing with
-    ``rate`` as live traffic's do; merged and encoded as the ingest worker does."""
+    ``rate`` as live traffic's do, merged and encoded as the ingest worker does; saved
+    under ``data_dir/rounds`` (``<round>.<table>.arrow``). Returns the documents."""
     now = time.time()
     rng = random.Random(1)
+    made = number = 0
+    out = data_dir / "rounds"
+    out.mkdir()
+    store = Store.open("chdb", data_dir / "prep", 30)  # asked for no trace: all are new
+    try:
+        assembler = Assembler(store, capacity=20_000, clock=lambda: now, outcome_rows=True)
+        while made < docs:
+            chunk: list[dict[str, object]] = []
+            while len(chunk) < batch:
+                chunk.extend(make_trace(rng, now + (made + len(chunk)) / rate))
+            bodies = [orjson.dumps(d) for d in chunk]
+            check_batch(chunk, bodies, now=now + docs / rate, max_age=_RETENTION)
+            for name, table in encode_batch(assembler.assemble(chunk)):
+                path = str(out / f"{number:05d}.{name}.arrow")
+                with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table)
+            (out / f"{number:05d}.docs").write_text(str(len(chunk)))
+            made += len(chunk)
+            number += 1
+    finally:
+        store.close()
+    return made
+
+
+def load_rounds(data_dir: Path) -> list[Round]:
     rounds: list[Round] = []
-    made = 0
-    with tempfile.TemporaryDirectory(prefix="fluoroscope-engine-prep-") as tmp:
-        store = Store.open("chdb", Path(tmp), 30)  # the assembler's loader: never read
-        try:
-            assembler = Assembler(store, capacity=20_000, clock=lambda: now, outcome_rows=True)
-            while made < docs:
-                chunk: list[dict[str, object]] = []
-                while len(chunk) < batch:
-                    chunk.extend(make_trace(rng, now + (made + len(chunk)) / rate))
-                bodies = [orjson.dumps(d) for d in chunk]
-                check_batch(chunk, bodies, now=now + docs / rate, max_age=_RETENTION)
-                rounds.append((len(chunk), encode_batch(assembler.assemble(chunk))))
-                made += len(chunk)
-        finally:
-            store.close()
+    for count in sorted((data_dir / "rounds").glob("*.docs")):
+        number = count.name.split(".")[0]
+        tables = [
+            (path.name.split(".")[1], pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+            for path in sorted((data_dir / "rounds").glob(f"{number}.*.arrow"))
+        ]
+        rounds.append((int(count.read_text()), tables))
     return rounds
 
 
-def one_run(rounds: list[Round], rate: float, settle: float, reference: bool) -> dict[str, float]:
-    """Insert ``rounds`` paced at ``rate`` into a new store; CPU µs per document by
-    thread name, and ``parts:<table>`` the active parts at the end."""
+def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict[str, float]:
+    """Insert the saved rounds paced at ``rate`` into a new store (this process's only
+    one: chDB opens one data path per process); CPU µs per document by thread name,
+    and ``parts:<table>`` the active parts at the end."""
+    rounds = load_rounds(data_dir)
     docs = sum(n for n, _ in rounds)
-    # chDB may still be finishing a merge's files as the store closes
-    with tempfile.TemporaryDirectory(
-        prefix="fluoroscope-engine-", ignore_cleanup_errors=True
-    ) as tmp:
-        store = Store.open("chdb", Path(tmp), 30)
-        try:
-            if reference:
-                for statement in _ENGINE_DEFAULT:
-                    store._t.execute(statement.format(db=store.database))
-            gc.collect()
-            before = thread_cpu()
-            start = time.monotonic()
-            sent = 0
-            for n, tables in rounds:
-                wait = start + sent / rate - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                store.insert_tables(tables)
-                sent += n
-            time.sleep(settle)  # the merges the stream started
-            after = thread_cpu()
-            parts = store._t.query_arrow(
-                "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} "
-                "AND active GROUP BY table",
-                {"db": store.database},
-            ).to_pylist()
-        finally:
-            store.close()
-    out = {name: (after[name] - before.get(name, 0.0)) * 1e6 / docs for name in after}
+    store = Store.open("chdb", data_dir / f"run-{os.getpid()}", 30)
+    try:
+        if reference:
+            for statement in _ENGINE_DEFAULT:
+                store.transport.execute(statement.format(db=store.database))
+        gc.collect()
+        before = thread_cpu()
+        start = time.monotonic()
+        sent = 0
+        for n, tables in rounds:
+            wait = start + sent / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            store.insert_tables(tables)
+            sent += n
+        time.sleep(settle)  # the merges the stream started
+        after = thread_cpu()
+        parts = store.transport.query_arrow(
+            "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} "
+            "AND active AND table != 'schema_migrations' GROUP BY table",
+            {"db": store.database},
+        ).to_pylist()
+    finally:
+        store.close()
+    out = {thread: (after[thread] - before.get(thread, 0.0)) * 1e6 / docs for thread in after}
     out["total"] = sum(out.values())
     out.update({f"parts:{p['table']}": float(p["n"]) for p in parts})
     return out
@@ -137,19 +154,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=10_000.0, help="documents per second")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after the last round")
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # a run's own process
+    parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rounds = make_rounds(args.docs, args.batch, args.rate)
-    docs = sum(n for n, _ in rounds)
-    print(f"{docs:,} documents in {len(rounds)} rounds of {args.batch:,}, paced at "
-          f"{args.rate:,.0f}/s, {args.settle:.0f} s to settle; {args.pairs} pairs")  # fmt: skip
-    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for pair in range(args.pairs):
-        for reference in (True, False) if pair % 2 == 0 else (False, True):
-            runs[reference].append(one_run(rounds, args.rate, args.settle, reference))
+    if args.run:
+        figures = one_run(args.run, args.rate, args.settle, args.reference)
+        sys.stdout.write(orjson.dumps(figures).decode())
+        return
+    # chDB may still be finishing a merge's files as a run's process ends
+    with tempfile.TemporaryDirectory(
+        prefix="fluoroscope-engine-", ignore_cleanup_errors=True
+    ) as tmp:
+        docs = make_rounds(Path(tmp), args.docs, args.batch, args.rate)
+        print(f"{docs:,} documents in rounds of {args.batch:,}, paced at {args.rate:,.0f}/s, "
+              f"{args.settle:.0f} s to settle; {args.pairs} pairs")  # fmt: skip
+        runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+        for pair in range(args.pairs):
+            for reference in (True, False) if pair % 2 == 0 else (False, True):
+                command = [sys.executable, __file__, "--run", tmp, "--rate", str(args.rate),
+                           "--settle", str(args.settle)] + (["--reference"] if reference else [])  # fmt: skip
+                done = subprocess.run(command, capture_output=True, check=True, timeout=3600)
+                runs[reference].append(orjson.loads(done.stdout))
+    _report(runs)
+
+
+def _report(runs: dict[bool, list[dict[str, float]]]) -> None:
     load = os.getloadavg()
     print(f"load average after the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     keys = sorted({k for r in runs[True] + runs[False] for k in r}, key=_order)
-    print(f"{'CPU µs/document':<20} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
+    print(f"{'CPU µs/document':<22} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
     for key in keys:
         ref = [r.get(key, 0.0) for r in runs[True]]
         now = [r.get(key, 0.0) for r in runs[False]]
@@ -157,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         ratios = [b / a for a, b in zip(ref, now, strict=True) if a]
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
-        print(f"{key:<20} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
+        print(f"{key:<22} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
               f"{ratio:>15}")  # fmt: skip
     print("(reference: spans and traces merged with the engine's default merge_selector_base "
           "of 5; schema: as migrated)")  # fmt: skip
