@@ -1,0 +1,204 @@
+"""The engine's CPU per document for a live stream of insert rounds: inserts and merges.
+
+``benchmarks/ingest_cpu.py`` times each insert; the engine's merges run afterwards, in
+its background threads, and grow with the store: every row is rewritten about once per
+level of a partition's parts. This benchmark measures both over a stream shaped as the
+server writes it: fresh traces (``benchmarks/ingest.py``'s mix) merged and encoded by the
+real :class:`~fluoroscope.ingest.assemble.Assembler` and
+:func:`~fluoroscope.store.encode.encode_batch` beforehand, then inserted through
+``Store.insert_tables`` in rounds of ``--batch`` documents paced at ``--rate``
+documents/s, then ``--settle`` seconds for the merges under way. The CPU of every thread
+of this process over that time is read from ``/proc`` and printed per document by
+thread name (chDB's: ``MergeMutate`` its merges, ``ThreadPool`` and ``QueryPipelineEx``
+its insert pipelines; ``python`` the inserting thread, which converts the Arrow tables),
+with the active parts each table holds at the end.
+
+The reference, in the same run: the same stream into a store whose ``spans`` and
+``traces`` merge with the engine's default ``merge_selector_base`` (5, before migration
+26). Runs alternate, reference first in every other pair; medians are printed with the
+ratio of each pair.
+
+Usage: ``python benchmarks/engine_write.py [--docs 300000] [--batch 7500] [--rate 10000]
+[--pairs 2]``. Never run by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.ingest import make_trace
+from fluoroscope.ingest.assemble import Assembler
+from fluoroscope.ingest.screen import check_batch
+from fluoroscope.store.encode import encode_batch
+from fluoroscope.store.store import Store
+
+_RETENTION = 30 * 86_400
+_ENGINE_DEFAULT = ("ALTER TABLE {db}.spans MODIFY SETTING merge_selector_base = 5",
+                   "ALTER TABLE {db}.traces MODIFY SETTING merge_selector_base = 5")  # fmt: skip
+
+Round = tuple[int, list[tuple[str, pa.Table]]]
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads so far, summed by thread name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{task}/stat").read_text()
+        except OSError:
+            continue  # ended while read
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def make_rounds(data_dir: Path, docs: int, batch: int, rate: float) -> int:
+    """Insert rounds of ``batch`` documents of fresh traces, epochs advancing with
+    ``rate`` as live traffic's do, merged and encoded as the ingest worker does; saved
+    under ``data_dir/rounds`` (``<round>.<table>.arrow``). Returns the documents."""
+    now = time.time()
+    rng = random.Random(1)
+    made = number = 0
+    out = data_dir / "rounds"
+    out.mkdir()
+    store = Store.open("chdb", data_dir / "prep", 30)  # asked for no trace: all are new
+    try:
+        assembler = Assembler(store, capacity=20_000, clock=lambda: now, outcome_rows=True)
+        while made < docs:
+            chunk: list[dict[str, object]] = []
+            while len(chunk) < batch:
+                chunk.extend(make_trace(rng, now + (made + len(chunk)) / rate))
+            bodies = [orjson.dumps(d) for d in chunk]
+            check_batch(chunk, bodies, now=now + docs / rate, max_age=_RETENTION)
+            for name, table in encode_batch(assembler.assemble(chunk)):
+                path = str(out / f"{number:05d}.{name}.arrow")
+                with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table)
+            (out / f"{number:05d}.docs").write_text(str(len(chunk)))
+            made += len(chunk)
+            number += 1
+    finally:
+        store.close()
+    return made
+
+
+def load_rounds(data_dir: Path) -> list[Round]:
+    rounds: list[Round] = []
+    for count in sorted((data_dir / "rounds").glob("*.docs")):
+        number = count.name.split(".")[0]
+        tables = [
+            (path.name.split(".")[1], pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+            for path in sorted((data_dir / "rounds").glob(f"{number}.*.arrow"))
+        ]
+        rounds.append((int(count.read_text()), tables))
+    return rounds
+
+
+def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict[str, float]:
+    """Insert the saved rounds paced at ``rate`` into a new store (this process's only
+    one: chDB opens one data path per process); CPU µs per document by thread name,
+    and ``parts:<table>`` the active parts at the end."""
+    rounds = load_rounds(data_dir)
+    docs = sum(n for n, _ in rounds)
+    store = Store.open("chdb", data_dir / f"run-{os.getpid()}", 30)
+    try:
+        if reference:
+            for statement in _ENGINE_DEFAULT:
+                store.transport.execute(statement.format(db=store.database))
+        gc.collect()
+        before = thread_cpu()
+        start = time.monotonic()
+        sent = 0
+        for n, tables in rounds:
+            wait = start + sent / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            store.insert_tables(tables)
+            sent += n
+        time.sleep(settle)  # the merges the stream started
+        after = thread_cpu()
+        parts = store.transport.query_arrow(
+            "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} "
+            "AND active AND table != 'schema_migrations' GROUP BY table",
+            {"db": store.database},
+        ).to_pylist()
+    finally:
+        store.close()
+    out = {thread: (after[thread] - before.get(thread, 0.0)) * 1e6 / docs for thread in after}
+    out["total"] = sum(out.values())
+    out.update({f"parts:{p['table']}": float(p["n"]) for p in parts})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--docs", type=int, default=300_000)
+    parser.add_argument("--batch", type=int, default=7_500, help="documents per insert round")
+    parser.add_argument("--rate", type=float, default=10_000.0, help="documents per second")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds after the last round")
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # a run's own process
+    parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run:
+        figures = one_run(args.run, args.rate, args.settle, args.reference)
+        sys.stdout.write(orjson.dumps(figures).decode())
+        return
+    # chDB may still be finishing a merge's files as a run's process ends
+    with tempfile.TemporaryDirectory(
+        prefix="fluoroscope-engine-", ignore_cleanup_errors=True
+    ) as tmp:
+        docs = make_rounds(Path(tmp), args.docs, args.batch, args.rate)
+        print(f"{docs:,} documents in rounds of {args.batch:,}, paced at {args.rate:,.0f}/s, "
+              f"{args.settle:.0f} s to settle; {args.pairs} pairs")  # fmt: skip
+        runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+        for pair in range(args.pairs):
+            for reference in (True, False) if pair % 2 == 0 else (False, True):
+                command = [sys.executable, __file__, "--run", tmp, "--rate", str(args.rate),
+                           "--settle", str(args.settle)] + (["--reference"] if reference else [])  # fmt: skip
+                done = subprocess.run(command, capture_output=True, check=True, timeout=3600)
+                runs[reference].append(orjson.loads(done.stdout))
+    _report(runs)
+
+
+def _report(runs: dict[bool, list[dict[str, float]]]) -> None:
+    load = os.getloadavg()
+    print(f"load average after the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    keys = sorted({k for r in runs[True] + runs[False] for k in r}, key=_order)
+    print(f"{'CPU µs/document':<22} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
+    for key in keys:
+        ref = [r.get(key, 0.0) for r in runs[True]]
+        now = [r.get(key, 0.0) for r in runs[False]]
+        if max(ref + now) < 0.05:
+            continue
+        ratios = [b / a for a, b in zip(ref, now, strict=True) if a]
+        ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
+        print(f"{key:<22} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
+              f"{ratio:>15}")  # fmt: skip
+    print("(reference: spans and traces merged with the engine's default merge_selector_base "
+          "of 5; schema: as migrated)")  # fmt: skip
+
+
+def _order(key: str) -> tuple[int, str]:
+    return (2 if key.startswith("parts:") else 1 if key == "total" else 0, key)
+
+
+if __name__ == "__main__":
+    main()
