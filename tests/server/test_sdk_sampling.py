@@ -104,12 +104,22 @@ def test_several_sdk_processes_share_the_reservoir(server: ServerProcess, client
                 str(rate),
                 str(seconds),
             ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for rate in rates
     ]
+    # they begin together once each has our rules (started one after the other on a
+    # loaded machine, they were ready seconds apart, and few seconds ran all three)
+    for proc in procs:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == "ready\n", proc.stderr.read()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     outputs = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
