@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import (
     DEMO_EDGES,
@@ -35,6 +35,11 @@ from tests.support import (
 ROOT = Path(__file__).resolve().parents[2]
 # where screenshot() saves; docs/screenshots only when asked (scripts/refresh-screenshots)
 SCREENSHOTS = ROOT / os.environ.get("FLUOROSCOPE_TEST_SCREENSHOTS", "tests/artifacts/screenshots")
+WAIT_MS = 15_000
+"""How long a page action or an ``expect`` waits for its condition (Playwright's default
+for ``expect`` is 5 s: a render after a poll or a reload took longer than that on this
+2-core machine at load 30)."""
+expect.set_options(timeout=WAIT_MS)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -133,7 +138,7 @@ def watched(browser: Browser, demo: Demo) -> Iterator[Watched]:
         d.dismiss()
 
     page.on("dialog", dialog)
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(WAIT_MS)
     watched = Watched(page, problems, dialogs)
     yield watched
     context.close()

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.console.conftest import Watched, screenshot
+from tests.console.conftest import WAIT_MS, Watched, screenshot
 from tests.insightgen import traffic
 from tests.support import ServerProcess, start_server
 
 FIRST = (int(time.time()) - 56 * 60) // 60 * 60
 INCIDENT = range(44, 50)
+GROUPS = (("checkout", 'service("api")'), ("newcomer", 'service("later")'))
 
 
 def _put(server: ServerProcess, docs: list[dict[str, Any]]) -> None:
@@ -42,7 +43,7 @@ def insights_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     )
     _put(server, traffic(FIRST, INCIDENT.stop, INCIDENT))
     client = server.xray()
-    for name, expression in (("checkout", 'service("api")'), ("newcomer", 'service("later")')):
+    for name, expression in GROUPS:
         client.create_group(
             GroupName=name,
             FilterExpression=expression,
@@ -68,7 +69,7 @@ def page(browser: Browser, insights_server: ServerProcess) -> Iterator[Page]:
         d.dismiss()
 
     opened.on("dialog", dialog)
-    opened.set_default_timeout(15_000)
+    opened.set_default_timeout(WAIT_MS)
     yield opened
     context.close()
     assert not watched.problems, watched.problems
@@ -77,9 +78,10 @@ def page(browser: Browser, insights_server: ServerProcess) -> Iterator[Page]:
 
 def _card(page: Page, state: str) -> Any:
     """The insight card in ``state``, reloading the page until the server shows it and
-    the groups' states of a finished evaluation pass (a pass stores an insight as it
-    evaluates its group, and publishes the groups' states once every group is done;
-    until the first pass ends the page says so)."""
+    the states of every group of :data:`GROUPS` from a finished evaluation pass (a pass
+    stores an insight as it evaluates its group, and publishes the groups' states once
+    every group is done; until the first pass ends the page says so, and a pass that
+    began between the two groups' creation lists only the first)."""
     card = page.locator(f'article.insight[data-state="{state}"]')
     rows = page.locator("#insight-group-states tr[data-group]")
     deadline = time.monotonic() + 120
@@ -87,7 +89,7 @@ def _card(page: Page, state: str) -> Any:
         page.goto("/#/insights?range=3h")
         page.locator("#insight-list > *").first.wait_for()
         page.locator("#insight-groups > *").first.wait_for()
-        if card.count() and rows.count():
+        if card.count() and rows.count() == len(GROUPS):
             return card
         page.wait_for_timeout(500)
     raise AssertionError(f"no {state} insight shown: {page.locator('#view').inner_text()}")

@@ -235,6 +235,37 @@ def test_every_document_of_a_trace_is_merged_by_its_owner(tmp_path: Path) -> Non
     assert "Stored 102 documents; nothing dropped." in output, output
 
 
+def test_counters_between_a_workers_batches_do_not_keep_them_apart(store: Any) -> None:
+    """A worker sends its counters every 0.1 s and a batch every 0.2 s beat. Queued
+    between its batches, the counters ended each run of batches going in together after
+    the first, so behind a slow engine (a loaded machine) the batches went in one per
+    insert and queued up without bound. The reader thread takes counters as it reads."""
+    from fluoroscope.ingest.frames import write_frame
+    from fluoroscope.ingest.process import IngestProcess
+    from fluoroscope.ingest.readahead import ReadAhead
+    from fluoroscope.ingest.udp import open_udp_socket
+    from fluoroscope.ingest.worker import BATCH, COUNTERS
+    from tests.support import free_port
+
+    sock = open_udp_socket("127.0.0.1", free_port())
+    shard = IngestProcess(store, sock, retention_seconds=86_400, workers=2)._shards[0]
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as reader, os.fdopen(write_fd, "wb") as writer:
+        ahead = ReadAhead(reader, max_bytes=1 << 20, urgent=shard._take_at_once)
+        for i in range(3):
+            write_frame(writer, BATCH, b"b%d" % i)
+            snapshot = {"counters": {"udp_invalid_json": i}, "cached_traces": 7 + i}
+            write_frame(writer, COUNTERS, json.dumps(snapshot).encode())
+        writer.close()
+        assert ahead.next() == (BATCH, b"b0")
+        assert wait_for(ahead.next_batch) == b"b1"
+        assert wait_for(ahead.next_batch) == b"b2"
+        assert ahead.next() is None  # every counters frame was taken as read
+        ahead.close()
+    sock.close()
+    assert shard.cached_now == 9 and shard.worker == {"udp_invalid_json": 2}
+
+
 def test_documents_handed_back_after_the_stop_are_counted(store: Any) -> None:
     """Only when a close barrier timed out can a worker hand documents back once every
     worker was told to stop: they cannot be stored any more, so they are counted."""

@@ -3,9 +3,11 @@
 ``python -m tests.server.sdk_sampling_client PORT SERVICE PATH RATE SECONDS``: starts the
 SDK's DefaultSampler against the server on 127.0.0.1:PORT (its target poller every
 2 s instead of 10, so a bounded run sees several rounds), waits until it has a rule
-other than Default, then asks for a decision RATE times a second for SECONDS seconds
-and prints one JSON line per wall-clock second: ``[second, decisions, sampled, quota]``
-(quota null until the server assigned one).
+other than Default, prints ``ready`` and waits for a line on stdin (so that several
+clients, started one after the other on a loaded machine, begin together), then asks
+for a decision RATE times a second for SECONDS seconds and prints one JSON line per
+wall-clock second: ``[second, decisions, sampled, quota]`` (quota null until the server
+assigned one).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def main() -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the sampler never received our rules")
         time.sleep(0.05)
+    print("ready", flush=True)
+    sys.stdin.readline()
     request = {"service": service, "method": "GET", "path": path, "host": "shop.local"}
     end = time.time() + seconds
     counts: dict[int, list[int]] = {}

@@ -6,7 +6,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from fluoroscope.server.quotas import ACTIVE_WINDOW, QuotaBook
+from fluoroscope.server.quotas import ACTIVE_WINDOW, QUOTA_TTL, QuotaBook
 from fluoroscope.server.sampling import SamplingService
 
 
@@ -27,7 +27,11 @@ def test_quotas_never_exceed_the_reservoir_with_many_small_clients() -> None:
     clients = [f"{i:024d}" for i in range(7)]
     for client in clients:
         book.report("r", 3, client, 100.0, (10, 0, 0), now=100.0)
-    given = {c: book.report("r", 3, c, 110.0, (10, 0, 0), now=110.0) for c in clients}
+    # the first one's quota of 3 goes back, but it may still be in use in this second
+    # (and the next): the others get their shares once it can no longer be
+    first = {c: book.report("r", 3, c, 110.0, (10, 0, 0), now=110.0) for c in clients}
+    assert sum(first.values()) <= 3
+    given = {c: book.report("r", 3, c, 120.0, (10, 0, 0), now=120.0) for c in clients}
     assert sum(given.values()) == 3 and set(given.values()) == {0, 1}
 
 
@@ -110,6 +114,41 @@ def test_quotas_held_never_exceed_the_reservoir() -> None:
             now = 1000.0 + 10 * round_ + int(client[1:])
             steady[client] = book.report("r", 17, client, now, (100, 0, 0), now=now)
     assert sum(steady.values()) == 17 and set(steady.values()) <= {3, 4}
+
+
+def test_quotas_usable_within_a_second_never_exceed_the_reservoir() -> None:
+    """The SDKs count their reservoir per wall-clock second, so a client may use in one
+    second every quota it held during it: the one it began the second with (kept up to
+    a second after it was replaced, a reply heard late; until its TTL's second ends, if
+    never replaced) and any given meanwhile. Summed over the clients, at most the
+    reservoir, while clients come and go and their rates' shares keep moving."""
+    import random
+
+    chance = random.Random(11)
+    book = QuotaBook()
+    reservoir = 6
+    usable: list[tuple[str, int, float, float]] = []  # client, quota, from, until
+    current: dict[str, tuple[int, float]] = {}  # client -> (quota, given at)
+    now = 1000.0
+    clients = [f"c{i}" for i in range(8)]
+    for step in range(6000):
+        if step % 700 == 0:  # some clients go quiet (their quotas expire), others return
+            active = chance.sample(clients, chance.randrange(2, len(clients)))
+        now += chance.random() * 0.15
+        client = chance.choice(active)
+        quota = book.report("r", reservoir, client, now, (chance.randrange(1, 300), 0, 0), now=now)
+        if client in current:
+            old, given = current[client]
+            usable.append((client, old, given, min(now + 1, int(given + QUOTA_TTL) + 1)))
+        current[client] = (quota, now)
+    for client, (quota, given) in current.items():
+        usable.append((client, quota, given, int(given + QUOTA_TTL) + 1))
+    for second in range(1000, int(now) + 1):
+        most: dict[str, int] = {}
+        for client, quota, start, end in usable:
+            if start < second + 1 and end > second:
+                most[client] = max(most.get(client, 0), quota)
+        assert sum(most.values()) <= reservoir, (second, most)
 
 
 def test_rules_pages_follow_next_token(store: Any) -> None:

@@ -104,12 +104,22 @@ def test_several_sdk_processes_share_the_reservoir(server: ServerProcess, client
                 str(rate),
                 str(seconds),
             ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for rate in rates
     ]
+    # they begin together once each has our rules (started one after the other on a
+    # loaded machine, they were ready seconds apart, and few seconds ran all three)
+    for proc in procs:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == "ready\n", proc.stderr.read()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     outputs = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -119,15 +129,19 @@ def test_several_sdk_processes_share_the_reservoir(server: ServerProcess, client
     settled = max(next(row[0] for row in rows if row[3] is not None) for rows in outputs) + 5
     totals: Counter[int] = Counter()
     full: Counter[int] = Counter()
+    borrowing: Counter[int] = Counter()
     for rows in outputs:
-        for second, _decisions, sampled, _ in rows[1:-1]:  # whole seconds only
+        for second, _decisions, sampled, quota in rows[1:-1]:  # whole seconds only
             if second >= settled:
                 totals[second] += sampled
                 full[second] += 1
+                # without a valid quota (its report late) an SDK borrows 1 a second
+                # (reference section 7.4), and may take a quota heard later that second
+                borrowing[second] += quota is None
     measured = [s for s in totals if full[s] == len(procs)]
     assert len(measured) >= 3, (outputs, settled)
-    over = {s: totals[s] for s in measured if totals[s] > reservoir}
-    assert not over, f"sampled more than the reservoir of {reservoir}/s: {over}"
+    over = {s: totals[s] for s in measured if totals[s] > reservoir + borrowing[s]}
+    assert not over, f"sampled more than the reservoir of {reservoir}/s: {over}, {outputs}"
     assert sum(totals[s] for s in measured) >= (reservoir - 1) * len(measured)  # and used
     status = server.status()["sampling"]
     assert status["active_clients_by_rule"]["shared"] == len(procs)

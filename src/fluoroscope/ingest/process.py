@@ -32,10 +32,10 @@ everything accepted, and returns. If this process dies instead, the helper proce
 with it, at once (:mod:`fluoroscope.ingest.lifeline`); so call
 :meth:`IngestProcess.start` from a thread that outlives the ingest (the main thread).
 
-Threads, per worker: a reader thread reads the worker's frames ahead (bounded); a hub
-thread handles them in order (insert - several queued batches at once -, acknowledge,
-answer reloads, take counters); a writer thread sends frames to the worker, so no
-caller ever blocks on its pipe.
+Threads, per worker: a reader thread reads the worker's frames ahead (bounded), passing
+translations on and taking counters as it reads them; a hub thread handles the others in
+order (insert - several queued batches at once -, acknowledge, answer reloads); a writer
+thread sends frames to the worker, so no caller ever blocks on its pipe.
 """
 
 from __future__ import annotations
@@ -587,8 +587,13 @@ class _Shard:
             # A translation is passed on as soon as it is read: were it queued, it would
             # wait for the inserts of the batches read before it, and its documents would
             # reach their owners one insert round later (measured: 4x the latency).
+            # Counters are taken as read too: queued, the worker's snapshot every 0.1 s
+            # sat between its batches (one every 0.2 s) and ended each coalescing after
+            # one batch, so once an insert took longer than a beat (a loaded machine:
+            # 0.4-1 s) the batches queued up without bound, one insert each - freshness
+            # of ``fluoroscope demo --rate 8`` past 50 s and growing at load 30.
             frames = ReadAhead(
-                proc.stdout, owner._max_bytes // (2 * self._count), self._take_translation
+                proc.stdout, owner._max_bytes // (2 * self._count), self._take_at_once
             )
             try:
                 while (got := frames.next()) is not None:
@@ -636,9 +641,13 @@ class _Shard:
                 return
             self._spawn()
 
-    def _take_translation(self, kind: int, payload: bytes) -> bool:
-        """Handle a ``TRANSLATED`` frame (the reader thread); False for other frames.
-        Its own documents' ``ACK`` follows it, so it is handled before that ``ACK``."""
+    def _take_at_once(self, kind: int, payload: bytes) -> bool:
+        """Handle a ``TRANSLATED`` or ``COUNTERS`` frame (the reader thread); False for
+        other frames. A translation's own documents' ``ACK`` follows it, so it is handled
+        before that ``ACK``; counters are cumulative snapshots that wait for nothing."""
+        if kind == COUNTERS:
+            self._handle(kind, payload)
+            return True
         if kind != TRANSLATED:
             return False
         try:

@@ -16,6 +16,16 @@ interval later) and the newcomers get what is left, so a rule never samples more
 its reservoir each second during the ramp either; the split is even after about two
 intervals.
 
+Nor within a wall-clock second, the SDKs' reservoir period: a client counts what it
+took in the current second, so one whose quota is lowered mid-second may have used its
+old quota already, and one that hears of its new quota after the second turned uses
+the old one a little longer. A quota taken back - lowered, or left to expire - is
+therefore still counted as held until the end of the next second (an expired one until
+the end of its TTL's second), and meanwhile given to no one else. Without this a quota
+moving between clients (their rates' shares crossing a rounding boundary) let the rule
+sample more than its reservoir in that second: 8 of 6, measured with three SDK
+processes (tests/server/test_sdk_sampling.py).
+
 Memory is bounded: at most ``max_clients`` (rule, client) pairs are remembered (the
 least recently heard from are forgotten first), and per rule the last
 :data:`WINDOWS_KEPT` intervals of totals.
@@ -94,6 +104,8 @@ class QuotaBook:
         self._live: dict[str, OrderedDict[str, ClientReport]] = {}  # by time heard
         self._rate_sum: dict[str, float] = {}
         self._held: dict[str, int] = {}  # rule -> quotas its active clients hold
+        # rule -> {last second: quota taken back but maybe still in use until then}
+        self._cooling: dict[str, dict[int, int]] = {}
         self._splits: dict[str, _Split] = {}
         self._windows: dict[str, deque[Window]] = {}
         self.forgotten = 0  # (rule, client) pairs dropped to stay within max_clients
@@ -107,20 +119,42 @@ class QuotaBook:
             client, oldest = next(iter(live.items()))
             if now - oldest.heard <= ACTIVE_WINDOW:
                 break
-            self._deactivate(rule, client)
+            self._deactivate(rule, client, expired=True)
         return live
 
-    def _deactivate(self, rule: str, client: str) -> None:
+    def _deactivate(self, rule: str, client: str, *, expired: bool = False) -> ClientReport | None:
+        """Take the client out of the rule's split; the report if it was in. ``expired``:
+        its quota is kept counted until the end of its TTL's second (module doc)."""
         report = self._live.get(rule, {}).pop(client, None)  # type: ignore[call-overload]
         if report is not None:
             left = self._rate_sum.get(rule, 0.0) - report.rate
             self._rate_sum[rule] = left if self._live[rule] else 0.0
             self._held[rule] = self._held.get(rule, 0) - report.quota if self._live[rule] else 0
+            if expired:
+                self._cool(rule, int(report.heard + QUOTA_TTL), report.quota)
+        return report
+
+    def _cool(self, rule: str, until: int, amount: int) -> None:
+        """Keep ``amount`` of the rule's reservoir given to no one until second ``until``
+        has ended."""
+        if amount > 0:
+            cooling = self._cooling.setdefault(rule, {})
+            cooling[until] = cooling.get(until, 0) + amount
+
+    def _cooling_now(self, rule: str, now: float) -> int:
+        """The quota taken back from the rule's clients that may still be in use now."""
+        cooling = self._cooling.get(rule)
+        if not cooling:
+            return 0
+        second = int(now)
+        for until in [u for u in cooling if u < second]:  # a few keys: this and the next
+            del cooling[until]
+        return sum(cooling.values())
 
     def _bound(self) -> None:
         while len(self._reports) > self.max_clients:
             (rule, client), _ = self._reports.popitem(last=False)
-            self._deactivate(rule, client)
+            self._deactivate(rule, client, expired=True)
             self.forgotten += 1
 
     # -- the API ---------------------------------------------------------------------
@@ -142,7 +176,8 @@ class QuotaBook:
         the client's last interval) and answer the client's reservoir quota."""
         requests, sampled, borrowed = counts
         live = self._expire(rule, now)
-        self._deactivate(rule, client)
+        was = self._deactivate(rule, client)
+        before = was.quota if was is not None else 0  # what it may still use this second
         key = (rule, client)
         report = self._reports.pop(key, None)
         elapsed = float(INTERVAL)
@@ -164,8 +199,10 @@ class QuotaBook:
         self._add_window(rule, now, counts)
         share = self._quota(rule, reservoir, client, report.rate, now)
         held = self._held.get(rule, 0)
-        report.quota = max(0, min(share, reservoir - held))
+        room = reservoir - held - self._cooling_now(rule, now)
+        report.quota = max(0, min(share, room))
         self._held[rule] = held + report.quota
+        self._cool(rule, int(now) + 1, before - report.quota)
         return report.quota
 
     def _add_window(self, rule: str, now: float, counts: tuple[int, int, int]) -> None:
@@ -215,6 +252,7 @@ class QuotaBook:
             del self._reports[key]
         self._rate_sum.pop(rule, None)
         self._held.pop(rule, None)
+        self._cooling.pop(rule, None)
         self._live.pop(rule, None)
         self._splits.pop(rule, None)
         self._windows.pop(rule, None)
