@@ -211,8 +211,7 @@ def test_an_older_store_gets_the_index_on_the_parts_it_already_has(
 ) -> None:
     store, _ = loaded
     t = store.transport
-    assert MIGRATIONS[-1][0] == 25
-    db = old_schema(t, len(MIGRATIONS) - 1)
+    db = old_schema(t, len([v for v, _, _ in MIGRATIONS if v < 25]))
     now = time.time()
     old = Store(t, db)
     old.write(Assembler(old).assemble([{"name": "svc", "id": new_entity_id(),
