@@ -11,7 +11,9 @@ documents/s, then ``--settle`` seconds for the merges under way. The CPU of ever
 of this process over that time is read from ``/proc`` and printed per document by
 thread name (chDB's: ``MergeMutate`` its merges, ``ThreadPool`` and ``QueryPipelineEx``
 its insert pipelines; ``python`` the inserting thread, which converts the Arrow tables),
-with the active parts each table holds at the end.
+with the active parts each table holds at the end. ``benchmarks/store_ceiling.py`` measures
+the engine alone too, but inserts as fast as one thread can, in one store, and prints the
+total: the ceiling; this one paces the rounds as traffic would and compares two schemas.
 
 The reference, in the same run: the same stream into a store whose ``spans`` and
 ``traces`` merge with the engine's default ``merge_selector_base`` (5, before migration
