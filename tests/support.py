@@ -224,16 +224,17 @@ def find_summary(client: Any, trace_id: str, start: float, end: float) -> dict[s
     return None
 
 
-def old_schema(transport: Transport, version: int) -> str:
-    """A new database holding the schema as a server at ``version`` left it: the first
-    ``version`` migrations applied and recorded. Returns the database's name."""
-    db = f"v{version}_{new_entity_id()}"
+def old_schema(transport: Transport, before: int) -> str:
+    """A new database holding the schema as a server left it before migration ``before``:
+    every migration numbered below it applied and recorded (numbers have gaps, so this is
+    not the first ``before - 1``). Returns the database's name."""
+    db = f"before{before}_{new_entity_id()}"
     transport.execute(f"CREATE DATABASE `{db}`")
     transport.execute(
         f"CREATE TABLE `{db}`.schema_migrations (version UInt32, description String, "
         "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
     )
-    for number, description, statements in MIGRATIONS[:version]:
+    for number, description, statements in (m for m in MIGRATIONS if m[0] < before):
         for statement in statements:
             transport.execute(statement.format(db=f"`{db}`", ttl_days=30))
         transport.execute(

@@ -40,7 +40,7 @@ def test_rows_from_before_the_accounts_column_still_match(chdb_dir: Path) -> Non
     after the upgrade its rows are matched through their details, new rows through the
     column, with the same answers."""
     transport = ChdbTransport(chdb_dir / "chdb")
-    db = old_schema(transport, 5)
+    db = old_schema(transport, before=6)
     old_store = Store(transport, db)
     now = time.time()
     old_ours = _segment(now, "api", ACCOUNT, fault=True)

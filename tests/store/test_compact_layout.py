@@ -39,8 +39,7 @@ def _codecs(transport: ChdbTransport, db: str, table: str) -> dict[str, str]:
 
 def test_a_store_written_before_the_new_codecs_answers_after_the_upgrade(chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
-    before = [v for v, _, _ in MIGRATIONS if v < 17]
-    db = old_schema(transport, len(before))
+    db = old_schema(transport, before=17)
     old = Store(transport, db)
     now = time.time()
     old_docs = _trace(now, "ann")

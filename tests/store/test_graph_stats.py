@@ -89,7 +89,7 @@ def test_a_store_written_before_migration_23_draws_the_same_graph_after_it(
     chdb_dir: Path,
 ) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
-    db = old_schema(transport, len([v for v, _, _ in MIGRATIONS if v < 23]))
+    db = old_schema(transport, before=23)
     old = Store(transport, db)
     rng = random.Random(5)
     now = time.time() - 8 * 3600

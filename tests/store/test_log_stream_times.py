@@ -92,8 +92,7 @@ def test_deleted_streams_lose_their_gathered_times(store: Store) -> None:
 
 def test_a_store_whose_times_a_view_filled_answers_after_the_upgrade(chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
-    before = [v for v, _, _ in MIGRATIONS if v < 20]
-    db = old_schema(transport, len(before))
+    db = old_schema(transport, before=20)
     old = LogStore(Store(transport, db), 30)
     old.create_group("g")
     old.create_stream("g", "a")

@@ -62,8 +62,7 @@ def test_a_new_store_merges_spans_and_summaries_twelve_parts_at_a_time(store: St
 def test_a_store_made_before_migration_26_takes_it_and_reads_the_same(chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
     try:
-        before = [v for v, _, _ in MIGRATIONS if v < 26]
-        db = old_schema(transport, len(before))
+        db = old_schema(transport, before=26)
         assert _merge_base(transport, db, "spans") is None
         old = Store(transport, db)
         docs = _documents(time.time() - 600, 20)

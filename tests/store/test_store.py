@@ -181,7 +181,7 @@ def test_a_second_data_path_in_one_process_is_refused(tmp_path: Path, chdb_dir: 
 
 def test_an_older_schema_is_upgraded_in_place(chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
-    db = old_schema(transport, 1)
+    db = old_schema(transport, before=2)
     assert migrate(transport, db, 30) == [version for version, _, _ in MIGRATIONS][1:]
     upgraded = Store(transport, db)
     now = time.time()

@@ -67,8 +67,7 @@ def test_a_store_written_before_migration_22_answers_the_same_after_it(
     chdb_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
-    before = [v for v, _, _ in MIGRATIONS if v < 22]
-    db = old_schema(transport, len(before))
+    db = old_schema(transport, before=22)
     old = Store(transport, db)
     now = time.time() - 3 * 3600
     old_docs = [doc for k in range(30) for doc in _trace(now + k * 600, f"u{k}")]

@@ -17,7 +17,7 @@ import pytest
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.store import slices
-from fluoroscope.store.schema import MIGRATIONS, migrate
+from fluoroscope.store.schema import migrate
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import Transport
 from tests.support import old_schema, wait_for
@@ -211,7 +211,7 @@ def test_an_older_store_gets_the_index_on_the_parts_it_already_has(
 ) -> None:
     store, _ = loaded
     t = store.transport
-    db = old_schema(t, len([v for v, _, _ in MIGRATIONS if v < 25]))
+    db = old_schema(t, before=25)
     now = time.time()
     old = Store(t, db)
     old.write(Assembler(old).assemble([{"name": "svc", "id": new_entity_id(),
