@@ -9,9 +9,10 @@ real :class:`~fluoroscope.ingest.assemble.Assembler` and
 ``Store.insert_tables`` in rounds of ``--batch`` documents paced at ``--rate``
 documents/s, then ``--settle`` seconds for the merges under way. The CPU of every thread
 of this process over that time is read from ``/proc`` and printed per document by
-thread name (chDB's: ``MergeMutate`` its merges, ``ThreadPool`` and ``QueryPipelineEx``
-its insert pipelines; ``python`` the inserting thread, which converts the Arrow tables),
-with the active parts each table holds at the end. ``benchmarks/store_ceiling.py`` measures
+thread kind (``benchmarks/logs_api.py``'s ``thread_cpu``: ``merges`` chDB's merge threads,
+``insert`` its insert pipelines, ``python`` the inserting thread, which converts the Arrow
+tables, ``other`` the engine's other threads), with the active parts each table holds at
+the end. ``benchmarks/store_ceiling.py`` measures
 the engine alone too, but inserts as fast as one thread can, in one store, and prints the
 total: the ceiling; this one paces the rounds as traffic would and compares two schemas.
 
@@ -44,6 +45,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.ingest import make_trace
+from benchmarks.logs_api import thread_cpu
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.ingest.screen import check_batch
 from fluoroscope.store.encode import encode_batch
@@ -54,21 +56,6 @@ _ENGINE_DEFAULT = ("ALTER TABLE {db}.spans MODIFY SETTING merge_selector_base = 
                    "ALTER TABLE {db}.traces MODIFY SETTING merge_selector_base = 5")  # fmt: skip
 
 Round = tuple[int, list[tuple[str, pa.Table]]]
-
-
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process's threads so far, summed by thread name."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for task in os.listdir("/proc/self/task"):
-        try:
-            stat = Path(f"/proc/self/task/{task}/stat").read_text()
-        except OSError:
-            continue  # ended while read
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
 
 
 def make_rounds(data_dir: Path, docs: int, batch: int, rate: float) -> int:
@@ -115,7 +102,7 @@ def load_rounds(data_dir: Path) -> list[Round]:
 
 def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict[str, float]:
     """Insert the saved rounds paced at ``rate`` into a new store (this process's only
-    one: chDB opens one data path per process); CPU µs per document by thread name,
+    one: chDB opens one data path per process); CPU µs per document by thread kind,
     and ``parts:<table>`` the active parts at the end."""
     rounds = load_rounds(data_dir)
     docs = sum(n for n, _ in rounds)
@@ -125,7 +112,7 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
             for statement in _ENGINE_DEFAULT:
                 store.transport.execute(statement.format(db=store.database))
         gc.collect()
-        before = thread_cpu()
+        before = thread_cpu(os.getpid())
         start = time.monotonic()
         sent = 0
         for n, tables in rounds:
@@ -135,7 +122,7 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
             store.insert_tables(tables)
             sent += n
         time.sleep(settle)  # the merges the stream started
-        after = thread_cpu()
+        after = thread_cpu(os.getpid())
         parts = store.transport.query_arrow(
             "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} "
             "AND active AND table != 'schema_migrations' GROUP BY table",
@@ -143,7 +130,10 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
         ).to_pylist()
     finally:
         store.close()
-    out = {thread: (after[thread] - before.get(thread, 0.0)) * 1e6 / docs for thread in after}
+    out = {
+        kind: (cpu - before.get(kind, (0.0, 0.0))[0]) * 1e6 / docs
+        for kind, (cpu, _) in after.items()
+    }
     out["total"] = sum(out.values())
     out.update({f"parts:{p['table']}": float(p["n"]) for p in parts})
     return out

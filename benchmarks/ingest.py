@@ -447,17 +447,19 @@ def tree_by_role(pid: int, key: str) -> dict[str, int]:
     return {_role(p): proc_status_kb(p, key) for p in tree_pids(pid)}
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process ``pid`` used so far (Linux
+    ``/proc``; 0 when it is gone or elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_role(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system, all threads) of ``pid`` and each descendant, by role."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for p in tree_pids(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[_role(p)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return out
+    """:func:`process_cpu` of ``pid`` and each descendant, by role (:func:`_role`)."""
+    return {_role(p): process_cpu(p) for p in tree_pids(pid)}
 
 
 def _cpu(before: dict[str, float], after: dict[str, float], docs: int) -> str:
@@ -560,18 +562,16 @@ class RunResult:
     rounds: float = 0.0  # insert rounds from go to all stored
 
 
-def insert_rounds(port: int) -> tuple[float, float]:
-    """The server's insert rounds so far (``/metrics``): their count and documents."""
+def insert_rounds(port: int) -> float:
+    """How many insert rounds the server made so far (``/metrics``)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
     conn.close()
-    found = {"_count": 0.0, "_sum": 0.0}
     for line in text.splitlines():
-        for suffix in found:
-            if line.startswith(f"fluoroscope_insert_round_documents{suffix} "):
-                found[suffix] = float(line.split()[-1])
-    return found["_count"], found["_sum"]
+        if line.startswith("fluoroscope_insert_round_documents_count "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def count_summaries(port: int, start: float, end: float) -> int:
@@ -668,7 +668,7 @@ def run_once(
         base = api.status()
         result.rss_rest = tree_by_role(server.pid, "VmRSS")
         result.cpu_rest = cpu_by_role(server.pid)
-        rounds_before, _ = insert_rounds(port)
+        rounds_before = insert_rounds(port)
         go.set()
         rss_samples: list[int] = []
         history: list[tuple[float, int]] = []
@@ -716,7 +716,7 @@ def run_once(
                 break  # the rest never reached the server
             time.sleep(0.05)
         result.cpu_done = cpu_by_role(server.pid)  # includes the API's polling, ~3 s idle
-        result.rounds = insert_rounds(port)[0] - rounds_before
+        result.rounds = insert_rounds(port) - rounds_before
         result.stored = stored
         result.received = received
         result.dropped = {

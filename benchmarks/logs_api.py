@@ -39,6 +39,10 @@ from typing import Any
 import httpx
 import orjson
 
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.ingest import process_cpu
 from fluoroscope.ingest.logs import extract, message_array
 from fluoroscope.ingest.logwriter import encode
 from fluoroscope.server.logsevents import accept_events, check_events
@@ -160,15 +164,6 @@ def _stored(url: str, group: str) -> int:
         return int(answer["results"][0][0]["value"])
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds the process ``pid`` used so far (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
     """CPU seconds (all, of which kernel) the live threads of process ``pid`` used so
     far, by kind: ``python`` (the interpreter's threads: event loop, the log writer's,
@@ -238,12 +233,12 @@ def measure(
             with httpx.Client(base_url=url) as http:
                 _call(http, "CreateLogGroup", {"logGroupName": "/bench/api"})
             threads, writer = thread_cpu(server.pid), _writer(url)
-            started, cpu, mine = time.monotonic(), server_cpu(server.pid), _cpu()
+            started, cpu, mine = time.monotonic(), process_cpu(server.pid), _cpu()
             latencies: list[float] = []
             sent = _phase(url, "/bench/api", clients, batch, seconds, False, latencies)
             elapsed = time.monotonic() - started
             stored_rate = sent / elapsed
-            stored_cpu = (server_cpu(server.pid) - cpu) / max(sent, 1) * 1e6
+            stored_cpu = (process_cpu(server.pid) - cpu) / max(sent, 1) * 1e6
             client_cpu = (_cpu() - mine) / max(sent, 1) * 1e6
             if detail is not None:
                 after, written = thread_cpu(server.pid), _writer(url)
@@ -262,10 +257,10 @@ def measure(
                     latencies[min(int(q * len(latencies)), len(latencies) - 1)] if latencies
                     else 0.0 for q in (0.5, 0.99)
                 )  # fmt: skip
-            started, cpu, mine = time.monotonic(), server_cpu(server.pid), _cpu()
+            started, cpu, mine = time.monotonic(), process_cpu(server.pid), _cpu()
             checked = _phase(url, "/bench/api", clients, batch, seconds, old=True)
             reference = checked / (time.monotonic() - started)
-            checked_cpu = (server_cpu(server.pid) - cpu) / max(checked, 1) * 1e6
+            checked_cpu = (process_cpu(server.pid) - cpu) / max(checked, 1) * 1e6
             if detail is not None:
                 detail["client"] = (client_cpu, (_cpu() - mine) / max(checked, 1) * 1e6)
             stored = _stored(url, "/bench/api")

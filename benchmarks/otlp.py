@@ -47,6 +47,10 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.ingest import process_cpu, tree_pids
 from fluoroscope.ingest.otlp import Translator, documents_of
 
 HEADER = b'{"format":"json","version":1}\n'
@@ -161,21 +165,7 @@ def cpu_seconds(pid: int) -> float:
 
 def cpu_by_process(pid: int) -> dict[int, float]:
     """CPU time (user + system) of ``pid`` and of each descendant still running."""
-    total: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            with open(f"/proc/{current}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total[current] = (int(fields[11]) + int(fields[12])) / tick
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as f:
-                    stack += [int(child) for child in f.read().split()]
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+    return {p: process_cpu(p) for p in tree_pids(pid)}
 
 
 def settle(pid: int, timeout: float = 60.0) -> None:
