@@ -267,10 +267,18 @@ def _build(plan: SenderPlan) -> tuple[list[bytes], list[tuple[int, str, list[str
     datagrams: list[bytes] = []
     samples: list[tuple[int, str, list[str]]] = []
     result = SenderResult()
-    now = time.time()
+    # Each trace is stamped with the time it is due to be sent (counted from now: a
+    # few seconds before it is), as an SDK stamps a trace id with its request's start,
+    # so ids and start times advance at the offered rate. One time for all (before):
+    # every trace id held the same second, which the ingest workers, once their caches
+    # turned over, could not tell from an evicted trace's, so they reloaded nearly
+    # every new trace from the store (a query per batch, ~30 µs of the server's CPU
+    # per document).
+    start = time.time()
+    step = 0.0 if plan.reference else 1.0 / plan.rate
     dumps = orjson.dumps
     while len(datagrams) < plan.documents:
-        docs = make_trace(rng, now)
+        docs = make_trace(rng, start + len(datagrams) * step)
         for doc in docs:
             datagrams.append(HEADER + dumps(doc))
             result.entities += entities_in(doc)
@@ -462,6 +470,49 @@ def cpu_by_role(pid: int) -> dict[str, float]:
     return {_role(p): process_cpu(p) for p in tree_pids(pid)}
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds each live thread of process ``pid`` used so far, with its name in the
+    kernel, by thread id (Linux ``/proc``; empty elsewhere). The server names its Python
+    threads ``py-...`` (:mod:`fluoroscope.ingest.threadnames`); the engine names its own
+    (``ThreadPool`` runs statements, ``MergeMutate`` merges parts)."""
+    threads: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return threads
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        threads[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return threads
+
+
+def _threads(
+    before: dict[int, tuple[str, float]],
+    after: dict[int, tuple[str, float]],
+    total: float,
+    docs: int,
+) -> str:
+    """CPU µs per stored document by thread name between two :func:`thread_cpu`
+    samples (numbered threads together: ``py-hub-N``); ``total``: the process's CPU
+    seconds meanwhile, of which what threads that ended used is the rest."""
+    by_name: dict[str, float] = {}
+    for tid, (name, seconds) in after.items():
+        stem = name.rstrip("0123456789")
+        key = stem + "N" if stem != name else name
+        by_name[key] = by_name.get(key, 0.0) + seconds - before.get(tid, (name, 0.0))[1]
+    by_name["threads that ended"] = total - sum(by_name.values())
+    per = sorted(((v * 1e6 / max(docs, 1), k) for k, v in by_name.items()), reverse=True)
+    shown = [f"{k} {v:.1f}" for v, k in per if v >= 0.5]
+    rest = sum(v for v, _ in per if v < 0.5)
+    return ", ".join(shown) + f", others {rest:.1f} µs/document"
+
+
 def _cpu(before: dict[str, float], after: dict[str, float], docs: int) -> str:
     """CPU µs per stored document by role between two :func:`cpu_by_role` samples."""
     per = {k: (v - before.get(k, 0.0)) * 1e6 / max(docs, 1) for k, v in after.items()}
@@ -559,6 +610,8 @@ class RunResult:
     rss_hwm: dict[str, int] = field(default_factory=dict)  # each process's own VmHWM
     cpu_rest: dict[str, float] = field(default_factory=dict)  # CPU seconds by role, at go
     cpu_done: dict[str, float] = field(default_factory=dict)  # ... once all was stored
+    threads_rest: dict[int, tuple[str, float]] = field(default_factory=dict)  # the server's
+    threads_done: dict[int, tuple[str, float]] = field(default_factory=dict)
     rounds: float = 0.0  # insert rounds from go to all stored
 
 
@@ -668,6 +721,7 @@ def run_once(
         base = api.status()
         result.rss_rest = tree_by_role(server.pid, "VmRSS")
         result.cpu_rest = cpu_by_role(server.pid)
+        result.threads_rest = thread_cpu(server.pid)
         rounds_before = insert_rounds(port)
         go.set()
         rss_samples: list[int] = []
@@ -716,6 +770,7 @@ def run_once(
                 break  # the rest never reached the server
             time.sleep(0.05)
         result.cpu_done = cpu_by_role(server.pid)  # includes the API's polling, ~3 s idle
+        result.threads_done = thread_cpu(server.pid)
         result.rounds = insert_rounds(port) - rounds_before
         result.stored = stored
         result.received = received
@@ -845,6 +900,11 @@ def _report(r: RunResult, ceiling: float) -> None:
     print(
         f"  CPU by process per stored document (from go to all stored; the API's status and "
         f"freshness polls included): {_cpu(r.cpu_rest, r.cpu_done, r.stored)}"
+    )
+    spent = r.cpu_done.get("server", 0.0) - r.cpu_rest.get("server", 0.0)
+    print(
+        "  the server's CPU by thread per stored document (same span): "
+        + _threads(r.threads_rest, r.threads_done, spent, r.stored)
     )
 
 

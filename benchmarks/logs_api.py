@@ -45,6 +45,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks.ingest import process_cpu
 from fluoroscope.ingest.logs import extract, message_array
 from fluoroscope.ingest.logwriter import encode
+from fluoroscope.ingest.threadnames import PREFIX as PYTHON_THREADS
 from fluoroscope.server.logsevents import accept_events, check_events
 from fluoroscope.server.logsinput import Members
 from fluoroscope.store.logs import LogStore
@@ -167,8 +168,10 @@ def _stored(url: str, group: str) -> int:
 def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
     """CPU seconds (all, of which kernel) the live threads of process ``pid`` used so
     far, by kind: ``python`` (the interpreter's threads: event loop, the log writer's,
-    workers), ``insert`` (the engine's query threads, ``ThreadPool``), ``merges`` (its
-    background merges, ``MergeMutate``), ``other`` (Linux ``/proc``; empty elsewhere)."""
+    workers; named ``py-...`` by :mod:`fluoroscope.ingest.threadnames`, the main thread
+    as the process), ``insert`` (the engine's query threads, ``ThreadPool``), ``merges``
+    (its background merges, ``MergeMutate``), ``other`` (Linux ``/proc``; empty
+    elsewhere)."""
     kinds: dict[str, tuple[float, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     try:
@@ -184,7 +187,7 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat.rsplit(")", 1)[1].split()
         kind = (
-            "python" if name == main
+            "python" if name == main or name.startswith(PYTHON_THREADS)
             else "insert" if name.startswith("ThreadPool")
             else "merges" if name.startswith("MergeMutate")
             else "other"

@@ -79,6 +79,7 @@ from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.otlp.options import translator
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
 from fluoroscope.ingest.shards import shard_of, span_shard
+from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.model.errors import StoreUnavailable, Throttled
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
@@ -436,6 +437,7 @@ def main(argv: list[str]) -> int:
     sys.setswitchinterval(0.001)
     without_pandas()
     tune_gc()
+    name_threads()
     _Worker(args, _Channel(sys.stdout.buffer)).run(sys.stdin.buffer)
     return 0
 

@@ -33,6 +33,7 @@ import uvicorn
 from fluoroscope.ingest.otlp import TranslateOptions, Translator
 from fluoroscope.ingest.pipeline import tune_gc
 from fluoroscope.ingest.process import IngestProcess
+from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.ingest.udp import open_udp_socket
 from fluoroscope.model.errors import StoreError
 from fluoroscope.model.net import is_loopback
@@ -366,6 +367,7 @@ def serve(
     ``exit_with_parent``: stop cleanly, as on SIGTERM, once the process that started this
     one has ended, however it ended (``fluoroscope demo`` starts its server so)."""
     parent = os.getppid() if exit_with_parent else None
+    name_threads()  # top -H tells the hub, the API's and the engine's threads apart
     run: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
