@@ -16,7 +16,7 @@ Not thread-safe: one ingest worker thread owns it.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -59,6 +59,7 @@ class Assembler:
         stored_until: int = 0,
         clock: Callable[[], float] = time.time,
         outcome_rows: bool = False,
+        counters: Counter[str] | None = None,
     ) -> None:
         """``stored_until``: the latest trace epoch the store already holds (0 if empty);
         traces with a later id epoch that are not cached are known to be new.
@@ -67,7 +68,11 @@ class Assembler:
         ``store.outcomes``: the ingest pipeline's way, ~5 us less per document); False
         (the default) adds each outcome to its cell here (``WriteBatch.stats``: the way
         before, kept as the reference of ``benchmarks/ingest_cpu.py`` and of the tests,
-        whose ``batch.stats`` it is). The rows stored are the same."""
+        whose ``batch.stats`` it is). The rows stored are the same.
+        ``counters`` (default: a new one, :attr:`counters`) is where reloads are
+        counted: ``reloaded_traces``, the trace ids asked of the loader, and
+        ``reload_misses``, those of them the store did not hold (traces taken for maybe
+        stored that were new: the cost of a horizon rule, never of exact memory)."""
         self._loader = loader
         self._capacity = capacity
         self._retention = retention_seconds
@@ -83,6 +88,7 @@ class Assembler:
         self._other_bound = max(_MIN_OTHER_EVICTED, 4 * capacity)
         self._version = int(clock() * 1_000_000)
         self._outcome_rows = outcome_rows
+        self.counters: Counter[str] = Counter() if counters is None else counters
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
         after it (``WriteBatch.contributions``), for group statistics."""
@@ -203,7 +209,10 @@ class Assembler:
         if not missing:
             return fresh
         forgotten.difference_update(missing)
-        for trace_id, stored in self._loader.load_traces(missing).items():
+        loaded = self._loader.load_traces(missing)
+        self.counters["reloaded_traces"] += len(missing)
+        self.counters["reload_misses"] += len(missing) - len(loaded)
+        for trace_id, stored in loaded.items():
             state = TraceState(trace_id, stored.ts, revision=stored.revision)
             for entity, parent_id, is_segment in stored.entities:
                 state.apply(entity, parent_id, is_segment, None)
