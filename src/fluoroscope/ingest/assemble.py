@@ -80,6 +80,7 @@ class Assembler:
         clock: Callable[[], float] = time.time,
         outcome_rows: bool = False,
         counters: Counter[str] | None = None,
+        remember_evicted: int | None = None,
     ) -> None:
         """``stored_until``: the latest trace epoch the store already holds (0 if empty);
         traces with a later id epoch that are not cached are known to be new.
@@ -92,7 +93,9 @@ class Assembler:
         ``counters`` (default: a new one, :attr:`counters`) is where reloads are
         counted: ``reloaded_traces``, the trace ids asked of the loader, and
         ``reload_misses``, those of them the store did not hold (traces taken for maybe
-        stored that were new: the cost of a horizon rule, never of exact memory)."""
+        stored that were new: the cost of a horizon rule, never of exact memory).
+        ``remember_evicted``: how many evicted traces with X-Ray-style ids are remembered
+        by id (default :data:`_MIN_RECENT_EVICTED`, or 4 per cached trace if more)."""
         self._loader = loader
         self._capacity = capacity
         self._retention = retention_seconds
@@ -103,7 +106,9 @@ class Assembler:
         self._horizon = stored_until + _CLOCK_SLACK if stored_until else 0
         self._recent: dict[int, set[int]] = {}
         self._recent_size = 0
-        self._recent_bound = max(_MIN_RECENT_EVICTED, 4 * capacity)
+        self._recent_bound = (
+            max(_MIN_RECENT_EVICTED, 4 * capacity) if remember_evicted is None else remember_evicted
+        )
         self._forgotten: set[str] = set()  # reloaded at their next document
         # Evicted traces whose id holds no plausible epoch (by hash), the latest start
         # among them, and the start up to which any such trace may have been stored.
