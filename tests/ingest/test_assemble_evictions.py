@@ -23,11 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fluoroscope.ingest.assemble import Assembler
+from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.errors import StoreUnavailable
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.model.summary import RootCause, ServiceId, TraceSummary
 from fluoroscope.store.batch import StoredTrace
 from fluoroscope.store.store import Store
+from tests.support import segment
 from tests.tracegen import NOW, fleet
 
 
@@ -133,6 +135,25 @@ def test_past_the_remembered_window_the_horizon_decides(store: Store) -> None:
     _ingest(store, assembler, [_segment(traces[4], now, name="other")])
     assert loader.asked[-1] == traces[4]
     assert _revision(store, traces[4]) == 2
+
+
+def test_the_pipeline_counts_its_reloads(store: Store) -> None:
+    """``reloaded_traces`` and ``reload_misses`` reach the pipeline's counters (those
+    ``/api/status`` and ``/metrics`` show)."""
+    pipeline = Pipeline(store, flush_interval=0.05, cached_traces=1)
+    pipeline.start()
+    now = time.time()
+    first, second = new_trace_id(now), new_trace_id(now)
+    try:
+        for doc in (segment(first), segment(second), segment(new_trace_id(now - 2))):
+            pipeline.submit([doc], 200).result(timeout=30)
+        assert pipeline.counters["reloaded_traces"] == 0  # the late one is new
+        pipeline.submit([segment(first, name="other")], 200).result(timeout=30)
+    finally:
+        pipeline.close()
+    assert pipeline.counters["reloaded_traces"] == 1
+    assert pipeline.counters["reload_misses"] == 0
+    assert len(store.entities([first])[first]) == 2
 
 
 # -- the cache's size never changes what is stored ---------------------------------------
