@@ -119,6 +119,8 @@ class Assembler:
         self._version = int(clock() * 1_000_000)
         self._outcome_rows = outcome_rows
         self.counters: Counter[str] = Counter() if counters is None else counters
+        for key in ("reloaded_traces", "reload_misses"):  # there from the start: a thread
+            self.counters.setdefault(key, 0)  # iterating them never sees these appear
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
         after it (``WriteBatch.contributions``), for group statistics."""
