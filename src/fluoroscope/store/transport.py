@@ -224,6 +224,16 @@ class ChdbTransport:
             )
         return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
 
+    def release_memory(self) -> None:
+        """Return the engine's freed memory to the OS now. The engine's allocator
+        (jemalloc, inside chDB) keeps freed pages for 5 s before returning them, so at
+        a steady ingest its resident memory stays at about twice what it holds: measured
+        at 10,000 segments/s, ~45 MB held and 80-115 MB resident. A purge takes ~3-5 ms
+        after an insert, ~0.2 ms when nothing was freed. Best effort: an engine that
+        cannot purge is left as it is."""
+        with contextlib.suppress(Exception):
+            self._run("SYSTEM JEMALLOC PURGE", "CSV", None)
+
     def close(self) -> None:
         # chDB keeps one embedded server per process; the session stays usable by a
         # later transport on the same path, so closing only stops this object.
