@@ -428,6 +428,23 @@ def proc_status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def proc_rollup_kb(pid: int, key: str) -> int:
+    """A figure of ``/proc/PID/smaps_rollup`` (``Pss``, ``Anonymous``, ...) in KiB (0 if gone).
+
+    ``VmRSS`` counts every page a process maps, shared file pages (Python, pyarrow,
+    chDB's library) in full in each process, so a sum of RSS over processes counts
+    them once per process; PSS divides each page among the processes mapping it, so a
+    sum of PSS counts each page once (but also shares pages with processes outside the
+    tree, e.g. another server mapping chDB: those lower it)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def tree_pids(pid: int) -> list[int]:
     """``pid`` and its descendants (those gone while read are left out)."""
     pids = [pid]
@@ -467,6 +484,11 @@ def _role(pid: int) -> str:
 def tree_by_role(pid: int, key: str) -> dict[str, int]:
     """:func:`proc_status_kb` of ``pid`` and each descendant, by role (:func:`_role`)."""
     return {_role(p): proc_status_kb(p, key) for p in tree_pids(pid)}
+
+
+def tree_pss_by_role(pid: int) -> dict[str, int]:
+    """:func:`proc_rollup_kb` ``Pss`` of ``pid`` and each descendant, by role."""
+    return {_role(p): proc_rollup_kb(p, "Pss") for p in tree_pids(pid)}
 
 
 def process_cpu(pid: int) -> float:
@@ -622,6 +644,9 @@ class RunResult:
     rss_rest: dict[str, int] = field(default_factory=dict)  # KiB by role, before sending
     rss_sending_peak: dict[str, int] = field(default_factory=dict)  # sample of largest total
     rss_hwm: dict[str, int] = field(default_factory=dict)  # each process's own VmHWM
+    pss_rest: dict[str, int] = field(default_factory=dict)  # KiB by role, before sending
+    pss_sending_peak: dict[str, int] = field(default_factory=dict)  # largest total PSS sample
+    pss_steady_mb: float = 0.0
     cpu_rest: dict[str, float] = field(default_factory=dict)  # CPU seconds by role, at go
     cpu_done: dict[str, float] = field(default_factory=dict)  # ... once all was stored
     threads_rest: dict[int, tuple[str, float]] = field(default_factory=dict)  # the server's
@@ -713,6 +738,7 @@ def run_once(
     port = free_port()
     options = ("--cached-traces", str(cached_traces)) if cached_traces else ()
     server = start_server(port, data_dir, options)
+    print(f"  server pid {server.pid}, data dir {data_dir}", flush=True)
     api = Api(port)
     try:
         for k, expression in enumerate(groups):  # their statistics are kept as segments arrive
@@ -740,11 +766,13 @@ def run_once(
         poller.start()
         base = api.status()
         result.rss_rest = tree_by_role(server.pid, "VmRSS")
+        result.pss_rest = tree_pss_by_role(server.pid)
         result.cpu_rest = cpu_by_role(server.pid)
         result.threads_rest = thread_cpu(server.pid)
         rounds_before = insert_rounds(port)
         go.set()
         rss_samples: list[int] = []
+        pss_samples: list[int] = []
         history: list[tuple[float, int]] = []
         results: list[SenderResult] = []
         while len(results) < senders:
@@ -756,6 +784,10 @@ def run_once(
             rss_samples.append(sum(sample.values()))
             if sum(sample.values()) > sum(result.rss_sending_peak.values()):
                 result.rss_sending_peak = sample
+            pss = tree_pss_by_role(server.pid)
+            pss_samples.append(sum(pss.values()))
+            if sum(pss.values()) > sum(result.pss_sending_peak.values()):
+                result.pss_sending_peak = pss
         for proc in procs:
             proc.join()
         result.sent = sum(r.sent for r in results)
@@ -811,6 +843,8 @@ def run_once(
         result.p99 = percentile(poller.latencies, 0.99)
         steady = rss_samples[len(rss_samples) // 3 :] or rss_samples
         result.rss_steady_mb = statistics.median(steady) / 1024 if steady else 0.0
+        steady = pss_samples[len(pss_samples) // 3 :] or pss_samples
+        result.pss_steady_mb = statistics.median(steady) / 1024 if steady else 0.0
         result.rss_peak_mb = tree_kb(server.pid, "VmHWM") / 1024
         result.rss_hwm = tree_by_role(server.pid, "VmHWM")
         if api_count:
@@ -915,6 +949,9 @@ def _report(r: RunResult, ceiling: float) -> None:
     print(f"  RSS by process (MB) at rest: {_mb(r.rss_rest)}")
     print(f"  RSS by process (MB) at the largest total while sending: {_mb(r.rss_sending_peak)}")
     print(f"  peak RSS by process (VmHWM, MB): {_mb(r.rss_hwm)}")
+    print(f"  PSS (shared pages divided among the processes mapping them) steady "
+          f"{r.pss_steady_mb:.0f} MB while sending; by process (MB) at rest: {_mb(r.pss_rest)}; "
+          f"at the largest total while sending: {_mb(r.pss_sending_peak)}")  # fmt: skip
     print(
         f"  insert rounds: {r.rounds:,.0f}, {r.stored / max(r.rounds, 1):,.0f} documents each "
         f"on average"

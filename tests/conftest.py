@@ -21,6 +21,9 @@ from hypothesis import HealthCheck, settings
 from fluoroscope.store.store import Store
 from tests.support import ServerProcess, start_server
 
+# a test stuck in a C call ends the run with every thread's stack (tests/watchdog.py)
+pytest_plugins = ("tests.watchdog",)
+
 # Shared, noisy machines: property tests judge correctness, never speed.
 settings.register_profile(
     "fluoroscope", deadline=None, suppress_health_check=[HealthCheck.too_slow]

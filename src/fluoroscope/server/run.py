@@ -41,6 +41,7 @@ from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.server.auth import AccessPolicy
 from fluoroscope.server.datadir import StartupError, claim_data_dir
 from fluoroscope.server.insights import InsightEvaluator
+from fluoroscope.server.memory import MemoryReleaser
 from fluoroscope.server.otlp import GrpcServer, OtlpLogSink, create_otlp_app
 from fluoroscope.store.store import Store
 
@@ -174,6 +175,8 @@ async def _serve(
     evaluator.start()
     grpc_server = _grpc_server(state, otlp_grpc, loop)
     ingest.start()
+    releaser = MemoryReleaser(store)
+    releaser.start()
     app = create_app(state)
     config = uvicorn.Config(
         app,
@@ -241,6 +244,7 @@ async def _serve(
         await asyncio.to_thread(evaluator.close)
         await asyncio.to_thread(state.logs.close)
         await asyncio.to_thread(ingest.close)
+        await asyncio.to_thread(releaser.close)
         counters = ingest.counters
         stored = counters.get("stored_documents", 0)
         announce(f"Stopped. Stored {stored} documents; " + _drops(counters))

@@ -139,6 +139,12 @@ class Store:
         """True when the engine runs inside this process (chDB)."""
         return isinstance(self._t, ChdbTransport)
 
+    def release_memory(self) -> None:
+        """Return memory the embedded engine freed to the OS (nothing for a ClickHouse
+        server, whose memory is its own). Blocking, brief; any thread."""
+        if isinstance(self._t, ChdbTransport):
+            self._t.release_memory()
+
     def close(self) -> None:
         self._t.close()
 

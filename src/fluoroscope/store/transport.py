@@ -78,6 +78,19 @@ class Transport(Protocol):
 # it changes nothing for a local table.
 _INSERT_SETTINGS: Final = "optimize_on_insert = 0, insert_distributed_sync = 1"
 
+# Set on every embedded session as it opens. output_format_arrow_parallel_encoding: chDB
+# (chdb-core-lite 26.5) encodes Arrow results in a pool of worker threads whose backpressure
+# wait never ends once the query's thread is 4 x max_threads chunks ahead of the workers
+# (chdb-core issue #212, fixed upstream by PR #213 after 26.5): under CPU contention a
+# query whose result spans more than ~8 chunks then hangs for good at 0 % CPU, holding the
+# statement lock, so every later statement of the process waits too. Found as a test run
+# that hung 18 minutes in LogStore.events on a loaded machine; reproduced here at load 5-8
+# in 3 of 21 runs of tests/ingest/test_logs.py (0 of 20 serial), and by
+# benchmarks/arrow_encoding.py: a 1M-row result hung 3 times of 3 (serial: 0.27-0.41 s).
+# Serial costs nothing measurable up to 100k rows (same run, load 5.4, median ms serial vs
+# parallel: 1k rows 2.0-4.6 vs 1.9-2.2, 100k rows 22.9-60.1 vs 25.6-38.2).
+_SESSION_SETTINGS: Final = "SET output_format_arrow_parallel_encoding = 0"
+
 _ESCAPES: Final = str.maketrans(
     {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\b": "\\b", "\f": "\\f"}
 )
@@ -136,7 +149,9 @@ class ChdbTransport:
     a concurrent statement from another thread disturbs: measured here, an insert next
     to a read either failed with PY_OBJECT_NOT_FOUND or deadlocked the process (the
     insert's lazy import waiting for the GIL held by the read waiting for the engine).
-    Waiting on the lock releases the GIL, so the event loop keeps running.
+    Waiting on the lock releases the GIL, so the event loop keeps running. Each session
+    opens with :data:`_SESSION_SETTINGS` (Arrow results encoded serially: chDB's parallel
+    encoder can hang a query forever).
     """
 
     _lock = threading.Lock()
@@ -173,6 +188,12 @@ class ChdbTransport:
             if engine_text:
                 print(engine_text, file=sys.stderr)
             ChdbTransport._opened = str(path)
+            with self._statement:
+                try:
+                    self._session.query(_SESSION_SETTINGS, "CSV")  # type: ignore[no-untyped-call]
+                except Exception as exc:  # a later chDB without the setting has no such encoder
+                    if "UNKNOWN_SETTING" not in str(exc):
+                        raise store_error(str(exc).strip()) from exc
         self._closed = False
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
@@ -223,6 +244,16 @@ class ChdbTransport:
                 sql, fmt, params={k: chdb_param(v) for k, v in params.items()}
             )
         return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
+
+    def release_memory(self) -> None:
+        """Return the engine's freed memory to the OS now. The engine's allocator
+        (jemalloc, inside chDB) keeps freed pages for 5 s before returning them, so at
+        a steady ingest its resident memory stays at about twice what it holds: measured
+        at 10,000 segments/s, ~45 MB held and 80-115 MB resident. A purge takes ~3-5 ms
+        after an insert, ~0.2 ms when nothing was freed. Best effort: an engine that
+        cannot purge is left as it is."""
+        with contextlib.suppress(Exception):
+            self._run("SYSTEM JEMALLOC PURGE", "CSV", None)
 
     def close(self) -> None:
         # chDB keeps one embedded server per process; the session stays usable by a

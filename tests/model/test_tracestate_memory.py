@@ -1,0 +1,67 @@
+"""What a cached trace state keeps of its documents is shared across traces: the values
+that repeat (names, origins, zones, methods, user agents, annotation values) are one
+string object each, however many parsed documents carried them (the ingest workers keep
+10,000 states each: ``benchmarks/worker_memory.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from fluoroscope.model.tracestate import TraceState
+
+
+def _state(n: int) -> tuple[TraceState, str, str]:
+    """A trace of one segment with a subsegment, parsed from JSON as ingest parses it
+    (each document holds string objects of its own)."""
+    trace_id = f"1-5f84c7a0-{n:024x}"
+    seg_id, sub_id = f"{n:016x}", f"{n + 1:016x}"
+    doc: dict[str, Any] = {
+        "trace_id": trace_id,
+        "id": seg_id,
+        "name": "checkout-api",
+        "origin": "AWS::EC2::Instance",
+        "start_time": 1.0,
+        "end_time": 2.0,
+        "user": "user-7",
+        "http": {
+            "request": {"method": "POST", "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"},
+            "response": {"status": 200},
+        },
+        "aws": {"ec2": {"instance_id": "i-0abc", "availability_zone": "us-east-1a"}},
+        "annotations": {"tier": "enterprise-customers"},
+    }
+    sub = {"id": sub_id, "name": "render-template", "start_time": 1.1, "end_time": 1.2}
+    state = TraceState(trace_id, 0)
+    state.apply(orjson.loads(orjson.dumps(doc)), "", True, None)
+    state.apply(orjson.loads(orjson.dumps(sub)), seg_id, False, None)
+    return state, seg_id, sub_id
+
+
+def test_repeated_values_are_one_object_across_traces() -> None:
+    (a, seg_a, sub_a), (b, seg_b, sub_b) = _state(1), _state(2)
+    sa, sb = a.segments[seg_a], b.segments[seg_b]
+    assert sa.node == sb.node and sa.node.name is sb.node.name and sa.node.type is sb.node.type
+    assert sa.http is not None and sb.http is not None
+    assert sa.http[2] is sb.http[2] and sa.http[3] is sb.http[3]  # method, user agent
+    assert sa.user is sb.user and sa.instance_id is sb.instance_id
+    assert sa.availability_zone is sb.availability_zone
+    assert a.subs[sub_a].name is b.subs[sub_b].name
+    assert a.annotations[(seg_a, "tier")] is b.annotations[(seg_b, "tier")]
+    assert a.watch is b.watch  # nothing pending: one shared empty set
+
+
+def test_sharing_changes_no_value() -> None:
+    state, seg_id, sub_id = _state(3)
+    segment = state.segments[seg_id]
+    assert segment.node.name == "checkout-api" and segment.node.type == "AWS::EC2::Instance"
+    assert segment.http == ("", 200, "POST", "Mozilla/5.0 (X11; Linux x86_64)", "")
+    assert (segment.user, segment.instance_id, segment.availability_zone) == (
+        "user-7",
+        "i-0abc",
+        "us-east-1a",
+    )
+    assert state.subs[sub_id].name == "render-template"
+    assert state.annotations == {(seg_id, "tier"): "enterprise-customers"}
+    assert set(state.counted) == {seg_id, sub_id}
