@@ -182,10 +182,13 @@ _PLAIN = ("id", "start_time", "duration", "response_time", "has_fault", "has_err
 
 
 def _canonical(summary: TraceSummary) -> dict[str, Any]:
-    """``summary`` with each service index replaced by the service and each list sorted.
-    The order of a summary's services is that in which its state met them: a trace
-    rebuilt from the store meets its stored entities in the store's order, not in the
-    order they arrived (so before eviction was exact, too); the order means nothing."""
+    """``summary`` with each service index replaced by the service and each list sorted,
+    and the fault and error causes without their paths. A trace rebuilt from the store
+    meets its stored entities in the store's order, not in the order they arrived (as it
+    did before evictions were remembered exactly), and what a summary takes from the
+    order it met them in differs: the order of its services (which means nothing), and
+    which of several failed entities of one service a fault or error cause's path ends
+    at (the first met)."""
     services = summary.services
 
     def named(index: int | None) -> ServiceId | None:
@@ -194,9 +197,9 @@ def _canonical(summary: TraceSummary) -> dict[str, Any]:
     def names(indices: Iterable[int]) -> list[Any]:
         return sorted(map(named, indices), key=repr)
 
-    def causes(found: list[RootCause]) -> list[Any]:
-        return sorted(((named(c.service), c.path, c.inferred, c.client_impacting)
-                       for c in found), key=repr)  # fmt: skip
+    def causes(found: list[RootCause], paths: bool = True) -> list[Any]:
+        return sorted(((named(c.service), c.path if paths else (), c.inferred,
+                        c.client_impacting) for c in found), key=repr)  # fmt: skip
 
     facts = list(zip(services, summary.facts, strict=False)) if summary.facts else []
     return {
@@ -217,8 +220,8 @@ def _canonical(summary: TraceSummary) -> dict[str, Any]:
             ),
             key=repr,
         ),
-        "fault_root_causes": causes(summary.fault_root_causes),
-        "error_root_causes": causes(summary.error_root_causes),
+        "fault_root_causes": causes(summary.fault_root_causes, paths=False),
+        "error_root_causes": causes(summary.error_root_causes, paths=False),
         "response_time_root_causes": causes(summary.response_time_root_causes),
     }
 
