@@ -22,6 +22,15 @@ datagrams as fast as one sender process can send them.
 ``--group FILTER`` (repeatable) creates groups first, so the cost of keeping their
 statistics at ingest shows in the figures.
 
+``--arrival-delay S`` stamps each trace id with a second up to ``S`` seconds (uniformly)
+before the trace is sent, as real traffic arrives: the X-Ray daemon batches about a
+second, and a trace's documents leave its services seconds after its id's second
+(without it, every id holds the second its trace is sent in). ``--cached-traces N`` is
+the server's option of that name. Together they reproduce a trace cache that holds less
+time than the arrival delay (issue 21): the ingest workers' reloads of traces they take
+for maybe stored are printed (``reloaded_traces``, and ``reload_misses``, those the store
+did not hold: new traces reloaded for nothing).
+
 Usage: ``python benchmarks/ingest.py --rate 10000,25000,50000 --duration 10``. Never run by pytest.
 """
 
@@ -246,6 +255,7 @@ class SenderPlan:
     rate: float
     sample_every: int  # report every n-th trace to the freshness poller
     reference: bool = False  # blast as fast as possible (the reference run), no pacing
+    delay: float = 0.0  # each trace id's second lags its send time by up to this (uniform)
 
 
 @dataclass
@@ -273,12 +283,14 @@ def _build(plan: SenderPlan) -> tuple[list[bytes], list[tuple[int, str, list[str
     # every trace id held the same second, which the ingest workers, once their caches
     # turned over, could not tell from an evicted trace's, so they reloaded nearly
     # every new trace from the store (a query per batch, ~30 µs of the server's CPU
-    # per document).
+    # per document). ``plan.delay`` moves each stamp back by up to that many seconds.
     start = time.time()
     step = 0.0 if plan.reference else 1.0 / plan.rate
     dumps = orjson.dumps
+    lag = random.Random(plan.seed + 1).uniform  # the documents' own draws stay the same
     while len(datagrams) < plan.documents:
-        docs = make_trace(rng, start + len(datagrams) * step)
+        due = start + len(datagrams) * step
+        docs = make_trace(rng, due - lag(0.0, plan.delay) if plan.delay else due)
         for doc in docs:
             datagrams.append(HEADER + dumps(doc))
             result.entities += entities_in(doc)
@@ -382,11 +394,13 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def start_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
-    """``fluoroscope server`` on ``port``; returns once its API answers."""
+def start_server(
+    port: int, data_dir: Path, options: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """``fluoroscope server`` on ``port`` (with ``options``); returns once its API answers."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "fluoroscope", "server", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(data_dir)],
+         "--data-dir", str(data_dir), *options],
         stdout=subprocess.DEVNULL,
         stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115 - lives as long as the server
     )  # fmt: skip
@@ -638,6 +652,8 @@ class RunResult:
     threads_rest: dict[int, tuple[str, float]] = field(default_factory=dict)  # the server's
     threads_done: dict[int, tuple[str, float]] = field(default_factory=dict)
     rounds: float = 0.0  # insert rounds from go to all stored
+    reloaded: int = 0  # trace ids the workers reloaded from the store, from go to all stored
+    reload_misses: int = 0  # ... of which the store held nothing (new traces)
 
 
 def insert_rounds(port: int) -> float:
@@ -713,12 +729,15 @@ def run_once(
     api_count: bool,
     keep: bool,
     groups: list[str],
+    delay: float = 0.0,
+    cached_traces: int = 0,
 ) -> RunResult:
     """Start a server, send ``count`` documents at ``rate``, measure (see module docstring)."""
     result = RunResult(offered=rate)
     data_dir = Path(tempfile.mkdtemp(prefix="fluoroscope-bench-"))
     port = free_port()
-    server = start_server(port, data_dir)
+    options = ("--cached-traces", str(cached_traces)) if cached_traces else ()
+    server = start_server(port, data_dir, options)
     print(f"  server pid {server.pid}, data dir {data_dir}", flush=True)
     api = Api(port)
     try:
@@ -735,6 +754,7 @@ def run_once(
             ready = _MP.Event()
             parent_end, child_end = _MP.Pipe(duplex=False)
             plan = SenderPlan(port, 1000 + n, per_sender, rate / senders, sample_every)
+            plan.delay = delay
             proc = _MP.Process(target=sender_main, args=(plan, ready, go, child_end, samples_q))
             proc.start()
             readies.append(ready)
@@ -806,6 +826,8 @@ def run_once(
         result.rounds = insert_rounds(port) - rounds_before
         result.stored = stored
         result.received = received
+        result.reloaded = counters.get("reloaded_traces", 0) - base.get("reloaded_traces", 0)
+        result.reload_misses = counters.get("reload_misses", 0) - base.get("reload_misses", 0)
         result.dropped = {
             k: v - base.get(k, 0)
             for k, v in counters.items()
@@ -826,7 +848,7 @@ def run_once(
         result.rss_peak_mb = tree_kb(server.pid, "VmHWM") / 1024
         result.rss_hwm = tree_by_role(server.pid, "VmHWM")
         if api_count:
-            epochs = [int(t[2:10], 16) for r in results for t in (r.trace_ids[0], r.trace_ids[-1])]
+            epochs = [int(t[2:10], 16) for r in results for t in r.trace_ids]  # lags reorder them
             result.api_traces = count_summaries(port, min(epochs) - 1, max(epochs) + 1)
     finally:
         server.send_signal(signal.SIGINT)
@@ -935,6 +957,11 @@ def _report(r: RunResult, ceiling: float) -> None:
         f"on average"
     )
     print(
+        f"  traces reloaded from the store by the workers: {r.reloaded:,} "
+        f"({r.reloaded / max(r.expected_traces, 1):.1%} of {r.expected_traces:,} traces), "
+        f"of which not stored (new, reloaded for nothing): {r.reload_misses:,}"
+    )
+    print(
         f"  CPU by process per stored document (from go to all stored; the API's status and "
         f"freshness polls included): {_cpu(r.cpu_rest, r.cpu_done, r.stored)}"
     )
@@ -964,6 +991,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     parser.add_argument("--group", action="append", default=[], metavar="FILTER",
                         help="create a group with this filter first (repeatable)")  # fmt: skip
+    parser.add_argument("--arrival-delay", type=float, default=0.0, metavar="S",
+                        help="trace ids' seconds lag their send time by 0-S s (uniform)")  # fmt: skip
+    parser.add_argument("--cached-traces", type=int, default=0, metavar="N",
+                        help="the server's --cached-traces (default: the server's own)")  # fmt: skip
     args = parser.parse_args(argv)
     rates = [float(x) for x in args.rate.split(",")]
     print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
@@ -974,10 +1005,13 @@ def main(argv: list[str] | None = None) -> int:
               f"unpaced sender: {ceiling:,.0f} docs/s ({ref_loss:.1%} loss of {ref_sent:,})")  # fmt: skip
     for rate in rates:
         count = args.count or int(rate * args.duration)
-        print(f"\nrate {rate:,.0f}/s, {count:,} documents, {args.senders} sender(s)")
+        print(f"\nrate {rate:,.0f}/s, {count:,} documents, {args.senders} sender(s), "
+              f"arrival delay 0-{args.arrival_delay:g} s, cached traces "
+              f"{args.cached_traces or 'default'}")  # fmt: skip
         r = run_once(
-            rate, count, args.senders, args.samples, not args.no_api_count, args.keep, args.group
-        )
+            rate, count, args.senders, args.samples, not args.no_api_count, args.keep,
+            args.group, args.arrival_delay, args.cached_traces,
+        )  # fmt: skip
         _report(r, ceiling)
     return 0
 

@@ -14,10 +14,15 @@ What one run does, batch by batch as the ingest worker does (``--batch`` documen
 default is the pipeline's ``max_batch``, the size its batches reach at the target rate):
 parses the pre-serialized documents, validates them, merges them with one
 :class:`~fluoroscope.ingest.assemble.Assembler` (fresh per run), encodes the batch,
-inserts it into a real embedded store (chDB in a temporary directory; re-sent rows
-replace earlier runs', as in production), then drops it (``free``: deallocating the
-documents, rows and tables is the worker's work too). The cyclic garbage collector is
-off inside the timed sections and start-up objects are frozen, as the worker runs
+inserts it into a real embedded store (chDB in a temporary directory), then drops it
+(``free``: deallocating the documents, rows and tables is the worker's work too). Each
+run of each path gets traces of its own (made before it, untimed), each trace id
+stamped with the second its trace would be sent in at 50,000 documents/s, as an SDK
+stamps a request's start: with one second for all and the same traces every run (the
+way before), a run past ~45,000 documents reloaded every trace that arrived after the
+cache's first eviction from the store (``--docs 60000``: 11,066 traces a run, assemble
+56.6 µs/document), and the store held one second's traces. The cyclic garbage collector
+is off inside the timed sections and start-up objects are frozen, as the worker runs
 (``tune_gc`` in ``ingest/pipeline.py``); it collects between runs. ``--runs`` runs after
 a warm-up; the median is printed, with the min and max. ``--setting NAME=VALUE`` applies
 an engine setting to the store's session first (to measure one, e.g.
@@ -45,7 +50,7 @@ printed with the figures). A table per path, then the two side by side with thei
 ``(engine threads, whole run)`` is every thread's CPU but the timed one's over a run: the
 engine inserting and merging in the background, which the insert stage sees only while
 an insert runs (the paths alternate, so a merge one path's inserts caused may run in the
-other's turn; both write the same rows).
+other's turn; both write rows of the same mix).
 
 Documents are the mix of ``benchmarks/ingest.py`` (``make_trace``: traces of 1-3
 documents, ~2.5 entities and ~1.2 KB each).
@@ -84,6 +89,8 @@ STAGES = ("parse", "validate", "assemble", "encode", "insert", "free")
 OTHER_THREADS = "engine threads"
 """Not a stage: the CPU of the process's other threads over a run (the engine's inserts
 and background merges; its threads run while the worker's stages do too)."""
+RELOADED = "reloaded traces"
+"""Not a stage either: traces the run's assembler reloaded from the store (a count)."""
 _RETENTION = 30 * 86_400
 
 
@@ -105,13 +112,36 @@ OUTCOME_ROWS: dict[str, bool] = {"today": False, "batch": True}
 (``Assembler(outcome_rows=True)``, in the encode stage) or adds each to its cell."""
 
 
-def make_bodies(count: int, now: float, seed: int = 1) -> list[bytes]:
-    """``count`` serialized documents of whole traces (the last trace may be cut short)."""
+STAMP_RATE = 50_000.0
+"""Documents per second the traces' ids are stamped at (the target rate)."""
+
+
+def make_bodies(count: int, now: float, seed: int = 1, rate: float = 0.0) -> list[bytes]:
+    """``count`` serialized documents of whole traces (the last trace may be cut short),
+    each trace stamped ``now`` or, with ``rate``, ``now`` plus the documents before it
+    divided by ``rate``."""
     rng = random.Random(seed)
     bodies: list[bytes] = []
     while len(bodies) < count:
-        bodies.extend(orjson.dumps(doc) for doc in make_trace(rng, now))
+        stamp = now + len(bodies) / rate if rate else now
+        bodies.extend(orjson.dumps(doc) for doc in make_trace(rng, stamp))
     return bodies[:count]
+
+
+class Traces:
+    """Fresh traces for each run of each path: consecutive stretches of ``docs``
+    documents of one stream stamped at :data:`STAMP_RATE`, ``sets`` of them ending
+    before ``now``."""
+
+    def __init__(self, docs: int, sets: int, now: float) -> None:
+        self._docs = docs
+        self._start = now - sets * docs / STAMP_RATE - 1
+        self._made = 0
+
+    def next(self) -> list[bytes]:
+        start = self._start + self._made * self._docs / STAMP_RATE
+        self._made += 1
+        return make_bodies(self._docs, start, seed=self._made, rate=STAMP_RATE)
 
 
 def one_run(
@@ -162,6 +192,7 @@ def one_run(
     # every other thread's CPU over the run: the engine's, inserting and merging in the
     # background (merges are not all inside the insert calls)
     took[OTHER_THREADS] = (time.process_time() - process_at) - (clock() - thread_at)
+    took[RELOADED] = assembler.counters["reloaded_traces"]
     return took
 
 
@@ -186,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     paths = list(PATHS) if args.path == "both" else [args.path]
 
     now = time.time()
-    bodies = make_bodies(args.docs, now)
+    traces = Traces(args.docs, (args.runs + 1) * len(paths) + 1, now)
+    bodies = traces.next()
     entities = sum(entities_in(orjson.loads(b)) for b in bodies) / len(bodies)
     size = sum(len(b) for b in bodies) / len(bodies)
     print(
@@ -203,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
             gc.freeze()
             for path in paths:  # warm-up: imports, first inserts, schemas built
                 one_run(store, bodies, now, args.batch, path)
+                bodies = traces.next()
             by_path: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
             for run in range(args.runs):
                 # each path goes first in every other run: the first of a pair was
@@ -210,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
                 for path in paths if run % 2 == 0 else paths[::-1]:
                     gc.collect()
                     by_path[path].append(one_run(store, bodies, now, args.batch, path))
+                    bodies = traces.next()  # (one more than used: made untimed)
         finally:
             store.close()
     load = os.getloadavg()
@@ -241,6 +275,7 @@ def _report(runs: list[dict[str, float]], n: int) -> None:
     print(_row(f"({OTHER_THREADS}, whole run)", us, [r[OTHER_THREADS] / r["parse"] for r in runs]))
     worker = statistics.median(sum(r[p] for p in STAGES if p != "insert") / n for r in runs)
     print(f"=> the worker (all but insert) on one core: ~{1 / worker:,.0f} documents/s")
+    print(f"traces reloaded from the store per run: {[int(r[RELOADED]) for r in runs]}")
 
 
 def _compare(by_path: dict[str, list[dict[str, float]]], n: int) -> None:

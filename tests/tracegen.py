@@ -108,16 +108,20 @@ class _Builder:
 
 
 @st.composite
-def fleet(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
-    """Several traces' documents, shuffled into a few batches."""
+def fleet(
+    draw: st.DrawFn, traces: int = 6, spread: float = 170.0, step: float = 1.0, batches: int = 4
+) -> list[list[dict[str, Any]]]:
+    """Up to ``traces`` traces' documents (the k-th begun ``spread`` seconds at most after
+    :data:`NOW` + k ``step``: a small spread and no step put several in one id second),
+    shuffled into up to ``batches`` batches."""
     docs: list[dict[str, Any]] = []
-    for k in range(draw(st.integers(1, 6))):
-        start = NOW + draw(st.floats(0, 170)) + k
+    for k in range(draw(st.integers(1, traces))):
+        start = NOW + draw(st.floats(0, spread)) + k * step
         builder = _Builder(draw, new_trace_id(start), start)
         builder.segment(None, start, 0)
         docs += builder.docs
     order = draw(st.permutations(range(len(docs))))
-    cuts = sorted(draw(st.lists(st.integers(0, len(docs)), max_size=3)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(docs)), max_size=batches - 1)))
     shuffled = [docs[i] for i in order]
     bounds = [0, *cuts, len(docs)]
     return [shuffled[a:b] for a, b in itertools.pairwise(bounds) if b > a]

@@ -1,14 +1,25 @@
 """Validated documents -> one store batch: span rows, trace summaries, graph statistics.
 
 :class:`Assembler` keeps a bounded cache of :class:`TraceState` (least recently used
-first out). A document for a trace that is not cached is either new - its id's epoch is
-later than anything evicted and than the process start - or was seen before; the
-latter are reloaded from the store in one query per batch, so summaries and statistics
-stay exact across evictions and restarts. A trace id whose first 8 hex digits are no
-plausible time (an OpenTelemetry random id) says nothing of its age: such traces are
-stored under their first document's start, and recognized as seen before by a bounded
-set of the evicted ones (an entry lost to its bound makes every such document that
-starts before the lost traces' latest start a reload: slower, never wrong).
+first out). A document for a trace that is not cached is either new or was seen before;
+the latter are reloaded from the store in one query per batch, so summaries and
+statistics stay exact across evictions and restarts. Which is which, for an X-Ray-style
+id (its first 8 hex digits the trace's start second, its *epoch*): up to a *horizon*
+every trace may have been stored (the process start's, then moved on as memory is
+spent); after it, the evicted ones are remembered exactly, by a hash of their id per
+epoch second, in a bounded window (:data:`_MIN_RECENT_EVICTED`): a trace not cached
+whose id is not among them is new, however late its documents arrive. Once the window
+is full its oldest seconds are forgotten and the horizon moves past them. A hash
+collision costs an extra reload, never a missed one. (Remembering only the newest
+evicted epoch instead made every new trace a reload once the cache held less time than
+documents' arrival delay: at 50,000 documents/s 20,000 traces are ~0.6 s, while the
+X-Ray daemon alone batches ~1 s.)
+
+A trace id whose first 8 hex digits are no plausible time (an OpenTelemetry random id)
+says nothing of its age: such traces are stored under their first document's start, and
+recognized as seen before by a bounded set of the evicted ones (an entry lost to its
+bound makes every such document that starts before the lost traces' latest start a
+reload: slower, never wrong).
 
 Not thread-safe: one ingest worker thread owns it.
 """
@@ -16,7 +27,7 @@ Not thread-safe: one ingest worker thread owns it.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -37,7 +48,16 @@ _IN_PROGRESS_FLAG: Final = 8
 _CLOCK_SLACK: Final = 300  # how far a client clock may lag ours: traces begun before a restart
 _FUTURE_SLACK: Final = 86_400
 _MIN_OTHER_EVICTED: Final = 100_000  # evicted random-id traces remembered, at least
+_MIN_RECENT_EVICTED: Final = 100_000
+"""Evicted X-Ray-id traces remembered by id past the horizon, at least (4 per cached
+trace if more): 60-90 bytes each (a 64-bit hash in a set; 88 measured with tracemalloc
+for sets of 10,000), so at most ~9 MB per assembler at this bound, where a cached trace
+is ~5 KB. At 50,000 documents/s (~31,000 traces/s) split between two workers it spans
+~6 s of evictions: documents arriving up to ~6 s after their id's second, plus the time
+the cache holds, are told new from evicted exactly."""
+_MAX_RECENT_SECONDS: Final = 4_096  # distinct epoch seconds among them, at most
 _DUMPS: Final = orjson.dumps
+_NONE: Final[frozenset[int]] = frozenset()
 
 
 class TraceLoader(Protocol):
@@ -59,6 +79,8 @@ class Assembler:
         stored_until: int = 0,
         clock: Callable[[], float] = time.time,
         outcome_rows: bool = False,
+        counters: Counter[str] | None = None,
+        remember_evicted: int | None = None,
     ) -> None:
         """``stored_until``: the latest trace epoch the store already holds (0 if empty);
         traces with a later id epoch that are not cached are known to be new.
@@ -67,22 +89,38 @@ class Assembler:
         ``store.outcomes``: the ingest pipeline's way, ~5 us less per document); False
         (the default) adds each outcome to its cell here (``WriteBatch.stats``: the way
         before, kept as the reference of ``benchmarks/ingest_cpu.py`` and of the tests,
-        whose ``batch.stats`` it is). The rows stored are the same."""
+        whose ``batch.stats`` it is). The rows stored are the same.
+        ``counters`` (default: a new one, :attr:`counters`) is where reloads are
+        counted: ``reloaded_traces``, the trace ids asked of the loader, and
+        ``reload_misses``, those of them the store did not hold (traces taken for maybe
+        stored that were new: the cost of a horizon rule, never of exact memory).
+        ``remember_evicted``: how many evicted traces with X-Ray-style ids are remembered
+        by id (default :data:`_MIN_RECENT_EVICTED`, or 4 per cached trace if more)."""
         self._loader = loader
         self._capacity = capacity
         self._retention = retention_seconds
         self._clock = clock
         self._cache: OrderedDict[str, TraceState] = OrderedDict()
-        self._evicted_epoch = stored_until + _CLOCK_SLACK if stored_until else 0
+        # Up to the horizon any trace may have been stored; after it, the hashes of the
+        # evicted traces' ids by epoch second (every key > the horizon), and how many.
+        self._horizon = stored_until + _CLOCK_SLACK if stored_until else 0
+        self._recent: dict[int, set[int]] = {}
+        self._recent_size = 0
+        self._recent_bound = (
+            max(_MIN_RECENT_EVICTED, 4 * capacity) if remember_evicted is None else remember_evicted
+        )
         self._forgotten: set[str] = set()  # reloaded at their next document
         # Evicted traces whose id holds no plausible epoch (by hash), the latest start
         # among them, and the start up to which any such trace may have been stored.
         self._evicted_other: set[int] = set()
         self._evicted_other_ts = 0
-        self._other_horizon = self._evicted_epoch
+        self._other_horizon = self._horizon
         self._other_bound = max(_MIN_OTHER_EVICTED, 4 * capacity)
         self._version = int(clock() * 1_000_000)
         self._outcome_rows = outcome_rows
+        self.counters: Counter[str] = Counter() if counters is None else counters
+        for key in ("reloaded_traces", "reload_misses"):  # there from the start: a thread
+            self.counters.setdefault(key, 0)  # iterating them never sees these appear
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
         after it (``WriteBatch.contributions``), for group statistics."""
@@ -142,11 +180,13 @@ class Assembler:
                 forgotten.add(trace_id)
                 if not self._plausible(trace_id, self._clock()):
                     self._note_other(trace_id, state.ts)
-        if len(forgotten) > self._capacity:  # bounded: fall back to the eviction rule
+        if len(forgotten) > self._capacity:  # bounded: remembered as evicted ones are
             now = self._clock()
-            epochs = [trace_epoch(t) for t in forgotten if self._plausible(t, now)]
-            self._evicted_epoch = max(self._evicted_epoch, *epochs, 0)
+            for trace_id in forgotten:
+                if self._plausible(trace_id, now):  # the others were noted above
+                    self._note_recent(trace_id, trace_epoch(trace_id))
             forgotten.clear()
+            self._trim_recent()
 
     # -- trace cache -----------------------------------------------------------------
 
@@ -158,6 +198,30 @@ class Assembler:
         if self._plausible(trace_id, now):
             return trace_epoch(trace_id)
         return int(start)  # not an X-Ray-style epoch id (e.g. a random 128-bit OTel id)
+
+    def _note_recent(self, trace_id: str, epoch: int) -> None:
+        """Remember an evicted trace whose id holds a plausible ``epoch`` (then
+        :meth:`_trim_recent`)."""
+        if epoch > self._horizon:  # else taken for maybe stored anyway
+            seen = self._recent.get(epoch)
+            if seen is None:
+                seen = self._recent[epoch] = set()
+            seen.add(hash(trace_id))
+            self._recent_size += 1  # counts re-evictions again: trimmed sooner, no harm
+
+    def _trim_recent(self) -> None:
+        """Keep the evicted ids remembered within bounds: forget the oldest seconds and
+        move the horizon past them."""
+        recent = self._recent
+        if self._recent_size <= self._recent_bound and len(recent) <= _MAX_RECENT_SECONDS:
+            return
+        size = sum(map(len, recent.values()))
+        for epoch in sorted(recent):
+            if size <= self._recent_bound and len(recent) <= _MAX_RECENT_SECONDS:
+                break
+            size -= len(recent.pop(epoch))
+            self._horizon = epoch  # ascending: each later than the horizon before
+        self._recent_size = size
 
     def _note_other(self, trace_id: str, ts: int) -> None:
         """Remember an evicted trace whose id holds no plausible epoch."""
@@ -173,7 +237,8 @@ class Assembler:
         if trace_id in self._forgotten:
             return True
         if self._plausible(trace_id, now):
-            return trace_epoch(trace_id) <= self._evicted_epoch
+            epoch = trace_epoch(trace_id)
+            return epoch <= self._horizon or hash(trace_id) in self._recent.get(epoch, _NONE)
         return hash(trace_id) in self._evicted_other or start <= self._other_horizon
 
     def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> dict[str, int]:
@@ -185,7 +250,7 @@ class Assembler:
         cache = self._cache
         seen_before = self._seen_before
         low, high = now - self._retention, now + _FUTURE_SLACK
-        evicted = self._evicted_epoch
+        horizon, recent = self._horizon, self._recent
         fresh: dict[str, int] = {}
         missing: set[str] = set()
         for doc in docs:
@@ -194,7 +259,11 @@ class Assembler:
                 continue
             epoch = trace_epoch(trace_id)
             if low <= epoch <= high:  # _plausible; then _seen_before's own test
-                if trace_id in forgotten or epoch <= evicted:
+                if (
+                    trace_id in forgotten
+                    or epoch <= horizon
+                    or hash(trace_id) in recent.get(epoch, _NONE)
+                ):
                     missing.add(trace_id)
                 else:
                     fresh[trace_id] = epoch
@@ -202,8 +271,11 @@ class Assembler:
                 missing.add(trace_id)
         if not missing:
             return fresh
-        forgotten.difference_update(missing)
-        for trace_id, stored in self._loader.load_traces(missing).items():
+        loaded = self._loader.load_traces(missing)
+        forgotten.difference_update(missing)  # once loaded: a failed load leaves them
+        self.counters["reloaded_traces"] += len(missing)
+        self.counters["reload_misses"] += len(missing) - len(loaded)
+        for trace_id, stored in loaded.items():
             state = TraceState(trace_id, stored.ts, revision=stored.revision)
             for entity, parent_id, is_segment in stored.entities:
                 state.apply(entity, parent_id, is_segment, None)
@@ -213,16 +285,16 @@ class Assembler:
     def _evict(self) -> None:
         excess = len(self._cache) - self._capacity
         now = self._clock()
+        low, high = now - self._retention, now + _FUTURE_SLACK
         while excess > 0:
             trace_id, state = self._cache.popitem(last=False)
-            # No slack here: a document of an evicted trace carries that trace's own
-            # epoch, so it is caught; a slack would send every new trace to the store
-            # once the cache turns over faster than the slack (seconds at high rates).
-            if self._plausible(trace_id, now):
-                self._evicted_epoch = max(self._evicted_epoch, trace_epoch(trace_id))
+            epoch = trace_epoch(trace_id)
+            if low <= epoch <= high:  # _plausible
+                self._note_recent(trace_id, epoch)
             else:
                 self._note_other(trace_id, state.ts)
             excess -= 1
+        self._trim_recent()
 
     # -- rows ------------------------------------------------------------------------
 

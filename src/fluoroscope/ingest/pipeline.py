@@ -236,6 +236,7 @@ class Pipeline:
         self._round_error: BaseException | None = None
         self._unstorable = 0  # valid documents that could not be stored (logged sparingly)
         self._refused: list[tuple[Mapping[str, Any], Exception]] = []  # this round's
+        self.counters: Counter[str] = Counter()
         self.assembler = Assembler(
             _AfterWrites(store, self._settle),
             capacity=cached_traces,
@@ -243,6 +244,7 @@ class Pipeline:
             stored_until=store.max_trace_ts(),
             clock=clock,
             outcome_rows=True,  # statistics summed per batch where the batch is encoded
+            counters=self.counters,  # reloaded_traces, reload_misses
         )
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -253,7 +255,6 @@ class Pipeline:
         self._docs_bytes = 0  # of submitted documents, within _buffered
         self._closing = False
         self._thread: threading.Thread | None = None
-        self.counters: Counter[str] = Counter()
 
     @property
     def cached_traces(self) -> int:
