@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from fluoroscope.server.memory import MemoryReleaser, malloc_trim
+from fluoroscope.ingest.pipeline import malloc_trim
+from fluoroscope.server.memory import MemoryReleaser
 from fluoroscope.store.store import Store
 
 MB = 1 << 20

@@ -52,7 +52,7 @@ from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
-__all__ = ["Pipeline", "tune_gc", "with_retries"]
+__all__ = ["Pipeline", "malloc_trim", "tune_gc", "with_retries"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -61,7 +61,7 @@ _TRIM_INTERVAL: Final = 1.0
 # seconds between two returns of freed heap memory to the OS
 
 
-def _malloc_trim() -> Callable[[], object] | None:
+def malloc_trim() -> Callable[[], object] | None:
     """glibc's ``malloc_trim(0)`` (returns freed heap pages to the OS), or None where
     the C library has none (musl, macOS). ctypes releases the GIL during the call."""
     try:
@@ -346,7 +346,7 @@ class Pipeline:
         # the interval on the monotonic clock at least half an interval after this round
         # began. So the batches of several ingest workers reach the server together and
         # go into the store in one insert (fluoroscope.ingest.process), not one each.
-        trim = _malloc_trim()
+        trim = malloc_trim()
         trimmed = time.monotonic()
         next_round = self._beat(trimmed)
         while True:

@@ -16,30 +16,15 @@ Contract: :meth:`MemoryReleaser.start` starts a daemon thread; :meth:`close` sto
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import threading
-from collections.abc import Callable
 
+from fluoroscope.ingest.pipeline import malloc_trim
 from fluoroscope.store.store import Store
 
-__all__ = ["MemoryReleaser", "malloc_trim"]
+__all__ = ["MemoryReleaser"]
 
 log = logging.getLogger("fluoroscope.server")
-
-
-def malloc_trim() -> Callable[[], object] | None:
-    """glibc's ``malloc_trim(0)``, or None where the C library has none (musl, macOS).
-    ctypes releases the GIL during the call."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return lambda: trim(0)
 
 
 class MemoryReleaser:
