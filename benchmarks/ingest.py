@@ -506,12 +506,13 @@ def cpu_by_role(pid: int) -> dict[str, float]:
     return {_role(p): process_cpu(p) for p in tree_pids(pid)}
 
 
-def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """CPU seconds each live thread of process ``pid`` used so far, with its name in the
-    kernel, by thread id (Linux ``/proc``; empty elsewhere). The server names its Python
-    threads ``py-...`` (:mod:`fluoroscope.ingest.threadnames`); the engine names its own
-    (``ThreadPool`` runs statements, ``MergeMutate`` merges parts)."""
-    threads: dict[int, tuple[str, float]] = {}
+def thread_stats(pid: int) -> dict[int, tuple[str, float, float]]:
+    """CPU seconds each live thread of process ``pid`` used so far (all, of which kernel),
+    with its name in the kernel, by thread id (Linux ``/proc``; empty elsewhere). The
+    server names its Python threads ``py-...`` (:mod:`fluoroscope.ingest.threadnames`);
+    the engine names its own (``ThreadPool`` runs statements, ``MergeMutate`` merges
+    parts)."""
+    threads: dict[int, tuple[str, float, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
@@ -524,8 +525,14 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        threads[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
+        threads[int(task.name)] = (name, user + system, system)
     return threads
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """:func:`thread_stats` without the kernel's share: (name, CPU seconds) by thread id."""
+    return {tid: (name, total) for tid, (name, total, _) in thread_stats(pid).items()}
 
 
 def _threads(

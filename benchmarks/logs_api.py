@@ -42,7 +42,7 @@ import orjson
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.ingest import process_cpu
+from benchmarks.ingest import process_cpu, thread_stats
 from fluoroscope.ingest.logs import extract, message_array
 from fluoroscope.ingest.logwriter import encode
 from fluoroscope.ingest.threadnames import PREFIX as PYTHON_THREADS
@@ -173,28 +173,19 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
     (its background merges, ``MergeMutate``), ``other`` (Linux ``/proc``; empty
     elsewhere)."""
     kinds: dict[str, tuple[float, float]] = {}
-    tick = os.sysconf("SC_CLK_TCK")
     try:
         main = Path(f"/proc/{pid}/comm").read_text().strip()
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return kinds
-    for task in tasks:
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:  # the thread ended meanwhile
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
+    for name, cpu, system in thread_stats(pid).values():
         kind = (
             "python" if name == main or name.startswith(PYTHON_THREADS)
             else "insert" if name.startswith("ThreadPool")
             else "merges" if name.startswith("MergeMutate")
             else "other"
         )  # fmt: skip
-        user, system = int(fields[11]) / tick, int(fields[12]) / tick
         total, kernel = kinds.get(kind, (0.0, 0.0))
-        kinds[kind] = (total + user + system, kernel + system)
+        kinds[kind] = (total + cpu, kernel + system)
     return kinds
 
 
