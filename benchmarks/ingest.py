@@ -417,15 +417,21 @@ def start_server(
     raise RuntimeError("server did not start within 60 s")
 
 
-def proc_status_kb(pid: int, key: str) -> int:
-    """A ``VmHWM``/``VmRSS`` figure of process ``pid`` in KiB (0 if gone)."""
+def _proc_kb(path: str, key: str) -> int:
+    """The ``key:`` figure, in KiB, of a ``/proc`` file of ``Key:  value kB`` lines (0 if
+    the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(path).read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    """A ``VmHWM``/``VmRSS`` figure of process ``pid`` in KiB (0 if gone)."""
+    return _proc_kb(f"/proc/{pid}/status", key)
 
 
 def proc_rollup_kb(pid: int, key: str) -> int:
@@ -436,13 +442,7 @@ def proc_rollup_kb(pid: int, key: str) -> int:
     them once per process; PSS divides each page among the processes mapping it, so a
     sum of PSS counts each page once (but also shares pages with processes outside the
     tree, e.g. another server mapping chDB: those lower it)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", key)
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -491,14 +491,22 @@ def tree_pss_by_role(pid: int) -> dict[str, int]:
     return {_role(p): proc_rollup_kb(p, "Pss") for p in tree_pids(pid)}
 
 
+def _stat_cpu(stat: str) -> tuple[float, float]:
+    """(user, system) CPU seconds from a ``/proc`` ``stat`` line (a process's or a
+    thread's: its name, in parentheses, may hold spaces)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system, every thread) the process ``pid`` used so far (Linux
     ``/proc``; 0 when it is gone or elsewhere)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        user, system = _stat_cpu(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return user + system
 
 
 def cpu_by_role(pid: int) -> dict[str, float]:
@@ -513,7 +521,6 @@ def thread_stats(pid: int) -> dict[int, tuple[str, float, float]]:
     the engine names its own (``ThreadPool`` runs statements, ``MergeMutate`` merges
     parts)."""
     threads: dict[int, tuple[str, float, float]] = {}
-    tick = os.sysconf("SC_CLK_TCK")
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
@@ -523,9 +530,8 @@ def thread_stats(pid: int) -> dict[int, tuple[str, float, float]]:
             stat = (task / "stat").read_text()
         except OSError:  # the thread ended meanwhile
             continue
-        fields = stat.rsplit(")", 1)[1].split()
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        user, system = int(fields[11]) / tick, int(fields[12]) / tick
+        user, system = _stat_cpu(stat)
         threads[int(task.name)] = (name, user + system, system)
     return threads
 

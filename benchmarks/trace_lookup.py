@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -41,11 +40,6 @@ from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
 _SIZES = (1, 5, 50)
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def build(store: Store, docs: int, batch: int, rate: float) -> list[str]:
@@ -69,12 +63,12 @@ def build(store: Store, docs: int, batch: int, rate: float) -> list[str]:
 def timed(store: Store, batches: list[list[str]]) -> tuple[float, float]:
     """(CPU ms per lookup, p50 wall ms) over ``batches``."""
     walls = []
-    cpu = _cpu()
+    cpu = time.process_time()
     for ids in batches:
         started = time.perf_counter()
         store.entities(ids)
         walls.append(time.perf_counter() - started)
-    return (_cpu() - cpu) * 1e3 / len(batches), statistics.median(walls) * 1e3
+    return (time.process_time() - cpu) * 1e3 / len(batches), statistics.median(walls) * 1e3
 
 
 def main(argv: list[str] | None = None) -> None:
