@@ -145,9 +145,14 @@ async def _discard(stream: AsyncIterator[bytes]) -> None:
             return
 
 
+_LATEST_TIME: Final = float(2**32 - 1)
+"""The store's last second (its times are unsigned 32-bit): 2106-02-07T06:28:15Z."""
+
+
 def require_time(body: Mapping[str, Any], key: str) -> float:
     """A required epoch-seconds parameter given as a number or an ISO-8601 string; not
-    before 1970 (the store's times are unsigned)."""
+    before 1970 and not after 2106-02-07T06:28:15Z (the store's times are unsigned
+    32-bit seconds; a window past them would reach the engine as a number it refuses)."""
     value = body.get(key)
     if value is None:
         raise InvalidRequest(f"{key} is required")
@@ -165,6 +170,11 @@ def require_time(body: Mapping[str, Any], key: str) -> float:
         )
     if not seconds >= 0:
         raise InvalidRequest(f"{key} must not precede 1970-01-01, got {value!r:.40}")
+    if seconds > _LATEST_TIME:
+        raise InvalidRequest(
+            f"{key} must not follow 2106-02-07T06:28:15Z (epoch second {_LATEST_TIME:.0f}), "
+            f"got {value!r:.40}"
+        )
     return seconds
 
 
