@@ -2,11 +2,13 @@
 """Write ``src/fluoroscope/server/openapi.json``: the OpenAPI description of the HTTP API.
 
 Every X-Ray operation the server routes (``fluoroscope.server.app.OPERATIONS``) is
-described from botocore's own X-Ray service model (``xray`` 2016-04-12): its path and
+described from botocore's own X-Ray service model (``xray`` 2016-04-12, vendored in
+``scripts/models/`` at the version its README names, so that a newer botocore's added
+shapes do not change what this server is said to answer): its path and
 method, its input and output shapes as JSON Schema (constraints included), and its
 errors in the server's error shape; ``GET /api/status``, ``/metrics`` and
-``/openapi.json`` are described here. botocore is a development dependency only, so
-the result is shipped as a data file, and ``tests/server/test_openapi.py`` checks it
+``/openapi.json`` are described here. The model is a development file only, so the
+result is shipped as a data file, and ``tests/server/test_openapi.py`` checks it
 matches what this script writes.
 
 Usage: ``PYTHONPATH=src python scripts/generate_openapi.py [--check]``; ``--check``
@@ -23,13 +25,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from botocore.loaders import create_loader
-
 from fluoroscope.model.groups import group_arn
 from fluoroscope.server.app import OPERATIONS
 from fluoroscope.server.openapi import OPENAPI_PATH
 
 Schema = dict[str, Any]
+
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "xray-2016-04-12.service-2.json"
 
 _ERROR_STATUS = {"InvalidRequestException": 400, "RuleLimitExceededException": 400}
 # the model gives the others' statuses
@@ -180,7 +182,7 @@ def _error_response(code: str) -> Schema:
 
 def build() -> Schema:
     """The OpenAPI document (module docstring)."""
-    model = create_loader().load_service_model("xray", "service-2")
+    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     shapes: dict[str, Schema] = model["shapes"]
     operations: dict[str, Schema] = model["operations"]
     paths: Schema = {}

@@ -4,8 +4,10 @@ server serves it, and the read operations' answers over real traces conform to i
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -34,6 +36,18 @@ def test_shipped_description_is_up_to_date() -> None:
     assert OPENAPI_PATH.read_text(encoding="utf-8") == _generator().render(), (
         "src/fluoroscope/server/openapi.json is stale: run scripts/generate_openapi.py"
     )
+
+
+def test_the_vendored_model_matches_its_record() -> None:
+    models = SCRIPT.parent / "models"
+    record = (models / "README.md").read_text(encoding="utf-8")
+    pinned = dict(re.findall(r"\| `([^`]+)` \|.*\| `([0-9a-f]{64})` \|", record))
+    assert (
+        set(pinned) == {p.name for p in models.glob("*.json")} == {"xray-2016-04-12.service-2.json"}
+    )
+    for name, digest in pinned.items():
+        assert hashlib.sha256((models / name).read_bytes()).hexdigest() == digest
+    assert (models / "botocore.LICENSE").exists() and (models / "botocore.NOTICE").exists()
 
 
 def test_every_route_is_described_and_served(server: ServerProcess) -> None:
