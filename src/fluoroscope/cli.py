@@ -202,6 +202,12 @@ def server(
         insights_interval = resolve_insights_interval()
     except ConfigError as exc:
         fail(str(exc))
+    from fluoroscope.ingest.worker import without_pandas
+
+    # Before the server's modules: pyarrow would import pandas at their first conversion
+    # of a list (~38 MB of anonymous memory, ~30 MB of file pages), and nothing in the
+    # server uses it; the store reaches the engine without it (store/transport.py).
+    without_pandas()
     from fluoroscope.ingest.otlp import TranslateOptions
     from fluoroscope.model.net import is_loopback
     from fluoroscope.server.auth import AccessPolicy

@@ -6,12 +6,15 @@ from __future__ import annotations
 import platform
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from fluoroscope.ingest.pipeline import malloc_trim
 from fluoroscope.server.memory import MemoryReleaser
 from fluoroscope.store.store import Store
+from tests.server.logs_helpers import logs_client
+from tests.support import find_summary, get_documents, segment, start_server, wait_for
 
 MB = 1 << 20
 
@@ -55,3 +58,31 @@ def test_malloc_trim_runs_where_the_c_library_has_it() -> None:
         assert platform.libc_ver()[0] != "glibc", "glibc has malloc_trim"
         pytest.skip("this C library has no malloc_trim")
     trim()
+
+
+def test_the_server_stores_and_answers_without_loading_pandas(tmp_path: Path) -> None:
+    """pyarrow would import pandas at the server's first Arrow conversion of a list, and
+    chDB at its first insert through Python() or result as "ArrowTable" (~38 MB of
+    anonymous memory, ~30 MB of file pages); the server keeps it out and stores, reads
+    and logs as before."""
+    server = start_server(tmp_path / "data")
+    try:
+        client = server.xray()
+        docs = [segment() for _ in range(20)]
+        server.send_documents(*docs)
+        wait_for(lambda: server.counter("stored_documents") == 20)
+        assert get_documents(client, docs[0]["trace_id"]) == [docs[0]]
+        now = time.time()
+        assert find_summary(client, docs[0]["trace_id"], now - 600, now + 60) is not None
+        logs = logs_client(server)
+        logs.create_log_group(logGroupName="g")
+        logs.create_log_stream(logGroupName="g", logStreamName="s")
+        event = {"timestamp": int(now * 1000), "message": "hello"}
+        logs.put_log_events(logGroupName="g", logStreamName="s", logEvents=[event])
+        got = logs.get_log_events(logGroupName="g", logStreamName="s")["events"]
+        assert [e["message"] for e in got] == ["hello"]
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert "pyarrow" in maps  # the check below looks where it would see pandas
+        assert "/pandas/" not in maps, "the server loaded pandas"
+    finally:
+        server.stop()

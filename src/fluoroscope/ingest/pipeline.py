@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -57,6 +58,13 @@ __all__ = ["Pipeline", "malloc_trim", "tune_gc", "with_retries"]
 log = logging.getLogger("fluoroscope.ingest")
 
 _RETRIES: Final = 3
+_SLICE: Final = 1_000
+"""Documents parsed, validated and merged at a time within a batch (``max_batch``),
+whose slices' Arrow tables are then written together: parsed documents take ~5.6 KB and
+their merged rows ~4.8 KB each, 4.6x and 4x their JSON, so a backlog's batch of 10,000
+held ~100 MB in a worker; a slice of 1,000 holds ~10 MB, and the batch's Arrow tables
+~1 KB a document (benchmarks/worker_memory.py). The engine still gets one insert a
+batch, which costs about the same whatever its size."""
 _TRIM_INTERVAL: Final = 1.0
 # seconds between two returns of freed heap memory to the OS
 
@@ -233,6 +241,7 @@ class Pipeline:
         self._clock = clock
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: Future[BaseException | None] | None = None
+        self._merged: list[tuple[int, int, list[tuple[str, pa.Table]]]] = []  # see _flush
         self._round_error: BaseException | None = None
         self._unstorable = 0  # valid documents that could not be stored (logged sparingly)
         self._refused: list[tuple[Mapping[str, Any], Exception]] = []  # this round's
@@ -396,10 +405,11 @@ class Pipeline:
         backlog are taken in between its batches. So a client waiting on
         PutTraceSegments waits for its own documents, never behind datagrams. Empty
         submissions (barriers: everything given before them is merged) are answered at
-        the end of the round. Documents are parsed and written ``max_batch`` at a time,
-        so a backlog (after a long query, or above the sustainable rate) never holds more
-        than one batch of parsed documents in memory: parsed, a 1.2 KB datagram takes
-        ~5 KB. Every future of the round completes, whatever happens in it.
+        the end of the round. Documents are parsed and merged :data:`_SLICE` at a time and
+        written ``max_batch`` at a time, so a backlog (after a long query, or above the
+        sustainable rate) never holds more than one slice of parsed documents and merged
+        rows in memory: parsed, a 1.2 KB datagram takes ~5 KB. Every future of the round
+        completes, whatever happens in it.
         """
         datagrams, docs, waiters = self._take()
         if not datagrams and not docs:
@@ -417,16 +427,18 @@ class Pipeline:
                 if late := self._take_submissions():
                     waiters += late[1]
                     barriers += self._serve(*late)
-                chunk = datagrams[start : start + size]
                 _pause_collector()
                 try:
-                    parsed = self._parse(chunk)
-                    if parsed:
-                        self._write(parsed)
-                    del parsed  # freed before the collector runs again
+                    for at in range(start, min(start + size, len(datagrams)), _SLICE):
+                        chunk = datagrams[at : min(at + _SLICE, start + size)]
+                        parsed = self._parse(chunk)
+                        if parsed:
+                            self._write(parsed)
+                        del parsed  # freed before the collector runs again
+                        done += len(chunk)
+                    self._flush()  # written while the next batch is parsed
                 finally:
                     _resume_collector()
-                done += len(chunk)
         except Exception as exc:  # a defect: count what it cost, answer every waiter
             lost = len(docs) + len(datagrams) - done
             log.exception("an ingest round failed; %d documents lost", lost)
@@ -466,7 +478,9 @@ class Pipeline:
         for start in range(0, len(docs), size):
             _pause_collector()
             try:
-                self._write(docs[start : start + size])
+                for at in range(start, min(start + size, len(docs)), _SLICE):
+                    self._write(docs[at : min(at + _SLICE, start + size)])
+                self._flush()
             finally:
                 _resume_collector()
         self._settle()
@@ -577,8 +591,8 @@ class Pipeline:
         return docs
 
     def _write(self, docs: list[Mapping[str, Any]]) -> None:
-        """Merge and encode ``docs`` (worker thread) and hand the batch to the store
-        thread once the previous write is done.
+        """Merge and encode ``docs`` (worker thread); their tables join those to write
+        in the next batch (:meth:`_flush`).
 
         Validation accepts nothing that merging or encoding refuses; should a document
         get through anyway, the batch is split in halves until the documents that fail
@@ -608,15 +622,36 @@ class Pipeline:
                 )
             self._refused.append((docs[0], exc))
             return
-        batch.documents = len(docs)
-        self._settle()
+        self._merged.append((len(docs), len(batch), tables))
+
+    def _flush(self) -> None:
+        """Hand the tables merged since the last batch to the store thread as one batch,
+        once the previous write is done (worker thread). Each table is the slices' tables
+        joined: rows of a trace merged in two slices are replaced as rows of two batches
+        are, statistics rows are sums, and contributions are applied in order."""
+        merged, self._merged = self._merged, []
+        if not merged:
+            return
+        parts: dict[str, list[pa.Table]] = {}
+        for _, _, tables in merged:
+            for name, table in tables:
+                parts.setdefault(name, []).append(table)
+        joined = [(name, t[0] if len(t) == 1 else pa.concat_tables(t)) for name, t in parts.items()]
+        batch = _Joined(entities=sum(entities for _, entities, _ in merged))
+        batch.documents = sum(documents for documents, _, _ in merged)
+        self._wait()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="fluoroscope-store")
-        self._inflight = self._writer.submit(self._store_batch, batch, tables)
+        self._inflight = self._writer.submit(self._store_batch, batch, joined)
 
     def _settle(self) -> None:
-        """Wait for the write in flight, if any; its error becomes the round's. Worker
-        thread."""
+        """Write what is merged and wait for it (see :meth:`_flush`); an error becomes
+        the round's. Worker thread."""
+        self._flush()
+        self._wait()
+
+    def _wait(self) -> None:
+        """Wait for the write in flight, if any; its error becomes the round's."""
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
             error = inflight.result()
@@ -639,6 +674,16 @@ class Pipeline:
         else:
             self.counters["lost_documents"] += batch.documents
         return error
+
+
+@dataclass(slots=True)
+class _Joined(WriteBatch):
+    """The batch of the tables of several merged slices: only its counts are read."""
+
+    entities: int = 0
+
+    def __len__(self) -> int:
+        return self.entities
 
 
 class _AfterWrites:

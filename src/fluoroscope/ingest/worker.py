@@ -228,7 +228,8 @@ class _NoPandas:
 
 
 def without_pandas() -> None:
-    """Keep pandas out of this process (call before the first Arrow conversion).
+    """Keep pandas out of this process (call before the first Arrow conversion): the
+    ingest workers and the ``fluoroscope server`` command call it.
 
     pyarrow imports pandas, when installed, at its first conversion of a Python list
     (only to ask whether the list is a pandas object), and nothing here uses it: measured

@@ -91,6 +91,35 @@ _INSERT_SETTINGS: Final = "optimize_on_insert = 0, insert_distributed_sync = 1"
 # parallel: 1k rows 2.0-4.6 vs 1.9-2.2, 100k rows 22.9-60.1 vs 25.6-38.2).
 _SESSION_SETTINGS: Final = "SET output_format_arrow_parallel_encoding = 0"
 
+# An insert reads its rows from a file whose path (/proc/self/fd/N) the next insert may
+# reuse for other columns within the same second: the engine must not answer the file's
+# schema from its cache, keyed by path and modification time.
+_FILE_SETTINGS: Final = "schema_inference_use_cache_for_file = 0"
+
+
+@contextlib.contextmanager
+def _memory_file() -> Iterator[str]:
+    """The path of a new, empty file held in memory (an anonymous memory file on Linux,
+    a temporary file elsewhere), removed on leaving."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("fluoroscope-insert", os.MFD_CLOEXEC)
+        try:
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="fluoroscope-insert-") as where:  # pragma: no cover
+        yield os.path.join(where, "rows.arrows")
+
+
+def _arrow_table(result: Any) -> pa.Table:
+    """The Arrow table in chDB's result of an "Arrow" query; an empty result (no
+    bytes) is a table without columns, as chDB's "ArrowTable" format returns it."""
+    if len(result) == 0:
+        return pa.Table.from_batches([], schema=pa.schema([]))
+    return pa.ipc.open_file(result.get_memview().view()).read_all()
+
+
 _ESCAPES: Final = str.maketrans(
     {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\b": "\\b", "\f": "\\f"}
 )
@@ -145,10 +174,11 @@ class ChdbTransport:
     ClickHouse server configuration the engine reads at start (disks, clusters, macros).
 
     Statements run one at a time, process-wide (a lock held for each call). chDB serializes them
-    anyway, but it resolves ``Python(name)`` in an insert through interpreter state that
-    a concurrent statement from another thread disturbs: measured here, an insert next
-    to a read either failed with PY_OBJECT_NOT_FOUND or deadlocked the process (the
-    insert's lazy import waiting for the GIL held by the read waiting for the engine).
+    anyway, but it resolves ``Python(name)`` (which inserts used before they went through
+    a memory file, see :meth:`insert_arrow`) through interpreter state that a concurrent
+    statement from another thread disturbs: measured here, an insert next to a read
+    either failed with PY_OBJECT_NOT_FOUND or deadlocked the process (the insert's lazy
+    import waiting for the GIL held by the read waiting for the engine).
     Waiting on the lock releases the GIL, so the event loop keeps running. Each session
     opens with :data:`_SESSION_SETTINGS` (Arrow results encoded serially: chDB's parallel
     encoder can hang a query forever).
@@ -206,15 +236,24 @@ class ChdbTransport:
         return result
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
-        # chDB's Python() table function reads the Arrow table from this frame by name.
-        _fluoroscope_rows = data
+        # The rows reach the engine as an Arrow IPC stream in an anonymous memory file,
+        # read by the file() table function, rather than through chDB's Python() table
+        # function: Python() imports pandas at its first use (~38 MB of anonymous memory
+        # and ~30 MB of file pages in the server, kept for the life of the process), even
+        # for a pyarrow table. The stream is the table's buffers copied once; measured
+        # with benchmarks/engine_write.py, the insert's CPU is no higher: the calling
+        # thread's 16-17.5 -> 11.5-12 us a document, the engine's insert threads about as
+        # before (docs/scaling.md). The memory file is freed when the insert returns.
         columns = ", ".join(f"`{name}`" for name in data.column_names)
-        self._run(
-            f"INSERT INTO {table} ({columns}) SETTINGS {_INSERT_SETTINGS} "
-            "SELECT * FROM Python(_fluoroscope_rows)",
-            "CSV",
-            None,
-        )
+        with _memory_file() as path:
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
+                writer.write_table(data)
+            self._run(
+                f"INSERT INTO {table} ({columns}) SETTINGS {_INSERT_SETTINGS}, "
+                f"{_FILE_SETTINGS} SELECT * FROM file('{path}', 'ArrowStream')",
+                "CSV",
+                None,
+            )
 
     def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
         if self._closed:
@@ -239,11 +278,17 @@ class ChdbTransport:
             self._session.query("SELECT 1", "CSV")  # type: ignore[no-untyped-call]
 
     def _query(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
+        # An Arrow table is read here from the engine's Arrow file, as chDB's own
+        # "ArrowTable" format does, but without that format's import of pandas (~38 MB
+        # of anonymous memory and ~30 MB of file pages, unused).
+        engine_format = "Arrow" if fmt == "ArrowTable" else fmt
         if params:
-            return self._session.query(  # type: ignore[no-untyped-call]
-                sql, fmt, params={k: chdb_param(v) for k, v in params.items()}
+            result = self._session.query(  # type: ignore[no-untyped-call]
+                sql, engine_format, params={k: chdb_param(v) for k, v in params.items()}
             )
-        return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
+        else:
+            result = self._session.query(sql, engine_format)  # type: ignore[no-untyped-call]
+        return _arrow_table(result) if fmt == "ArrowTable" else result
 
     def release_memory(self) -> None:
         """Return the engine's freed memory to the OS now. The engine's allocator

@@ -1,0 +1,72 @@
+"""The embedded transport's inserts and results go through Arrow files, not chDB's
+``Python()`` table function and "ArrowTable" format (both import pandas): inserts back
+to back with other columns each get their own columns, values of every kind the store
+writes come back as written, and an empty result keeps its columns, as chDB's own
+format gives it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+
+from fluoroscope.store.store import Store
+
+
+def test_inserts_back_to_back_with_other_columns_each_get_theirs(store: Store) -> None:
+    """Each insert reads a new memory file whose path (/proc/self/fd/N) the next one
+    reuses at once: the engine must not take the first one's columns for the second's."""
+    t = store._t
+    table = f"{store.database}.kinds"
+    t.execute(
+        f"CREATE TABLE {table} (k UInt64, s String, f Float64 DEFAULT 7, "
+        "m Map(String, String), l Array(String), lc LowCardinality(String), b UInt8) "
+        "ENGINE = MergeTree ORDER BY k"
+    )
+    first = pa.table({"k": pa.array([1, 2], pa.uint64()), "s": pa.array(["a", "tab\there"])})
+    second = pa.table(
+        {
+            "k": pa.array([3], pa.uint64()),
+            "f": pa.array([1.5]),
+            "m": pa.array([[("x", "y")]], pa.map_(pa.string(), pa.string())),
+            "l": pa.array([["p", "q'"]], pa.list_(pa.string())),
+            "lc": pa.array(["low"]).dictionary_encode(),
+            "b": pa.array([1], pa.uint8()),
+        }
+    )
+    for _ in range(3):
+        t.insert_arrow(table, first)
+        t.insert_arrow(table, second)
+    rows = t.query_arrow(f"SELECT * FROM {table} ORDER BY k LIMIT 3").to_pylist()
+    assert rows == [
+        {"k": 1, "s": "a", "f": 7.0, "m": [], "l": [], "lc": "", "b": 0},
+        {"k": 1, "s": "a", "f": 7.0, "m": [], "l": [], "lc": "", "b": 0},
+        {"k": 1, "s": "a", "f": 7.0, "m": [], "l": [], "lc": "", "b": 0},
+    ]
+    last = t.query_arrow(f"SELECT * FROM {table} WHERE k > 1 ORDER BY k LIMIT 2").to_pylist()
+    assert last[0] == {"k": 2, "s": "tab\there", "f": 7.0, "m": [], "l": [], "lc": "", "b": 0}
+    got = t.query_arrow(f"SELECT * FROM {table} WHERE k = 3 LIMIT 1").to_pylist()
+    assert got == [
+        {"k": 3, "s": "", "f": 1.5, "m": [("x", "y")], "l": ["p", "q'"], "lc": "low", "b": 1}
+    ]
+
+
+def test_an_insert_leaves_no_memory_file_open(store: Store) -> None:
+    table = f"{store.database}.few"
+    store._t.execute(f"CREATE TABLE {table} (k UInt64) ENGINE = MergeTree ORDER BY k")
+    for _ in range(5):
+        store._t.insert_arrow(table, pa.table({"k": pa.array([1], pa.uint64())}))
+    assert not [p for p in Path("/proc/self/fd").iterdir() if "fluoroscope-insert" in _target(p)]
+
+
+def _target(link: Path) -> str:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return ""
+
+
+def test_an_empty_result_keeps_its_columns(store: Store) -> None:
+    empty = store._t.query_arrow("SELECT number FROM numbers(10) WHERE number > 100")
+    assert (empty.column_names, empty.num_rows) == (["number"], 0)
