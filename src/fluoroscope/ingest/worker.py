@@ -223,7 +223,7 @@ class _NoPandas:
     def find_spec(name: str, path: object = None, target: object = None) -> None:
         if name == "pandas" or name.startswith("pandas."):
             raise ModuleNotFoundError(
-                f"No module named {name!r} (not in the ingest worker)", name=name
+                f"No module named {name!r} (kept out of this process: without_pandas)", name=name
             )
 
 
