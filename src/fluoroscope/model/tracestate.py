@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from bisect import insort
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -124,6 +124,16 @@ class _PendingEdge:
 
     node: NodeId
     outcome: Outcome
+
+
+def _by_start(item: tuple[str, _Segment]) -> tuple[float, str]:
+    """Canonical order of a trace's segments: start time, then id."""
+    return item[1].start, item[0]
+
+
+def _call_by_start(item: tuple[str, _Downstream]) -> tuple[float, str]:
+    """Canonical order of a trace's downstream calls: start time, then id."""
+    return item[1].outcome.start, item[0]
 
 
 @dataclass(slots=True)
@@ -402,6 +412,19 @@ class TraceState:
         return out
 
     # -- summary ---------------------------------------------------------------------
+    #
+    # A summary must not depend on the order the trace's entities were merged in (its
+    # documents arrive in any order; a trace rebuilt from the store meets them in the
+    # store's order): wherever it lists or chooses, it goes by canonical order - start
+    # time, then id - not by the merge order the dicts keep.
+
+    def _start_of(self, eid: str) -> float:
+        """Entity ``eid``'s start time (``inf`` if unknown), for canonical order."""
+        seg = self.segments.get(eid)
+        if seg is not None:
+            return seg.start
+        sub = self.subs.get(eid)
+        return sub.start if sub is not None else _INF
 
     def _root(self) -> str | None:
         best: str | None = None
@@ -410,7 +433,7 @@ class TraceState:
             parent = seg.parent_id
             if parent and (parent in self.segments or parent in self.parent_of):
                 continue
-            if seg.start < best_start:
+            if seg.start < best_start or (seg.start == best_start and best and sid < best):
                 best, best_start = sid, seg.start
         return best
 
@@ -441,7 +464,10 @@ class TraceState:
         zones: list[str] = []
         any_bits = 0
         partial = False
-        for sid, seg in segments.items():
+        # services numbered, and users, ARNs, instances and zones listed, in canonical
+        # order of the segments (most traces have one to three)
+        ordered = sorted(segments.items(), key=_by_start) if len(segments) > 1 else segments.items()
+        for sid, seg in ordered:
             node = seg.node
             idx = index.get(node)
             if idx is None:
@@ -481,35 +507,38 @@ class TraceState:
                 instances.append(seg.instance_id)
             if seg.availability_zone and seg.availability_zone not in zones:
                 zones.append(seg.availability_zone)
-        for call in self.downstream.values():
-            if call.inferred:
-                node = call.node
-                idx = index.get(node)
-                if idx is None:
-                    idx = index[node] = len(accounts)
-                    accounts.append("")
-                    names.append(node.name)
-                    types.append(node.type)
-                    f_bits.append(0)
-                    f_root.append(0)
-                    f_inferred.append(0)
-                    f_min.append(inf)
-                    f_max.append(0.0)
-                at = base + idx
-                f_inferred[at] = 1
-                done = call.outcome
-                f_bits[at] |= done.bits
-                any_bits |= done.bits
-                elapsed = done.end - done.start
-                if elapsed < f_min[at]:
-                    f_min[at] = elapsed
-                if elapsed > f_max[at]:
-                    f_max[at] = elapsed
+        inferred = [item for item in self.downstream.items() if item[1].inferred]
+        if len(inferred) > 1:
+            inferred.sort(key=_call_by_start)
+        for _, call in inferred:
+            node = call.node
+            idx = index.get(node)
+            if idx is None:
+                idx = index[node] = len(accounts)
+                accounts.append("")
+                names.append(node.name)
+                types.append(node.type)
+                f_bits.append(0)
+                f_root.append(0)
+                f_inferred.append(0)
+                f_min.append(inf)
+                f_max.append(0.0)
+            at = base + idx
+            f_inferred[at] = 1
+            done = call.outcome
+            f_bits[at] |= done.bits
+            any_bits |= done.bits
+            elapsed = done.end - done.start
+            if elapsed < f_min[at]:
+                f_min[at] = elapsed
+            if elapsed > f_max[at]:
+                f_max[at] = elapsed
         count = len(accounts)
         out.service_accounts.extend(accounts)
         for at in range(base, base + count):
             if f_min[at] == inf:
                 f_min[at] = 0.0
+        edges: list[tuple[int, int, int, float, float]] = []
         for (src, dst), outcomes in self.calls.items():
             source = index.get(src)
             dest = index.get(dst)
@@ -525,13 +554,21 @@ class TraceState:
                     low = elapsed
                 elif elapsed > high:
                     high = elapsed
-            out.edge_src.append(source + 1)
-            out.edge_dst.append(dest + 1)
+            edges.append((source + 1, dest + 1, bits, low, high))
+        if len(edges) > 1:
+            edges.sort()  # by the services' indices (one edge per pair)
+        for source, dest, bits, low, high in edges:
+            out.edge_src.append(source)
+            out.edge_dst.append(dest)
             out.edge_bits.append(bits)
             out.edge_min_rt.append(low)
             out.edge_max_rt.append(high)
+        start_of = self._start_of
         owners: dict[str, int] = {}  # entity id -> index of its owner's service (-1: unknown)
-        for eid, found_exceptions in self.exceptions.items():
+        exceptions: Iterable[tuple[str, list[tuple[str, str]]]] = self.exceptions.items()
+        if len(self.exceptions) > 1:
+            exceptions = sorted(exceptions, key=lambda item: (start_of(item[0]), item[0]))
+        for eid, found_exceptions in exceptions:
             where = owners.get(eid)
             if where is None:
                 where = owners[eid] = self._service_of(eid, index)
@@ -540,12 +577,19 @@ class TraceState:
                 out.exc_messages.append(message)
                 out.exc_services.append(where)
 
-        # key -> [(value, sorted service indices)], values in first-seen order per key
+        # key -> [(value, sorted service indices)], keys and values in the order first
+        # met, the entities' in canonical order and each one's keys sorted
         annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
         slots: dict[tuple[str, type, AnnotationValue], list[int]] = {}
         last_eid = None
         where = -1
-        for (eid, key), value in self.annotations.items():
+        found_annotations: Iterable[tuple[tuple[str, str], AnnotationValue]]
+        found_annotations = self.annotations.items()
+        if len(self.annotations) > 1:
+            found_annotations = sorted(
+                found_annotations, key=lambda item: (start_of(item[0][0]), item[0])
+            )
+        for (eid, key), value in found_annotations:
             if eid != last_eid:  # an entity's annotations mostly come one after another
                 last_eid = eid
                 found_where = owners.get(eid)
