@@ -216,11 +216,13 @@ def _slowest_cause(
             continue
         # the longest; of equally long ones the first in canonical order
         eid = kids[0]
-        longest, first = duration(eid), (_start(state, eid), eid)
+        longest = duration(eid)
         for kid in kids[1:]:
             took = duration(kid)
-            if took > longest or (took == longest and (_start(state, kid), kid) < first):
-                eid, longest, first = kid, took, (_start(state, kid), kid)
+            if took > longest or (
+                took == longest and (_start(state, kid), kid) < (_start(state, eid), eid)
+            ):
+                eid, longest = kid, took
     call = state.downstream.get(eid)
     if call is not None and call.inferred and call.node in index:
         return [

@@ -126,14 +126,9 @@ class _PendingEdge:
     outcome: Outcome
 
 
-def _by_start(item: tuple[str, _Segment]) -> tuple[float, str]:
-    """Canonical order of a trace's segments: start time, then id."""
-    return item[1].start, item[0]
-
-
-def _call_by_start(item: tuple[str, _Downstream]) -> tuple[float, str]:
-    """Canonical order of a trace's downstream calls: start time, then id."""
-    return item[1].outcome.start, item[0]
+def _annotation_order(pair: tuple[AnnotationValue, list[int]]) -> tuple[str, AnnotationValue]:
+    """Canonical order of one key's annotation values: by type, then value."""
+    return type(pair[0]).__name__, pair[0]
 
 
 @dataclass(slots=True)
@@ -466,8 +461,11 @@ class TraceState:
         partial = False
         # services numbered, and users, ARNs, instances and zones listed, in canonical
         # order of the segments (most traces have one to three)
-        ordered = sorted(segments.items(), key=_by_start) if len(segments) > 1 else segments.items()
-        for sid, seg in ordered:
+        # ((start, id, segment) tuples sort without a key function)
+        ordered = [(seg.start, sid, seg) for sid, seg in segments.items()]
+        if len(ordered) > 1:
+            ordered.sort()
+        for _, sid, seg in ordered:
             node = seg.node
             idx = index.get(node)
             if idx is None:
@@ -507,10 +505,10 @@ class TraceState:
                 instances.append(seg.instance_id)
             if seg.availability_zone and seg.availability_zone not in zones:
                 zones.append(seg.availability_zone)
-        inferred = [item for item in self.downstream.items() if item[1].inferred]
+        inferred = [(c.outcome.start, did, c) for did, c in self.downstream.items() if c.inferred]
         if len(inferred) > 1:
-            inferred.sort(key=_call_by_start)
-        for _, call in inferred:
+            inferred.sort()  # canonical order: start, then id
+        for _, _, call in inferred:
             node = call.node
             idx = index.get(node)
             if idx is None:
@@ -563,10 +561,10 @@ class TraceState:
             out.edge_bits.append(bits)
             out.edge_min_rt.append(low)
             out.edge_max_rt.append(high)
-        start_of = self._start_of
         owners: dict[str, int] = {}  # entity id -> index of its owner's service (-1: unknown)
         exceptions: Iterable[tuple[str, list[tuple[str, str]]]] = self.exceptions.items()
-        if len(self.exceptions) > 1:
+        if len(self.exceptions) > 1:  # by their entities' start, then id
+            start_of = self._start_of
             exceptions = sorted(exceptions, key=lambda item: (start_of(item[0]), item[0]))
         for eid, found_exceptions in exceptions:
             where = owners.get(eid)
@@ -577,19 +575,13 @@ class TraceState:
                 out.exc_messages.append(message)
                 out.exc_services.append(where)
 
-        # key -> [(value, sorted service indices)], keys and values in the order first
-        # met, the entities' in canonical order and each one's keys sorted
+        # key -> [(value, sorted service indices)]; written with the keys sorted, each
+        # key's values by type, then value
         annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
         slots: dict[tuple[str, type, AnnotationValue], list[int]] = {}
         last_eid = None
         where = -1
-        found_annotations: Iterable[tuple[tuple[str, str], AnnotationValue]]
-        found_annotations = self.annotations.items()
-        if len(self.annotations) > 1:
-            found_annotations = sorted(
-                found_annotations, key=lambda item: (start_of(item[0][0]), item[0])
-            )
-        for (eid, key), value in found_annotations:
+        for (eid, key), value in self.annotations.items():
             if eid != last_eid:  # an entity's annotations mostly come one after another
                 last_eid = eid
                 found_where = owners.get(eid)
@@ -608,7 +600,10 @@ class TraceState:
             elif where >= 0 and where not in ids:
                 insort(ids, where)
         annotation_json: list[list[Any]] = []
-        for key, pairs in annotations.items():
+        for key in sorted(annotations) if len(annotations) > 1 else annotations:
+            pairs = annotations[key]
+            if len(pairs) > 1:
+                pairs.sort(key=_annotation_order)
             for value, ids in pairs:
                 annotation_json.append([key, value, ids])
                 out.add_annotation(key, value)
