@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fluoroscope.model.ids import new_entity_id
 from fluoroscope.model.summarycolumns import SummaryColumns
 from fluoroscope.model.tracestate import TraceState
 from tests.tracegen import fleet
@@ -57,10 +58,19 @@ _TEXT = st.sampled_from(["a", "b", "c"])
 
 @st.composite
 def _trace(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """One generated trace's documents, with annotations, users, resources, instances,
-    zones, exceptions and failures sprinkled over its entities (so several entities of
-    one service fail, and several share a key, a user or a zone)."""
+    """One generated trace's documents (and perhaps a second root starting with the
+    first), with annotations, users, resources, instances, zones, exceptions and
+    failures sprinkled over its entities (so several entities of one service fail, and
+    several share a key, a user or a zone)."""
     docs = [doc for batch in draw(fleet(traces=1, spread=0.0)) for doc in batch]
+    if draw(st.booleans()):  # a segment starting with the root, its caller unknown (or none)
+        (root,) = [doc for doc in docs if "parent_id" not in doc]
+        orphan = {"trace_id": root["trace_id"], "id": new_entity_id(),
+                  "name": draw(st.sampled_from(["api", "late"])),
+                  "start_time": root["start_time"], "end_time": root["start_time"] + 0.02}  # fmt: skip
+        if draw(st.booleans()):
+            orphan["parent_id"] = new_entity_id()
+        docs.append(orphan)
     for entity in _walk(docs):
         if draw(st.booleans()):
             keys = draw(st.lists(st.sampled_from(["tier", "region", "n"]), max_size=2, unique=True))
