@@ -44,11 +44,12 @@ _FAILED = FAULT | ERROR
 
 
 def _start(state: TraceState, eid: str) -> float:
+    """Entity ``eid``'s start time (``inf`` if unknown): canonical order is start, then id."""
     seg = state.segments.get(eid)
     if seg is not None:
         return seg.start
     sub = state.subs.get(eid)
-    return sub.start if sub is not None else 0.0
+    return sub.start if sub is not None else float("inf")
 
 
 def _children(state: TraceState) -> dict[str, list[str]]:

@@ -428,7 +428,9 @@ class TraceState:
             parent = seg.parent_id
             if parent and (parent in self.segments or parent in self.parent_of):
                 continue
-            if seg.start < best_start or (seg.start == best_start and best and sid < best):
+            if seg.start < best_start or (
+                seg.start == best_start and best is not None and sid < best
+            ):
                 best, best_start = sid, seg.start
         return best
 
