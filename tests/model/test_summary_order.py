@@ -171,7 +171,7 @@ def test_equal_durations_and_several_failed_entities_choose_the_same_whatever_th
     assert all(summary == summaries[0] for summary in summaries)
     # services by their first segment's start, then id; the equally long call-x (the
     # smaller id) leads the response time to x, and of x's two faulty leaves, equal in
-    # start, the smaller id ends both paths
+    # start and end, the smaller id ends both paths
     (details,) = summaries[0]["details"]
     assert summaries[0]["service_names"] == ["front", "x", "y"]
     fault, error, slowest = details["rc"]

@@ -5,8 +5,10 @@
   started. Its service is the root cause - or, for a downstream call nobody
   instrumented, the inferred node it calls - and the path runs from that service's
   segment down to the entity, with the exceptions each step recorded. Of several such
-  entities of one service the path ends at the first in canonical order (earliest
-  start, then smallest id), and the causes are listed in that order.
+  entities of one service the path ends at the first in canonical order (the one that
+  ended first, then the smallest id), and the causes are listed in that order: a
+  failure's origin ends before the callers that saw it fail, and SDKs send entities as
+  they end, so this is the order failures were met in when documents came in order.
 * Response-time cause: from the root segment, follow the longest-running child at
   every step (of children running equally long, the first in canonical order); the
   service owning the last step is the cause, each step's coverage its share of the
@@ -14,7 +16,8 @@
 
 Nothing depends on the order the trace's documents were merged in: they arrive in any
 order, and a trace rebuilt from the store meets its entities in the store's order.
-X-Ray documents neither choice; canonical order makes its answer for a trace one.
+X-Ray documents neither choice; canonical order makes its answer for a trace one (an
+entity still in progress counts as ending when it started).
 
 Pure functions over a :class:`~fluoroscope.model.tracestate.TraceState`; thread-safe
 for a state nobody mutates meanwhile. Causes are plain tuples (:data:`Cause`, fields as
@@ -43,13 +46,13 @@ _MAX_PATH = 32
 _FAILED = FAULT | ERROR
 
 
-def _start(state: TraceState, eid: str) -> float:
-    """Entity ``eid``'s start time (``inf`` if unknown): canonical order is start, then id."""
+def _end(state: TraceState, eid: str) -> float:
+    """Entity ``eid``'s end time (``inf`` if unknown): canonical order is end, then id."""
     seg = state.segments.get(eid)
     if seg is not None:
-        return seg.start
+        return seg.end
     sub = state.subs.get(eid)
-    return sub.start if sub is not None else float("inf")
+    return sub.end if sub is not None else float("inf")
 
 
 def _children(state: TraceState) -> dict[str, list[str]]:
@@ -138,7 +141,7 @@ def root_causes(
             if bits & _FAILED:
                 flagged.append((eid, bits))
     if len(flagged) > 1:  # canonical order (stable: an id met twice stays twice)
-        flagged.sort(key=lambda found: (_start(state, found[0]), found[0]))
+        flagged.sort(key=lambda found: (_end(state, found[0]), found[0]))
     root = segments.get(root_id) if root_id is not None else None
     timed = root is not None and not root.in_progress and root.end - root.start > 0
     if not flagged and not timed:
@@ -221,7 +224,7 @@ def _slowest_cause(
         for kid in kids[1:]:
             took = duration(kid)
             if took > longest or (
-                took == longest and (_start(state, kid), kid) < (_start(state, eid), eid)
+                took == longest and (_end(state, kid), kid) < (_end(state, eid), eid)
             ):
                 eid, longest = kid, took
     call = state.downstream.get(eid)
