@@ -10,7 +10,6 @@ wrapped only to record which trace ids it was asked for.
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -26,7 +25,6 @@ from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.errors import StoreUnavailable
 from fluoroscope.model.ids import new_entity_id, new_trace_id
-from fluoroscope.model.summary import RootCause, ServiceId, TraceSummary
 from fluoroscope.store.batch import StoredTrace
 from fluoroscope.store.store import Store
 from tests.support import segment
@@ -175,57 +173,6 @@ def _clear(store: Store) -> None:
         store._t.execute(f"TRUNCATE TABLE {store._db}.{table}")
 
 
-_PLAIN = ("id", "start_time", "duration", "response_time", "has_fault", "has_error",
-          "has_throttle", "is_partial", "http", "revision", "resource_arns", "instance_ids",
-          "availability_zones")  # fmt: skip
-"""A summary's fields that name no service by index."""
-
-
-def _canonical(summary: TraceSummary) -> dict[str, Any]:
-    """``summary`` with each service index replaced by the service and each list sorted,
-    and the fault and error causes without their paths. A trace rebuilt from the store
-    meets its stored entities in the store's order, not in the order they arrived (as it
-    did before evictions were remembered exactly), and what a summary takes from the
-    order it met them in differs: the order of its services (which means nothing), and
-    which of several failed entities of one service a fault or error cause's path ends
-    at (the first met)."""
-    services = summary.services
-
-    def named(index: int | None) -> ServiceId | None:
-        return None if index is None else services[index]
-
-    def names(indices: Iterable[int]) -> list[Any]:
-        return sorted(map(named, indices), key=repr)
-
-    def causes(found: list[RootCause], paths: bool = True) -> list[Any]:
-        return sorted(((named(c.service), c.path if paths else (), c.inferred,
-                        c.client_impacting) for c in found), key=repr)  # fmt: skip
-
-    facts = list(zip(services, summary.facts, strict=False)) if summary.facts else []
-    return {
-        **{key: getattr(summary, key) for key in _PLAIN},
-        "services": sorted(services, key=repr),
-        "facts": sorted(facts, key=repr),
-        "entry_point": named(summary.entry_point),
-        "annotations": {
-            key: sorted(((value, names(at)) for value, at in values), key=repr)
-            for key, values in summary.annotations.items()
-        },
-        "users": sorted(((user, names(at)) for user, at in summary.users), key=repr),
-        "exceptions": sorted(((t, m, named(i)) for t, m, i in summary.exceptions), key=repr),
-        "edges": sorted(
-            (
-                (named(e.source), named(e.dest), e.bits, e.min_response_time, e.max_response_time)
-                for e in summary.edges
-            ),
-            key=repr,
-        ),
-        "fault_root_causes": causes(summary.fault_root_causes, paths=False),
-        "error_root_causes": causes(summary.error_root_causes, paths=False),
-        "response_time_root_causes": causes(summary.response_time_root_causes),
-    }
-
-
 def _stored(store: Store, trace_ids: set[str]) -> tuple[Any, ...]:
     """Every entity (as stored), summary and statistics read of ``store``."""
     entities = {
@@ -235,26 +182,15 @@ def _stored(store: Store, trace_ids: set[str]) -> tuple[Any, ...]:
         )
         for trace_id, rows in store.entities(sorted(trace_ids)).items()
     }
+    # compared whole: services in their order, indices, root causes with their paths
     summaries = sorted(
-        (_canonical(s) for s in store.summaries(NOW - 600, NOW + 3600, limit=1000).summaries),
-        key=lambda s: str(s["id"]),
+        store.summaries(NOW - 600, NOW + 3600, limit=1000).summaries, key=lambda s: s.id
     )
     stats = [
         sorted(store.stats(kind, NOW - 600, NOW + 3600, period=60).to_pylist(), key=repr)
         for kind in ("node", "edge")
     ]
     return entities, summaries, stats
-
-
-def _distinct_durations(batches: list[list[dict[str, Any]]]) -> None:
-    """Lengthen each entity by a different microsecond count (no two children tie)."""
-    tick = itertools.count(1)
-    entities = [doc for docs in batches for doc in docs]
-    while entities:
-        entity = entities.pop()
-        if "end_time" in entity:
-            entity["end_time"] += next(tick) * 1e-6
-        entities += entity.get("subsegments", ())
 
 
 @settings(
@@ -277,11 +213,10 @@ def test_the_cache_size_never_changes_what_is_stored(
     cache of 1-3 traces remembering 1-6 evicted ids are those stored through an unbounded
     cache; and while no remembered id was let go, nothing new was reloaded.
 
-    Durations are made distinct first: among children of equal duration the response-time
-    cause follows the first met, and a trace rebuilt from the store meets its entities
-    in the store's order, not in arrival order (as it did before evictions were
-    remembered exactly); :func:`_canonical` says the same of the services' order."""
-    _distinct_durations(batches)
+    A trace rebuilt from the store meets its entities in the store's order, not in
+    arrival order: its summary is compared whole all the same (the order of its
+    services, which of equally long children the response-time cause follows, where a
+    fault or error cause's path ends)."""
     unbounded, bounded = stores
     for store in stores:
         _clear(store)

@@ -4,10 +4,20 @@
   subsegments, or the segments of services it called) carries it is where the failure
   started. Its service is the root cause - or, for a downstream call nobody
   instrumented, the inferred node it calls - and the path runs from that service's
-  segment down to the entity, with the exceptions each step recorded.
+  segment down to the entity, with the exceptions each step recorded. Of several such
+  entities of one service the path ends at the first in canonical order (the one that
+  ended first, then the smallest id), and the causes are listed in that order: a
+  failure's origin ends before the callers that saw it fail, and SDKs send entities as
+  they end, so this is the order failures were met in when documents came in order.
 * Response-time cause: from the root segment, follow the longest-running child at
-  every step; the service owning the last step is the cause, each step's coverage its
-  share of the root's response time.
+  every step (of children running equally long, the first in canonical order); the
+  service owning the last step is the cause, each step's coverage its share of the
+  root's response time.
+
+Nothing depends on the order the trace's documents were merged in: they arrive in any
+order, and a trace rebuilt from the store meets its entities in the store's order.
+X-Ray documents neither choice; canonical order makes its answer for a trace one (an
+entity still in progress counts as ending when it started).
 
 Pure functions over a :class:`~fluoroscope.model.tracestate.TraceState`; thread-safe
 for a state nobody mutates meanwhile. Causes are plain tuples (:data:`Cause`, fields as
@@ -36,8 +46,18 @@ _MAX_PATH = 32
 _FAILED = FAULT | ERROR
 
 
+def _end(state: TraceState, eid: str) -> float:
+    """Entity ``eid``'s end time (``inf`` if unknown): canonical order is end, then id."""
+    seg = state.segments.get(eid)
+    if seg is not None:
+        return seg.end
+    sub = state.subs.get(eid)
+    return sub.end if sub is not None else float("inf")
+
+
 def _children(state: TraceState) -> dict[str, list[str]]:
-    """Child ids per entity id: subsegments first, then segments, each in arrival order."""
+    """Child ids per entity id: subsegments first, then segments, each in merge order
+    (which means nothing: choices among them go by canonical order)."""
     children: dict[str, list[str]] = {}
     get = children.get
     for sid, parent in state.parent_of.items():
@@ -120,6 +140,8 @@ def root_causes(
                 bits = seg.bits
             if bits & _FAILED:
                 flagged.append((eid, bits))
+    if len(flagged) > 1:  # canonical order (stable: an id met twice stays twice)
+        flagged.sort(key=lambda found: (_end(state, found[0]), found[0]))
     root = segments.get(root_id) if root_id is not None else None
     timed = root is not None and not root.in_progress and root.end - root.start > 0
     if not flagged and not timed:
@@ -193,7 +215,18 @@ def _slowest_cause(
         kids = children.get(eid)
         if not kids:
             break
-        eid = kids[0] if len(kids) == 1 else max(kids, key=duration)
+        if len(kids) == 1:
+            eid = kids[0]
+            continue
+        # the longest; of equally long ones the first in canonical order
+        eid = kids[0]
+        longest = duration(eid)
+        for kid in kids[1:]:
+            took = duration(kid)
+            if took > longest or (
+                took == longest and (_end(state, kid), kid) < (_end(state, eid), eid)
+            ):
+                eid, longest = kid, took
     call = state.downstream.get(eid)
     if call is not None and call.inferred and call.node in index:
         return [

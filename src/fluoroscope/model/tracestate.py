@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from bisect import insort
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -124,6 +124,11 @@ class _PendingEdge:
 
     node: NodeId
     outcome: Outcome
+
+
+def _annotation_order(pair: tuple[AnnotationValue, list[int]]) -> tuple[str, AnnotationValue]:
+    """Canonical order of one key's annotation values: by type, then value."""
+    return type(pair[0]).__name__, pair[0]
 
 
 @dataclass(slots=True)
@@ -402,6 +407,19 @@ class TraceState:
         return out
 
     # -- summary ---------------------------------------------------------------------
+    #
+    # A summary must not depend on the order the trace's entities were merged in (its
+    # documents arrive in any order; a trace rebuilt from the store meets them in the
+    # store's order): wherever it lists or chooses, it goes by canonical order - start
+    # time, then id - not by the merge order the dicts keep.
+
+    def _start_of(self, eid: str) -> float:
+        """Entity ``eid``'s start time (``inf`` if unknown), for canonical order."""
+        seg = self.segments.get(eid)
+        if seg is not None:
+            return seg.start
+        sub = self.subs.get(eid)
+        return sub.start if sub is not None else _INF
 
     def _root(self) -> str | None:
         best: str | None = None
@@ -410,7 +428,9 @@ class TraceState:
             parent = seg.parent_id
             if parent and (parent in self.segments or parent in self.parent_of):
                 continue
-            if seg.start < best_start:
+            if seg.start < best_start or (
+                seg.start == best_start and best is not None and sid < best
+            ):
                 best, best_start = sid, seg.start
         return best
 
@@ -441,7 +461,13 @@ class TraceState:
         zones: list[str] = []
         any_bits = 0
         partial = False
-        for sid, seg in segments.items():
+        # services numbered, and users, ARNs, instances and zones listed, in canonical
+        # order of the segments (most traces have one to three)
+        # ((start, id, segment) tuples sort without a key function)
+        ordered = [(seg.start, sid, seg) for sid, seg in segments.items()]
+        if len(ordered) > 1:
+            ordered.sort()
+        for _, sid, seg in ordered:
             node = seg.node
             idx = index.get(node)
             if idx is None:
@@ -481,35 +507,38 @@ class TraceState:
                 instances.append(seg.instance_id)
             if seg.availability_zone and seg.availability_zone not in zones:
                 zones.append(seg.availability_zone)
-        for call in self.downstream.values():
-            if call.inferred:
-                node = call.node
-                idx = index.get(node)
-                if idx is None:
-                    idx = index[node] = len(accounts)
-                    accounts.append("")
-                    names.append(node.name)
-                    types.append(node.type)
-                    f_bits.append(0)
-                    f_root.append(0)
-                    f_inferred.append(0)
-                    f_min.append(inf)
-                    f_max.append(0.0)
-                at = base + idx
-                f_inferred[at] = 1
-                done = call.outcome
-                f_bits[at] |= done.bits
-                any_bits |= done.bits
-                elapsed = done.end - done.start
-                if elapsed < f_min[at]:
-                    f_min[at] = elapsed
-                if elapsed > f_max[at]:
-                    f_max[at] = elapsed
+        inferred = [(c.outcome.start, did, c) for did, c in self.downstream.items() if c.inferred]
+        if len(inferred) > 1:
+            inferred.sort()  # canonical order: start, then id
+        for _, _, call in inferred:
+            node = call.node
+            idx = index.get(node)
+            if idx is None:
+                idx = index[node] = len(accounts)
+                accounts.append("")
+                names.append(node.name)
+                types.append(node.type)
+                f_bits.append(0)
+                f_root.append(0)
+                f_inferred.append(0)
+                f_min.append(inf)
+                f_max.append(0.0)
+            at = base + idx
+            f_inferred[at] = 1
+            done = call.outcome
+            f_bits[at] |= done.bits
+            any_bits |= done.bits
+            elapsed = done.end - done.start
+            if elapsed < f_min[at]:
+                f_min[at] = elapsed
+            if elapsed > f_max[at]:
+                f_max[at] = elapsed
         count = len(accounts)
         out.service_accounts.extend(accounts)
         for at in range(base, base + count):
             if f_min[at] == inf:
                 f_min[at] = 0.0
+        edges: list[tuple[int, int, int, float, float]] = []
         for (src, dst), outcomes in self.calls.items():
             source = index.get(src)
             dest = index.get(dst)
@@ -525,13 +554,21 @@ class TraceState:
                     low = elapsed
                 elif elapsed > high:
                     high = elapsed
-            out.edge_src.append(source + 1)
-            out.edge_dst.append(dest + 1)
+            edges.append((source + 1, dest + 1, bits, low, high))
+        if len(edges) > 1:
+            edges.sort()  # by the services' indices (one edge per pair)
+        for source, dest, bits, low, high in edges:
+            out.edge_src.append(source)
+            out.edge_dst.append(dest)
             out.edge_bits.append(bits)
             out.edge_min_rt.append(low)
             out.edge_max_rt.append(high)
         owners: dict[str, int] = {}  # entity id -> index of its owner's service (-1: unknown)
-        for eid, found_exceptions in self.exceptions.items():
+        exceptions: Iterable[tuple[str, list[tuple[str, str]]]] = self.exceptions.items()
+        if len(self.exceptions) > 1:  # by their entities' start, then id
+            start_of = self._start_of
+            exceptions = sorted(exceptions, key=lambda item: (start_of(item[0]), item[0]))
+        for eid, found_exceptions in exceptions:
             where = owners.get(eid)
             if where is None:
                 where = owners[eid] = self._service_of(eid, index)
@@ -540,7 +577,8 @@ class TraceState:
                 out.exc_messages.append(message)
                 out.exc_services.append(where)
 
-        # key -> [(value, sorted service indices)], values in first-seen order per key
+        # key -> [(value, sorted service indices)]; written with the keys sorted, each
+        # key's values by type, then value
         annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
         slots: dict[tuple[str, type, AnnotationValue], list[int]] = {}
         last_eid = None
@@ -564,7 +602,10 @@ class TraceState:
             elif where >= 0 and where not in ids:
                 insort(ids, where)
         annotation_json: list[list[Any]] = []
-        for key, pairs in annotations.items():
+        for key in sorted(annotations) if len(annotations) > 1 else annotations:
+            pairs = annotations[key]
+            if len(pairs) > 1:
+                pairs.sort(key=_annotation_order)
             for value, ids in pairs:
                 annotation_json.append([key, value, ids])
                 out.add_annotation(key, value)
