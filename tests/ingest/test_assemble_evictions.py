@@ -234,3 +234,38 @@ def test_the_cache_size_never_changes_what_is_stored(
     if remember >= len(trace_ids):
         assert small.counters["reload_misses"] == 0, "a new trace was reloaded"
     assert set(loader.asked) <= trace_ids
+
+
+def test_a_later_copy_replaces_an_entitys_annotations_and_exceptions(stores: list[Store]) -> None:
+    """A complete copy of an entity replaces its in-progress one whole: annotations and
+    exceptions only the earlier copy had are gone from the summary, whether the trace
+    stayed cached between the copies or was rebuilt from the store (which keeps only
+    the later copy)."""
+    unbounded, bounded = stores
+    for store in stores:
+        _clear(store)
+    trace_id = new_trace_id(NOW)
+    first = segment(trace_id, start_time=NOW, name="checkout", in_progress=True)
+    del first["end_time"]
+    first["annotations"] = {"stage": "pending", "attempt": 1}
+    first["fault"] = True
+    first["cause"] = {"exceptions": [{"type": "Timeout", "message": "early"}]}
+    later = {k: v for k, v in first.items() if k not in ("in_progress", "fault", "cause")}
+    later["end_time"] = NOW + 0.25
+    later["annotations"] = {"stage": "done"}
+    other = segment(new_trace_id(NOW), start_time=NOW, end_time=NOW + 0.1, name="other")
+    cached = Assembler(unbounded, capacity=10_000, clock=lambda: NOW + 600)
+    reloaded = Assembler(RecordingLoader(bounded), capacity=1, clock=lambda: NOW + 600)
+    for docs in ([first], [other], [later]):  # ``other`` evicts the trace from ``reloaded``
+        unbounded.write(cached.assemble(docs))
+        bounded.write(reloaded.assemble(docs))
+    assert reloaded.counters["reloaded_traces"] == 1
+    assert _stored(unbounded, {trace_id}) == _stored(bounded, {trace_id})
+    (summary,) = [
+        s for s in unbounded.summaries(NOW - 600, NOW + 3600, limit=10).summaries
+        if s.id == trace_id
+    ]  # fmt: skip
+    assert list(summary.annotations) == ["stage"]
+    assert [value for value, _ in summary.annotations["stage"]] == ["done"]
+    assert not summary.has_fault and not summary.fault_root_causes
+    assert summary.exceptions == []

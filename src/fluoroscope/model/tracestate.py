@@ -186,6 +186,8 @@ class TraceState:
             self.min_start = start
         if not in_progress and end > self.max_end:
             self.max_end = end
+        if eid in self.segments or eid in self.subs:
+            self._forget_facts(eid)  # a later copy replaces the entity whole
         annotations = entity.get("annotations")
         if annotations:
             merged = self.annotations
@@ -244,6 +246,15 @@ class TraceState:
         # resolve anything (a pass that resolves nothing changes nothing).
         if eid in self.watch and (self.unowned or self.waiting):
             self._settle(stats)
+
+    def _forget_facts(self, eid: str) -> None:
+        """Drop what an earlier copy of entity ``eid`` recorded beside its own row (its
+        annotations and exceptions): the copy being merged replaces it, as the store
+        keeps only the later one. Rare (an in-progress copy, then the complete one)."""
+        self.exceptions.pop(eid, None)
+        stale = [key for key in self.annotations if key[0] == eid]
+        for key in stale:
+            del self.annotations[key]
 
     @staticmethod
     def _segment(
