@@ -70,6 +70,7 @@ def test_segments_cold_warm_and_recycled(service: LambdaService, daemon: UDPDaem
         daemon,
         lambda f: (
             len(_by_origin(f, "AWS::Lambda::Function")) == 3
+            and len(_by_origin(f, "AWS::Lambda")) == 3  # sent as the service's segment ends
             and sum(e["name"] == "work" for e in f.values()) == 3
         ),
     )
