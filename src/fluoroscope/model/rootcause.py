@@ -48,11 +48,7 @@ _FAILED = FAULT | ERROR
 
 def _end(state: TraceState, eid: str) -> float:
     """Entity ``eid``'s end time (``inf`` if unknown): canonical order is end, then id."""
-    seg = state.segments.get(eid)
-    if seg is not None:
-        return seg.end
-    sub = state.subs.get(eid)
-    return sub.end if sub is not None else float("inf")
+    return state.times_of(eid)[1]
 
 
 def _children(state: TraceState) -> dict[str, list[str]]:

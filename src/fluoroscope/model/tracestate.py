@@ -424,13 +424,15 @@ class TraceState:
     # store's order): wherever it lists or chooses, it goes by canonical order - start
     # time, then id - not by the merge order the dicts keep.
 
-    def _start_of(self, eid: str) -> float:
-        """Entity ``eid``'s start time (``inf`` if unknown), for canonical order."""
+    def times_of(self, eid: str) -> tuple[float, float]:
+        """Entity ``eid``'s start and end time (``inf`` both if unknown; an entity in
+        progress ends when it started), for canonical order: summaries list by start,
+        then id; root causes (:mod:`~fluoroscope.model.rootcause`) by end, then id."""
         seg = self.segments.get(eid)
         if seg is not None:
-            return seg.start
+            return seg.start, seg.end
         sub = self.subs.get(eid)
-        return sub.start if sub is not None else _INF
+        return (sub.start, sub.end) if sub is not None else (_INF, _INF)
 
     def _root(self) -> str | None:
         best: str | None = None
@@ -577,8 +579,8 @@ class TraceState:
         owners: dict[str, int] = {}  # entity id -> index of its owner's service (-1: unknown)
         exceptions: Iterable[tuple[str, list[tuple[str, str]]]] = self.exceptions.items()
         if len(self.exceptions) > 1:  # by their entities' start, then id
-            start_of = self._start_of
-            exceptions = sorted(exceptions, key=lambda item: (start_of(item[0]), item[0]))
+            times_of = self.times_of
+            exceptions = sorted(exceptions, key=lambda item: (times_of(item[0])[0], item[0]))
         for eid, found_exceptions in exceptions:
             where = owners.get(eid)
             if where is None:
