@@ -49,11 +49,20 @@ def stores(chdb_dir: Path) -> Any:
         store.close()
 
 
+_MINUTES = {  # graph_stats' per-minute rows, named as node_stats and edge_stats name them
+    "node": "bucket AS minute, name, type, is_root, inferred",
+    "edge": "bucket AS minute, name AS src_name, type AS src_type, dst_name, dst_type",
+}
+
+
 def _rows(store: Store, kind: str) -> list[tuple[Any, ...]]:
-    """Every row of ``{kind}_stats`` as written (no merge), in key order."""
+    """Every per-minute row of ``kind`` as written (no merge), in key order."""
     table = store._t.query_arrow(
         f"SELECT toUInt32(minute) AS m, {_KEYS[kind].removeprefix('minute, ')}, {_VALUES} "
-        f"FROM {store._db}.{kind}_stats ORDER BY {_KEYS[kind]}, total, response_time"
+        f"FROM (SELECT {_MINUTES[kind]}, * EXCEPT (bucket, name, type, dst_name, dst_type, "
+        f"is_root, inferred) FROM {store._db}.graph_stats "
+        f"WHERE step = 60 AND kind = {int(kind == 'edge')}) "
+        f"ORDER BY {_KEYS[kind]}, total, response_time"
     )
     return [tuple(row.values()) for row in table.to_pylist()]
 
@@ -64,7 +73,7 @@ def _reads(store: Store, kind: str) -> list[dict[str, Any]]:
 
 
 def _clear(store: Store) -> None:
-    for table in ("spans", "traces", "node_stats", "edge_stats"):
+    for table in ("spans", "traces", "node_stats", "edge_stats", "graph_stats"):
         store._t.execute(f"TRUNCATE TABLE {store._db}.{table}")
 
 

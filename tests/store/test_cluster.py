@@ -111,7 +111,7 @@ _SCRIPT = textwrap.dedent(
     entities = store.entities([tid])
     engines = {r["name"]: r["engine"] for r in t.query_arrow(
         "SELECT name, engine FROM system.tables WHERE database = 'fl'").to_pylist()}
-    nodes = t.query_arrow("SELECT DISTINCT name FROM fl.node_stats ORDER BY name").column(0)
+    nodes = sorted({r["name"] for r in store.stats("node", now - 120, now + 120).to_pylist()})
     t.execute(
         "INSERT INTO fl.log_events (log_group, stream, ts, ingest_ts, seq, message, trace_id,"
         " retention_days) SETTINGS insert_distributed_sync = 1 VALUES ('/aws/lambda/f', 's',"
@@ -123,7 +123,7 @@ _SCRIPT = textwrap.dedent(
         "summaries": [s.id for s in summaries.summaries],
         "entities": sorted(e.document["name"] for e in entities.get(tid, [])),
         "spans_engine": engines["spans"], "spans_local_engine": engines["spans_local"],
-        "nodes": nodes.to_pylist(), "log_index": index, "trace_id": tid,
+        "nodes": nodes, "log_index": index, "trace_id": tid,
     }))
     """
 )

@@ -1,8 +1,9 @@
 """Migration 23: the service graph's statistics per minute, 10 minutes and hour.
 
 A window's minutes are covered exactly by the buckets read; the graph read from
-``graph_stats`` equals the one summed from the per-minute tables, for any window, on a
-store written before the migration (filled by it) and after (written beside them)."""
+``graph_stats`` equals the one summed minute by minute, for any window, on a store written
+before the migration (filled by it from the per-minute tables) and after (whose minutes
+are ``graph_stats``' 60-second step: the per-minute tables are no longer written)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ def _summed(store: Store, start: float, end: float) -> Any:
     return _shape(graph)
 
 
+def _count(transport: ChdbTransport, db: str, table: str) -> int:
+    return int(transport.query_arrow(f"SELECT count() FROM `{db}`.{table}").column(0)[0].as_py())
+
+
 def _shape(graph: Any) -> Any:
     nodes = graph.nodes
     return [
@@ -107,11 +112,17 @@ def test_a_store_written_before_migration_23_draws_the_same_graph_after_it(
     for (a, b), shape in zip(windows, before, strict=True):
         assert _shape(service_graph(store, a, b)) == shape == _summed(store, a, b)
 
-    # written after the migration: both tables, the same sums (also once merged)
+    # written after the migration: graph_stats alone (its minutes are what stats() reads;
+    # the per-minute tables keep what was written before), the same sums (also merged)
+    minutes = [_count(transport, db, t) for t in ("node_stats", "edge_stats")]
     new_docs = [doc for k in range(200) for doc in _trace(rng, now + 3 * 3600 + k * 17.3)]
     writer = Assembler(store)
     store.write(writer.assemble(new_docs[:150]))
     store.write(writer.assemble(new_docs[150:]))
+    assert [_count(transport, db, t) for t in ("node_stats", "edge_stats")] == minutes
+    late = (now + 3 * 3600, now + 3 * 3600 + 200 * 17.3 + 60)
+    assert _shape(service_graph(store, *late)) == _summed(store, *late)
+    assert {n[0] for n in _summed(store, *late)} >= {"api", "orders", "payments", "users"}
     for merged in (False, True):
         if merged:
             transport.execute(f"OPTIMIZE TABLE `{db}`.graph_stats FINAL")
