@@ -205,9 +205,10 @@ def server(
     from fluoroscope.ingest.keepout import keep_out
 
     # Before the server's modules: pyarrow would import numpy as it loads (~11 MB, and
-    # OpenBLAS's threads) and pandas at their first conversion of a list (~38 MB of
-    # anonymous memory, ~30 MB of file pages); nothing in the server uses either, and the
-    # store reaches the engine without them (store/transport.py, store/outcomes.py).
+    # OpenBLAS's threads), pandas at their first conversion of a list (~38 MB of
+    # anonymous memory, ~30 MB of file pages) and pyarrow.dataset at the first group-by;
+    # nothing in the server uses them, and the store reaches the engine without them
+    # (store/transport.py, store/outcomes.py).
     keep_out()
     from fluoroscope.ingest.otlp import TranslateOptions
     from fluoroscope.model.net import is_loopback

@@ -105,9 +105,10 @@ def test_a_killed_worker_is_replaced_and_ingest_goes_on(tmp_path: Path) -> None:
 
 
 def test_the_workers_store_without_loading_numpy_or_pandas(tmp_path: Path) -> None:
-    """pyarrow would import numpy as a worker loads it (~11 MB, and OpenBLAS's threads)
-    and pandas at its first Arrow conversion (~43 MB each); the workers keep both out
-    and store as before, graph statistics included (summed with Arrow compute)."""
+    """pyarrow would import numpy as a worker loads it (~11 MB, and OpenBLAS's threads),
+    pandas at its first Arrow conversion (~43 MB each) and pyarrow.dataset at its first
+    group-by (~11 MB); the workers keep them out and store as before, graph statistics
+    included (summed with Arrow compute)."""
     server = start_server(tmp_path / "data", "--ingest-workers", "2")
     try:
         client = server.xray()
@@ -126,6 +127,8 @@ def test_the_workers_store_without_loading_numpy_or_pandas(tmp_path: Path) -> No
             assert "pyarrow" in maps  # the checks below look where they would see them
             assert "/pandas/" not in maps, f"worker {pid} loaded pandas"
             assert not re.search(r"/numpy(\.libs)?/|openblas", maps), f"worker {pid} loaded numpy"
+            # its group-bys without pyarrow.dataset (and the filesystems it loads)
+            assert "pyarrow/_dataset" not in maps, f"worker {pid} loaded pyarrow.dataset"
     finally:
         server.stop()
 

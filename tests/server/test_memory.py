@@ -62,10 +62,11 @@ def test_malloc_trim_runs_where_the_c_library_has_it() -> None:
 
 
 def test_the_server_stores_and_answers_without_loading_numpy_or_pandas(tmp_path: Path) -> None:
-    """pyarrow would import numpy as it loads (~11 MB, and OpenBLAS's threads) and pandas
+    """pyarrow would import numpy as it loads (~11 MB, and OpenBLAS's threads); pandas
     at the server's first Arrow conversion of a list, and chDB at its first insert
     through Python() or result as "ArrowTable" (~38 MB of anonymous memory, ~30 MB of
-    file pages); the server keeps both out and stores, reads and logs as before."""
+    file pages); pyarrow.acero pyarrow.dataset at its first group-by (log streams'
+    times). The server keeps them out and stores, reads and logs as before."""
     server = start_server(tmp_path / "data")
     try:
         client = server.xray()
@@ -89,5 +90,6 @@ def test_the_server_stores_and_answers_without_loading_numpy_or_pandas(tmp_path:
         assert "pyarrow" in maps  # the checks below look where they would see them
         assert "/pandas/" not in maps, "the server loaded pandas"
         assert not NUMPY.search(maps), "the server loaded numpy"
+        assert "pyarrow/_dataset" not in maps, "the server loaded pyarrow.dataset"
     finally:
         server.stop()
