@@ -154,8 +154,7 @@ def _cells(
             "last_end": pc.if_else(positive, end, 0.0),
         }
     )
-    # use_threads=False: one thread adds each group's rows in row order (and keeps the
-    # groups in order of appearance)
+    # use_threads=False: one thread adds each group's rows in row order
     sums = (
         rows.group_by("cell", use_threads=False)
         .aggregate(
@@ -168,7 +167,7 @@ def _cells(
     columns: dict[str, Any] = {name: sums.column(f"{name}_sum").chunk(0) for name in _SUMMED}
     columns["first_start"] = sums.column("first_start_min").chunk(0)
     columns["last_end"] = pc.max_element_wise(sums.column("last_end_max").chunk(0), 0.0)
-    columns["histogram"] = _histograms(cells, cell, _buckets(elapsed), weight)
+    columns["histogram"] = _histograms(cell, _buckets(elapsed), weight)
 
     at_minute = pc.divide(cells, width)  # integer division: both are non-negative
     columns["minute"] = pc.cast(pc.multiply(pc.add(at_minute, low), 60), pa.uint32())
@@ -178,10 +177,9 @@ def _cells(
     return columns, cell_key
 
 
-def _histograms(cells: pa.Array, cell: pa.Array, bucket: pa.Array, weight: pa.Array) -> pa.Array:
-    """Each cell's histogram (``cells``: the cells, ascending; ``cell``, ``bucket`` and
-    ``weight``: each row's): weights summed per bucket, buckets ascending, zero counts
-    left out."""
+def _histograms(cell: pa.Array, bucket: pa.Array, weight: pa.Array) -> pa.Array:
+    """Each cell's histogram, the cells ascending (``cell``, ``bucket`` and ``weight``:
+    each row's): weights summed per bucket, buckets ascending, zero counts left out."""
     pairs = (
         pa.table({"cell": cell, "bucket": bucket, "weight": weight})
         .group_by(["cell", "bucket"], use_threads=False)
