@@ -202,12 +202,14 @@ def server(
         insights_interval = resolve_insights_interval()
     except ConfigError as exc:
         fail(str(exc))
-    from fluoroscope.ingest.worker import without_pandas
+    from fluoroscope.ingest.keepout import keep_out
 
-    # Before the server's modules: pyarrow would import pandas at their first conversion
-    # of a list (~38 MB of anonymous memory, ~30 MB of file pages), and nothing in the
-    # server uses it; the store reaches the engine without it (store/transport.py).
-    without_pandas()
+    # Before the server's modules: pyarrow would import numpy as it loads (~11 MB, and
+    # OpenBLAS's threads), pandas at their first conversion of a list (~38 MB of
+    # anonymous memory, ~30 MB of file pages) and pyarrow.dataset at the first group-by;
+    # nothing in the server uses them, and the store reaches the engine without them
+    # (store/transport.py, store/outcomes.py).
+    keep_out()
     from fluoroscope.ingest.otlp import TranslateOptions
     from fluoroscope.model.net import is_loopback
     from fluoroscope.server.auth import AccessPolicy

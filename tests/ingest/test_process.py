@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -103,9 +104,11 @@ def test_a_killed_worker_is_replaced_and_ingest_goes_on(tmp_path: Path) -> None:
     assert "restarting it" in output
 
 
-def test_the_workers_store_without_loading_pandas(tmp_path: Path) -> None:
-    """pyarrow would import pandas at a worker's first Arrow conversion (~43 MB each);
-    the workers keep it out and store as before."""
+def test_the_workers_store_without_loading_numpy_or_pandas(tmp_path: Path) -> None:
+    """pyarrow would import numpy as a worker loads it (~11 MB, and OpenBLAS's threads),
+    pandas at its first Arrow conversion (~43 MB each) and pyarrow.dataset at its first
+    group-by (~11 MB); the workers keep them out and store as before, graph statistics
+    included (summed with Arrow compute)."""
     server = start_server(tmp_path / "data", "--ingest-workers", "2")
     try:
         client = server.xray()
@@ -113,12 +116,19 @@ def test_the_workers_store_without_loading_pandas(tmp_path: Path) -> None:
         server.send_documents(*docs)
         wait_for(lambda: server.counter("stored_documents") == 50)
         assert get_documents(client, docs[0]["trace_id"]) == [docs[0]]
+        now = time.time()
+        wait_for(
+            lambda: client.get_service_graph(StartTime=now - 600, EndTime=now + 60)["Services"]
+        )
         workers = _workers(server.process.pid)
         assert len(workers) == 2
         for pid in workers:
             maps = Path(f"/proc/{pid}/maps").read_text()
-            assert "pyarrow" in maps  # the check below looks where it would see pandas
+            assert "pyarrow" in maps  # the checks below look where they would see them
             assert "/pandas/" not in maps, f"worker {pid} loaded pandas"
+            assert not re.search(r"/numpy(\.libs)?/|openblas", maps), f"worker {pid} loaded numpy"
+            # its group-bys without pyarrow.dataset (and the filesystems it loads)
+            assert "pyarrow/_dataset" not in maps, f"worker {pid} loaded pyarrow.dataset"
     finally:
         server.stop()
 

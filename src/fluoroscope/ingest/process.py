@@ -532,7 +532,8 @@ class _Shard:
         owner = self._owner
         self._proc = proc = subprocess.Popen(
             [
-                sys.executable, "-m", "fluoroscope.ingest.worker",
+                # numpy and pandas kept out of the worker from its first import (keepout)
+                sys.executable, "-m", "fluoroscope.ingest.keepout", "fluoroscope.ingest.worker",
                 "--shard", str(self._index),
                 "--shards", str(self._count),
                 "--retention", repr(owner._retention),

@@ -1,7 +1,8 @@
 """The ingest worker process: parsing, merging and encoding, off the server's GIL.
 
-Started by :class:`fluoroscope.ingest.process.IngestProcess` as
-``python -m fluoroscope.ingest.worker --shard I --shards N ...``, one per shard: worker
+Started by :class:`fluoroscope.ingest.process.IngestProcess` as ``python -m
+fluoroscope.ingest.keepout fluoroscope.ingest.worker --shard I --shards N ...`` (numpy and
+pandas kept out: :mod:`fluoroscope.ingest.keepout`), one per shard: worker
 ``I`` owns the traces :func:`~fluoroscope.ingest.shards.shard_of` gives ``I``. It runs a
 :class:`~fluoroscope.ingest.pipeline.Pipeline` whose store is the server at the other end
 of its pipes: each batch leaves as Arrow IPC tables, and the server inserts them. The
@@ -75,6 +76,7 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, write_frame
+from fluoroscope.ingest.keepout import keep_out
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.otlp.options import translator
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
@@ -214,30 +216,6 @@ class _ServerStore:
             waiting, self._waiting = self._waiting, {}
         for future in waiting.values():
             future.set_exception(StoreUnavailable("the server has gone away"))
-
-
-class _NoPandas:
-    """A meta path finder refusing ``pandas``, as if it were not installed."""
-
-    @staticmethod
-    def find_spec(name: str, path: object = None, target: object = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(
-                f"No module named {name!r} (kept out of this process: without_pandas)", name=name
-            )
-
-
-def without_pandas() -> None:
-    """Keep pandas out of this process (call before the first Arrow conversion): the
-    ingest workers and the ``fluoroscope server`` command call it.
-
-    pyarrow imports pandas, when installed, at its first conversion of a Python list
-    (only to ask whether the list is a pandas object), and nothing here uses it: measured
-    in a fresh interpreter, the import costs ~43 MB of RSS (73 -> 116 MB with the worker's
-    modules) and ~0.3 s of CPU. Without it pyarrow converts exactly as before.
-    """
-    if "pandas" not in sys.modules and _NoPandas not in sys.meta_path:
-        sys.meta_path.insert(0, _NoPandas)
 
 
 class _Worker:
@@ -436,7 +414,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     # Threads here hand the GIL over often: the stdin reader must keep draining.
     sys.setswitchinterval(0.001)
-    without_pandas()
+    keep_out()  # numpy is out already when started through keepout, as the server does
     tune_gc()
     name_threads()
     _Worker(args, _Channel(sys.stdout.buffer)).run(sys.stdin.buffer)
