@@ -93,8 +93,6 @@ _NODES: dict[tuple[str, str], NodeId] = {}
 (a NodeId is 56 bytes, a cached trace has ~3-4) and no NodeId built for a known one.
 Cleared when full (then only shared less). Shared by threads: one dict operation at a
 time, under the GIL."""
-_PAIRS: dict[tuple[NodeId, NodeId], tuple[NodeId, NodeId]] = {}
-"""Keys of ``TraceState.calls`` already made: one object per pair of nodes."""
 
 
 def _node(node: NodeId) -> NodeId:
@@ -117,15 +115,8 @@ def _segment_node(name: str, origin: str) -> NodeId:
     return _node(NodeId(name, origin))
 
 
-def _pair(key: tuple[NodeId, NodeId]) -> tuple[NodeId, NodeId]:
-    """``key``, or the equal pair made before (see :data:`_PAIRS`)."""
-    found = _PAIRS.get(key)
-    if found is not None:
-        return found
-    if len(_PAIRS) >= _MAX_SHARED_NODES:
-        _PAIRS.clear()
-    _PAIRS[key] = key
-    return key
+_Edge = tuple[NodeId, NodeId, Outcome]
+"""A call between two nodes of a trace: caller, callee, outcome."""
 
 
 @dataclass(slots=True)
@@ -146,6 +137,9 @@ class _Segment:
     availability_zone: str
     annotations: _Annotations
     exceptions: _Exceptions
+    # the call to it counted as an edge once its caller was known: (caller, its own
+    # node then, outcome); kept when a later copy replaces the segment
+    edge: _Edge | None
 
 
 @dataclass(slots=True)
@@ -179,6 +173,7 @@ class Sub:
 class _PendingEdge:
     """A completed segment whose parent entity has not arrived yet."""
 
+    sid: str
     node: NodeId
     outcome: Outcome
 
@@ -195,8 +190,9 @@ class TraceState:
     Kept small: ingest caches 10,000 per worker (``benchmarks/worker_memory.py``). An
     entity's facts (parent, annotations, exceptions, whether counted, the downstream
     call it made) live in its own record, not in a dict per fact keyed by its id, and
-    what most traces never or no longer need (pending edges and calls, calls between
-    nodes) is ``None`` until used.
+    what most traces never or no longer need (pending edges and calls) is ``None``
+    until used. The calls between the trace's nodes (for edge() filters) are not
+    kept apart: they are the inferred calls and the segments' edges.
     """
 
     trace_id: str
@@ -204,8 +200,6 @@ class TraceState:
     revision: int = 0
     segments: dict[str, _Segment] = field(default_factory=dict)
     subs: dict[str, Sub] = field(default_factory=dict)  # subsegment id -> record
-    # calls between two nodes of the trace, seen from the caller (for edge() filters)
-    calls: dict[tuple[NodeId, NodeId], list[Outcome]] | None = None
     unowned: list[str] | None = None  # downstream calls (sub ids) whose owner is unknown
     waiting: dict[str, list[_PendingEdge]] | None = None  # parent id -> segments
     min_start: float = float("inf")
@@ -311,7 +305,15 @@ class TraceState:
             if old_sub is not None:
                 old_sub.annotations = old_sub.exceptions = ()
             segment = segments[eid] = self._segment(
-                entity, parent_id, start, end, in_progress, bits, annotations, exceptions
+                entity,
+                parent_id,
+                start,
+                end,
+                in_progress,
+                bits,
+                annotations,
+                exceptions,
+                old_segment.edge if old_segment is not None else None,
             )
         else:
             if old_segment is not None:
@@ -339,13 +341,13 @@ class TraceState:
                 if parent_id:
                     waiting = self.waiting
                     if waiting is None:
-                        self.waiting = {parent_id: [_PendingEdge(node, done)]}
+                        self.waiting = {parent_id: [_PendingEdge(eid, node, done)]}
                     else:
                         pending = waiting.get(parent_id)
                         if pending is None:
-                            waiting[parent_id] = [_PendingEdge(node, done)]
+                            waiting[parent_id] = [_PendingEdge(eid, node, done)]
                         else:
-                            pending.append(_PendingEdge(node, done))
+                            pending.append(_PendingEdge(eid, node, done))
                     self._settle(stats)
                     return
             else:
@@ -373,6 +375,7 @@ class TraceState:
         bits: int,
         annotations: _Annotations,
         exceptions: _Exceptions,
+        edge: _Edge | None,
     ) -> _Segment:
         origin = entity.get("origin")
         http = entity.get("http")
@@ -403,6 +406,7 @@ class TraceState:
             availability_zone,
             annotations,
             exceptions,
+            edge,
         )
 
     # -- resolution ------------------------------------------------------------------
@@ -466,7 +470,8 @@ class TraceState:
         if made.inferred:
             if stats is not None:
                 stats.node(made.node, made.outcome, root=False, inferred=True)
-            self._edge(caller, made.node, made.outcome, stats)
+            if stats is not None:
+                stats.edge(caller, made.node, made.outcome)
 
     def _resolve_waiting(self, parent_id: str, watch: set[str], stats: StatsSink | None) -> None:
         """Count the edges of the segments waiting for ``parent_id`` if their caller is
@@ -484,9 +489,10 @@ class TraceState:
                 call.inferred = False
                 if stats is not None:
                     stats.node(call.node, call.outcome, root=False, inferred=True, weight=-1)
-                self._edge(call.caller, call.node, call.outcome, stats, weight=-1)
+                if stats is not None:
+                    stats.edge(call.caller, call.node, call.outcome, weight=-1)
             for callee in callees:
-                self._edge(call.caller, callee.node, call.outcome, stats)
+                self._edge(callee, call.caller, call.outcome, stats)
             return
         if sub is not None and not sub.complete:
             seg = self.segments.get(parent_id)
@@ -498,26 +504,16 @@ class TraceState:
         callees = waiting.pop(parent_id)
         caller = self.segments[owner].node
         for callee in callees:
-            self._edge(caller, callee.node, callee.outcome, stats)
+            self._edge(callee, caller, callee.outcome, stats)
 
     def _edge(
-        self, src: NodeId, dst: NodeId, done: Outcome, stats: StatsSink | None, weight: int = 1
+        self, callee: _PendingEdge, caller: NodeId, done: Outcome, stats: StatsSink | None
     ) -> None:
-        """Count a call between two nodes of this trace (and keep it for edge() filters)."""
+        """Count the call from ``caller`` to the segment ``callee`` waited for (and keep
+        it on the segment, for edge() filters)."""
         if stats is not None:
-            stats.edge(src, dst, done, weight=weight)
-        every = self.calls
-        if every is None:
-            every = self.calls = {}
-        calls = every.get((src, dst))
-        if calls is None:
-            calls = every[_pair((src, dst))] = []
-        if weight > 0:
-            calls.append(done)
-        elif done in calls:
-            calls.remove(done)
-            if not calls:
-                del every[(src, dst)]
+            stats.edge(caller, callee.node, done)
+        self.segments[callee.sid].edge = (caller, callee.node, done)
 
     def contributions(self) -> list[Contribution]:
         """What this trace adds to the service-graph statistics as it stands now: a
@@ -540,9 +536,18 @@ class TraceState:
             call = sub.call
             if call is not None and call.inferred:
                 out.append((call.node, None, call.outcome, False, True))
-        if self.calls:
-            for (src, dst), outcomes in self.calls.items():
-                out.extend((src, dst, done, False, False) for done in outcomes)
+        out.extend((*edge, False, False) for edge in self.calls())
+        return out
+
+    def calls(self) -> list[_Edge]:
+        """The calls between two nodes of the trace, seen from the caller: those of
+        inferred nodes and those to segments whose caller is known."""
+        out = [seg.edge for seg in self.segments.values() if seg.edge is not None]
+        for sub in self.subs.values():
+            call = sub.call
+            if call is not None and call.inferred:
+                assert call.caller is not None
+                out.append((call.caller, call.node, call.outcome))
         return out
 
     # -- summary ---------------------------------------------------------------------
@@ -611,6 +616,7 @@ class TraceState:
         # entities' annotations (with the index of their owner's service: -1 unknown)
         # and exceptions (with their canonical order: start, then id)
         annotated: list[tuple[int, _Annotations]] = []
+        calls: list[_Edge] = []  # between two nodes of the trace
         failed: list[tuple[float, str, int, _Exceptions]] = []
         # services numbered, and users, ARNs, instances and zones listed, in canonical
         # order of the segments (most traces have one to three)
@@ -650,6 +656,8 @@ class TraceState:
                 annotated.append((idx, seg.annotations))
             if seg.exceptions:
                 failed.append((seg.start, sid, idx, seg.exceptions))
+            if seg.edge is not None:
+                calls.append(seg.edge)
             if seg.user:
                 found = users.get(seg.user)
                 if found is None:
@@ -685,6 +693,8 @@ class TraceState:
             at = base + idx
             f_inferred[at] = 1
             done = call.outcome
+            assert call.caller is not None  # inferred once its caller was known
+            calls.append((call.caller, node, done))
             f_bits[at] |= done.bits
             any_bits |= done.bits
             elapsed = done.end - done.start
@@ -697,25 +707,31 @@ class TraceState:
         for at in range(base, base + count):
             if f_min[at] == inf:
                 f_min[at] = 0.0
+        # a row per call between two of the services (skipping calls of a caller whose
+        # segment is unknown), then one per pair: its outcomes' bits, least and most time
         edges: list[tuple[int, int, int, float, float]] = []
-        for (src, dst), outcomes in self.calls.items() if self.calls else ():
+        for src, dst, done in calls:
             source = index.get(src)
             dest = index.get(dst)
-            if source is None or dest is None:
-                continue
-            done = outcomes[0]
-            bits = done.bits
-            low = high = done.end - done.start
-            for done in outcomes[1:]:
+            if source is not None and dest is not None:
                 elapsed = done.end - done.start
-                bits |= done.bits
-                if elapsed < low:
-                    low = elapsed
-                elif elapsed > high:
-                    high = elapsed
-            edges.append((source + 1, dest + 1, bits, low, high))
+                edges.append((source + 1, dest + 1, done.bits, elapsed, elapsed))
         if len(edges) > 1:
-            edges.sort()  # by the services' indices (one edge per pair)
+            edges.sort()  # by the services' indices, pairs together
+            merged = [edges[0]]
+            for edge in edges[1:]:
+                last = merged[-1]
+                if edge[0] == last[0] and edge[1] == last[1]:
+                    merged[-1] = (
+                        edge[0],
+                        edge[1],
+                        last[2] | edge[2],
+                        min(last[3], edge[3]),
+                        max(last[4], edge[4]),
+                    )
+                else:
+                    merged.append(edge)
+            edges = merged
         for source, dest, bits, low, high in edges:
             out.edge_src.append(source)
             out.edge_dst.append(dest)
