@@ -52,7 +52,7 @@ _MIN_RECENT_EVICTED: Final = 100_000
 """Evicted X-Ray-id traces remembered by id past the horizon, at least (4 per cached
 trace if more): 60-90 bytes each (a 64-bit hash in a set; 88 measured with tracemalloc
 for sets of 10,000), so at most ~9 MB per assembler at this bound, where a cached trace
-is ~5 KB. At 50,000 documents/s (~31,000 traces/s) split between two workers it spans
+is ~2.8 KB (``benchmarks/worker_memory.py``). At 50,000 documents/s (~31,000 traces/s) split between two workers it spans
 ~6 s of evictions: documents arriving up to ~6 s after their id's second, plus the time
 the cache holds, are told new from evicted exactly."""
 _MAX_RECENT_SECONDS: Final = 4_096  # distinct epoch seconds among them, at most
