@@ -135,6 +135,31 @@ def test_past_the_remembered_window_the_horizon_decides(store: Store) -> None:
     assert _revision(store, traces[4]) == 2
 
 
+def test_evicted_traces_are_told_from_new_ones_after_their_seconds_are_sealed(
+    store: Store,
+) -> None:
+    """The evicted ids of a second whose evictions are over are kept sorted in an array
+    (8 bytes each where a set took ~83), and a second reopened by late evictions is
+    merged into it: every evicted trace is still reloaded, and no new one."""
+    now = time.time()
+    loader = RecordingLoader(store)
+    assembler = Assembler(loader, capacity=20, clock=lambda: now)
+    seconds = range(-30, 0)
+    traces = {lag: [new_trace_id(now + lag) for _ in range(12)] for lag in seconds}
+    for lag in seconds:  # in time order, a batch per second: 20 cached, the rest evicted
+        assembler.assemble([_segment(t, now + lag) for t in traces[lag][:8]])
+    late = sorted({*seconds[::7], *seconds[-3:]})  # seconds sealed by now, and still open
+    for lag in late:  # late traces, evicted as more arrive
+        assembler.assemble([_segment(t, now + lag) for t in traces[lag][8:]])
+    new = [new_trace_id(now + lag) for lag in seconds]  # the same seconds, never seen
+    assembler.assemble([_segment(t, now) for t in new])  # and they evict all the others
+    assert loader.asked == []
+    sent = [t for lag in seconds for t in traces[lag][:8]]
+    sent += [t for lag in late for t in traces[lag][8:]]
+    assembler.assemble([_segment(t, now, name="again") for t in sent])
+    assert sorted(loader.asked) == sorted(sent)
+
+
 def test_the_pipeline_counts_its_reloads(store: Store) -> None:
     """``reloaded_traces`` and ``reload_misses`` reach the pipeline's counters (those
     ``/api/status`` and ``/metrics`` show)."""

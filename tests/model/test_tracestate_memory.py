@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from fluoroscope.model.summarycolumns import SummaryColumns
 from fluoroscope.model.tracestate import TraceState
 
 
@@ -65,3 +66,70 @@ def test_sharing_changes_no_value() -> None:
     assert state.subs[sub_id].name == "render-template"
     assert state.annotations == {(seg_id, "tier"): "enterprise-customers"}
     assert set(state.counted) == {seg_id, sub_id}
+
+
+def _call_trace(n: int) -> tuple[TraceState, str, str]:
+    """api calls billing (a traced remote call), billing calls DynamoDB; billing's
+    segment merged first, as SDKs send callees first. Returns (state, root id, callee id)."""
+    trace_id = f"1-5f84c7a0-{n:024x}"
+    root_id, call_id, callee_id, db_id = (f"{n + k:016x}" for k in range(4))
+    root: dict[str, Any] = {
+        "trace_id": trace_id, "id": root_id, "name": "api", "start_time": 1.0,
+        "end_time": 2.0, "http": {"request": {"method": "GET", "url": "http://api/x"},
+                                   "response": {"status": 200}},
+        "subsegments": [{"id": call_id, "name": "billing", "namespace": "remote",
+                         "start_time": 1.1, "end_time": 1.9,
+                         "http": {"request": {"url": "http://billing/y"}}}],
+    }  # fmt: skip
+    callee: dict[str, Any] = {
+        "trace_id": trace_id, "id": callee_id, "parent_id": call_id, "name": "billing",
+        "start_time": 1.2, "end_time": 1.8,
+        "http": {"request": {"method": "POST", "url": "http://billing/y"},
+                 "response": {"status": 200}},
+        "subsegments": [{"id": db_id, "name": "DynamoDB", "namespace": "aws",
+                         "start_time": 1.3, "end_time": 1.4,
+                         "aws": {"table_name": "orders"}}],
+    }  # fmt: skip
+    state = TraceState(trace_id, 0)
+    for doc in (callee, root):
+        parsed = orjson.loads(orjson.dumps(doc))
+        children = parsed.pop("subsegments")
+        state.apply(parsed, parsed.get("parent_id", ""), True, None)
+        for child in children:
+            state.apply(child, parsed["id"], False, None)
+    return state, root_id, callee_id
+
+
+def test_a_settled_trace_keeps_nothing_pending_and_only_the_roots_http() -> None:
+    state, root_id, callee_id = _call_trace(16)
+    # billing's edge waited for its caller, DynamoDB's call for its owner: both settled
+    assert state.unowned is None and state.waiting is None
+    (row,) = _summaries(state)
+    assert row["service_names"] == ["api", "billing", "orders"]
+    assert row["edges"] == [(1, 2), (2, 3)]
+    assert row["url"] == "http://api/x"
+    # the callee is never the root again: what it kept of its request is gone
+    assert state.segments[callee_id].http is None
+    assert state.segments[root_id].http is not None
+    assert _summaries(state) == [row]
+
+
+def test_nodes_are_one_object_across_traces() -> None:
+    (a, _, callee_a), (b, _, callee_b) = _call_trace(32), _call_trace(48)
+    assert a.segments[callee_a].node is b.segments[callee_b].node
+    (edge_a,), (edge_b,) = a.calls()[:1], b.calls()[:1]
+    assert edge_a[0] is edge_b[0] and edge_a[1] is edge_b[1]
+
+
+def _summaries(state: TraceState) -> list[dict[str, Any]]:
+    out = SummaryColumns()
+    state.summarize(out)
+    url_at = 12  # the row's fields as TraceState.summarize passes them to end_row
+    return [
+        {
+            "service_names": out.service_names,
+            "edges": list(zip(out.edge_src, out.edge_dst, strict=True)),
+            "url": row[url_at],
+        }
+        for row in out.scalars
+    ]

@@ -27,6 +27,8 @@ Not thread-safe: one ingest worker thread owns it.
 from __future__ import annotations
 
 import time
+from array import array
+from bisect import bisect_left
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
@@ -50,14 +52,54 @@ _FUTURE_SLACK: Final = 86_400
 _MIN_OTHER_EVICTED: Final = 100_000  # evicted random-id traces remembered, at least
 _MIN_RECENT_EVICTED: Final = 100_000
 """Evicted X-Ray-id traces remembered by id past the horizon, at least (4 per cached
-trace if more): 60-90 bytes each (a 64-bit hash in a set; 88 measured with tracemalloc
-for sets of 10,000), so at most ~9 MB per assembler at this bound, where a cached trace
-is ~5 KB. At 50,000 documents/s (~31,000 traces/s) split between two workers it spans
-~6 s of evictions: documents arriving up to ~6 s after their id's second, plus the time
-the cache holds, are told new from evicted exactly."""
+trace if more): a 64-bit hash each, 8 bytes once its second is sealed (:class:`_Hashes`;
+~83 in a set while it is open), so ~1-2 MB per assembler at this bound, where a cached
+trace is ~2.8 KB (``benchmarks/worker_memory.py``). At 50,000 documents/s (~31,000
+traces/s) split between two workers it spans ~6 s of evictions: documents arriving up
+to ~6 s after their id's second, plus the time the cache holds, are told new from
+evicted exactly."""
 _MAX_RECENT_SECONDS: Final = 4_096  # distinct epoch seconds among them, at most
+_SEAL_AFTER: Final = 2
+"""An epoch second's evicted hashes are sealed once evictions reached a second this much
+later (evictions go least recently used first, so mostly in epoch order)."""
 _DUMPS: Final = orjson.dumps
-_NONE: Final[frozenset[int]] = frozenset()
+
+
+class _Hashes:
+    """The hashes of one epoch second's evicted trace ids: a set while that second's
+    evictions come in, sealed (:meth:`seal`) into a sorted array once they mostly
+    stopped. A hash takes ~83 bytes in a set (tracemalloc, 99,000 hashes over 36
+    seconds: 7.9 MB) and 8 in the array; looked up by bisection. A hash may be in both
+    (a trace evicted again after its second was sealed): counted twice by ``len``."""
+
+    __slots__ = ("open", "sealed")
+
+    def __init__(self) -> None:
+        self.open: set[int] = set()
+        self.sealed: array[int] = array("q")
+
+    def __len__(self) -> int:
+        return len(self.open) + len(self.sealed)
+
+    def has(self, value: int) -> bool:
+        return value in self.open or self._sealed_has(value)
+
+    def _sealed_has(self, value: int) -> bool:
+        sealed = self.sealed
+        if not sealed:
+            return False
+        at = bisect_left(sealed, value)
+        return at < len(sealed) and sealed[at] == value
+
+    def seal(self) -> None:
+        """Move the open hashes into the sorted array (a second sealed before and
+        reopened by late evictions: one merge of two sorted runs)."""
+        if self.sealed:
+            new = sorted(h for h in self.open if not self._sealed_has(h))
+            self.sealed = array("q", sorted([*self.sealed, *new]))
+        else:
+            self.sealed = array("q", sorted(self.open))
+        self.open = set()
 
 
 class TraceLoader(Protocol):
@@ -104,8 +146,10 @@ class Assembler:
         # Up to the horizon any trace may have been stored; after it, the hashes of the
         # evicted traces' ids by epoch second (every key > the horizon), and how many.
         self._horizon = stored_until + _CLOCK_SLACK if stored_until else 0
-        self._recent: dict[int, set[int]] = {}
+        self._recent: dict[int, _Hashes] = {}
         self._recent_size = 0
+        self._unsealed: set[int] = set()  # epochs with open hashes
+        self._newest_evicted = 0  # the latest epoch among them
         self._recent_bound = (
             max(_MIN_RECENT_EVICTED, 4 * capacity) if remember_evicted is None else remember_evicted
         )
@@ -205,14 +249,27 @@ class Assembler:
         if epoch > self._horizon:  # else taken for maybe stored anyway
             seen = self._recent.get(epoch)
             if seen is None:
-                seen = self._recent[epoch] = set()
-            seen.add(hash(trace_id))
+                seen = self._recent[epoch] = _Hashes()
+            seen.open.add(hash(trace_id))
+            self._unsealed.add(epoch)
+            if epoch > self._newest_evicted:
+                self._newest_evicted = epoch
             self._recent_size += 1  # counts re-evictions again: trimmed sooner, no harm
 
     def _trim_recent(self) -> None:
-        """Keep the evicted ids remembered within bounds: forget the oldest seconds and
-        move the horizon past them."""
+        """Keep the evicted ids remembered within bounds: seal the seconds whose
+        evictions mostly stopped, forget the oldest seconds and move the horizon past
+        them."""
         recent = self._recent
+        unsealed = self._unsealed
+        if unsealed:
+            # (a trace id's epoch may lie up to a day ahead: never past the clock)
+            old = min(self._newest_evicted, int(self._clock())) - _SEAL_AFTER
+            for epoch in [e for e in unsealed if e <= old]:
+                unsealed.discard(epoch)
+                found = recent.get(epoch)
+                if found is not None:
+                    found.seal()
         if self._recent_size <= self._recent_bound and len(recent) <= _MAX_RECENT_SECONDS:
             return
         size = sum(map(len, recent.values()))
@@ -220,6 +277,7 @@ class Assembler:
             if size <= self._recent_bound and len(recent) <= _MAX_RECENT_SECONDS:
                 break
             size -= len(recent.pop(epoch))
+            self._unsealed.discard(epoch)
             self._horizon = epoch  # ascending: each later than the horizon before
         self._recent_size = size
 
@@ -238,7 +296,8 @@ class Assembler:
             return True
         if self._plausible(trace_id, now):
             epoch = trace_epoch(trace_id)
-            return epoch <= self._horizon or hash(trace_id) in self._recent.get(epoch, _NONE)
+            seen = self._recent.get(epoch)
+            return epoch <= self._horizon or (seen is not None and seen.has(hash(trace_id)))
         return hash(trace_id) in self._evicted_other or start <= self._other_horizon
 
     def _reload_missing(self, docs: Sequence[Mapping[str, Any]], now: float) -> dict[str, int]:
@@ -262,7 +321,7 @@ class Assembler:
                 if (
                     trace_id in forgotten
                     or epoch <= horizon
-                    or hash(trace_id) in recent.get(epoch, _NONE)
+                    or ((seen := recent.get(epoch)) is not None and seen.has(hash(trace_id)))
                 ):
                     missing.add(trace_id)
                 else:

@@ -56,7 +56,8 @@ def _children(state: TraceState) -> dict[str, list[str]]:
     (which means nothing: choices among them go by canonical order)."""
     children: dict[str, list[str]] = {}
     get = children.get
-    for sid, parent in state.parent_of.items():
+    for sid, sub in state.subs.items():
+        parent = sub.parent
         kids = get(parent)
         if kids is None:
             children[parent] = [sid]
@@ -96,11 +97,11 @@ def _path(state: TraceState, leaf: str) -> tuple[str, list[str]]:
     for _ in range(_MAX_PATH):
         if eid in state.segments:
             break
-        parent = state.parent_of.get(eid)
-        if parent is None:
+        sub = state.subs.get(eid)
+        if sub is None:
             break
-        chain.append(parent)
-        eid = parent
+        eid = sub.parent
+        chain.append(eid)
     chain.reverse()
     return chain[0], chain
 
@@ -111,7 +112,7 @@ def _entity(state: TraceState, eid: str, total: float | None = None) -> Step:
     start, end = (sub.start, sub.end) if sub else ((seg.start, seg.end) if seg else (0.0, 0.0))
     return (
         _name(state, eid),
-        tuple(state.exceptions.get(eid, ())),
+        state.exceptions_of(eid),
         bool(sub and sub.remote),
         (end - start) / total if total else None,
     )
@@ -167,12 +168,10 @@ def _cause_of(
             continue
         if any(_bits(state, c) & bit for c in children.get(eid, ())):
             continue  # the failure came from further down
-        call = state.downstream.get(eid)
+        call = state.call_of(eid)
         if call is not None and call.inferred and call.node in index:
             service, inferred = index[call.node], True
-            path: tuple[Step, ...] = (
-                (call.node.name, tuple(state.exceptions.get(eid, ())), True, None),
-            )
+            path: tuple[Step, ...] = ((call.node.name, state.exceptions_of(eid), True, None),)
         else:
             owner, chain = _path(state, eid)
             if owner not in state.segments:
@@ -223,7 +222,7 @@ def _slowest_cause(
                 took == longest and (_end(state, kid), kid) < (_end(state, eid), eid)
             ):
                 eid, longest = kid, took
-    call = state.downstream.get(eid)
+    call = state.call_of(eid)
     if call is not None and call.inferred and call.node in index:
         return [
             (index[call.node], ((call.node.name, (), True, duration(eid) / total),), True, True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from bisect import insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -81,6 +81,44 @@ def _http(http: Mapping[str, Any]) -> _Http:
     )
 
 
+_Annotations = tuple[Any, ...]
+"""An entity's annotations, flat: key, value, key, value... (``()`` for none): a tuple
+of 2n items, where a dict keyed by (entity id, key) took a 56-byte key tuple each."""
+_Exceptions = tuple[tuple[str, str], ...]
+"""An entity's exceptions: (type, message) each (``()`` for none)."""
+
+_MAX_SHARED_NODES: Final = 65_536
+_NODES: dict[tuple[str, str], NodeId] = {}
+"""Nodes already made, by (name, type): one object for every segment and call of a node
+(a NodeId is 56 bytes, a cached trace has ~3-4) and no NodeId built for a known one.
+Cleared when full (then only shared less). Shared by threads: one dict operation at a
+time, under the GIL."""
+
+
+def _node(node: NodeId) -> NodeId:
+    """``node``, or the equal node made before (see :data:`_NODES`)."""
+    found = _NODES.get(node)
+    if found is not None:
+        return found
+    if len(_NODES) >= _MAX_SHARED_NODES:
+        _NODES.clear()
+    node = NodeId(_shared(node.name), _shared(node.type))
+    _NODES[node] = node
+    return node
+
+
+def _segment_node(name: str, origin: str) -> NodeId:
+    """The node of a segment named ``name`` of type ``origin``, shared (:data:`_NODES`)."""
+    found = _NODES.get((name, origin))
+    if found is not None:
+        return found
+    return _node(NodeId(name, origin))
+
+
+_Edge = tuple[NodeId, NodeId, Outcome]
+"""A call between two nodes of a trace: caller, callee, outcome."""
+
+
 @dataclass(slots=True)
 class _Segment:
     node: NodeId
@@ -89,23 +127,19 @@ class _Segment:
     end: float
     in_progress: bool
     bits: int
-    http: _Http | None  # what a summary shows of the segment's http block, if any
+    # what a summary shows of the segment's http block, if any; dropped once the
+    # segment has a known parent (only the root's is shown, and it is never the root)
+    http: _Http | None
     user: str
     resource_arn: str
     account_id: str
     instance_id: str
     availability_zone: str
-
-
-@dataclass(slots=True)
-class Sub:
-    """What root-cause analysis needs of a subsegment."""
-
-    name: str
-    bits: int
-    start: float
-    end: float
-    remote: bool
+    annotations: _Annotations
+    exceptions: _Exceptions
+    # the call to it counted as an edge once its caller was known: (caller, its own
+    # node then, outcome); kept when a later copy replaces the segment
+    edge: _Edge | None
 
 
 @dataclass(slots=True)
@@ -119,9 +153,27 @@ class _Downstream:
 
 
 @dataclass(slots=True)
+class Sub:
+    """What a trace keeps of a subsegment: root-cause analysis' needs, its parent, its
+    facts, and the downstream call it made (kept when a later copy replaces it)."""
+
+    name: str
+    bits: int
+    start: float
+    end: float
+    remote: bool
+    parent: str
+    complete: bool  # seen complete (counted)
+    annotations: _Annotations
+    exceptions: _Exceptions
+    call: _Downstream | None  # set when first seen complete, if it called downstream
+
+
+@dataclass(slots=True)
 class _PendingEdge:
     """A completed segment whose parent entity has not arrived yet."""
 
+    sid: str
     node: NodeId
     outcome: Outcome
 
@@ -133,30 +185,61 @@ def _annotation_order(pair: tuple[AnnotationValue, list[int]]) -> tuple[str, Ann
 
 @dataclass(slots=True)
 class TraceState:
-    """Everything ingest knows about one trace."""
+    """Everything ingest knows about one trace.
+
+    Kept small: ingest caches 10,000 per worker (``benchmarks/worker_memory.py``). An
+    entity's facts (parent, annotations, exceptions, whether counted, the downstream
+    call it made) live in its own record, not in a dict per fact keyed by its id, and
+    what most traces never or no longer need (pending edges and calls) is ``None``
+    until used. The calls between the trace's nodes (for edge() filters) are not
+    kept apart: they are the inferred calls and the segments' edges.
+    """
 
     trace_id: str
     ts: int
     revision: int = 0
     segments: dict[str, _Segment] = field(default_factory=dict)
-    parent_of: dict[str, str] = field(default_factory=dict)  # subsegment id -> parent id
-    # completed entities already counted; a dict used as a set: 184-272 bytes for up
-    # to 10 ids, where a set takes 216-728 (a trace of 5-10 entities is common)
-    counted: dict[str, None] = field(default_factory=dict)
-    downstream: dict[str, _Downstream] = field(default_factory=dict)
-    unowned: list[str] = field(default_factory=list)  # downstream ids whose owner is unknown
-    waiting: dict[str, list[_PendingEdge]] = field(default_factory=dict)  # parent id -> segments
-    annotations: dict[tuple[str, str], AnnotationValue] = field(default_factory=dict)
-    # entity id -> [(exception type, message)]
-    exceptions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    subs: dict[str, Sub] = field(default_factory=dict)  # subsegment id -> what causes need
-    # calls between two nodes of the trace, seen from the caller (for edge() filters)
-    calls: dict[tuple[NodeId, NodeId], list[Outcome]] = field(default_factory=dict)
+    subs: dict[str, Sub] = field(default_factory=dict)  # subsegment id -> record
+    unowned: list[str] | None = None  # downstream calls (sub ids) whose owner is unknown
+    waiting: dict[str, list[_PendingEdge]] | None = None  # parent id -> segments
     min_start: float = float("inf")
     max_end: float = 0.0
     # ids whose change could resolve something still pending: the ids the last
     # resolution pass looked at without resolving (see _settle)
     watch: AbstractSet[str] = _NOTHING_WATCHED
+
+    # -- views (built on demand: for tests and tools, never on ingest's path) ---------
+
+    @property
+    def counted(self) -> dict[str, None]:
+        """The ids of the entities seen complete, whose statistics were counted."""
+        out = {eid: None for eid, seg in self.segments.items() if not seg.in_progress}
+        out.update((eid, None) for eid, sub in self.subs.items() if sub.complete)
+        return out
+
+    @property
+    def annotations(self) -> dict[tuple[str, str], AnnotationValue]:
+        """Every annotation of the trace, by (entity id, key)."""
+        out: dict[tuple[str, str], AnnotationValue] = {}
+        records: list[tuple[str, _Segment | Sub]] = [*self.segments.items(), *self.subs.items()]
+        for eid, record in records:
+            flat = record.annotations
+            for at in range(0, len(flat), 2):
+                out[(eid, flat[at])] = flat[at + 1]
+        return out
+
+    def call_of(self, eid: str) -> _Downstream | None:
+        """The downstream call subsegment ``eid`` made, if any."""
+        sub = self.subs.get(eid)
+        return sub.call if sub is not None else None
+
+    def exceptions_of(self, eid: str) -> _Exceptions:
+        """Entity ``eid``'s exceptions (type, message)."""
+        seg = self.segments.get(eid)
+        if seg is not None and seg.exceptions:
+            return seg.exceptions
+        sub = self.subs.get(eid)
+        return sub.exceptions if sub is not None else ()
 
     # -- merging ---------------------------------------------------------------------
 
@@ -179,47 +262,75 @@ class TraceState:
         start = float(entity["start_time"])
         end_raw = entity.get("end_time")
         in_progress = end_raw is None or bool(entity.get("in_progress"))
-        if in_progress and eid in self.counted:
+        segments, subs = self.segments, self.subs
+        old_segment = segments.get(eid)
+        old_sub = subs.get(eid)
+        # counted once a copy was seen complete (as a segment or as a subsegment): its
+        # record stays complete, as stale in-progress copies are dropped here
+        counted = (old_segment is not None and not old_segment.in_progress) or (
+            old_sub is not None and old_sub.complete
+        )
+        if in_progress and counted:
             return  # a stale in-progress copy of an entity already seen complete
         end = float(end_raw) if end_raw is not None else start
         if start < self.min_start:
             self.min_start = start
         if not in_progress and end > self.max_end:
             self.max_end = end
-        if eid in self.segments or eid in self.subs:
-            self._forget_facts(eid)  # a later copy replaces the entity whole
-        annotations = entity.get("annotations")
-        if annotations:
-            merged = self.annotations
-            for key, value in annotations.items():
-                merged[(eid, key)] = _shared(value)
+        annotations: _Annotations = ()
+        found: Any = entity.get("annotations")
+        if found:
+            flat: list[Any] = []
+            for key, value in found.items():
+                flat.append(key)
+                flat.append(_shared(value))
+            annotations = tuple(flat)
+        exceptions: _Exceptions = ()
         cause = entity.get("cause")
         # ``type(x) is dict`` first: parsed JSON holds plain dicts, and the abc check
         # ``isinstance(x, Mapping)`` costs several times more.
         if cause is not None and (type(cause) is dict or isinstance(cause, Mapping)):
             found = cause.get("exceptions")
             if isinstance(found, list):
-                self.exceptions[eid] = [
+                exceptions = tuple(
                     (str(e.get("type") or ""), str(e.get("message") or ""))
                     for e in found[:_MAX_EXCEPTIONS]
                     if type(e) is dict or isinstance(e, Mapping)
-                ]
+                )
         if bits is None:
             bits = outcome(entity)
+        # A later copy replaces the entity whole, its facts too: its own kind's record
+        # is replaced; an id also merged as the other kind loses its facts there.
         if is_segment:
-            segment = self._segment(entity, parent_id, start, end, in_progress, bits)
-            self.segments[eid] = segment
+            if old_sub is not None:
+                old_sub.annotations = old_sub.exceptions = ()
+            segment = segments[eid] = self._segment(
+                entity,
+                parent_id,
+                start,
+                end,
+                in_progress,
+                bits,
+                annotations,
+                exceptions,
+                old_segment.edge if old_segment is not None else None,
+            )
         else:
-            self.parent_of[eid] = parent_id
-            self.subs[eid] = Sub(
+            if old_segment is not None:
+                old_segment.annotations = old_segment.exceptions = ()
+            sub = subs[eid] = Sub(
                 _shared(entity["name"]),
                 bits,
                 start,
                 end,
                 entity.get("namespace") in ("remote", "aws"),
+                parent_id,
+                not in_progress,
+                annotations,
+                exceptions,
+                old_sub.call if old_sub is not None else None,
             )
-        if not in_progress and eid not in self.counted:
-            self.counted[eid] = None
+        if not in_progress and not counted:
             if is_segment:
                 done = Outcome(start, end, bits)
                 node = segment.node
@@ -228,33 +339,31 @@ class TraceState:
                     if not parent_id:
                         stats.edge(NodeId(node.name, CLIENT_TYPE), node, done)
                 if parent_id:
-                    pending = self.waiting.get(parent_id)
-                    if pending is None:
-                        self.waiting[parent_id] = [_PendingEdge(node, done)]
+                    waiting = self.waiting
+                    if waiting is None:
+                        self.waiting = {parent_id: [_PendingEdge(eid, node, done)]}
                     else:
-                        pending.append(_PendingEdge(node, done))
+                        pending = waiting.get(parent_id)
+                        if pending is None:
+                            waiting[parent_id] = [_PendingEdge(eid, node, done)]
+                        else:
+                            pending.append(_PendingEdge(eid, node, done))
                     self._settle(stats)
                     return
             else:
                 called = downstream_node(entity)
                 if called is not None:
-                    self.downstream[eid] = _Downstream(called, Outcome(start, end, bits))
-                    self.unowned.append(eid)
+                    sub.call = _Downstream(_node(called), Outcome(start, end, bits))
+                    if self.unowned is None:
+                        self.unowned = [eid]
+                    else:
+                        self.unowned.append(eid)
                     self._settle(stats)
                     return
         # Nothing new is pending: only a change to an id the last pass looked at can
         # resolve anything (a pass that resolves nothing changes nothing).
         if eid in self.watch and (self.unowned or self.waiting):
             self._settle(stats)
-
-    def _forget_facts(self, eid: str) -> None:
-        """Drop what an earlier copy of entity ``eid`` recorded beside its own row (its
-        annotations and exceptions): the copy being merged replaces it, as the store
-        keeps only the later one. Rare (an in-progress copy, then the complete one)."""
-        self.exceptions.pop(eid, None)
-        stale = [key for key in self.annotations if key[0] == eid]
-        for key in stale:
-            del self.annotations[key]
 
     @staticmethod
     def _segment(
@@ -264,6 +373,9 @@ class TraceState:
         end: float,
         in_progress: bool,
         bits: int,
+        annotations: _Annotations,
+        exceptions: _Exceptions,
+        edge: _Edge | None,
     ) -> _Segment:
         origin = entity.get("origin")
         http = entity.get("http")
@@ -280,7 +392,7 @@ class TraceState:
         user = entity.get("user")
         arn = entity.get("resource_arn")
         return _Segment(
-            NodeId(_shared(entity["name"]), _shared(origin) if isinstance(origin, str) else ""),
+            _segment_node(entity["name"], origin if isinstance(origin, str) else ""),
             parent_id,
             start,
             end,
@@ -292,32 +404,36 @@ class TraceState:
             account_id,
             instance_id,
             availability_zone,
+            annotations,
+            exceptions,
+            edge,
         )
 
     # -- resolution ------------------------------------------------------------------
 
     def owner(self, eid: str) -> str | None:
         """The id of the segment that contains entity ``eid``, if known yet."""
+        segments, subs = self.segments, self.subs
         for _ in range(_MAX_CHAIN):
-            if eid in self.segments:
+            if eid in segments:
                 return eid
-            parent = self.parent_of.get(eid)
-            if parent is None:
+            sub = subs.get(eid)
+            if sub is None:
                 return None
-            eid = parent
+            eid = sub.parent
         return None
 
     def _owner_watched(self, eid: str, watch: set[str]) -> str | None:
         """:meth:`owner`, adding every id it looks at to ``watch``."""
-        segments, parent_of = self.segments, self.parent_of
+        segments, subs = self.segments, self.subs
         for _ in range(_MAX_CHAIN):
             if eid in segments:
                 return eid
             watch.add(eid)
-            parent = parent_of.get(eid)
-            if parent is None:
+            sub = subs.get(eid)
+            if sub is None:
                 return None
-            eid = parent
+            eid = sub.parent
         return None
 
     def _settle(self, stats: StatsSink | None) -> None:
@@ -334,6 +450,10 @@ class TraceState:
         if self.waiting:
             for parent_id in list(self.waiting):
                 self._resolve_waiting(parent_id, watch, stats)
+        if not self.unowned:
+            self.unowned = None
+        if not self.waiting:
+            self.waiting = None
         self.watch = watch if self.unowned or self.waiting else _NOTHING_WATCHED
 
     def _resolve_call(self, did: str, watch: set[str], stats: StatsSink | None) -> None:
@@ -341,57 +461,59 @@ class TraceState:
         owner = self._owner_watched(did, watch)
         if owner is None:
             return
+        assert self.unowned is not None
         self.unowned.remove(did)
-        made = self.downstream[did]
+        made = self.subs[did].call
+        assert made is not None
         made.caller = caller = self.segments[owner].node
-        made.inferred = did not in self.waiting
+        made.inferred = self.waiting is None or did not in self.waiting
         if made.inferred:
             if stats is not None:
                 stats.node(made.node, made.outcome, root=False, inferred=True)
-            self._edge(caller, made.node, made.outcome, stats)
+            if stats is not None:
+                stats.edge(caller, made.node, made.outcome)
 
     def _resolve_waiting(self, parent_id: str, watch: set[str], stats: StatsSink | None) -> None:
         """Count the edges of the segments waiting for ``parent_id`` if their caller is
         known now."""
         watch.add(parent_id)
-        call = self.downstream.get(parent_id)
+        waiting = self.waiting
+        assert waiting is not None
+        sub = self.subs.get(parent_id)
+        call = sub.call if sub is not None else None
         if call is not None:
             if call.caller is None:
                 return  # the caller's owner is not known yet
-            callees = self.waiting.pop(parent_id)
+            callees = waiting.pop(parent_id)
             if call.inferred:
                 call.inferred = False
                 if stats is not None:
                     stats.node(call.node, call.outcome, root=False, inferred=True, weight=-1)
-                self._edge(call.caller, call.node, call.outcome, stats, weight=-1)
+                if stats is not None:
+                    stats.edge(call.caller, call.node, call.outcome, weight=-1)
             for callee in callees:
-                self._edge(call.caller, callee.node, call.outcome, stats)
+                self._edge(callee, call.caller, call.outcome, stats)
             return
-        if parent_id in self.parent_of and parent_id not in self.counted:
-            return  # the calling subsegment is still in progress; its outcome is the edge's
+        if sub is not None and not sub.complete:
+            seg = self.segments.get(parent_id)
+            if seg is None or seg.in_progress:
+                return  # the calling subsegment is still in progress; its outcome is the edge's
         owner = self._owner_watched(parent_id, watch)
         if owner is None:
             return
-        waiting = self.waiting.pop(parent_id)
+        callees = waiting.pop(parent_id)
         caller = self.segments[owner].node
-        for callee in waiting:
-            self._edge(caller, callee.node, callee.outcome, stats)
+        for callee in callees:
+            self._edge(callee, caller, callee.outcome, stats)
 
     def _edge(
-        self, src: NodeId, dst: NodeId, done: Outcome, stats: StatsSink | None, weight: int = 1
+        self, callee: _PendingEdge, caller: NodeId, done: Outcome, stats: StatsSink | None
     ) -> None:
-        """Count a call between two nodes of this trace (and keep it for edge() filters)."""
+        """Count the call from ``caller`` to the segment ``callee`` waited for (and keep
+        it on the segment, for edge() filters)."""
         if stats is not None:
-            stats.edge(src, dst, done, weight=weight)
-        calls = self.calls.get((src, dst))
-        if calls is None:
-            calls = self.calls[(src, dst)] = []
-        if weight > 0:
-            calls.append(done)
-        elif done in calls:
-            calls.remove(done)
-            if not calls:
-                del self.calls[(src, dst)]
+            stats.edge(caller, callee.node, done)
+        self.segments[callee.sid].edge = (caller, callee.node, done)
 
     def contributions(self) -> list[Contribution]:
         """What this trace adds to the service-graph statistics as it stands now: a
@@ -402,19 +524,30 @@ class TraceState:
         as their latest version); group statistics retract one snapshot and add the
         next when a trace changes."""
         out: list[Contribution] = []
-        counted = self.counted
+        subs = self.subs
         for sid, seg in self.segments.items():
-            if sid in counted:
+            if not seg.in_progress or ((sub := subs.get(sid)) is not None and sub.complete):
                 node = seg.node
                 done = Outcome(seg.start, seg.end, seg.bits)
                 out.append((node, None, done, not seg.parent_id, False))
                 if not seg.parent_id:
                     out.append((NodeId(node.name, CLIENT_TYPE), node, done, False, False))
-        for call in self.downstream.values():
-            if call.inferred:
+        for sub in subs.values():
+            call = sub.call
+            if call is not None and call.inferred:
                 out.append((call.node, None, call.outcome, False, True))
-        for (src, dst), outcomes in self.calls.items():
-            out.extend((src, dst, done, False, False) for done in outcomes)
+        out.extend((*edge, False, False) for edge in self.calls())
+        return out
+
+    def calls(self) -> list[_Edge]:
+        """The calls between two nodes of the trace, seen from the caller: those of
+        inferred nodes and those to segments whose caller is known."""
+        out = [seg.edge for seg in self.segments.values() if seg.edge is not None]
+        for sub in self.subs.values():
+            call = sub.call
+            if call is not None and call.inferred:
+                assert call.caller is not None
+                out.append((call.caller, call.node, call.outcome))
         return out
 
     # -- summary ---------------------------------------------------------------------
@@ -435,11 +568,17 @@ class TraceState:
         return (sub.start, sub.end) if sub is not None else (_INF, _INF)
 
     def _root(self) -> str | None:
+        """The root segment's id: of the segments whose parent is not known, the first
+        in canonical order. A segment whose parent is known is never the root again
+        (entities stay), so what it kept of its http block for the summary is dropped."""
         best: str | None = None
         best_start = float("inf")
-        for sid, seg in self.segments.items():
+        segments, subs = self.segments, self.subs
+        for sid, seg in segments.items():
             parent = seg.parent_id
-            if parent and (parent in self.segments or parent in self.parent_of):
+            if parent and (parent in segments or parent in subs):
+                if seg.http is not None:
+                    seg.http = None
                 continue
             if seg.start < best_start or (
                 seg.start == best_start and best is not None and sid < best
@@ -474,6 +613,11 @@ class TraceState:
         zones: list[str] = []
         any_bits = 0
         partial = False
+        # entities' annotations (with the index of their owner's service: -1 unknown)
+        # and exceptions (with their canonical order: start, then id)
+        annotated: list[tuple[int, _Annotations]] = []
+        calls: list[_Edge] = []  # between two nodes of the trace
+        failed: list[tuple[float, str, int, _Exceptions]] = []
         # services numbered, and users, ARNs, instances and zones listed, in canonical
         # order of the segments (most traces have one to three)
         # ((start, id, segment) tuples sort without a key function)
@@ -508,6 +652,12 @@ class TraceState:
             if sid == root_id:
                 entry = idx
                 f_root[at] = 1
+            if seg.annotations:
+                annotated.append((idx, seg.annotations))
+            if seg.exceptions:
+                failed.append((seg.start, sid, idx, seg.exceptions))
+            if seg.edge is not None:
+                calls.append(seg.edge)
             if seg.user:
                 found = users.get(seg.user)
                 if found is None:
@@ -520,7 +670,11 @@ class TraceState:
                 instances.append(seg.instance_id)
             if seg.availability_zone and seg.availability_zone not in zones:
                 zones.append(seg.availability_zone)
-        inferred = [(c.outcome.start, did, c) for did, c in self.downstream.items() if c.inferred]
+        inferred = [
+            (c.outcome.start, did, c)
+            for did, sub in self.subs.items()
+            if (c := sub.call) is not None and c.inferred
+        ]
         if len(inferred) > 1:
             inferred.sort()  # canonical order: start, then id
         for _, _, call in inferred:
@@ -539,6 +693,8 @@ class TraceState:
             at = base + idx
             f_inferred[at] = 1
             done = call.outcome
+            assert call.caller is not None  # inferred once its caller was known
+            calls.append((call.caller, node, done))
             f_bits[at] |= done.bits
             any_bits |= done.bits
             elapsed = done.end - done.start
@@ -551,40 +707,47 @@ class TraceState:
         for at in range(base, base + count):
             if f_min[at] == inf:
                 f_min[at] = 0.0
+        # a row per call between two of the services (skipping calls of a caller whose
+        # segment is unknown), then one per pair: its outcomes' bits, least and most time
         edges: list[tuple[int, int, int, float, float]] = []
-        for (src, dst), outcomes in self.calls.items():
+        for src, dst, done in calls:
             source = index.get(src)
             dest = index.get(dst)
-            if source is None or dest is None:
-                continue
-            done = outcomes[0]
-            bits = done.bits
-            low = high = done.end - done.start
-            for done in outcomes[1:]:
+            if source is not None and dest is not None:
                 elapsed = done.end - done.start
-                bits |= done.bits
-                if elapsed < low:
-                    low = elapsed
-                elif elapsed > high:
-                    high = elapsed
-            edges.append((source + 1, dest + 1, bits, low, high))
+                edges.append((source + 1, dest + 1, done.bits, elapsed, elapsed))
         if len(edges) > 1:
-            edges.sort()  # by the services' indices (one edge per pair)
+            edges.sort()  # by the services' indices, pairs together
+            merged = [edges[0]]
+            for edge in edges[1:]:
+                last = merged[-1]
+                if edge[0] == last[0] and edge[1] == last[1]:
+                    merged[-1] = (
+                        edge[0],
+                        edge[1],
+                        last[2] | edge[2],
+                        min(last[3], edge[3]),
+                        max(last[4], edge[4]),
+                    )
+                else:
+                    merged.append(edge)
+            edges = merged
         for source, dest, bits, low, high in edges:
             out.edge_src.append(source)
             out.edge_dst.append(dest)
             out.edge_bits.append(bits)
             out.edge_min_rt.append(low)
             out.edge_max_rt.append(high)
-        owners: dict[str, int] = {}  # entity id -> index of its owner's service (-1: unknown)
-        exceptions: Iterable[tuple[str, list[tuple[str, str]]]] = self.exceptions.items()
-        if len(self.exceptions) > 1:  # by their entities' start, then id
-            times_of = self.times_of
-            exceptions = sorted(exceptions, key=lambda item: (times_of(item[0])[0], item[0]))
-        for eid, found_exceptions in exceptions:
-            where = owners.get(eid)
-            if where is None:
-                where = owners[eid] = self._service_of(eid, index)
+        for sid, sub in self.subs.items():
+            if sub.annotations or sub.exceptions:
+                where = self._service_of(sid, index)
+                if sub.annotations:
+                    annotated.append((where, sub.annotations))
+                if sub.exceptions:
+                    failed.append((self.times_of(sid)[0], sid, where, sub.exceptions))
+        if len(failed) > 1:
+            failed.sort()  # canonical order (ids differ: an entity's are in one record)
+        for _, _, where, found_exceptions in failed:
             for kind, message in found_exceptions:
                 out.exc_types.append(kind)
                 out.exc_messages.append(message)
@@ -594,26 +757,21 @@ class TraceState:
         # key's values by type, then value
         annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
         slots: dict[tuple[str, type, AnnotationValue], list[int]] = {}
-        last_eid = None
-        where = -1
-        for (eid, key), value in self.annotations.items():
-            if eid != last_eid:  # an entity's annotations mostly come one after another
-                last_eid = eid
-                found_where = owners.get(eid)
-                if found_where is None:
-                    found_where = owners[eid] = self._service_of(eid, index)
-                where = found_where
-            slot = (key, type(value), value)
-            ids = slots.get(slot)
-            if ids is None:
-                ids = slots[slot] = [where] if where >= 0 else []
-                pairs = annotations.get(key)
-                if pairs is None:
-                    annotations[key] = [(value, ids)]
-                else:
-                    pairs.append((value, ids))
-            elif where >= 0 and where not in ids:
-                insort(ids, where)
+        for where, flat in annotated:
+            for at in range(0, len(flat), 2):
+                key = flat[at]
+                value = flat[at + 1]
+                slot = (key, type(value), value)
+                ids = slots.get(slot)
+                if ids is None:
+                    ids = slots[slot] = [where] if where >= 0 else []
+                    pairs = annotations.get(key)
+                    if pairs is None:
+                        annotations[key] = [(value, ids)]
+                    else:
+                        pairs.append((value, ids))
+                elif where >= 0 and where not in ids:
+                    insort(ids, where)
         annotation_json: list[list[Any]] = []
         for key in sorted(annotations) if len(annotations) > 1 else annotations:
             pairs = annotations[key]
