@@ -20,17 +20,29 @@ the server restarted; a replay recounts nothing. Not thread-safe: one owner at a
 from __future__ import annotations
 
 import sys
-from bisect import insort
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId, downstream_node, outcome
-from fluoroscope.model.rootcause import root_causes
+from fluoroscope.model.entityrecords import (
+    Annotations,
+    Downstream,
+    Edge,
+    Exceptions,
+    PendingEdge,
+    SegmentRecord,
+    Sub,
+    http_facts,
+    segment_node,
+    shared,
+    shared_node,
+)
+from fluoroscope.model.inference import NodeId, downstream_node, outcome
 from fluoroscope.model.stats import CLIENT_TYPE, Contribution, Outcome, StatsSink
 from fluoroscope.model.summary import AnnotationValue
 from fluoroscope.model.summarycolumns import SummaryColumns
+from fluoroscope.model.tracesummary import summarize
 
 __all__ = ["TraceState"]
 
@@ -38,149 +50,6 @@ _INF: Final = float("inf")
 _MAX_CHAIN: Final = 64
 _MAX_EXCEPTIONS: Final = 16
 _NOTHING_WATCHED: Final[frozenset[str]] = frozenset()  # one for every state: 216 bytes each
-
-
-def _shared(value: Any) -> Any:
-    """``value``, interned when it is a string: a cached state keeps the names, origins,
-    zones, methods, user agents and annotation values of its documents, which repeat
-    across traces, and a parsed document holds a string object of its own for each.
-    Measured on the ingest benchmark's traces (``benchmarks/worker_memory.py``),
-    interning them and sharing the empty ``watch`` cut a cached trace from 6,228 bytes
-    to 5,190 (10,000 per worker by default)."""
-    return sys.intern(value) if type(value) is str else value
-
-
-_Http = tuple[str, int, str, str, str]
-"""A segment's request URL, response status, method, user agent and client IP."""
-_NO_HTTP: Final[_Http] = ("", 0, "", "", "")
-
-
-def _http(http: Mapping[str, Any]) -> _Http:
-    """What a summary shows of an http block: kept instead of the block, so a cached
-    trace does not hold its documents' request and response objects."""
-    request = http.get("request")
-    if request is None or not (type(request) is dict or isinstance(request, Mapping)):
-        request = {}
-    response = http.get("response")
-    if response is None or not (type(response) is dict or isinstance(response, Mapping)):
-        response = {}
-    status = response.get("status")
-    if not (type(status) is int or (isinstance(status, int) and not isinstance(status, bool))):
-        status = 0
-    # str(x or "") as summaries always did, without a call for a string
-    url = request.get("url")
-    method = request.get("method")
-    agent = request.get("user_agent")
-    client_ip = request.get("client_ip")
-    return (
-        url if type(url) is str else str(url or ""),
-        status,
-        sys.intern(method) if type(method) is str else str(method or ""),
-        sys.intern(agent) if type(agent) is str else str(agent or ""),
-        client_ip if type(client_ip) is str else str(client_ip or ""),
-    )
-
-
-_Annotations = tuple[Any, ...]
-"""An entity's annotations, flat: key, value, key, value... (``()`` for none): a tuple
-of 2n items, where a dict keyed by (entity id, key) took a 56-byte key tuple each."""
-_Exceptions = tuple[tuple[str, str], ...]
-"""An entity's exceptions: (type, message) each (``()`` for none)."""
-
-_MAX_SHARED_NODES: Final = 65_536
-_NODES: dict[tuple[str, str], NodeId] = {}
-"""Nodes already made, by (name, type): one object for every segment and call of a node
-(a NodeId is 56 bytes, a cached trace has ~3-4) and no NodeId built for a known one.
-Cleared when full (then only shared less). Shared by threads: one dict operation at a
-time, under the GIL."""
-
-
-def _node(node: NodeId) -> NodeId:
-    """``node``, or the equal node made before (see :data:`_NODES`)."""
-    found = _NODES.get(node)
-    if found is not None:
-        return found
-    if len(_NODES) >= _MAX_SHARED_NODES:
-        _NODES.clear()
-    node = NodeId(_shared(node.name), _shared(node.type))
-    _NODES[node] = node
-    return node
-
-
-def _segment_node(name: str, origin: str) -> NodeId:
-    """The node of a segment named ``name`` of type ``origin``, shared (:data:`_NODES`)."""
-    found = _NODES.get((name, origin))
-    if found is not None:
-        return found
-    return _node(NodeId(name, origin))
-
-
-_Edge = tuple[NodeId, NodeId, Outcome]
-"""A call between two nodes of a trace: caller, callee, outcome."""
-
-
-@dataclass(slots=True)
-class _Segment:
-    node: NodeId
-    parent_id: str
-    start: float
-    end: float
-    in_progress: bool
-    bits: int
-    # what a summary shows of the segment's http block, if any; dropped once the
-    # segment has a known parent (only the root's is shown, and it is never the root)
-    http: _Http | None
-    user: str
-    resource_arn: str
-    account_id: str
-    instance_id: str
-    availability_zone: str
-    annotations: _Annotations
-    exceptions: _Exceptions
-    # the call to it counted as an edge once its caller was known: (caller, its own
-    # node then, outcome); kept when a later copy replaces the segment
-    edge: _Edge | None
-
-
-@dataclass(slots=True)
-class _Downstream:
-    """A completed downstream call, waiting for its owner or standing as an inferred node."""
-
-    node: NodeId
-    outcome: Outcome
-    inferred: bool = False  # counted as an inferred node (retract if a real callee appears)
-    caller: NodeId | None = None
-
-
-@dataclass(slots=True)
-class Sub:
-    """What a trace keeps of a subsegment: root-cause analysis' needs, its parent, its
-    facts, and the downstream call it made (kept when a later copy replaces it)."""
-
-    name: str
-    bits: int
-    start: float
-    end: float
-    remote: bool
-    parent: str
-    complete: bool  # seen complete (counted)
-    annotations: _Annotations
-    exceptions: _Exceptions
-    call: _Downstream | None  # set when first seen complete, if it called downstream
-
-
-@dataclass(slots=True)
-class _PendingEdge:
-    """A completed segment whose parent entity has not arrived yet."""
-
-    sid: str
-    node: NodeId
-    outcome: Outcome
-
-
-def _annotation_order(pair: tuple[AnnotationValue, list[int]]) -> tuple[str, AnnotationValue]:
-    """Canonical order of one key's annotation values: by type, then value."""
-    return type(pair[0]).__name__, pair[0]
 
 
 @dataclass(slots=True)
@@ -198,10 +67,10 @@ class TraceState:
     trace_id: str
     ts: int
     revision: int = 0
-    segments: dict[str, _Segment] = field(default_factory=dict)
+    segments: dict[str, SegmentRecord] = field(default_factory=dict)
     subs: dict[str, Sub] = field(default_factory=dict)  # subsegment id -> record
     unowned: list[str] | None = None  # downstream calls (sub ids) whose owner is unknown
-    waiting: dict[str, list[_PendingEdge]] | None = None  # parent id -> segments
+    waiting: dict[str, list[PendingEdge]] | None = None  # parent id -> segments
     min_start: float = float("inf")
     max_end: float = 0.0
     # ids whose change could resolve something still pending: the ids the last
@@ -221,19 +90,22 @@ class TraceState:
     def annotations(self) -> dict[tuple[str, str], AnnotationValue]:
         """Every annotation of the trace, by (entity id, key)."""
         out: dict[tuple[str, str], AnnotationValue] = {}
-        records: list[tuple[str, _Segment | Sub]] = [*self.segments.items(), *self.subs.items()]
+        records: list[tuple[str, SegmentRecord | Sub]] = [
+            *self.segments.items(),
+            *self.subs.items(),
+        ]
         for eid, record in records:
             flat = record.annotations
             for at in range(0, len(flat), 2):
                 out[(eid, flat[at])] = flat[at + 1]
         return out
 
-    def call_of(self, eid: str) -> _Downstream | None:
+    def call_of(self, eid: str) -> Downstream | None:
         """The downstream call subsegment ``eid`` made, if any."""
         sub = self.subs.get(eid)
         return sub.call if sub is not None else None
 
-    def exceptions_of(self, eid: str) -> _Exceptions:
+    def exceptions_of(self, eid: str) -> Exceptions:
         """Entity ``eid``'s exceptions (type, message)."""
         seg = self.segments.get(eid)
         if seg is not None and seg.exceptions:
@@ -277,15 +149,15 @@ class TraceState:
             self.min_start = start
         if not in_progress and end > self.max_end:
             self.max_end = end
-        annotations: _Annotations = ()
+        annotations: Annotations = ()
         found: Any = entity.get("annotations")
         if found:
             flat: list[Any] = []
             for key, value in found.items():
                 flat.append(key)
-                flat.append(_shared(value))
+                flat.append(shared(value))
             annotations = tuple(flat)
-        exceptions: _Exceptions = ()
+        exceptions: Exceptions = ()
         cause = entity.get("cause")
         # ``type(x) is dict`` first: parsed JSON holds plain dicts, and the abc check
         # ``isinstance(x, Mapping)`` costs several times more.
@@ -319,7 +191,7 @@ class TraceState:
             if old_segment is not None:
                 old_segment.annotations = old_segment.exceptions = ()
             sub = subs[eid] = Sub(
-                _shared(entity["name"]),
+                shared(entity["name"]),
                 bits,
                 start,
                 end,
@@ -341,19 +213,19 @@ class TraceState:
                 if parent_id:
                     waiting = self.waiting
                     if waiting is None:
-                        self.waiting = {parent_id: [_PendingEdge(eid, node, done)]}
+                        self.waiting = {parent_id: [PendingEdge(eid, node, done)]}
                     else:
                         pending = waiting.get(parent_id)
                         if pending is None:
-                            waiting[parent_id] = [_PendingEdge(eid, node, done)]
+                            waiting[parent_id] = [PendingEdge(eid, node, done)]
                         else:
-                            pending.append(_PendingEdge(eid, node, done))
+                            pending.append(PendingEdge(eid, node, done))
                     self._settle(stats)
                     return
             else:
                 called = downstream_node(entity)
                 if called is not None:
-                    sub.call = _Downstream(_node(called), Outcome(start, end, bits))
+                    sub.call = Downstream(shared_node(called), Outcome(start, end, bits))
                     if self.unowned is None:
                         self.unowned = [eid]
                     else:
@@ -373,10 +245,10 @@ class TraceState:
         end: float,
         in_progress: bool,
         bits: int,
-        annotations: _Annotations,
-        exceptions: _Exceptions,
-        edge: _Edge | None,
-    ) -> _Segment:
+        annotations: Annotations,
+        exceptions: Exceptions,
+        edge: Edge | None,
+    ) -> SegmentRecord:
         origin = entity.get("origin")
         http = entity.get("http")
         if http is not None and not (type(http) is dict or isinstance(http, Mapping)):
@@ -391,16 +263,16 @@ class TraceState:
                 availability_zone = sys.intern(str(ec2.get("availability_zone") or ""))
         user = entity.get("user")
         arn = entity.get("resource_arn")
-        return _Segment(
-            _segment_node(entity["name"], origin if isinstance(origin, str) else ""),
+        return SegmentRecord(
+            segment_node(entity["name"], origin if isinstance(origin, str) else ""),
             parent_id,
             start,
             end,
             in_progress,
             bits,
-            _http(http) if http else None,
-            _shared(user) if isinstance(user, str) else "",
-            _shared(arn) if isinstance(arn, str) else "",
+            http_facts(http) if http else None,
+            shared(user) if isinstance(user, str) else "",
+            shared(arn) if isinstance(arn, str) else "",
             account_id,
             instance_id,
             availability_zone,
@@ -507,7 +379,7 @@ class TraceState:
             self._edge(callee, caller, callee.outcome, stats)
 
     def _edge(
-        self, callee: _PendingEdge, caller: NodeId, done: Outcome, stats: StatsSink | None
+        self, callee: PendingEdge, caller: NodeId, done: Outcome, stats: StatsSink | None
     ) -> None:
         """Count the call from ``caller`` to the segment ``callee`` waited for (and keep
         it on the segment, for edge() filters)."""
@@ -539,7 +411,7 @@ class TraceState:
         out.extend((*edge, False, False) for edge in self.calls())
         return out
 
-    def calls(self) -> list[_Edge]:
+    def calls(self) -> list[Edge]:
         """The calls between two nodes of the trace, seen from the caller: those of
         inferred nodes and those to segments whose caller is known."""
         out = [seg.edge for seg in self.segments.values() if seg.edge is not None]
@@ -567,7 +439,7 @@ class TraceState:
         sub = self.subs.get(eid)
         return (sub.start, sub.end) if sub is not None else (_INF, _INF)
 
-    def _root(self) -> str | None:
+    def root(self) -> str | None:
         """The root segment's id: of the segments whose parent is not known, the first
         in canonical order. A segment whose parent is known is never the root again
         (entities stay), so what it kept of its http block for the summary is dropped."""
@@ -586,243 +458,7 @@ class TraceState:
                 best, best_start = sid, seg.start
         return best
 
-    def _service_of(self, eid: str, index: dict[NodeId, int]) -> int:
-        """The index in ``index`` of the service owning entity ``eid``, -1 if unknown."""
-        owner = self.owner(eid)
-        return index[self.segments[owner].node] if owner is not None else -1
-
     def summarize(self, out: SummaryColumns) -> None:
-        """Append the trace's summary as of now to ``out``: one row holding what a
-        :class:`~fluoroscope.model.summary.TraceSummary` would (bumps nothing; the
-        caller sets ``revision``)."""
-        # Once per changed trace per batch, the largest part of ingest's work: plain
-        # loops writing straight into the columns, no objects per service or edge.
-        inf = _INF
-        segments = self.segments
-        names, types = out.service_names, out.service_types
-        f_bits, f_root, f_inferred = out.svc_bits, out.svc_root, out.svc_inferred
-        f_min, f_max = out.svc_min_rt, out.svc_max_rt
-        base = len(names)
-        accounts: list[str] = []  # per service of this trace
-        index: dict[NodeId, int] = {}
-        root_id = self._root()
-        entry: int | None = None
-        users: dict[str, set[int]] = {}
-        arns: list[str] = []
-        instances: list[str] = []
-        zones: list[str] = []
-        any_bits = 0
-        partial = False
-        # entities' annotations (with the index of their owner's service: -1 unknown)
-        # and exceptions (with their canonical order: start, then id)
-        annotated: list[tuple[int, _Annotations]] = []
-        calls: list[_Edge] = []  # between two nodes of the trace
-        failed: list[tuple[float, str, int, _Exceptions]] = []
-        # services numbered, and users, ARNs, instances and zones listed, in canonical
-        # order of the segments (most traces have one to three)
-        # ((start, id, segment) tuples sort without a key function)
-        ordered = [(seg.start, sid, seg) for sid, seg in segments.items()]
-        if len(ordered) > 1:
-            ordered.sort()
-        for _, sid, seg in ordered:
-            node = seg.node
-            idx = index.get(node)
-            if idx is None:
-                idx = index[node] = len(accounts)
-                accounts.append(seg.account_id)
-                names.append(node.name)
-                types.append(node.type)
-                f_bits.append(0)
-                f_root.append(0)
-                f_inferred.append(0)
-                f_min.append(inf)
-                f_max.append(0.0)
-            at = base + idx
-            bits = seg.bits
-            f_bits[at] |= bits
-            any_bits |= bits
-            if seg.in_progress:
-                partial = True
-            else:
-                elapsed = seg.end - seg.start
-                if elapsed < f_min[at]:
-                    f_min[at] = elapsed
-                if elapsed > f_max[at]:
-                    f_max[at] = elapsed
-            if sid == root_id:
-                entry = idx
-                f_root[at] = 1
-            if seg.annotations:
-                annotated.append((idx, seg.annotations))
-            if seg.exceptions:
-                failed.append((seg.start, sid, idx, seg.exceptions))
-            if seg.edge is not None:
-                calls.append(seg.edge)
-            if seg.user:
-                found = users.get(seg.user)
-                if found is None:
-                    users[seg.user] = {idx}
-                else:
-                    found.add(idx)
-            if seg.resource_arn and seg.resource_arn not in arns:
-                arns.append(seg.resource_arn)
-            if seg.instance_id and seg.instance_id not in instances:
-                instances.append(seg.instance_id)
-            if seg.availability_zone and seg.availability_zone not in zones:
-                zones.append(seg.availability_zone)
-        inferred = [
-            (c.outcome.start, did, c)
-            for did, sub in self.subs.items()
-            if (c := sub.call) is not None and c.inferred
-        ]
-        if len(inferred) > 1:
-            inferred.sort()  # canonical order: start, then id
-        for _, _, call in inferred:
-            node = call.node
-            idx = index.get(node)
-            if idx is None:
-                idx = index[node] = len(accounts)
-                accounts.append("")
-                names.append(node.name)
-                types.append(node.type)
-                f_bits.append(0)
-                f_root.append(0)
-                f_inferred.append(0)
-                f_min.append(inf)
-                f_max.append(0.0)
-            at = base + idx
-            f_inferred[at] = 1
-            done = call.outcome
-            assert call.caller is not None  # inferred once its caller was known
-            calls.append((call.caller, node, done))
-            f_bits[at] |= done.bits
-            any_bits |= done.bits
-            elapsed = done.end - done.start
-            if elapsed < f_min[at]:
-                f_min[at] = elapsed
-            if elapsed > f_max[at]:
-                f_max[at] = elapsed
-        count = len(accounts)
-        out.service_accounts.extend(accounts)
-        for at in range(base, base + count):
-            if f_min[at] == inf:
-                f_min[at] = 0.0
-        # a row per call between two of the services (skipping calls of a caller whose
-        # segment is unknown), then one per pair: its outcomes' bits, least and most time
-        edges: list[tuple[int, int, int, float, float]] = []
-        for src, dst, done in calls:
-            source = index.get(src)
-            dest = index.get(dst)
-            if source is not None and dest is not None:
-                elapsed = done.end - done.start
-                edges.append((source + 1, dest + 1, done.bits, elapsed, elapsed))
-        if len(edges) > 1:
-            edges.sort()  # by the services' indices, pairs together
-            merged = [edges[0]]
-            for edge in edges[1:]:
-                last = merged[-1]
-                if edge[0] == last[0] and edge[1] == last[1]:
-                    merged[-1] = (
-                        edge[0],
-                        edge[1],
-                        last[2] | edge[2],
-                        min(last[3], edge[3]),
-                        max(last[4], edge[4]),
-                    )
-                else:
-                    merged.append(edge)
-            edges = merged
-        for source, dest, bits, low, high in edges:
-            out.edge_src.append(source)
-            out.edge_dst.append(dest)
-            out.edge_bits.append(bits)
-            out.edge_min_rt.append(low)
-            out.edge_max_rt.append(high)
-        for sid, sub in self.subs.items():
-            if sub.annotations or sub.exceptions:
-                where = self._service_of(sid, index)
-                if sub.annotations:
-                    annotated.append((where, sub.annotations))
-                if sub.exceptions:
-                    failed.append((self.times_of(sid)[0], sid, where, sub.exceptions))
-        if len(failed) > 1:
-            failed.sort()  # canonical order (ids differ: an entity's are in one record)
-        for _, _, where, found_exceptions in failed:
-            for kind, message in found_exceptions:
-                out.exc_types.append(kind)
-                out.exc_messages.append(message)
-                out.exc_services.append(where)
-
-        # key -> [(value, sorted service indices)]; written with the keys sorted, each
-        # key's values by type, then value
-        annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
-        slots: dict[tuple[str, type, AnnotationValue], list[int]] = {}
-        for where, flat in annotated:
-            for at in range(0, len(flat), 2):
-                key = flat[at]
-                value = flat[at + 1]
-                slot = (key, type(value), value)
-                ids = slots.get(slot)
-                if ids is None:
-                    ids = slots[slot] = [where] if where >= 0 else []
-                    pairs = annotations.get(key)
-                    if pairs is None:
-                        annotations[key] = [(value, ids)]
-                    else:
-                        pairs.append((value, ids))
-                elif where >= 0 and where not in ids:
-                    insort(ids, where)
-        annotation_json: list[list[Any]] = []
-        for key in sorted(annotations) if len(annotations) > 1 else annotations:
-            pairs = annotations[key]
-            if len(pairs) > 1:
-                pairs.sort(key=_annotation_order)
-            for value, ids in pairs:
-                annotation_json.append([key, value, ids])
-                out.add_annotation(key, value)
-        user_ids = [[name, sorted(ids)] for name, ids in users.items()] if users else []
-        if users:
-            out.users.extend(users)
-        out.resource_arns.extend(arns)
-        out.instance_ids.extend(instances)
-        out.zones.extend(zones)
-
-        root = segments.get(root_id) if root_id else None
-        if root is not None and root.http is not None:
-            url, status, method, agent, client_ip = root.http
-        else:
-            url, status, method, agent, client_ip = _NO_HTTP
-        start = self.min_start if self.min_start != inf else float(self.ts)
-        end = max(self.max_end, start)
-        duration = end - start
-        cause_json: list[list[list[Any]]] = []
-        for category, found_causes in enumerate(root_causes(self, index, root_id)):
-            group: list[list[Any]] = []
-            for cause in found_causes:
-                at = base + cause[0]
-                group.append(out.add_cause(category, cause, names[at], types[at]))
-            cause_json.append(group)
-        out.end_row(
-            (
-                self.ts, self.trace_id, self.revision, start, start + duration, duration,
-                (root.end - root.start) if root is not None and not root.in_progress else -1.0,
-                1 if root is not None and root.bits & FAULT else 0,
-                1 if root is not None and root.bits & ERROR else 0,
-                1 if any_bits & THROTTLE else 0,
-                1 if partial or root is None else 0,
-                method, url, status, agent, client_ip,
-                names[base + entry] if entry is not None else "",
-                types[base + entry] if entry is not None else "",
-                count,
-            ),
-            {
-                "s": [[names[base + i], types[base + i], accounts[i]] for i in range(count)],
-                "e": entry,
-                "a": annotation_json,
-                "u": user_ids,
-                "r": arns,
-                "i": instances,
-                "z": zones,
-                "rc": cause_json,
-            },
-        )  # fmt: skip
+        """Append the trace's summary as of now to ``out``
+        (:func:`fluoroscope.model.tracesummary.summarize`)."""
+        summarize(self, out)

@@ -1,0 +1,172 @@
+"""What a cached trace keeps of each entity: one record per segment and subsegment, the
+downstream calls and pending edges between them, and the shared values they hold.
+
+Records are small slots objects holding interned strings and nodes shared across traces
+(:func:`shared_node`), so a cached :class:`~fluoroscope.model.tracestate.TraceState`
+costs ~2.8 KB (``benchmarks/worker_memory.py``). Pure data and pure functions; the node
+table is shared by threads, one dict operation at a time under the GIL.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fluoroscope.model.inference import NodeId
+from fluoroscope.model.stats import Outcome
+
+__all__ = [
+    "NO_HTTP",
+    "Annotations",
+    "Downstream",
+    "Edge",
+    "Exceptions",
+    "Http",
+    "PendingEdge",
+    "SegmentRecord",
+    "Sub",
+    "http_facts",
+    "segment_node",
+    "shared",
+    "shared_node",
+]
+
+
+def shared(value: Any) -> Any:
+    """``value``, interned when it is a string: a cached state keeps the names, origins,
+    zones, methods, user agents and annotation values of its documents, which repeat
+    across traces, and a parsed document holds a string object of its own for each.
+    Measured on the ingest benchmark's traces (``benchmarks/worker_memory.py``),
+    interning them and sharing the empty ``watch`` cut a cached trace from 6,228 bytes
+    to 5,190 (10,000 per worker by default)."""
+    return sys.intern(value) if type(value) is str else value
+
+
+Http = tuple[str, int, str, str, str]
+"""A segment's request URL, response status, method, user agent and client IP."""
+NO_HTTP: Final[Http] = ("", 0, "", "", "")
+
+
+def http_facts(http: Mapping[str, Any]) -> Http:
+    """What a summary shows of an http block: kept instead of the block, so a cached
+    trace does not hold its documents' request and response objects."""
+    request = http.get("request")
+    if request is None or not (type(request) is dict or isinstance(request, Mapping)):
+        request = {}
+    response = http.get("response")
+    if response is None or not (type(response) is dict or isinstance(response, Mapping)):
+        response = {}
+    status = response.get("status")
+    if not (type(status) is int or (isinstance(status, int) and not isinstance(status, bool))):
+        status = 0
+    # str(x or "") as summaries always did, without a call for a string
+    url = request.get("url")
+    method = request.get("method")
+    agent = request.get("user_agent")
+    client_ip = request.get("client_ip")
+    return (
+        url if type(url) is str else str(url or ""),
+        status,
+        sys.intern(method) if type(method) is str else str(method or ""),
+        sys.intern(agent) if type(agent) is str else str(agent or ""),
+        client_ip if type(client_ip) is str else str(client_ip or ""),
+    )
+
+
+Annotations = tuple[Any, ...]
+"""An entity's annotations, flat: key, value, key, value... (``()`` for none): a tuple
+of 2n items, where a dict keyed by (entity id, key) took a 56-byte key tuple each."""
+Exceptions = tuple[tuple[str, str], ...]
+"""An entity's exceptions: (type, message) each (``()`` for none)."""
+
+_MAX_SHARED_NODES: Final = 65_536
+_NODES: dict[tuple[str, str], NodeId] = {}
+"""Nodes already made, by (name, type): one object for every segment and call of a node
+(a NodeId is 56 bytes, a cached trace has ~3-4) and no NodeId built for a known one.
+Cleared when full (then only shared less). Shared by threads: one dict operation at a
+time, under the GIL."""
+
+
+def shared_node(node: NodeId) -> NodeId:
+    """``node``, or the equal node made before (see :data:`_NODES`)."""
+    found = _NODES.get(node)
+    if found is not None:
+        return found
+    if len(_NODES) >= _MAX_SHARED_NODES:
+        _NODES.clear()
+    node = NodeId(shared(node.name), shared(node.type))
+    _NODES[node] = node
+    return node
+
+
+def segment_node(name: str, origin: str) -> NodeId:
+    """The node of a segment named ``name`` of type ``origin``, shared (:data:`_NODES`)."""
+    found = _NODES.get((name, origin))
+    if found is not None:
+        return found
+    return shared_node(NodeId(name, origin))
+
+
+Edge = tuple[NodeId, NodeId, Outcome]
+"""A call between two nodes of a trace: caller, callee, outcome."""
+
+
+@dataclass(slots=True)
+class SegmentRecord:
+    node: NodeId
+    parent_id: str
+    start: float
+    end: float
+    in_progress: bool
+    bits: int
+    # what a summary shows of the segment's http block, if any; dropped once the
+    # segment has a known parent (only the root's is shown, and it is never the root)
+    http: Http | None
+    user: str
+    resource_arn: str
+    account_id: str
+    instance_id: str
+    availability_zone: str
+    annotations: Annotations
+    exceptions: Exceptions
+    # the call to it counted as an edge once its caller was known: (caller, its own
+    # node then, outcome); kept when a later copy replaces the segment
+    edge: Edge | None
+
+
+@dataclass(slots=True)
+class Downstream:
+    """A completed downstream call, waiting for its owner or standing as an inferred node."""
+
+    node: NodeId
+    outcome: Outcome
+    inferred: bool = False  # counted as an inferred node (retract if a real callee appears)
+    caller: NodeId | None = None
+
+
+@dataclass(slots=True)
+class Sub:
+    """What a trace keeps of a subsegment: root-cause analysis' needs, its parent, its
+    facts, and the downstream call it made (kept when a later copy replaces it)."""
+
+    name: str
+    bits: int
+    start: float
+    end: float
+    remote: bool
+    parent: str
+    complete: bool  # seen complete (counted)
+    annotations: Annotations
+    exceptions: Exceptions
+    call: Downstream | None  # set when first seen complete, if it called downstream
+
+
+@dataclass(slots=True)
+class PendingEdge:
+    """A completed segment whose parent entity has not arrived yet."""
+
+    sid: str
+    node: NodeId
+    outcome: Outcome
