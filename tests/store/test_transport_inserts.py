@@ -52,6 +52,28 @@ def test_inserts_back_to_back_with_other_columns_each_get_theirs(store: Store) -
     ]
 
 
+def test_columns_are_matched_by_name_in_any_order(store: Store) -> None:
+    """An insert's columns need not come in the table's order: each goes to the column
+    of its name (the engine reads the memory file as the insert's own input)."""
+    t = store._t
+    table = f"{store.database}.named"
+    t.execute(
+        f"CREATE TABLE {table} (ts DateTime, k UInt64, s String, n Array(UInt16)) "
+        "ENGINE = MergeTree ORDER BY k"
+    )
+    data = pa.table(
+        {
+            "n": pa.array([[1, 2]], pa.list_(pa.uint16())),
+            "s": pa.array(["x"]),
+            "k": pa.array([5], pa.uint64()),
+            "ts": pa.array([1_764_892_800], pa.uint32()),
+        }
+    )
+    t.insert_arrow(table, data)
+    got = t.query_arrow(f"SELECT toUnixTimestamp(ts) AS ts, k, s, n FROM {table}").to_pylist()
+    assert got == [{"ts": 1_764_892_800, "k": 5, "s": "x", "n": [1, 2]}]
+
+
 def test_an_insert_leaves_no_memory_file_open(store: Store) -> None:
     table = f"{store.database}.few"
     store._t.execute(f"CREATE TABLE {table} (k UInt64) ENGINE = MergeTree ORDER BY k")
