@@ -11,18 +11,26 @@ documents/s, then ``--settle`` seconds for the merges under way. The CPU of ever
 of this process over that time is read from ``/proc`` and printed per document by
 thread kind (``benchmarks/logs_api.py``'s ``thread_cpu``: ``merges`` chDB's merge threads,
 ``insert`` its insert pipelines, ``python`` the inserting thread, which converts the Arrow
-tables, ``other`` the engine's other threads), with the active parts each table holds at
-the end. ``benchmarks/store_ceiling.py`` measures
+tables and, since inserts read their rows as their own input, runs their parsing and
+part writing, ``other`` the engine's other threads; ``total`` their sum), ``process`` the
+CPU of the whole process over the same time from ``getrusage``, which also counts threads
+that ended meanwhile (an engine pipeline thread that exits takes its CPU out of the
+per-thread figures), with the active parts each table holds at the end.
+``benchmarks/store_ceiling.py`` measures
 the engine alone too, but inserts as fast as one thread can, in one store, and prints the
 total: the ceiling; this one paces the rounds as traffic would and compares two schemas.
 
 The reference, in the same run: the same stream into a store whose ``spans`` and
 ``traces`` merge with the engine's default ``merge_selector_base`` (5, before migration
-26). Runs alternate, reference first in every other pair; medians are printed with the
-ratio of each pair.
+26); or, with ``--reference-src DIR``, the same stream through another checkout's code
+(``DIR`` is its ``src``, e.g. a detached worktree of main: ``git worktree add --detach
+/tmp/main main``, then ``--reference-src /tmp/main/src``), so a change to how the store
+writes is measured against the code before it. Runs alternate, reference first in every
+other pair; medians are printed with the ratio of each pair, and the module each side
+imported.
 
 Usage: ``python benchmarks/engine_write.py [--docs 300000] [--batch 7500] [--rate 10000]
-[--pairs 2]``. Never run by pytest.
+[--pairs 2] [--reference-src DIR]``. Never run by pytest.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import argparse
 import gc
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,6 +53,7 @@ import pyarrow as pa
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import fluoroscope
 from benchmarks.ingest import make_trace
 from benchmarks.logs_api import thread_cpu
 from fluoroscope.ingest.assemble import Assembler
@@ -103,7 +113,8 @@ def load_rounds(data_dir: Path) -> list[Round]:
 def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict[str, float]:
     """Insert the saved rounds paced at ``rate`` into a new store (this process's only
     one: chDB opens one data path per process); CPU µs per document by thread kind,
-    and ``parts:<table>`` the active parts at the end."""
+    and ``parts:<table>`` the active parts at the end. ``reference``: the engine's default
+    merge steps for spans and traces (the reference when no other checkout's code is)."""
     rounds = load_rounds(data_dir)
     docs = sum(n for n, _ in rounds)
     store = Store.open("chdb", data_dir / f"run-{os.getpid()}", 30)
@@ -113,6 +124,7 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
                 store.transport.execute(statement.format(db=store.database))
         gc.collect()
         before = thread_cpu(os.getpid())
+        process_before = _process_cpu()
         start = time.monotonic()
         sent = 0
         for n, tables in rounds:
@@ -123,6 +135,7 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
             sent += n
         time.sleep(settle)  # the merges the stream started
         after = thread_cpu(os.getpid())
+        process = _process_cpu() - process_before
         parts = store.transport.query_arrow(
             "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} "
             "AND active AND table != 'schema_migrations' GROUP BY table",
@@ -135,8 +148,16 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
         for kind, (cpu, _) in after.items()
     }
     out["total"] = sum(out.values())
+    out["process"] = process * 1e6 / docs
     out.update({f"parts:{p['table']}": float(p["n"]) for p in parts})
     return out
+
+
+def _process_cpu() -> float:
+    """CPU seconds of every thread this process ran, the ended ones too (which the
+    per-thread figures miss: an engine thread that ends takes its CPU with it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,11 +167,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=10_000.0, help="documents per second")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after the last round")
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument(
+        "--reference-src",
+        type=Path,
+        help="the reference runs this checkout's src (e.g. a worktree of main) instead of "
+        "the engine's default merge steps",
+    )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # a run's own process
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run:
-        figures = one_run(args.run, args.rate, args.settle, args.reference)
+        figures: dict[str, object] = {**one_run(args.run, args.rate, args.settle, args.reference)}
+        figures["module"] = str(Path(fluoroscope.__file__).parent)
         sys.stdout.write(orjson.dumps(figures).decode())
         return
     # chDB may still be finishing a merge's files as a run's process ends
@@ -161,18 +189,35 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{docs:,} documents in rounds of {args.batch:,}, paced at {args.rate:,.0f}/s, "
               f"{args.settle:.0f} s to settle; {args.pairs} pairs")  # fmt: skip
         runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+        modules: dict[bool, set[str]] = {True: set(), False: set()}
         for pair in range(args.pairs):
             for reference in (True, False) if pair % 2 == 0 else (False, True):
                 command = [sys.executable, __file__, "--run", tmp, "--rate", str(args.rate),
-                           "--settle", str(args.settle)] + (["--reference"] if reference else [])  # fmt: skip
-                done = subprocess.run(command, capture_output=True, check=True, timeout=3600)
-                runs[reference].append(orjson.loads(done.stdout))
-    _report(runs)
+                           "--settle", str(args.settle)]  # fmt: skip
+                env = dict(os.environ)
+                if reference and args.reference_src:
+                    env["PYTHONPATH"] = os.pathsep.join(
+                        [str(args.reference_src.resolve()), env.get("PYTHONPATH", "")]
+                    )
+                elif reference:
+                    command.append("--reference")
+                done = subprocess.run(
+                    command, capture_output=True, check=True, timeout=3600, env=env
+                )
+                got = orjson.loads(done.stdout)
+                modules[reference].add(str(got.pop("module")))
+                runs[reference].append({k: float(v) for k, v in got.items()})
+    for reference, label in ((True, "reference"), (False, "schema")):
+        print(f"{label} imported {', '.join(sorted(modules[reference]))}")
+    _report(runs, args.reference_src)
 
 
-def _report(runs: dict[bool, list[dict[str, float]]]) -> None:
+def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None) -> None:
     load = os.getloadavg()
     print(f"load average after the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    for reference, label in ((True, "reference"), (False, "schema")):
+        each = ", ".join(f"{r['process']:.1f}" for r in runs[reference])
+        print(f"process CPU µs/document, {label} runs in order: {each}")
     keys = sorted({k for r in runs[True] + runs[False] for k in r}, key=_order)
     print(f"{'CPU µs/document':<22} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
     for key in keys:
@@ -184,12 +229,15 @@ def _report(runs: dict[bool, list[dict[str, float]]]) -> None:
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
         print(f"{key:<22} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
               f"{ratio:>15}")  # fmt: skip
-    print("(reference: spans and traces merged with the engine's default merge_selector_base "
-          "of 5; schema: as migrated)")  # fmt: skip
+    if reference_src:
+        print(f"(reference: the code in {reference_src}; schema: this checkout's code)")
+    else:
+        print("(reference: spans and traces merged with the engine's default "
+              "merge_selector_base of 5; schema: as migrated)")  # fmt: skip
 
 
 def _order(key: str) -> tuple[int, str]:
-    return (2 if key.startswith("parts:") else 1 if key == "total" else 0, key)
+    return (2 if key.startswith("parts:") else 1 if key in ("total", "process") else 0, key)
 
 
 if __name__ == "__main__":

@@ -239,15 +239,18 @@ class ChdbTransport:
         # returns. The engine reads it as the insert's own input (FROM INFILE), parsed
         # straight into the table's columns as named, rather than as SELECT * FROM file():
         # that read the file twice (its schema inferred, then its rows), planned a query
-        # over it and cast every column to the table's type, ~50 us of engine CPU per
-        # column per insert whatever its rows (a 1-row insert into a Null table of the
-        # columns of traces: 4.2 -> 3.6 ms, of spans 2.0 -> 1.3 ms; full rounds of 2,000
-        # documents, the five tables' inserts: 33.9 -> 32.1 us a document,
-        # benchmarks/engine_write.py in docs/scaling.md). The rows stored are the same
-        # (every table of those rounds compared row by row), no schema is inferred, so
-        # none is cached for a path the next insert reuses. The path has no glob
-        # characters (/proc/self/fd/N, or a temporary directory's), which FROM INFILE
-        # would expand.
+        # over it and cast every column to the table's type: 0.6-0.7 ms more of engine CPU
+        # per insert, whatever its rows (1-row inserts into a Null table of the columns
+        # written, interleaved: traces' 52 4.2 -> 3.6 ms, spans' 14 2.0 -> 1.3 ms).
+        # On full rounds of 2,000 documents the difference is within the noise of a shared
+        # machine (the five inserts, interleaved in one process: 33.9 -> 32.1 and
+        # 45.3 -> 37.8 us a document; benchmarks/engine_write.py against the code before,
+        # 4 pairs: 58.7 -> 55.8, ratio 1.00). The parsing and the part's writing now run in
+        # the calling thread (the GIL released, as before) instead of the engine's pool
+        # threads. The rows stored are the same (every table of those rounds compared row
+        # by row); no schema is inferred, so none is cached for a path the next insert
+        # reuses. The path has no glob characters (/proc/self/fd/N, or a temporary
+        # directory's), which FROM INFILE would expand.
         columns = ", ".join(f"`{name}`" for name in data.column_names)
         with _memory_file() as path:
             with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
