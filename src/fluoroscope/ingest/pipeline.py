@@ -53,7 +53,7 @@ from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
-__all__ = ["Pipeline", "malloc_trim", "tune_gc", "with_retries"]
+__all__ = ["Pipeline", "arrow_on_glibc", "malloc_trim", "tune_gc", "with_retries"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -80,6 +80,20 @@ def malloc_trim() -> Callable[[], object] | None:
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return lambda: trim(0)
+
+
+def arrow_on_glibc() -> None:
+    """Arrow allocates its buffers with glibc's malloc in this process, not its bundled
+    allocator (process-wide; call once, at start-up, before batches flow).
+
+    The bundled allocator (mimalloc in the pyarrow wheels) keeps pages it freed for
+    reuse; the processes here also return glibc's freed memory every second
+    (:func:`malloc_trim`), so on glibc a batch's Arrow tables leave nothing behind.
+    Measured with ``benchmarks/ingest.py --rate 10000`` (idle, two interleaved pairs):
+    all processes' RSS at the largest sample 621/624 -> 583/580 MB (workers ~10 MB
+    each, the server 5-30 MB), the processes' peaks summed 628/634 -> 601/598, CPU per
+    document 164.9/164.8 -> 174.4/162.2 us (the first pair's server outlying at 87)."""
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def with_retries(write: Callable[[], object]) -> FluoroscopeError | None:

@@ -79,7 +79,7 @@ from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, wr
 from fluoroscope.ingest.keepout import keep_out
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.otlp.options import translator
-from fluoroscope.ingest.pipeline import Pipeline, tune_gc
+from fluoroscope.ingest.pipeline import Pipeline, arrow_on_glibc, tune_gc
 from fluoroscope.ingest.shards import shard_of, span_shard
 from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.model.errors import StoreUnavailable, Throttled
@@ -416,6 +416,7 @@ def main(argv: list[str]) -> int:
     sys.setswitchinterval(0.001)
     keep_out()  # numpy is out already when started through keepout, as the server does
     tune_gc()
+    arrow_on_glibc()
     name_threads()
     _Worker(args, _Channel(sys.stdout.buffer)).run(sys.stdin.buffer)
     return 0

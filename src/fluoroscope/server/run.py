@@ -31,7 +31,7 @@ from typing import Any, Final
 import uvicorn
 
 from fluoroscope.ingest.otlp import TranslateOptions, Translator
-from fluoroscope.ingest.pipeline import tune_gc
+from fluoroscope.ingest.pipeline import arrow_on_glibc, tune_gc
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.ingest.udp import open_udp_socket
@@ -403,6 +403,7 @@ def serve(
             raise
         faulthandler.enable()  # a crash in native code (the engine) prints every thread's stack
         tune_gc()
+        arrow_on_glibc()
         try:
             run(
                 _serve(
