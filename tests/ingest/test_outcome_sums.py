@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.model.stats import OutcomeRows, StatsBatch, histogram_bucket
+from fluoroscope.store.graphstats import minutes_sql
 from fluoroscope.store.store import Store
 from tests.tracegen import NOW, fleet
 
@@ -49,20 +50,12 @@ def stores(chdb_dir: Path) -> Any:
         store.close()
 
 
-_MINUTES = {  # graph_stats' per-minute rows, named as node_stats and edge_stats name them
-    "node": "bucket AS minute, name, type, is_root, inferred",
-    "edge": "bucket AS minute, name AS src_name, type AS src_type, dst_name, dst_type",
-}
-
-
 def _rows(store: Store, kind: str) -> list[tuple[Any, ...]]:
     """Every per-minute row of ``kind`` as written (no merge), in key order."""
     table = store._t.query_arrow(
         f"SELECT toUInt32(minute) AS m, {_KEYS[kind].removeprefix('minute, ')}, {_VALUES} "
-        f"FROM (SELECT {_MINUTES[kind]}, * EXCEPT (bucket, name, type, dst_name, dst_type, "
-        f"is_root, inferred) FROM {store._db}.graph_stats "
-        f"WHERE step = 60 AND kind = {int(kind == 'edge')}) "
-        f"ORDER BY {_KEYS[kind]}, total, response_time"
+        f"FROM {minutes_sql(store._db, kind)} ORDER BY {_KEYS[kind]}, total, response_time",
+        {"lo": 0, "hi": 2**32 - 1},
     )
     return [tuple(row.values()) for row in table.to_pylist()]
 

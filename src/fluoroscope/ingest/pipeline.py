@@ -87,7 +87,7 @@ def arrow_on_glibc() -> None:
     allocator (process-wide; call once, at start-up, before batches flow).
 
     The bundled allocator (mimalloc in the pyarrow wheels) keeps pages it freed for
-    reuse; the processes here also return glibc's freed memory every second
+    reuse; the processes here also return glibc's freed memory at least once a second
     (:func:`malloc_trim`), so on glibc a batch's Arrow tables leave nothing behind.
     Measured with ``benchmarks/ingest.py --rate 10000`` (idle, two interleaved pairs):
     all processes' RSS at the largest sample 621/624 -> 583/580 MB (workers ~10 MB

@@ -22,7 +22,7 @@ from typing import Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["GRAPH_STEPS", "backfill_sql", "cover", "graph_sql", "rollup"]
+__all__ = ["GRAPH_STEPS", "backfill_sql", "cover", "graph_sql", "minutes_sql", "rollup"]
 
 GRAPH_STEPS: Final = (60, 600, 3600)
 """The resolutions kept, in seconds; each divides the next."""
@@ -82,6 +82,23 @@ def graph_sql(db: str, lo: int, hi: int) -> str:
         f"SELECT {_KEYS}, max(is_root) AS is_root, min(inferred) AS inferred, {_SUMS} "
         f"FROM {db}.graph_stats WHERE {where} "
         f"GROUP BY {_KEYS} HAVING total != 0 ORDER BY {_KEYS}"
+    )
+
+
+def minutes_sql(db: str, kind: str) -> str:
+    """A subquery of ``graph_stats``' per-minute rows of ``kind`` (``node`` or ``edge``)
+    whose minute lies in ``[{lo}, {hi})`` (UInt32 parameters), named as ``node_stats``
+    and ``edge_stats`` name theirs: ``minute``, the keys, then the statistics. The
+    60-second step holds exactly those tables' sums (:func:`rollup`), so a read of the
+    minutes reads it instead. ``db``: the quoted database name."""
+    if kind == "node":
+        keys = "name, type, is_root, inferred"
+    else:
+        keys = "name AS src_name, type AS src_type, dst_name, dst_type"
+    return (
+        f"(SELECT bucket AS minute, {keys}, {', '.join(_STATS)} FROM {db}.graph_stats "
+        f"WHERE step = 60 AND kind = {int(kind != 'node')} "
+        "AND bucket >= toDateTime({lo:UInt32}) AND bucket < toDateTime({hi:UInt32}))"
     )
 
 

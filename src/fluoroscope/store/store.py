@@ -34,7 +34,7 @@ from fluoroscope.model.summarycolumns import (
 from fluoroscope.store import critpath, slices
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
-from fluoroscope.store.graphstats import graph_sql, rollup
+from fluoroscope.store.graphstats import graph_sql, minutes_sql, rollup
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.groupstats import GroupStatsStore
 from fluoroscope.store.schema import migrate
@@ -50,11 +50,6 @@ __all__ = ["EntityRow", "Store", "SummaryPage"]
 _WINDOW_SLACK: Final = 3600  # a trace's id epoch may precede or follow its first segment
 _FEW_TRACES: Final = 5  # traces looked up by one thread (Store._entity_rows)
 _MINUTE_TABLES: Final = frozenset({"node_stats", "edge_stats"})
-_STAT_NAMES: Final = (
-    "total, ok, errors, throttles, faults, response_time, first_start, last_end, histogram"
-)
-_NODE_MINUTES: Final = "bucket AS minute, name, type, is_root, inferred"
-_EDGE_MINUTES: Final = "bucket AS minute, name AS src_name, type AS src_type, dst_name, dst_type"
 
 _SUMMARY_READ: Final = (
     "trace_id, revision, start_time, duration, response_time, has_fault, has_error, "
@@ -465,13 +460,8 @@ class Store:
             source = f"{self._db}.group_{table}"
             where = "group_key = {group_key:String} AND "
             params["group_key"] = group_key
-        elif self._has_rollup():  # the minutes of graph_stats, named as in node/edge_stats
-            names = _NODE_MINUTES if kind == "node" else _EDGE_MINUTES
-            source = (
-                f"(SELECT {names}, {_STAT_NAMES} FROM {self._db}.graph_stats "
-                f"WHERE step = 60 AND kind = {int(kind == 'edge')} "
-                "AND bucket >= toDateTime({lo:UInt32}) AND bucket < toDateTime({hi:UInt32}))"
-            )
+        elif self._has_rollup():  # the minutes are graph_stats' (insert_tables)
+            source = minutes_sql(self._db, kind)
         if period is not None:
             if period < 60 or period % 60:
                 raise ValueError("period must be a positive multiple of 60 seconds")
