@@ -415,3 +415,31 @@ def _stat_tables(stats: StatsSource, prefix: str = "") -> list[tuple[str, pa.Tab
         if columns["minute"]:
             tables.append((f"{prefix}{kind}_stats", _arrow(columns, schema)))
     return tables
+
+
+# -- the comparison (not part of the frozen copy) --
+
+
+def _bits(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``column`` as one array whose floats are their bits (lists of floats too)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_floating(array.type):
+        return array.view(pa.int64())
+    if pa.types.is_list(array.type) and pa.types.is_floating(array.type.value_type):
+        lengths = pc.cumulative_sum(array.value_lengths().fill_null(0))
+        offsets = pa.concat_arrays([pa.array([0], pa.int32()), lengths.cast(pa.int32())])
+        return pa.ListArray.from_arrays(offsets, array.flatten().view(pa.int64()))
+    return array
+
+
+def same_tables(made: list[tuple[str, pa.Table]], expected: list[tuple[str, pa.Table]]) -> None:
+    """``made`` are ``expected``: the same tables, names and schemas, every column equal
+    with floats compared by their bits (a NaN equals itself, -0.0 differs from 0.0)."""
+    assert [name for name, _ in made] == [name for name, _ in expected]
+    for (name, got), (_, want) in zip(made, expected, strict=True):
+        assert got.schema.equals(want.schema, check_metadata=True), name
+        assert got.num_rows == want.num_rows, name
+        for field in want.schema:
+            assert _bits(got.column(field.name)).equals(_bits(want.column(field.name))), (
+                f"{name}.{field.name}"
+            )

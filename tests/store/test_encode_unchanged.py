@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from benchmarks.ingest import make_trace
 from hypothesis import HealthCheck, given, settings
@@ -35,6 +34,7 @@ from fluoroscope.ingest.worker import BATCH_HEAD, decode_tables, encode_tables
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 from tests.store import encode_reference
+from tests.store.encode_reference import same_tables
 from tests.tracegen import NOW, fleet
 
 
@@ -44,29 +44,6 @@ def loader(chdb_dir: Path) -> Iterator[Store]:
     store = Store.open("chdb", chdb_dir, 30, database=f"t_{uuid.uuid4().hex[:12]}")
     yield store
     store.close()
-
-
-def _bits(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """``column`` as one array whose floats are their bits (lists of floats too)."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_floating(array.type):
-        return array.view(pa.int64())
-    if pa.types.is_list(array.type) and pa.types.is_floating(array.type.value_type):
-        lengths = pc.cumulative_sum(array.value_lengths().fill_null(0))
-        offsets = pa.concat_arrays([pa.array([0], pa.int32()), lengths.cast(pa.int32())])
-        return pa.ListArray.from_arrays(offsets, array.flatten().view(pa.int64()))
-    return array
-
-
-def _same(made: list[tuple[str, pa.Table]], expected: list[tuple[str, pa.Table]]) -> None:
-    assert [name for name, _ in made] == [name for name, _ in expected]
-    for (name, got), (_, want) in zip(made, expected, strict=True):
-        assert got.schema.equals(want.schema, check_metadata=True), name
-        assert got.num_rows == want.num_rows, name
-        for field in want.schema:
-            assert _bits(got.column(field.name)).equals(_bits(want.column(field.name))), (
-                f"{name}.{field.name}"
-            )
 
 
 def _over_the_pipe(tables: list[tuple[str, pa.Table]]) -> list[tuple[str, pa.Table]]:
@@ -92,9 +69,9 @@ def test_the_tables_are_those_made_before(
     for docs in batches:
         batch = assembler.assemble(docs)
         made, expected = encode_batch(batch), encode_reference.encode_batch(batch)
-        _same(made, expected)
+        same_tables(made, expected)
         stored = [(name, table) for name, table in made if name != "contributions"]
-        _same(_over_the_pipe(stored), [(n, t) for n, t in expected if n != "contributions"])
+        same_tables(_over_the_pipe(stored), [(n, t) for n, t in expected if n != "contributions"])
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -109,6 +86,6 @@ def test_the_benchmark_traces_make_the_tables_made_before(loader: Store, seed: i
         batch = assembler.assemble(docs[at : at + size])
         at += size
         made, expected = encode_batch(batch), encode_reference.encode_batch(batch)
-        _same(made, expected)
+        same_tables(made, expected)
         stored = [(name, table) for name, table in made if name != "contributions"]
-        _same(_over_the_pipe(stored), [(n, t) for n, t in expected if n != "contributions"])
+        same_tables(_over_the_pipe(stored), [(n, t) for n, t in expected if n != "contributions"])
