@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from fluoroscope.model.summarycolumns import LIST_GROUPS, SCALAR_COLUMNS, SummaryColumns
 from fluoroscope.store.batch import StatsSource, WriteBatch
-from fluoroscope.store.outcomes import edge_cells, node_cells
+from fluoroscope.store.outcomes import graph_cells
 
 __all__ = ["CONTRIBUTIONS", "encode_batch", "encode_group_stats"]
 
@@ -224,10 +224,11 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
     if batch.stats:
         tables += _stat_tables(batch.stats)
     outcomes = batch.outcomes
-    if outcomes:  # summed here, a batch at a time, into the same rows
+    if outcomes:  # summed here, a batch at a time, into the same rows (both in one pass)
+        nodes, edges = graph_cells(outcomes)
         for name, cells, schema in (
-            ("node_stats", node_cells(outcomes), _NODE_SCHEMA),
-            ("edge_stats", edge_cells(outcomes), _EDGE_SCHEMA),
+            ("node_stats", nodes, _NODE_SCHEMA),
+            ("edge_stats", edges, _EDGE_SCHEMA),
         ):
             if cells is not None:
                 tables.append((name, _arrow(cells, schema)))
