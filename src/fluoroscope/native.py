@@ -1,0 +1,82 @@
+"""The modules the package's build compiles with mypyc, and which of them run compiled.
+
+The ingest workers spend most of their CPU merging documents into traces, one entity
+at a time (``benchmarks/ingest_cpu.py``'s ``assemble`` stage). Those modules are typed
+Python that ``setup.py`` compiles with mypyc into C extensions when the package is
+installed (``pip install .`` or ``pip install -e .``): the same code, ~27 % less CPU in
+that stage. Where no extension could be built, or with ``FLUOROSCOPE_PURE_PYTHON=1`` at
+install time, they run as Python, with the same behaviour (``tests/ingest/test_native.py``
+compares the two).
+
+An editable install builds the extensions beside their sources, and Python imports an
+extension before a source of the same name: an edited source is not what runs until the
+package is installed again. :func:`stale` names such modules; the test suite refuses to
+run with any (``tests/conftest.py``) and the server logs them at start.
+
+Standard library only; importing this module imports none of :data:`COMPILED`.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+from pathlib import Path
+from typing import Final
+
+__all__ = ["COMPILED", "compiled", "stale"]
+
+COMPILED: Final = (
+    "fluoroscope.ingest.assemble",
+    "fluoroscope.model.entityrecords",
+    "fluoroscope.model.ids",
+    "fluoroscope.model.inference",
+    "fluoroscope.model.rootcause",
+    "fluoroscope.model.stats",
+    "fluoroscope.model.summarycolumns",
+    "fluoroscope.model.tracestate",
+    "fluoroscope.model.tracesummary",
+    "fluoroscope.store.spandoc",
+)
+"""The modules ``setup.py`` compiles (read there without importing the package). Each
+must pass ``mypy --strict``; no interpreted class may inherit from a class defined in
+one, and their ``Final`` names are constants (a test cannot patch them)."""
+
+_PACKAGE: Final = Path(__file__).resolve().parent
+
+
+def _extension(name: str, root: Path) -> Path | None:
+    """The C extension of module ``name`` under ``root`` (the directory holding the
+    top package) beside its source, if one was built."""
+    base = root.joinpath(*name.split("."))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = base.with_name(base.name + suffix)
+        if path.exists():
+            return path
+    return None
+
+
+def compiled() -> dict[str, bool]:
+    """For each module of :data:`COMPILED`: whether it is imported from (or would be
+    imported from) a C extension. Does not import the modules."""
+    found: dict[str, bool] = {}
+    for name in COMPILED:
+        spec = importlib.util.find_spec(name)
+        found[name] = spec is not None and isinstance(
+            spec.loader, importlib.machinery.ExtensionFileLoader
+        )
+    return found
+
+
+def stale(root: Path = _PACKAGE.parent) -> list[str]:
+    """The modules of :data:`COMPILED` under ``root`` (default: this installation's)
+    whose source was changed after their extension was built (an editable install not
+    rebuilt since): what runs is the older code."""
+    late: list[str] = []
+    for name in COMPILED:
+        extension = _extension(name, root)
+        if extension is None:
+            continue
+        source = extension.parent / (name.rsplit(".", 1)[1] + ".py")
+        if source.exists() and source.stat().st_mtime > extension.stat().st_mtime:
+            late.append(name)
+    return late
