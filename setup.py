@@ -50,7 +50,7 @@ def _extensions() -> list[object]:
     extensions = mypycify(
         [*relaxed, *paths],
         opt_level="3",
-        group_name="fluoroscope_native",
+        group_name="fluoroscope_native",  # fluoroscope.native._LIBRARY
     )
     for extension in extensions:
         extension.optional = True  # a failed build leaves the module as Python

@@ -42,12 +42,14 @@ must pass ``mypy --strict``; no interpreted class may inherit from a class defin
 one, and their ``Final`` names are constants (a test cannot patch them)."""
 
 _PACKAGE: Final = Path(__file__).resolve().parent
+_LIBRARY: Final = "fluoroscope_native__mypyc"
+"""The shared library holding the compiled code of every module (beside the top package;
+``setup.py``'s ``group_name`` and mypyc's suffix). Each module's own extension is a shim
+that loads it, rebuilt only when its interface changes."""
 
 
-def _extension(name: str, root: Path) -> Path | None:
-    """The C extension of module ``name`` under ``root`` (the directory holding the
-    top package) beside its source, if one was built."""
-    base = root.joinpath(*name.split("."))
+def _built(base: Path) -> Path | None:
+    """The C extension ``base`` plus this interpreter's extension suffix, if built."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = base.with_name(base.name + suffix)
         if path.exists():
@@ -69,14 +71,16 @@ def compiled() -> dict[str, bool]:
 
 def stale(root: Path = _PACKAGE.parent) -> list[str]:
     """The modules of :data:`COMPILED` under ``root`` (default: this installation's)
-    whose source was changed after their extension was built (an editable install not
+    whose source was changed after the compiled code was built (an editable install not
     rebuilt since): what runs is the older code."""
+    library = _built(root / _LIBRARY)
+    if library is None:
+        return []
+    built_at = library.stat().st_mtime
     late: list[str] = []
     for name in COMPILED:
-        extension = _extension(name, root)
-        if extension is None:
-            continue
-        source = extension.parent / (name.rsplit(".", 1)[1] + ".py")
-        if source.exists() and source.stat().st_mtime > extension.stat().st_mtime:
+        base = root.joinpath(*name.split("."))
+        source = base.with_name(base.name + ".py")
+        if _built(base) is not None and source.exists() and source.stat().st_mtime > built_at:
             late.append(name)
     return late
