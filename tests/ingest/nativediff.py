@@ -1,10 +1,13 @@
 """Run a seeded stream of documents through the ingest merge and print what it writes.
 
-``python -m tests.ingest.nativediff compiled|pure SEED``: ``pure`` imports every module
+``python -m tests.ingest.nativediff compiled|pure SEED [OTLP]``: ``pure`` imports every module
 of :data:`fluoroscope.native.COMPILED` from its source even where a C extension was
 built; ``compiled`` imports them as Python would (the extensions). Prints one JSON
 object: which modules ran compiled, and per batch and table the SHA-256 of the Arrow
-IPC stream ``encode_batch`` makes of it. Used by ``tests/ingest/test_native.py``.
+IPC stream ``encode_batch`` makes of it. With ``OTLP`` (a file of OTLP/protobuf
+requests, each after its 4-byte little-endian length), the SHA-256 of what translating
+each request makes instead: its documents' JSON (a cause's random id left out) and its
+rejections. Used by ``tests/ingest/test_native.py``.
 
 The stream is the ingest benchmark's traffic mix with what makes merging hard mixed in:
 in-progress copies sent before the complete ones, subsegments sent on their own,
@@ -70,10 +73,44 @@ def _variants(rng: random.Random, docs: list[dict[str, Any]]) -> list[dict[str, 
     return out
 
 
+def _translations(path: Path) -> list[str]:
+    """SHA-256 of each request's translation in the file at ``path``."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from fluoroscope.ingest.otlp.translate import Translator
+
+    data = path.read_bytes()
+    translator = Translator()
+    digests: list[str] = []
+    at = 0
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "little")
+        body = data[at + 4 : at + 4 + size]
+        at += 4 + size
+        message = ExportTraceServiceRequest()
+        message.ParseFromString(body)
+        for source in (None, body):  # attributes from the message, then from the bytes
+            out = translator.translate(message, data=source)
+            for doc in out.documents:
+                for exception in doc.get("cause", {}).get("exceptions", []):
+                    exception.pop("id", None)  # random
+            made = orjson.dumps([out.documents, out.rejected, out.errors])
+            digests.append(hashlib.sha256(made).hexdigest())
+    return digests
+
+
 def main(argv: list[str]) -> None:
     mode, seed = argv[0], int(argv[1])
     if mode == "pure":
         sys.meta_path.insert(0, _SourceFirst())
+    if len(argv) > 2:
+        from fluoroscope.native import compiled
+
+        made = _translations(Path(argv[2]))
+        print(orjson.dumps({"compiled": compiled_now(compiled()), "digests": made}).decode())
+        return
     # imported once the finder is in place: each of them imports compiled modules
     import pyarrow as pa
     from benchmarks.ingest import make_trace  # the benchmark's traffic mix
