@@ -13,6 +13,8 @@ the same, which ``tests/ingest/test_native.py`` checks.
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -54,6 +56,14 @@ def _extensions() -> list[object]:
     )
     for extension in extensions:
         extension.optional = True  # a failed build leaves the module as Python
+    # What was compiled, by content: fluoroscope.native.stale() tells an edited source
+    # from the one built (an editable install's extensions sit beside the sources).
+    built = {
+        name: hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+        for name, path in zip(_compiled_modules(), paths, strict=True)
+    }
+    record = ROOT / "src/fluoroscope/native.sha256"
+    record.write_text(json.dumps(built, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return list(extensions)
 
 

@@ -19,8 +19,10 @@ Standard library only; importing this module imports none of :data:`COMPILED`.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
 import importlib.util
+import json
 from pathlib import Path
 from typing import Final
 
@@ -47,10 +49,8 @@ must pass ``mypy --strict``; no interpreted class may inherit from a class defin
 one, and their ``Final`` names are constants (a test cannot patch them)."""
 
 _PACKAGE: Final = Path(__file__).resolve().parent
-_LIBRARY: Final = "fluoroscope_native__mypyc"
-"""The shared library holding the compiled code of every module (beside the top package;
-``setup.py``'s ``group_name`` and mypyc's suffix). Each module's own extension is a shim
-that loads it, rebuilt only when its interface changes."""
+_RECORD: Final = "native.sha256"
+"""Beside this module: the SHA-256 of each source ``setup.py`` compiled, by module."""
 
 
 def _built(base: Path) -> Path | None:
@@ -76,16 +76,20 @@ def compiled() -> dict[str, bool]:
 
 def stale(root: Path = _PACKAGE.parent) -> list[str]:
     """The modules of :data:`COMPILED` under ``root`` (default: this installation's)
-    whose source was changed after the compiled code was built (an editable install not
-    rebuilt since): what runs is the older code."""
-    library = _built(root / _LIBRARY)
-    if library is None:
+    that were built from other sources than those beside them (an editable install not
+    rebuilt since the source changed): what runs is not what the source says. Judged by
+    content, from the record the build left; no record, nothing to judge."""
+    record = root / "fluoroscope" / _RECORD
+    try:
+        built: dict[str, str] = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return []
-    built_at = library.stat().st_mtime
     late: list[str] = []
     for name in COMPILED:
         base = root.joinpath(*name.split("."))
         source = base.with_name(base.name + ".py")
-        if _built(base) is not None and source.exists() and source.stat().st_mtime > built_at:
+        if _built(base) is None or not source.exists():
+            continue
+        if hashlib.sha256(source.read_bytes()).hexdigest() != built.get(name):
             late.append(name)
     return late

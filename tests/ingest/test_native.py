@@ -11,7 +11,9 @@ byte-identical. (A change to one line of the summary's arithmetic, run as Python
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
+import json
 import os
 import random
 import subprocess
@@ -157,21 +159,22 @@ def test_every_compiled_module_is_built_where_a_compiler_is() -> None:
 
 
 def test_a_source_edited_after_its_build_is_reported(tmp_path: Path) -> None:
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    library = tmp_path / f"fluoroscope_native__mypyc{suffix}"  # the compiled code
     name = COMPILED[0]
     *package, module = name.split(".")
     where = tmp_path.joinpath(*package)
     where.mkdir(parents=True)
     source = where / f"{module}.py"
-    shim = where / f"{module}{suffix}"  # loads the library; rebuilt only when its
-    for path in (source, shim, library):  # interface changes
-        path.write_bytes(b"")
-    os.utime(shim, (500, 500))
-    os.utime(source, (1_000, 1_000))
-    os.utime(library, (2_000, 2_000))
-    assert stale(tmp_path) == []  # the shim older than the source: no matter
-    os.utime(source, (3_000, 3_000))  # edited after the build
+    extension = where / f"{module}{importlib.machinery.EXTENSION_SUFFIXES[0]}"
+    source.write_text("x = 1\n")
+    extension.write_bytes(b"")
+    assert stale(tmp_path) == []  # no record of a build: nothing to judge
+    built = {name: hashlib.sha256(b"x = 1\n").hexdigest()}
+    (tmp_path / "fluoroscope" / "native.sha256").write_text(json.dumps(built))
+    assert stale(tmp_path) == []
+    source.write_text("x = 2\n")  # edited after the build
     assert stale(tmp_path) == [name]
-    shim.unlink()  # no extension for it: it runs as Python, nothing stale
+    source.write_text("x = 1\n")  # back as built (its time is newer: no matter)
+    assert stale(tmp_path) == []
+    source.write_text("x = 2\n")
+    extension.unlink()  # no extension for it: it runs as Python, nothing stale
     assert stale(tmp_path) == []
