@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from fluoroscope.native import stale
 from fluoroscope.store.store import Store
 from tests.support import ServerProcess, start_server
 
@@ -33,6 +34,18 @@ settings.load_profile("fluoroscope")
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCHED = ("docs", "examples", "README.md")  # tracked files no test may write
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test older code than the checkout holds: an editable install builds the
+    ingest merge's C extensions beside their sources (``fluoroscope.native``), and a
+    source edited since is not what would run."""
+    late = stale()
+    if late:
+        raise pytest.UsageError(
+            f"compiled from older sources than the checkout's: {', '.join(late)}; "
+            "run `pip install -e '.[dev]'` again (or install with FLUOROSCOPE_PURE_PYTHON=1)"
+        )
 
 
 def tracked_digests(root: Path = ROOT) -> dict[str, str]:

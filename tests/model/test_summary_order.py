@@ -101,7 +101,12 @@ def _summary(state: TraceState) -> dict[str, Any]:
     """Everything :meth:`TraceState.summarize` writes for ``state``."""
     out = SummaryColumns()
     state.summarize(out)
-    return {name: getattr(out, name) for name in SummaryColumns.__slots__ if name != "_encode"}
+    # every column (a compiled SummaryColumns keeps no __slots__: its attributes instead)
+    return {
+        name: value
+        for name in dir(out)
+        if not name.startswith("_") and not callable(value := getattr(out, name))
+    }
 
 
 def _merge(

@@ -37,6 +37,7 @@ from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.ingest.udp import open_udp_socket
 from fluoroscope.model.errors import StoreError
 from fluoroscope.model.net import is_loopback
+from fluoroscope.native import stale
 from fluoroscope.server.app import ServerState, create_app
 from fluoroscope.server.auth import AccessPolicy
 from fluoroscope.server.datadir import StartupError, claim_data_dir
@@ -404,6 +405,13 @@ def serve(
         faulthandler.enable()  # a crash in native code (the engine) prints every thread's stack
         tune_gc()
         arrow_on_glibc()
+        late = stale()
+        if late:
+            log.warning(
+                "compiled from older sources than those installed, so the older code runs: "
+                "%s (install the package again)",
+                ", ".join(late),
+            )
         try:
             run(
                 _serve(

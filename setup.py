@@ -1,0 +1,70 @@
+"""Builds the ingest path's merging modules as C extensions with mypyc, when it can.
+
+Everything else about the package is in ``pyproject.toml``. The modules listed in
+``src/fluoroscope/native.py`` (``COMPILED``: the ingest workers' per-entity merge,
+summaries and statistics) are type-checked Python that mypyc, the compiler of the mypy
+project, turns into C extensions: the same code, about a quarter less CPU a document
+(``benchmarks/ingest_cpu.py``, the ``assemble`` stage). An extension that cannot be built
+(no C compiler, an unsupported interpreter) is skipped with a warning and its module
+runs as Python, as it does with ``FLUOROSCOPE_PURE_PYTHON=1``; either way the behaviour is
+the same, which ``tests/ingest/test_native.py`` checks.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _compiled_modules() -> list[str]:
+    """``COMPILED`` from src/fluoroscope/native.py, read without importing the package."""
+    tree = ast.parse((ROOT / "src/fluoroscope/native.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "COMPILED"
+            and node.value is not None
+        ):
+            return [str(name) for name in ast.literal_eval(node.value)]
+    raise RuntimeError("src/fluoroscope/native.py defines no COMPILED")
+
+
+def _extensions() -> list[object]:
+    if os.environ.get("FLUOROSCOPE_PURE_PYTHON") == "1":
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:  # mypy is a build requirement; a build without it stays Python
+        return []
+    paths = [f"src/{name.replace('.', '/')}.py" for name in _compiled_modules()]
+    # The build environment lacks the server's dependencies (pyarrow, orjson...): their
+    # types are Any there, so the checks that Any trips are off for this build only (the
+    # suite runs mypy --strict with them installed).
+    relaxed = ["--ignore-missing-imports", "--no-warn-return-any", "--no-warn-unused-ignores"]
+    extensions = mypycify(
+        [*relaxed, *paths],
+        opt_level="3",
+        group_name="fluoroscope_native",  # fluoroscope.native._LIBRARY
+    )
+    for extension in extensions:
+        extension.optional = True  # a failed build leaves the module as Python
+    # What was compiled, by content: fluoroscope.native.stale() tells an edited source
+    # from the one built (an editable install's extensions sit beside the sources).
+    built = {
+        name: hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+        for name, path in zip(_compiled_modules(), paths, strict=True)
+    }
+    record = ROOT / "src/fluoroscope/native.sha256"
+    record.write_text(json.dumps(built, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return list(extensions)
+
+
+setup(ext_modules=_extensions())

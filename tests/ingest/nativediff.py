@@ -1,0 +1,174 @@
+"""Run a seeded stream of documents through the ingest merge and print what it writes.
+
+``python -m tests.ingest.nativediff compiled|pure SEED [OTLP]``: ``pure`` imports every module
+of :data:`fluoroscope.native.COMPILED` from its source even where a C extension was
+built; ``compiled`` imports them as Python would (the extensions). Prints one JSON
+object: which modules ran compiled, and per batch and table the SHA-256 of the Arrow
+IPC stream ``encode_batch`` makes of it. With ``OTLP`` (a file of OTLP/protobuf
+requests, each after its 4-byte little-endian length), the SHA-256 of what translating
+each request makes instead: its documents' JSON (a cause's random id left out) and its
+rejections. Used by ``tests/ingest/test_native.py``.
+
+The stream is the ingest benchmark's traffic mix with what makes merging hard mixed in:
+in-progress copies sent before the complete ones, subsegments sent on their own,
+re-sent documents, batches in shuffled order, and a trace cache small enough that
+traces are evicted and reloaded from a real store.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import random
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import orjson
+
+from fluoroscope.native import COMPILED
+
+
+class _SourceFirst(importlib.abc.MetaPathFinder):
+    """Finds the modules of COMPILED as sources, never as extensions."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in COMPILED or not path:
+            return None
+        source = Path(path[0]) / (fullname.rsplit(".", 1)[1] + ".py")
+        loader = importlib.machinery.SourceFileLoader(fullname, str(source))
+        return importlib.util.spec_from_file_location(fullname, source, loader=loader)
+
+
+def _variants(rng: random.Random, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``docs`` as a client may send them: some in progress first, some subsegments on
+    their own, some twice."""
+    out: list[dict[str, Any]] = []
+    for doc in docs:
+        roll = rng.random()
+        if roll < 0.2:  # an in-progress copy first
+            early = copy.deepcopy(doc)
+            early.pop("end_time", None)
+            early.pop("subsegments", None)
+            early["in_progress"] = True
+            out.append(early)
+        if roll > 0.85 and doc.get("subsegments"):  # a subsegment streamed on its own
+            whole = copy.deepcopy(doc)
+            child = whole["subsegments"].pop()
+            child.update(type="subsegment", trace_id=doc["trace_id"], parent_id=doc["id"])
+            out.append(child)
+            out.append(whole)
+            continue
+        out.append(doc)
+        if rng.random() < 0.1:
+            out.append(copy.deepcopy(doc))  # re-sent
+    return out
+
+
+def _translations(path: Path) -> list[str]:
+    """SHA-256 of each request's translation in the file at ``path``."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from fluoroscope.ingest.otlp.translate import Translator
+
+    data = path.read_bytes()
+    translator = Translator()
+    digests: list[str] = []
+    at = 0
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "little")
+        body = data[at + 4 : at + 4 + size]
+        at += 4 + size
+        message = ExportTraceServiceRequest()
+        message.ParseFromString(body)
+        for source in (None, body):  # attributes from the message, then from the bytes
+            out = translator.translate(message, data=source)
+            for doc in out.documents:
+                for exception in doc.get("cause", {}).get("exceptions", []):
+                    exception.pop("id", None)  # random
+            made = orjson.dumps([out.documents, out.rejected, out.errors])
+            digests.append(hashlib.sha256(made).hexdigest())
+    return digests
+
+
+def main(argv: list[str]) -> None:
+    mode, seed = argv[0], int(argv[1])
+    if mode == "pure":
+        sys.meta_path.insert(0, _SourceFirst())
+    if len(argv) > 2:
+        from fluoroscope.native import compiled
+
+        made = _translations(Path(argv[2]))
+        print(orjson.dumps({"compiled": compiled_now(compiled()), "digests": made}).decode())
+        return
+    # imported once the finder is in place: each of them imports compiled modules
+    import pyarrow as pa
+    from benchmarks.ingest import make_trace  # the benchmark's traffic mix
+
+    from fluoroscope.ingest.assemble import Assembler
+    from fluoroscope.native import compiled
+    from fluoroscope.store.encode import encode_batch
+    from fluoroscope.store.store import Store
+
+    rng = random.Random(seed)
+    now = 1_800_000_000.0
+    docs: list[dict[str, Any]] = []
+    order: list[tuple[float, int]] = []
+    for i in range(1_500):
+        for doc in _variants(rng, make_trace(rng, now - 30 + i * 0.02)):
+            # a sixth of the documents arrive up to ~5 batches late: their traces
+            # are evicted in between and reloaded from the store
+            late = rng.uniform(0, 1_000) if rng.random() < 0.16 else 0.0
+            order.append((len(docs) + late, len(docs)))
+            docs.append(doc)
+    docs = [docs[i] for _, i in sorted(order)]
+    batches = [docs[i : i + 200] for i in range(0, len(docs), 200)]
+    tail = batches[2:]
+    rng.shuffle(tail)  # late batches in another order: merged out of arrival order
+    batches[2:] = tail
+    digests: list[tuple[int, str, int, str]] = []
+    with tempfile.TemporaryDirectory(prefix="fluoroscope-nativediff-") as tmp:
+        store = Store.open("chdb", Path(tmp), 30)
+        try:
+            assembler = Assembler(store, capacity=300, clock=lambda: now, outcome_rows=True)
+            assembler.track_contributions = True
+            for index, batch in enumerate(batches):
+                tables = encode_batch(assembler.assemble(batch))
+                for name, table in tables:
+                    sink = pa.BufferOutputStream()
+                    with pa.ipc.new_stream(sink, table.schema) as writer:
+                        writer.write_table(table)
+                    digest = hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+                    digests.append((index, name, table.num_rows, digest))
+                store.insert_tables(tables)
+            reloaded = assembler.counters["reloaded_traces"]
+        finally:
+            store.close()
+    print(
+        orjson.dumps(
+            {"compiled": compiled_now(compiled()), "digests": digests, "reloaded": reloaded}
+        ).decode()
+    )
+
+
+def compiled_now(expected: dict[str, bool]) -> dict[str, bool]:
+    """Which modules of COMPILED this process imported from an extension."""
+    return {
+        name: isinstance(getattr(sys.modules.get(name), "__loader__", None),
+                         importlib.machinery.ExtensionFileLoader)
+        for name in expected
+    }  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
