@@ -29,8 +29,17 @@ writes is measured against the code before it. Runs alternate, reference first i
 other pair; medians are printed with the ratio of each pair, and the module each side
 imported.
 
+``--alter SQL`` (repeatable) applies a statement to the measured side's store before its
+stream (``{db}``: its database), so a codec or a setting is compared without a schema
+change, e.g. ``--alter "ALTER TABLE {db}.traces MODIFY COLUMN details CODEC(ZSTD(1))"``.
+Besides the CPU, each run prints the engine's counters over the stream per document
+(``events:``, from ``system.events``: the bytes its inserts wrote, the rows and bytes its
+merges read), and, after the measured time, every table merged to one part (``OPTIMIZE
+... FINAL``, not timed): its bytes on disk per span (``bytes:``) and, for ``spans`` and
+``traces``, each column's (``raw:`` before compression).
+
 Usage: ``python benchmarks/engine_write.py [--docs 300000] [--batch 7500] [--rate 10000]
-[--pairs 2] [--reference-src DIR]``. Never run by pytest.
+[--pairs 2] [--reference-src DIR] [--alter SQL]...``. Never run by pytest.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Final
 
 import orjson
 import pyarrow as pa
@@ -110,19 +120,26 @@ def load_rounds(data_dir: Path) -> list[Round]:
     return rounds
 
 
-def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict[str, float]:
+def one_run(
+    data_dir: Path, rate: float, settle: float, reference: bool, alter: list[str]
+) -> dict[str, float]:
     """Insert the saved rounds paced at ``rate`` into a new store (this process's only
     one: chDB opens one data path per process); CPU µs per document by thread kind,
     and ``parts:<table>`` the active parts at the end. ``reference``: the engine's default
-    merge steps for spans and traces (the reference when no other checkout's code is)."""
+    merge steps for spans and traces (the reference when no other checkout's code is).
+    ``alter``: statements applied to the new store before the stream (``{db}`` its
+    database). After the measured time, every table is merged to one part per partition
+    (``OPTIMIZE ... FINAL``, not timed) and ``bytes:<table>`` is its bytes on disk per
+    span stored, ``bytes:<table>.<column>`` the same for the columns of spans and traces,
+    ``raw:...`` their bytes before compression."""
     rounds = load_rounds(data_dir)
     docs = sum(n for n, _ in rounds)
     store = Store.open("chdb", data_dir / f"run-{os.getpid()}", 30)
     try:
-        if reference:
-            for statement in _ENGINE_DEFAULT:
-                store.transport.execute(statement.format(db=store.database))
+        for statement in (_ENGINE_DEFAULT if reference else ()) + tuple(alter):
+            store.transport.execute(statement.format(db=store.database))
         gc.collect()
+        events_before = _events(store)
         before = thread_cpu(os.getpid())
         process_before = _process_cpu()
         start = time.monotonic()
@@ -136,11 +153,13 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
         time.sleep(settle)  # the merges the stream started
         after = thread_cpu(os.getpid())
         process = _process_cpu() - process_before
+        events = {k: v - events_before.get(k, 0) for k, v in _events(store).items()}
         parts = store.transport.query_arrow(
             "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} "
             "AND active AND table != 'schema_migrations' GROUP BY table",
             {"db": store.database},
         ).to_pylist()
+        stored = _bytes_per_span(store)
     finally:
         store.close()
     out = {
@@ -150,6 +169,59 @@ def one_run(data_dir: Path, rate: float, settle: float, reference: bool) -> dict
     out["total"] = sum(out.values())
     out["process"] = process * 1e6 / docs
     out.update({f"parts:{p['table']}": float(p["n"]) for p in parts})
+    out.update({f"events:{k}": v / docs for k, v in events.items()})
+    out.update(stored)
+    return out
+
+
+_EVENTS: Final = (
+    "Merge", "MergedRows", "MergedUncompressedBytes", "MergeTotalMilliseconds",
+    "MergeHorizontalStageTotalMilliseconds", "MergeVerticalStageTotalMilliseconds",
+    "MergeTreeDataWriterUncompressedBytes", "MergeTreeDataWriterCompressedBytes",
+    "InsertedWideParts", "InsertedCompactParts", "MergedIntoWideParts",
+    "MergedIntoCompactParts",
+)  # fmt: skip
+"""The engine's counters (``system.events``) printed per document (``events:``), as
+their change over the stream: what its merges read and its inserts wrote."""
+
+
+def _events(store: Store) -> dict[str, float]:
+    rows = store.transport.query_arrow(
+        "SELECT name, value FROM system.events WHERE name IN {names:Array(String)}",
+        {"names": list(_EVENTS)},
+    ).to_pylist()
+    return {row["name"]: float(row["value"]) for row in rows}
+
+
+def _bytes_per_span(store: Store) -> dict[str, float]:
+    """Each table's bytes on disk per span once merged (``bytes:<table>``, ``bytes:all``),
+    and per column of spans and traces (``bytes:<table>.<column>``, ``raw:`` uncompressed)."""
+    db = store.database
+    tables = store.transport.query_arrow(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'",
+        {"db": db},
+    ).column(0)
+    for table in tables.to_pylist():
+        store.transport.execute(f"OPTIMIZE TABLE `{db}`.`{table}` FINAL")
+    spans = store.transport.query_arrow(f"SELECT count() FROM `{db}`.spans FINAL").column(0)[0]
+    n = max(1, int(spans.as_py()))
+    out: dict[str, float] = {}
+    for row in store.transport.query_arrow(
+        "SELECT table, sum(bytes_on_disk) AS b FROM system.parts WHERE database = {db:String} "
+        "AND active AND table != 'schema_migrations' GROUP BY table",
+        {"db": db},
+    ).to_pylist():
+        out[f"bytes:{row['table']}"] = row["b"] / n
+    out["bytes:all"] = sum(out.values())
+    for row in store.transport.query_arrow(
+        "SELECT table, column, sum(column_data_compressed_bytes) AS c, "
+        "sum(column_data_uncompressed_bytes) AS u FROM system.parts_columns "
+        "WHERE database = {db:String} AND active AND table IN ('spans', 'traces') "
+        "GROUP BY table, column",
+        {"db": db},
+    ).to_pylist():
+        out[f"bytes:{row['table']}.{row['column']}"] = row["c"] / n
+        out[f"raw:{row['table']}.{row['column']}"] = row["u"] / n
     return out
 
 
@@ -173,11 +245,20 @@ def main(argv: list[str] | None = None) -> None:
         help="the reference runs this checkout's src (e.g. a worktree of main) instead of "
         "the engine's default merge steps",
     )
+    parser.add_argument(
+        "--alter",
+        action="append",
+        default=[],
+        help="a statement applied to the measured side's store before its stream ({db} its "
+        "database; repeatable): a codec or setting tried without changing the schema",
+    )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # a run's own process
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run:
-        figures: dict[str, object] = {**one_run(args.run, args.rate, args.settle, args.reference)}
+        figures: dict[str, object] = {
+            **one_run(args.run, args.rate, args.settle, args.reference, args.alter)
+        }
         figures["module"] = str(Path(fluoroscope.__file__).parent)
         sys.stdout.write(orjson.dumps(figures).decode())
         return
@@ -201,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 elif reference:
                     command.append("--reference")
+                if not reference:
+                    command.extend(f"--alter={statement}" for statement in args.alter)
                 done = subprocess.run(
                     command, capture_output=True, check=True, timeout=3600, env=env
                 )
@@ -219,7 +302,10 @@ def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None
         each = ", ".join(f"{r['process']:.1f}" for r in runs[reference])
         print(f"process CPU µs/document, {label} runs in order: {each}")
     keys = sorted({k for r in runs[True] + runs[False] for k in r}, key=_order)
-    print(f"{'CPU µs/document':<22} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
+    print("(events: the engine's counters per document over the stream; "
+          "parts: active parts at the end; bytes: on disk per span once merged; raw: the "
+          "same before compression)")  # fmt: skip
+    print(f"{'CPU µs/document':<30} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
     for key in keys:
         ref = [r.get(key, 0.0) for r in runs[True]]
         now = [r.get(key, 0.0) for r in runs[False]]
@@ -227,7 +313,7 @@ def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None
             continue
         ratios = [b / a for a, b in zip(ref, now, strict=True) if a]
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
-        print(f"{key:<22} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
+        print(f"{key:<30} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
               f"{ratio:>15}")  # fmt: skip
     if reference_src:
         print(f"(reference: the code in {reference_src}; schema: this checkout's code)")
@@ -237,7 +323,9 @@ def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None
 
 
 def _order(key: str) -> tuple[int, str]:
-    return (2 if key.startswith("parts:") else 1 if key in ("total", "process") else 0, key)
+    kinds = ("events:", "parts:", "bytes:", "raw:")
+    rank = next((3 + i for i, kind in enumerate(kinds) if key.startswith(kind)), None)
+    return (rank or (1 if key in ("total", "process") else 0), key)
 
 
 if __name__ == "__main__":
