@@ -34,7 +34,14 @@ from fluoroscope.model.summarycolumns import (
 from fluoroscope.store import critpath, slices
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
-from fluoroscope.store.graphstats import graph_sql, minutes_sql, rollup
+from fluoroscope.store.graphstats import (
+    GROUP_TABLES,
+    graph_sql,
+    group_minutes_sql,
+    group_rollup,
+    minutes_sql,
+    rollup,
+)
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.groupstats import GroupStatsStore
 from fluoroscope.store.schema import migrate
@@ -101,6 +108,7 @@ class Store:
         self.settings = SettingsStore(transport, self._db)
         self._old_analyzer = True  # until the engine says it has no such setting
         self._rollup: bool | None = None  # graph_stats exists (asked once)
+        self._group_graph: bool | None = None  # group_graph_stats exists (asked once)
 
     def _query_old_analyzer(
         self, sql: str, params: Mapping[str, Any], settings: str = ""
@@ -168,19 +176,30 @@ class Store:
         (whose 60-second step holds the same sums, read by :meth:`stats`): each insert
         statement costs the engine a fixed ~5-7 ms of CPU however few its rows (measured
         with a live round's 18 node and 77 edge rows), two of a round's five. A store on
-        a schema an older release laid out without ``graph_stats`` writes them as before."""
+        a schema an older release laid out without ``graph_stats`` writes them as before.
+        Likewise tracked groups' ``group_node_stats``/``group_edge_stats`` rows go into
+        ``group_graph_stats`` in one insert (:func:`~fluoroscope.store.graphstats.group_rollup`),
+        or as they are on a schema without it (before migration 28)."""
         stats: dict[str, pa.Table] = {}
+        grouped: list[tuple[str, pa.Table]] = []
         rollup_only = self._has_rollup()
+        group_graph = self._has_group_graph()
         for name, table in tables:
             if name in _MINUTE_TABLES:
                 stats[name] = table
                 if rollup_only:
                     continue
+            elif name in GROUP_TABLES and group_graph:
+                grouped.append((name, table))
+                continue
             if name != CONTRIBUTIONS:
                 self._t.insert_arrow(f"{self._db}.{name}", table)
         rolled = rollup(stats) if stats and rollup_only else None
         if rolled is not None:
             self._t.insert_arrow(f"{self._db}.graph_stats", rolled)
+        rolled = group_rollup(grouped)
+        if rolled is not None:
+            self._t.insert_arrow(f"{self._db}.group_graph_stats", rolled)
 
     def _has_rollup(self) -> bool:
         """Whether the schema has ``graph_stats`` (migration 23), asked once: a store
@@ -194,6 +213,18 @@ class Store:
             )
             self._rollup = bool(found.column(0)[0].as_py())
         return self._rollup
+
+    def _has_group_graph(self) -> bool:
+        """Whether the schema has ``group_graph_stats`` (migration 28), asked once, as
+        :meth:`_has_rollup` asks for ``graph_stats``."""
+        if self._group_graph is None:
+            found = self._t.query_arrow(
+                "SELECT count() FROM system.tables WHERE database = {db:String} "
+                "AND name = 'group_graph_stats'",
+                {"db": self.database},
+            )
+            self._group_graph = bool(found.column(0)[0].as_py())
+        return self._group_graph
 
     # -- reads -----------------------------------------------------------------------
 
@@ -457,7 +488,10 @@ class Store:
         where = ""
         source = f"{self._db}.{table}"
         if group_key is not None:
-            source = f"{self._db}.group_{table}"
+            if self._has_group_graph():  # filled from group_{table} by migration 28
+                source = group_minutes_sql(self._db, kind)
+            else:
+                source = f"{self._db}.group_{table}"
             where = "group_key = {group_key:String} AND "
             params["group_key"] = group_key
         elif self._has_rollup():  # the minutes are graph_stats' (insert_tables)
