@@ -180,15 +180,15 @@ class GroupStats:
         every = pa.concat_tables([rows for _, rows, _ in usable])
         hits = self._store.group_stats.select(every, [(c.sql, c.params) for c in conditions])
         known = self._counted_before(every)
-        none = [False] * len(groups)
+        keys: dict[int, frozenset[str]] = {0: _NONE}  # a mask of hits -> the groups' keys
+        for mask in set(hits.values()):
+            keys[mask] = frozenset(g.key for k, g in enumerate(groups) if mask >> k & 1)
         for index, rows, made in usable:
             trace_ids: list[str] = rows.column("trace_id").to_pylist()
             revisions: list[int] = rows.column("revision").to_pylist()
             now = {
-                tid: frozenset(
-                    g.key for g, hit in zip(groups, hits.get((tid, rev), none), strict=True) if hit
-                )
-                for tid, rev in zip(trace_ids, revisions, strict=True)
+                tid: keys[hits.get(pair, 0)]
+                for tid, pair in zip(trace_ids, zip(trace_ids, revisions, strict=True), strict=True)
             }
             stats = {g.key: StatsBatch() for g in groups}
             counting = [tid for tid in trace_ids if now[tid] or known.get(tid)]
