@@ -24,6 +24,10 @@ Tables (all in one database, ``{db}``):
     (``step``, ``bucket``), nodes and edges in one table, written beside them by the
     store: a service graph reads a window from the coarsest buckets that fit
     (:mod:`fluoroscope.store.graphstats`).
+``group_graph_stats``
+    Tracked groups' per-minute node and edge statistics (``group_key``; nodes and edges
+    in one table, as ``graph_stats``), kept at ingest (:mod:`fluoroscope.query.groupstats`);
+    ``group_node_stats`` / ``group_edge_stats`` held them before migration 28 filled it.
 ``sampling_rules`` / ``api_settings``
     Sampling rules (one JSON row version per change) and the API's small settings
     (tags by ARN, resource policies, encryption, indexing, destination) as JSON by
