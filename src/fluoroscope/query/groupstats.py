@@ -183,6 +183,7 @@ class GroupStats:
         keys: dict[int, frozenset[str]] = {0: _NONE}  # a mask of hits -> the groups' keys
         for mask in set(hits.values()):
             keys[mask] = frozenset(g.key for k, g in enumerate(groups) if mask >> k & 1)
+        names = _SortedKeys()  # a set of keys -> the list the summary row records
         for index, rows, made in usable:
             trace_ids: list[str] = rows.column("trace_id").to_pylist()
             revisions: list[int] = rows.column("revision").to_pylist()
@@ -204,7 +205,7 @@ class GroupStats:
                 for key in is_:
                     stats[key].add(new)
             known.update(now)
-            column = pa.array([sorted(now[tid]) for tid in trace_ids], pa.list_(_TEXT))
+            column = pa.array([names[now[tid]] for tid in trace_ids], pa.list_(_TEXT))
             tables = out[index]
             tables[:] = [
                 (name, t.append_column("groups", column) if name == "traces" else t)
@@ -246,6 +247,14 @@ class GroupStats:
             counted.move_to_end(trace_id)
         while len(counted) > self._capacity:
             counted.popitem(last=False)
+
+
+class _SortedKeys(dict[frozenset[str], list[str]]):
+    """Each set of group keys as a sorted list, made once per distinct set."""
+
+    def __missing__(self, keys: frozenset[str]) -> list[str]:
+        found = self[keys] = sorted(keys)
+        return found
 
 
 def _without_contributions(batches: list[Tables]) -> list[Tables]:
