@@ -286,9 +286,11 @@ def group_rows(
         nodes += found_nodes
         edges += found_edges
     if tracked is not None and split is not None and end > split:
-        lo = max(start, split)
-        for kind, into in (("node", nodes), ("edge", edges)):
-            into += store.stats(kind, lo, end, period=period, group_key=tracked.key).to_pylist()
+        found_nodes, found_edges = store.group_graph(
+            max(start, split), end, tracked.key, period=period
+        )
+        nodes += found_nodes
+        edges += found_edges
     return _merged(nodes, ("name", "type")), _merged(
         edges, ("src_name", "src_type", "dst_name", "dst_type")
     )

@@ -184,17 +184,21 @@ def rollup(tables: dict[str, pa.Table]) -> pa.Table | None:
 
 
 def group_minutes_sql(db: str, kind: str) -> str:
-    """A subquery of ``group_graph_stats``' rows of ``kind`` (``node`` or ``edge``), named
-    as ``group_node_stats`` and ``group_edge_stats`` name theirs: ``group_key``,
-    ``minute``, the keys, then the statistics (those tables' rows as written, summed
-    the same). ``db``: the quoted database name."""
+    """A subquery of ``group_graph_stats``' rows of ``kind`` (``node`` or ``edge``) of
+    the group ``{group_key}`` (a String parameter) whose minute lies in ``[{lo}, {hi})``
+    (UInt32 parameters), named as ``group_node_stats`` and ``group_edge_stats`` name
+    theirs: ``minute``, the keys, then the statistics (those tables' rows as written,
+    summed the same). The conditions are the subquery's own, on the table's key.
+    ``db``: the quoted database name."""
     if kind == "node":
         keys = "name, type, is_root, inferred"
     else:
         keys = "name AS src_name, type AS src_type, dst_name, dst_type"
     return (
-        f"(SELECT group_key, minute, {keys}, {', '.join(_STATS)} "
-        f"FROM {db}.group_graph_stats WHERE kind = {int(kind != 'node')})"
+        f"(SELECT minute, {keys}, {', '.join(_STATS)} FROM {db}.group_graph_stats "
+        "WHERE group_key = {group_key:String} "
+        "AND minute >= toDateTime({lo:UInt32}) AND minute < toDateTime({hi:UInt32}) "
+        f"AND kind = {int(kind != 'node')})"
     )
 
 

@@ -488,12 +488,12 @@ class Store:
         where = ""
         source = f"{self._db}.{table}"
         if group_key is not None:
+            params["group_key"] = group_key
             if self._has_group_graph():  # filled from group_{table} by migration 28
-                source = group_minutes_sql(self._db, kind)
+                source = group_minutes_sql(self._db, kind)  # of the group alone
             else:
                 source = f"{self._db}.group_{table}"
-            where = "group_key = {group_key:String} AND "
-            params["group_key"] = group_key
+                where = "group_key = {group_key:String} AND "
         elif self._has_rollup():  # the minutes are graph_stats' (insert_tables)
             source = minutes_sql(self._db, kind)
         if period is not None:
@@ -515,6 +515,52 @@ class Store:
             f"GROUP BY {group} HAVING total != 0 ORDER BY {group}",
             params,
         )
+
+    def group_graph(
+        self, start: float, end: float, group_key: str, *, period: int | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A tracked group's node and edge statistics rows - as :meth:`stats` gives them
+        for each kind with ``group_key``, the same sums - in one statement over
+        ``group_graph_stats`` (migration 28), where reading the two kinds apart took two
+        (measured on a 300k-span store, one merged part: 5.5-6 ms each); in two on a
+        schema without it."""
+        if not self._has_group_graph():
+            return (
+                self.stats("node", start, end, period=period, group_key=group_key).to_pylist(),
+                self.stats("edge", start, end, period=period, group_key=group_key).to_pylist(),
+            )
+        params: dict[str, Any] = {"lo": int(start) // 60 * 60, "hi": int(end), "g": group_key}
+        keys = "kind, name, type, dst_name, dst_type"
+        bucket = ""
+        if period is not None:
+            if period < 60 or period % 60:
+                raise ValueError("period must be a positive multiple of 60 seconds")
+            bucket = "intDiv(toUInt32(minute), {period:UInt32}) * {period:UInt32} AS bucket, "
+            keys = f"bucket, {keys}"
+            params["period"] = period
+        rows = self._t.query_arrow(
+            f"SELECT {bucket}kind, name, type, dst_name, dst_type, max(is_root) AS is_root, "
+            "min(inferred) AS inferred, sum(total) AS total, sum(ok) AS ok, "
+            "sum(errors) AS errors, sum(throttles) AS throttles, sum(faults) AS faults, "
+            "sum(response_time) AS response_time, min(first_start) AS first_start, "
+            "max(last_end) AS last_end, sumMap(histogram) AS histogram "
+            f"FROM {self._db}.group_graph_stats WHERE group_key = {{g:String}} "
+            "AND minute >= toDateTime({lo:UInt32}) AND minute < toDateTime({hi:UInt32}) "
+            f"GROUP BY {keys} HAVING total != 0 ORDER BY {keys}",
+            params,
+        ).to_pylist()
+        nodes: list[dict[str, Any]] = []
+        edges: list[dict[str, Any]] = []
+        for row in rows:
+            if row.pop("kind") == 0:
+                del row["dst_name"], row["dst_type"]
+                nodes.append(row)
+            else:
+                del row["is_root"], row["inferred"]
+                row["src_name"] = row.pop("name")
+                row["src_type"] = row.pop("type")
+                edges.append(row)
+        return nodes, edges
 
     def graph_stats(
         self, start: float, end: float
