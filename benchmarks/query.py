@@ -1006,7 +1006,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         t = time.perf_counter()
         for table_name in (
             "spans", "traces", "node_stats", "edge_stats", "group_node_stats", "group_edge_stats",
-            "graph_stats",
+            "graph_stats", "group_graph_stats",
         ):  # fmt: skip
             raw.execute(f"OPTIMIZE TABLE `{db}`.{table_name} FINAL")
         optimize_s = time.perf_counter() - t

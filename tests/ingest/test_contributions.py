@@ -12,10 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.stats import StatsBatch
-from fluoroscope.store.batch import read_contributions
+from fluoroscope.ingest.worker import BATCH_HEAD, decode_tables, encode_tables
+from fluoroscope.model.inference import NodeId
+from fluoroscope.model.stats import Contribution, Outcome, StatsBatch
+from fluoroscope.store.batch import ContributionColumns, WriteBatch, read_contributions
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
 from fluoroscope.store.store import Store
 from tests.tracegen import fleet
@@ -73,3 +76,34 @@ def test_nothing_is_gathered_unless_asked(store: Store) -> None:
     batch = Assembler(store).assemble(docs)
     assert batch.contributions is None
     assert CONTRIBUTIONS not in dict(encode_batch(batch))
+
+
+_NODES = st.builds(
+    NodeId,
+    st.sampled_from(["api", "billing", "", "é"]),
+    st.sampled_from(["", "client", "AWS::EC2::Instance"]),
+)
+_ITEMS = st.lists(
+    st.tuples(
+        _NODES,
+        st.none() | _NODES,
+        st.builds(Outcome, st.floats(0, 2e9), st.floats(0, 2e9), st.integers(0, 7)),
+        st.booleans(),
+        st.booleans(),
+    ),
+    max_size=6,
+)
+
+
+@given(traces=st.lists(st.tuples(_ITEMS, _ITEMS), max_size=5))
+def test_contributions_come_back_from_the_pipe_as_recorded(
+    traces: list[tuple[list[Contribution], list[Contribution]]],
+) -> None:
+    made = ContributionColumns()
+    for k, (before, after) in enumerate(traces):
+        made.add(f"t{k}", before, after)
+    batch = WriteBatch(contributions=made)
+    tables = decode_tables(BATCH_HEAD.pack(0, 0) + b"".join(encode_tables(encode_batch(batch))))
+    table = dict(tables).get(CONTRIBUTIONS)
+    read = read_contributions(table) if table is not None else {}
+    assert read == {f"t{k}": pair for k, pair in enumerate(traces) if pair != ([], [])}

@@ -196,10 +196,12 @@ class Assembler:
                 if ts is None:
                     ts = self._trace_ts(trace_id, doc["start_time"], now)
                 state = cache[trace_id] = TraceState(trace_id, ts)
+                if before is not None:
+                    before[trace_id] = []  # a new trace contributed nothing
             else:
                 cache.move_to_end(trace_id)
-            if before is not None and trace_id not in before:
-                before[trace_id] = state.contributions()
+                if before is not None and trace_id not in before:
+                    before[trace_id] = state.contributions()
             explode(doc, state, batch, stats)
             dirty[trace_id] = state
         summaries = batch.summaries

@@ -180,15 +180,16 @@ class GroupStats:
         every = pa.concat_tables([rows for _, rows, _ in usable])
         hits = self._store.group_stats.select(every, [(c.sql, c.params) for c in conditions])
         known = self._counted_before(every)
-        none = [False] * len(groups)
+        keys: dict[int, frozenset[str]] = {0: _NONE}  # a mask of hits -> the groups' keys
+        for mask in set(hits.values()):
+            keys[mask] = frozenset(g.key for k, g in enumerate(groups) if mask >> k & 1)
+        names = _SortedKeys()  # a set of keys -> the list the summary row records
         for index, rows, made in usable:
             trace_ids: list[str] = rows.column("trace_id").to_pylist()
             revisions: list[int] = rows.column("revision").to_pylist()
             now = {
-                tid: frozenset(
-                    g.key for g, hit in zip(groups, hits.get((tid, rev), none), strict=True) if hit
-                )
-                for tid, rev in zip(trace_ids, revisions, strict=True)
+                tid: keys[hits.get(pair, 0)]
+                for tid, pair in zip(trace_ids, zip(trace_ids, revisions, strict=True), strict=True)
             }
             stats = {g.key: StatsBatch() for g in groups}
             counting = [tid for tid in trace_ids if now[tid] or known.get(tid)]
@@ -204,7 +205,7 @@ class GroupStats:
                 for key in is_:
                     stats[key].add(new)
             known.update(now)
-            column = pa.array([sorted(now[tid]) for tid in trace_ids], pa.list_(_TEXT))
+            column = pa.array([names[now[tid]] for tid in trace_ids], pa.list_(_TEXT))
             tables = out[index]
             tables[:] = [
                 (name, t.append_column("groups", column) if name == "traces" else t)
@@ -248,6 +249,14 @@ class GroupStats:
             counted.popitem(last=False)
 
 
+class _SortedKeys(dict[frozenset[str], list[str]]):
+    """Each set of group keys as a sorted list, made once per distinct set."""
+
+    def __missing__(self, keys: frozenset[str]) -> list[str]:
+        found = self[keys] = sorted(keys)
+        return found
+
+
 def _without_contributions(batches: list[Tables]) -> list[Tables]:
     """New lists of each batch's tables, less the contributions (never inserted)."""
     return [[(name, t) for name, t in tables if name != CONTRIBUTIONS] for tables in batches]
@@ -277,9 +286,11 @@ def group_rows(
         nodes += found_nodes
         edges += found_edges
     if tracked is not None and split is not None and end > split:
-        lo = max(start, split)
-        for kind, into in (("node", nodes), ("edge", edges)):
-            into += store.stats(kind, lo, end, period=period, group_key=tracked.key).to_pylist()
+        found_nodes, found_edges = store.group_graph(
+            max(start, split), end, tracked.key, period=period
+        )
+        nodes += found_nodes
+        edges += found_edges
     return _merged(nodes, ("name", "type")), _merged(
         edges, ("src_name", "src_type", "dst_name", "dst_type")
     )

@@ -79,12 +79,12 @@ _EDGE_SCHEMA: Final = pa.schema(
 )
 _CONTRIBUTION_SCHEMA: Final = pa.schema(
     [
-        ("trace_id", pa.string()),
+        ("trace_id", pa.dictionary(pa.int32(), pa.string())),
         ("phase", pa.uint8()),
-        ("src_name", pa.string()),
-        ("src_type", pa.string()),
-        ("dst_name", pa.string()),
-        ("dst_type", pa.string()),
+        ("src_name", pa.dictionary(pa.int32(), pa.string())),
+        ("src_type", pa.dictionary(pa.int32(), pa.string())),
+        ("dst_name", pa.dictionary(pa.int32(), pa.string())),
+        ("dst_type", pa.dictionary(pa.int32(), pa.string())),
         ("is_edge", pa.uint8()),
         ("is_root", pa.uint8()),
         ("inferred", pa.uint8()),
@@ -234,8 +234,7 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
                 tables.append((name, _arrow(cells, schema)))
     made = batch.contributions
     if made:  # not a table: what the group statistics are made from, then dropped
-        columns = {name: getattr(made, name) for name in _CONTRIBUTION_SCHEMA.names}
-        tables.append((CONTRIBUTIONS, _arrow(columns, _CONTRIBUTION_SCHEMA)))
+        tables.append((CONTRIBUTIONS, _arrow(made.arrays(), _CONTRIBUTION_SCHEMA)))
     return tables
 
 

@@ -12,17 +12,26 @@ statement (:func:`graph_sql`); the sums are the same, exactly, as over the minut
 
 Written by the store beside every insert into ``node_stats``/``edge_stats``
 (:func:`rollup`: each row once per step, the engine's merges sum them), and filled from
-those tables when migration 23 adds it. Pure functions; thread-safe.
+those tables when migration 23 adds it.
+
+``group_graph_stats`` does the same for tracked groups' per-minute statistics, one row
+per group, node or edge and minute, nodes and edges in one table (migration 28): one
+insert a round where ``group_node_stats`` and ``group_edge_stats`` took two
+(:func:`group_rollup`, :func:`group_minutes_sql`). Pure functions; thread-safe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["GRAPH_STEPS", "backfill_sql", "cover", "graph_sql", "minutes_sql", "rollup"]
+__all__ = [
+    "GRAPH_STEPS", "GROUP_TABLES", "backfill_sql", "cover", "graph_sql", "group_backfill_sql",
+    "group_minutes_sql", "group_rollup", "minutes_sql", "rollup",
+]  # fmt: skip
 
 GRAPH_STEPS: Final = (60, 600, 3600)
 """The resolutions kept, in seconds; each divides the next."""
@@ -38,6 +47,13 @@ _SUMS: Final = (
     "max(last_end) AS last_end, sumMap(histogram) AS histogram"
 )
 _KEYS: Final = "kind, name, type, dst_name, dst_type"
+GROUP_TABLES: Final = ("group_node_stats", "group_edge_stats")
+"""The tables :func:`~fluoroscope.store.encode.encode_group_stats` names (written as such
+only on a schema without ``group_graph_stats``)."""
+_GROUP_COLUMNS: Final = (
+    "group_key", "minute", "kind", "name", "type", "dst_name", "dst_type", "is_root",
+    "inferred", *_STATS,
+)  # fmt: skip
 
 
 def cover(lo: int, hi: int) -> list[tuple[int, int, int]]:
@@ -165,3 +181,79 @@ def rollup(tables: dict[str, pa.Table]) -> pa.Table | None:
     if not parts:
         return None
     return pa.concat_tables(parts)
+
+
+def group_minutes_sql(db: str, kind: str) -> str:
+    """A subquery of ``group_graph_stats``' rows of ``kind`` (``node`` or ``edge``) of
+    the group ``{group_key}`` (a String parameter) whose minute lies in ``[{lo}, {hi})``
+    (UInt32 parameters), named as ``group_node_stats`` and ``group_edge_stats`` name
+    theirs: ``minute``, the keys, then the statistics (those tables' rows as written,
+    summed the same). The conditions are the subquery's own, on the table's key.
+    ``db``: the quoted database name."""
+    if kind == "node":
+        keys = "name, type, is_root, inferred"
+    else:
+        keys = "name AS src_name, type AS src_type, dst_name, dst_type"
+    return (
+        f"(SELECT minute, {keys}, {', '.join(_STATS)} FROM {db}.group_graph_stats "
+        "WHERE group_key = {group_key:String} "
+        "AND minute >= toDateTime({lo:UInt32}) AND minute < toDateTime({hi:UInt32}) "
+        f"AND kind = {int(kind != 'node')})"
+    )
+
+
+def group_backfill_sql(kind: str) -> str:
+    """The migration statement filling ``group_graph_stats`` from ``group_{kind}_stats``
+    (``node`` or ``edge``) as written so far (``{db}`` left to format): its rows as they
+    are, the engine's merges sum them."""
+    if kind == "node":
+        keys = "0, name, type, '', '', is_root, inferred"
+    else:
+        keys = "1, src_name, src_type, dst_name, dst_type, 0, 0"
+    return (
+        f"INSERT INTO {{db}}.group_graph_stats ({', '.join(_GROUP_COLUMNS)}) "
+        f"SELECT group_key, minute, {keys}, {', '.join(_STATS)} FROM {{db}}.group_{kind}_stats"
+    )
+
+
+def group_rollup(tables: Iterable[tuple[str, pa.Table]]) -> pa.Table | None:
+    """The ``group_graph_stats`` rows for the ``group_node_stats`` and
+    ``group_edge_stats`` rows in ``tables`` ((table name, rows), as
+    :func:`~fluoroscope.store.encode.encode_group_stats` makes them, a name any number
+    of times; other names ignored), in one table. None when there are none. Vectorized."""
+    parts: list[pa.Table] = []
+    for name, table in tables:
+        if name not in GROUP_TABLES or table.num_rows == 0:
+            continue
+        kind = GROUP_TABLES.index(name)
+        n = table.num_rows
+        if kind == 0:
+            keys = {
+                "name": table.column("name"),
+                "type": table.column("type"),
+                "dst_name": pa.array([""] * n, pa.string()),
+                "dst_type": pa.array([""] * n, pa.string()),
+                "is_root": table.column("is_root"),
+                "inferred": table.column("inferred"),
+            }
+        else:
+            zero = pa.array([0] * n, pa.uint8())
+            keys = {
+                "name": table.column("src_name"),
+                "type": table.column("src_type"),
+                "dst_name": table.column("dst_name"),
+                "dst_type": table.column("dst_type"),
+                "is_root": zero,
+                "inferred": zero,
+            }
+        columns = {
+            "group_key": table.column("group_key"),
+            "minute": table.column("minute"),
+            "kind": pa.array([kind] * n, pa.uint8()),
+            **keys,
+            **{stat: table.column(stat) for stat in _STATS},
+        }
+        parts.append(pa.table(columns))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)

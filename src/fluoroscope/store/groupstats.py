@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from fluoroscope.store.transport import Transport
+from fluoroscope.store.transport import ChdbTransport, Transport
 
 __all__ = ["GroupStatsStore"]
 
@@ -29,7 +29,8 @@ class GroupStatsStore:
     def __init__(self, transport: Transport, db: str) -> None:
         self._t = transport
         self._db = db
-        self._staged = False
+        self._staged_table = False
+        self._columns: dict[str, str] | None = None
 
     def tracking(self) -> dict[tuple[str, str], float]:
         """``{(group name, filter fingerprint): since}`` of every group whose statistics
@@ -57,34 +58,75 @@ class GroupStatsStore:
 
     def select(
         self, rows: pa.Table, conditions: Sequence[tuple[str, Mapping[str, Any]]]
-    ) -> dict[tuple[str, int], list[bool]]:
+    ) -> dict[tuple[str, int], int]:
         """For each ``traces`` row in ``rows`` (Arrow, the columns the store writes),
-        whether each condition (SQL over ``traces`` columns, its parameters) holds:
-        ``{(trace_id, revision): [bool per condition]}``."""
-        staging = f"{self._db}.{_STAGING}"
-        if not self._staged:  # the layout of traces as migrated now, once per process
-            self._t.execute(f"DROP TABLE IF EXISTS {staging}")
-            self._t.execute(f"CREATE TABLE {staging} AS {self._db}.traces ENGINE = Memory")
-            self._staged = True
+        which conditions (SQL over ``traces`` columns, their parameters) hold:
+        ``{(trace_id, revision): mask}``, bit ``k`` set when the ``k``-th does.
+
+        The embedded engine reads the rows the conditions need straight from a memory
+        file in the one statement that tests them (:meth:`ChdbTransport.query_arrow_over`);
+        otherwise, and when a condition names a column ``rows`` lacks (read as its
+        default), they are staged in a scratch table first (three statements, the
+        table's every other column filled with its default: measured on a round's 3,641
+        rows, 18-24 ms of CPU against 9-14 ms for the one statement)."""
         params: dict[str, Any] = {}
         tests = []
-        for sql, bound in conditions:
-            tests.append(f"toUInt8(({sql}))")
+        for k, (sql, bound) in enumerate(conditions):
+            tests.append(f"toUInt64(toUInt8(({sql})) != 0) * {1 << k % 64}")
             params.update(bound)
-        # Only the columns the conditions name are staged (the others, the details JSON
-        # among them, would be most of the bytes); the rest read as their defaults.
+        # a mask of 64 conditions per column: hits, hits1, ...
+        masks = [" + ".join(tests[k : k + 64]) for k in range(0, len(tests), 64)] or ["0"]
         text = " ".join(tests)
+        types = self._types()
+        # Only the columns the conditions name are read (the others, the details JSON
+        # among them, would be most of the bytes).
+        named = {name for name in types if re.search(rf"\b{re.escape(name)}\b", text)}
         wanted = [
-            name
-            for name in rows.column_names
-            if name in ("trace_id", "revision") or re.search(rf"\b{re.escape(name)}\b", text)
+            name for name in rows.column_names if name in ("trace_id", "revision") or name in named
         ]
+        columns = ", ".join(f"{m} AS hits{k or ''}" for k, m in enumerate(masks))
+        select = f"SELECT trace_id, revision, {columns} FROM "
+        if isinstance(self._t, ChdbTransport) and named <= set(wanted):
+            structure = ", ".join(f"`{name}` {types[name]}" for name in wanted)
+            found = self._t.query_arrow_over(
+                select + "{rows}", rows.select(wanted), structure, params
+            )
+        else:
+            found = self._staged(rows.select(wanted), select, params)
+        hits: list[int] = found.column("hits").to_pylist()
+        for k in range(1, len(masks)):
+            more = found.column(f"hits{k}").to_pylist()
+            hits = [h | m << (64 * k) for h, m in zip(hits, more, strict=True)]
+        pairs = zip(
+            found.column("trace_id").to_pylist(), found.column("revision").to_pylist(), strict=True
+        )
+        return dict(zip(pairs, hits, strict=True))
+
+    def _types(self) -> dict[str, str]:
+        """Each ``traces`` column's type in the engine, as migrated now (asked once per
+        process)."""
+        if self._columns is None:
+            found = self._t.query_arrow(
+                "SELECT name, type FROM system.columns "
+                "WHERE database = {db:String} AND table = 'traces'",
+                {"db": self._db.strip("`")},
+            )
+            self._columns = dict(
+                zip(found.column("name").to_pylist(), found.column("type").to_pylist(), strict=True)
+            )
+        return self._columns
+
+    def _staged(self, rows: pa.Table, select: str, params: Mapping[str, Any]) -> pa.Table:
+        """``select`` (ending in FROM) over ``rows`` staged in a scratch table shaped like
+        ``traces`` (the columns ``rows`` lacks read as their defaults)."""
+        staging = f"{self._db}.{_STAGING}"
+        if not self._staged_table:  # the layout of traces as migrated now, once per process
+            self._t.execute(f"DROP TABLE IF EXISTS {staging}")
+            self._t.execute(f"CREATE TABLE {staging} AS {self._db}.traces ENGINE = Memory")
+            self._staged_table = True
         self._t.execute(f"TRUNCATE TABLE {staging}")
-        self._t.insert_arrow(staging, rows.select(wanted))
-        found = self._t.query_arrow(
-            f"SELECT trace_id, revision, [{', '.join(tests)}] AS hits FROM {staging}", params
-        ).to_pylist()
-        return {(r["trace_id"], r["revision"]): [bool(h) for h in r["hits"]] for r in found}
+        self._t.insert_arrow(staging, rows)
+        return self._t.query_arrow(select + staging, params)
 
     def counted_in(self, traces: Iterable[tuple[int, str]]) -> dict[str, list[str]]:
         """The groups each stored trace ``(ts, trace_id)`` counted in as of its latest

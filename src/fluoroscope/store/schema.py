@@ -24,6 +24,10 @@ Tables (all in one database, ``{db}``):
     (``step``, ``bucket``), nodes and edges in one table, written beside them by the
     store: a service graph reads a window from the coarsest buckets that fit
     (:mod:`fluoroscope.store.graphstats`).
+``group_graph_stats``
+    Tracked groups' per-minute node and edge statistics (``group_key``; nodes and edges
+    in one table, as ``graph_stats``), kept at ingest (:mod:`fluoroscope.query.groupstats`);
+    ``group_node_stats`` / ``group_edge_stats`` held them before migration 28 filled it.
 ``sampling_rules`` / ``api_settings``
     Sampling rules (one JSON row version per change) and the API's small settings
     (tags by ARN, resource policies, encryption, indexing, destination) as JSON by
@@ -58,7 +62,7 @@ import logging
 from typing import Final
 
 from fluoroscope.model.errors import StoreError
-from fluoroscope.store.graphstats import backfill_sql
+from fluoroscope.store.graphstats import backfill_sql, group_backfill_sql
 from fluoroscope.store.logschema import LOG_MIGRATIONS
 from fluoroscope.store.transport import Transport
 from fluoroscope.store.tuning import Tuning
@@ -70,7 +74,7 @@ _log = logging.getLogger(__name__)
 
 _TABLES_WITH_TTL: Final = (
     "spans", "traces", "node_stats", "edge_stats", "group_node_stats", "group_edge_stats",
-    "graph_stats",
+    "graph_stats", "group_graph_stats",
 )  # fmt: skip
 _TTL_COLUMN: Final = {"graph_stats": "bucket"}  # else minute for *_stats, ts for the rest
 
@@ -606,6 +610,45 @@ MIGRATIONS += (
         (
             Tuning("ALTER TABLE {db}.spans MODIFY SETTING merge_selector_base = 12"),
             Tuning("ALTER TABLE {db}.traces MODIFY SETTING merge_selector_base = 12"),
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        28,
+        "tracked groups' node and edge statistics in one table",
+        # Each insert statement costs the engine a fixed 5-9 ms of CPU however few its
+        # rows (docs/scaling.md): while a group is tracked, every insert round wrote a
+        # few dozen rows into each of group_node_stats and group_edge_stats. Nodes and
+        # edges now go into one table as graph_stats holds them (kind 0 a node, 1 an
+        # edge; store/graphstats.py), keyed by group first as before, so a group's
+        # graph reads its own rows. Filled here from the two tables as written so far
+        # (they are written no more).
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.group_graph_stats (
+                group_key String CODEC(ZSTD(1)),
+                minute DateTime CODEC(ZSTD(1)),
+                kind UInt8 CODEC(ZSTD(1)),
+                name String CODEC(ZSTD(1)),
+                type LowCardinality(String) CODEC(ZSTD(1)),
+                dst_name String CODEC(ZSTD(1)),
+                dst_type LowCardinality(String) CODEC(ZSTD(1)),
+                is_root UInt8 CODEC(ZSTD(1)),
+                inferred UInt8 CODEC(ZSTD(1)),
+"""
+            + _STAT_COLUMNS.replace(",\n", " CODEC(ZSTD(1)),\n")
+            + " CODEC(ZSTD(1))"
+            + """
+            ) ENGINE = AggregatingMergeTree
+            PARTITION BY toYYYYMMDD(minute)
+            ORDER BY (group_key, minute, kind, name, type, dst_name, dst_type, is_root, inferred)
+            TTL minute + INTERVAL {ttl_days} DAY
+            SETTINGS ttl_only_drop_parts = 1
+            """,
+            group_backfill_sql("node"),
+            group_backfill_sql("edge"),
         ),
     ),
 )

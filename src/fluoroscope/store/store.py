@@ -34,7 +34,14 @@ from fluoroscope.model.summarycolumns import (
 from fluoroscope.store import critpath, slices
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
-from fluoroscope.store.graphstats import graph_sql, minutes_sql, rollup
+from fluoroscope.store.graphstats import (
+    GROUP_TABLES,
+    graph_sql,
+    group_minutes_sql,
+    group_rollup,
+    minutes_sql,
+    rollup,
+)
 from fluoroscope.store.groups import GroupStore
 from fluoroscope.store.groupstats import GroupStatsStore
 from fluoroscope.store.schema import migrate
@@ -101,6 +108,7 @@ class Store:
         self.settings = SettingsStore(transport, self._db)
         self._old_analyzer = True  # until the engine says it has no such setting
         self._rollup: bool | None = None  # graph_stats exists (asked once)
+        self._group_graph: bool | None = None  # group_graph_stats exists (asked once)
 
     def _query_old_analyzer(
         self, sql: str, params: Mapping[str, Any], settings: str = ""
@@ -168,19 +176,30 @@ class Store:
         (whose 60-second step holds the same sums, read by :meth:`stats`): each insert
         statement costs the engine a fixed ~5-7 ms of CPU however few its rows (measured
         with a live round's 18 node and 77 edge rows), two of a round's five. A store on
-        a schema an older release laid out without ``graph_stats`` writes them as before."""
+        a schema an older release laid out without ``graph_stats`` writes them as before.
+        Likewise tracked groups' ``group_node_stats``/``group_edge_stats`` rows go into
+        ``group_graph_stats`` in one insert (:func:`~fluoroscope.store.graphstats.group_rollup`),
+        or as they are on a schema without it (before migration 28)."""
         stats: dict[str, pa.Table] = {}
+        grouped: list[tuple[str, pa.Table]] = []
         rollup_only = self._has_rollup()
+        group_graph = self._has_group_graph()
         for name, table in tables:
             if name in _MINUTE_TABLES:
                 stats[name] = table
                 if rollup_only:
                     continue
+            elif name in GROUP_TABLES and group_graph:
+                grouped.append((name, table))
+                continue
             if name != CONTRIBUTIONS:
                 self._t.insert_arrow(f"{self._db}.{name}", table)
         rolled = rollup(stats) if stats and rollup_only else None
         if rolled is not None:
             self._t.insert_arrow(f"{self._db}.graph_stats", rolled)
+        rolled = group_rollup(grouped)
+        if rolled is not None:
+            self._t.insert_arrow(f"{self._db}.group_graph_stats", rolled)
 
     def _has_rollup(self) -> bool:
         """Whether the schema has ``graph_stats`` (migration 23), asked once: a store
@@ -194,6 +213,18 @@ class Store:
             )
             self._rollup = bool(found.column(0)[0].as_py())
         return self._rollup
+
+    def _has_group_graph(self) -> bool:
+        """Whether the schema has ``group_graph_stats`` (migration 28), asked once, as
+        :meth:`_has_rollup` asks for ``graph_stats``."""
+        if self._group_graph is None:
+            found = self._t.query_arrow(
+                "SELECT count() FROM system.tables WHERE database = {db:String} "
+                "AND name = 'group_graph_stats'",
+                {"db": self.database},
+            )
+            self._group_graph = bool(found.column(0)[0].as_py())
+        return self._group_graph
 
     # -- reads -----------------------------------------------------------------------
 
@@ -457,9 +488,12 @@ class Store:
         where = ""
         source = f"{self._db}.{table}"
         if group_key is not None:
-            source = f"{self._db}.group_{table}"
-            where = "group_key = {group_key:String} AND "
             params["group_key"] = group_key
+            if self._has_group_graph():  # filled from group_{table} by migration 28
+                source = group_minutes_sql(self._db, kind)  # of the group alone
+            else:
+                source = f"{self._db}.group_{table}"
+                where = "group_key = {group_key:String} AND "
         elif self._has_rollup():  # the minutes are graph_stats' (insert_tables)
             source = minutes_sql(self._db, kind)
         if period is not None:
@@ -481,6 +515,52 @@ class Store:
             f"GROUP BY {group} HAVING total != 0 ORDER BY {group}",
             params,
         )
+
+    def group_graph(
+        self, start: float, end: float, group_key: str, *, period: int | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A tracked group's node and edge statistics rows - as :meth:`stats` gives them
+        for each kind with ``group_key``, the same sums - in one statement over
+        ``group_graph_stats`` (migration 28), where reading the two kinds apart took two
+        (measured on a 300k-span store, one merged part: 5.5-6 ms each); in two on a
+        schema without it."""
+        if not self._has_group_graph():
+            return (
+                self.stats("node", start, end, period=period, group_key=group_key).to_pylist(),
+                self.stats("edge", start, end, period=period, group_key=group_key).to_pylist(),
+            )
+        params: dict[str, Any] = {"lo": int(start) // 60 * 60, "hi": int(end), "g": group_key}
+        keys = "kind, name, type, dst_name, dst_type"
+        bucket = ""
+        if period is not None:
+            if period < 60 or period % 60:
+                raise ValueError("period must be a positive multiple of 60 seconds")
+            bucket = "intDiv(toUInt32(minute), {period:UInt32}) * {period:UInt32} AS bucket, "
+            keys = f"bucket, {keys}"
+            params["period"] = period
+        rows = self._t.query_arrow(
+            f"SELECT {bucket}kind, name, type, dst_name, dst_type, max(is_root) AS is_root, "
+            "min(inferred) AS inferred, sum(total) AS total, sum(ok) AS ok, "
+            "sum(errors) AS errors, sum(throttles) AS throttles, sum(faults) AS faults, "
+            "sum(response_time) AS response_time, min(first_start) AS first_start, "
+            "max(last_end) AS last_end, sumMap(histogram) AS histogram "
+            f"FROM {self._db}.group_graph_stats WHERE group_key = {{g:String}} "
+            "AND minute >= toDateTime({lo:UInt32}) AND minute < toDateTime({hi:UInt32}) "
+            f"GROUP BY {keys} HAVING total != 0 ORDER BY {keys}",
+            params,
+        ).to_pylist()
+        nodes: list[dict[str, Any]] = []
+        edges: list[dict[str, Any]] = []
+        for row in rows:
+            if row.pop("kind") == 0:
+                del row["dst_name"], row["dst_type"]
+                nodes.append(row)
+            else:
+                del row["is_root"], row["inferred"]
+                row["src_name"] = row.pop("name")
+                row["src_type"] = row.pop("type")
+                edges.append(row)
+        return nodes, edges
 
     def graph_stats(
         self, start: float, end: float

@@ -262,6 +262,22 @@ class ChdbTransport:
                 None,
             )
 
+    def query_arrow_over(
+        self, sql: str, data: pa.Table, structure: str, params: Mapping[str, Any] | None = None
+    ) -> pa.Table:
+        """Run a SELECT reading ``data`` where ``sql`` says ``{rows}``, as rows of
+        ``structure`` (``name Type, ...``: each of ``data``'s columns and its type in the
+        engine), and return the result as :meth:`query_arrow` does. One statement: the
+        rows are read from a memory file (as :meth:`insert_arrow` writes it) instead of
+        being inserted into a table first; embedded engine only."""
+        if "'" in structure:
+            raise ValueError("a structure is names and types, no quotes")
+        with _memory_file() as path:
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
+                writer.write_table(data)
+            source = f"file('{path}', 'ArrowStream', '{structure}')"
+            return self.query_arrow(sql.replace("{rows}", source), params)
+
     def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
         if self._closed:
             raise StoreUnavailable("the store is closed")
