@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.machinery
 import json
 import os
 from pathlib import Path
@@ -37,13 +38,36 @@ def _compiled_modules() -> list[str]:
     raise RuntimeError("src/fluoroscope/native.py defines no COMPILED")
 
 
+def _clear_stale(keep: list[str]) -> None:
+    """Remove the C extensions an earlier in-place build (an editable install) left in
+    src/ for modules this build does not compile: Python would import them before the
+    sources, and a module's extension only loads from the shared library it was built
+    with. ``keep``: the modules compiled now (their extensions are rebuilt)."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    src = ROOT / "src"
+    for path in [*src.glob("fluoroscope/**/*.so"), *src.glob("fluoroscope/**/*.pyd")]:
+        if not path.name.endswith(suffixes):
+            continue
+        stem = path.name[: -len(next(s for s in suffixes if path.name.endswith(s)))]
+        module = ".".join((*path.parent.relative_to(src).parts, stem))
+        if module not in keep:
+            path.unlink()
+    if not keep:
+        for path in src.glob("fluoroscope_native__mypyc*"):
+            path.unlink()
+        (src / "fluoroscope/native.sha256").unlink(missing_ok=True)
+
+
 def _extensions() -> list[object]:
     if os.environ.get("FLUOROSCOPE_PURE_PYTHON") == "1":
+        _clear_stale([])
         return []
     try:
         from mypyc.build import mypycify
     except ImportError:  # mypy is a build requirement; a build without it stays Python
+        _clear_stale([])
         return []
+    _clear_stale(_compiled_modules())
     paths = [f"src/{name.replace('.', '/')}.py" for name in _compiled_modules()]
     # The build environment lacks the server's dependencies (pyarrow, orjson...): their
     # types are Any there, so the checks that Any trips are off for this build only (the
