@@ -137,6 +137,31 @@ def backfill_sql(kind: str) -> str:
     )
 
 
+def _graph_keys(table: pa.Table, kind: int) -> dict[str, pa.Array | pa.ChunkedArray]:
+    """The key columns of ``graph_stats`` (and ``group_graph_stats``) for rows of a
+    per-minute node (``kind`` 0) or edge (1) table: a node has no destination, an edge is
+    neither a root nor inferred."""
+    n = table.num_rows
+    if kind == 0:
+        return {
+            "name": table.column("name"),
+            "type": table.column("type"),
+            "dst_name": pa.array([""] * n, pa.string()),
+            "dst_type": pa.array([""] * n, pa.string()),
+            "is_root": table.column("is_root"),
+            "inferred": table.column("inferred"),
+        }
+    zero = pa.array([0] * n, pa.uint8())
+    return {
+        "name": table.column("src_name"),
+        "type": table.column("src_type"),
+        "dst_name": table.column("dst_name"),
+        "dst_type": table.column("dst_type"),
+        "is_root": zero,
+        "inferred": zero,
+    }
+
+
 def rollup(tables: dict[str, pa.Table]) -> pa.Table | None:
     """The ``graph_stats`` rows for the ``node_stats`` and ``edge_stats`` rows in
     ``tables`` (by table name, as :func:`~fluoroscope.store.encode.encode_batch` makes
@@ -148,25 +173,7 @@ def rollup(tables: dict[str, pa.Table]) -> pa.Table | None:
         if table is None or table.num_rows == 0:
             continue
         n = table.num_rows
-        if kind == 0:
-            keys = {
-                "name": table.column("name"),
-                "type": table.column("type"),
-                "dst_name": pa.array([""] * n, pa.string()),
-                "dst_type": pa.array([""] * n, pa.string()),
-                "is_root": table.column("is_root"),
-                "inferred": table.column("inferred"),
-            }
-        else:
-            zero = pa.array([0] * n, pa.uint8())
-            keys = {
-                "name": table.column("src_name"),
-                "type": table.column("src_type"),
-                "dst_name": table.column("dst_name"),
-                "dst_type": table.column("dst_type"),
-                "is_root": zero,
-                "inferred": zero,
-            }
+        keys = _graph_keys(table, kind)
         minute = table.column("minute").cast(pa.uint32())
         for step in GRAPH_STEPS:
             bucket = pc.multiply(pc.divide(minute, pa.scalar(step, pa.uint32())), step)
@@ -227,25 +234,7 @@ def group_rollup(tables: Iterable[tuple[str, pa.Table]]) -> pa.Table | None:
             continue
         kind = GROUP_TABLES.index(name)
         n = table.num_rows
-        if kind == 0:
-            keys = {
-                "name": table.column("name"),
-                "type": table.column("type"),
-                "dst_name": pa.array([""] * n, pa.string()),
-                "dst_type": pa.array([""] * n, pa.string()),
-                "is_root": table.column("is_root"),
-                "inferred": table.column("inferred"),
-            }
-        else:
-            zero = pa.array([0] * n, pa.uint8())
-            keys = {
-                "name": table.column("src_name"),
-                "type": table.column("src_type"),
-                "dst_name": table.column("dst_name"),
-                "dst_type": table.column("dst_type"),
-                "is_root": zero,
-                "inferred": zero,
-            }
+        keys = _graph_keys(table, kind)
         columns = {
             "group_key": table.column("group_key"),
             "minute": table.column("minute"),

@@ -206,25 +206,23 @@ class Store:
         opened by :meth:`open` always has it; one made on a database an older release
         laid out (not migrated) writes and reads the graph as that release did."""
         if self._rollup is None:
-            found = self._t.query_arrow(
-                "SELECT count() FROM system.tables WHERE database = {db:String} "
-                "AND name = 'graph_stats'",
-                {"db": self.database},
-            )
-            self._rollup = bool(found.column(0)[0].as_py())
+            self._rollup = self._has_table("graph_stats")
         return self._rollup
 
     def _has_group_graph(self) -> bool:
         """Whether the schema has ``group_graph_stats`` (migration 28), asked once, as
         :meth:`_has_rollup` asks for ``graph_stats``."""
         if self._group_graph is None:
-            found = self._t.query_arrow(
-                "SELECT count() FROM system.tables WHERE database = {db:String} "
-                "AND name = 'group_graph_stats'",
-                {"db": self.database},
-            )
-            self._group_graph = bool(found.column(0)[0].as_py())
+            self._group_graph = self._has_table("group_graph_stats")
         return self._group_graph
+
+    def _has_table(self, name: str) -> bool:
+        found = self._t.query_arrow(
+            "SELECT count() FROM system.tables WHERE database = {db:String} "
+            "AND name = {name:String}",
+            {"db": self.database, "name": name},
+        )
+        return bool(found.column(0)[0].as_py())
 
     # -- reads -----------------------------------------------------------------------
 
