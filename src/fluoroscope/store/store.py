@@ -550,14 +550,7 @@ class Store:
         nodes: list[dict[str, Any]] = []
         edges: list[dict[str, Any]] = []
         for row in rows:
-            if row.pop("kind") == 0:
-                del row["dst_name"], row["dst_type"]
-                nodes.append(row)
-            else:
-                del row["is_root"], row["inferred"]
-                row["src_name"] = row.pop("name")
-                row["src_type"] = row.pop("type")
-                edges.append(row)
+            _file_by_kind(row, nodes, edges)
         return nodes, edges
 
     def graph_stats(
@@ -585,15 +578,7 @@ class Store:
             row = {name: values[i] for name, values in columns.items()}
             first, last = offsets[i], offsets[i + 1]
             row["histogram"] = list(zip(buckets[first:last], counts[first:last], strict=True))
-            kind = row.pop("kind")
-            if kind == 0:
-                del row["dst_name"], row["dst_type"]
-                nodes.append(row)
-            else:
-                del row["is_root"], row["inferred"]
-                row["src_name"] = row.pop("name")
-                row["src_type"] = row.pop("type")
-                edges.append(row)
+            _file_by_kind(row, nodes, edges)
         return nodes, edges
 
     def trace_stats(
@@ -694,6 +679,21 @@ class Store:
             for table in (scratch, children, path, traces):
                 self._t.execute(f"DROP TABLE IF EXISTS {table}")
         return rows
+
+
+def _file_by_kind(
+    row: dict[str, Any], nodes: list[dict[str, Any]], edges: list[dict[str, Any]]
+) -> None:
+    """Append a row of ``graph_stats`` or ``group_graph_stats`` (its ``kind`` 0 a node,
+    1 an edge) to ``nodes`` or ``edges`` named as the per-minute tables name theirs."""
+    if row.pop("kind") == 0:
+        del row["dst_name"], row["dst_type"]
+        nodes.append(row)
+    else:
+        del row["is_root"], row["inferred"]
+        row["src_name"] = row.pop("name")
+        row["src_type"] = row.pop("type")
+        edges.append(row)
 
 
 def _window_params(start: float, end: float, where_params: Mapping[str, Any]) -> dict[str, Any]:
