@@ -186,7 +186,6 @@ class Assembler:
             stats = batch.stats = StatsBatch()
         dirty: dict[str, TraceState] = {}
         cache = self._cache
-        explode = self._explode
         before: dict[str, list[Contribution]] | None = {} if self.track_contributions else None
         for doc in docs:
             trace_id = doc["trace_id"]
@@ -202,7 +201,8 @@ class Assembler:
                 cache.move_to_end(trace_id)
                 if before is not None and trace_id not in before:
                     before[trace_id] = state.contributions()
-            explode(doc, state, batch, stats)
+            # (parsed JSON is a dict; another mapping is merged as one: same result)
+            self._explode(doc if type(doc) is dict else dict(doc), state, batch, stats)
             dirty[trace_id] = state
         summaries = batch.summaries
         for state in dirty.values():
@@ -360,26 +360,41 @@ class Assembler:
     # -- rows ------------------------------------------------------------------------
 
     def _explode(
-        self, doc: Mapping[str, Any], state: TraceState, batch: WriteBatch, stats: StatsSink
+        self, doc: dict[str, Any], state: TraceState, batch: WriteBatch, stats: StatsSink
     ) -> None:
         """Append a row per entity in ``doc`` (depth first) and merge each into ``state``."""
+        # Written for both ways it runs: the columns and values in typed locals, the
+        # state's methods called directly (compiled by mypyc, such calls and appends are
+        # C calls; interpreted, the locals save an attribute lookup per column).
         is_segment = doc.get("type") != "subsegment"
-        parent = doc.get("parent_id") or ""
+        parent: str = doc.get("parent_id") or ""
         spans = batch.spans
         data, end_at = spans.doc.appender()
-        ts, trace_id = state.ts, state.trace_id
-        apply = state.apply
-        version = self._version
-        stack: list[tuple[Mapping[str, Any], str, bool]] = [(doc, parent, is_segment)]
+        ts: int = state.ts
+        trace_id: str = state.trace_id
+        version: int = self._version
+        c_ts: list[int] = spans.ts
+        c_trace_id: list[str] = spans.trace_id
+        c_id: list[str] = spans.id
+        c_parent_id: list[str] = spans.parent_id
+        c_is_segment: list[int] = spans.is_segment
+        c_name: list[str] = spans.name
+        c_origin: list[str] = spans.origin
+        c_namespace: list[str] = spans.namespace
+        c_start_time: list[float] = spans.start_time
+        c_end_time: list[float] = spans.end_time
+        c_flags: list[int] = spans.flags
+        c_version: list[int] = spans.version
+        c_http_status: list[int] = spans.http_status
+        stack: list[tuple[dict[str, Any], str, bool]] = [(doc, parent, is_segment)]
         try:
             while stack:
                 entity, parent_id, seg = stack.pop()
                 children = entity.get("subsegments")
-                own: Mapping[str, Any]
+                own: dict[str, Any]
                 if children:
-                    copy = dict(entity)  # the entity's own document: children excluded
-                    del copy["subsegments"]
-                    own = copy
+                    own = dict(entity)  # the entity's own document: children excluded
+                    del own["subsegments"]
                     eid = entity["id"]
                     for child in reversed(children):
                         stack.append((child, eid, False))
@@ -387,30 +402,30 @@ class Assembler:
                     own = entity
                 status = status_of(own)
                 bits = outcome_of(own, status)
-                apply(own, parent_id, seg, stats, bits)
+                state.apply(own, parent_id, seg, stats, bits)
                 end = own.get("end_time")
                 version += 1
                 namespace = own.get("namespace")
                 origin = own.get("origin")
-                spans.ts.append(ts)
-                spans.trace_id.append(trace_id)
-                spans.id.append(own["id"])
-                spans.parent_id.append(parent_id)
-                spans.is_segment.append(1 if seg else 0)
-                spans.name.append(own["name"])
-                spans.origin.append(origin if isinstance(origin, str) else "")
-                spans.namespace.append(namespace if isinstance(namespace, str) else "")
-                spans.start_time.append(float(own["start_time"]))
+                c_ts.append(ts)
+                c_trace_id.append(trace_id)
+                c_id.append(own["id"])
+                c_parent_id.append(parent_id)
+                c_is_segment.append(1 if seg else 0)
+                c_name.append(own["name"])
+                c_origin.append(origin if isinstance(origin, str) else "")
+                c_namespace.append(namespace if isinstance(namespace, str) else "")
+                c_start_time.append(float(own["start_time"]))
                 complete = end is not None and not own.get("in_progress")
                 if end is not None and complete:
-                    spans.end_time.append(float(end))
-                    spans.flags.append(bits)
-                    spans.version.append(version | COMPLETE_BIT)
+                    c_end_time.append(float(end))
+                    c_flags.append(bits)
+                    c_version.append(version | COMPLETE_BIT)
                 else:
-                    spans.end_time.append(0.0)
-                    spans.flags.append(bits | _IN_PROGRESS_FLAG)
-                    spans.version.append(version)
-                spans.http_status.append(status)
+                    c_end_time.append(0.0)
+                    c_flags.append(bits | _IN_PROGRESS_FLAG)
+                    c_version.append(version)
+                c_http_status.append(status)
                 data += _DUMPS(stored_document(own, trace_id, parent_id, seg, complete))
                 end_at(len(data))  # spans.doc.append without a call per entity
         finally:

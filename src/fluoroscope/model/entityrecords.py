@@ -9,9 +9,9 @@ table is shared by threads, one dict operation at a time under the GIL.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from sys import intern
 from typing import Any, Final
 
 from fluoroscope.model.inference import NodeId
@@ -41,7 +41,7 @@ def shared(value: Any) -> Any:
     Measured on the ingest benchmark's traces (``benchmarks/worker_memory.py``),
     interning them and sharing the empty ``watch`` cut a cached trace from 6,228 bytes
     to 5,190 (10,000 per worker by default)."""
-    return sys.intern(value) if type(value) is str else value
+    return intern(value) if type(value) is str else value
 
 
 Http = tuple[str, int, str, str, str]
@@ -49,7 +49,7 @@ Http = tuple[str, int, str, str, str]
 NO_HTTP: Final[Http] = ("", 0, "", "", "")
 
 
-def http_facts(http: Mapping[str, Any]) -> Http:
+def http_facts(http: dict[str, Any]) -> Http:
     """What a summary shows of an http block: kept instead of the block, so a cached
     trace does not hold its documents' request and response objects."""
     request = http.get("request")
@@ -69,8 +69,8 @@ def http_facts(http: Mapping[str, Any]) -> Http:
     return (
         url if type(url) is str else str(url or ""),
         status,
-        sys.intern(method) if type(method) is str else str(method or ""),
-        sys.intern(agent) if type(agent) is str else str(agent or ""),
+        intern(method) if type(method) is str else str(method or ""),
+        intern(agent) if type(agent) is str else str(agent or ""),
         client_ip if type(client_ip) is str else str(client_ip or ""),
     )
 
@@ -113,7 +113,12 @@ Edge = tuple[NodeId, NodeId, Outcome]
 """A call between two nodes of a trace: caller, callee, outcome."""
 
 
-@dataclass(slots=True)
+# The records' ``__init__`` is written out (``init=False``): compiled by mypyc, the one
+# ``dataclass`` generates at import would run as interpreted Python, a frame per record
+# made (``slot_tp_init`` under ``benchmarks/ingest_cpu.py``'s assemble stage).
+
+
+@dataclass(slots=True, init=False)
 class SegmentRecord:
     node: NodeId
     parent_id: str
@@ -135,18 +140,60 @@ class SegmentRecord:
     # node then, outcome); kept when a later copy replaces the segment
     edge: Edge | None
 
+    def __init__(
+        self,
+        node: NodeId,
+        parent_id: str,
+        start: float,
+        end: float,
+        in_progress: bool,
+        bits: int,
+        http: Http | None,
+        user: str,
+        resource_arn: str,
+        account_id: str,
+        instance_id: str,
+        availability_zone: str,
+        annotations: Annotations,
+        exceptions: Exceptions,
+        edge: Edge | None,
+    ) -> None:
+        self.node = node
+        self.parent_id = parent_id
+        self.start = start
+        self.end = end
+        self.in_progress = in_progress
+        self.bits = bits
+        self.http = http
+        self.user = user
+        self.resource_arn = resource_arn
+        self.account_id = account_id
+        self.instance_id = instance_id
+        self.availability_zone = availability_zone
+        self.annotations = annotations
+        self.exceptions = exceptions
+        self.edge = edge
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Downstream:
     """A completed downstream call, waiting for its owner or standing as an inferred node."""
 
     node: NodeId
     outcome: Outcome
-    inferred: bool = False  # counted as an inferred node (retract if a real callee appears)
-    caller: NodeId | None = None
+    inferred: bool  # counted as an inferred node (retract if a real callee appears)
+    caller: NodeId | None
+
+    def __init__(
+        self, node: NodeId, outcome: Outcome, inferred: bool = False, caller: NodeId | None = None
+    ) -> None:
+        self.node = node
+        self.outcome = outcome
+        self.inferred = inferred
+        self.caller = caller
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Sub:
     """What a trace keeps of a subsegment: root-cause analysis' needs, its parent, its
     facts, and the downstream call it made (kept when a later copy replaces it)."""
@@ -162,11 +209,40 @@ class Sub:
     exceptions: Exceptions
     call: Downstream | None  # set when first seen complete, if it called downstream
 
+    def __init__(
+        self,
+        name: str,
+        bits: int,
+        start: float,
+        end: float,
+        remote: bool,
+        parent: str,
+        complete: bool,
+        annotations: Annotations,
+        exceptions: Exceptions,
+        call: Downstream | None,
+    ) -> None:
+        self.name = name
+        self.bits = bits
+        self.start = start
+        self.end = end
+        self.remote = remote
+        self.parent = parent
+        self.complete = complete
+        self.annotations = annotations
+        self.exceptions = exceptions
+        self.call = call
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class PendingEdge:
     """A completed segment whose parent entity has not arrived yet."""
 
     sid: str
     node: NodeId
     outcome: Outcome
+
+    def __init__(self, sid: str, node: NodeId, outcome: Outcome) -> None:
+        self.sid = sid
+        self.node = node
+        self.outcome = outcome

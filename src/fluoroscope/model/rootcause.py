@@ -106,6 +106,15 @@ def _path(state: TraceState, leaf: str) -> tuple[str, list[str]]:
     return chain[0], chain
 
 
+def _duration(state: TraceState, eid: str) -> float:
+    """How long entity ``eid`` ran (0 if unknown); a subsegment's if it is both."""
+    sub = state.subs.get(eid)
+    if sub is not None:
+        return sub.end - sub.start
+    seg = state.segments.get(eid)
+    return seg.end - seg.start if seg else 0.0
+
+
 def _entity(state: TraceState, eid: str, total: float | None = None) -> Step:
     sub = state.subs.get(eid)
     seg = state.segments.get(eid)
@@ -196,15 +205,6 @@ def _slowest_cause(
     if root.in_progress or total <= 0:
         return []
 
-    subs, segments = state.subs, state.segments
-
-    def duration(eid: str) -> float:
-        sub = subs.get(eid)
-        if sub is not None:
-            return sub.end - sub.start
-        seg = segments.get(eid)
-        return seg.end - seg.start if seg else 0.0
-
     eid = root_id
     for _ in range(_MAX_PATH * 4):
         kids = children.get(eid)
@@ -215,9 +215,9 @@ def _slowest_cause(
             continue
         # the longest; of equally long ones the first in canonical order
         eid = kids[0]
-        longest = duration(eid)
+        longest = _duration(state, eid)
         for kid in kids[1:]:
-            took = duration(kid)
+            took = _duration(state, kid)
             if took > longest or (
                 took == longest and (_end(state, kid), kid) < (_end(state, eid), eid)
             ):
@@ -225,7 +225,12 @@ def _slowest_cause(
     call = state.call_of(eid)
     if call is not None and call.inferred and call.node in index:
         return [
-            (index[call.node], ((call.node.name, (), True, duration(eid) / total),), True, True)
+            (
+                index[call.node],
+                ((call.node.name, (), True, _duration(state, eid) / total),),
+                True,
+                True,
+            )
         ]
     owner, chain = _path(state, eid)
     if owner not in state.segments:

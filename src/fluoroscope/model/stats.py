@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple
 
 from fluoroscope.model.inference import ERROR, FAULT, THROTTLE, NodeId
 
@@ -68,21 +68,32 @@ Contribution = tuple[NodeId, NodeId | None, Outcome, bool, bool]
 trace adds to the statistics (``TraceState.contributions``)."""
 
 
-class StatsSink(Protocol):
+class StatsSink:
     """Where :class:`~fluoroscope.model.tracestate.TraceState` hands the outcomes an
-    entity completes (called in the state owner's thread; never raises)."""
+    entity completes (called in the state owner's thread; never raises).
+
+    A base class, not a Protocol: compiled by mypyc, a call through a protocol is a
+    Python method call (a lookup by name, its arguments boxed and parsed), through a
+    base class a C call by the class's method table (``TraceState.apply`` makes one
+    or two an entity). A sink derives from it (compiled: only in a compiled module)."""
+
+    __slots__ = ()
 
     def node(
-        self, node: NodeId, outcome: Outcome, *, root: bool, inferred: bool = False, weight: int = 1
+        self, node: NodeId, outcome: Outcome, root: bool, inferred: bool = False, weight: int = 1
     ) -> None:
         """Count ``outcome`` for ``node`` (``root``: the node is a trace's entry point;
-        ``inferred``: the node stands for a downstream call nobody instrumented)."""
+        ``inferred``: the node stands for a downstream call nobody instrumented). Its
+        flags may be passed by position: a call with keywords costs a compiled caller
+        (mypyc) a slower argument parse, once per entity."""
+        raise NotImplementedError
 
     def edge(self, src: NodeId, dst: NodeId, outcome: Outcome, *, weight: int = 1) -> None:
         """Count ``outcome`` for the call from ``src`` to ``dst``."""
+        raise NotImplementedError
 
 
-class OutcomeRows:
+class OutcomeRows(StatsSink):
     """Outcomes as rows for the store to sum a batch at a time into the cells
     :class:`StatsBatch` would make (``store.outcomes``): in the same order, so the sums
     are its sums. Each node is numbered once per batch (:attr:`nodes`), and a row is
@@ -112,7 +123,7 @@ class OutcomeRows:
         self.edge_end: list[float] = []
 
     def node(
-        self, node: NodeId, outcome: Outcome, *, root: bool, inferred: bool = False, weight: int = 1
+        self, node: NodeId, outcome: Outcome, root: bool, inferred: bool = False, weight: int = 1
     ) -> None:
         """Record ``outcome`` for ``node`` (see :meth:`StatsSink.node`; ``weight`` is 1 or
         -1)."""
@@ -188,14 +199,14 @@ class _Cell:
 
 
 @dataclass(slots=True)
-class StatsBatch:
+class StatsBatch(StatsSink):
     """Node and edge statistics gathered since the last write."""
 
     nodes: dict[tuple[int, str, str, int, int], _Cell] = field(default_factory=dict)
     edges: dict[tuple[int, str, str, str, str], _Cell] = field(default_factory=dict)
 
     def node(
-        self, node: NodeId, outcome: Outcome, *, root: bool, inferred: bool = False, weight: int = 1
+        self, node: NodeId, outcome: Outcome, root: bool, inferred: bool = False, weight: int = 1
     ) -> None:
         """Count ``outcome`` for ``node`` (``root``: the node is a trace's entry point;
         ``inferred``: the node stands for a downstream call nobody instrumented)."""

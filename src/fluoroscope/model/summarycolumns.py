@@ -272,7 +272,7 @@ class SummaryColumns:
             self.ann_types.append(ANN_BOOL)
             self.ann_strings.append("")
             self.ann_numbers.append(float(value))
-        elif isinstance(value, int | float):
+        elif isinstance(value, (int, float)):  # (a tuple: ``int | float`` is built per call)
             self.ann_types.append(ANN_NUMBER)
             self.ann_strings.append("")
             self.ann_numbers.append(float(value))

@@ -19,7 +19,7 @@ from fluoroscope.model.stats import Contribution, Outcome, OutcomeRows
 from fluoroscope.model.summarycolumns import SummaryColumns
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from fluoroscope.model.summary import TraceSummary
 
@@ -278,4 +278,4 @@ class StoredTrace(NamedTuple):
 
     ts: int
     revision: int
-    entities: list[tuple[Mapping[str, Any], str, bool]]
+    entities: list[tuple[dict[str, Any], str, bool]]

@@ -26,14 +26,13 @@ restored fields first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["restore_document", "stored_document"]
 
 
 def stored_document(
-    own: Mapping[str, Any], trace_id: str, parent_id: str, is_segment: bool, complete: bool
+    own: dict[str, Any], trace_id: str, parent_id: str, is_segment: bool, complete: bool
 ) -> dict[str, Any]:
     """``own`` (an entity's document, children excluded; not modified) without the
     fields its row's columns give back: ``complete`` says the ``end_time`` column holds
