@@ -107,6 +107,16 @@ def _memory_file() -> Iterator[str]:
         yield os.path.join(where, "rows.arrows")
 
 
+@contextlib.contextmanager
+def _arrow_file(data: pa.Table) -> Iterator[str]:
+    """The path of a memory file (:func:`_memory_file`) holding ``data`` as an Arrow
+    IPC stream, for the engine to read as ``ArrowStream``; removed on leaving."""
+    with _memory_file() as path:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
+            writer.write_table(data)
+        yield path
+
+
 def _arrow_table(result: Any) -> pa.Table:
     """The Arrow table in chDB's result of an "Arrow" query; an empty result (no
     bytes) is a table without columns, as chDB's "ArrowTable" format returns it."""
@@ -252,9 +262,7 @@ class ChdbTransport:
         # reuses. The path has no glob characters (/proc/self/fd/N, or a temporary
         # directory's), which FROM INFILE would expand.
         columns = ", ".join(f"`{name}`" for name in data.column_names)
-        with _memory_file() as path:
-            with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
-                writer.write_table(data)
+        with _arrow_file(data) as path:
             self._run(
                 f"INSERT INTO {table} ({columns}) FROM INFILE '{path}' "
                 f"SETTINGS {_INSERT_SETTINGS} FORMAT ArrowStream",
@@ -272,9 +280,7 @@ class ChdbTransport:
         being inserted into a table first; embedded engine only."""
         if "'" in structure:
             raise ValueError("a structure is names and types, no quotes")
-        with _memory_file() as path:
-            with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
-                writer.write_table(data)
+        with _arrow_file(data) as path:
             source = f"file('{path}', 'ArrowStream', '{structure}')"
             return self.query_arrow(sql.replace("{rows}", source), params)
 
