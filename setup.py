@@ -2,9 +2,9 @@
 
 Everything else about the package is in ``pyproject.toml``. The modules listed in
 ``src/fluoroscope/native.py`` (``COMPILED``: the ingest workers' per-entity merge,
-summaries and statistics) are type-checked Python that mypyc, the compiler of the mypy
-project, turns into C extensions: the same code, about a quarter less CPU a document
-(``benchmarks/ingest_cpu.py``, the ``assemble`` stage). An extension that cannot be built
+summaries and statistics, and the OpenTelemetry translation) are type-checked Python that
+mypyc, the compiler of the mypy project, turns into C extensions: the same code, about a
+third less CPU in ``benchmarks/ingest_cpu.py``'s ``assemble`` stage. An extension that cannot be built
 (no C compiler, an unsupported interpreter) is skipped with a warning and its module
 runs as Python, as it does with ``FLUOROSCOPE_PURE_PYTHON=1``; either way the behaviour is
 the same, which ``tests/ingest/test_native.py`` checks.
@@ -48,7 +48,7 @@ def _clear_stale(keep: list[str]) -> None:
     for path in [*src.glob("fluoroscope/**/*.so"), *src.glob("fluoroscope/**/*.pyd")]:
         if not path.name.endswith(suffixes):
             continue
-        stem = path.name[: -len(next(s for s in suffixes if path.name.endswith(s)))]
+        stem = path.name[: -len(next(x for x in suffixes if path.name.endswith(x)))]
         module = ".".join((*path.parent.relative_to(src).parts, stem))
         if module not in keep:
             path.unlink()
@@ -67,8 +67,9 @@ def _extensions() -> list[object]:
     except ImportError:  # mypy is a build requirement; a build without it stays Python
         _clear_stale([])
         return []
-    _clear_stale(_compiled_modules())
-    paths = [f"src/{name.replace('.', '/')}.py" for name in _compiled_modules()]
+    modules = _compiled_modules()
+    _clear_stale(modules)
+    paths = [f"src/{name.replace('.', '/')}.py" for name in modules]
     # The build environment lacks the server's dependencies (pyarrow, orjson...): their
     # types are Any there, so the checks that Any trips are off for this build only (the
     # suite runs mypy --strict with them installed).
@@ -76,7 +77,7 @@ def _extensions() -> list[object]:
     extensions = mypycify(
         [*relaxed, *paths],
         opt_level="3",
-        group_name="fluoroscope_native",  # fluoroscope.native._LIBRARY
+        group_name="fluoroscope_native",  # its shared library: fluoroscope_native__mypyc
     )
     for extension in extensions:
         extension.optional = True  # a failed build leaves the module as Python
@@ -84,7 +85,7 @@ def _extensions() -> list[object]:
     # from the one built (an editable install's extensions sit beside the sources).
     built = {
         name: hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
-        for name, path in zip(_compiled_modules(), paths, strict=True)
+        for name, path in zip(modules, paths, strict=True)
     }
     record = ROOT / "src/fluoroscope/native.sha256"
     record.write_text(json.dumps(built, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -106,17 +107,14 @@ def main(argv: list[str]) -> None:
     if mode == "pure":
         sys.meta_path.insert(0, _SourceFirst())
     if len(argv) > 2:
-        from fluoroscope.native import compiled
-
         made = _translations(Path(argv[2]))
-        print(orjson.dumps({"compiled": compiled_now(compiled()), "digests": made}).decode())
+        print(orjson.dumps({"compiled": _loaded_compiled(), "digests": made}).decode())
         return
     # imported once the finder is in place: each of them imports compiled modules
     import pyarrow as pa
     from benchmarks.ingest import make_trace  # the benchmark's traffic mix
 
     from fluoroscope.ingest.assemble import Assembler
-    from fluoroscope.native import compiled
     from fluoroscope.store.encode import encode_batch
     from fluoroscope.store.store import Store
 
@@ -156,17 +154,18 @@ def main(argv: list[str]) -> None:
             store.close()
     print(
         orjson.dumps(
-            {"compiled": compiled_now(compiled()), "digests": digests, "reloaded": reloaded}
+            {"compiled": _loaded_compiled(), "digests": digests, "reloaded": reloaded}
         ).decode()
     )
 
 
-def compiled_now(expected: dict[str, bool]) -> dict[str, bool]:
-    """Which modules of COMPILED this process imported from an extension."""
+def _loaded_compiled() -> dict[str, bool]:
+    """For each module of COMPILED (imported now if the run did not): whether this
+    process loaded it from an extension."""
     return {
-        name: isinstance(getattr(sys.modules.get(name), "__loader__", None),
+        name: isinstance(importlib.import_module(name).__loader__,
                          importlib.machinery.ExtensionFileLoader)
-        for name in expected
+        for name in COMPILED
     }  # fmt: skip
 
 

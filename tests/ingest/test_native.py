@@ -40,11 +40,17 @@ def _run(mode: str, seed: int, *more: str) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.slow
-def test_compiled_and_pure_python_write_the_same_rows() -> None:
+def _built() -> list[str]:
+    """The modules built as C extensions; the test is skipped where none was."""
     built = [name for name, is_compiled in compiled().items() if is_compiled]
     if not built:
         pytest.skip("no C extension was built (FLUOROSCOPE_PURE_PYTHON=1, or no compiler)")
+    return built
+
+
+@pytest.mark.slow
+def test_compiled_and_pure_python_write_the_same_rows() -> None:
+    built = _built()
     native = _run("compiled", 7)
     pure = _run("pure", 7)
     assert [n for n, c in native["compiled"].items() if c] == built
@@ -136,8 +142,7 @@ def _requests(rng: random.Random, count: int) -> bytes:
 
 @pytest.mark.slow
 def test_compiled_and_pure_python_translate_otlp_alike(tmp_path: Path) -> None:
-    if not any(compiled().values()):
-        pytest.skip("no C extension was built (FLUOROSCOPE_PURE_PYTHON=1, or no compiler)")
+    _built()
     corpus = tmp_path / "requests.bin"
     corpus.write_bytes(_requests(random.Random(11), 400))
     native = _run("compiled", 0, str(corpus))
