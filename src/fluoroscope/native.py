@@ -34,6 +34,8 @@ COMPILED: Final = (
     "fluoroscope.ingest.otlp.decode",
     "fluoroscope.ingest.otlp.translate",
     "fluoroscope.ingest.otlp.wire",
+    "fluoroscope.ingest.shards",
+    "fluoroscope.ingest.udp",
     "fluoroscope.model.entityrecords",
     "fluoroscope.model.inference",
     "fluoroscope.model.rootcause",
