@@ -1,13 +1,15 @@
 """Run a seeded stream of documents through the ingest merge and print what it writes.
 
-``python -m tests.ingest.nativediff compiled|pure SEED [OTLP]``: ``pure`` imports every module
+``python -m tests.ingest.nativediff compiled|pure SEED [OTLP|datagrams]``: ``pure`` imports every module
 of :data:`fluoroscope.native.COMPILED` from its source even where a C extension was
 built; ``compiled`` imports them as Python would (the extensions). Prints one JSON
 object: which modules ran compiled, and per batch and table the SHA-256 of the Arrow
 IPC stream ``encode_batch`` makes of it. With ``OTLP`` (a file of OTLP/protobuf
 requests, each after its 4-byte little-endian length), the SHA-256 of what translating
 each request makes instead: its documents' JSON (a cause's random id left out) and its
-rejections. Used by ``tests/ingest/test_native.py``.
+rejections. With ``datagrams``, the SHA-256 of what the UDP receiving child makes of
+each of a seeded mix of good and malformed datagrams. Used by
+``tests/ingest/test_native.py``.
 
 The stream is the ingest benchmark's traffic mix with what makes merging hard mixed in:
 in-progress copies sent before the complete ones, subsegments sent on their own,
@@ -102,10 +104,49 @@ def _translations(path: Path) -> list[str]:
     return digests
 
 
+def _datagrams(seed: int) -> list[str]:
+    """SHA-256 of what the UDP receiving child makes of each of a seeded mix of good and
+    malformed datagrams (its body or refusal, the trace id it routes by, the shard for
+    2 to 5 workers), then of its counters."""
+    from benchmarks.ingest import make_trace
+
+    from fluoroscope.ingest.shards import shard_of, trace_id_of
+    from fluoroscope.ingest.udp import DatagramScreen
+
+    rng = random.Random(seed)
+    headers = (b'{"format":"json","version":1}', b'{"version": 1, "format": "JSON"}',
+               b'{"format":"json","version":2}', b"{", b"", b'"x"', b" ")  # fmt: skip
+    screen = DatagramScreen()
+    digests: list[str] = []
+    for index in range(3_000):
+        body = orjson.dumps(rng.choice(make_trace(rng, 1_800_000_000.0 + index)))
+        roll = rng.random()
+        if roll < 0.1:  # a trace id moved, nested or escaped
+            body = body.replace(b'"trace_id"', rng.choice([b'"trace_id" ', b'"a":{"trace_id":"1"},"trace_id"', b'"trace\\u005fid"']), 1)  # fmt: skip
+        elif roll < 0.15:
+            body = rng.randbytes(rng.randrange(40))
+        elif roll < 0.17:
+            body = b" \t\n" * rng.randrange(3)
+        elif roll < 0.18:
+            body = b"x" * (64 * 1024 + rng.randrange(2))
+        header = headers[0] if rng.random() < 0.8 else rng.choice(headers)
+        data = header + b"\n" + body if rng.random() < 0.97 else body.replace(b"\n", b"")
+        kept = screen.body(data)
+        trace = trace_id_of(kept) if kept is not None else b""
+        made = [kept, trace, [shard_of(trace, shards) for shards in (2, 3, 4, 5)]]
+        digests.append(hashlib.sha256(repr(made).encode()).hexdigest())
+    digests.append(hashlib.sha256(orjson.dumps(dict(sorted(screen.counters.items())))).hexdigest())
+    return digests
+
+
 def main(argv: list[str]) -> None:
     mode, seed = argv[0], int(argv[1])
     if mode == "pure":
         sys.meta_path.insert(0, _SourceFirst())
+    if argv[2:] == ["datagrams"]:
+        made = _datagrams(seed)
+        print(orjson.dumps({"compiled": _loaded_compiled(), "digests": made}).decode())
+        return
     if len(argv) > 2:
         made = _translations(Path(argv[2]))
         print(orjson.dumps({"compiled": _loaded_compiled(), "digests": made}).decode())

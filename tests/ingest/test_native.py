@@ -154,6 +154,19 @@ def test_compiled_and_pure_python_translate_otlp_alike(tmp_path: Path) -> None:
         assert ours == theirs, f"request {index // 2} translates differently"
 
 
+@pytest.mark.slow
+def test_compiled_and_pure_python_screen_and_route_datagrams_alike() -> None:
+    _built()
+    native = _run("compiled", 5, "datagrams")
+    pure = _run("pure", 5, "datagrams")
+    assert native["compiled"]["fluoroscope.ingest.udp"]
+    assert native["compiled"]["fluoroscope.ingest.shards"]
+    assert not any(pure["compiled"].values())
+    assert len(native["digests"]) == len(pure["digests"]) == 3_001
+    for index, (ours, theirs) in enumerate(zip(native["digests"], pure["digests"], strict=True)):
+        assert ours == theirs, f"datagram {index} is screened or routed differently"
+
+
 def test_every_compiled_module_is_built_where_a_compiler_is() -> None:
     """An install made with the README's command builds every module; a partial build
     would run part of the merge as Python without a word."""
