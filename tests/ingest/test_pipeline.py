@@ -125,6 +125,40 @@ def test_a_document_that_cannot_be_stored_costs_no_other(store: Store) -> None:
     assert summary.http is None  # nothing of the refused document was merged
 
 
+def test_a_datagram_that_cannot_be_stored_costs_no_other(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same defence for datagrams, merged a part at a time into one batch per slice:
+    with validation made to accept everything (as a defect of it would), a document it
+    should refuse fails the merge of its part, or the encoding of the slice's batch; the
+    batch is dropped, its valid documents so far are written again a slice at a time,
+    halved around the one that fails, and the parts after it go on in a batch of their
+    own."""
+    import fluoroscope.ingest.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "check_batch", lambda docs, raws, **_: [None] * len(docs))
+    good = [segment() for _ in range(450)]
+    poison_trace, other_trace = good[10], good[300]
+    # one fails the merge of its part (a time no arithmetic takes), one the encoding
+    unmergeable = {**segment(poison_trace["trace_id"]), "start_time": "soon"}
+    unencodable = segment(other_trace["trace_id"], http={"response": {"status": -5}})
+    bodies = [json.dumps(doc).encode() for doc in good]
+    bodies.insert(250, json.dumps(unmergeable).encode())  # the slice's third part
+    bodies.insert(420, json.dumps(unencodable).encode())  # its fifth
+    pipeline = Pipeline(store, flush_interval=0.05)
+    assert pipeline.offer_datagrams(bodies) == len(bodies)
+    pipeline.start()
+    pipeline.close()
+    assert pipeline.counters["lost_unstorable"] == 2
+    assert pipeline.counters["stored_documents"] == len(good)
+    found = store.entities([doc["trace_id"] for doc in good])
+    assert {tid: len(rows) for tid, rows in found.items()} == {doc["trace_id"]: 1 for doc in good}
+    page = store.summaries(time.time() - 600, time.time() + 600, limit=1000)
+    summaries = {s.id: s for s in page.summaries}
+    assert set(summaries) == {doc["trace_id"] for doc in good}
+    assert summaries[other_trace["trace_id"]].http is None  # nothing of it was merged
+
+
 def test_a_submission_is_answered_before_the_udp_backlog_of_its_round(store: Store) -> None:
     """PutTraceSegments waits for its own documents only: queued behind 5,000 datagrams,
     it is answered when those datagrams are not yet stored; a barrier queued with it

@@ -165,6 +165,10 @@ class Assembler:
         self.counters: Counter[str] = Counter() if counters is None else counters
         for key in ("reloaded_traces", "reload_misses"):  # there from the start: a thread
             self.counters.setdefault(key, 0)  # iterating them never sees these appear
+        self._open: WriteBatch | None = None  # the batch merge() appends to
+        self._stats: StatsSink | None = None
+        self._dirty: dict[str, TraceState] = {}
+        self._before: dict[str, list[Contribution]] | None = None
         self.track_contributions = False
         """Set: each batch carries the changed traces' graph contributions before and
         after it (``WriteBatch.contributions``), for group statistics."""
@@ -174,19 +178,36 @@ class Assembler:
         return len(self._cache)
 
     def assemble(self, docs: Sequence[Mapping[str, Any]]) -> WriteBatch:
-        """Merge validated documents into their traces; return the rows to write."""
+        """Merge validated documents into their traces; return the rows to write
+        (:meth:`merge` then :meth:`finish`)."""
+        self.merge(docs)
+        return self.finish()
+
+    def merge(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Merge validated documents into their traces, their rows appended to the batch
+        in the making (begun by the first merge after :meth:`finish`). Merging a batch's
+        documents a part at a time, each part's parsed documents freed before the next is
+        parsed, reuses memory still in the CPU's caches; summaries, statistics' before
+        and after, and evictions wait for :meth:`finish`, so the rows are those of one
+        :meth:`assemble` of them all. Should it raise, the batch in the making is
+        unusable: :meth:`abandon` it."""
         now = self._clock()
         self._version = max(self._version, int(now * 1_000_000))
         fresh = self._reload_missing(docs, now)
-        batch = WriteBatch()
-        stats: StatsSink
-        if self._outcome_rows:
-            stats = batch.outcomes = OutcomeRows()
-        else:
-            stats = batch.stats = StatsBatch()
-        dirty: dict[str, TraceState] = {}
+        batch = self._open
+        if batch is None:
+            batch = self._open = WriteBatch()
+            if self._outcome_rows:
+                self._stats = batch.outcomes = OutcomeRows()
+            else:
+                self._stats = batch.stats = StatsBatch()
+            self._dirty = {}
+            self._before = {} if self.track_contributions else None
+        stats = self._stats
+        assert stats is not None
+        dirty = self._dirty
         cache = self._cache
-        before: dict[str, list[Contribution]] | None = {} if self.track_contributions else None
+        before = self._before
         for doc in docs:
             trace_id = doc["trace_id"]
             state = cache.get(trace_id)
@@ -204,6 +225,17 @@ class Assembler:
             # (parsed JSON is a dict; another mapping is merged as one: same result)
             self._explode(doc if type(doc) is dict else dict(doc), state, batch, stats)
             dirty[trace_id] = state
+
+    def finish(self) -> WriteBatch:
+        """The batch merged since the last :meth:`finish` (empty if nothing was), with
+        its traces' summaries (and contributions); the cache is trimmed to capacity."""
+        batch = self._open
+        if batch is None:
+            self.merge(())
+            batch = self._open
+            assert batch is not None
+        dirty, before = self._dirty, self._before
+        self._open, self._stats, self._dirty, self._before = None, None, {}, None
         summaries = batch.summaries
         for state in dirty.values():
             state.revision += 1
@@ -214,6 +246,14 @@ class Assembler:
                 made.add(trace_id, before[trace_id], state.contributions())
         self._evict()
         return batch
+
+    def abandon(self) -> list[str]:
+        """Drop the batch in the making (after :meth:`merge` raised): the ids of the
+        traces it merged into, whose state now holds what will not be written - to
+        :meth:`forget`."""
+        touched = list(self._dirty)
+        self._open, self._stats, self._dirty, self._before = None, None, {}, None
+        return touched
 
     def forget(self, trace_ids: Iterable[str]) -> None:
         """Drop the cached state of ``trace_ids``: their next document reloads them from
