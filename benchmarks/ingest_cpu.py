@@ -41,7 +41,11 @@ other run), so that each is the other's reference on the same machine at the sam
   code, ``validate_document`` only for what it does not accept), and graph outcomes
   recorded as rows while traces merge and summed per batch in arrays as the batch is
   encoded (``Assembler(outcome_rows=True)``, ``store.outcomes``) instead of added to a
-  cell each in Python.
+  cell each in Python;
+* ``parts``: ``batch`` as the ingest pipeline runs it on datagrams - parsed, validated
+  and merged a part of ``ingest/pipeline.py``'s ``_PART`` documents at a time, each
+  part's documents freed before the next is parsed, then summarized and encoded once
+  (``--path batch,parts`` compares the two).
 
 Stages run in one thread and are timed in that thread's CPU time (``time.thread_time``),
 the engine's inserts in the process's CPU time: on a shared machine, CPU time is
@@ -56,7 +60,7 @@ Documents are the mix of ``benchmarks/ingest.py`` (``make_trace``: traces of 1-3
 documents, ~2.5 entities and ~1.2 KB each).
 
 Usage: ``python benchmarks/ingest_cpu.py [--docs 40000] [--batch 10000] [--runs 5]
-[--path today|batch|both]``. Never run by pytest.
+[--path today|batch|parts|A,B|both]``. Never run by pytest.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 
 from benchmarks.ingest import entities_in, make_trace
 from fluoroscope.ingest.assemble import Assembler
+from fluoroscope.ingest.pipeline import _PART
 from fluoroscope.ingest.screen import check_batch
 from fluoroscope.model.documents import validate_document
 from fluoroscope.store.encode import encode_batch
@@ -106,8 +111,13 @@ def _validate_batch(docs: list[Any], bodies: list[bytes], now: float) -> None:
 PATHS: dict[str, Callable[[list[Any], list[bytes], float], None]] = {
     "today": _validate_today,
     "batch": _validate_batch,
+    "parts": _validate_batch,
 }
-OUTCOME_ROWS: dict[str, bool] = {"today": False, "batch": True}
+OUTCOME_ROWS: dict[str, bool] = {"today": False, "batch": True, "parts": True}
+PARTS: dict[str, int] = {"parts": _PART}
+"""Paths that parse, validate and merge a batch a part at a time (``Assembler.merge``,
+then ``finish`` once), as the ingest pipeline does with datagrams
+(``ingest/pipeline.py`` ``_PART``); the others take the whole batch at each stage."""
 """Whether the path records graph outcomes as rows summed per batch with array operations
 (``Assembler(outcome_rows=True)``, in the encode stage) or adds each to its cell."""
 
@@ -154,6 +164,7 @@ def one_run(
     insert per table per batch, as ``Store.insert_tables`` makes them)."""
     loads = orjson.loads
     validate = PATHS[path]
+    part = PARTS.get(path, 0)
     took = dict.fromkeys(STAGES, 0.0)
     assembler = Assembler(
         store, capacity=20_000, clock=lambda: now, outcome_rows=OUTCOME_ROWS[path]
@@ -164,31 +175,41 @@ def one_run(
         chunk = bodies[first : first + batch]
         gc.disable()
         try:
+            for at in range(0, len(chunk), part or len(chunk)):
+                some = chunk[at : at + part] if part else chunk
+                t0 = clock()
+                docs = [loads(b) for b in some]
+                t1 = clock()
+                validate(docs, some, now)
+                t2 = clock()
+                assembler.merge(docs)
+                t3 = clock()
+                del docs  # a part's documents, freed before the next is parsed
+                t4 = clock()
+                took["parse"] += t1 - t0
+                took["validate"] += t2 - t1
+                took["assemble"] += t3 - t2
+                took["free"] += t4 - t3
             t0 = clock()
-            docs = [loads(b) for b in chunk]
+            written = assembler.finish()
             t1 = clock()
-            validate(docs, chunk, now)
-            t2 = clock()
-            written = assembler.assemble(docs)
-            t3 = clock()
             tables = encode_batch(written)
-            t4 = clock()
-            inserting = 0.0
+            t2 = clock()
             for name, table in tables:
                 cpu = time.process_time()
                 store.insert_tables([(name, table)])
                 spent = time.process_time() - cpu
                 key = f"insert:{name}"
                 took[key] = took.get(key, 0.0) + spent
-                inserting += spent
-            t5 = clock()
-            del docs, written, tables  # the documents, rows and tables, freed
-            t6 = clock()
+                took["insert"] += spent
+            t3 = clock()
+            del written, tables  # the rows and tables, freed
+            t4 = clock()
         finally:
             gc.enable()
-        laps = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, inserting, t6 - t5)
-        for stage, seconds in zip(STAGES, laps, strict=True):
-            took[stage] += seconds
+        took["assemble"] += t1 - t0
+        took["encode"] += t2 - t1
+        took["free"] += t4 - t3
     # every other thread's CPU over the run: the engine's, inserting and merging in the
     # background (merges are not all inside the insert calls)
     took[OTHER_THREADS] = (time.process_time() - process_at) - (clock() - thread_at)
@@ -212,9 +233,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--setting", action="append", default=[], help="NAME=VALUE: an engine setting"
     )
-    parser.add_argument("--path", choices=[*PATHS, "both"], default="both")
+    parser.add_argument(
+        "--path",
+        default="both",
+        help=f"one of {', '.join(PATHS)}, two of them comma-separated (the first is the "
+        "reference), or both (today,batch)",
+    )
     args = parser.parse_args(argv)
-    paths = list(PATHS) if args.path == "both" else [args.path]
+    paths = ["today", "batch"] if args.path == "both" else args.path.split(",")
+    if not 1 <= len(paths) <= 2 or not set(paths) <= set(PATHS) or len(set(paths)) < len(paths):
+        parser.error(f"--path: one or two of {', '.join(PATHS)}, or both")
 
     now = time.time()
     traces = Traces(args.docs, (args.runs + 1) * len(paths) + 1, now)
