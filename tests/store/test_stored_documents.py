@@ -47,8 +47,9 @@ def _trace(now: float, user: str) -> list[dict[str, Any]]:
 def _whole(
     own: Any, trace_id: str, parent_id: str, is_segment: bool, complete: bool
 ) -> dict[str, Any]:
-    """What the writer before migration 22 stored: the document whole."""
-    return dict(own)
+    """What the writer before migration 22 stored: the document whole (its children
+    stored as rows of their own)."""
+    return _bare(own)
 
 
 def _graph(store: Store, start: float, end: float) -> list[tuple[Any, ...]]:

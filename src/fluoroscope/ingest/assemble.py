@@ -39,14 +39,16 @@ from fluoroscope.model.ids import trace_epoch
 from fluoroscope.model.inference import outcome_of, status_of
 from fluoroscope.model.stats import Contribution, OutcomeRows, StatsBatch, StatsSink
 from fluoroscope.model.tracestate import TraceState
-from fluoroscope.store.batch import ContributionColumns, StoredTrace, WriteBatch
+from fluoroscope.store.batch import (
+    IN_PROGRESS_FLAG,
+    ContributionColumns,
+    StoredTrace,
+    WriteBatch,
+)
 from fluoroscope.store.spandoc import stored_document
 
-__all__ = ["COMPLETE_BIT", "Assembler", "TraceLoader"]
+__all__ = ["Assembler", "TraceLoader"]
 
-COMPLETE_BIT: Final = 1 << 62
-"""Set in a row's version when the entity is complete, so it outranks in-progress rows."""
-_IN_PROGRESS_FLAG: Final = 8
 _CLOCK_SLACK: Final = 300  # how far a client clock may lag ours: traces begun before a restart
 _FUTURE_SLACK: Final = 86_400
 _MIN_OTHER_EVICTED: Final = 100_000  # evicted random-id traces remembered, at least
@@ -100,6 +102,15 @@ class _Hashes:
         else:
             self.sealed = array("q", sorted(self.open))
         self.open = set()
+
+
+_Rows = tuple[
+    list[Any], list[str], list[str], list[str], list[int], list[str], list[str], list[str],
+    list[Any], list[Any], list[int], list[int], bytearray, Callable[[int], None],
+]  # fmt: skip
+"""A batch's span columns as ``_explode`` appends to them: ``SpanColumns``' lists in
+its order (``version`` aside), then the ``doc`` column's buffer and its offsets'
+``append`` (``BinaryColumn.appender``)."""
 
 
 class TraceLoader(Protocol):
@@ -167,6 +178,7 @@ class Assembler:
             self.counters.setdefault(key, 0)  # iterating them never sees these appear
         self._open: WriteBatch | None = None  # the batch merge() appends to
         self._stats: StatsSink | None = None
+        self._rows: _Rows | None = None  # its span columns, as _explode appends to them
         self._dirty: dict[str, TraceState] = {}
         self._before: dict[str, list[Contribution]] | None = None
         self.track_contributions = False
@@ -197,6 +209,13 @@ class Assembler:
         batch = self._open
         if batch is None:
             batch = self._open = WriteBatch()
+            spans = batch.spans
+            spans.version_base = self._version
+            self._rows = (
+                spans.ts, spans.trace_id, spans.id, spans.parent_id, spans.is_segment,
+                spans.name, spans.origin, spans.namespace, spans.start_time, spans.end_time,
+                spans.flags, spans.http_status, *spans.doc.appender(),
+            )  # fmt: skip
             if self._outcome_rows:
                 self._stats = batch.outcomes = OutcomeRows()
             else:
@@ -204,7 +223,8 @@ class Assembler:
             self._dirty = {}
             self._before = {} if self.track_contributions else None
         stats = self._stats
-        assert stats is not None
+        rows = self._rows
+        assert stats is not None and rows is not None
         dirty = self._dirty
         cache = self._cache
         before = self._before
@@ -223,7 +243,7 @@ class Assembler:
                 if before is not None and trace_id not in before:
                     before[trace_id] = state.contributions()
             # (parsed JSON is a dict; another mapping is merged as one: same result)
-            self._explode(doc if type(doc) is dict else dict(doc), state, batch, stats)
+            self._explode(doc if type(doc) is dict else dict(doc), state, rows, stats)
             dirty[trace_id] = state
 
     def finish(self) -> WriteBatch:
@@ -235,7 +255,7 @@ class Assembler:
             batch = self._open
             assert batch is not None
         dirty, before = self._dirty, self._before
-        self._open, self._stats, self._dirty, self._before = None, None, {}, None
+        self._open, self._stats, self._rows, self._dirty, self._before = None, None, None, {}, None
         summaries = batch.summaries
         for state in dirty.values():
             state.revision += 1
@@ -252,7 +272,7 @@ class Assembler:
         traces it merged into, whose state now holds what will not be written - to
         :meth:`forget`."""
         touched = list(self._dirty)
-        self._open, self._stats, self._dirty, self._before = None, None, {}, None
+        self._open, self._stats, self._rows, self._dirty, self._before = None, None, None, {}, None
         return touched
 
     def forget(self, trace_ids: Iterable[str]) -> None:
@@ -400,73 +420,68 @@ class Assembler:
     # -- rows ------------------------------------------------------------------------
 
     def _explode(
-        self, doc: dict[str, Any], state: TraceState, batch: WriteBatch, stats: StatsSink
+        self, doc: dict[str, Any], state: TraceState, rows: _Rows, stats: StatsSink
     ) -> None:
-        """Append a row per entity in ``doc`` (depth first) and merge each into ``state``."""
+        """Append a row per entity in ``doc`` (depth first) to ``rows`` and merge each
+        into ``state``."""
         # Written for both ways it runs: the columns and values in typed locals, the
         # state's methods called directly (compiled by mypyc, such calls and appends are
-        # C calls; interpreted, the locals save an attribute lookup per column).
+        # C calls; interpreted, the locals save an attribute lookup per column). The
+        # columns come in a tuple made once per batch (compiled, an attribute of the
+        # interpreted SpanColumns is a generic lookup: 14 per document before). Values
+        # the columns take as they are are typed ``Any``: compiled, a value typed
+        # ``int`` or ``float`` is held unboxed and boxed again (a new object) for each
+        # append. The entity itself is merged (its children are not looked at there)
+        # and only its stored document copies it, children left out: one copy per
+        # entity, where there were two for an entity with children.
+        (
+            c_ts, c_trace_id, c_id, c_parent_id, c_is_segment, c_name, c_origin, c_namespace,
+            c_start_time, c_end_time, c_flags, c_http_status, data, end_at,
+        ) = rows  # fmt: skip
         is_segment = doc.get("type") != "subsegment"
         parent: str = doc.get("parent_id") or ""
-        spans = batch.spans
-        data, end_at = spans.doc.appender()
-        ts: int = state.ts
+        ts: Any = state.ts  # one object for every row of the document
         trace_id: str = state.trace_id
-        version: int = self._version
-        c_ts: list[int] = spans.ts
-        c_trace_id: list[str] = spans.trace_id
-        c_id: list[str] = spans.id
-        c_parent_id: list[str] = spans.parent_id
-        c_is_segment: list[int] = spans.is_segment
-        c_name: list[str] = spans.name
-        c_origin: list[str] = spans.origin
-        c_namespace: list[str] = spans.namespace
-        c_start_time: list[float] = spans.start_time
-        c_end_time: list[float] = spans.end_time
-        c_flags: list[int] = spans.flags
-        c_version: list[int] = spans.version
-        c_http_status: list[int] = spans.http_status
+        before = len(c_id)
         stack: list[tuple[dict[str, Any], str, bool]] = [(doc, parent, is_segment)]
         try:
             while stack:
                 entity, parent_id, seg = stack.pop()
                 children = entity.get("subsegments")
-                own: dict[str, Any]
                 if children:
-                    own = dict(entity)  # the entity's own document: children excluded
-                    del own["subsegments"]
                     eid = entity["id"]
                     for child in reversed(children):
                         stack.append((child, eid, False))
-                else:
-                    own = entity
-                status = status_of(own)
-                bits = outcome_of(own, status)
-                state.apply(own, parent_id, seg, stats, bits)
-                end = own.get("end_time")
-                version += 1
-                namespace = own.get("namespace")
-                origin = own.get("origin")
+                status = status_of(entity)
+                bits = outcome_of(entity, status)
+                state.apply(entity, parent_id, seg, stats, bits)
+                end: Any = entity.get("end_time")
+                start: Any = entity["start_time"]
+                namespace = entity.get("namespace")
+                origin = entity.get("origin")
                 c_ts.append(ts)
                 c_trace_id.append(trace_id)
-                c_id.append(own["id"])
+                c_id.append(entity["id"])
                 c_parent_id.append(parent_id)
                 c_is_segment.append(1 if seg else 0)
-                c_name.append(own["name"])
+                c_name.append(entity["name"])
                 c_origin.append(origin if isinstance(origin, str) else "")
                 c_namespace.append(namespace if isinstance(namespace, str) else "")
-                c_start_time.append(float(own["start_time"]))
-                complete = end is not None and not own.get("in_progress")
-                if end is not None and complete:
-                    c_end_time.append(float(end))
+                if type(start) is not float:  # (a conditional expression would unbox)
+                    start = float(start)
+                c_start_time.append(start)
+                complete = end is not None and not entity.get("in_progress")
+                if complete:
+                    if type(end) is not float:
+                        end = float(end)
+                    c_end_time.append(end)
                     c_flags.append(bits)
-                    c_version.append(version | COMPLETE_BIT)
                 else:
                     c_end_time.append(0.0)
-                    c_flags.append(bits | _IN_PROGRESS_FLAG)
-                    c_version.append(version)
+                    c_flags.append(bits | IN_PROGRESS_FLAG)
                 c_http_status.append(status)
-                data += _DUMPS(stored_document(own, trace_id, parent_id, seg, complete))
+                data += _DUMPS(stored_document(entity, trace_id, parent_id, seg, complete))
                 end_at(len(data))  # spans.doc.append without a call per entity
         finally:
-            self._version = version
+            # each row's version is the batch's first plus its place (SpanColumns.version)
+            self._version += len(c_id) - before

@@ -24,9 +24,21 @@ if TYPE_CHECKING:
     from fluoroscope.model.summary import TraceSummary
 
 __all__ = [
-    "AFTER", "AFTER_SAME", "BEFORE", "BinaryColumn", "ContributionColumns", "SpanColumns",
+    "AFTER", "AFTER_SAME", "BEFORE", "COMPLETE_BIT", "IN_PROGRESS_FLAG", "BinaryColumn",
+    "ContributionColumns", "SpanColumns",
     "StatsSource", "StoredTrace", "WriteBatch", "read_contributions",
 ]  # fmt: skip
+
+COMPLETE_BIT: Final = 1 << 62
+"""Set in a span row's version when the entity is complete, so it outranks in-progress
+rows."""
+IN_PROGRESS_FLAG: Final = 8
+"""Set in a span row's flags (above the outcome bits) while the entity is in progress
+(``store.tracestats`` reads it so)."""
+_COMPLETE_BY_FLAGS: Final = pa.array(
+    [0 if flags & IN_PROGRESS_FLAG else COMPLETE_BIT for flags in range(256)], pa.uint64()
+)
+"""What a row's version holds besides its number, by the row's flags."""
 
 BEFORE: Final = 0
 """A contribution of the trace before the batch (sent only when it differs from after)."""
@@ -79,7 +91,11 @@ class BinaryColumn:
 @dataclass(slots=True)
 class SpanColumns:
     """One list per column of the ``spans`` table (``doc``: a :class:`BinaryColumn`), all
-    of equal length."""
+    of equal length, but ``version``: rows are numbered from ``version_base`` (row ``i``
+    is version ``version_base + i + 1``, and :data:`COMPLETE_BIT` if the row's ``flags``
+    hold no :data:`IN_PROGRESS_FLAG`), so no number is kept per row (a boxed 64-bit
+    integer each, converted one by one) and the column is made a batch at a time
+    (:meth:`version_array`)."""
 
     ts: list[int] = field(default_factory=list)
     trace_id: list[str] = field(default_factory=list)
@@ -93,11 +109,28 @@ class SpanColumns:
     end_time: list[float] = field(default_factory=list)
     flags: list[int] = field(default_factory=list)
     http_status: list[int] = field(default_factory=list)
-    version: list[int] = field(default_factory=list)
     doc: BinaryColumn = field(default_factory=BinaryColumn)
+    version_base: int = 0
 
     def __len__(self) -> int:
         return len(self.id)
+
+    @property
+    def version(self) -> list[int]:
+        """Each row's version (for readers of a batch; the encoder takes
+        :meth:`version_array`)."""
+        base = self.version_base
+        return [
+            base + i + (0 if flags & IN_PROGRESS_FLAG else COMPLETE_BIT)
+            for i, flags in enumerate(self.flags, 1)
+        ]
+
+    def version_array(self, flags: pa.Array) -> pa.Array:
+        """The ``version`` column (UInt64) given the ``flags`` column as Arrow (UInt8)."""
+        base = self.version_base
+        numbers = array("Q", range(base + 1, base + len(self) + 1))
+        number = pa.Array.from_buffers(pa.uint64(), len(numbers), [None, pa.py_buffer(numbers)])
+        return pc.bit_wise_or(number, _COMPLETE_BY_FLAGS.take(flags))
 
 
 _PHASE_SHIFT: Final = 4  # a row's key: the outcome's bits (ERROR/FAULT/THROTTLE) below

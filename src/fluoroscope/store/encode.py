@@ -45,6 +45,8 @@ _SPAN_SCHEMA: Final = pa.schema(
         ("doc", pa.binary()),
     ]
 )
+_SPAN_COLUMNS: Final = tuple(n for n in _SPAN_SCHEMA.names if n not in ("flags", "version"))
+"""The span columns ingest keeps as lists, converted as they are."""
 _HIST = pa.map_(pa.uint32(), pa.int64())
 _STAT_FIELDS: Final = [
     ("total", pa.int64()),
@@ -213,12 +215,10 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
     tables: list[tuple[str, pa.Table]] = []
     spans = batch.spans
     if len(spans):
-        tables.append(
-            (
-                "spans",
-                _arrow({name: getattr(spans, name) for name in _SPAN_SCHEMA.names}, _SPAN_SCHEMA),
-            )
-        )
+        columns: dict[str, Any] = {name: getattr(spans, name) for name in _SPAN_COLUMNS}
+        columns["flags"] = flags = pa.array(spans.flags, pa.uint8())
+        columns["version"] = spans.version_array(flags)  # (no list per row: see there)
+        tables.append(("spans", _arrow(columns, _SPAN_SCHEMA)))
     if batch.summaries:
         tables.append(("traces", _arrow(_summary_columns(batch.summaries), _SUMMARY_SCHEMA)))
     if batch.stats:

@@ -34,11 +34,15 @@ __all__ = ["restore_document", "stored_document"]
 def stored_document(
     own: dict[str, Any], trace_id: str, parent_id: str, is_segment: bool, complete: bool
 ) -> dict[str, Any]:
-    """``own`` (an entity's document, children excluded; not modified) without the
-    fields its row's columns give back: ``complete`` says the ``end_time`` column holds
-    its end time. The result shares values with ``own``."""
+    """``own`` (an entity's document; not modified) without its children (embedded
+    ``subsegments``, stored as rows of their own) and the fields its row's columns give
+    back: ``complete`` says the ``end_time`` column holds its end time. The result
+    shares values with ``own``: the one copy of the entity a row makes (ingest made two
+    before, one without the children and this one of it)."""
     kept = dict(own)
     del kept["id"]
+    if kept.get("subsegments"):  # an empty list is no children: kept, as received
+        del kept["subsegments"]
     if type(kept.get("start_time")) is float:
         del kept["start_time"]
     if complete:
