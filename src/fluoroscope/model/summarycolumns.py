@@ -150,7 +150,9 @@ class SummaryColumns:
     ) -> None:
         """``encode``: turns a row's details into JSON text as the row ends (see the
         module docstring); without it they stay dicts. ``details``: where they go
-        (default a list; the store passes a column that packs the texts together)."""
+        (default a list; the store passes a column that packs the texts together: one
+        offering ``appender()`` - its buffer and its offsets' ``append``, as the
+        store's ``BinaryColumn`` - gets each text added to the buffer directly)."""
         self._encode = encode
         self.scalars: list[tuple[Any, ...]] = []
         self.details: Appendable = [] if details is None else details
