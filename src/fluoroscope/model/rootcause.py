@@ -51,43 +51,35 @@ def _end(state: TraceState, eid: str) -> float:
     return state.times_of(eid)[1]
 
 
-def _children(state: TraceState) -> dict[str, list[str]]:
-    """Child ids per entity id: subsegments first, then segments, each in merge order
-    (which means nothing: choices among them go by canonical order)."""
-    children: dict[str, list[str]] = {}
-    get = children.get
+def _below(state: TraceState) -> dict[str, int]:
+    """Per parent id, the OR of its children's bits (an id both kinds counts as the
+    segment): whether a failure came from further down."""
+    segments = state.segments
+    below: dict[str, int] = {}
     for sid, sub in state.subs.items():
         parent = sub.parent
-        kids = get(parent)
-        if kids is None:
-            children[parent] = [sid]
-        else:
-            kids.append(sid)
-    for sid, seg in state.segments.items():
+        seg = segments.get(sid)
+        bits = seg.bits if seg is not None else sub.bits
+        below[parent] = below.get(parent, 0) | bits
+    for seg in segments.values():
         parent = seg.parent_id
         if parent:
-            kids = get(parent)
-            if kids is None:
-                children[parent] = [sid]
-            else:
-                kids.append(sid)
-    return children
+            below[parent] = below.get(parent, 0) | seg.bits
+    return below
 
 
-def _bits(state: TraceState, eid: str) -> int:
-    seg = state.segments.get(eid)
-    if seg is not None:
-        return seg.bits
-    sub = state.subs.get(eid)
-    return sub.bits if sub is not None else 0
+def _longer(state: TraceState, kid: str, took: float, best: str) -> bool:
+    """Whether ``kid``, running ``took``, goes before the longest child so far, ``best``:
+    longer, or as long and before it in canonical order (end, then id)."""
+    so_far = _duration(state, best)
+    return took > so_far or (took == so_far and _before(state, kid, best))
 
 
-def _name(state: TraceState, eid: str) -> str:
-    seg = state.segments.get(eid)
-    if seg is not None:
-        return seg.node.name
-    sub = state.subs.get(eid)
-    return sub.name if sub is not None else eid
+def _before(state: TraceState, a: str, b: str) -> bool:
+    """``(end of a, a) < (end of b, b)``, without the tuples."""
+    end_a = _end(state, a)
+    end_b = _end(state, b)
+    return end_a < end_b or (end_a == end_b and a < b)
 
 
 def _path(state: TraceState, leaf: str) -> tuple[str, list[str]]:
@@ -116,13 +108,24 @@ def _duration(state: TraceState, eid: str) -> float:
 
 
 def _entity(state: TraceState, eid: str, total: float | None = None) -> Step:
+    """One step of a path: ``eid``'s name and exceptions (a segment's if it is both,
+    as :meth:`TraceState.exceptions_of`), whether remote, its share of ``total``."""
     sub = state.subs.get(eid)
     seg = state.segments.get(eid)
-    start, end = (sub.start, sub.end) if sub else ((seg.start, seg.end) if seg else (0.0, 0.0))
+    if sub is not None:
+        start, end = sub.start, sub.end
+    elif seg is not None:
+        start, end = seg.start, seg.end
+    else:
+        start = end = 0.0
+    if seg is not None and seg.exceptions:
+        exceptions = seg.exceptions
+    else:
+        exceptions = sub.exceptions if sub is not None else ()
     return (
-        _name(state, eid),
-        state.exceptions_of(eid),
-        bool(sub and sub.remote),
+        seg.node.name if seg is not None else (sub.name if sub is not None else eid),
+        exceptions,
+        sub is not None and sub.remote,
         (end - start) / total if total else None,
     )
 
@@ -131,38 +134,62 @@ def root_causes(
     state: TraceState, index: dict[NodeId, int], root_id: str | None
 ) -> tuple[list[Cause], list[Cause], list[Cause]]:
     """The trace's fault, error and response-time root causes (one walk of its tree)."""
-    segments = state.segments
-    # Entities flagged FAULT or ERROR, segments first (most traces have none: then the
-    # two failure walks are skipped). An id both a segment and a subsegment counts as
-    # the segment, and twice, as it always has; the second visit finds its service seen.
-    flagged: list[tuple[str, int]] = [
-        (eid, seg.bits) for eid, seg in segments.items() if seg.bits & _FAILED
-    ]
-    for eid, sub in state.subs.items():
-        bits = sub.bits
-        if bits & _FAILED or eid in segments:
-            seg = segments.get(eid)
-            if seg is not None:
-                bits = seg.bits
-            if bits & _FAILED:
-                flagged.append((eid, bits))
-    if len(flagged) > 1:  # canonical order (stable: an id met twice stays twice)
-        flagged.sort(key=lambda found: (_end(state, found[0]), found[0]))
+    segments, subs = state.segments, state.subs
     root = segments.get(root_id) if root_id is not None else None
     timed = root is not None and not root.in_progress and root.end - root.start > 0
+    # One pass over the records: the entities flagged FAULT or ERROR (most traces have
+    # none: then the two failure walks are skipped) and, for the response-time walk,
+    # each parent's longest-running child (of equally long ones the first in canonical
+    # order: a strict order, so met in any order the same child is chosen, as it was
+    # from a list of each parent's children). An id both a segment and a subsegment
+    # counts as the segment, and twice, as it always has; the second visit finds its
+    # service seen. It runs as long as the subsegment.
+    flagged: list[tuple[str, int]] = []
+    longest: dict[str, str] = {}
+    for eid, seg in segments.items():
+        bits = seg.bits
+        if bits & _FAILED:
+            flagged.append((eid, bits))
+        if timed:
+            parent = seg.parent_id
+            if parent:
+                also = subs.get(eid)
+                took = also.end - also.start if also is not None else seg.end - seg.start
+                best = longest.get(parent)
+                if best is None or _longer(state, eid, took, best):
+                    longest[parent] = eid
+    for eid, sub in subs.items():
+        bits = sub.bits
+        if bits & _FAILED or eid in segments:
+            same = segments.get(eid)
+            if same is not None:
+                bits = same.bits
+            if bits & _FAILED:
+                flagged.append((eid, bits))
+        if timed:
+            parent = sub.parent
+            best = longest.get(parent)
+            if best is None or _longer(state, eid, sub.end - sub.start, best):
+                longest[parent] = eid
     if not flagged and not timed:
         return [], [], []
-    children = _children(state)
+    if len(flagged) > 1:
+        # canonical order: end, then id (an id met twice is met with the same bits, so
+        # the decorated tuples sort as the pairs would by that key, and stably)
+        ordered = [(_end(state, eid), eid, bits) for eid, bits in flagged]
+        ordered.sort()
+        flagged = [(eid, bits) for _, eid, bits in ordered]
+    below = _below(state) if flagged else {}
     return (
-        _cause_of(state, children, flagged, FAULT, index, root_id) if flagged else [],
-        _cause_of(state, children, flagged, ERROR, index, root_id) if flagged else [],
-        _slowest_cause(state, children, index, root_id) if timed else [],
+        _cause_of(state, below, flagged, FAULT, index, root_id) if flagged else [],
+        _cause_of(state, below, flagged, ERROR, index, root_id) if flagged else [],
+        _slowest_cause(state, longest, index, root_id) if timed else [],
     )
 
 
 def _cause_of(
     state: TraceState,
-    children: dict[str, list[str]],
+    below: dict[str, int],
     flagged: list[tuple[str, int]],
     bit: int,
     index: dict[NodeId, int],
@@ -175,8 +202,8 @@ def _cause_of(
     for eid, bits in flagged:
         if not bits & bit:
             continue
-        if any(_bits(state, c) & bit for c in children.get(eid, ())):
-            continue  # the failure came from further down
+        if below.get(eid, 0) & bit:
+            continue  # the failure came from further down (a child carries the flag)
         call = state.call_of(eid)
         if call is not None and call.inferred and call.node in index:
             service, inferred = index[call.node], True
@@ -195,7 +222,7 @@ def _cause_of(
 
 
 def _slowest_cause(
-    state: TraceState, children: dict[str, list[str]], index: dict[NodeId, int], root_id: str | None
+    state: TraceState, longest: dict[str, str], index: dict[NodeId, int], root_id: str | None
 ) -> list[Cause]:
     """The service behind most of the root's response time (empty while it runs)."""
     if root_id is None:
@@ -207,21 +234,10 @@ def _slowest_cause(
 
     eid = root_id
     for _ in range(_MAX_PATH * 4):
-        kids = children.get(eid)
-        if not kids:
+        kid = longest.get(eid)  # the longest; of equally long ones the first in canonical order
+        if kid is None:
             break
-        if len(kids) == 1:
-            eid = kids[0]
-            continue
-        # the longest; of equally long ones the first in canonical order
-        eid = kids[0]
-        longest = _duration(state, eid)
-        for kid in kids[1:]:
-            took = _duration(state, kid)
-            if took > longest or (
-                took == longest and (_end(state, kid), kid) < (_end(state, eid), eid)
-            ):
-                eid, longest = kid, took
+        eid = kid
     call = state.call_of(eid)
     if call is not None and call.inferred and call.node in index:
         return [

@@ -102,7 +102,10 @@ class SummaryColumns:
     Each list column is an attribute of the same name; :meth:`end_row` closes a row."""
 
     __slots__ = (
+        "_data",
         "_encode",
+        "_end_data",
+        "_row_ends",
         "ann_keys",
         "ann_numbers",
         "ann_strings",
@@ -147,11 +150,23 @@ class SummaryColumns:
     ) -> None:
         """``encode``: turns a row's details into JSON text as the row ends (see the
         module docstring); without it they stay dicts. ``details``: where they go
-        (default a list; the store passes a column that packs the texts together)."""
+        (default a list; the store passes a column that packs the texts together: one
+        offering ``appender()`` - its buffer and its offsets' ``append``, as the
+        store's ``BinaryColumn`` - gets each text added to the buffer directly)."""
         self._encode = encode
         self.scalars: list[tuple[Any, ...]] = []
         self.details: Appendable = [] if details is None else details
         self.offsets: dict[str, list[int]] = {group: [0] for group, _ in LIST_GROUPS}
+        # end_row appends to each group's offsets through these (the dict's own lists,
+        # in LIST_GROUPS' order), not a dict lookup per group per row
+        self._row_ends: list[list[int]] = [self.offsets[group] for group, _ in LIST_GROUPS]
+        # encoded texts appended straight into a packing column's buffer where it offers
+        # one (``appender()``, as the store's does): no method call into it per row
+        self._data: bytearray | None = None
+        self._end_data: Callable[[int], None] | None = None
+        appender = getattr(details, "appender", None) if encode is not None else None
+        if appender is not None:
+            self._data, self._end_data = appender()
         self.service_names: list[str] = []
         self.service_types: list[str] = []
         self.service_accounts: list[str] = []
@@ -196,18 +211,27 @@ class SummaryColumns:
     def end_row(self, scalars: tuple[Any, ...], details: dict[str, Any]) -> None:
         """Close the row whose list items were appended since the previous row's end."""
         self.scalars.append(scalars)
-        self.details.append(details if self._encode is None else self._encode(details))
-        offsets = self.offsets
-        offsets["services"].append(len(self.service_names))
-        offsets["facts"].append(len(self.svc_bits))
-        offsets["users"].append(len(self.users))
-        offsets["arns"].append(len(self.resource_arns))
-        offsets["annotations"].append(len(self.ann_keys))
-        offsets["exceptions"].append(len(self.exc_types))
-        offsets["instances"].append(len(self.instance_ids))
-        offsets["zones"].append(len(self.zones))
-        offsets["edges"].append(len(self.edge_src))
-        offsets["causes"].append(len(self.rc_cat))
+        encode = self._encode
+        if encode is None:
+            self.details.append(details)
+        else:
+            data, end_data = self._data, self._end_data
+            if data is not None and end_data is not None:
+                data += encode(details)
+                end_data(len(data))
+            else:
+                self.details.append(encode(details))
+        ends = self._row_ends  # LIST_GROUPS' order
+        ends[0].append(len(self.service_names))
+        ends[1].append(len(self.svc_bits))
+        ends[2].append(len(self.users))
+        ends[3].append(len(self.resource_arns))
+        ends[4].append(len(self.ann_keys))
+        ends[5].append(len(self.exc_types))
+        ends[6].append(len(self.instance_ids))
+        ends[7].append(len(self.zones))
+        ends[8].append(len(self.edge_src))
+        ends[9].append(len(self.rc_cat))
 
     def add(self, ts: int, summary: TraceSummary) -> None:
         """Append ``summary`` as a row, stored under the trace's epoch ``ts``."""
