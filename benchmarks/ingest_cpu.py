@@ -38,8 +38,10 @@ other run), so that each is the other's reference on the same machine at the sam
   also timed the nesting walk the pipeline skips);
 * ``batch``: the columnar path as far as it has come - documents validated as
   ``today`` (``validate_document``, compiled, decides the common document on a fast
-  path of its own: 5.3 µs a document here against 6.4 for the msgspec schema
-  ``ingest.screen.check_batch`` that validated batches before it, which was retired),
+  path of its own: 5.3-6.4 µs a document in the validate stage here, against 6.4-6.7
+  for the msgspec schema ``ingest.screen.check_batch`` that validated batches before
+  it and was retired; the pipeline validates each document as it parses it, which
+  this stage, timed apart, does not show),
   and graph outcomes recorded as rows while traces merge and summed per batch in arrays
   as the batch is encoded (``Assembler(outcome_rows=True)``, ``store.outcomes``)
   instead of added to a cell each in Python.
