@@ -67,7 +67,7 @@ import fluoroscope
 from benchmarks.ingest import make_trace
 from benchmarks.logs_api import thread_cpu
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.ingest.screen import check_batch
+from fluoroscope.model.documents import validate_document
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
@@ -95,7 +95,8 @@ def make_rounds(data_dir: Path, docs: int, batch: int, rate: float) -> int:
             while len(chunk) < batch:
                 chunk.extend(make_trace(rng, now + (made + len(chunk)) / rate))
             bodies = [orjson.dumps(d) for d in chunk]
-            check_batch(chunk, bodies, now=now + docs / rate, max_age=_RETENTION)
+            for doc, body in zip(chunk, bodies, strict=True):
+                validate_document(doc, now=now + docs / rate, max_age=_RETENTION, raw=body)
             for name, table in encode_batch(assembler.assemble(chunk)):
                 path = str(out / f"{number:05d}.{name}.arrow")
                 with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:

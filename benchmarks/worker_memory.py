@@ -9,7 +9,7 @@ with ``tracemalloc`` (Python's own allocations; Arrow buffers are not among them
   documents included (traced from before parsing, documents and rows freed after);
   times the worker's share of ``--cached-traces`` (20,000 / 2 workers by default);
 * a batch in flight: the peak while a batch of N documents is parsed, validated,
-  merged and encoded as the worker does it (``orjson.loads``, ``check_batch``,
+  merged and encoded as the worker does it (``orjson.loads``, ``validate_document``,
   ``assemble``, ``encode_batch``), per document, against the cache's state already
   full (so the new traces replace evicted ones).
 
@@ -39,7 +39,7 @@ if __package__ in (None, ""):  # run as a script: the repository root on the pat
 
 from benchmarks.ingest import make_trace
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.ingest.screen import check_batch
+from fluoroscope.model.documents import validate_document
 from fluoroscope.store.batch import StoredTrace
 from fluoroscope.store.encode import encode_batch
 
@@ -90,7 +90,9 @@ def batch_peak(warm: list[bytes], batch: list[bytes], capacity: int) -> int:
     base = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
     docs = [orjson.loads(body) for body in batch]
-    check_batch(docs, batch, now=time.time(), max_age=30 * 86_400)
+    now = time.time()
+    for doc, body in zip(docs, batch, strict=True):
+        validate_document(doc, now=now, max_age=30 * 86_400, raw=body)
     tables = encode_batch(assembler.assemble(docs))
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()

@@ -36,6 +36,7 @@ COMPILED: Final = (
     "fluoroscope.ingest.otlp.wire",
     "fluoroscope.ingest.shards",
     "fluoroscope.ingest.udp",
+    "fluoroscope.model.documents",
     "fluoroscope.model.entityrecords",
     "fluoroscope.model.inference",
     "fluoroscope.model.rootcause",

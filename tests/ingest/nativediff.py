@@ -4,11 +4,12 @@
 of :data:`fluoroscope.native.COMPILED` from its source even where a C extension was
 built; ``compiled`` imports them as Python would (the extensions). Prints one JSON
 object: which modules ran compiled, and per batch and table the SHA-256 of the Arrow
-IPC stream ``encode_batch`` makes of it. With ``OTLP`` (a file of OTLP/protobuf
-requests, each after its 4-byte little-endian length), the SHA-256 of what translating
-each request makes instead: its documents' JSON (a cause's random id left out) and its
-rejections. With ``datagrams``, the SHA-256 of what the UDP receiving child makes of
-each of a seeded mix of good and malformed datagrams. Used by
+IPC stream ``encode_batch`` makes of it, after one of validate_document's verdicts on
+the stream and on a copy of each document with one field changed. With ``OTLP`` (a file
+of OTLP/protobuf requests, each after its 4-byte little-endian length), the SHA-256 of
+what translating each request makes instead: its documents' JSON (a cause's random id
+left out) and its rejections. With ``datagrams``, the SHA-256 of what the UDP receiving
+child makes of each of a seeded mix of good and malformed datagrams. Used by
 ``tests/ingest/test_native.py``.
 
 The stream is the ingest benchmark's traffic mix with what makes merging hard mixed in:
@@ -139,6 +140,38 @@ def _datagrams(seed: int) -> list[str]:
     return digests
 
 
+_EDGES: list[Any] = [None, "", "  ", "x" * 201, 5, 1.5, -1.0, 1e11, 1_799_999_990, True, [],
+                     {}, "0123456789ABCDEF", "fedcba9876543210", "subsegment",
+                     {"response": {"status": 1000}}, {"k": [1]}, [{"name": "x"}]]  # fmt: skip
+_FIELDS = ["name", "id", "start_time", "end_time", "in_progress", "error", "trace_id", "type",
+           "parent_id", "http", "annotations", "cause", "subsegments", "metadata"]  # fmt: skip
+
+
+def _verdicts(rng: random.Random, docs: list[dict[str, Any]], now: float) -> str:
+    """The SHA-256 of validate_document's verdicts (code, message, document id) on
+    ``docs`` and on a copy of each with one field of it or of a subsegment changed to
+    an edge value or removed."""
+    from fluoroscope.model.documents import validate_document
+    from fluoroscope.model.errors import InvalidDocument
+
+    verdicts: list[Any] = []
+    for doc in docs:
+        bad = copy.deepcopy(doc)
+        entity = rng.choice([bad, *bad.get("subsegments", [])])
+        key = rng.choice(_FIELDS)
+        if rng.random() < 0.2:
+            entity.pop(key, None)
+        else:
+            entity[key] = rng.choice(_EDGES)
+        for one in (doc, bad):
+            try:
+                validate_document(one, now=now, max_age=86_400.0, raw=orjson.dumps(one))
+                verdicts.append(None)
+            except InvalidDocument as exc:
+                verdicts.append([exc.code, exc.message, exc.doc_id])
+    return hashlib.sha256(orjson.dumps(verdicts)).hexdigest()
+
+
 def main(argv: list[str]) -> None:
     mode, seed = argv[0], int(argv[1])
     if mode == "pure":
@@ -171,11 +204,12 @@ def main(argv: list[str]) -> None:
             order.append((len(docs) + late, len(docs)))
             docs.append(doc)
     docs = [docs[i] for _, i in sorted(order)]
+    verdicts = _verdicts(random.Random(seed), docs, now)
     batches = [docs[i : i + 200] for i in range(0, len(docs), 200)]
     tail = batches[2:]
     rng.shuffle(tail)  # late batches in another order: merged out of arrival order
     batches[2:] = tail
-    digests: list[tuple[int, str, int, str]] = []
+    digests: list[tuple[int, str, int, str]] = [(-1, "verdicts", len(docs), verdicts)]
     with tempfile.TemporaryDirectory(prefix="fluoroscope-nativediff-") as tmp:
         store = Store.open("chdb", Path(tmp), 30)
         try:

@@ -136,7 +136,7 @@ def test_a_datagram_that_cannot_be_stored_costs_no_other(
     own."""
     import fluoroscope.ingest.pipeline as pipeline_module
 
-    monkeypatch.setattr(pipeline_module, "check_batch", lambda docs, raws, **_: [None] * len(docs))
+    monkeypatch.setattr(pipeline_module, "validate_document", lambda doc, **_: None)
     good = [segment() for _ in range(450)]
     poison_trace, other_trace = good[10], good[300]
     # one fails the merge of its part (a time no arithmetic takes), one the encoding

@@ -41,10 +41,10 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.ingest.screen import check_batch
-from fluoroscope.model.documents import refusal_reason
+from fluoroscope.model.documents import refusal_reason, validate_document
 from fluoroscope.model.errors import (
     FluoroscopeError,
+    InvalidDocument,
     StoreError,
     StoreUnwritable,
     Throttled,
@@ -588,38 +588,36 @@ class Pipeline:
 
     def _parse(self, datagrams: list[bytes]) -> tuple[list[Mapping[str, Any]], list[bytes]]:
         """The valid documents among ``datagrams``, in order, and their JSON texts; the
-        others are counted by reason (``udp_invalid_<reason>``) and dropped. Parsed one
-        by one, validated as a batch (:func:`~fluoroscope.ingest.screen.check_batch`)."""
+        others are counted by reason (``udp_invalid_<reason>``) and dropped. Each is
+        validated as soon as it is parsed, while its objects are still in the processor's
+        cache (:func:`~fluoroscope.model.documents.validate_document`, compiled)."""
         now = self._clock()
         loads = orjson.loads
+        validate = validate_document
+        retention = self._retention
         invalid: Counter[str] = Counter()
-        # (document, its JSON text, whether it still needs validating), in order
-        found: list[tuple[Any, bytes, bool]] = []
+        # (document, its JSON text), in order
+        found: list[tuple[Any, bytes]] = []
         for body in datagrams:
             try:
-                found.append((loads(body), body, True))
+                doc = loads(body)
             except orjson.JSONDecodeError:
                 if body[:2] != b"T1":
                     invalid["udp_invalid_json"] += 1
                     continue
-                found.extend((doc, raw, False) for doc, raw in self._transit(body, now, invalid))
-        unchecked = [(doc, raw) for doc, raw, check in found if check]
-        verdicts = iter(
-            check_batch(
-                [doc for doc, _ in unchecked],
-                [raw for _, raw in unchecked],
-                now=now,
-                max_age=self._retention,
-            )
-        )
+                found.extend(self._transit(body, now, invalid))
+                continue
+            try:
+                validate(doc, now=now, max_age=retention, raw=body)
+            except InvalidDocument as exc:
+                invalid[f"udp_invalid_{refusal_reason(exc.code)}"] += 1
+                continue
+            found.append((doc, body))
         owns = self._owns
         parsed: list[Mapping[str, Any]] = []
         texts: list[bytes] = []
         strays: list[tuple[str, bytes]] = []
-        for doc, raw, check in found:
-            if check and (refusal := next(verdicts)) is not None:
-                invalid[f"udp_invalid_{refusal_reason(refusal.code)}"] += 1
-                continue
+        for doc, raw in found:
             if owns is not None and not owns(doc["trace_id"]):
                 strays.append((doc["trace_id"], raw))
                 continue

@@ -23,8 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from fluoroscope.ingest.otlp import Translator
 from fluoroscope.ingest.process import IngestProcess
-from fluoroscope.ingest.screen import check_batch
-from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, refusal_reason
+from fluoroscope.model.documents import MAX_DOCUMENT_BYTES, refusal_reason, validate_document
 from fluoroscope.model.errors import (
     FluoroscopeError,
     InvalidDocument,
@@ -148,16 +147,12 @@ async def put_trace_segments(
     unprocessed: list[dict[str, str]] = []
     valid: list[tuple[str, bytes]] = []
     size = 0
-    # Each document's outcome in order: OTLP spans with their refusals, an error, or a
-    # parsed document whose verdict comes from one compiled pass over all of them.
-    outcomes: list[
-        tuple[list[tuple[str, bytes]], list[dict[str, str]]] | InvalidDocument | int
-    ] = []
-    parsed: list[Any] = []
-    raws: list[bytes] = []
     for index, text in enumerate(documents):
         if isinstance(text, str) and text.startswith("T1"):  # OTLP spans (CloudWatch agent)
-            outcomes.append(transit_segments(text, state, now))
+            spans, refusals = transit_segments(text, state, now)
+            valid += spans
+            size += sum(len(raw) for _, raw in spans)
+            unprocessed += refusals
             continue
         try:
             if not isinstance(text, str):
@@ -172,37 +167,15 @@ async def put_trace_segments(
                 doc = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise InvalidDocument(f"not valid JSON: {exc}", code="InvalidJson") from None
+            validate_document(doc, now=now, max_age=state.retention_seconds, raw=raw)
         except InvalidDocument as exc:
-            outcomes.append(exc)
+            unprocessed.append(
+                {"Id": exc.doc_id or _guess_id(text), "ErrorCode": exc.code, "Message": exc.message}
+            )
+            refused[f"http_invalid_{refusal_reason(exc.code)}"] += 1
             continue
-        outcomes.append(len(parsed))
-        parsed.append(doc)
-        raws.append(raw)
-    verdicts = check_batch(parsed, raws, now=now, max_age=state.retention_seconds)
-    for index, outcome in enumerate(outcomes):
-        if isinstance(outcome, tuple):
-            spans, refusals = outcome
-            valid += spans
-            size += sum(len(raw) for _, raw in spans)
-            unprocessed += refusals
-            continue
-        if isinstance(outcome, int):
-            error = verdicts[outcome]
-            if error is None:
-                raw = raws[outcome]
-                valid.append((parsed[outcome]["trace_id"], raw))
-                size += len(raw)
-                continue
-        else:
-            error = outcome
-        unprocessed.append(
-            {
-                "Id": error.doc_id or _guess_id(documents[index]),
-                "ErrorCode": error.code,
-                "Message": error.message,
-            }
-        )
-        refused[f"http_invalid_{refusal_reason(error.code)}"] += 1
+        valid.append((doc["trace_id"], raw))
+        size += len(raw)
     state.pipeline.count({"http_received": len(documents), **refused})
     if valid:
         try:

@@ -1,27 +1,35 @@
-"""The compiled batch check gives validate_document's verdicts, to the letter.
+"""validate_document's fast path gives the reference checks' verdicts, to the letter.
 
-``check_batch`` decodes the JSON texts against a typed schema and hands whatever the
-schema does not accept to ``validate_document``; these tests feed both the same mixed
-good and bad documents - mutations of well-formed segments, at the edges of every limit
-(times at the retention limit and the clock-skew allowance, depth, nesting, lengths,
-patterns) - and compare the verdicts, codes, messages and accepted documents.
+``validate_document`` accepts the common document by checks of its own (plain dicts,
+floats and strings, no error path) and hands every other one to the reference checks,
+which decide and word the refusal. These tests feed both the same mixed good and bad
+documents - mutations of well-formed segments, at the edges of every limit (times at the
+retention limit and the clock-skew allowance, depth, nesting, lengths, patterns) - and
+compare the verdicts, codes, messages and accepted documents. (They were written for the
+msgspec batch check the fast path replaced, against the same reference.)
 """
 
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import orjson
 import pytest
+from benchmarks.ingest import make_trace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fluoroscope.ingest.screen import check_batch
 from fluoroscope.model.documents import (
     MAX_DEPTH,
     MAX_FUTURE_SECONDS,
     MAX_NESTING,
+    _brackets,
+    _good_document,
+    _validate_reference,
     validate_document,
 )
 from fluoroscope.model.errors import InvalidDocument
@@ -30,13 +38,13 @@ RETENTION = 30 * 86_400.0
 TRACE = "1-6b49d200-0123456789abcdef01234567"
 
 
-def _verdicts_today(
-    docs: list[Any], raws: list[bytes], now: float, max_age: float | None
+def _verdicts(
+    check: Callable[[Any, bytes], None], docs: list[Any], raws: list[bytes]
 ) -> list[InvalidDocument | None]:
     out: list[InvalidDocument | None] = []
     for doc, raw in zip(docs, raws, strict=True):
         try:
-            validate_document(doc, now=now, max_age=max_age, raw=raw)
+            check(doc, raw)
         except InvalidDocument as exc:
             out.append(exc)
         else:
@@ -49,7 +57,7 @@ def _shape(verdict: InvalidDocument | None) -> tuple[str, str, str] | None:
 
 
 def _assert_same(raws: list[bytes], now: float, max_age: float | None) -> list[Any]:
-    """Both paths over ``raws`` (each parsed as the pipeline parses it; what orjson
+    """Both over ``raws`` (each parsed as the pipeline parses it; what orjson
     refuses never reaches validation); returns the accepted documents."""
     parsed = []
     for raw in raws:
@@ -59,8 +67,10 @@ def _assert_same(raws: list[bytes], now: float, max_age: float | None) -> list[A
             continue
     docs = [doc for doc, _ in parsed]
     raws = [raw for _, raw in parsed]
-    fast = check_batch(docs, raws, now=now, max_age=max_age)
-    today = _verdicts_today(docs, raws, now, max_age)
+    fast = _verdicts(
+        lambda doc, raw: validate_document(doc, now=now, max_age=max_age, raw=raw), docs, raws
+    )
+    today = _verdicts(lambda doc, raw: _validate_reference(doc, now, max_age, raw), docs, raws)
     assert [_shape(v) for v in fast] == [_shape(v) for v in today]
     assert all(type(v) is InvalidDocument for v in fast if v is not None)
     accepted = [doc for doc, v in zip(docs, fast, strict=True) if v is None]
@@ -252,20 +262,58 @@ def test_same_verdicts_and_documents_as_today_for_mixed_batches(
     _assert_same(raws, now, max_age)
 
 
-def test_the_next_hour_s_schema_is_built_before_it_is_needed() -> None:
-    """The schema's bounds move by whole hours; ten minutes before they do, the next
-    schema is built beside the callers (no batch waits ~0.1 s for it), then used."""
-    from fluoroscope.ingest import screen
-    from tests.support import wait_for
+def test_the_traffic_mix_is_decided_by_the_fast_path() -> None:
+    """Else the comparisons above would compare the reference with itself."""
+    rng = random.Random(3)
+    docs = [doc for i in range(300) for doc in make_trace(rng, NOW - 30 + i * 0.02)]
+    assert len(docs) > 300
+    fast = [_good_document(orjson.loads(orjson.dumps(doc)), NOW, NOW - RETENTION) for doc in docs]
+    assert all(fast)
 
-    before = 3600.0 * 527_000 - MAX_FUTURE_SECONDS - 300  # the upper bound moves in 300 s
-    after = before + 301
-    later = screen._cells(after, RETENTION)
-    assert later != screen._cells(before, RETENTION)
-    assert later not in screen._built
-    check_batch([{}], [b"{}"], now=before, max_age=RETENTION)
-    built = wait_for(lambda: screen._built.get(later), timeout=30)
-    doc = _entity(after + MAX_FUTURE_SECONDS, "0123456789abcdef", trace_id=TRACE)
-    doc["end_time"] = doc["start_time"] + 1
-    assert _assert_same([orjson.dumps(doc)], after, RETENTION) == [doc]  # the new bound
-    assert screen._built.get(later) is built  # used, not built again
+
+@pytest.mark.parametrize("where", ["document", "subsegment"])
+def test_what_the_fast_path_leaves_gets_the_reference_verdict(where: str) -> None:
+    """Values only the reference decides: int times, Mappings that are not dicts, str
+    subclasses, no JSON text (nesting walked)."""
+
+    class Text(str):
+        pass
+
+    changes: list[tuple[str, Any]] = [
+        ("start_time", int(NOW) - 5),
+        ("end_time", int(NOW) - 3),
+        ("http", MappingProxyType({"response": {"status": 200}})),
+        ("http", {"response": MappingProxyType({"status": 1000})}),
+        ("metadata", MappingProxyType({})),
+        ("annotations", MappingProxyType({"k": 1})),
+        ("annotations", {"k": Text("v")}),
+        ("cause", MappingProxyType({})),
+        ("name", Text("svc")),
+        ("id", Text("0123456789abcdef")),
+        ("parent_id", Text("0123456789abcdef")),
+        ("error", None),
+        ("in_progress", 1),
+    ]
+    for key, value in changes:
+        doc = _chain(NOW, 2)
+        entity = doc["subsegments"][0] if where == "subsegment" else doc
+        entity[key] = value
+        for candidate in (doc, MappingProxyType(doc)):
+            for raw in (None, b"{}"):
+                got = _verdicts(
+                    lambda d, r: validate_document(d, now=NOW, max_age=RETENTION, raw=r or None),
+                    [candidate],
+                    [raw or b""],
+                )
+                want = _verdicts(
+                    lambda d, r: _validate_reference(d, NOW, RETENTION, r or None),
+                    [candidate],
+                    [raw or b""],
+                )
+                assert [_shape(v) for v in got] == [_shape(v) for v in want], (key, value)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from([b"{", b"[", b"]", b"}", b"a", b'"'])).map(b"".join))
+def test_brackets_are_counted_exactly(raw: bytes) -> None:
+    assert _brackets(raw) == raw.count(b"{") + raw.count(b"[")
