@@ -658,8 +658,11 @@ MIGRATIONS += (
         30,
         "spans and trace summaries without the engine's automatic column statistics",
         # chDB 26.5 merges every part with statistics (minmax and uniq sketches) of every
-        # column, auto_statistics_types' default there; no query here asks for them (they
-        # would only reorder a PREWHERE) and queries return the same rows without them.
+        # column, auto_statistics_types' default there (inserts write none). The engine
+        # may use them to order a PREWHERE or skip a part by a column's range; what a
+        # query returns never depends on them, and this store's reads select by primary
+        # key, partition and migration 25's start-time index (benchmarks/query.py at 1M
+        # spans against main, same session, load 8-13: latencies within the noise).
         # Measured (benchmarks/engine_write.py --docs 100000 --pairs 3 against main, load
         # 9-11): merges 15.4 -> 13.3 us a document, inserts and merges 33.2 -> 29.4; once
         # merged, 108.7 -> 98.5 bytes a span (spans 71.1 -> 66.0, summaries 37.5 -> 32.5:
