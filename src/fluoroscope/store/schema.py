@@ -663,11 +663,13 @@ MIGRATIONS += (
         # query returns never depends on them, and this store's reads select by primary
         # key, partition and migration 25's start-time index (benchmarks/query.py at 1M
         # spans against main, same session, load 8-13: latencies within the noise).
-        # Measured (benchmarks/engine_write.py --docs 100000 --pairs 3 against main, load
-        # 9-11): merges 15.4 -> 13.3 us a document, inserts and merges 33.2 -> 29.4; once
-        # merged, 108.7 -> 98.5 bytes a span (spans 71.1 -> 66.0, summaries 37.5 -> 32.5:
-        # the statistics file was a quarter of a merged spans part). Metadata only: parts
-        # written before keep their statistics until the engine next merges them.
+        # Measured against main (benchmarks/engine_write.py): merges 15.4 -> 13.3 us a
+        # document at 100,000 documents (3 pairs, load 9-11), 15.3 -> 14.6 at 300,000 (2
+        # pairs, load 4-7); one 12-part merge of 90,000 documents, 4 pairs, load 3.7:
+        # 18.0 -> 17.3. Small in CPU; in bytes, a merged part's statistics file was a
+        # quarter of it at 37,000 spans: 79.0 -> 75.7 bytes a span at 1M spans once merged
+        # (query.py). Metadata only: parts written before keep their statistics until the
+        # engine next merges them.
         (
             Tuning("ALTER TABLE {db}.spans MODIFY SETTING auto_statistics_types = ''"),
             Tuning("ALTER TABLE {db}.traces MODIFY SETTING auto_statistics_types = ''"),
