@@ -271,3 +271,38 @@ def service_edges(client: Any, seconds: float = 600) -> set[tuple[Node, Node]]:
         for e in s.get("Edges", [])
         if e["ReferenceId"] in by_ref
     }
+
+
+def table_setting(transport: Transport, db: str, table: str, name: str) -> str | None:
+    """The table setting ``name`` as the table's definition sets it (quotes taken off;
+    None: the engine's default)."""
+    query = (
+        transport.query_arrow(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+            "AND name = {t:String}",
+            {"db": db, "t": table},
+        )
+        .column(0)[0]
+        .as_py()
+    )
+    for setting in query.rpartition(" SETTINGS ")[2].split(", "):
+        key, _, value = setting.partition(" = ")
+        if key == name:
+            return str(value).strip("'")
+    return None
+
+
+def two_entity_traces(start: float, count: int) -> list[dict[str, Any]]:
+    """``count`` traces a second apart from ``start``: a segment and a streamed
+    subsegment each."""
+    docs: list[dict[str, Any]] = []
+    for k in range(count):
+        trace_id = new_trace_id(start + k)
+        root = new_entity_id()
+        docs.append({"trace_id": trace_id, "id": root, "name": "frontend",
+                     "start_time": start + k, "end_time": start + k + 0.2,
+                     "http": {"response": {"status": 200}}})  # fmt: skip
+        docs.append({"trace_id": trace_id, "id": new_entity_id(), "parent_id": root,
+                     "type": "subsegment", "name": "orders", "namespace": "aws",
+                     "start_time": start + k + 0.05, "end_time": start + k + 0.15})  # fmt: skip
+    return docs

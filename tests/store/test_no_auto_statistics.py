@@ -12,31 +12,11 @@ import time
 from pathlib import Path
 
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.query.traces import get_traces
 from fluoroscope.store.schema import MIGRATIONS, migrate
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
-from tests.support import old_schema
-
-
-def _auto_statistics(transport: ChdbTransport, db: str, table: str) -> str | None:
-    """The table's ``auto_statistics_types`` as its definition sets it (None: the
-    engine's default)."""
-    query = (
-        transport.query_arrow(
-            "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
-            "AND name = {t:String}",
-            {"db": db, "t": table},
-        )
-        .column(0)[0]
-        .as_py()
-    )
-    for setting in query.rpartition(" SETTINGS ")[2].split(", "):
-        name, _, value = setting.partition(" = ")
-        if name == "auto_statistics_types":
-            return str(value).strip("'")
-    return None
+from tests.support import old_schema, table_setting, two_entity_traces
 
 
 def _statistics_files(transport: ChdbTransport, db: str, table: str) -> list[bool]:
@@ -49,28 +29,16 @@ def _statistics_files(transport: ChdbTransport, db: str, table: str) -> list[boo
     return [(Path(path) / "statistics.packed").exists() for path in paths.to_pylist()]
 
 
-def _documents(start: float, count: int) -> list[dict[str, object]]:
-    docs: list[dict[str, object]] = []
-    for k in range(count):
-        trace_id = new_trace_id(start + k)
-        root = new_entity_id()
-        docs.append({"trace_id": trace_id, "id": root, "name": "frontend",
-                     "start_time": start + k, "end_time": start + k + 0.2,
-                     "http": {"response": {"status": 200}}})  # fmt: skip
-        docs.append({"trace_id": trace_id, "id": new_entity_id(), "parent_id": root,
-                     "type": "subsegment", "name": "orders", "namespace": "aws",
-                     "start_time": start + k + 0.05, "end_time": start + k + 0.15})  # fmt: skip
-    return docs
-
-
 def test_a_new_store_merges_spans_and_summaries_without_statistics(store: Store) -> None:
     transport = store._t
     assert isinstance(transport, ChdbTransport)
-    assert _auto_statistics(transport, store.database, "spans") == ""
-    assert _auto_statistics(transport, store.database, "traces") == ""
-    assert _auto_statistics(transport, store.database, "graph_stats") is None  # small
+    assert table_setting(transport, store.database, "spans", "auto_statistics_types") == ""
+    assert table_setting(transport, store.database, "traces", "auto_statistics_types") == ""
+    assert (
+        table_setting(transport, store.database, "graph_stats", "auto_statistics_types") is None
+    )  # small
     for half in range(2):  # two parts, merged into one
-        store.write(Assembler(store).assemble(_documents(time.time() - 600 + half * 30, 10)))
+        store.write(Assembler(store).assemble(two_entity_traces(time.time() - 600 + half * 30, 10)))
     for table in ("spans", "traces"):
         transport.execute(f"OPTIMIZE TABLE `{store.database}`.{table} FINAL")
         assert _statistics_files(transport, store.database, table) == [False]
@@ -80,9 +48,9 @@ def test_a_store_made_before_migration_30_takes_it_and_reads_the_same(chdb_dir: 
     transport = ChdbTransport(chdb_dir / "chdb")
     try:
         db = old_schema(transport, before=30)
-        assert _auto_statistics(transport, db, "spans") is None
+        assert table_setting(transport, db, "spans", "auto_statistics_types") is None
         old = Store(transport, db)
-        docs = _documents(time.time() - 600, 20)
+        docs = two_entity_traces(time.time() - 600, 20)
         old.write(Assembler(old).assemble(docs))
         for table in ("spans", "traces"):  # a merged part as the engine's default writes it
             transport.execute(f"OPTIMIZE TABLE `{db}`.{table} FINAL")
@@ -92,8 +60,8 @@ def test_a_store_made_before_migration_30_takes_it_and_reads_the_same(chdb_dir: 
         assert missing_before == [] and len(found_before) == 20
 
         assert migrate(transport, db, 30) == [v for v, _, _ in MIGRATIONS if v >= 30]
-        assert _auto_statistics(transport, db, "spans") == ""
-        assert _auto_statistics(transport, db, "traces") == ""
+        assert table_setting(transport, db, "spans", "auto_statistics_types") == ""
+        assert table_setting(transport, db, "traces", "auto_statistics_types") == ""
         store = Store(transport, db)
         assert get_traces(store, ids) == (found_before, missing_before)
         for table in ("spans", "traces"):  # the next merge drops the statistics

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from fluoroscope.model.rootcause import Cause
     from fluoroscope.model.summary import AnnotationValue, TraceSummary
 
+_INF: Final = float("inf")
+
 __all__ = [
     "ANN_BOOL",
     "ANN_NUMBER",
@@ -288,6 +290,17 @@ class SummaryColumns:
             ),
             s.details(),
         )  # fmt: skip
+
+    def new_service(self, name: str, type_: str) -> None:
+        """Append a service of the row in the making, its facts zero (its quickest
+        response time infinite, for the caller to lower)."""
+        self.service_names.append(name)
+        self.service_types.append(type_)
+        self.svc_bits.append(0)
+        self.svc_root.append(0)
+        self.svc_inferred.append(0)
+        self.svc_min_rt.append(_INF)
+        self.svc_max_rt.append(0.0)
 
     def add_annotation(self, key: str, value: AnnotationValue) -> None:
         """Append one (key, value) item of the row's annotations."""

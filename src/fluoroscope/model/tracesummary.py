@@ -114,13 +114,7 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
         if idx is None:
             idx = index[node] = len(accounts)
             accounts.append(seg.account_id)
-            names.append(node.name)
-            types.append(node.type)
-            f_bits.append(0)
-            f_root.append(0)
-            f_inferred.append(0)
-            f_min.append(inf)
-            f_max.append(0.0)
+            out.new_service(node.name, node.type)
         at = base + idx
         bits = seg.bits
         f_bits[at] |= bits
@@ -188,13 +182,7 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
             if idx is None:
                 idx = index[node] = len(accounts)
                 accounts.append("")
-                names.append(node.name)
-                types.append(node.type)
-                f_bits.append(0)
-                f_root.append(0)
-                f_inferred.append(0)
-                f_min.append(inf)
-                f_max.append(0.0)
+                out.new_service(node.name, node.type)
             at = base + idx
             f_inferred[at] = 1
             done = call.outcome
