@@ -27,9 +27,9 @@ from fluoroscope.model.documents import (
     MAX_DEPTH,
     MAX_FUTURE_SECONDS,
     MAX_NESTING,
-    _brackets,
     _good_document,
     _validate_reference,
+    brackets,
     validate_document,
 )
 from fluoroscope.model.errors import InvalidDocument
@@ -316,4 +316,4 @@ def test_what_the_fast_path_leaves_gets_the_reference_verdict(where: str) -> Non
 @settings(max_examples=300)
 @given(st.lists(st.sampled_from([b"{", b"[", b"]", b"}", b"a", b'"'])).map(b"".join))
 def test_brackets_are_counted_exactly(raw: bytes) -> None:
-    assert _brackets(raw) == raw.count(b"{") + raw.count(b"[")
+    assert brackets(raw) == raw.count(b"{") + raw.count(b"[")

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_FUTURE_SECONDS",
     "MAX_NAME_LENGTH",
     "MAX_NESTING",
+    "brackets",
     "is_independent_subsegment",
     "refusal_reason",
     "validate_document",
@@ -369,7 +370,7 @@ def _good_entity(entity: dict[str, Any], latest: float, min_start: float, depth:
     return True
 
 
-def _brackets(raw: bytes) -> int:
+def brackets(raw: bytes) -> int:
     """How many ``{`` and ``[`` ``raw`` holds. A document has few arrays (often one, its
     subsegments), and finding the first and the last costs little (``memchr``) against
     counting them, a byte at a time, which is left for texts holding two or more."""
@@ -412,7 +413,7 @@ def validate_document(
         if _good_document(doc, now, min_start):
             # The common case, decided without the reference checks: only nesting is
             # left, and nothing nests deeper than its text has brackets.
-            if raw is not None and _brackets(raw) <= MAX_NESTING:
+            if raw is not None and brackets(raw) <= MAX_NESTING:
                 return
             raw_id = doc.get("id")
             _check_nesting(doc, raw_id if isinstance(raw_id, str) else "")
@@ -441,5 +442,5 @@ def _validate_reference(doc: object, now: float, max_age: float | None, raw: byt
         raise _fail("", "an independent subsegment requires 'parent_id'", doc_id, "MissingField")
     min_start = -math.inf if max_age is None else now - max_age
     _check_entity(doc, "", doc_id, now, min_start, 0)
-    if raw is None or raw.count(b"{") + raw.count(b"[") > MAX_NESTING:
+    if raw is None or brackets(raw) > MAX_NESTING:
         _check_nesting(doc, doc_id)

@@ -27,6 +27,7 @@ from fluoroscope.model.documents import (
     MAX_DOCUMENT_BYTES,
     MAX_FUTURE_SECONDS,
     MAX_NESTING,
+    brackets,
     validate_document,
 )
 from fluoroscope.model.errors import InvalidDocument
@@ -79,7 +80,7 @@ def validated(
         if (
             min_start <= doc["start_time"] <= latest
             and len(raw) <= MAX_DOCUMENT_BYTES
-            and raw.count(b"{") + raw.count(b"[") <= MAX_NESTING
+            and brackets(raw) <= MAX_NESTING
         ):
             valid.append((doc, raw))
             continue
