@@ -16,6 +16,9 @@ LOG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
 # ``retention_days`` (the group's retention when written; PutRetentionPolicy rewrites it
 # with a mutation), so the server-wide TTL of ``schema.set_retention`` does not apply here.
 _LOG_TTL: Final = "TTL toDateTime(ts) + toIntervalDay(retention_days)"
+_MERGING: Final = ("log_events", "log_index", "log_requests", "log_stream_times")
+"""The log tables every PutLogEvents writes to (the events, the indexes their views fill,
+the stream times): their merges are what sustained log ingest pays (migrations 14, 31)."""
 
 LOG_MIGRATIONS += (
     (
@@ -198,7 +201,7 @@ LOG_MIGRATIONS += (
         "log tables merge fewer times per row, for cheaper sustained ingest",
         tuple(
             Tuning(f"ALTER TABLE {{db}}.{table} MODIFY SETTING merge_selector_base = 20")
-            for table in ("log_events", "log_index", "log_requests", "log_stream_times")
+            for table in _MERGING
         ),
     ),
 )
@@ -252,7 +255,7 @@ LOG_MIGRATIONS += (
         "log tables merged without the engine's automatic column statistics",
         tuple(
             Tuning(f"ALTER TABLE {{db}}.{table} MODIFY SETTING auto_statistics_types = ''")
-            for table in ("log_events", "log_index", "log_requests", "log_stream_times")
+            for table in _MERGING
         ),
     ),
 )
