@@ -208,20 +208,7 @@ class Assembler:
         fresh = self._reload_missing(docs, now)
         batch = self._open
         if batch is None:
-            batch = self._open = WriteBatch()
-            spans = batch.spans
-            spans.version_base = self._version
-            self._rows = (
-                spans.ts, spans.trace_id, spans.id, spans.parent_id, spans.is_segment,
-                spans.name, spans.origin, spans.namespace, spans.start_time, spans.end_time,
-                spans.flags, spans.http_status, *spans.doc.appender(),
-            )  # fmt: skip
-            if self._outcome_rows:
-                self._stats = batch.outcomes = OutcomeRows()
-            else:
-                self._stats = batch.stats = StatsBatch()
-            self._dirty = {}
-            self._before = {} if self.track_contributions else None
+            batch = self._begin()
         stats = self._stats
         rows = self._rows
         assert stats is not None and rows is not None
@@ -251,11 +238,9 @@ class Assembler:
         its traces' summaries (and contributions); the cache is trimmed to capacity."""
         batch = self._open
         if batch is None:
-            self.merge(())
-            batch = self._open
-            assert batch is not None
+            batch = self._begin()
         dirty, before = self._dirty, self._before
-        self._open, self._stats, self._rows, self._dirty, self._before = None, None, None, {}, None
+        self._end()
         summaries = batch.summaries
         for state in dirty.values():
             state.revision += 1
@@ -272,8 +257,31 @@ class Assembler:
         traces it merged into, whose state now holds what will not be written - to
         :meth:`forget`."""
         touched = list(self._dirty)
-        self._open, self._stats, self._rows, self._dirty, self._before = None, None, None, {}, None
+        self._end()
         return touched
+
+    def _begin(self) -> WriteBatch:
+        """Open the batch :meth:`merge` appends to, its span columns (``_rows``), its
+        statistics and what :meth:`finish` needs of it."""
+        batch = self._open = WriteBatch()
+        spans = batch.spans
+        spans.version_base = self._version
+        self._rows = (
+            spans.ts, spans.trace_id, spans.id, spans.parent_id, spans.is_segment,
+            spans.name, spans.origin, spans.namespace, spans.start_time, spans.end_time,
+            spans.flags, spans.http_status, *spans.doc.appender(),
+        )  # fmt: skip
+        if self._outcome_rows:
+            self._stats = batch.outcomes = OutcomeRows()
+        else:
+            self._stats = batch.stats = StatsBatch()
+        self._dirty = {}
+        self._before = {} if self.track_contributions else None
+        return batch
+
+    def _end(self) -> None:
+        """Let go of the batch in the making (see :meth:`_begin`)."""
+        self._open, self._stats, self._rows, self._dirty, self._before = None, None, None, {}, None
 
     def forget(self, trace_ids: Iterable[str]) -> None:
         """Drop the cached state of ``trace_ids``: their next document reloads them from
