@@ -159,9 +159,6 @@ class SummaryColumns:
         self.scalars: list[tuple[Any, ...]] = []
         self.details: Appendable = [] if details is None else details
         self.offsets: dict[str, list[int]] = {group: [0] for group, _ in LIST_GROUPS}
-        # end_row appends to each group's offsets through these (the dict's own lists,
-        # in LIST_GROUPS' order), not a dict lookup per group per row
-        self._row_ends: list[list[int]] = [self.offsets[group] for group, _ in LIST_GROUPS]
         # encoded texts appended straight into a packing column's buffer where it offers
         # one (``appender()``, as the store's does): no method call into it per row
         self._data: bytearray | None = None
@@ -201,6 +198,11 @@ class SummaryColumns:
         self.rc_remote: list[int] = []
         self.rc_inferred: list[int] = []
         self.rc_coverage: list[float] = []
+        # end_row appends each group's length (its first column's) to its offsets
+        # through these (the dict's own lists), not a dict lookup per group per row
+        self._row_ends: list[tuple[list[int], list[Any]]] = [
+            (self.offsets[group], getattr(self, columns[0])) for group, columns in LIST_GROUPS
+        ]
 
     def __len__(self) -> int:
         return len(self.scalars)
@@ -223,17 +225,8 @@ class SummaryColumns:
                 end_data(len(data))
             else:
                 self.details.append(encode(details))
-        ends = self._row_ends  # LIST_GROUPS' order
-        ends[0].append(len(self.service_names))
-        ends[1].append(len(self.svc_bits))
-        ends[2].append(len(self.users))
-        ends[3].append(len(self.resource_arns))
-        ends[4].append(len(self.ann_keys))
-        ends[5].append(len(self.exc_types))
-        ends[6].append(len(self.instance_ids))
-        ends[7].append(len(self.zones))
-        ends[8].append(len(self.edge_src))
-        ends[9].append(len(self.rc_cat))
+        for ends, column in self._row_ends:
+            ends.append(len(column))
 
     def add(self, ts: int, summary: TraceSummary) -> None:
         """Append ``summary`` as a row, stored under the trace's epoch ``ts``."""
