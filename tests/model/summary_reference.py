@@ -33,6 +33,25 @@ def _annotation_order(pair: tuple[AnnotationValue, list[int]]) -> tuple[str, Ann
     return type(pair[0]).__name__, pair[0]
 
 
+def _root(state: TraceState) -> str | None:
+    """The root segment's id: of the segments whose parent is not known, the first
+    in canonical order. A segment whose parent is known is never the root again
+    (entities stay), so what it kept of its http block for the summary is dropped.
+    (``TraceState.root`` before summarize chose the root in its own loop.)"""
+    best: str | None = None
+    best_start = float("inf")
+    segments, subs = state.segments, state.subs
+    for sid, seg in segments.items():
+        parent = seg.parent_id
+        if parent and (parent in segments or parent in subs):
+            if seg.http is not None:
+                seg.http = None
+            continue
+        if seg.start < best_start or (seg.start == best_start and best is not None and sid < best):
+            best, best_start = sid, seg.start
+    return best
+
+
 def _service_of(state: TraceState, eid: str, index: dict[NodeId, int]) -> int:
     """The index in ``index`` of the service owning entity ``eid``, -1 if unknown."""
     owner = state.owner(eid)
@@ -53,7 +72,7 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
     base = len(names)
     accounts: list[str] = []  # per service of this trace
     index: dict[NodeId, int] = {}
-    root_id = state.root()
+    root_id = _root(state)
     entry: int | None = None
     users: dict[str, set[int]] = {}
     arns: list[str] = []

@@ -472,25 +472,6 @@ class TraceState:
         sub = self.subs.get(eid)
         return (sub.start, sub.end) if sub is not None else (_INF, _INF)
 
-    def root(self) -> str | None:
-        """The root segment's id: of the segments whose parent is not known, the first
-        in canonical order. A segment whose parent is known is never the root again
-        (entities stay), so what it kept of its http block for the summary is dropped."""
-        best: str | None = None
-        best_start = float("inf")
-        segments, subs = self.segments, self.subs
-        for sid, seg in segments.items():
-            parent = seg.parent_id
-            if parent and (parent in segments or parent in subs):
-                if seg.http is not None:
-                    seg.http = None
-                continue
-            if seg.start < best_start or (
-                seg.start == best_start and best is not None and sid < best
-            ):
-                best, best_start = sid, seg.start
-        return best
-
     def summarize(self, out: SummaryColumns) -> None:
         """Append the trace's summary as of now to ``out``
         (:func:`fluoroscope.model.tracesummary.summarize`)."""
