@@ -4,9 +4,9 @@
 from a :class:`~fluoroscope.model.tracestate.TraceState`, every list in canonical order
 (services by their segments' start, then id; inferred services by their call's start;
 annotation values by type, then value; root causes by their entity's end), so a trace's
-summary does not depend on the order its documents arrived in. Pure but for what
-:meth:`~fluoroscope.model.tracestate.TraceState.root` also does (a segment whose parent
-is known drops what it kept of its http block); called once per changed trace per
+summary does not depend on the order its documents arrived in. Pure but for one thing:
+a segment whose parent is known drops what it kept of its http block (it is never the
+root again); called once per changed trace per
 batch, the largest single part of ingest's work. Shaped for mypyc: each of the trace's
 records is visited once here and once in :func:`~fluoroscope.model.rootcause.root_causes`,
 and few objects are made that the row does not keep (``tests/model/test_summary_unchanged.py``
@@ -127,9 +127,9 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
                 f_min[at] = elapsed
             if elapsed > f_max[at]:
                 f_max[at] = elapsed
-        # the root (TraceState.root, met in the same order): of the segments whose
-        # parent is not known, the first in canonical order; a segment whose parent
-        # is known is never the root again, and drops what it kept of its http block
+        # the root: of the segments whose parent is not known, the first in canonical
+        # order; a segment whose parent is known is never the root again, and drops
+        # what it kept of its http block
         parent = seg.parent_id
         if parent and (parent in segments or parent in subs):
             if seg.http is not None:
