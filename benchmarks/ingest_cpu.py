@@ -48,7 +48,22 @@ other run), so that each is the other's reference on the same machine at the sam
 * ``parts``: ``batch`` as the ingest pipeline runs it on datagrams - parsed, validated
   and merged a part of ``ingest/pipeline.py``'s ``_PART`` documents at a time, each
   part's documents freed before the next is parsed, then summarized and encoded once
-  (``--path batch,parts`` compares the two).
+  (``--path batch,parts`` compares the two);
+* ``submitted``: documents given to the pipeline by ``submit`` (PutTraceSegments' and
+  OTLP's, validated by the server or as they were translated, so not validated here)
+  as the worker wrote them before they were merged in parts - each batch's documents
+  parsed at once, before any is merged (the worker parsed a submission as it received
+  it, or translated OTLP spans into documents, then queued them for the round), then
+  merged and encoded ``_SLICE`` (``ingest/pipeline.py``) at a time, the slices' tables
+  joined and inserted once per batch (``Pipeline._flush``);
+* ``submitparts``: ``submitted`` as the pipeline now writes documents submitted as
+  their JSON text - parsed and merged ``_PART`` at a time, each part's documents freed
+  before the next is parsed, then summarized and encoded once per slice
+  (``Pipeline._merge_submitted``; ``--path submitted,submitparts``);
+* ``aheadparts``: ``submitted`` merged ``_PART`` at a time, the documents still parsed
+  at once before (as OTLP-translated documents are submitted parsed): what merging in
+  parts alone does for documents that are parsed already (``--path
+  submitted,aheadparts``).
 
 Stages run in one thread and are timed in that thread's CPU time (``time.thread_time``),
 the engine's inserts in the process's CPU time: on a shared machine, CPU time is
@@ -63,7 +78,8 @@ Documents are the mix of ``benchmarks/ingest.py`` (``make_trace``: traces of 1-3
 documents, ~2.5 entities and ~1.2 KB each).
 
 Usage: ``python benchmarks/ingest_cpu.py [--docs 40000] [--batch 10000] [--runs 5]
-[--path today|batch|parts|A,B|both]``. Never run by pytest.
+[--path today|batch|parts|submitted|submitparts|aheadparts|A,B|both]``. Never run by
+pytest.
 """
 
 from __future__ import annotations
@@ -81,13 +97,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.ingest import entities_in, make_trace
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.ingest.pipeline import _PART
+from fluoroscope.ingest.pipeline import _PART, _SLICE
 from fluoroscope.model.documents import validate_document
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
@@ -106,18 +123,39 @@ def _validate(docs: list[Any], bodies: list[bytes], now: float) -> None:
         validate_document(doc, now=now, max_age=_RETENTION, raw=body)
 
 
+def _validated_already(docs: list[Any], bodies: list[bytes], now: float) -> None:
+    """Submitted documents: their submitter validated them."""
+
+
 PATHS: dict[str, Callable[[list[Any], list[bytes], float], None]] = {
     "today": _validate,
     "batch": _validate,
     "parts": _validate,
+    "submitted": _validated_already,
+    "submitparts": _validated_already,
+    "aheadparts": _validated_already,
 }
-OUTCOME_ROWS: dict[str, bool] = {"today": False, "batch": True, "parts": True}
+OUTCOME_ROWS: dict[str, bool] = {
+    "today": False,
+    "batch": True,
+    "parts": True,
+    "submitted": True,
+    "submitparts": True,
+    "aheadparts": True,
+}
 """Whether the path records graph outcomes as rows summed per batch with array operations
 (``Assembler(outcome_rows=True)``, in the encode stage) or adds each to its cell."""
-PARTS: dict[str, int] = {"parts": _PART}
-"""Paths that parse, validate and merge a batch a part at a time (``Assembler.merge``,
-then ``finish`` once), as the ingest pipeline does with datagrams
+PARTS: dict[str, int] = {"parts": _PART, "submitparts": _PART, "aheadparts": _PART}
+"""Paths that parse, validate and merge a batch (or a slice) a part at a time
+(``Assembler.merge``, then ``finish`` once), as the ingest pipeline does with datagrams
 (``ingest/pipeline.py`` ``_PART``); the others take the whole batch at each stage."""
+AHEAD: frozenset[str] = frozenset({"submitted", "aheadparts"})
+"""Paths that parse a batch's documents at once before merging any (in the parse
+stage), as submitted documents were parsed before their round."""
+SLICES: dict[str, int] = {"submitted": _SLICE, "submitparts": _SLICE, "aheadparts": _SLICE}
+"""Paths that merge and encode a batch a slice at a time, then join the slices' tables
+and insert them once (the join timed as encoding), as the pipeline writes submitted
+documents; the others merge and encode the whole batch at once."""
 
 
 STAMP_RATE = 50_000.0
@@ -163,6 +201,7 @@ def one_run(
     loads = orjson.loads
     validate = PATHS[path]
     part = PARTS.get(path, 0)
+    ahead = path in AHEAD
     took = dict.fromkeys(STAGES, 0.0)
     assembler = Assembler(
         store, capacity=20_000, clock=lambda: now, outcome_rows=OUTCOME_ROWS[path]
@@ -171,28 +210,50 @@ def one_run(
     process_at, thread_at = time.process_time(), clock()
     for first in range(0, len(bodies), batch):
         chunk = bodies[first : first + batch]
+        piece = SLICES.get(path, len(chunk))
         gc.disable()
         try:
-            for at in range(0, len(chunk), part or len(chunk)):
-                some = chunk[at : at + part] if part else chunk
-                t0 = clock()
-                docs = [loads(b) for b in some]
-                t1 = clock()
-                validate(docs, some, now)
-                t2 = clock()
-                assembler.merge(docs)
-                t3 = clock()
-                del docs  # a part's documents, freed before the next is parsed
-                t4 = clock()
-                took["parse"] += t1 - t0
-                took["validate"] += t2 - t1
-                took["assemble"] += t3 - t2
-                took["free"] += t4 - t3
             t0 = clock()
-            written = assembler.finish()
+            parsed = [loads(b) for b in chunk] if ahead else None
+            took["parse"] += clock() - t0
+            sliced: list[list[tuple[str, pa.Table]]] = []
+            for start in range(0, len(chunk), piece):
+                end = min(start + piece, len(chunk))
+                for at in range(start, end, part or end - start):
+                    stop = min(at + part, end) if part else end
+                    some = chunk[at:stop]
+                    t0 = clock()
+                    docs = parsed[at:stop] if parsed is not None else [loads(b) for b in some]
+                    t1 = clock()
+                    validate(docs, some, now)
+                    t2 = clock()
+                    assembler.merge(docs)
+                    t3 = clock()
+                    del docs  # a part's documents, freed before the next is parsed
+                    t4 = clock()
+                    took["parse"] += t1 - t0
+                    took["validate"] += t2 - t1
+                    took["assemble"] += t3 - t2
+                    took["free"] += t4 - t3
+                t0 = clock()
+                written = assembler.finish()
+                t1 = clock()
+                sliced.append(encode_batch(written))
+                t2 = clock()
+                del written  # the rows, freed
+                t3 = clock()
+                took["assemble"] += t1 - t0
+                took["encode"] += t2 - t1
+                took["free"] += t3 - t2
+            t0 = clock()
+            tables = sliced[0] if len(sliced) == 1 else _joined(sliced)
             t1 = clock()
-            tables = encode_batch(written)
+            # documents parsed ahead, freed before the insert: the server's engine runs
+            # in another process than the worker holding them
+            del parsed
             t2 = clock()
+            took["encode"] += t1 - t0
+            took["free"] += t2 - t1
             for name, table in tables:
                 cpu = time.process_time()
                 store.insert_tables([(name, table)])
@@ -200,19 +261,25 @@ def one_run(
                 key = f"insert:{name}"
                 took[key] = took.get(key, 0.0) + spent
                 took["insert"] += spent
-            t3 = clock()
-            del written, tables  # the rows and tables, freed
-            t4 = clock()
+            t0 = clock()
+            del tables, sliced  # the tables, freed
+            took["free"] += clock() - t0
         finally:
             gc.enable()
-        took["assemble"] += t1 - t0
-        took["encode"] += t2 - t1
-        took["free"] += t4 - t3
     # every other thread's CPU over the run: the engine's, inserting and merging in the
     # background (merges are not all inside the insert calls)
     took[OTHER_THREADS] = (time.process_time() - process_at) - (clock() - thread_at)
     took[RELOADED] = assembler.counters["reloaded_traces"]
     return took
+
+
+def _joined(sliced: list[list[tuple[str, pa.Table]]]) -> list[tuple[str, pa.Table]]:
+    """The slices' tables joined by name, as ``Pipeline._flush`` joins them."""
+    parts: dict[str, list[pa.Table]] = {}
+    for tables in sliced:
+        for name, table in tables:
+            parts.setdefault(name, []).append(table)
+    return [(name, t[0] if len(t) == 1 else pa.concat_tables(t)) for name, t in parts.items()]
 
 
 def _row(label: str, us: list[float], ratios: list[float]) -> str:
