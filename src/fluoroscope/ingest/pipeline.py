@@ -5,8 +5,9 @@ Producers:
 * :meth:`Pipeline.offer_datagrams` - the UDP receiver's reader thread. O(1) per body:
   raw bodies are queued and parsed later by the worker. Never blocks for long; when the
   buffer is full the remaining datagrams are dropped and counted.
-* :meth:`Pipeline.submit` - PutTraceSegments, with documents already parsed and
-  validated. Returns a future that completes when the documents are stored (so an HTTP
+* :meth:`Pipeline.submit` - PutTraceSegments, with documents already validated, as
+  their JSON text (parsed by the worker as it merges them) or parsed (OTLP spans
+  translated). Returns a future that completes when the documents are stored (so an HTTP
   acknowledgement means durable); raises :class:`Throttled` when the buffer is full.
 
 The worker starts a round every ``flush_interval`` seconds, on a beat common to all
@@ -53,7 +54,7 @@ from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
-__all__ = ["Pipeline", "arrow_on_glibc", "malloc_trim", "tune_gc", "with_retries"]
+__all__ = ["Pipeline", "Submitted", "arrow_on_glibc", "malloc_trim", "tune_gc", "with_retries"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -67,12 +68,15 @@ held ~100 MB in a worker; a slice of 1,000 holds ~10 MB, and the batch's Arrow t
 batch, which costs about the same whatever its size."""
 _PART: Final = 100
 """Datagrams parsed, validated and merged at a time within a slice, whose merged rows
-are encoded together (:meth:`Pipeline._merge_slice`): a part's parsed documents (~0.5 MB)
+are encoded together (:meth:`Pipeline._merge_slice`; submitted documents likewise, parsed
+and merged, :meth:`Pipeline._merge_submitted`): a part's parsed documents (~0.5 MB)
 are freed before the next part is parsed, so its memory is reused while still in the
 CPU's caches. Measured in one process (scratch of 2026-12-05, 40,000 benchmark documents,
 slices of 1,000, a loaded machine): parse, validate, merge, summaries, encoding and
 freeing 58-70 us a document in parts of 1,000, 47.8-53.6 in parts of 100-200; a batch's
 fixed cost (encoding, the insert) is still paid once per slice."""
+Submitted = Mapping[str, Any] | bytes
+"""A submitted document: parsed, or its JSON text (parsed when merged)."""
 _TRIM_INTERVAL: Final = 1.0
 # seconds between two returns of freed heap memory to the OS
 
@@ -266,7 +270,9 @@ class Pipeline:
         self._merged: list[tuple[int, int, list[tuple[str, pa.Table]]]] = []  # see _flush
         self._round_error: BaseException | None = None
         self._unstorable = 0  # valid documents that could not be stored (logged sparingly)
-        self._refused: list[tuple[Mapping[str, Any], Exception]] = []  # this round's
+        # this round's documents _write refused, with their place among the submitted
+        # documents being written (None for a datagram's)
+        self._refused: list[tuple[Mapping[str, Any], Exception, int | None]] = []
         self.counters: Counter[str] = Counter()
         self.assembler = Assembler(
             _AfterWrites(store, self._settle),
@@ -280,7 +286,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._datagrams: list[bytes] = []
-        self._docs: list[Mapping[str, Any]] = []
+        self._docs: list[Submitted] = []
         self._waiters: list[tuple[int, Future[None]]] = []  # (docs queued so far, future)
         self._buffered = 0
         self._docs_bytes = 0  # of submitted documents, within _buffered
@@ -324,9 +330,12 @@ class Pipeline:
             self._wake.set()
         return taken
 
-    def submit(self, docs: Sequence[Mapping[str, Any]], size: int) -> Future[None]:
-        """Queue validated documents (``size``: their bytes); the future completes once
-        they are stored, or fails with the store's error."""
+    def submit(self, docs: Sequence[Submitted], size: int) -> Future[None]:
+        """Queue validated documents (``size``: their bytes), each parsed or as its JSON
+        text, which the worker parses a part at a time as it merges them (a queued text
+        takes a fifth of its parsed document's memory, and is parsed while its merge
+        finds it in the CPU's caches); the future completes once they are stored, or
+        fails with the store's error. Any thread."""
         future: Future[None] = Future()
         with self._lock:
             if self._closing:
@@ -410,7 +419,7 @@ class Pipeline:
 
     def _take(
         self,
-    ) -> tuple[list[bytes], list[Mapping[str, Any]], list[tuple[int, Future[None]]]]:
+    ) -> tuple[list[bytes], list[Submitted], list[tuple[int, Future[None]]]]:
         with self._lock:
             datagrams, self._datagrams = self._datagrams, []
             docs, self._docs = self._docs, []
@@ -467,12 +476,12 @@ class Pipeline:
             self._round_error = StoreError(f"ingest failed: {exc!r:.200}")
         finally:
             self._settle()  # no write stays in flight past its round
-        self._answer([], [w for w in waiters if not w[1].done()])
+        self._answer([w for w in waiters if not w[1].done()])
         return True
 
     def _take_submissions(
         self,
-    ) -> tuple[list[Mapping[str, Any]], list[tuple[int, Future[None]]]] | None:
+    ) -> tuple[list[Submitted], list[tuple[int, Future[None]]]] | None:
         """Submissions queued since the round began, taken out of the next round; None
         when there are none, or when a barrier is among them (a barrier also covers the
         datagrams queued before it, which the next round takes)."""
@@ -487,7 +496,7 @@ class Pipeline:
         return docs, waiters
 
     def _serve(
-        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
+        self, docs: list[Submitted], waiters: list[tuple[int, Future[None]]]
     ) -> list[tuple[int, Future[None]]]:
         """Write submitted ``docs`` and answer their submitters (``waiters``, by the end
         of their documents in ``docs``) once written; returns the barriers among
@@ -500,7 +509,7 @@ class Pipeline:
             _pause_collector()
             try:
                 for at in range(start, min(start + size, len(docs)), _SLICE):
-                    self._write(docs[at : min(at + _SLICE, start + size)])
+                    self._merge_submitted(docs, at, min(at + _SLICE, start + size, len(docs)))
                 self._flush()
             finally:
                 _resume_collector()
@@ -511,17 +520,16 @@ class Pipeline:
         for end, future in waiters:
             (submissions if end > previous else barriers).append((end, future))
             previous = end
-        self._answer(docs, submissions)
+        self._answer(submissions)
         self._round_error, self._refused = carried, refused
         return barriers
 
-    def _answer(
-        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
-    ) -> None:
-        """Complete ``waiters`` (submissions of ``docs``, by the end of their documents)
-        with the round's error, their refused documents' error, or success."""
+    def _answer(self, waiters: list[tuple[int, Future[None]]]) -> None:
+        """Complete ``waiters`` (submissions, by the end of their documents among those
+        being written) with the round's error, their refused documents' error, or
+        success."""
         error = self._round_error
-        refused = self._refused_submissions(docs, waiters) if self._refused else {}
+        refused = self._refused_submissions(waiters) if self._refused else {}
         for end, future in waiters:
             if error is not None:
                 future.set_exception(error)
@@ -531,15 +539,13 @@ class Pipeline:
                 future.set_result(None)
 
     def _refused_submissions(
-        self, docs: list[Mapping[str, Any]], waiters: list[tuple[int, Future[None]]]
+        self, waiters: list[tuple[int, Future[None]]]
     ) -> dict[int, StoreError]:
-        """The submissions (by the end of their documents in ``docs``) holding a document
-        :meth:`_write` could not store, each with its error."""
-        position = {id(doc): index for index, doc in enumerate(docs)}
+        """The submissions (by the end of their documents among those being written)
+        holding a document :meth:`_write` could not store, each with its error."""
         ends = [end for end, _ in waiters]
         refused: dict[int, StoreError] = {}
-        for doc, exc in self._refused:
-            index = position.get(id(doc))
+        for doc, exc, index in self._refused:
             if index is None:
                 continue  # a datagram's: counted, nobody waits for it
             end = ends[bisect.bisect_right(ends, index)]
@@ -577,14 +583,44 @@ class Pipeline:
             return
         self._merged.append((len(texts), len(batch), tables))
 
-    def _retry(self, texts: list[bytes]) -> None:
+    def _merge_submitted(self, docs: list[Submitted], start: int, end: int) -> None:
+        """Merge submitted ``docs[start:end]`` :data:`_PART` at a time into one batch,
+        encoded once, as :meth:`_merge_slice` does datagrams: those given as JSON text are
+        parsed a part at a time (validated by their submitter already), and each part's
+        freed before the next is parsed. Should merging or encoding fail, the batch is
+        dropped, its traces forgotten, and its documents written by :meth:`_write`."""
+        assembler = self.assembler
+        loads = orjson.loads
+        first = start  # of the documents in the batch in the making
+        for at in range(start, end, _PART):
+            stop = min(at + _PART, end)
+            part = [loads(doc) if isinstance(doc, bytes) else doc for doc in docs[at:stop]]
+            try:
+                assembler.merge(part)
+            except Exception:
+                self._retry(docs[first:stop], first)  # then the others in a batch of their own
+                first = stop
+            del part  # freed before the next part is parsed
+        if first == end:
+            return
+        try:
+            batch = assembler.finish()
+            tables = encode_batch(batch)
+        except Exception:
+            self._retry(docs[first:end], first)
+            return
+        self._merged.append((end - first, len(batch), tables))
+
+    def _retry(self, texts: Sequence[Submitted], at: int | None = None) -> None:
         """After merging or encoding a slice failed: drop its batch, forget its traces,
-        and write its valid documents (``texts``) by :meth:`_write`."""
+        and write its valid documents (``texts``, parsed or as JSON text; ``at``: the
+        place of the first among the submitted documents being written, None for
+        datagrams) by :meth:`_write`."""
         self._settle()
         self.assembler.abandon()
-        docs = [orjson.loads(text) for text in texts]
+        docs = [orjson.loads(text) if isinstance(text, bytes) else text for text in texts]
         self.assembler.forget({doc["trace_id"] for doc in docs})
-        self._write(docs)
+        self._write(docs, at)
 
     def _parse(self, datagrams: list[bytes]) -> tuple[list[Mapping[str, Any]], list[bytes]]:
         """The valid documents among ``datagrams``, in order, and their JSON texts; the
@@ -649,9 +685,10 @@ class Pipeline:
             invalid[f"udp_invalid_otlp_{outcome}"] += 1
         return docs
 
-    def _write(self, docs: list[Mapping[str, Any]]) -> None:
+    def _write(self, docs: Sequence[Mapping[str, Any]], at: int | None = None) -> None:
         """Merge and encode ``docs`` (worker thread); their tables join those to write
-        in the next batch (:meth:`_flush`).
+        in the next batch (:meth:`_flush`). ``at``: the place of ``docs[0]`` among the
+        submitted documents being written (None for datagrams), for :meth:`_answer`.
 
         Validation accepts nothing that merging or encoding refuses; should a document
         get through anyway, the batch is split in halves until the documents that fail
@@ -666,8 +703,8 @@ class Pipeline:
             self.assembler.forget({doc["trace_id"] for doc in docs})
             if len(docs) > 1:
                 half = len(docs) // 2
-                self._write(docs[:half])
-                self._write(docs[half:])
+                self._write(docs[:half], at)
+                self._write(docs[half:], None if at is None else at + half)
                 return
             self.counters["lost_unstorable"] += 1
             self._unstorable += 1
@@ -679,7 +716,7 @@ class Pipeline:
                     docs[0]["trace_id"],
                     docs[0].get("id"),
                 )
-            self._refused.append((docs[0], exc))
+            self._refused.append((docs[0], exc, at))
             return
         self._merged.append((len(docs), len(batch), tables))
 

@@ -68,7 +68,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Final
 
@@ -79,7 +79,7 @@ from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, wr
 from fluoroscope.ingest.keepout import keep_out
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.otlp.options import translator
-from fluoroscope.ingest.pipeline import Pipeline, arrow_on_glibc, tune_gc
+from fluoroscope.ingest.pipeline import Pipeline, Submitted, arrow_on_glibc, tune_gc
 from fluoroscope.ingest.shards import shard_of, span_shard
 from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.model.errors import StoreUnavailable, Throttled
@@ -359,11 +359,13 @@ class _Worker:
         return keep
 
     def _submit(self, seq: int, bodies: list[bytes]) -> None:
-        self._submit_docs(seq, [orjson.loads(body) for body in bodies], sum(map(len, bodies)))
+        """Submit a ``DOCS`` frame's bodies as they are: the pipeline parses them a part
+        at a time as it merges them, as it does datagrams."""
+        self._submit_docs(seq, bodies, sum(map(len, bodies)))
 
-    def _submit_docs(self, seq: int, docs: list[dict[str, Any]], size: int) -> None:
-        """Submit ``docs`` (``size`` bytes of JSON) to the pipeline; ``ACK`` ``seq`` once
-        stored (or at once, throttled)."""
+    def _submit_docs(self, seq: int, docs: Sequence[Submitted], size: int) -> None:
+        """Submit ``docs`` (parsed, or as JSON text; ``size`` bytes of JSON) to the
+        pipeline; ``ACK`` ``seq`` once stored (or at once, throttled)."""
         try:
             future = self.pipeline.submit(docs, size)
         except Throttled:
