@@ -126,3 +126,30 @@ def test_a_submitted_document_that_cannot_be_stored_costs_no_other(store: Store)
     summaries = {s.id: s for s in page.summaries}
     assert set(summaries) == {doc["trace_id"] for doc in good}
     assert summaries[other_trace["trace_id"]].http is None  # nothing of it was merged
+
+
+def test_a_submitted_text_that_is_no_json_costs_no_other(store: Store) -> None:
+    """The server parsed every text it submits, so none is broken; should one be (as a
+    defect could make it), it is refused alone - in a part that merges, and in one whose
+    merge fails and is written again - and its submission answered with the error."""
+    good = [segment() for _ in range(300)]
+    texts = [orjson.dumps(doc) for doc in good]
+    unmergeable = {**segment(good[150]["trace_id"]), "start_time": "soon"}
+    first = texts[:100]
+    second = [*texts[100:130], b'{"trace_id": ', *texts[130:200]]  # a part that merges
+    # a part whose merge fails: the text is passed over when it is written again
+    third = [*texts[200:220], b"\xff", orjson.dumps(unmergeable), *texts[220:]]
+    pipeline = Pipeline(store, flush_interval=0.05)  # started once all are queued
+    futures = [pipeline.submit(docs, 100 * len(docs)) for docs in (first, second, third)]
+    pipeline.start()
+    try:
+        assert futures[0].result(timeout=60) is None
+        for future in futures[1:]:
+            with pytest.raises(StoreError, match="could not be stored"):
+                future.result(timeout=60)
+    finally:
+        pipeline.close()
+    assert pipeline.counters["lost_unstorable"] == 3
+    assert pipeline.counters["stored_documents"] == len(good)
+    found = store.entities([doc["trace_id"] for doc in good])
+    assert {tid: len(rows) for tid, rows in found.items()} == {doc["trace_id"]: 1 for doc in good}

@@ -590,11 +590,10 @@ class Pipeline:
         freed before the next is parsed. Should merging or encoding fail, the batch is
         dropped, its traces forgotten, and its documents written by :meth:`_write`."""
         assembler = self.assembler
-        loads = orjson.loads
         first = start  # of the documents in the batch in the making
         for at in range(start, end, _PART):
             stop = min(at + _PART, end)
-            part = [loads(doc) if isinstance(doc, bytes) else doc for doc in docs[at:stop]]
+            part = self._parsed(docs, at, stop)
             try:
                 assembler.merge(part)
             except Exception:
@@ -611,16 +610,50 @@ class Pipeline:
             return
         self._merged.append((end - first, len(batch), tables))
 
+    def _parsed(self, docs: list[Submitted], start: int, end: int) -> list[Mapping[str, Any]]:
+        """``docs[start:end]`` parsed. A text that is no JSON (which the submitter, having
+        parsed it, rules out) is refused alone, as :meth:`_write` refuses a document it
+        cannot store: counted, and its submission answered with the error."""
+        loads = orjson.loads
+        try:
+            return [loads(doc) if isinstance(doc, bytes) else doc for doc in docs[start:end]]
+        except orjson.JSONDecodeError:
+            pass
+        parsed: list[Mapping[str, Any]] = []
+        for index in range(start, end):
+            doc = docs[index]
+            if isinstance(doc, bytes):
+                try:
+                    doc = loads(doc)
+                except orjson.JSONDecodeError as exc:
+                    self.counters["lost_unstorable"] += 1
+                    log.error("a submitted document is no JSON: %r", exc)
+                    self._refused.append(({}, exc, index))
+                    continue
+            parsed.append(doc)
+        return parsed
+
     def _retry(self, texts: Sequence[Submitted], at: int | None = None) -> None:
         """After merging or encoding a slice failed: drop its batch, forget its traces,
         and write its valid documents (``texts``, parsed or as JSON text; ``at``: the
         place of the first among the submitted documents being written, None for
-        datagrams) by :meth:`_write`."""
+        datagrams) by :meth:`_write`, each run of them between texts that are no JSON
+        (refused as their part was parsed, :meth:`_parsed`) on its own."""
         self._settle()
         self.assembler.abandon()
-        docs = [orjson.loads(text) if isinstance(text, bytes) else text for text in texts]
-        self.assembler.forget({doc["trace_id"] for doc in docs})
-        self._write(docs, at)
+        runs: list[tuple[int | None, list[Mapping[str, Any]]]] = [(at, [])]
+        for offset, text in enumerate(texts):
+            if isinstance(text, bytes):
+                try:
+                    text = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    runs.append((None if at is None else at + offset + 1, []))
+                    continue
+            runs[-1][1].append(text)
+        self.assembler.forget({doc["trace_id"] for _, run in runs for doc in run})
+        for first, run in runs:
+            if run:
+                self._write(run, first)
 
     def _parse(self, datagrams: list[bytes]) -> tuple[list[Mapping[str, Any]], list[bytes]]:
         """The valid documents among ``datagrams``, in order, and their JSON texts; the
