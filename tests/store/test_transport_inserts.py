@@ -92,3 +92,33 @@ def _target(link: Path) -> str:
 def test_an_empty_result_keeps_its_columns(store: Store) -> None:
     empty = store._t.query_arrow("SELECT number FROM numbers(10) WHERE number > 100")
     assert (empty.column_names, empty.num_rows) == (["number"], 0)
+
+
+def test_a_null_takes_its_types_default_and_a_column_left_out_its_default(store: Store) -> None:
+    """A null in a column given is stored as its type's default, not as the column's
+    DEFAULT expression (which an insert then need not plan); a column left out of the
+    insert still takes its DEFAULT expression; a null array is empty either way."""
+    t = store._t
+    table = f"{store.database}.defaults"
+    t.execute(
+        f"CREATE TABLE {table} (k UInt64, a String, b String DEFAULT upper(a), "
+        "n UInt32 DEFAULT 7, l Array(String) DEFAULT [a]) ENGINE = MergeTree ORDER BY k"
+    )
+    t.insert_arrow(table, pa.table({"k": pa.array([1], pa.uint64()), "a": ["x"]}))
+    t.insert_arrow(
+        table,
+        pa.table(
+            {
+                "k": pa.array([2, 3], pa.uint64()),
+                "a": ["y", "z"],
+                "b": pa.array([None, "B"], pa.string()),
+                "n": pa.array([None, 5], pa.uint32()),
+                "l": pa.array([None, ["L"]], pa.list_(pa.string())),
+            }
+        ),
+    )
+    assert t.query_arrow(f"SELECT * FROM {table} ORDER BY k").to_pylist() == [
+        {"k": 1, "a": "x", "b": "X", "n": 7, "l": ["x"]},
+        {"k": 2, "a": "y", "b": "", "n": 0, "l": []},
+        {"k": 3, "a": "z", "b": "B", "n": 5, "l": ["L"]},
+    ]
