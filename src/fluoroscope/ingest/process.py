@@ -92,16 +92,19 @@ from fluoroscope.ingest.worker import (
     TRACES,
     TRANSLATED,
     TRANSLATED_HEAD,
-    decode_tables,
+    table_streams,
 )
 from fluoroscope.ingest.writegate import WriteGate
 from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable, Throttled
+from fluoroscope.store.arrowstreams import ArrowStream, ArrowStreams, join_streams, read_stream
+from fluoroscope.store.encode import CONTRIBUTIONS
 from fluoroscope.store.store import Store
 
 __all__ = ["SHARE_OTLP_UP_TO", "IngestProcess", "Prepare", "Translated"]
 
 Prepare = Callable[[list[list[tuple[str, pa.Table]]]], list[list[tuple[str, pa.Table]]]]
-"""An insert round's batches (each its tables, as decoded) -> the tables to insert."""
+"""An insert round's batches (each its tables, as decoded) -> the tables to insert; called
+for rounds with contributions (:data:`~fluoroscope.store.encode.CONTRIBUTIONS`) only."""
 
 log = logging.getLogger("fluoroscope.ingest")
 
@@ -134,8 +137,11 @@ class IngestProcess:
         ``T1S`` datagrams). ``share_otlp_up_to``: up to how many workers each is sent
         every OTLP request (:meth:`translate`). ``cached_traces`` and ``max_buffered_bytes`` are shared out among the
         ``workers`` (1 to 255). ``prepare`` (settable until :meth:`start`): called with
-        the batches of each insert round before they are inserted, returns what to
-        insert (group statistics: ``query.groupstats``); rounds never overlap."""
+        the batches of each insert round holding contributions (sent while
+        :meth:`gather_contributions` is on) before they are inserted, returns what to
+        insert (group statistics: ``query.groupstats``); rounds never overlap. Rounds
+        without contributions are inserted as the workers encoded them, their tables'
+        Arrow streams joined undecoded (:mod:`fluoroscope.store.arrowstreams`)."""
         if not 1 <= workers <= 255:
             raise ValueError(f"workers must be 1 to 255, got {workers}")
         self._store = store
@@ -397,13 +403,14 @@ class IngestProcess:
             shard.after_ack = False
             shard.round_error = None
         documents = entities = 0
-        decoded: list[list[tuple[str, pa.Table]]] = []
+        streams: list[list[tuple[str, ArrowStream]]] = []
         for payload in batches:
             docs, ents = BATCH_HEAD.unpack_from(payload)
             documents += docs
             entities += ents
-            decoded.append(decode_tables(payload))
-        entry = _Pending(shard, decoded, documents, entities)
+            # checked here, as decoding them was: a malformed batch fails its worker only
+            streams.append([(name, read_stream(s)) for name, s in table_streams(payload)])
+        entry = _Pending(shard, streams, documents, entities)
         deadline = time.monotonic() + _GATHER
         with self._gathering:
             shard.fed = False
@@ -430,17 +437,7 @@ class IngestProcess:
         try:
             if error is not None:
                 raise error  # not tried: the store refuses writes (see WriteGate)
-            decoded = [tables for entry in entries for tables in entry.decoded]
-            if self.prepare is not None:
-                decoded = self.prepare(decoded)
-            by_name: dict[str, list[pa.Table]] = {}
-            for tables in decoded:
-                for name, table in tables:
-                    by_name.setdefault(name, []).append(table)
-            merged = [
-                (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
-                for name, parts in by_name.items()
-            ]
+            merged = self._merged([batch for entry in entries for batch in entry.streams])
             started = time.perf_counter()
             error = with_retries(lambda: self._store.insert_tables(merged))
             self.insert_seconds.observe(time.perf_counter() - started)
@@ -466,6 +463,29 @@ class IngestProcess:
                     self._own[lost] += entry.documents
                     entry.shard.round_error = error
 
+    def _merged(
+        self, batches: list[list[tuple[str, ArrowStream]]]
+    ) -> list[tuple[str, pa.Table | ArrowStreams]]:
+        """A round's rows by table, in order: each table's streams joined undecoded, or,
+        in a round with contributions and :attr:`prepare` set, decoded and prepared."""
+        contributions = any(name == CONTRIBUTIONS for batch in batches for name, _ in batch)
+        if self.prepare is None or not contributions:
+            by_name: dict[str, list[ArrowStream]] = {}
+            for batch in batches:
+                for name, stream in batch:
+                    if name != CONTRIBUTIONS:  # no table: nothing reads them here
+                        by_name.setdefault(name, []).append(stream)
+            return [(name, join_streams(streams)) for name, streams in by_name.items()]
+        decoded = self.prepare([[(name, s.table()) for name, s in batch] for batch in batches])
+        tables: dict[str, list[pa.Table]] = {}
+        for batch_tables in decoded:
+            for name, table in batch_tables:
+                tables.setdefault(name, []).append(table)
+        return [
+            (name, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
+            for name, parts in tables.items()
+        ]
+
     def _answer_reload(self, shard: _Shard, payload: bytes) -> None:
         (number,) = REQUEST.unpack_from(payload)
         trace_ids = orjson.loads(payload[REQUEST.size :])
@@ -482,7 +502,7 @@ class _Pending:
     """A hub's batches waiting for an insert round."""
 
     shard: _Shard
-    decoded: list[list[tuple[str, pa.Table]]]
+    streams: list[list[tuple[str, ArrowStream]]]  # per batch, its tables' Arrow streams
     documents: int
     entities: int
     done: bool = False

@@ -89,7 +89,7 @@ from fluoroscope.store.encode import encode_batch
 __all__ = [
     "ACK", "BATCH", "CONTRIBUTE", "COUNTERS", "DATAGRAMS", "DOCS", "NOT_OTLP", "OTLP", "OTLP_HEAD",
     "RELOAD", "STOP", "STRAY", "TRACES", "TRANSLATED", "TRANSLATED_HEAD", "decode_tables",
-    "encode_tables",
+    "encode_tables", "table_streams",
 ]  # fmt: skip
 
 log = logging.getLogger("fluoroscope.ingest")
@@ -136,10 +136,11 @@ def encode_tables(tables: list[tuple[str, pa.Table]]) -> list[bytes]:
     return parts
 
 
-def decode_tables(payload: bytes) -> list[tuple[str, pa.Table]]:
-    """The tables of a ``BATCH`` payload (after its counts), by table name."""
+def table_streams(payload: bytes) -> list[tuple[str, memoryview]]:
+    """The tables of a ``BATCH`` payload (after its counts), by table name, each as the
+    Arrow IPC stream :func:`encode_tables` wrote (a view of ``payload``)."""
     view = memoryview(payload)
-    tables: list[tuple[str, pa.Table]] = []
+    streams: list[tuple[str, memoryview]] = []
     offset = BATCH_HEAD.size
     while offset < len(view):
         (name_len,) = _NAME.unpack_from(view, offset)
@@ -150,11 +151,21 @@ def decode_tables(payload: bytes) -> list[tuple[str, pa.Table]]:
         offset += _SIZE.size
         if name not in TABLES:
             raise ValueError(f"unknown table {name!r} in a batch")
-        # Arrow wants its buffers aligned: the stream sits at any offset of the frame.
-        aligned = pa.allocate_buffer(size)
-        memoryview(aligned).cast("B")[:] = view[offset : offset + size]
-        tables.append((name, pa.ipc.open_stream(aligned).read_all()))
+        if offset + size > len(view):
+            raise ValueError(f"table {name!r} ends past its batch")
+        streams.append((name, view[offset : offset + size]))
         offset += size
+    return streams
+
+
+def decode_tables(payload: bytes) -> list[tuple[str, pa.Table]]:
+    """The tables of a ``BATCH`` payload (after its counts), by table name."""
+    tables: list[tuple[str, pa.Table]] = []
+    for name, stream in table_streams(payload):
+        # Arrow wants its buffers aligned: the stream sits at any offset of the frame.
+        aligned = pa.allocate_buffer(len(stream))
+        memoryview(aligned).cast("B")[:] = stream
+        tables.append((name, pa.ipc.open_stream(aligned).read_all()))
     return tables
 
 

@@ -32,6 +32,7 @@ from fluoroscope.model.summarycolumns import (
     ROOT_CAUSE_LEVELS as ROOT_CAUSE_LEVELS,
 )
 from fluoroscope.store import critpath, slices
+from fluoroscope.store.arrowstreams import ArrowStreams
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
 from fluoroscope.store.graphstats import (
@@ -166,8 +167,9 @@ class Store:
         ``encode_batch(batch)``, when the caller made it already."""
         self.insert_tables(encode_batch(batch) if tables is None else tables)
 
-    def insert_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
-        """Append each (table name, rows) as :func:`encode_batch` made them, in order,
+    def insert_tables(self, tables: Sequence[tuple[str, pa.Table | ArrowStreams]]) -> None:
+        """Append each (table name, rows) as :func:`encode_batch` made them (a table, or
+        its Arrow IPC stream undecoded: :mod:`~fluoroscope.store.arrowstreams`), in order,
         then the ``graph_stats`` rows of their node and edge statistics
         (:func:`~fluoroscope.store.graphstats.rollup`); returns when they are written
         (:data:`CONTRIBUTIONS` is no table: skipped).
@@ -184,16 +186,16 @@ class Store:
         grouped: list[tuple[str, pa.Table]] = []
         rollup_only = self._has_rollup()
         group_graph = self._has_group_graph()
-        for name, table in tables:
+        for name, rows in tables:
             if name in _MINUTE_TABLES:
-                stats[name] = table
+                stats[name] = rows if isinstance(rows, pa.Table) else rows.table()
                 if rollup_only:
                     continue
             elif name in GROUP_TABLES and group_graph:
-                grouped.append((name, table))
+                grouped.append((name, rows if isinstance(rows, pa.Table) else rows.table()))
                 continue
             if name != CONTRIBUTIONS:
-                self._t.insert_arrow(f"{self._db}.{name}", table)
+                self._t.insert_arrow(f"{self._db}.{name}", rows)
         rolled = rollup(stats) if stats and rollup_only else None
         if rolled is not None:
             self._t.insert_arrow(f"{self._db}.graph_stats", rolled)

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 
 from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable
+from fluoroscope.store.arrowstreams import ArrowStreams
 
 __all__ = ["ChdbTransport", "HttpTransport", "Transport", "open_transport", "store_error"]
 
@@ -62,10 +63,10 @@ class Transport(Protocol):
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a SELECT and return the whole result as an Arrow table."""
 
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
-        """Append ``data`` to ``table``, matching columns by name (columns ``data`` lacks
-        take their defaults, DEFAULT expressions included; a null takes its type's
-        default); returns when written."""
+    def insert_arrow(self, table: str, data: pa.Table | ArrowStreams) -> None:
+        """Append ``data`` (a table, or an Arrow IPC stream's pieces) to ``table``,
+        matching columns by name (columns ``data`` lacks take their defaults, DEFAULT
+        expressions included; a null takes its type's default); returns when written."""
 
     def close(self) -> None:
         """Release the engine; further calls fail. Idempotent."""
@@ -124,12 +125,18 @@ def _memory_file() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _arrow_file(data: pa.Table) -> Iterator[str]:
+def _arrow_file(data: pa.Table | ArrowStreams) -> Iterator[str]:
     """The path of a memory file (:func:`_memory_file`) holding ``data`` as an Arrow
-    IPC stream, for the engine to read as ``ArrowStream``; removed on leaving."""
+    IPC stream (a stream's pieces as they are), for the engine to read as
+    ``ArrowStream``; removed on leaving."""
     with _memory_file() as path:
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
-            writer.write_table(data)
+        if isinstance(data, ArrowStreams):
+            with open(path, "wb") as out:
+                for part in data.parts:
+                    out.write(part)
+        else:
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
+                writer.write_table(data)
         yield path
 
 
@@ -256,7 +263,7 @@ class ChdbTransport:
             raise StoreError(f"chDB returned {type(result).__name__}, expected an Arrow table")
         return result
 
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
+    def insert_arrow(self, table: str, data: pa.Table | ArrowStreams) -> None:
         # The rows reach the engine as an Arrow IPC stream in an anonymous memory file
         # rather than through chDB's Python() table function: Python() imports pandas at
         # its first use (~38 MB of anonymous memory and ~30 MB of file pages in the
@@ -426,13 +433,13 @@ class HttpTransport:
         except Exception as exc:
             raise store_error(str(exc).strip()) from exc
 
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
+    def insert_arrow(self, table: str, data: pa.Table | ArrowStreams) -> None:
         # Sent as INSERT INTO table (data's column names) FORMAT Arrow: matched by name, as
         # in ChdbTransport; columns left out take their defaults.
         try:
             self._client.insert_arrow(
                 table,
-                data,
+                data if isinstance(data, pa.Table) else data.table(),
                 settings={
                     "optimize_on_insert": 0,
                     "insert_distributed_sync": 1,
