@@ -165,29 +165,37 @@ def _graph_keys(table: pa.Table, kind: int) -> dict[str, pa.Array | pa.ChunkedAr
 def rollup(tables: dict[str, pa.Table]) -> pa.Table | None:
     """The ``graph_stats`` rows for the ``node_stats`` and ``edge_stats`` rows in
     ``tables`` (by table name, as :func:`~fluoroscope.store.encode.encode_batch` makes
-    them; other names ignored): each row once per step, under its bucket. None when
-    there are none. Vectorized (no per-row Python)."""
+    them; other names ignored): each row once per step, under its bucket (nodes, then
+    edges; each step's rows in a block, finest first). None when there are none.
+    Vectorized (no per-row Python): a table per kind, its columns' chunks repeated once
+    per step, where a table per kind and step took twice the time (a live round's 36
+    node and 154 edge rows: 0.57 -> 0.32 ms)."""
     parts: list[pa.Table] = []
+    steps = len(GRAPH_STEPS)
     for name, kind in (("node_stats", 0), ("edge_stats", 1)):
         table = tables.get(name)
         if table is None or table.num_rows == 0:
             continue
         n = table.num_rows
-        keys = _graph_keys(table, kind)
-        minute = table.column("minute").cast(pa.uint32())
-        for step in GRAPH_STEPS:
-            bucket = pc.multiply(pc.divide(minute, pa.scalar(step, pa.uint32())), step)
-            columns = {
-                "step": pa.array([step] * n, pa.uint32()),
-                "bucket": bucket.cast(pa.uint32()),
-                "kind": pa.array([kind] * n, pa.uint8()),
-                **keys,
-                **{stat: table.column(stat) for stat in _STATS},
-            }
-            parts.append(pa.table(columns))
+        step = pa.array([s for s in GRAPH_STEPS for _ in range(n)], pa.uint32())
+        minute = _repeated(table.column("minute").cast(pa.uint32()), steps)
+        columns = {
+            "step": step,
+            "bucket": pc.multiply(pc.divide(minute, step), step).cast(pa.uint32()),
+            "kind": pa.array([kind] * (n * steps), pa.uint8()),
+            **{k: _repeated(v, steps) for k, v in _graph_keys(table, kind).items()},
+            **{stat: _repeated(table.column(stat), steps) for stat in _STATS},
+        }
+        parts.append(pa.table(columns))
     if not parts:
         return None
-    return pa.concat_tables(parts)
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+def _repeated(column: pa.Array | pa.ChunkedArray, times: int) -> pa.ChunkedArray:
+    """``column``'s values ``times`` over, one after the other (its chunks, not copied)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    return pa.chunked_array(chunks * times, column.type)
 
 
 def group_minutes_sql(db: str, kind: str) -> str:
