@@ -21,6 +21,7 @@ import boto3
 
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.store.schema import MIGRATIONS
+from fluoroscope.store.store import Store
 from fluoroscope.store.transport import Transport
 
 T = TypeVar("T")
@@ -306,3 +307,14 @@ def two_entity_traces(start: float, count: int) -> list[dict[str, Any]]:
                      "type": "subsegment", "name": "orders", "namespace": "aws",
                      "start_time": start + k + 0.05, "end_time": start + k + 0.15})  # fmt: skip
     return docs
+
+
+def stored_once(
+    store: Store, counters: Mapping[str, int], good: list[dict[str, Any]], lost: int
+) -> None:
+    """Every document of ``good`` (one entity each) is stored exactly once, and the
+    pipeline whose ``counters`` these are dropped ``lost`` others as unstorable."""
+    assert counters["lost_unstorable"] == lost
+    assert counters["stored_documents"] == len(good)
+    found = store.entities([doc["trace_id"] for doc in good])
+    assert {tid: len(rows) for tid, rows in found.items()} == {doc["trace_id"]: 1 for doc in good}

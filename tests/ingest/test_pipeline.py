@@ -20,7 +20,7 @@ import pytest
 from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.model.errors import StoreError, Throttled
 from fluoroscope.store.store import Store
-from tests.support import segment, wait_for
+from tests.support import segment, stored_once, wait_for
 
 
 def test_receiving_continues_while_a_long_query_holds_the_engine(store: Store) -> None:
@@ -149,10 +149,7 @@ def test_a_datagram_that_cannot_be_stored_costs_no_other(
     assert pipeline.offer_datagrams(bodies) == len(bodies)
     pipeline.start()
     pipeline.close()
-    assert pipeline.counters["lost_unstorable"] == 2
-    assert pipeline.counters["stored_documents"] == len(good)
-    found = store.entities([doc["trace_id"] for doc in good])
-    assert {tid: len(rows) for tid, rows in found.items()} == {doc["trace_id"]: 1 for doc in good}
+    stored_once(store, pipeline.counters, good, 2)
     page = store.summaries(time.time() - 600, time.time() + 600, limit=1000)
     summaries = {s.id: s for s in page.summaries}
     assert set(summaries) == {doc["trace_id"] for doc in good}
@@ -268,7 +265,7 @@ import gc, json, sys, tempfile
 from pathlib import Path
 from fluoroscope.ingest.pipeline import Pipeline, tune_gc
 from fluoroscope.store.store import Store
-from tests.support import segment
+from tests.support import segment, stored_once
 
 tune_gc()
 frozen = gc.get_freeze_count()

@@ -30,7 +30,7 @@ from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 from tests.ingest.nativediff import _variants
 from tests.ingest.test_merge_parts import _ipc, _Nothing
-from tests.support import segment
+from tests.support import segment, stored_once
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +118,7 @@ def test_a_submitted_document_that_cannot_be_stored_costs_no_other(store: Store)
                 future.result(timeout=60)
     finally:
         pipeline.close()
-    assert pipeline.counters["lost_unstorable"] == 2
-    assert pipeline.counters["stored_documents"] == len(good)
-    found = store.entities([doc["trace_id"] for doc in good])
-    assert {tid: len(rows) for tid, rows in found.items()} == {doc["trace_id"]: 1 for doc in good}
+    stored_once(store, pipeline.counters, good, 2)
     page = store.summaries(time.time() - 600, time.time() + 600, limit=1000)
     summaries = {s.id: s for s in page.summaries}
     assert set(summaries) == {doc["trace_id"] for doc in good}
@@ -149,7 +146,4 @@ def test_a_submitted_text_that_is_no_json_costs_no_other(store: Store) -> None:
                 future.result(timeout=60)
     finally:
         pipeline.close()
-    assert pipeline.counters["lost_unstorable"] == 3
-    assert pipeline.counters["stored_documents"] == len(good)
-    found = store.entities([doc["trace_id"] for doc in good])
-    assert {tid: len(rows) for tid, rows in found.items()} == {doc["trace_id"]: 1 for doc in good}
+    stored_once(store, pipeline.counters, good, 3)
