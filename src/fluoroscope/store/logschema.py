@@ -8,7 +8,7 @@ from typing import Final
 
 from fluoroscope.store.tuning import Tuning
 
-__all__ = ["LOG_MIGRATIONS"]
+__all__ = ["LOG_MIGRATIONS", "MERGING_LOG_TABLES"]
 
 LOG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
 
@@ -16,7 +16,7 @@ LOG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
 # ``retention_days`` (the group's retention when written; PutRetentionPolicy rewrites it
 # with a mutation), so the server-wide TTL of ``schema.set_retention`` does not apply here.
 _LOG_TTL: Final = "TTL toDateTime(ts) + toIntervalDay(retention_days)"
-_MERGING: Final = ("log_events", "log_index", "log_requests", "log_stream_times")
+MERGING_LOG_TABLES: Final = ("log_events", "log_index", "log_requests", "log_stream_times")
 """The log tables every PutLogEvents writes to (the events, the indexes their views fill,
 the stream times): their merges are what sustained log ingest pays (migrations 14, 31)."""
 
@@ -201,7 +201,7 @@ LOG_MIGRATIONS += (
         "log tables merge fewer times per row, for cheaper sustained ingest",
         tuple(
             Tuning(f"ALTER TABLE {{db}}.{table} MODIFY SETTING merge_selector_base = 20")
-            for table in _MERGING
+            for table in MERGING_LOG_TABLES
         ),
     ),
 )
@@ -255,7 +255,7 @@ LOG_MIGRATIONS += (
         "log tables merged without the engine's automatic column statistics",
         tuple(
             Tuning(f"ALTER TABLE {{db}}.{table} MODIFY SETTING auto_statistics_types = ''")
-            for table in _MERGING
+            for table in MERGING_LOG_TABLES
         ),
     ),
 )

@@ -63,7 +63,7 @@ from typing import Final
 
 from fluoroscope.model.errors import StoreError
 from fluoroscope.store.graphstats import backfill_sql, group_backfill_sql
-from fluoroscope.store.logschema import LOG_MIGRATIONS
+from fluoroscope.store.logschema import LOG_MIGRATIONS, MERGING_LOG_TABLES
 from fluoroscope.store.transport import Transport
 from fluoroscope.store.tuning import Tuning
 
@@ -673,6 +673,35 @@ MIGRATIONS += (
         (
             Tuning("ALTER TABLE {db}.spans MODIFY SETTING auto_statistics_types = ''"),
             Tuning("ALTER TABLE {db}.traces MODIFY SETTING auto_statistics_types = ''"),
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        32,
+        "outdated parts removed one at a time, not by a burst of 128 new engine threads",
+        # When a table has at least concurrent_part_removal_threshold (100) inactive parts
+        # to remove, the engine removes them on its parts-cleaning pool, which starts up to
+        # 128 threads at once and keeps them. In the server at 10,000 documents/s offered
+        # (benchmarks/ingest.py --duration 100-120, idle, threads and RSS read from /proc
+        # every 4 s) that burst came ~85 s in, from a background-schedule thread (perf,
+        # clone3): threads 40 -> 167, the server's anonymous memory 85 -> ~300-335 MB and
+        # climbing, all processes' RSS at the largest 751-793 MB; with this setting threads
+        # stayed at 40, anonymous memory 140-220 MB, RSS at the largest 696 MB. Parts are
+        # removed in one thread instead; nothing read depends on it. Metadata only.
+        tuple(
+            Tuning(
+                f"ALTER TABLE {{db}}.{table} MODIFY SETTING "
+                "concurrent_part_removal_threshold = 1000000000"
+            )
+            for table in (
+                "spans",
+                "traces",
+                "graph_stats",
+                "group_graph_stats",
+                *MERGING_LOG_TABLES,
+            )
         ),
     ),
 )
