@@ -318,3 +318,12 @@ def stored_once(
     assert counters["stored_documents"] == len(good)
     found = store.entities([doc["trace_id"] for doc in good])
     assert {tid: len(rows) for tid, rows in found.items()} == {doc["trace_id"]: 1 for doc in good}
+
+
+def summarized_without(store: Store, good: list[dict[str, Any]], trace_id: str) -> None:
+    """Every trace of ``good`` is summarized (stored in the last ten minutes), and nothing
+    of the refused document of ``trace_id`` was merged into its summary."""
+    page = store.summaries(time.time() - 600, time.time() + 600, limit=1000)
+    summaries = {s.id: s for s in page.summaries}
+    assert set(summaries) == {doc["trace_id"] for doc in good}
+    assert summaries[trace_id].http is None
