@@ -39,6 +39,15 @@ time than the arrival delay (issue 21): the ingest workers' reloads of traces th
 for maybe stored are printed (``reloaded_traces``, and ``reload_misses``, those the store
 did not hold: new traces reloaded for nothing).
 
+``--window S`` (default 10; 0: none) prints the run by windows of ``S`` seconds while it
+sends: stored/s, CPU µs per stored document by process, the engine's merges and the
+server's insert threads among the server's, and the RSS of all processes. The engine's
+merges grow with the store (a row is rewritten about once per level of its partition's
+parts), and near capacity the workers' backlogs grow: a run of 10 seconds describes its
+first minute only. The windows after the first third of the run are summed into a
+steady-state line, the figure to quote for a sustained rate (issue 21: take it over
+minutes, e.g. ``--duration 180``).
+
 Usage: ``python benchmarks/ingest.py --rate 10000,25000,50000 --duration 10``. Never run by pytest.
 """
 
@@ -744,6 +753,44 @@ class RunResult:
     reloaded: int = 0  # trace ids the workers reloaded from the store, from go to all stored
     reload_misses: int = 0  # ... of which the store held nothing (new traces)
     refused: int = 0  # documents of PutTraceSegments calls refused or failed (--api)
+    windows: list[Window] = field(default_factory=list)  # --window samples while sending
+
+
+@dataclass
+class Window:
+    """What the server's processes had used and stored at a moment of a run."""
+
+    at: float  # seconds since go
+    stored: int  # documents stored since go
+    cpu: dict[str, float]  # CPU seconds by role (:func:`cpu_by_role`)
+    threads: dict[int, tuple[str, float]]  # the server's threads (:func:`thread_cpu`)
+    rss: dict[str, int]  # KiB by role
+
+
+def _thread_share(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], prefix: str
+) -> float:
+    """CPU seconds the server's threads named ``prefix...`` used between two samples
+    (those that ended meanwhile are not counted)."""
+    return sum(
+        seconds - before.get(tid, (name, 0.0))[1]
+        for tid, (name, seconds) in after.items()
+        if name.startswith(prefix)
+    )
+
+
+def _window_line(a: Window, b: Window) -> str:
+    """One span of a run: stored/s, CPU µs per stored document by role, merges, RSS."""
+    docs = max(b.stored - a.stored, 1)
+    per = {k: (v - a.cpu.get(k, 0.0)) * 1e6 / docs for k, v in sorted(b.cpu.items())}
+    merges = _thread_share(a.threads, b.threads, "MergeMutate") * 1e6 / docs
+    hub = _thread_share(a.threads, b.threads, "py-hub-") * 1e6 / docs
+    roles = " ".join(f"{k} {v:5.1f}" for k, v in per.items())
+    return (
+        f"{a.at:5.0f}-{b.at:<5.0f} {(b.stored - a.stored) / max(b.at - a.at, 1e-9):8,.0f}/s  "
+        f"{roles}  (merges {merges:4.1f}, hub {hub:4.1f})  total {sum(per.values()):5.1f}  "
+        f"RSS {sum(b.rss.values()) / 1024:5.0f} MB"
+    )
 
 
 def insert_rounds(port: int) -> float:
@@ -823,6 +870,7 @@ def run_once(
     cached_traces: int = 0,
     api_batch: int = 0,
     connections: int = 16,
+    window: float = 0.0,
 ) -> RunResult:
     """Start a server, send ``count`` documents at ``rate``, measure (see module docstring)."""
     result = RunResult(offered=rate)
@@ -864,6 +912,11 @@ def run_once(
         result.threads_rest = thread_cpu(server.pid)
         rounds_before = insert_rounds(port)
         go.set()
+        went = time.monotonic()
+        if window > 0:
+            result.windows.append(
+                Window(0.0, 0, dict(result.cpu_rest), dict(result.threads_rest), result.rss_rest)
+            )
         rss_samples: list[int] = []
         pss_samples: list[int] = []
         history: list[tuple[float, int]] = []
@@ -872,8 +925,17 @@ def run_once(
             for pipe in pipes:
                 if pipe.poll(0.1):
                     results.append(pipe.recv())
-            history.append((time.time(), api.status().get("stored_documents", 0)))
+            stored_now = api.status().get("stored_documents", 0)
+            history.append((time.time(), stored_now))
             sample = tree_by_role(server.pid, "VmRSS")
+            since = time.monotonic() - went
+            if window > 0 and since - result.windows[-1].at >= window:
+                stored_since = stored_now - base.get("stored_documents", 0)
+                result.windows.append(
+                    Window(
+                        since, stored_since, cpu_by_role(server.pid), thread_cpu(server.pid), sample
+                    )
+                )
             rss_samples.append(sum(sample.values()))
             if sum(sample.values()) > sum(result.rss_sending_peak.values()):
                 result.rss_sending_peak = sample
@@ -1068,6 +1130,20 @@ def _report(r: RunResult, ceiling: float) -> None:
         "  the server's CPU by thread per stored document (same span): "
         + _threads(r.threads_rest, r.threads_done, spent, r.stored)
     )
+    if len(r.windows) < 2:
+        return
+    print(
+        "  while sending, by window: seconds since go, stored/s, CPU µs per stored document by "
+        "process (of the server's: the engine's merges and the insert threads), RSS of all"
+    )
+    for a, b in zip(r.windows, r.windows[1:], strict=False):
+        print("    " + _window_line(a, b))
+    later = [w for w in r.windows if w.at >= r.windows[-1].at / 3]
+    if len(later) >= 2:
+        print(
+            "  steady state (the windows after the run's first third; quote this for a "
+            "sustained rate):\n    " + _window_line(later[0], later[-1])
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1097,6 +1173,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="send through PutTraceSegments, N documents a call, not UDP")  # fmt: skip
     parser.add_argument("--connections", type=int, default=16, metavar="C",
                         help="with --api: calls in flight per sender")  # fmt: skip
+    parser.add_argument("--window", type=float, default=10.0, metavar="S",
+                        help="print the run by windows of S seconds (0: none)")  # fmt: skip
     args = parser.parse_args(argv)
     rates = [float(x) for x in args.rate.split(",")]
     print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
@@ -1113,6 +1191,7 @@ def main(argv: list[str] | None = None) -> int:
         r = run_once(
             rate, count, args.senders, args.samples, not args.no_api_count, args.keep,
             args.group, args.arrival_delay, args.cached_traces, args.api, args.connections,
+            args.window,
         )  # fmt: skip
         _report(r, ceiling)
     return 0
