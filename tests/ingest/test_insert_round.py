@@ -36,13 +36,14 @@ def _documents(rng: random.Random, count: int) -> list[dict[str, Any]]:
                               "response": {"status": rng.choice((200, 404, 503))}}  # fmt: skip
         if rng.random() < 0.3:
             fields["fault"] = True
-        if rng.random() < 0.5:
-            fields["subsegments"] = [
-                {"id": f"{rng.getrandbits(64):016x}", "name": rng.choice(_SERVICES) or "s3",
-                 "start_time": 1.0, "end_time": 2.0, "namespace": "aws"}
-            ]  # fmt: skip
         doc = segment(**fields)
         doc["start_time"] -= rng.random()
+        if rng.random() < 0.5:  # inside its segment: a 1970 call's statistics row is past
+            start = doc["start_time"]  # retention, and the engine's TTL drops it at any time
+            doc["subsegments"] = [
+                {"id": f"{rng.getrandbits(64):016x}", "name": rng.choice(_SERVICES) or "s3",
+                 "start_time": start + 0.01, "end_time": start + 0.2, "namespace": "aws"}
+            ]  # fmt: skip
         docs.append(doc)
     return docs
 
