@@ -573,6 +573,10 @@ class TimingTransport:
         self.inner.insert_arrow(table, data)
         self.calls.append(Call(f"INSERT INTO {table}", {}, time.perf_counter() - t))
 
+    @property
+    def compression_configured(self) -> bool:
+        return self.inner.compression_configured
+
     def close(self) -> None:
         self.inner.close()
 

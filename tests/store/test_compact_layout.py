@@ -51,8 +51,10 @@ def test_a_store_written_before_the_new_codecs_answers_after_the_upgrade(chdb_di
 
     assert migrate(transport, db, 30) == [v for v, _, _ in MIGRATIONS if v >= 17]
     spans, traces = _codecs(transport, db, "spans"), _codecs(transport, db, "traces")
-    assert spans["start_time"] == "CODEC(Delta(8), ZSTD(1))" and spans["name"] == "CODEC(ZSTD(1))"
-    assert traces["svc_min_rt"] == "CODEC(ZSTD(1))" and traces["users"] == "CODEC(ZSTD(1))"
+    assert spans["start_time"] == "CODEC(Delta(8), ZSTD(1))"
+    # migration 33 hands the plain ZSTD(1) codecs to the engine's <compression> section
+    # (the engine the tests open has it): tests/store/test_engine_compression.py
+    assert spans["name"] == traces["svc_min_rt"] == traces["users"] == ""
 
     store = Store(transport, db)
     new_docs = _trace(now + 1, "bob")

@@ -44,6 +44,10 @@ class Counting:
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         self.inner.insert_arrow(table, data)
 
+    @property
+    def compression_configured(self) -> bool:
+        return self.inner.compression_configured
+
     def close(self) -> None:
         self.inner.close()
 

@@ -19,7 +19,10 @@ it returns, in migration order,
 * materialized views ``ON CLUSTER``, reading and writing the local tables (each shard
   indexes its own events);
 * ``ALTER``s: ``ADD``/``DROP COLUMN`` on both tables of a pair, layout changes (settings,
-  codecs, TTL) on the local one only; views dropped ``ON CLUSTER``;
+  codecs, TTL) on the local one only; views dropped ``ON CLUSTER``; none of those that
+  hand a column's compression to the engine's configuration
+  (:class:`~fluoroscope.store.tuning.EngineCompression`, the embedded engine's only): the
+  explicit codecs stay on a cluster, whatever its servers' configuration;
 * ``INSERT ... SELECT`` (a migration filling a new table from the rows stored so far)
   as it is: run once, it reads and writes every shard through the ``Distributed`` tables;
 * ``schema_migrations`` replicated on every node (one replica path for the whole cluster),
@@ -38,6 +41,7 @@ import re
 from typing import Final
 
 from fluoroscope.store.schema import MIGRATIONS
+from fluoroscope.store.tuning import EngineCompression
 
 __all__ = ["cluster_ddl"]
 
@@ -83,6 +87,8 @@ def cluster_ddl(cluster: str, database: str = "fluoroscope", retention_days: int
     tables: set[str] = set()
     for version, description, statements in MIGRATIONS:
         for template in statements:
+            if isinstance(template, EngineCompression):
+                continue
             if "--" in template:  # lines are joined below: a comment would swallow the rest
                 raise ValueError(f"an SQL comment in migration {version}: keep it in Python")
             sql = " ".join(template.format(db=db, ttl_days=int(retention_days)).split())

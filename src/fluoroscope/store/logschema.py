@@ -20,6 +20,20 @@ MERGING_LOG_TABLES: Final = ("log_events", "log_index", "log_requests", "log_str
 """The log tables every PutLogEvents writes to (the events, the indexes their views fill,
 the stream times): their merges are what sustained log ingest pays (migrations 14, 31)."""
 
+LOG_COLUMNS_WITHOUT_CODEC: Final = (
+    ("log_events", ("log_group", "stream", "level", "type", "json_whole", "retention_days")),
+    ("log_index", ("log_group", "stream", "retention_days")),
+    ("log_requests", ("log_group", "stream", "retention_days")),
+    (
+        "log_stream_times",
+        ("log_group", "stream", "first_event", "last_event", "last_ingestion", "events", "bytes",
+         "through_seq"),
+    ),
+)  # fmt: skip
+"""The merging log tables' columns that had no codec of their own (LZ4, the engine's
+default) before migration 33: it pins them to LZ4 where the engine's ``<compression>``
+section would write them in ZSTD(1) once merged, so log scans decompress as before."""
+
 LOG_MIGRATIONS += (
     (
         10,

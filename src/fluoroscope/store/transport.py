@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import threading
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -33,7 +34,14 @@ import pyarrow as pa
 from fluoroscope.model.errors import StoreError, StoreUnavailable, StoreUnwritable
 from fluoroscope.store.arrowstreams import ArrowStreams
 
-__all__ = ["ChdbTransport", "HttpTransport", "Transport", "open_transport", "store_error"]
+__all__ = [
+    "COMPRESSION_CONFIG",
+    "ChdbTransport",
+    "HttpTransport",
+    "Transport",
+    "open_transport",
+    "store_error",
+]
 
 
 # How the engine says it cannot write, as seen here: chDB on a full tmpfs says
@@ -70,6 +78,74 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Release the engine; further calls fail. Idempotent."""
+
+    @property
+    def compression_configured(self) -> bool:
+        """True when the engine compresses columns without a codec of their own by
+        :data:`COMPRESSION_CONFIG` (LZ4 in small parts, ZSTD(1) in large ones): the
+        embedded engine started with Fluoroscope's configuration. A server's configuration
+        is its operator's: False."""
+
+
+# Where columns have no codec of their own, the engine compresses a part by the <case> of
+# this section that it matches, the last one matching when several do (none: LZ4), judged
+# by the compressed bytes of the parts a merge reads (an insert's part counts 0: every
+# insert writes LZ4, measured up to 8 MB parts). The columns the ingest writes carry no plain ZSTD(1) codec
+# since migration 33: their inserts and small merges write LZ4, a part once merged past
+# min_part_size ZSTD(1), as the codecs wrote them before. LZ4 compresses ~3x faster;
+# compression was 35-40 % of the insert statements' CPU.
+COMPRESSION_MIN_PART_BYTES: Final = 4_000_000
+"""Parts merged from at least this many compressed bytes are written in ZSTD(1)."""
+
+COMPRESSION_CONFIG: Final = f"""\
+<clickhouse>
+  <compression>
+    <case>
+      <min_part_size>{COMPRESSION_MIN_PART_BYTES}</min_part_size>
+      <min_part_size_ratio>0</min_part_size_ratio>
+      <method>zstd</method>
+      <level>1</level>
+    </case>
+  </compression>
+</clickhouse>
+"""
+"""The embedded engine's configuration (written as ``engine.xml`` in its data directory),
+and what a ClickHouse server's operator may install as a ``config.d`` file
+(docs/scaling.md)."""
+
+_CONFIG_NAME: Final = "engine.xml"
+
+
+def _own_config(path: Path) -> Path | None:
+    """The embedded engine's configuration file under ``path`` (:data:`COMPRESSION_CONFIG`),
+    written when missing or different; None when it cannot be (a read-only directory
+    without it): the engine then starts on its defaults."""
+    config = path / _CONFIG_NAME
+    try:
+        if config.read_text() == COMPRESSION_CONFIG:
+            return config
+    except OSError:
+        pass
+    fresh = path / f".{_CONFIG_NAME}.{os.getpid()}"
+    try:
+        fresh.write_text(COMPRESSION_CONFIG)
+        os.replace(fresh, config)
+    except OSError:
+        with contextlib.suppress(OSError):
+            fresh.unlink()
+        return config if config.is_file() else None
+    return config
+
+
+def has_compression(config_file: Path | None) -> bool:
+    """True when the server configuration ``config_file`` has a ``<compression>``
+    section (its ``config.d`` files are not read)."""
+    if config_file is None:
+        return False
+    try:
+        return ElementTree.parse(config_file).getroot().find("compression") is not None
+    except (OSError, ElementTree.ParseError):
+        return False
 
 
 # Rows replaced within one insert are left for the background merge, like rows replaced
@@ -199,7 +275,10 @@ def _engine_stderr() -> Iterator[list[str]]:
 
 class ChdbTransport:
     """The embedded engine (chDB) keeping its data under ``path``; ``config_file``: a
-    ClickHouse server configuration the engine reads at start (disks, clusters, macros).
+    ClickHouse server configuration the engine reads at start (disks, clusters, macros),
+    by default :data:`COMPRESSION_CONFIG`, written under ``path``. The first transport of
+    the process starts the engine: its configuration holds for every later one
+    (:attr:`compression_configured` says whether it has a ``<compression>`` section).
 
     Statements run one at a time, process-wide (a lock held for each call). chDB serializes them
     anyway, but it resolves ``Python(name)`` (which inserts used before they went through
@@ -214,10 +293,13 @@ class ChdbTransport:
 
     _lock = threading.Lock()
     _opened: str | None = None
+    _compression = False  # the engine, as the first transport started it
     _statement = threading.Lock()  # one engine per process: one statement at a time
 
     def __init__(self, path: Path, config_file: Path | None = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
+        if config_file is None:
+            config_file = _own_config(path)
         where = str(path) if config_file is None else f"{path}?config-file={config_file}"
         try:
             from chdb import session
@@ -245,6 +327,8 @@ class ChdbTransport:
                 ) from StoreError(f"{engine_text}\n{failure}".strip())
             if engine_text:
                 print(engine_text, file=sys.stderr)
+            if ChdbTransport._opened is None:
+                ChdbTransport._compression = has_compression(config_file)
             ChdbTransport._opened = str(path)
             with self._statement:
                 try:
@@ -253,6 +337,10 @@ class ChdbTransport:
                     if "UNKNOWN_SETTING" not in str(exc):
                         raise store_error(str(exc).strip()) from exc
         self._closed = False
+
+    @property
+    def compression_configured(self) -> bool:
+        return ChdbTransport._compression
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         self._run(sql, "CSV", params)
@@ -448,6 +536,10 @@ class HttpTransport:
             )
         except Exception as exc:
             raise store_error(str(exc).strip()) from exc
+
+    @property
+    def compression_configured(self) -> bool:
+        return False  # the server's configuration is its operator's (docs/scaling.md)
 
     def close(self) -> None:
         self._client.close()
