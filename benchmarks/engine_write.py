@@ -29,6 +29,11 @@ writes is measured against the code before it. Runs alternate, reference first i
 other pair; medians are printed with the ratio of each pair, and the module each side
 imported.
 
+``--engine-config FILE`` starts the measured side's engine with that ClickHouse
+configuration instead of the store's own (``engine.xml``, store/transport.py), e.g. a
+``<compression>`` section with another threshold; its migrations then run as under the
+store's own when it has such a section.
+
 ``--alter SQL`` (repeatable) applies a statement to the measured side's store before its
 stream (``{db}``: its database), so a codec or a setting is compared without a schema
 change, e.g. ``--alter "ALTER TABLE {db}.traces MODIFY COLUMN details CODEC(ZSTD(1))"``.
@@ -70,6 +75,7 @@ from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.documents import validate_document
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
+from fluoroscope.store.transport import ChdbTransport
 
 _RETENTION = 30 * 86_400
 _ENGINE_DEFAULT = ("ALTER TABLE {db}.spans MODIFY SETTING merge_selector_base = 5",
@@ -122,20 +128,29 @@ def load_rounds(data_dir: Path) -> list[Round]:
 
 
 def one_run(
-    data_dir: Path, rate: float, settle: float, reference: bool, alter: list[str]
+    data_dir: Path,
+    rate: float,
+    settle: float,
+    reference: bool,
+    alter: list[str],
+    engine_config: Path | None = None,
 ) -> dict[str, float]:
     """Insert the saved rounds paced at ``rate`` into a new store (this process's only
     one: chDB opens one data path per process); CPU µs per document by thread kind,
     and ``parts:<table>`` the active parts at the end. ``reference``: the engine's default
     merge steps for spans and traces (the reference when no other checkout's code is).
     ``alter``: statements applied to the new store before the stream (``{db}`` its
-    database). After the measured time, every table is merged to one part per partition
+    database). ``engine_config``: the engine's configuration file (else the store's own).
+    After the measured time, every table is merged to one part per partition
     (``OPTIMIZE ... FINAL``, not timed) and ``bytes:<table>`` is its bytes on disk per
     span stored, ``bytes:<table>.<column>`` the same for the columns of spans and traces,
     ``raw:...`` their bytes before compression."""
     rounds = load_rounds(data_dir)
     docs = sum(n for n, _ in rounds)
-    store = Store.open("chdb", data_dir / f"run-{os.getpid()}", 30)
+    where = data_dir / f"run-{os.getpid()}"
+    if engine_config is not None:  # the engine starts with it; the store opens it as is
+        ChdbTransport(where / "chdb", config_file=engine_config.resolve())
+    store = Store.open("chdb", where, 30)
     try:
         for statement in (_ENGINE_DEFAULT if reference else ()) + tuple(alter):
             store.transport.execute(statement.format(db=store.database))
@@ -253,12 +268,20 @@ def main(argv: list[str] | None = None) -> None:
         help="a statement applied to the measured side's store before its stream ({db} its "
         "database; repeatable): a codec or setting tried without changing the schema",
     )
+    parser.add_argument(
+        "--engine-config",
+        type=Path,
+        help="the measured side's engine starts with this ClickHouse configuration file "
+        "instead of the store's own (e.g. another <compression> section)",
+    )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # a run's own process
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run:
         figures: dict[str, object] = {
-            **one_run(args.run, args.rate, args.settle, args.reference, args.alter)
+            **one_run(
+                args.run, args.rate, args.settle, args.reference, args.alter, args.engine_config
+            )
         }
         figures["module"] = str(Path(fluoroscope.__file__).parent)
         sys.stdout.write(orjson.dumps(figures).decode())
@@ -285,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
                     command.append("--reference")
                 if not reference:
                     command.extend(f"--alter={statement}" for statement in args.alter)
+                    if args.engine_config:
+                        command.append(f"--engine-config={args.engine_config.resolve()}")
                 done = subprocess.run(
                     command, capture_output=True, check=True, timeout=3600, env=env
                 )
