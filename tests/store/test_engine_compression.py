@@ -216,3 +216,10 @@ def test_an_engine_without_the_section_keeps_the_codecs_and_names_a_store_relyin
     warnings = plain["warnings"]
     assert isinstance(warnings, list) and len(warnings) == 1
     assert warnings[0].startswith("spans, traces: columns without a codec of their own")
+
+
+def test_the_section_an_operator_installs_is_the_embedded_engines() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "scaling.md").read_text()
+    section = doc.partition("- **Compression**")[2]
+    snippet = section.partition("```xml")[2].partition("```")[0]
+    assert "".join(snippet.split()) == "".join(COMPRESSION_CONFIG.split())
