@@ -25,7 +25,8 @@ The reference, in the same run: the same stream into a store whose ``spans`` and
 26); or, with ``--reference-src DIR``, the same stream through another checkout's code
 (``DIR`` is its ``src``, e.g. a detached worktree of main: ``git worktree add --detach
 /tmp/main main``, then ``--reference-src /tmp/main/src``), so a change to how the store
-writes is measured against the code before it. Runs alternate, reference first in every
+writes is measured against the code before it: the same documents, merged and encoded
+by each side's own code (an encoder's change is in the comparison). Runs alternate, reference first in every
 other pair; medians are printed with the ratio of each pair, and the module each side
 imported.
 
@@ -275,8 +276,12 @@ def main(argv: list[str] | None = None) -> None:
         "instead of the store's own (e.g. another <compression> section)",
     )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # a run's own process
+    parser.add_argument("--make", type=Path, help=argparse.SUPPRESS)  # the reference's rounds
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.make:
+        make_rounds(args.make, args.docs, args.batch, args.rate)
+        return
     if args.run:
         figures: dict[str, object] = {
             **one_run(
@@ -291,19 +296,27 @@ def main(argv: list[str] | None = None) -> None:
         prefix="fluoroscope-engine-", ignore_cleanup_errors=True
     ) as tmp:
         docs = make_rounds(Path(tmp), args.docs, args.batch, args.rate)
+        reference_dir = Path(tmp)
+        if args.reference_src:  # its rounds merged and encoded by its own code
+            reference_dir = Path(tmp) / "reference"
+            reference_dir.mkdir()
+            subprocess.run(
+                [sys.executable, __file__, "--make", str(reference_dir), "--docs",
+                 str(args.docs), "--batch", str(args.batch), "--rate", str(args.rate)],
+                check=True, timeout=3600, env=_with_path(args.reference_src),
+            )  # fmt: skip
         print(f"{docs:,} documents in rounds of {args.batch:,}, paced at {args.rate:,.0f}/s, "
               f"{args.settle:.0f} s to settle; {args.pairs} pairs")  # fmt: skip
         runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
         modules: dict[bool, set[str]] = {True: set(), False: set()}
         for pair in range(args.pairs):
             for reference in (True, False) if pair % 2 == 0 else (False, True):
-                command = [sys.executable, __file__, "--run", tmp, "--rate", str(args.rate),
+                run_dir = str(reference_dir) if reference else tmp
+                command = [sys.executable, __file__, "--run", run_dir, "--rate", str(args.rate),
                            "--settle", str(args.settle)]  # fmt: skip
                 env = dict(os.environ)
                 if reference and args.reference_src:
-                    env["PYTHONPATH"] = os.pathsep.join(
-                        [str(args.reference_src.resolve()), env.get("PYTHONPATH", "")]
-                    )
+                    env = _with_path(args.reference_src)
                 elif reference:
                     command.append("--reference")
                 if not reference:
@@ -319,6 +332,13 @@ def main(argv: list[str] | None = None) -> None:
     for reference, label in ((True, "reference"), (False, "schema")):
         print(f"{label} imported {', '.join(sorted(modules[reference]))}")
     _report(runs, args.reference_src)
+
+
+def _with_path(src: Path) -> dict[str, str]:
+    """This process's environment, importing ``src``'s code first."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(src.resolve()), env.get("PYTHONPATH", "")])
+    return env
 
 
 def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None) -> None:

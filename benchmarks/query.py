@@ -25,7 +25,9 @@ What one run does:
 3. measures, after the load (background merges still running, as in production):
    ``get_traces(store, [id])`` for random ids; ``store.summaries`` over the hot hour with
    the first page and no filter, then with the conditions of a handful of expressions from
-   ``filter_condition``; ``service_graph`` over 6 hours, and ``filtered_graph`` (a
+   ``filter_condition``; a page of 1,000 summaries without a filter (GetTraceSummaries'
+   largest page: what reading summaries costs per row, engine and Python apart);
+   ``service_graph`` over 6 hours, and ``filtered_graph`` (a
    group's graph, recomputed from its traces' spans); bytes on disk per span (active
    parts, and the data dir) before and after ``OPTIMIZE TABLE ... FINAL``; load rate;
 4. same-run references: ``SELECT 1`` (the engine's per-statement floor) and raw scans (a
@@ -919,12 +921,20 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         shift = 0.0 if i < 0 else rng.uniform(-60.0, 0.0)  # defeat any result caching
         return hot_lo + shift, hot_hi + shift
 
-    def page(where: str | None, params: Mapping[str, Any] | None) -> Callable[[int], object]:
+    def page(
+        where: str | None, params: Mapping[str, Any] | None, limit: int = 100
+    ) -> Callable[[int], object]:
         def go(i: int) -> object:
             lo, hi = window(i)
-            return tstore.summaries(lo, hi, limit=100, where_clause=where, where_params=params)
+            return tstore.summaries(lo, hi, limit=limit, where_clause=where, where_params=params)
 
         return go
+
+    def page_split(fig: Figure) -> Figure:
+        engine = percentile(fig.engine, 0.5) * 1000
+        python = percentile([r - e for r, e in zip(fig.runs, fig.engine, strict=True)], 0.5)
+        fig.note = f"(p50 engine {engine:.2f} ms, Python {python * 1000:.2f} ms)"
+        return fig
 
     expressions: list[tuple[str, str | None, dict[str, Any] | None]] = [("(no filter)", None, None)]
     for text in EXPRESSIONS:
@@ -959,6 +969,15 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
             )
             fig.note = f"({matches:,} matching traces in the hour)"
         filters.append((fig, call, matches))
+
+    big_page = page_split(
+        measure(
+            Figure("page of 1,000 summaries (no filter)"),
+            timing,
+            args.filter_reps,
+            page(None, None, 1000),
+        )
+    )
 
     # -- service graph over 6 hours -------------------------------------------------------
     graph = measure(
@@ -1026,6 +1045,16 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
                 lambda i: get_traces(tstore, [ids[i]]),
             )
         )
+        optimized.append(
+            page_split(
+                measure(
+                    Figure("after OPTIMIZE: page of 1,000 summaries (no filter)"),
+                    timing,
+                    reps_after,
+                    page(None, None, 1000),
+                )
+            )
+        )
         for label, where, params in expressions:
             optimized.append(
                 measure(
@@ -1074,6 +1103,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
             + report_line(fig, floor_ms)
             + f"  {fig.p(0.5) / ref_scan.p(0.5):5.2f}x hot-hour scan"
         )
+    print("  " + report_line(big_page, floor_ms))
     print("  " + report_line(graph, floor_ms))
     print("  " + report_line(group_graph, floor_ms))
     print("  " + report_line(spans_graph, floor_ms))
