@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import orjson
+import pytest
+
+import fluoroscope.store.batch as batch_module
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.query.compile import filter_condition
@@ -35,7 +39,9 @@ def _matching(store: Store, expression: str, now: float) -> set[str]:
     return {s.id for s in page.summaries}
 
 
-def test_rows_from_before_the_accounts_column_still_match(chdb_dir: Path) -> None:
+def test_rows_from_before_the_accounts_column_still_match(
+    chdb_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A store last written by a server at schema 5 (no ``service_accounts`` column):
     after the upgrade its rows are matched through their details, new rows through the
     column, with the same answers."""
@@ -46,7 +52,9 @@ def test_rows_from_before_the_accounts_column_still_match(chdb_dir: Path) -> Non
     old_ours = _segment(now, "api", ACCOUNT, fault=True)
     old_theirs = _segment(now, "api", "999999999999", fault=True)
     old_ok = _segment(now, "api", ACCOUNT)
-    batch = Assembler(old_store).assemble([old_ours, old_theirs, old_ok])
+    with monkeypatch.context() as patched:  # details as a schema-5 server wrote them: whole
+        patched.setattr(batch_module, "encode_details", orjson.dumps)
+        batch = Assembler(old_store).assemble([old_ours, old_theirs, old_ok])
     for name, table in encode_batch(batch):
         if name == "traces":  # as a schema-5 server wrote them: the columns it knew
             table = table.drop_columns(["service_accounts"])

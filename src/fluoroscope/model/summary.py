@@ -123,7 +123,8 @@ class TraceSummary:
     response_time_root_causes: list[RootCause] = field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
-        """The parts kept in the store's ``details`` column (plain JSON types)."""
+        """The summary's detail parts as plain JSON types, for :meth:`restore_details`
+        (the store's ``details`` column keeps those its other columns do not hold)."""
         return {
             "s": [[s.name, s.type, s.account_id] for s in self.services],
             "e": self.entry_point,
@@ -149,7 +150,9 @@ class TraceSummary:
         }
 
     def restore_details(self, details: dict[str, Any]) -> None:
-        """Fill the detail fields from :meth:`details` output (read path)."""
+        """Fill the detail fields from :meth:`details` output (read path); a part left
+        out is left empty (the store fills services, resource ARNs, instance ids and
+        zones from its columns when their details lack them)."""
         self.services = [ServiceId(n, t, a) for n, t, a in details.get("s", [])]
         self.entry_point = details.get("e")
         annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}

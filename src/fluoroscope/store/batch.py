@@ -10,13 +10,13 @@ from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fluoroscope.model.inference import NodeId
 from fluoroscope.model.stats import Contribution, Outcome, OutcomeRows
 from fluoroscope.model.summarycolumns import SummaryColumns
+from fluoroscope.store.details import encode_details
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -287,9 +287,10 @@ class WriteBatch:
     """Rows for every table, gathered since the last write."""
 
     spans: SpanColumns = field(default_factory=SpanColumns)
-    # a row per trace; details encoded as each row ends (see SummaryColumns)
+    # a row per trace; details encoded as each row ends (see SummaryColumns), without
+    # what the row's columns hold (store.details)
     summaries: SummaryColumns = field(
-        default_factory=lambda: SummaryColumns(orjson.dumps, BinaryColumn())
+        default_factory=lambda: SummaryColumns(encode_details, BinaryColumn())
     )
     stats: StatsSource | None = None  # summed in Python: rows of node_stats / edge_stats
     outcomes: OutcomeRows | None = None  # or the outcomes, summed as encoded (store.outcomes)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fluoroscope.model.summarycolumns import LIST_GROUPS, SCALAR_COLUMNS, SummaryColumns
 from fluoroscope.store.batch import StatsSource, WriteBatch
+from fluoroscope.store.details import encode_details
 from fluoroscope.store.outcomes import graph_cells
 
 __all__ = ["CONTRIBUTIONS", "encode_batch", "encode_group_stats"]
@@ -177,7 +177,7 @@ def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array
         columns = {name: [] for name in SCALAR_COLUMNS}
     details: Any = rows.details  # JSON texts, or dicts when the rows were not encoded
     if not rows.encoded:
-        details = [orjson.dumps(d) for d in details]
+        details = [encode_details(d) for d in details]
     columns["details"] = pa.array(details, type=pa.binary())
     flat: dict[str, tuple[pa.Array, pa.Array]] = {}  # name -> (offsets, values)
     for group, names in LIST_GROUPS:

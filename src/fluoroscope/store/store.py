@@ -34,6 +34,7 @@ from fluoroscope.model.summarycolumns import (
 from fluoroscope.store import critpath, slices
 from fluoroscope.store.arrowstreams import ArrowStreams
 from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.store.details import DETAILS_READ, RestoredParts
 from fluoroscope.store.encode import CONTRIBUTIONS, encode_batch
 from fluoroscope.store.graphstats import (
     GROUP_TABLES,
@@ -61,8 +62,10 @@ _MINUTE_TABLES: Final = frozenset({"node_stats", "edge_stats"})
 
 _SUMMARY_READ: Final = (
     "trace_id, revision, start_time, duration, response_time, has_fault, has_error, "
-    "has_throttle, is_partial, http_method, http_url, http_status, user_agent, client_ip, details"
+    "has_throttle, is_partial, http_method, http_url, http_status, user_agent, client_ip, "
+    + DETAILS_READ
 )
+_DETAILS_AT: Final = 14  # the details column's place in _SUMMARY_READ
 
 
 @dataclass(frozen=True, slots=True)
@@ -713,13 +716,14 @@ def _window_params(start: float, end: float, where_params: Mapping[str, Any]) ->
 
 
 def _read_summaries(table: pa.Table) -> list[TraceSummary]:
-    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    columns = [table.column(i).to_pylist() for i in range(_DETAILS_AT + 1)]
+    restored: RestoredParts | None = None
     out: list[TraceSummary] = []
     loads = orjson.loads
-    for (
+    for row, (
         trace_id, revision, start, duration, response_time, fault, error, throttle, partial,
         method, url, status, agent, client_ip, details,
-    ) in zip(*columns, strict=True):  # fmt: skip
+    ) in enumerate(zip(*columns, strict=True)):  # fmt: skip
         http = None
         if method or url or status:
             http = HttpSummary(url, status, method, agent, client_ip)
@@ -735,6 +739,11 @@ def _read_summaries(table: pa.Table) -> list[TraceSummary]:
             http=http,
             revision=revision,
         )
-        summary.restore_details(loads(details))
+        parts = loads(details)
+        summary.restore_details(parts)
+        if "s" not in parts:  # written without what the columns hold (store.details)
+            if restored is None:
+                restored = RestoredParts(table, _DETAILS_AT + 1)
+            restored.restore(summary, row)
         out.append(summary)
     return out
