@@ -59,6 +59,7 @@ records each in ``schema_migrations``. Retention is a TTL, re-applied when it ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Final
 
 from fluoroscope.model.errors import StoreError
@@ -444,6 +445,15 @@ _TRACE_ZSTD1: Final = (
     "service_accounts", "groups",
 )  # fmt: skip
 
+
+def _modify_columns(table: str, columns: Iterable[str], change: str) -> str:
+    """One ``ALTER TABLE {db}.<table>`` statement giving each of ``columns`` the same
+    ``change`` (e.g. ``CODEC(ZSTD(1))``, ``REMOVE CODEC``); ``{db}`` is filled at migration."""
+    return f"ALTER TABLE {{db}}.{table} " + ", ".join(
+        f"MODIFY COLUMN {c} {change}" for c in columns
+    )
+
+
 MIGRATIONS += (
     (
         17,
@@ -453,10 +463,7 @@ MIGRATIONS += (
                 "ALTER TABLE {db}.spans "
                 + ", ".join(f"MODIFY COLUMN {c} CODEC({codec})" for c, codec in _SPAN_CODECS)
             ),
-            Tuning(
-                "ALTER TABLE {db}.traces "
-                + ", ".join(f"MODIFY COLUMN {c} CODEC(ZSTD(1))" for c in _TRACE_ZSTD1)
-            ),
+            Tuning(_modify_columns("traces", _TRACE_ZSTD1, "CODEC(ZSTD(1))")),
         ),
     ),
 )
@@ -548,10 +555,7 @@ MIGRATIONS += (
             # tables had no codec (LZ4): graph_stats 2.61 -> 1.51 with ZSTD(1), node_stats
             # 0.98 -> 0.54; they hold few rows, so compressing harder costs ingest little.
             *(
-                Tuning(
-                    f"ALTER TABLE {{db}}.{table} "
-                    + ", ".join(f"MODIFY COLUMN {c} CODEC(ZSTD(1))" for c in columns)
-                )
+                Tuning(_modify_columns(table, columns, "CODEC(ZSTD(1))"))
                 for table, columns in _STAT_TABLE_COLUMNS
             ),
         ),
@@ -746,19 +750,10 @@ MIGRATIONS += (
         # ClickHouse server the explicit codecs stay. Metadata only: parts written before
         # stay as they are until the engine next merges them.
         (
-            EngineCompression(
-                "ALTER TABLE {db}.spans "
-                + ", ".join(f"MODIFY COLUMN {c} REMOVE CODEC" for c in SPANS_BY_ENGINE)
-            ),
-            EngineCompression(
-                "ALTER TABLE {db}.traces "
-                + ", ".join(f"MODIFY COLUMN {c} REMOVE CODEC" for c in TRACES_BY_ENGINE)
-            ),
+            EngineCompression(_modify_columns("spans", SPANS_BY_ENGINE, "REMOVE CODEC")),
+            EngineCompression(_modify_columns("traces", TRACES_BY_ENGINE, "REMOVE CODEC")),
             *(
-                EngineCompression(
-                    f"ALTER TABLE {{db}}.{table} "
-                    + ", ".join(f"MODIFY COLUMN {c} CODEC(LZ4)" for c in columns)
-                )
+                EngineCompression(_modify_columns(table, columns, "CODEC(LZ4)"))
                 for table, columns in LOG_COLUMNS_WITHOUT_CODEC
             ),
         ),
