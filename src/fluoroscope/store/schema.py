@@ -842,6 +842,8 @@ def engine_compression_missing(transport: Transport, db: str) -> list[str]:
     lacks it: known for the embedded engine (:attr:`Transport.compression_configured`),
     seen on a server as a merged part of at least the section's threshold written in LZ4
     (``system.parts.default_compression_codec``)."""
+    if transport.compression_configured:
+        return []
     relying = (
         transport.query_arrow(
             "SELECT DISTINCT table FROM system.columns WHERE database = {db:String} "
@@ -851,7 +853,7 @@ def engine_compression_missing(transport: Transport, db: str) -> list[str]:
         .column(0)
         .to_pylist()
     )
-    if not relying or transport.compression_configured:
+    if not relying:
         return []
     if isinstance(transport, ChdbTransport):
         return sorted(relying)
