@@ -65,7 +65,7 @@ _SUMMARY_READ: Final = (
     "has_throttle, is_partial, http_method, http_url, http_status, user_agent, client_ip, "
     + DETAILS_READ
 )
-_DETAILS_AT: Final = 14  # the details column's place in _SUMMARY_READ
+_DETAILS_AT: Final = _SUMMARY_READ.split(", ").index("details")  # its column
 
 
 @dataclass(frozen=True, slots=True)
