@@ -98,14 +98,13 @@ class RestoredParts:
     def restore(self, summary: TraceSummary, row: int) -> None:
         """Give ``summary`` (read from row ``row``, its details lacking them) its
         services, resource ARNs, instance ids and zones."""
-        (at, names), (_, types), (_, accounts), arns, instances, zones = self._columns
-        start, end = at[row], at[row + 1]
+        names, types, accounts, arns, instances, zones = (
+            values[offsets[row] : offsets[row + 1]] for offsets, values in self._columns
+        )
         summary.services = [
             ServiceId(name, type_, account)
-            for name, type_, account in zip(
-                names[start:end], types[start:end], accounts[start:end], strict=True
-            )
+            for name, type_, account in zip(names, types, accounts, strict=True)
         ]
-        summary.resource_arns = arns[1][arns[0][row] : arns[0][row + 1]]
-        summary.instance_ids = instances[1][instances[0][row] : instances[0][row + 1]]
-        summary.availability_zones = zones[1][zones[0][row] : zones[0][row + 1]]
+        summary.resource_arns = arns
+        summary.instance_ids = instances
+        summary.availability_zones = zones
