@@ -225,6 +225,16 @@ def find_summary(client: Any, trace_id: str, start: float, end: float) -> dict[s
     return None
 
 
+def column_codecs(transport: Transport, db: str, table: str) -> dict[str, str]:
+    """Each column of ``table`` and the codec it declares (``""`` when none)."""
+    rows = transport.query_arrow(
+        "SELECT name, compression_codec FROM system.columns "
+        "WHERE database = {db:String} AND table = {t:String}",
+        {"db": db, "t": table},
+    ).to_pylist()
+    return {row["name"]: row["compression_codec"] for row in rows}
+
+
 def old_schema(transport: Transport, before: int) -> str:
     """A new database holding the schema as a server left it before migration ``before``:
     every migration numbered below it applied and recorded (numbers have gaps, so this is

@@ -12,7 +12,7 @@ from fluoroscope.query.traces import get_traces
 from fluoroscope.store.schema import MIGRATIONS, migrate
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
-from tests.support import old_schema
+from tests.support import column_codecs, old_schema
 
 
 def _trace(now: float, user: str) -> list[dict[str, object]]:
@@ -28,15 +28,6 @@ def _trace(now: float, user: str) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def _codecs(transport: ChdbTransport, db: str, table: str) -> dict[str, str]:
-    rows = transport.query_arrow(
-        "SELECT name, compression_codec FROM system.columns "
-        "WHERE database = {db:String} AND table = {t:String}",
-        {"db": db, "t": table},
-    ).to_pylist()
-    return {row["name"]: row["compression_codec"] for row in rows}
-
-
 def test_a_store_written_before_the_new_codecs_answers_after_the_upgrade(chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
     db = old_schema(transport, before=17)
@@ -45,12 +36,12 @@ def test_a_store_written_before_the_new_codecs_answers_after_the_upgrade(chdb_di
     old_docs = _trace(now, "ann")
     old.write(Assembler(old).assemble(old_docs))
     assert (
-        "doc" in _codecs(transport, db, "spans")
-        and "ZSTD(3)" in _codecs(transport, db, "spans")["doc"]
+        "doc" in column_codecs(transport, db, "spans")
+        and "ZSTD(3)" in column_codecs(transport, db, "spans")["doc"]
     )
 
     assert migrate(transport, db, 30) == [v for v, _, _ in MIGRATIONS if v >= 17]
-    spans, traces = _codecs(transport, db, "spans"), _codecs(transport, db, "traces")
+    spans, traces = column_codecs(transport, db, "spans"), column_codecs(transport, db, "traces")
     assert spans["start_time"] == "CODEC(Delta(8), ZSTD(1))"
     # migration 33 hands the plain ZSTD(1) codecs to the engine's <compression> section
     # (the engine the tests open has it): tests/store/test_engine_compression.py

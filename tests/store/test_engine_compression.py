@@ -35,18 +35,9 @@ from fluoroscope.store.transport import (
     Transport,
     has_compression,
 )
-from tests.support import old_schema, two_entity_traces
+from tests.support import column_codecs, old_schema, two_entity_traces
 
 DAY = 86_400
-
-
-def _codecs(transport: Transport, db: str, table: str) -> dict[str, str]:
-    rows = transport.query_arrow(
-        "SELECT name, compression_codec FROM system.columns WHERE database = {db:String} "
-        "AND table = {t:String}",
-        {"db": db, "t": table},
-    ).to_pylist()
-    return {row["name"]: row["compression_codec"] for row in rows}
 
 
 def _parts(transport: Transport, db: str, table: str) -> list[dict[str, object]]:
@@ -66,18 +57,18 @@ def test_the_embedded_engine_starts_with_the_compression_section(
     assert store.embedded and store.transport.compression_configured
     assert (chdb_dir / "chdb" / "engine.xml").read_text() == COMPRESSION_CONFIG
     assert has_compression(chdb_dir / "chdb" / "engine.xml")
-    spans = _codecs(store.transport, store.database, "spans")
-    traces = _codecs(store.transport, store.database, "traces")
+    spans = column_codecs(store.transport, store.database, "spans")
+    traces = column_codecs(store.transport, store.database, "traces")
     assert {c: spans[c] for c in SPANS_BY_ENGINE} == dict.fromkeys(SPANS_BY_ENGINE, "")
     assert {c: traces[c] for c in TRACES_BY_ENGINE} == dict.fromkeys(TRACES_BY_ENGINE, "")
     # codec chains and the columns whose own codec makes their bytes keep it
     assert spans["ts"] == "CODEC(Delta(4), ZSTD(1))"
     assert spans["start_time"] == "CODEC(Delta(8), ZSTD(1))"
     assert traces["details"] == "CODEC(ZSTD(1))"  # its own since migration 34
-    graph = _codecs(store.transport, store.database, "graph_stats")
+    graph = column_codecs(store.transport, store.database, "graph_stats")
     assert set(graph.values()) == {"CODEC(ZSTD(1))"}
     # the log tables' columns without a codec stay LZ4 at every size
-    events = _codecs(store.transport, store.database, "log_events")
+    events = column_codecs(store.transport, store.database, "log_events")
     assert events["json_whole"] == events["level"] == events["message"] == "CODEC(LZ4)"
     assert engine_compression_missing(store.transport, store.database) == []
 
@@ -122,7 +113,7 @@ def test_a_store_made_before_migration_33_takes_it_and_reads_the_same(chdb_dir: 
     transport = ChdbTransport(chdb_dir / "chdb")
     try:
         db = old_schema(transport, before=33)
-        assert _codecs(transport, db, "spans")["trace_id"] == "CODEC(ZSTD(1))"
+        assert column_codecs(transport, db, "spans")["trace_id"] == "CODEC(ZSTD(1))"
         old = Store(transport, db)
         docs = two_entity_traces(time.time() - 600, 20)
         old.write(Assembler(old).assemble(docs[:20]))
@@ -133,9 +124,9 @@ def test_a_store_made_before_migration_33_takes_it_and_reads_the_same(chdb_dir: 
         summaries_before = old.summaries(time.time() - 3600, time.time(), limit=100)
 
         assert migrate(transport, db, 30) == [v for v, _, _ in MIGRATIONS if v >= 33]
-        spans = _codecs(transport, db, "spans")
+        spans = column_codecs(transport, db, "spans")
         assert {c: spans[c] for c in SPANS_BY_ENGINE} == dict.fromkeys(SPANS_BY_ENGINE, "")
-        assert _codecs(transport, db, "traces")["http_url"] == ""
+        assert column_codecs(transport, db, "traces")["http_url"] == ""
         store = Store(transport, db)
         assert get_traces(store, ids) == (found_before, missing_before)
         for table in ("spans", "traces"):  # parts of both layouts merged into one
