@@ -647,10 +647,16 @@ def _threads(
     return ", ".join(shown) + f", others {rest:.1f} µs/document"
 
 
+def _per_document(before: dict[str, float], after: dict[str, float], docs: int) -> dict[str, float]:
+    """CPU µs per stored document by role between two :func:`cpu_by_role` samples, in
+    the roles' order."""
+    return {k: (after[k] - before.get(k, 0.0)) * 1e6 / max(docs, 1) for k in sorted(after)}
+
+
 def _cpu(before: dict[str, float], after: dict[str, float], docs: int) -> str:
-    """CPU µs per stored document by role between two :func:`cpu_by_role` samples."""
-    per = {k: (v - before.get(k, 0.0)) * 1e6 / max(docs, 1) for k, v in after.items()}
-    parts = [f"{k} {v:.1f}" for k, v in sorted(per.items())]
+    """:func:`_per_document`, as a line."""
+    per = _per_document(before, after, docs)
+    parts = [f"{k} {v:.1f}" for k, v in per.items()]
     return ", ".join(parts) + f"; total {sum(per.values()):.1f} µs/document"
 
 
@@ -782,7 +788,7 @@ def _thread_share(
 def _window_line(a: Window, b: Window) -> str:
     """One span of a run: stored/s, CPU µs per stored document by role, merges, RSS."""
     docs = max(b.stored - a.stored, 1)
-    per = {k: (v - a.cpu.get(k, 0.0)) * 1e6 / docs for k, v in sorted(b.cpu.items())}
+    per = _per_document(a.cpu, b.cpu, docs)
     merges = _thread_share(a.threads, b.threads, "MergeMutate") * 1e6 / docs
     hub = _thread_share(a.threads, b.threads, "py-hub-") * 1e6 / docs
     roles = " ".join(f"{k} {v:5.1f}" for k, v in per.items())
