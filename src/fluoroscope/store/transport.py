@@ -119,15 +119,15 @@ MERGE_NICE: Final = 10
 (``os_threads_nice_value_merge_mutate``; no capability needed to raise it).
 
 The engine gives no merge thread a nice value of its own by default, and a new thread
-takes its creator's: measured with chDB 26.5, a merge thread of the server started at
--20 (as the engine's ``MemoryWorker`` thread runs) and merged at that priority, ahead of
-everything else on the machine. Within one process group (Linux groups a session's
-processes for scheduling, ``sched_autogroup``) a merge of the larger parts at -20 took a
-core from the ingest workers for a second or more; at 20,000 segments/s, where the
-workers need most of both cores, their rounds fell behind (~2,000 documents merged in
-0.99 s instead of 0.08) and the backlog took the rest of a 15-second run to clear:
-freshness p50 3-4 s. At 10 the merges still get the cores when ingest leaves them idle,
-and yield them when it does not (each merge resets its thread to 0 when done)."""
+takes its creator's: measured with chDB 26.5, the server merged at -20 (as the engine's
+``MemoryWorker`` thread runs), 26-27 CPU-seconds of merges at -20 in 120 seconds at
+10,000 segments/s. Linux schedules a session's processes as one group
+(``sched_autogroup``), so on a busy machine a merge at -20 took nearly all of the
+group's share: the UDP receiver starved and the socket overflowed (2-15 % of the
+documents lost in 4 of 5 benchmark runs beside other sessions' work), and at 20,000/s a
+probe of the workers' rounds showed ~2,000 documents merged in 0.99 s instead of 0.08,
+then a backlog for the rest of the run. At 10 the merges take the idle CPU and yield it
+to ingest (the engine resets the thread to 0 after each merge)."""
 
 ENGINE_CONFIG: Final = f"""\
 <clickhouse>
