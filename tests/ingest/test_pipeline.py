@@ -296,7 +296,7 @@ def test_a_tuned_process_freezes_what_its_batches_leave_alive() -> None:
 
 
 def test_a_backlog_batch_is_merged_a_slice_at_a_time(store: Store) -> None:
-    """A batch of 4,000 datagrams is parsed and merged 1,000 at a time, then written
+    """A batch of 4,000 datagrams is parsed and merged a slice at a time, then written
     whole: the Python memory it takes at its peak is a slice's parsed documents and
     rows, not the batch's (measured with tracemalloc: 21.5 MB, against 56.7 MB when the
     4,000 were parsed and merged at once; 5.4 MB stay, the traces' state). Each trace

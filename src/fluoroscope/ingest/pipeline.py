@@ -59,13 +59,22 @@ __all__ = ["Pipeline", "Submitted", "arrow_on_glibc", "malloc_trim", "tune_gc", 
 log = logging.getLogger("fluoroscope.ingest")
 
 _RETRIES: Final = 3
-_SLICE: Final = 1_000
-"""Documents parsed, validated and merged at a time within a batch (``max_batch``),
-whose slices' Arrow tables are then written together: parsed documents take ~5.6 KB and
-their merged rows ~4.8 KB each, 4.6x and 4x their JSON, so a backlog's batch of 10,000
-held ~100 MB in a worker; a slice of 1,000 holds ~10 MB, and the batch's Arrow tables
-~1 KB a document (benchmarks/worker_memory.py). The engine still gets one insert a
-batch, which costs about the same whatever its size."""
+_SLICE: Final = 2_500
+"""Documents parsed, validated and merged at most at a time within a batch
+(``max_batch``), whose slices' Arrow tables are then written together; a batch is cut
+into slices of equal size (:func:`_slices`). Parsed documents take ~5.6 KB and their
+merged rows ~4.8 KB each, 4.6x and 4x their JSON, so a backlog's batch of 10,000
+parsed at once held ~100 MB in a worker; parsed a part at a time (:data:`_PART`) a
+slice holds its merged rows, and the batch's Arrow tables ~1 KB a document
+(benchmarks/worker_memory.py). The engine still gets one insert a batch, which costs
+about the same whatever its size. Encoding a slice costs ~2.5-3.5 ms whatever its rows
+(the graph statistics' kernels, a pyarrow conversion per column), paid once per slice:
+with slices of 1,000 a live round of ~1,500 documents per worker (15,000/s on two)
+was encoded twice. ``benchmarks/ingest_cpu.py --path parts --docs 40000 --runs 2``,
+interleaved, load ~3 on 2 cores: batches of 1,000 against 2,500, encode 6.13/5.52 ->
+4.46/4.06 us a document, validate+assemble+encode 26.49/23.44 -> 23.81/21.42. Python's
+peak for the 4,000 datagrams of ``test_a_backlog_batch_is_merged_a_slice_at_a_time``
+(tracemalloc): 8.8 MB in slices of 1,000, 10.1 MB in two of 2,000."""
 _PART: Final = 100
 """Datagrams parsed, validated and merged at a time within a slice, whose merged rows
 are encoded together (:meth:`Pipeline._merge_slice`; submitted documents likewise, parsed
@@ -79,6 +88,17 @@ Submitted = Mapping[str, Any] | bytes
 """A submitted document: parsed, or its JSON text (parsed when merged)."""
 _TRIM_INTERVAL: Final = 1.0
 # seconds between two returns of freed heap memory to the OS
+
+
+def _slices(start: int, stop: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut into the fewest slices of at most :data:`_SLICE` documents,
+    of equal sizes (give or take one): a batch a little longer than a slice is not
+    followed by a slice of a few documents, which would cost a whole encoding."""
+    count = -(-(stop - start) // _SLICE)
+    if count <= 1:
+        return [(start, stop)] if stop > start else []
+    bounds = [start + (stop - start) * k // count for k in range(count + 1)]
+    return list(itertools.pairwise(bounds))
 
 
 def malloc_trim() -> Callable[[], object] | None:
@@ -436,7 +456,8 @@ class Pipeline:
         backlog are taken in between its batches. So a client waiting on
         PutTraceSegments waits for its own documents, never behind datagrams. Empty
         submissions (barriers: everything given before them is merged) are answered at
-        the end of the round. Documents are parsed and merged :data:`_SLICE` at a time and
+        the end of the round. Documents are parsed and merged a slice at a time
+        (:func:`_slices`, at most :data:`_SLICE` documents) and
         written ``max_batch`` at a time, so a backlog (after a long query, or above the
         sustainable rate) never holds more than one slice of parsed documents and merged
         rows in memory: parsed, a 1.2 KB datagram takes ~5 KB. Every future of the round
@@ -460,8 +481,7 @@ class Pipeline:
                     barriers += self._serve(*late)
                 _pause_collector()
                 try:
-                    for at in range(start, min(start + size, len(datagrams)), _SLICE):
-                        end = min(at + _SLICE, start + size)
+                    for at, end in _slices(start, min(start + size, len(datagrams))):
                         self._merge_slice(datagrams, at, end)
                         done += end - at
                     self._flush()  # written while the next batch is parsed
@@ -508,8 +528,8 @@ class Pipeline:
         for start in range(0, len(docs), size):
             _pause_collector()
             try:
-                for at in range(start, min(start + size, len(docs)), _SLICE):
-                    self._merge_submitted(docs, at, min(at + _SLICE, start + size, len(docs)))
+                for at, end in _slices(start, min(start + size, len(docs))):
+                    self._merge_submitted(docs, at, end)
                 self._flush()
             finally:
                 _resume_collector()
