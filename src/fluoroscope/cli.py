@@ -205,6 +205,9 @@ def server(
     except ConfigError as exc:
         fail(str(exc))
     from fluoroscope.ingest.keepout import keep_out
+    from fluoroscope.ingest.mallocarena import one_malloc_arena
+
+    one_malloc_arena()  # before anything starts a thread (pyarrow does as it loads)
 
     # Before the server's modules: pyarrow would import numpy as it loads (~11 MB, and
     # OpenBLAS's threads), pandas at their first conversion of a list (~38 MB of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -376,3 +377,48 @@ def test_arrow_buffers_freed_by_a_round_go_back_to_the_os() -> None:
     grown = glibc["peak"] - glibc["base"]
     assert grown > 40_000  # kB: the round's tables were resident
     assert glibc["after"] - glibc["base"] < grown / 3, glibc
+
+
+_ARENAS_SCRIPT = """
+import ctypes, os, sys, tempfile, threading
+from fluoroscope.ingest.mallocarena import one_malloc_arena
+if sys.argv[1] == "one":
+    assert one_malloc_arena()
+kept = []
+def allocate():
+    kept.append([b"x" * 4000 + bytes([i % 256]) for i in range(2000)])  # glibc's malloc
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+with tempfile.TemporaryDirectory() as where:
+    path = os.path.join(where, "info.xml")
+    out = libc.fopen(path.encode(), b"w")
+    libc.malloc_info(0, out)
+    libc.fclose(out)
+    print(open(path).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc arenas")
+def test_one_malloc_arena_serves_every_thread() -> None:
+    """The server and the workers call ``one_malloc_arena`` at start: threads that
+    allocate then share glibc's one arena instead of each making its own (whose freed
+    memory ``malloc_trim`` could not return; ``sys.argv[1]`` other than "one" runs the
+    script with glibc's default, where the four threads make arenas of their own)."""
+
+    def arenas(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _ARENAS_SCRIPT, mode],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        return int(done.stdout)
+
+    assert arenas("default") > 1  # what the setting changes: the threads' own arenas
+    assert arenas("one") == 1

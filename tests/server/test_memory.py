@@ -93,3 +93,47 @@ def test_the_server_stores_and_answers_without_loading_numpy_or_pandas(tmp_path:
         assert "pyarrow/_dataset" not in maps, "the server loaded pyarrow.dataset"
     finally:
         server.stop()
+
+
+def _arena_heaps(pid: int) -> int:
+    """How many heaps of glibc's secondary malloc arenas process ``pid`` maps: anonymous
+    read-write mappings at a 64 MiB boundary that, with the reserved rest after them,
+    span 64 MiB (glibc's HEAP_MAX_SIZE on 64-bit)."""
+    rows = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        rows.append((start, end, fields[1], len(fields) > 5))
+    heaps = 0
+    for i, (start, end, perms, named) in enumerate(rows):
+        if named or perms != "rw-p" or start % (64 * MB):
+            continue
+        after = rows[i + 1] if i + 1 < len(rows) else None
+        if after and after[0] == end and after[2] == "---p" and not after[3]:
+            end = after[1]
+        heaps += end - start == 64 * MB
+    return heaps
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc arenas")
+def test_the_ingest_workers_allocate_from_one_malloc_arena(tmp_path: Path) -> None:
+    """Each ingest worker calls ``one_malloc_arena`` as it starts: its threads (pipeline,
+    store, pipe) share glibc's main arena, where ``malloc_trim`` returns what they freed.
+    With glibc's default, a worker that stored a few batches maps 4-5 arenas' heaps."""
+    server = start_server(tmp_path / "data")
+    try:
+        docs = [segment() for _ in range(2000)]
+        for at in range(0, len(docs), 200):
+            server.send_documents(*docs[at : at + 200])
+        wait_for(lambda: server.counter("stored_documents") == len(docs), timeout=60)
+        tasks = Path(f"/proc/{server.process.pid}/task").iterdir()
+        children = [int(pid) for task in tasks for pid in (task / "children").read_text().split()]
+        workers = [
+            pid
+            for pid in children
+            if b"fluoroscope.ingest.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert workers
+        assert [_arena_heaps(pid) for pid in workers] == [0] * len(workers)
+    finally:
+        server.stop()

@@ -30,6 +30,8 @@ import runpy
 import sys
 from typing import ClassVar, Final
 
+from fluoroscope.ingest.mallocarena import one_malloc_arena
+
 __all__ = ["KEPT_OUT", "keep_out"]
 
 KEPT_OUT: Final = ("numpy", "pandas", "pyarrow.dataset")
@@ -59,7 +61,9 @@ def keep_out() -> None:
 
 def main(argv: list[str]) -> None:
     """``python -m fluoroscope.ingest.keepout MODULE ARG...``: run ``MODULE`` as
-    ``python -m MODULE ARG...`` would, with :data:`KEPT_OUT` kept out from the start."""
+    ``python -m MODULE ARG...`` would, with :data:`KEPT_OUT` kept out from the start,
+    and glibc's malloc on one arena (:mod:`~fluoroscope.ingest.mallocarena`)."""
+    one_malloc_arena()
     keep_out()
     sys.argv = argv
     runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
