@@ -6,9 +6,10 @@ Two allocators in the server keep what is freed for later instead of returning i
   ``MALLOC_CONF`` environment variable is not read). At a steady 10,000 segments/s it
   held ~45 MB and kept 80-115 MB resident; ``SYSTEM JEMALLOC PURGE`` returns the rest
   (:meth:`~fluoroscope.store.store.Store.release_memory`).
-* glibc's malloc keeps freed chunks in per-thread arenas (Python objects above 512
-  bytes: the ingest workers' Arrow IPC frames, datagrams on their way to a worker,
-  HTTP bodies), returned by ``malloc_trim(0)``.
+* glibc's malloc keeps freed chunks in its arena (Python objects above 512 bytes: the
+  ingest workers' Arrow IPC frames, datagrams on their way to a worker, HTTP bodies),
+  returned by ``malloc_trim(0)``; one arena for every thread
+  (:mod:`~fluoroscope.ingest.mallocarena`), where that call reaches what they freed.
 
 Every 0.25 s rather than every second: measured at 10,000 segments/s offered (idle, three
 interleaved pairs, ``benchmarks/ingest.py``), all processes' RSS at the largest sample
