@@ -23,7 +23,7 @@ way before), a run past ~45,000 documents reloaded every trace that arrived afte
 cache's first eviction from the store (``--docs 60000``: 11,066 traces a run, assemble
 56.6 µs/document), and the store held one second's traces. The cyclic garbage collector
 is off inside the timed sections and start-up objects are frozen, as the worker runs
-(``tune_gc`` in ``ingest/pipeline.py``); it collects between runs. ``--runs`` runs after
+(``tune_gc`` in ``ingest/heap.py``); it collects between runs. ``--runs`` runs after
 a warm-up; the median is printed, with the min and max. ``--setting NAME=VALUE`` applies
 an engine setting to the store's session first (to measure one, e.g.
 ``optimize_on_insert=0``). The engine's stage is also printed per table (``insert:spans``,

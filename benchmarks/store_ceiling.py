@@ -40,7 +40,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks.ingest import TARGET_RATE
 from benchmarks.ingest_cpu import make_bodies
 from fluoroscope.ingest.assemble import Assembler
-from fluoroscope.ingest.pipeline import tune_gc
+from fluoroscope.ingest.heap import tune_gc
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 

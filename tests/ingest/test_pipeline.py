@@ -229,7 +229,7 @@ def test_documents_submitted_while_a_round_begins_join_that_round(store: Store) 
 
 
 def test_the_collector_is_paused_for_a_batch_and_back_after_it(store: Store) -> None:
-    from fluoroscope.ingest import pipeline as module
+    from fluoroscope.ingest import heap as module
 
     assert gc.isenabled()
     module._pause_collector()
@@ -261,7 +261,8 @@ def test_the_collector_is_paused_for_a_batch_and_back_after_it(store: Store) -> 
 _TUNED = """
 import gc, json, sys, tempfile
 from pathlib import Path
-from fluoroscope.ingest.pipeline import Pipeline, tune_gc
+from fluoroscope.ingest.heap import tune_gc
+from fluoroscope.ingest.pipeline import Pipeline
 from fluoroscope.store.store import Store
 from tests.support import segment, stored_once
 
@@ -341,7 +342,7 @@ def test_a_backlog_batch_is_merged_a_slice_at_a_time(store: Store) -> None:
 _ALLOCATOR_SCRIPT = """
 import gc, json, sys
 import pyarrow as pa
-from fluoroscope.ingest.pipeline import arrow_on_glibc, malloc_trim
+from fluoroscope.ingest.heap import arrow_on_glibc, malloc_trim
 if sys.argv[1] == "glibc":
     arrow_on_glibc()
 def anon():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fluoroscope.ingest.pipeline import malloc_trim
+from fluoroscope.ingest.heap import malloc_trim
 from fluoroscope.server.memory import MemoryReleaser
 from fluoroscope.store.store import Store
 from tests.server.logs_helpers import logs_client

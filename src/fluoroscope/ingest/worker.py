@@ -76,10 +76,11 @@ import orjson
 import pyarrow as pa
 
 from fluoroscope.ingest.frames import pack_bodies, read_frame, unpack_bodies, write_frame
+from fluoroscope.ingest.heap import arrow_on_glibc, tune_gc
 from fluoroscope.ingest.keepout import keep_out
 from fluoroscope.ingest.lifeline import leave_quietly, tie_to_parent
 from fluoroscope.ingest.otlp.options import translator
-from fluoroscope.ingest.pipeline import Pipeline, Submitted, arrow_on_glibc, tune_gc
+from fluoroscope.ingest.pipeline import Pipeline, Submitted
 from fluoroscope.ingest.shards import shard_of, span_shard
 from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.model.errors import StoreUnavailable, Throttled

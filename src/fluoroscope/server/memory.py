@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from fluoroscope.ingest.pipeline import malloc_trim
+from fluoroscope.ingest.heap import malloc_trim
 from fluoroscope.store.store import Store
 
 __all__ = ["MemoryReleaser"]

@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import uvicorn
 
+from fluoroscope.ingest.heap import arrow_on_glibc, tune_gc
 from fluoroscope.ingest.otlp import TranslateOptions, Translator
-from fluoroscope.ingest.pipeline import arrow_on_glibc, tune_gc
 from fluoroscope.ingest.process import IngestProcess
 from fluoroscope.ingest.threadnames import install as name_threads
 from fluoroscope.ingest.udp import open_udp_socket
