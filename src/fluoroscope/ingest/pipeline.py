@@ -40,23 +40,21 @@ import pyarrow as pa
 
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.ingest.heap import _pause_collector, _resume_collector, _thaw, malloc_trim
+from fluoroscope.ingest.retries import with_retries
 from fluoroscope.model.documents import refusal_reason, validate_document
 from fluoroscope.model.errors import (
-    FluoroscopeError,
     InvalidDocument,
     StoreError,
-    StoreUnwritable,
     Throttled,
 )
 from fluoroscope.store.batch import StoredTrace, WriteBatch
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
-__all__ = ["Pipeline", "Submitted", "with_retries"]
+__all__ = ["Pipeline", "Submitted"]
 
 log = logging.getLogger("fluoroscope.ingest")
 
-_RETRIES: Final = 3
 _SLICE: Final = 2_500
 """Documents parsed, validated and merged at most at a time within a batch
 (``max_batch``), whose slices' Arrow tables are then written together; a batch is cut
@@ -97,27 +95,6 @@ def _slices(start: int, stop: int) -> list[tuple[int, int]]:
         return [(start, stop)] if stop > start else []
     bounds = [start + (stop - start) * k // count for k in range(count + 1)]
     return list(itertools.pairwise(bounds))
-
-
-def with_retries(write: Callable[[], object]) -> FluoroscopeError | None:
-    """Run ``write`` until it succeeds, at most 3 times, pausing a little longer after
-    each store error; None once it succeeded, else the last error. Blocking.
-    :class:`StoreUnwritable` is returned at once, unlogged: a full or read-only disk
-    does not heal in a second, and its caller says so once."""
-    last: FluoroscopeError | None = None
-    for attempt in range(_RETRIES):
-        try:
-            write()
-        except StoreUnwritable as exc:
-            return exc
-        except FluoroscopeError as exc:
-            log.warning("store write failed (attempt %d): %s", attempt + 1, exc)
-            last = exc
-            if attempt + 1 < _RETRIES:
-                time.sleep(0.2 * (attempt + 1))
-            continue
-        return None
-    return last
 
 
 class Pipeline:

@@ -67,9 +67,9 @@ from fluoroscope.ingest.frames import (
 )
 from fluoroscope.ingest.histogram import INSERT_SECONDS, ROUND_DOCUMENTS, Histogram
 from fluoroscope.ingest.otlp.options import TranslateOptions, encode_options
-from fluoroscope.ingest.pipeline import with_retries
 from fluoroscope.ingest.readahead import ReadAhead, all_of
 from fluoroscope.ingest.receiver import UdpReceiver
+from fluoroscope.ingest.retries import with_retries
 from fluoroscope.ingest.shards import shard_of
 from fluoroscope.ingest.translation import SHARE_OTLP_UP_TO, Translated, Translating
 from fluoroscope.ingest.worker import (
