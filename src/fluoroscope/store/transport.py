@@ -99,8 +99,7 @@ class Transport(Protocol):
 COMPRESSION_MIN_PART_BYTES: Final = 4_000_000
 """Parts merged from at least this many compressed bytes are written in ZSTD(1)."""
 
-COMPRESSION_CONFIG: Final = f"""\
-<clickhouse>
+_COMPRESSION_SECTION: Final = f"""\
   <compression>
     <case>
       <min_part_size>{COMPRESSION_MIN_PART_BYTES}</min_part_size>
@@ -109,8 +108,9 @@ COMPRESSION_CONFIG: Final = f"""\
       <level>1</level>
     </case>
   </compression>
-</clickhouse>
 """
+
+COMPRESSION_CONFIG: Final = f"<clickhouse>\n{_COMPRESSION_SECTION}</clickhouse>\n"
 """The embedded engine's ``<compression>`` section (part of :data:`ENGINE_CONFIG`), and
 what a ClickHouse server's operator may install as a ``config.d`` file (docs/scaling.md)."""
 
@@ -129,19 +129,11 @@ probe of the workers' rounds showed ~2,000 documents merged in 0.99 s instead of
 then a backlog for the rest of the run. At 10 the merges take the idle CPU and yield it
 to ingest (the engine resets the thread to 0 after each merge)."""
 
-ENGINE_CONFIG: Final = f"""\
-<clickhouse>
-  <compression>
-    <case>
-      <min_part_size>{COMPRESSION_MIN_PART_BYTES}</min_part_size>
-      <min_part_size_ratio>0</min_part_size_ratio>
-      <method>zstd</method>
-      <level>1</level>
-    </case>
-  </compression>
-  <os_threads_nice_value_merge_mutate>{MERGE_NICE}</os_threads_nice_value_merge_mutate>
-</clickhouse>
-"""
+ENGINE_CONFIG: Final = (
+    f"<clickhouse>\n{_COMPRESSION_SECTION}"
+    f"  <os_threads_nice_value_merge_mutate>{MERGE_NICE}</os_threads_nice_value_merge_mutate>\n"
+    "</clickhouse>\n"
+)
 """The embedded engine's configuration, written as ``engine.xml`` in its data directory:
 :data:`COMPRESSION_CONFIG`'s section and the merge threads' :data:`MERGE_NICE`."""
 
