@@ -14,7 +14,6 @@ has none. :func:`_pause_collector` and :func:`_resume_collector` bracket each ba
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import threading
 import time
@@ -23,16 +22,16 @@ from typing import Final
 
 import pyarrow as pa
 
+from fluoroscope.ingest.mallocarena import libc
+
 __all__ = ["arrow_on_glibc", "malloc_trim", "tune_gc"]
 
 
 def malloc_trim() -> Callable[[], object] | None:
     """glibc's ``malloc_trim(0)`` (returns freed heap pages to the OS), or None where
     the C library has none (musl, macOS). ctypes releases the GIL during the call."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
+    trim = getattr(libc(), "malloc_trim", None)
+    if trim is None:
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
