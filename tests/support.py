@@ -173,6 +173,23 @@ def run_demo(
     )  # fmt: skip
 
 
+def run_python(script: str, *args: str, timeout: float = 300) -> Any:
+    """Run ``script`` in a fresh interpreter (``python -c script args``, warnings as
+    errors) and return the JSON of its last line of output; fail with its error output if
+    it fails. For checks that need a process of their own: chDB opens one data path and
+    one configuration per process."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:
     """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

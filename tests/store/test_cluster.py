@@ -10,11 +10,7 @@ the materialized views over the local ones, unchanged.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -23,6 +19,7 @@ import pytest
 from fluoroscope.store.cluster import cluster_ddl
 from fluoroscope.store.schema import MIGRATIONS
 from fluoroscope.store.store import Store
+from tests.support import run_python
 
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS `fl`\.(\w+) ON CLUSTER c1 ")
 
@@ -131,16 +128,7 @@ _SCRIPT = textwrap.dedent(
 
 def test_the_store_works_unchanged_on_a_one_shard_cluster(tmp_path: Path) -> None:
     (tmp_path / "config.xml").write_text(_ONE_SHARD)
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_python(_SCRIPT, str(tmp_path))
     assert result["applied"] == []
     assert (result["spans_engine"], result["spans_local_engine"]) == (
         "Distributed",

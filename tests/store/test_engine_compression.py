@@ -9,10 +9,6 @@ the explicit codecs (their configuration is not Fluoroscope's)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -36,7 +32,7 @@ from fluoroscope.store.transport import (
     Transport,
     has_compression,
 )
-from tests.support import column_codecs, old_schema, two_entity_traces
+from tests.support import column_codecs, old_schema, run_python, two_entity_traces
 
 DAY = 86_400
 
@@ -178,16 +174,7 @@ _SCRIPT = textwrap.dedent(
 
 
 def _run(here: Path, mode: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(here), mode],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, object] = run_python(_SCRIPT, str(here), mode)
     return result
 
 

@@ -8,16 +8,14 @@ the engine, and its configuration holds for the process)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from fluoroscope.store.transport import ENGINE_CONFIG, MERGE_NICE
+from tests.support import run_python
 
 _SCRIPT = textwrap.dedent(
     """
@@ -66,16 +64,7 @@ _SCRIPT = textwrap.dedent(
 
 
 def _merges(here: Path) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(here)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, object] = run_python(_SCRIPT, str(here), timeout=600)
     return result
 
 
