@@ -3,7 +3,8 @@
 The ``traces`` table keeps a trace's root causes as parallel ``rc_*`` arrays, one item
 per cause service (level 0), path entity (level 1) and exception (level 2), written in
 order: each cause's service item, then for each entity of its path the entity item
-followed by that entity's exception items (``fluoroscope.store.store._cause_items``).
+followed by that entity's exception items
+(:meth:`fluoroscope.model.summarycolumns.SummaryColumns.add_cause`).
 That order is all the position information needed, so it is derived at read time:
 
 * :data:`INDEX` - an item's position (a Float64) in its enumerated list, from 0: a

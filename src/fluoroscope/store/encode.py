@@ -150,7 +150,7 @@ _SUMMARY_SCHEMA: Final = pa.schema(
         ("edge_bits", pa.list_(pa.uint8())),
         ("edge_min_rt", pa.list_(pa.float64())),
         ("edge_max_rt", pa.list_(pa.float64())),
-        # migration 5: root-cause items (see _cause_items)
+        # migration 5: root-cause items (see SummaryColumns.add_cause)
         ("rc_cat", pa.list_(pa.uint8())),
         ("rc_level", pa.list_(pa.uint8())),
         ("rc_name", _STRINGS),
