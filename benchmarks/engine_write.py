@@ -42,10 +42,20 @@ Besides the CPU, each run prints the engine's counters over the stream per docum
 (``events:``, from ``system.events``: the bytes its inserts wrote, the rows and bytes its
 merges read), and, after the measured time, every table merged to one part (``OPTIMIZE
 ... FINAL``, not timed): its bytes on disk per span (``bytes:``) and, for ``spans`` and
-``traces``, each column's (``raw:`` before compression).
+``traces``, each column's (``raw:`` before compression). ``memory:peak RSS MB`` is the
+process's largest resident memory up to the end of the settle time (``VmHWM``, before the
+``OPTIMIZE``s; the rounds' memory-mapped files are in it, alike on both sides).
+
+``--watch-merges`` polls ``system.merges`` every 20 ms through each run (the embedded
+engine keeps no ``system.part_log``) and prints, per table and merge algorithm, how many
+merges it saw and the largest ``memory_usage`` each reached (``merges:<table>
+<algorithm>`` count, ``... MB median``, ``... MB max``): the engine's tracked memory of
+a merge, sampled, so a merge shorter than a poll may be missed. The polls take the
+engine's statement lock beside the inserts: the CPU figures of such runs are not the
+ones to quote.
 
 Usage: ``python benchmarks/engine_write.py [--docs 300000] [--batch 7500] [--rate 10000]
-[--pairs 2] [--reference-src DIR] [--alter SQL]...``. Never run by pytest.
+[--pairs 2] [--reference-src DIR] [--alter SQL]... [--watch-merges]``. Never run by pytest.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Final
@@ -135,6 +146,7 @@ def one_run(
     reference: bool,
     alter: list[str],
     engine_config: Path | None = None,
+    watch_merges: bool = False,
 ) -> dict[str, float]:
     """Insert the saved rounds paced at ``rate`` into a new store (this process's only
     one: chDB opens one data path per process); CPU µs per document by thread kind,
@@ -145,7 +157,9 @@ def one_run(
     After the measured time, every table is merged to one part per partition
     (``OPTIMIZE ... FINAL``, not timed) and ``bytes:<table>`` is its bytes on disk per
     span stored, ``bytes:<table>.<column>`` the same for the columns of spans and traces,
-    ``raw:...`` their bytes before compression."""
+    ``raw:...`` their bytes before compression; ``memory:peak RSS MB`` the process's
+    largest resident memory until then. ``watch_merges``: ``merges:...`` figures from
+    polling ``system.merges`` (see the module docstring)."""
     rounds = load_rounds(data_dir)
     docs = sum(n for n, _ in rounds)
     where = data_dir / f"run-{os.getpid()}"
@@ -156,6 +170,7 @@ def one_run(
         for statement in (_ENGINE_DEFAULT if reference else ()) + tuple(alter):
             store.transport.execute(statement.format(db=store.database))
         gc.collect()
+        watcher = _MergeWatcher(store) if watch_merges else None
         events_before = _events(store)
         before = thread_cpu(os.getpid())
         process_before = _process_cpu()
@@ -170,6 +185,8 @@ def one_run(
         time.sleep(settle)  # the merges the stream started
         after = thread_cpu(os.getpid())
         process = _process_cpu() - process_before
+        peak_rss = _peak_rss_mb()
+        merges = watcher.stop() if watcher else {}
         events = {k: v - events_before.get(k, 0) for k, v in _events(store).items()}
         parts = store.transport.query_arrow(
             "SELECT table, count() AS n FROM system.parts WHERE database = {db:String} "
@@ -187,8 +204,60 @@ def one_run(
     out["process"] = process * 1e6 / docs
     out.update({f"parts:{p['table']}": float(p["n"]) for p in parts})
     out.update({f"events:{k}": v / docs for k, v in events.items()})
+    out["memory:peak RSS MB"] = peak_rss
+    out.update(merges)
     out.update(stored)
     return out
+
+
+class _MergeWatcher:
+    """Polls ``system.merges`` of the store's database from a thread of its own until
+    :meth:`stop`: the largest ``memory_usage`` each merge reached, and its algorithm."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._seen: dict[tuple[str, str], tuple[str, int]] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="py-merge-watch", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.02):
+            for row in self._store.transport.query_arrow(
+                "SELECT table, result_part_name, merge_algorithm, memory_usage "
+                "FROM system.merges WHERE database = {db:String}",
+                {"db": self._store.database},
+            ).to_pylist():
+                key = (row["table"], row["result_part_name"])
+                _, peak = self._seen.get(key, ("", 0))
+                self._seen[key] = (row["merge_algorithm"], max(peak, row["memory_usage"]))
+
+    def stop(self) -> dict[str, float]:
+        """``merges:<table> <algorithm>`` (merges seen) and its ``MB median`` and ``MB max``
+        of the largest tracked memory each merge reached."""
+        self._done.set()
+        self._thread.join()
+        peaks: dict[str, list[float]] = {}
+        for (table, _), (algorithm, peak) in self._seen.items():
+            peaks.setdefault(f"merges:{table} {algorithm}", []).append(peak / 1e6)
+        out: dict[str, float] = {}
+        for key, values in peaks.items():
+            out[key] = float(len(values))
+            out[f"{key} MB median"] = statistics.median(values)
+            out[f"{key} MB max"] = max(values)
+        return out
+
+
+def _peak_rss_mb() -> float:
+    """This process's largest resident memory so far, MB (``VmHWM``; 0 off Linux)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 _EVENTS: Final = (
@@ -275,6 +344,12 @@ def main(argv: list[str] | None = None) -> None:
         help="the measured side's engine starts with this ClickHouse configuration file "
         "instead of the store's own (e.g. another <compression> section)",
     )
+    parser.add_argument(
+        "--watch-merges",
+        action="store_true",
+        help="poll system.merges in every run: each table's merges by algorithm and their "
+        "largest tracked memory (the polls cost CPU: not for the CPU figures)",
+    )
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)  # a run's own process
     parser.add_argument("--make", type=Path, help=argparse.SUPPRESS)  # the reference's rounds
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
@@ -285,7 +360,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.run:
         figures: dict[str, object] = {
             **one_run(
-                args.run, args.rate, args.settle, args.reference, args.alter, args.engine_config
+                args.run,
+                args.rate,
+                args.settle,
+                args.reference,
+                args.alter,
+                args.engine_config,
+                args.watch_merges,
             )
         }
         figures["module"] = str(Path(fluoroscope.__file__).parent)
@@ -314,6 +395,8 @@ def main(argv: list[str] | None = None) -> None:
                 run_dir = str(reference_dir) if reference else tmp
                 command = [sys.executable, __file__, "--run", run_dir, "--rate", str(args.rate),
                            "--settle", str(args.settle)]  # fmt: skip
+                if args.watch_merges:
+                    command.append("--watch-merges")
                 env = dict(os.environ)
                 if reference and args.reference_src:
                     env = _with_path(args.reference_src)
@@ -345,13 +428,15 @@ def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None
     load = os.getloadavg()
     print(f"load average after the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for reference, label in ((True, "reference"), (False, "schema")):
-        each = ", ".join(f"{r['process']:.1f}" for r in runs[reference])
-        print(f"process CPU µs/document, {label} runs in order: {each}")
+        for kind in ("process", "merges"):
+            each = ", ".join(f"{r.get(kind, 0.0):.1f}" for r in runs[reference])
+            print(f"{kind} CPU µs/document, {label} runs in order: {each}")
     keys = sorted({k for r in runs[True] + runs[False] for k in r}, key=_order)
     print("(events: the engine's counters per document over the stream; "
           "parts: active parts at the end; bytes: on disk per span once merged; raw: the "
-          "same before compression)")  # fmt: skip
-    print(f"{'CPU µs/document':<30} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
+          "same before compression; memory: the process's peak RSS; merges: system.merges "
+          "polled)")  # fmt: skip
+    print(f"{'CPU µs/document':<36} {'reference':>10} {'schema':>10} {'ratio (median)':>15}")
     for key in keys:
         ref = [r.get(key, 0.0) for r in runs[True]]
         now = [r.get(key, 0.0) for r in runs[False]]
@@ -359,7 +444,7 @@ def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None
             continue
         ratios = [b / a for a, b in zip(ref, now, strict=True) if a]
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
-        print(f"{key:<30} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
+        print(f"{key:<36} {statistics.median(ref):>10.1f} {statistics.median(now):>10.1f} "
               f"{ratio:>15}")  # fmt: skip
     if reference_src:
         print(f"(reference: the code in {reference_src}; schema: this checkout's code)")
@@ -369,7 +454,7 @@ def _report(runs: dict[bool, list[dict[str, float]]], reference_src: Path | None
 
 
 def _order(key: str) -> tuple[int, str]:
-    kinds = ("events:", "parts:", "bytes:", "raw:")
+    kinds = ("memory:", "merges:", "events:", "parts:", "bytes:", "raw:")
     rank = next((3 + i for i, kind in enumerate(kinds) if key.startswith(kind)), None)
     return (rank or (1 if key in ("total", "process") else 0), key)
 
