@@ -81,7 +81,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import fluoroscope
-from benchmarks.ingest import make_trace
+from benchmarks.ingest import make_trace, proc_status_kb
 from benchmarks.logs_api import thread_cpu
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.documents import validate_document
@@ -185,7 +185,7 @@ def one_run(
         time.sleep(settle)  # the merges the stream started
         after = thread_cpu(os.getpid())
         process = _process_cpu() - process_before
-        peak_rss = _peak_rss_mb()
+        peak_rss = proc_status_kb(os.getpid(), "VmHWM") / 1024
         merges = watcher.stop() if watcher else {}
         events = {k: v - events_before.get(k, 0) for k, v in _events(store).items()}
         parts = store.transport.query_arrow(
@@ -246,18 +246,6 @@ class _MergeWatcher:
             out[f"{key} MB median"] = statistics.median(values)
             out[f"{key} MB max"] = max(values)
         return out
-
-
-def _peak_rss_mb() -> float:
-    """This process's largest resident memory so far, MB (``VmHWM``; 0 off Linux)."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 _EVENTS: Final = (
