@@ -1,6 +1,6 @@
 """The ingest pipeline: bounded buffers in, batched store writes out, one worker thread.
 
-Producers:
+Producers (the buffers: :class:`~fluoroscope.ingest.buffers.Buffers`):
 
 * :meth:`Pipeline.offer_datagrams` - the UDP receiver's reader thread. O(1) per body:
   raw bodies are queued and parsed later by the worker. Never blocks for long; when the
@@ -14,7 +14,8 @@ The worker starts a round every ``flush_interval`` seconds, on a beat common to 
 processes (at once when the previous round took longer, or when a batch is full): it
 parses and validates the datagrams, merges everything through the :class:`Assembler`
 and writes one batch. The store write
-of a batch runs in a second thread (``fluoroscope-store``) while the worker parses and
+of a batch runs in a second thread (``fluoroscope-store``:
+:class:`~fluoroscope.ingest.storethread.StoreThread`) while the worker parses and
 merges the next batch of the same round: the engine releases the GIL, so the two overlap
 on two cores. At most one write is in flight; the round waits for it before completing
 its futures, and a reload of evicted traces waits for it before reading the store. While
@@ -30,24 +31,18 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any, Final
 
 import orjson
-import pyarrow as pa
 
 from fluoroscope.ingest.assemble import Assembler
+from fluoroscope.ingest.buffers import Buffers, Submitted
 from fluoroscope.ingest.heap import _pause_collector, _resume_collector, _thaw, malloc_trim
-from fluoroscope.ingest.retries import with_retries
+from fluoroscope.ingest.storethread import StoreThread, _AfterWrites
 from fluoroscope.model.documents import refusal_reason, validate_document
-from fluoroscope.model.errors import (
-    InvalidDocument,
-    StoreError,
-    Throttled,
-)
-from fluoroscope.store.batch import StoredTrace, WriteBatch
+from fluoroscope.model.errors import InvalidDocument, StoreError
 from fluoroscope.store.encode import encode_batch
 from fluoroscope.store.store import Store
 
@@ -80,8 +75,6 @@ CPU's caches. Measured in one process (scratch of 2026-12-05, 40,000 benchmark d
 slices of 1,000, a loaded machine): parse, validate, merge, summaries, encoding and
 freeing 58-70 us a document in parts of 1,000, 47.8-53.6 in parts of 100-200; a batch's
 fixed cost (encoding, the insert) is still paid once per slice."""
-Submitted = Mapping[str, Any] | bytes
-"""A submitted document: parsed, or its JSON text (parsed when merged)."""
 _TRIM_INTERVAL: Final = 1.0
 # seconds between two returns of freed heap memory to the OS
 
@@ -97,7 +90,7 @@ def _slices(start: int, stop: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
-class Pipeline:
+class Pipeline(Buffers, StoreThread):
     """Buffers documents and writes them to ``store`` in batches (see module docstring)."""
 
     def __init__(
@@ -145,25 +138,22 @@ class Pipeline:
         a round later, and its client's next request starts a round of its own)."""
         if (owns is None) != (stray is None):
             raise ValueError("owns and stray go together")
+        counters: Counter[str] = Counter()
+        Buffers.__init__(
+            self, max_batch=max_batch, max_buffered_bytes=max_buffered_bytes, counters=counters
+        )
+        StoreThread.__init__(self, store, counters)
         self._owns = owns
         self._stray = stray
         self._otlp = otlp
         self._before_round = before_round
-        self._store = store
         self._flush_interval = flush_interval
-        self._max_batch = max_batch
-        self._max_bytes = max_buffered_bytes
         self._retention = retention_seconds
         self._clock = clock
-        self._writer: ThreadPoolExecutor | None = None
-        self._inflight: Future[BaseException | None] | None = None
-        self._merged: list[tuple[int, int, list[tuple[str, pa.Table]]]] = []  # see _flush
-        self._round_error: BaseException | None = None
         self._unstorable = 0  # valid documents that could not be stored (logged sparingly)
         # this round's documents _write refused, with their place among the submitted
         # documents being written (None for a datagram's)
         self._refused: list[tuple[Mapping[str, Any], Exception, int | None]] = []
-        self.counters: Counter[str] = Counter()
         self.assembler = Assembler(
             _AfterWrites(store, self._settle),
             capacity=cached_traces,
@@ -173,73 +163,12 @@ class Pipeline:
             outcome_rows=True,  # statistics summed per batch where the batch is encoded
             counters=self.counters,  # reloaded_traces, reload_misses
         )
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._datagrams: list[bytes] = []
-        self._docs: list[Submitted] = []
-        self._waiters: list[tuple[int, Future[None]]] = []  # (docs queued so far, future)
-        self._buffered = 0
-        self._docs_bytes = 0  # of submitted documents, within _buffered
-        self._closing = False
         self._thread: threading.Thread | None = None
 
     @property
     def cached_traces(self) -> int:
         """Traces whose state the worker currently keeps in memory."""
         return self.assembler.cached_traces
-
-    # -- producers -------------------------------------------------------------------
-
-    def offer_datagram(self, body: bytes) -> bool:
-        """Queue one UDP document body (header already checked); False if dropped."""
-        return self.offer_datagrams([body]) == 1
-
-    def offer_datagrams(self, bodies: list[bytes]) -> int:
-        """Queue UDP document bodies (headers already checked), in order, as far as the
-        buffer allows; returns how many were queued (the rest are dropped and counted).
-        Never blocks for long: any thread."""
-        with self._lock:
-            room = self._max_bytes - self._buffered
-            if self._closing:
-                room = 0
-            taken = 0
-            size = 0
-            for body in bodies:
-                if size + len(body) > room:
-                    break
-                size += len(body)
-                taken += 1
-            if taken == len(bodies):
-                self._datagrams.extend(bodies)
-            else:
-                self._datagrams.extend(bodies[:taken])
-                self.counters["udp_dropped_full"] += len(bodies) - taken
-            self._buffered += size
-            full = len(self._datagrams) >= self._max_batch
-        if full:
-            self._wake.set()
-        return taken
-
-    def submit(self, docs: Sequence[Submitted], size: int) -> Future[None]:
-        """Queue validated documents (``size``: their bytes), each parsed or as its JSON
-        text, which the worker parses a part at a time as it merges them (a queued text
-        takes a fifth of its parsed document's memory, and is parsed while its merge
-        finds it in the CPU's caches); the future completes once they are stored, or
-        fails with the store's error. Any thread."""
-        future: Future[None] = Future()
-        with self._lock:
-            if self._closing:
-                raise Throttled("the server is shutting down")
-            if self._buffered + size > self._max_bytes:
-                self.counters["http_throttled"] += 1
-                raise Throttled("ingest buffer is full; retry later")
-            self._docs.extend(docs)
-            self._buffered += size
-            self._docs_bytes += size
-            self._waiters.append((len(self._docs), future))
-        if len(self._docs) >= self._max_batch:
-            self._wake.set()
-        return future
 
     # -- worker ----------------------------------------------------------------------
 
@@ -307,17 +236,6 @@ class Pipeline:
         interval = self._flush_interval
         return (now // interval + 1) * interval + (interval if now % interval > interval / 2 else 0)
 
-    def _take(
-        self,
-    ) -> tuple[list[bytes], list[Submitted], list[tuple[int, Future[None]]]]:
-        with self._lock:
-            datagrams, self._datagrams = self._datagrams, []
-            docs, self._docs = self._docs, []
-            waiters, self._waiters = self._waiters, []
-            self._buffered = 0
-            self._docs_bytes = 0
-        return datagrams, docs, waiters
-
     def _drain(self) -> bool:
         """Write one round of buffered documents; True if there was anything.
 
@@ -368,22 +286,6 @@ class Pipeline:
             self._settle()  # no write stays in flight past its round
         self._answer([w for w in waiters if not w[1].done()])
         return True
-
-    def _take_submissions(
-        self,
-    ) -> tuple[list[Submitted], list[tuple[int, Future[None]]]] | None:
-        """Submissions queued since the round began, taken out of the next round; None
-        when there are none, or when a barrier is among them (a barrier also covers the
-        datagrams queued before it, which the next round takes)."""
-        with self._lock:
-            ends = [0, *(end for end, _ in self._waiters)]
-            if not self._docs or any(a == b for a, b in itertools.pairwise(ends)):
-                return None
-            docs, self._docs = self._docs, []
-            waiters, self._waiters = self._waiters, []
-            self._buffered -= self._docs_bytes
-            self._docs_bytes = 0
-        return docs, waiters
 
     def _serve(
         self, docs: list[Submitted], waiters: list[tuple[int, Future[None]]]
@@ -642,78 +544,3 @@ class Pipeline:
             self._refused.append((docs[0], exc, at))
             return
         self._merged.append((len(docs), len(batch), tables))
-
-    def _flush(self) -> None:
-        """Hand the tables merged since the last batch to the store thread as one batch,
-        once the previous write is done (worker thread). Each table is the slices' tables
-        joined: rows of a trace merged in two slices are replaced as rows of two batches
-        are, statistics rows are sums, and contributions are applied in order."""
-        merged, self._merged = self._merged, []
-        if not merged:
-            return
-        parts: dict[str, list[pa.Table]] = {}
-        for _, _, tables in merged:
-            for name, table in tables:
-                parts.setdefault(name, []).append(table)
-        joined = [(name, t[0] if len(t) == 1 else pa.concat_tables(t)) for name, t in parts.items()]
-        batch = _Joined(entities=sum(entities for _, entities, _ in merged))
-        batch.documents = sum(documents for documents, _, _ in merged)
-        self._wait()
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="fluoroscope-store")
-        self._inflight = self._writer.submit(self._store_batch, batch, joined)
-
-    def _settle(self) -> None:
-        """Write what is merged and wait for it (see :meth:`_flush`); an error becomes
-        the round's. Worker thread."""
-        self._flush()
-        self._wait()
-
-    def _wait(self) -> None:
-        """Wait for the write in flight, if any; its error becomes the round's."""
-        inflight, self._inflight = self._inflight, None
-        if inflight is not None:
-            error = inflight.result()
-            if error is not None:
-                self._round_error = error
-
-    def _store_batch(
-        self, batch: WriteBatch, tables: list[tuple[str, pa.Table]]
-    ) -> BaseException | None:
-        """Write ``batch`` with retries (store thread); the last error if all failed.
-        Never raises: an unexpected error is not retried, and counted like a store's."""
-        try:
-            error = with_retries(lambda: self._store.write(batch, tables))
-        except Exception as exc:
-            log.exception("writing a batch failed")
-            error = StoreError(f"writing a batch failed: {exc!r:.200}")
-        if error is None:
-            self.counters["stored_documents"] += batch.documents
-            self.counters["stored_entities"] += len(batch)
-        else:
-            self.counters["lost_documents"] += batch.documents
-        return error
-
-
-@dataclass(slots=True)
-class _Joined(WriteBatch):
-    """The batch of the tables of several merged slices: only its counts are read."""
-
-    entities: int = 0
-
-    def __len__(self) -> int:
-        return self.entities
-
-
-class _AfterWrites:
-    """The store as the assembler's loader: a reload first waits for the write in
-    flight, so it sees every row merged before it."""
-
-    def __init__(self, store: Store, settle: Callable[[], None]) -> None:
-        self._store = store
-        self._settle = settle
-
-    def load_traces(self, trace_ids: Iterable[str]) -> dict[str, StoredTrace]:
-        """See :meth:`fluoroscope.store.store.Store.load_traces` (worker thread)."""
-        self._settle()
-        return self._store.load_traces(trace_ids)
