@@ -27,14 +27,19 @@ What one run does:
    the first page and no filter, then with the conditions of a handful of expressions from
    ``filter_condition``; a page of 1,000 summaries without a filter (GetTraceSummaries'
    largest page: what reading summaries costs per row, engine and Python apart);
-   ``service_graph`` over 6 hours, and ``filtered_graph`` (a
+   ``service_graph`` over 6 hours - each repetition's window ending at another instant of
+   the last hour, since what it reads depends on how its bounds fall on the hours and
+   10-minute buckets (21 buckets per node and edge for four starts in five, 12 or 7 for
+   the rest) - and ``filtered_graph`` (a
    group's graph, recomputed from its traces' spans); bytes on disk per span (active
    parts, and the data dir) before and after ``OPTIMIZE TABLE ... FINAL``; load rate;
 4. same-run references: ``SELECT 1`` (the engine's per-statement floor) and raw scans (a
    ``count()`` over spans and a full scan of the hot hour's summary rows), so the ratios
    survive a noisy machine;
 5. a profile: time in the engine (statement incl. Arrow result) vs in Python, and
-   ``EXPLAIN indexes = 1`` (parts/granules selected) for each measured statement.
+   ``EXPLAIN indexes = 1`` (parts/granules selected) for each measured statement; and for
+   each figure the share of its repetitions that began while the engine was merging
+   (``system.merges``, asked before each, untimed) with their p50 against the others'.
 
 Usage: ``python benchmarks/query.py --spans 10000000``. Never run by pytest.
 """
@@ -65,6 +70,7 @@ from fluoroscope.query.groups import GroupService
 from fluoroscope.query.groupstats import GroupStats, TrackedGroup
 from fluoroscope.query.traces import get_traces
 from fluoroscope.store.encode import encode_batch
+from fluoroscope.store.graphstats import cover
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import Transport
 
@@ -535,6 +541,7 @@ class Figure:
     target_ms: float | None = None
     target_q: float = 0.5  # the percentile the target bounds
     note: str = ""
+    merging: list[bool] = field(default_factory=list)  # a merge ran as the rep began
 
     def p(self, q: float) -> float:
         return percentile(self.runs, q) * 1000
@@ -542,6 +549,17 @@ class Figure:
     def engine_share(self) -> float:
         total = sum(self.runs)
         return sum(self.engine) / total if total else float("nan")
+
+    def merges_note(self) -> str:
+        """How many reps began while the engine merged, and their p50 against the rest's."""
+        busy = [r for r, m in zip(self.runs, self.merging, strict=True) if m]
+        if not busy:
+            return "merging 0 %"
+        quiet = [r for r, m in zip(self.runs, self.merging, strict=True) if not m]
+        return (
+            f"merging {len(busy) * 100 // len(self.runs)} % (p50 {percentile(busy, 0.5) * 1000:.2f}"
+            f" ms against {percentile(quiet, 0.5) * 1000:.2f} quiet)"
+        )
 
 
 @dataclass
@@ -587,18 +605,26 @@ def measure(
     figure: Figure, timing: TimingTransport, reps: int, fn: Callable[[int], object]
 ) -> Figure:
     """Run ``fn(i)`` ``reps`` times (after one warm-up) recording total and engine time;
-    stop early, after at least 3 runs, once ``BUDGET`` seconds have passed."""
+    stop early, after at least 3 runs, once ``BUDGET`` seconds have passed. Before each
+    run (untimed) it asks the engine whether a background merge is running: the figures
+    are taken after the load, while its merges compete for the two cores."""
     fn(-1)
     began = time.perf_counter()
     for i in range(reps):
         if i >= 3 and time.perf_counter() - began > BUDGET[0]:
             break
+        figure.merging.append(merges_running(timing.inner) > 0)
         timing.calls.clear()
         t = time.perf_counter()
         fn(i)
         figure.runs.append(time.perf_counter() - t)
         figure.engine.append(sum(c.seconds for c in timing.calls))
     return figure
+
+
+def merges_running(raw: Transport) -> int:
+    """How many merges the engine is running now (``system.merges``)."""
+    return int(raw.query_arrow("SELECT count() FROM system.merges").column(0)[0].as_py())
 
 
 def dir_bytes(path: Path) -> int:
@@ -781,6 +807,11 @@ def _graph_shape(graph: ServiceGraph) -> dict[tuple[str, str], Any]:
     }  # fmt: skip
 
 
+def _buckets(lo: float, hi: float) -> int:
+    """How many buckets (per node and edge) the graph over ``[lo, hi)`` reads."""
+    return sum((end - first) // step for step, first, end in cover(int(lo) // 60 * 60, int(hi)))
+
+
 def report_line(fig: Figure, ref_ms: float | None = None) -> str:
     p50, p99 = fig.p(0.5), fig.p(0.99)
     parts = [f"{fig.name:<58} n={len(fig.runs):<4} p50 {p50:9.2f} ms  p99 {p99:9.2f} ms"]
@@ -794,6 +825,7 @@ def report_line(fig: Figure, ref_ms: float | None = None) -> str:
     if ref_ms:
         parts.append(f"{p50 / ref_ms:7.1f}x SELECT 1")
     parts.append(f"engine {fig.engine_share() * 100:4.0f} %")
+    parts.append(fig.merges_note())
     if fig.note:
         parts.append(fig.note)
     return "  ".join(parts)
@@ -980,18 +1012,32 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     )
 
     # -- service graph over 6 hours -------------------------------------------------------
+    # Each repetition's 6 hours end at another instant of the last hour: the graph reads
+    # 21 buckets per node and edge (hours, 10-minute buckets, minutes) for four starts in
+    # five, 12 or 7 for the rest (store/graphstats.py cover), so a window fixed by the
+    # run's clock made the figure depend on the minute the run started (12 buckets one
+    # night, 21 the next morning)
+    shifts = random.Random(args.seed + 2)
+    windows = [(six_lo, six_hi)] + [
+        (six_lo - d, six_hi - d)
+        for d in (shifts.uniform(0.0, HOUR) for _ in range(args.graph_reps))
+    ]
+    buckets = sorted(_buckets(lo, hi) for lo, hi in windows[1:])
     graph = measure(
         Figure(
             "service graph over 6 h: service_graph(store, start, end)", target_ms=TARGET_GRAPH_MS
         ),
         timing,
         args.graph_reps,
-        lambda i: service_graph(tstore, six_lo, six_hi),
+        lambda i: service_graph(tstore, *windows[i + 1]),
     )
     timing.calls.clear()
     g = service_graph(tstore, six_lo, six_hi)
     graph_calls = list(timing.calls)
-    graph.note = f"({len(g.nodes)} nodes, {sum(len(n.edges) for n in g.nodes)} edges)"
+    graph.note = (
+        f"({len(g.nodes)} nodes, {sum(len(n.edges) for n in g.nodes)} edges; windows shifted "
+        f"over an hour: {buckets[0]}-{buckets[-1]} buckets, median {buckets[len(buckets) // 2]})"
+    )
     # a group's graph: read from the statistics kept for it at ingest
     group_filter = filter_condition(GROUP_FILTER)
     kept = loaded.group
@@ -999,7 +1045,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         Figure(f"group graph over 6 h ({GROUP_FILTER}): kept at ingest", target_ms=TARGET_GRAPH_MS),
         timing,
         args.graph_reps,
-        lambda i: filtered_graph(tstore, six_lo, six_hi, group_filter, kept),
+        lambda i: filtered_graph(tstore, *windows[i + 1], group_filter, kept),
     )
     gg = filtered_graph(tstore, six_lo, six_hi, group_filter, kept)
     group_graph.note = f"({len(gg.nodes)} nodes)"
