@@ -836,7 +836,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spans", type=int, default=10_000_000, help="spans to load (default 10M)")
     ap.add_argument("--batch", type=int, default=20_000, help="documents per assemble+write")
     ap.add_argument("--workers", type=int, default=1, help="generator processes (0: inline)")
-    ap.add_argument("--reps", type=int, default=200, help="repetitions of trace by id")
+    # p99 of 200 repetitions is their second slowest, one scheduling hiccup of a shared
+    # machine's; of 1,000, the tenth (~4 s at 10M spans)
+    ap.add_argument("--reps", type=int, default=1000, help="repetitions of trace by id")
     ap.add_argument("--filter-reps", type=int, default=25, help="repetitions of each filter")
     ap.add_argument("--graph-reps", type=int, default=60, help="repetitions of the graph")
     ap.add_argument("--seed", type=int, default=7)
