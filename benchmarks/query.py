@@ -50,6 +50,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import os
 import random
 import shutil
 import tempfile
@@ -901,6 +902,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         .as_py()
     )
     parts_loaded = part_bytes(raw, db)
+    load_before = os.getloadavg()[0]  # the machine's: other sessions share its two cores
 
     # -- same-run references --------------------------------------------------------------
     ref_one = measure(
@@ -1066,6 +1068,8 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     explained += [(fig.name, explain(raw, call)) for fig, call, _ in filters if call is not None]
     explained += [(f"graph ({c.seconds * 1000:.1f} ms)", explain(raw, c)) for c in graph_calls]
 
+    measured_load = os.getloadavg()[0]
+
     # -- bytes per span -------------------------------------------------------------------
     before = part_bytes(raw, db)
     dir_before = dir_bytes(data_dir)
@@ -1136,6 +1140,10 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     print(
         "parts after load: "
         + ", ".join(f"{k} {v[1]} parts/{v[2]:,} rows" for k, v in parts_loaded.items())
+    )
+    print(
+        f"machine load (1-minute average): {load_before:.1f} as the measurements began, "
+        f"{measured_load:.1f} as they ended (before OPTIMIZE)"
     )
     print()
     print("references (same run):")
