@@ -3,7 +3,9 @@ summary wrote before it was made cheaper (``summary_reference.py``, a frozen cop
 the same trace state, every column equal item for item (floats by their bits: ``repr``
 tells -0.0 from 0.0 and a NaN equals itself), the same offsets, the same details - as
 dicts, and as the JSON text a batch's details column packs (the ingest path's
-``SummaryColumns(orjson.dumps, BinaryColumn())``).
+``SummaryColumns(orjson.dumps, BinaryColumn())``). And an ingest batch's summaries,
+whose details are made slim (only the parts the store keeps), hold the columns and the
+texts the store's encoder makes of the whole details.
 
 States: generated traces (``test_summary_order``: annotations of every type shared
 across entities, failures, exceptions, users, resources, instances, zones, a second
@@ -26,7 +28,8 @@ from hypothesis import strategies as st
 from fluoroscope.model.summarycolumns import LIST_GROUPS, SummaryColumns
 from fluoroscope.model.tracestate import TraceState
 from fluoroscope.model.tracesummary import summarize
-from fluoroscope.store.batch import BinaryColumn
+from fluoroscope.store.batch import BinaryColumn, WriteBatch
+from fluoroscope.store.details import encode_details
 from tests.model import summary_reference
 from tests.model.test_summary_order import _entities, _trace
 from tests.tracegen import NOW, fleet
@@ -108,3 +111,56 @@ def test_summaries_of_the_benchmark_traces_are_those_made_before() -> None:
         rng.shuffle(order)
         states += _merged_step_by_step(docs, order)
     _same_rows(states)
+
+
+def _same_slim_rows(states: list[TraceState]) -> None:
+    """Summarize each of ``states`` into an ingest batch's columns (details made slim:
+    only what the store keeps) and into columns whose details are made whole, both
+    encoded by the store's encoder: the same columns, the same texts."""
+    whole_details = BinaryColumn()
+    whole = SummaryColumns(encode_details, whole_details)
+    slim = WriteBatch().summaries
+    assert slim.slim and not whole.slim
+    for state in states:
+        summarize(state, whole)
+        summarize(state, slim)
+    assert _columns(slim) == _columns(whole)
+    texts = [whole_details[i] for i in range(len(whole_details))]
+    slim_details = slim.details
+    assert isinstance(slim_details, BinaryColumn)
+    assert [slim_details[i] for i in range(len(slim_details))] == texts
+
+
+@settings(max_examples=200, deadline=None)
+@given(docs=_trace(), data=st.data())
+def test_slim_details_of_generated_traces_are_the_whole_ones_encoded(
+    docs: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    order = data.draw(st.permutations(range(len(docs))))
+    _same_slim_rows(_merged_step_by_step(docs, order))
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches=fleet(traces=6, batches=3), data=st.data())
+def test_slim_details_of_fleet_traces_are_the_whole_ones_encoded(
+    batches: list[list[dict[str, Any]]], data: st.DataObject
+) -> None:
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for batch in batches:
+        for doc in batch:
+            by_trace.setdefault(doc["trace_id"], []).append(doc)
+    states: list[TraceState] = []
+    for docs in by_trace.values():
+        states += _merged_step_by_step(docs, data.draw(st.permutations(range(len(docs)))))
+    _same_slim_rows(states)
+
+
+def test_slim_details_of_the_benchmark_traces_are_the_whole_ones_encoded() -> None:
+    rng = random.Random(11)
+    states: list[TraceState] = []
+    for k in range(400):
+        docs = make_trace(rng, NOW + k * 0.5)
+        order = list(range(len(docs)))
+        rng.shuffle(order)
+        states += _merged_step_by_step(docs, order)
+    _same_slim_rows(states)

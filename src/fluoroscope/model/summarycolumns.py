@@ -14,7 +14,11 @@ Layout:
 * ``details``: per row, :meth:`TraceSummary.details` - as JSON text when the columns
   were made with an ``encode`` function (ingest encodes each row's at once: thousands of
   small dicts and lists kept until the write cost more in memory traffic than encoding
-  them), else as the dict itself.
+  them), else as the dict itself. Made with a ``slim`` encoder too (the store's
+  batches are), :func:`~fluoroscope.model.tracesummary.summarize` makes only the parts
+  the store's details column keeps (:data:`SLIM_PARTS`, each when not empty: what
+  ``fluoroscope.store.details`` keeps of the whole), not the others (services,
+  resource ARNs, instance ids and zones, columns of the row too).
 * list columns: each a flat list of all rows' items, with ``offsets`` per group of
   columns of equal lengths (row ``i``'s items are ``[offsets[i], offsets[i + 1])``):
 
@@ -57,6 +61,7 @@ __all__ = [
     "ROOT_CAUSE_COLUMNS",
     "ROOT_CAUSE_LEVELS",
     "SCALAR_COLUMNS",
+    "SLIM_PARTS",
     "Appendable",
     "SummaryColumns",
 ]
@@ -90,6 +95,10 @@ LIST_GROUPS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("causes", ROOT_CAUSE_COLUMNS),
 )  # fmt: skip
 """(group, its columns) for every list column; a group's columns have equal lengths."""
+SLIM_PARTS: Final = ("e", "a", "u", "rc")
+"""The parts of a row's details made when its columns have a ``slim`` encoder, in this
+order, each only when not empty (``e`` when not None; ``rc`` when a category holds a
+cause)."""
 
 
 class Appendable(Protocol):
@@ -108,6 +117,7 @@ class SummaryColumns:
         "_encode",
         "_end_data",
         "_row_ends",
+        "_slim",
         "ann_keys",
         "ann_numbers",
         "ann_strings",
@@ -149,13 +159,20 @@ class SummaryColumns:
         self,
         encode: Callable[[dict[str, Any]], bytes] | None = None,
         details: Appendable | None = None,
+        slim: Callable[[dict[str, Any]], bytes] | None = None,
     ) -> None:
         """``encode``: turns a row's details into JSON text as the row ends (see the
         module docstring); without it they stay dicts. ``details``: where they go
         (default a list; the store passes a column that packs the texts together: one
         offering ``appender()`` - its buffer and its offsets' ``append``, as the
-        store's ``BinaryColumn`` - gets each text added to the buffer directly)."""
+        store's ``BinaryColumn`` - gets each text added to the buffer directly).
+        ``slim`` (with ``encode`` only): an encoder of details holding only
+        :data:`SLIM_PARTS`, each not empty, that writes the text ``encode`` writes of
+        the whole details (``encode`` leaving the other parts out); rows may then end
+        with :meth:`end_slim_row`, whose details
+        :func:`~fluoroscope.model.tracesummary.summarize` makes of those parts alone."""
         self._encode = encode
+        self._slim = slim if encode is not None else None
         self.scalars: list[tuple[Any, ...]] = []
         self.details: Appendable = [] if details is None else details
         self.offsets: dict[str, list[int]] = {group: [0] for group, _ in LIST_GROUPS}
@@ -211,6 +228,26 @@ class SummaryColumns:
     def encoded(self) -> bool:
         """True when ``details`` holds JSON text rather than dicts."""
         return self._encode is not None
+
+    @property
+    def slim(self) -> bool:
+        """True when rows may end with :meth:`end_slim_row`."""
+        return self._slim is not None
+
+    def end_slim_row(self, scalars: tuple[Any, ...], details: dict[str, Any]) -> None:
+        """:meth:`end_row` for ``details`` holding only :data:`SLIM_PARTS`, each not
+        empty (only when :attr:`slim`)."""
+        slim = self._slim
+        assert slim is not None
+        data, end_data = self._data, self._end_data
+        if data is not None and end_data is not None:
+            data += slim(details)
+            end_data(len(data))
+        else:
+            self.details.append(slim(details))
+        self.scalars.append(scalars)
+        for ends, column in self._row_ends:
+            ends.append(len(column))
 
     def end_row(self, scalars: tuple[Any, ...], details: dict[str, Any]) -> None:
         """Close the row whose list items were appended since the previous row's end."""

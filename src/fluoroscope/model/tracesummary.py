@@ -249,19 +249,38 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
     end = max(state.max_end, start)
     duration = end - start
     fault, error, slowest = root_causes(state, index, root_id)
+    scalars = (
+        state.ts, state.trace_id, state.revision, start, start + duration, duration,
+        (root.end - root.start) if root is not None and not root.in_progress else -1.0,
+        1 if root is not None and root.bits & FAULT else 0,
+        1 if root is not None and root.bits & ERROR else 0,
+        1 if any_bits & THROTTLE else 0,
+        1 if partial or root is None else 0,
+        method, url, status, agent, client_ip,
+        names[base + entry] if entry >= 0 else "",
+        types[base + entry] if entry >= 0 else "",
+        count,
+    )  # fmt: skip
+    if out.slim:
+        # only the parts the details column keeps, each when not empty (see
+        # SummaryColumns): no list per service, nor a dict of parts left out
+        kept: dict[str, Any] = {}
+        if entry >= 0:
+            kept["e"] = entry
+        if annotation_json:
+            kept["a"] = annotation_json
+        if user_ids:
+            kept["u"] = user_ids
+        if fault or error or slowest:
+            kept["rc"] = [
+                _write_causes(out, 0, fault, base) if fault else [],
+                _write_causes(out, 1, error, base) if error else [],
+                _write_causes(out, 2, slowest, base) if slowest else [],
+            ]
+        out.end_slim_row(scalars, kept)
+        return
     out.end_row(
-        (
-            state.ts, state.trace_id, state.revision, start, start + duration, duration,
-            (root.end - root.start) if root is not None and not root.in_progress else -1.0,
-            1 if root is not None and root.bits & FAULT else 0,
-            1 if root is not None and root.bits & ERROR else 0,
-            1 if any_bits & THROTTLE else 0,
-            1 if partial or root is None else 0,
-            method, url, status, agent, client_ip,
-            names[base + entry] if entry >= 0 else "",
-            types[base + entry] if entry >= 0 else "",
-            count,
-        ),
+        scalars,
         {
             "s": [[names[base + i], types[base + i], accounts[i]] for i in range(count)],
             "e": entry if entry >= 0 else None,
@@ -276,7 +295,7 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
                 _write_causes(out, 2, slowest, base) if slowest else [],
             ],
         },
-    )  # fmt: skip
+    )
 
 
 def _write_edges(out: SummaryColumns, calls: list[Edge], index: dict[NodeId, int]) -> None:

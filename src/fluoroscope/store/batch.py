@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from fluoroscope.model.inference import NodeId
 from fluoroscope.model.stats import Contribution, Outcome, OutcomeRows
 from fluoroscope.model.summarycolumns import SummaryColumns
-from fluoroscope.store.details import encode_details
+from fluoroscope.store.details import encode_details, encode_slim_details
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -282,6 +282,18 @@ class StatsSource(Protocol):
     def edge_columns(self) -> dict[str, list[object]]: ...
 
 
+_STORE_ENCODER: Final = encode_details
+
+
+def _summary_columns() -> SummaryColumns:
+    """A batch's summary rows: details encoded by :func:`encode_details` as each row
+    ends, and made slim by ingest (only what it keeps: ``encode_slim_details``) - unless
+    ``encode_details`` was replaced here (a test writing the layout before)."""
+    encode = encode_details
+    slim = encode_slim_details if encode is _STORE_ENCODER else None
+    return SummaryColumns(encode, BinaryColumn(), slim)
+
+
 @dataclass(slots=True)
 class WriteBatch:
     """Rows for every table, gathered since the last write."""
@@ -289,9 +301,7 @@ class WriteBatch:
     spans: SpanColumns = field(default_factory=SpanColumns)
     # a row per trace; details encoded as each row ends (see SummaryColumns), without
     # what the row's columns hold (store.details)
-    summaries: SummaryColumns = field(
-        default_factory=lambda: SummaryColumns(encode_details, BinaryColumn())
-    )
+    summaries: SummaryColumns = field(default_factory=_summary_columns)
     stats: StatsSource | None = None  # summed in Python: rows of node_stats / edge_stats
     outcomes: OutcomeRows | None = None  # or the outcomes, summed as encoded (store.outcomes)
     contributions: ContributionColumns | None = None  # while groups are tracked

@@ -25,6 +25,7 @@ bytes a row, ~409 of them repeating those columns. Pure; thread-safe, but a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -33,7 +34,7 @@ import pyarrow.compute as pc
 
 from fluoroscope.model.summary import ServiceId, TraceSummary
 
-__all__ = ["COLUMN_KEYS", "DETAILS_READ", "RestoredParts", "encode_details"]
+__all__ = ["COLUMN_KEYS", "DETAILS_READ", "RestoredParts", "encode_details", "encode_slim_details"]
 
 COLUMN_KEYS: Final = frozenset({"s", "r", "i", "z"})
 """The details' keys the row's columns hold too, left out of what is written."""
@@ -61,6 +62,14 @@ def encode_details(details: dict[str, Any]) -> bytes:
     if causes and (causes[0] or causes[1] or causes[2]):
         kept["rc"] = causes
     return _dumps(kept)
+
+
+encode_slim_details: Final[Callable[[dict[str, Any]], bytes]] = _dumps
+"""What :func:`encode_details` writes, given the details it keeps alone (the
+``SummaryColumns`` ``slim`` encoder: ``SLIM_PARTS``, each only when not empty, in that
+order): their JSON text as they are - ``orjson.dumps`` itself, no call in between.
+Ingest's summaries make only those (:func:`~fluoroscope.model.tracesummary.summarize`),
+not the lists the columns hold nor a second dict."""
 
 
 _LISTS: Final = (
