@@ -165,16 +165,19 @@ _SUMMARY_SCHEMA: Final = pa.schema(
 )
 
 
+_SCALARS: Final = pa.struct([_SUMMARY_SCHEMA.field(name) for name in SCALAR_COLUMNS])
+"""A summary row's scalars (:data:`SCALAR_COLUMNS`, a tuple per row) as one struct."""
+
+
 def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array]:
-    """The ``traces`` table's columns: a list per scalar column, an Arrow array per list
-    column (from the flat values and offsets ingest gathered: no list per row and cell)."""
-    scalars = rows.scalars
-    columns: dict[str, Sequence[Any] | pa.Array] = {
-        name: list(values)
-        for name, values in zip(SCALAR_COLUMNS, zip(*scalars, strict=True), strict=True)
-    }
-    if not scalars:
-        columns = {name: [] for name in SCALAR_COLUMNS}
+    """The ``traces`` table's columns as Arrow arrays: the scalar columns from the
+    rows' tuples, each list column from the flat values and offsets ingest gathered (no
+    list per row and cell)."""
+    # the rows' scalar tuples converted at once, as a struct's fields, not transposed
+    # into a list per column first (the 1,400 rows of 2,500 benchmark documents: ~2.1
+    # -> ~1.7 ms; of 100 documents ~0.14 -> ~0.08)
+    fields = pa.array(rows.scalars, type=_SCALARS).flatten()
+    columns: dict[str, Sequence[Any] | pa.Array] = dict(zip(SCALAR_COLUMNS, fields, strict=True))
     details: Any = rows.details  # JSON texts, or dicts when the rows were not encoded
     if not rows.encoded:
         details = [encode_details(d) for d in details]
