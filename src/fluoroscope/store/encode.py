@@ -96,6 +96,7 @@ _CONTRIBUTION_SCHEMA: Final = pa.schema(
     ]
 )
 _STRINGS = pa.list_(pa.string())
+_U8: Final = pa.uint8()
 _SAME_AS_SLOWEST: Final = {"svc_min_rt": "svc_max_rt", "edge_min_rt": "edge_max_rt"}
 """A quickest response time equal to the slowest (a service or an edge seen once in its
 trace: ~96 % of them) is stored as NaN, which the column compresses to almost nothing,
@@ -169,6 +170,13 @@ _SCALARS: Final = pa.struct([_SUMMARY_SCHEMA.field(name) for name in SCALAR_COLU
 """A summary row's scalars (:data:`SCALAR_COLUMNS`, a tuple per row) as one struct."""
 
 
+def _uint8(values: Sequence[int]) -> pa.Array:
+    """``values`` (each 0-255) as a UInt8 array: ``bytes()`` packs a list of small ints
+    in C, where ``pa.array`` converted each with its checks (4,000 items: ~0.43 ->
+    ~0.04 ms, load ~5; other types convert no faster through ``array.array``)."""
+    return pa.Array.from_buffers(_U8, len(values), [None, pa.py_buffer(bytes(values))])
+
+
 def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array]:
     """The ``traces`` table's columns as Arrow arrays: the scalar columns from the
     rows' tuples, each list column from the flat values and offsets ingest gathered (no
@@ -187,7 +195,8 @@ def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array
         offsets = pa.array(rows.offsets[group], type=pa.int32())
         for name in names:
             value_type = _SUMMARY_SCHEMA.field(name).type.value_type
-            values = pa.array(rows.list_column(name), type=value_type)
+            column = rows.list_column(name)
+            values = _uint8(column) if value_type == _U8 else pa.array(column, type=value_type)
             flat[name] = (offsets, values)
             columns[name] = pa.ListArray.from_arrays(offsets, values)
     for quickest, slowest in _SAME_AS_SLOWEST.items():
@@ -219,7 +228,8 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
     spans = batch.spans
     if len(spans):
         columns: dict[str, Any] = {name: getattr(spans, name) for name in _SPAN_COLUMNS}
-        columns["flags"] = flags = pa.array(spans.flags, pa.uint8())
+        columns["flags"] = flags = _uint8(spans.flags)
+        columns["is_segment"] = _uint8(spans.is_segment)
         columns["version"] = spans.version_array(flags)  # (no list per row: see there)
         tables.append(("spans", _arrow(columns, _SPAN_SCHEMA)))
     if batch.summaries:
