@@ -318,7 +318,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(bodies)} documents ({entities:.2f} entities, {size:.0f} bytes each), "
         f"batches of {args.batch}, {args.runs} runs (+1 warm-up)"
     )
-    with tempfile.TemporaryDirectory(prefix="fluoroscope-cpu-") as tmp:
+    # the engine may still be finishing a merge's files as the store closes: the removal
+    # of the directory must not take the run's figures with it
+    with tempfile.TemporaryDirectory(prefix="fluoroscope-cpu-", ignore_cleanup_errors=True) as tmp:
         store = Store.open("chdb", Path(tmp), 30)
         try:
             for setting in args.setting:
