@@ -44,11 +44,9 @@ def _trace(now: float, user: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _whole(
-    own: Any, trace_id: str, parent_id: str, is_segment: bool, complete: bool
-) -> dict[str, Any]:
+def _whole(own: Any, *_: Any) -> dict[str, Any]:
     """What the writer before migration 22 stored: the document whole (its children
-    stored as rows of their own)."""
+    stored as rows of their own), in place of ``trimmed_document``."""
     return _bare(own)
 
 
@@ -73,7 +71,7 @@ def test_a_store_written_before_migration_22_answers_the_same_after_it(
     now = time.time() - 3 * 3600
     old_docs = [doc for k in range(30) for doc in _trace(now + k * 600, f"u{k}")]
     with monkeypatch.context() as patched:  # the previous release's writer
-        patched.setattr(assemble, "stored_document", _whole)
+        patched.setattr(assemble, "trimmed_document", _whole)
         old.write(Assembler(old).assemble(old_docs))
     ids = sorted({str(d["trace_id"]) for d in old_docs})
     window = (now - 7.5 * 60, now + 5 * 3600 + 1)

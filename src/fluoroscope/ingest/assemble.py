@@ -35,8 +35,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from fluoroscope.model.ids import trace_epoch
-from fluoroscope.model.inference import outcome_of, status_of
+from fluoroscope.model.inference import http_status, outcome_of
 from fluoroscope.model.stats import Contribution, OutcomeRows, StatsBatch, StatsSink
 from fluoroscope.model.tracestate import TraceState
 from fluoroscope.store.batch import (
@@ -45,7 +44,7 @@ from fluoroscope.store.batch import (
     StoredTrace,
     WriteBatch,
 )
-from fluoroscope.store.spandoc import stored_document
+from fluoroscope.store.spandoc import trimmed_document
 
 __all__ = ["Assembler", "TraceLoader"]
 
@@ -65,6 +64,14 @@ _SEAL_AFTER: Final = 2
 """An epoch second's evicted hashes are sealed once evictions reached a second this much
 later (evictions go least recently used first, so mostly in epoch order)."""
 _DUMPS: Final = orjson.dumps
+
+
+def _epoch(trace_id: str) -> int:
+    """:func:`fluoroscope.model.ids.trace_epoch` (the epoch seconds in a well-formed
+    trace id), here where it is compiled: that module stays Python (the SDK imports
+    it), and a call into it from here runs a Python frame, once per new or evicted
+    trace."""
+    return int(trace_id[2:10], 16)
 
 
 class _Hashes:
@@ -298,7 +305,7 @@ class Assembler:
             now = self._clock()
             for trace_id in forgotten:
                 if self._plausible(trace_id, now):  # the others were noted above
-                    self._note_recent(trace_id, trace_epoch(trace_id))
+                    self._note_recent(trace_id, _epoch(trace_id))
             forgotten.clear()
             self._trim_recent()
 
@@ -306,11 +313,11 @@ class Assembler:
 
     def _plausible(self, trace_id: str, now: float) -> bool:
         """Whether the id's epoch can be the trace's time (an X-Ray-style id)."""
-        return now - self._retention <= trace_epoch(trace_id) <= now + _FUTURE_SLACK
+        return now - self._retention <= _epoch(trace_id) <= now + _FUTURE_SLACK
 
     def _trace_ts(self, trace_id: str, start: float, now: float) -> int:
         if self._plausible(trace_id, now):
-            return trace_epoch(trace_id)
+            return _epoch(trace_id)
         return int(start)  # not an X-Ray-style epoch id (e.g. a random 128-bit OTel id)
 
     def _note_recent(self, trace_id: str, epoch: int) -> None:
@@ -365,7 +372,7 @@ class Assembler:
         if trace_id in self._forgotten:
             return True
         if self._plausible(trace_id, now):
-            epoch = trace_epoch(trace_id)
+            epoch = _epoch(trace_id)
             seen = self._recent.get(epoch)
             return epoch <= self._horizon or (seen is not None and seen.has(hash(trace_id)))
         return hash(trace_id) in self._evicted_other or start <= self._other_horizon
@@ -386,7 +393,7 @@ class Assembler:
             trace_id = doc["trace_id"]
             if trace_id in cache or trace_id in fresh or trace_id in missing:
                 continue
-            epoch = trace_epoch(trace_id)
+            epoch = _epoch(trace_id)
             if low <= epoch <= high:  # _plausible; then _seen_before's own test
                 if (
                     trace_id in forgotten
@@ -417,7 +424,7 @@ class Assembler:
         low, high = now - self._retention, now + _FUTURE_SLACK
         while excess > 0:
             trace_id, state = self._cache.popitem(last=False)
-            epoch = trace_epoch(trace_id)
+            epoch = _epoch(trace_id)
             if low <= epoch <= high:  # _plausible
                 self._note_recent(trace_id, epoch)
             else:
@@ -455,40 +462,76 @@ class Assembler:
         try:
             while stack:
                 entity, parent_id, seg = stack.pop()
+                # each field read once, here, for the row and for the merge (where they
+                # were read again: ~14 lookups of the same keys per entity)
+                eid = entity["id"]
                 children = entity.get("subsegments")
                 if children:
-                    eid = entity["id"]
                     for child in reversed(children):
                         stack.append((child, eid, False))
-                status = status_of(entity)
-                bits = outcome_of(entity, status)
-                state.apply(entity, parent_id, seg, stats, bits)
-                end: Any = entity.get("end_time")
+                name = entity["name"]
                 start: Any = entity["start_time"]
+                end: Any = entity.get("end_time")
+                complete = end is not None and not entity.get("in_progress")
                 namespace = entity.get("namespace")
                 origin = entity.get("origin")
-                c_ts.append(ts)
-                c_trace_id.append(trace_id)
-                c_id.append(entity["id"])
-                c_parent_id.append(parent_id)
-                c_is_segment.append(1 if seg else 0)
-                c_name.append(entity["name"])
-                c_origin.append(origin if isinstance(origin, str) else "")
-                c_namespace.append(namespace if isinstance(namespace, str) else "")
-                if type(start) is not float:  # (a conditional expression would unbox)
+                http = entity.get("http")
+                status = http_status(http)
+                bits = outcome_of(entity, status)
+                # whether the row's columns give back its times (its stored document
+                # leaves them out then: store.spandoc)
+                start_column = type(start) is float
+                if not start_column:  # (a conditional expression would unbox)
                     start = float(start)
-                c_start_time.append(start)
-                complete = end is not None and not entity.get("in_progress")
-                if complete:
+                end_column = False
+                if end is not None:
                     if type(end) is not float:
                         end = float(end)
+                    elif complete and end != 0.0:
+                        end_column = True
+                state.merge(
+                    entity,
+                    eid,
+                    name,
+                    start,
+                    start if end is None else end,
+                    not complete,
+                    namespace,
+                    origin,
+                    http,
+                    status,
+                    bits,
+                    parent_id,
+                    seg,
+                    stats,
+                )
+                c_ts.append(ts)
+                c_trace_id.append(trace_id)
+                c_id.append(eid)
+                c_parent_id.append(parent_id)
+                c_is_segment.append(1 if seg else 0)
+                c_name.append(name)
+                c_origin.append(origin if isinstance(origin, str) else "")
+                c_namespace.append(namespace if isinstance(namespace, str) else "")
+                c_start_time.append(start)
+                if complete:
                     c_end_time.append(end)
                     c_flags.append(bits)
                 else:
                     c_end_time.append(0.0)
                     c_flags.append(bits | IN_PROGRESS_FLAG)
                 c_http_status.append(status)
-                data += _DUMPS(stored_document(entity, trace_id, parent_id, seg, complete))
+                data += _DUMPS(
+                    trimmed_document(
+                        entity,
+                        trace_id,
+                        parent_id,
+                        seg,
+                        bool(children),
+                        start_column,
+                        end_column,
+                    )
+                )
                 end_at(len(data))  # spans.doc.append without a call per entity
         finally:
             # each row's version is the batch's first plus its place (SpanColumns.version)

@@ -49,18 +49,21 @@ Http = tuple[str, int, str, str, str]
 NO_HTTP: Final[Http] = ("", 0, "", "", "")
 
 
-def http_facts(http: dict[str, Any]) -> Http:
+def http_facts(http: dict[str, Any], status: int) -> Http:
     """What a summary shows of an http block: kept instead of the block, so a cached
-    trace does not hold its documents' request and response objects."""
-    request = http.get("request")
-    if request is None or not (type(request) is dict or isinstance(request, Mapping)):
-        request = {}
-    response = http.get("response")
-    if response is None or not (type(response) is dict or isinstance(response, Mapping)):
-        response = {}
-    status = response.get("status")
-    if not (type(status) is int or (isinstance(status, int) and not isinstance(status, bool))):
-        status = 0
+    trace does not hold its documents' request and response objects. ``status``: the
+    block's response status (:func:`~fluoroscope.model.inference.http_status`), which
+    the caller has worked out already."""
+    found = http.get("request")
+    # read as a dict (compiled, ``.get`` on a value typed ``Any`` is a generic method
+    # call, several times a dict lookup)
+    request: dict[str, Any] = (
+        found
+        if type(found) is dict
+        else dict(found)
+        if found is not None and isinstance(found, Mapping)
+        else {}
+    )
     # str(x or "") as summaries always did, without a call for a string
     url = request.get("url")
     method = request.get("method")

@@ -27,7 +27,9 @@ __all__ = [
     "FAULT",
     "THROTTLE",
     "NodeId",
+    "call_target",
     "downstream_node",
+    "http_status",
     "outcome",
     "outcome_of",
     "status_of",
@@ -85,48 +87,79 @@ def _resource_name(field: str, value: object) -> str:
 
 def downstream_node(sub: dict[str, Any]) -> NodeId | None:
     """The node a subsegment calls, or ``None`` when it is not a downstream call."""
-    namespace = sub.get("namespace")
-    name = sub.get("name")
+    target = call_target(sub, sub.get("name"), sub.get("namespace"), sub.get("http"))
+    return None if target is None else _node(target[0], target[1])
+
+
+def call_target(
+    sub: dict[str, Any], name: Any, namespace: Any, http: Any
+) -> tuple[str, str] | None:
+    """:func:`downstream_node` as a plain (name, type) tuple, for a subsegment whose
+    ``name``, ``namespace`` and ``http`` fields (``None`` when absent) the caller has
+    read already: ingest reads each field of an entity once (``Assembler._explode``)
+    and looks the node up among those it made before
+    (:func:`~fluoroscope.model.entityrecords.segment_node`), where a new
+    :class:`NodeId` would cost more than the lookup (a tuple subclass made through
+    ``tuple.__new__``)."""
     if not isinstance(name, str):
         return None
     if namespace == "aws":
         key = name.lower().replace(" ", "")
         service = AWS_SERVICES.get(key)
-        aws = sub.get("aws")
+        found = sub.get("aws")
         if service is None:
             display = name if name[:1].isupper() else name.capitalize()
-            return _node(display, f"AWS::{display}")
-        if (type(aws) is dict or isinstance(aws, Mapping)) and service.resource_field:
+            return display, f"AWS::{display}"
+        if (type(found) is dict or isinstance(found, Mapping)) and service.resource_field:
+            # read as a dict (see http_status)
+            aws: dict[str, Any] = found if type(found) is dict else dict(found)
             resource = _resource_name(service.resource_field, aws.get(service.resource_field))
             if not resource and service.resource_field == "table_name":
                 names = aws.get("table_names") or aws.get("resource_names")
                 if isinstance(names, list) and len(names) == 1:
                     resource = _resource_name("table_name", names[0])
             if resource:
-                return _node(resource, service.resource_type)
-        return _node(service.display, f"AWS::{service.display}")
+                return resource, service.resource_type
+        return service.display, f"AWS::{service.display}"
     if "sql" in sub:
-        return _node(name, "Database::SQL")
+        return name, "Database::SQL"
     if namespace == "remote":
-        return _node(name, "remote")
-    if namespace != "local":
-        http = sub.get("http")
-        if http is not None and (type(http) is dict or isinstance(http, Mapping)):
-            return _node(name, "remote")
+        return name, "remote"
+    if (
+        namespace != "local"
+        and http is not None
+        and (type(http) is dict or isinstance(http, Mapping))
+    ):
+        return name, "remote"
     return None
 
 
 def status_of(entity: dict[str, Any]) -> int:
     """The HTTP response status recorded on an entity, or 0."""
-    http = entity.get("http")
+    return http_status(entity.get("http"))
+
+
+def http_status(http: Any) -> int:
+    """:func:`status_of` for an entity whose ``http`` field (``None`` when absent) the
+    caller has read already."""
     # ``type(x) is dict`` first: parsed JSON holds only plain dicts, and the abc
     # ``isinstance(x, Mapping)`` check costs several times more (this runs per entity).
-    if http is None or not (type(http) is dict or isinstance(http, Mapping)):
+    # A dict is read as one (compiled, ``.get`` on a value typed ``Any`` is a generic
+    # method call, several times a dict lookup), another mapping by its ``get``.
+    if type(http) is dict:
+        block: dict[str, Any] = http
+        response = block.get("response")
+    elif http is not None and isinstance(http, Mapping):
+        response = http.get("response")
+    else:
         return 0
-    response = http.get("response")
-    if response is None or not (type(response) is dict or isinstance(response, Mapping)):
+    if type(response) is dict:
+        got: dict[str, Any] = response
+        status = got.get("status")
+    elif response is not None and isinstance(response, Mapping):
+        status = response.get("status")
+    else:
         return 0
-    status = response.get("status")
     if type(status) is int or (isinstance(status, int) and not isinstance(status, bool)):
         return status
     return 0

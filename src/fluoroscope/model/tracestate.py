@@ -36,9 +36,8 @@ from fluoroscope.model.entityrecords import (
     http_facts,
     segment_node,
     shared,
-    shared_node,
 )
-from fluoroscope.model.inference import NodeId, downstream_node, outcome
+from fluoroscope.model.inference import NodeId, call_target, http_status, outcome_of
 from fluoroscope.model.stats import CLIENT_TYPE, Contribution, Outcome, StatsSink
 from fluoroscope.model.summary import AnnotationValue
 from fluoroscope.model.summarycolumns import SummaryColumns
@@ -163,10 +162,51 @@ class TraceState:
         the entity's :func:`~fluoroscope.model.inference.outcome`, when the caller has
         it already (computed here otherwise).
         """
-        eid: str = entity["id"]
         start = float(entity["start_time"])
         end_raw = entity.get("end_time")
-        in_progress = end_raw is None or bool(entity.get("in_progress"))
+        http = entity.get("http")
+        status = http_status(http)
+        self.merge(
+            entity,
+            entity["id"],
+            entity["name"],
+            start,
+            float(end_raw) if end_raw is not None else start,
+            end_raw is None or bool(entity.get("in_progress")),
+            entity.get("namespace"),
+            entity.get("origin"),
+            http,
+            status,
+            outcome_of(entity, status) if bits is None else bits,
+            parent_id,
+            is_segment,
+            stats,
+        )
+
+    def merge(
+        self,
+        entity: dict[str, Any],
+        eid: str,
+        name: Any,
+        start: float,
+        end: float,
+        in_progress: bool,
+        namespace: Any,
+        origin: Any,
+        http: Any,
+        status: int,
+        bits: int,
+        parent_id: str,
+        is_segment: bool,
+        stats: StatsSink | None,
+    ) -> None:
+        """:meth:`apply` for an entity whose fields the caller has read already
+        (``Assembler._explode``, which reads each field of an entity once for its row
+        and for this): its ``id``, ``name``, ``start_time`` and ``end_time`` as floats
+        (``end`` is ``start`` when it has none), whether it is ``in_progress`` (no end
+        time, or the flag), its ``namespace``, ``origin`` and ``http`` fields (``None``
+        when absent), its response ``status``
+        (:func:`~fluoroscope.model.inference.http_status`) and its outcome ``bits``."""
         segments, subs = self.segments, self.subs
         old_segment = segments.get(eid)
         old_sub = subs.get(eid)
@@ -177,7 +217,6 @@ class TraceState:
         )
         if in_progress and counted:
             return  # a stale in-progress copy of an entity already seen complete
-        end = float(end_raw) if end_raw is not None else start
         if start < self.min_start:
             self.min_start = start
         if not in_progress and end > self.max_end:
@@ -185,8 +224,10 @@ class TraceState:
         annotations: Annotations = ()
         found: Any = entity.get("annotations")
         if found:
+            # read as a dict (compiled: a dict's items without a generic method call)
+            labels: dict[Any, Any] = found if type(found) is dict else dict(found)
             flat: list[Any] = []
-            for key, value in found.items():
+            for key, value in labels.items():
                 flat.append(key)
                 flat.append(shared(value))
             annotations = tuple(flat)
@@ -202,8 +243,6 @@ class TraceState:
                     for e in found[:_MAX_EXCEPTIONS]
                     if type(e) is dict or isinstance(e, Mapping)
                 )
-        if bits is None:
-            bits = outcome(entity)
         # A later copy replaces the entity whole, its facts too: its own kind's record
         # is replaced; an id also merged as the other kind loses its facts there.
         if is_segment:
@@ -211,6 +250,10 @@ class TraceState:
                 old_sub.annotations = old_sub.exceptions = ()
             segment = segments[eid] = self._segment(
                 entity,
+                name,
+                origin,
+                http,
+                status,
                 parent_id,
                 start,
                 end,
@@ -224,11 +267,11 @@ class TraceState:
             if old_segment is not None:
                 old_segment.annotations = old_segment.exceptions = ()
             sub = subs[eid] = Sub(
-                shared(entity["name"]),
+                shared(name),
                 bits,
                 start,
                 end,
-                entity.get("namespace") in ("remote", "aws"),
+                namespace in ("remote", "aws"),
                 parent_id,
                 not in_progress,
                 annotations,
@@ -256,9 +299,10 @@ class TraceState:
                     self._settle(stats)
                     return
             else:
-                called = downstream_node(entity)
+                called = call_target(entity, name, namespace, http)
                 if called is not None:
-                    sub.call = Downstream(shared_node(called), _outcome(start, end, bits))
+                    node = segment_node(called[0], called[1])  # shared: see call_target
+                    sub.call = Downstream(node, _outcome(start, end, bits))
                     if self.unowned is None:
                         self.unowned = [eid]
                     else:
@@ -273,6 +317,10 @@ class TraceState:
     @staticmethod
     def _segment(
         entity: dict[str, Any],
+        name: Any,
+        origin: Any,
+        http: Any,
+        status: int,
         parent_id: str,
         start: float,
         end: float,
@@ -282,28 +330,30 @@ class TraceState:
         exceptions: Exceptions,
         edge: Edge | None,
     ) -> SegmentRecord:
-        origin = entity.get("origin")
-        http = entity.get("http")
         if http is not None and type(http) is not dict:
             http = dict(http) if isinstance(http, Mapping) else None
         account_id = instance_id = availability_zone = ""
-        aws = entity.get("aws")
-        if aws is not None and (type(aws) is dict or isinstance(aws, Mapping)):
+        # each block read as a dict (compiled, ``.get`` on a value typed ``Any`` is a
+        # generic method call, several times a dict lookup), another mapping copied
+        found = entity.get("aws")
+        if found is not None and (type(found) is dict or isinstance(found, Mapping)):
+            aws: dict[str, Any] = found if type(found) is dict else dict(found)
             account_id = intern(str(aws.get("account_id") or ""))
-            ec2 = aws.get("ec2")
-            if ec2 is not None and (type(ec2) is dict or isinstance(ec2, Mapping)):
+            found = aws.get("ec2")
+            if found is not None and (type(found) is dict or isinstance(found, Mapping)):
+                ec2: dict[str, Any] = found if type(found) is dict else dict(found)
                 instance_id = intern(str(ec2.get("instance_id") or ""))
                 availability_zone = intern(str(ec2.get("availability_zone") or ""))
         user = entity.get("user")
         arn = entity.get("resource_arn")
         return SegmentRecord(
-            segment_node(entity["name"], origin if isinstance(origin, str) else ""),
+            segment_node(name, origin if isinstance(origin, str) else ""),
             parent_id,
             start,
             end,
             in_progress,
             bits,
-            http_facts(http) if http else None,
+            http_facts(http, status) if http else None,
             shared(user) if isinstance(user, str) else "",
             shared(arn) if isinstance(arn, str) else "",
             account_id,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["restore_document", "stored_document"]
+__all__ = ["restore_document", "stored_document", "trimmed_document"]
 
 
 def stored_document(
@@ -39,16 +39,39 @@ def stored_document(
     back: ``complete`` says the ``end_time`` column holds its end time. The result
     shares values with ``own``: the one copy of the entity a row makes (ingest made two
     before, one without the children and this one of it)."""
+    end = own.get("end_time")
+    return trimmed_document(
+        own,
+        trace_id,
+        parent_id,
+        is_segment,
+        bool(own.get("subsegments")),
+        type(own.get("start_time")) is float,
+        complete and type(end) is float and end != 0.0,
+    )
+
+
+def trimmed_document(
+    own: dict[str, Any],
+    trace_id: str,
+    parent_id: str,
+    is_segment: bool,
+    children: bool,
+    start_column: bool,
+    end_column: bool,
+) -> dict[str, Any]:
+    """:func:`stored_document` for an entity whose fields the caller has read already
+    (``Assembler._explode``): ``children``, its ``subsegments`` are not empty;
+    ``start_column``, its ``start_time`` is a float; ``end_column``, it is complete and
+    its ``end_time`` a non-zero float."""
     kept = dict(own)
     del kept["id"]
-    if kept.get("subsegments"):  # an empty list is no children: kept, as received
+    if children:  # an empty list is no children: kept, as received
         del kept["subsegments"]
-    if type(kept.get("start_time")) is float:
+    if start_column:
         del kept["start_time"]
-    if complete:
-        end = kept.get("end_time")
-        if type(end) is float and end != 0.0:
-            del kept["end_time"]
+    if end_column:
+        del kept["end_time"]
     if is_segment:
         if kept.get("trace_id") == trace_id:
             del kept["trace_id"]
