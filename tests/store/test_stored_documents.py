@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import fluoroscope.ingest.assemble as assemble
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.query.graph import service_graph
 from fluoroscope.query.traces import get_traces
+from fluoroscope.store.batch import BinaryColumn, WriteBatch
 from fluoroscope.store.schema import MIGRATIONS, migrate
 from fluoroscope.store.spandoc import restore_document, stored_document
 from fluoroscope.store.store import Store
@@ -44,10 +43,22 @@ def _trace(now: float, user: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _whole(own: Any, *_: Any) -> dict[str, Any]:
-    """What the writer before migration 22 stored: the document whole (its children
-    stored as rows of their own), in place of ``trimmed_document``."""
-    return _bare(own)
+def _written_whole(batch: WriteBatch, docs: list[dict[str, Any]]) -> WriteBatch:
+    """``batch`` as the writer before migration 22 made it: each span row's document
+    whole (its children stored as rows of their own). The batch's ``doc`` column is
+    rebuilt from the documents, not by replacing a function of the merge, which the
+    compiled build calls directly."""
+    whole: dict[str, dict[str, Any]] = {}
+    todo = list(docs)
+    while todo:
+        entity = todo.pop()
+        whole[str(entity["id"])] = _bare(entity)
+        todo.extend(entity.get("subsegments", ()))
+    column = BinaryColumn()
+    for entity_id in batch.spans.id:
+        column.append(orjson.dumps(whole[entity_id]))
+    batch.spans.doc = column
+    return batch
 
 
 def _graph(store: Store, start: float, end: float) -> list[tuple[Any, ...]]:
@@ -62,17 +73,15 @@ def _bare(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "subsegments"}
 
 
-def test_a_store_written_before_migration_22_answers_the_same_after_it(
-    chdb_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_store_written_before_migration_22_answers_the_same_after_it(chdb_dir: Path) -> None:
     transport = ChdbTransport(chdb_dir / "chdb")
     db = old_schema(transport, before=22)
     old = Store(transport, db)
     now = time.time() - 3 * 3600
     old_docs = [doc for k in range(30) for doc in _trace(now + k * 600, f"u{k}")]
-    with monkeypatch.context() as patched:  # the previous release's writer
-        patched.setattr(assemble, "trimmed_document", _whole)
-        old.write(Assembler(old).assemble(old_docs))
+    old.write(_written_whole(Assembler(old).assemble(old_docs), old_docs))
+    written = transport.query_arrow(f"SELECT doc FROM `{db}`.spans").column(0).to_pylist()
+    assert len(written) == 5 * 30 and all('"id"' in doc for doc in written)  # whole
     ids = sorted({str(d["trace_id"]) for d in old_docs})
     window = (now - 7.5 * 60, now + 5 * 3600 + 1)
     found_before, _ = get_traces(old, ids)
