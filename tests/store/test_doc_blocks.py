@@ -14,14 +14,13 @@ from typing import Any
 import orjson
 import pytest
 
-import fluoroscope.ingest.assemble as assemble
 import fluoroscope.store.encode as encode
 from fluoroscope.ingest.assemble import Assembler
 from fluoroscope.model.ids import new_entity_id, new_trace_id
 from fluoroscope.query.compile import filter_condition
 from fluoroscope.query.traces import get_traces
+from fluoroscope.store.batch import BinaryColumn, WriteBatch
 from fluoroscope.store.schema import DOC_BLOCK_BYTES, MIGRATIONS, migrate
-from fluoroscope.store.spandoc import stored_document
 from fluoroscope.store.store import Store
 from fluoroscope.store.transport import ChdbTransport
 from tests.support import old_schema
@@ -57,13 +56,23 @@ def _trace(now: float, k: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _before_24(
-    own: Any, trace_id: str, parent_id: str, is_segment: bool, complete: bool
-) -> dict[str, Any]:
-    """What the writer before migration 24 stored: the document with its start time."""
-    kept = stored_document(own, trace_id, parent_id, is_segment, complete)
-    kept["start_time"] = own["start_time"]
-    return kept
+def _before_24(batch: WriteBatch, docs: list[dict[str, Any]]) -> WriteBatch:
+    """``batch`` as the writer before migration 24 made it: each span row's document
+    with its start time. The batch's ``doc`` column is rebuilt, not a function of the
+    merge replaced, which the compiled build calls directly."""
+    starts: dict[str, Any] = {}
+    todo = list(docs)
+    while todo:
+        entity = todo.pop()
+        starts[str(entity["id"])] = entity["start_time"]
+        todo.extend(entity.get("subsegments", ()))
+    column = BinaryColumn()
+    for i, entity_id in enumerate(batch.spans.id):
+        kept = orjson.loads(batch.spans.doc[i])
+        kept["start_time"] = starts[entity_id]
+        column.append(orjson.dumps(kept))
+    batch.spans.doc = column
+    return batch
 
 
 def _selected(store: Store, start: float, end: float) -> dict[str, set[int]]:
@@ -98,9 +107,10 @@ def test_a_store_written_before_migration_24_answers_the_same_after_it(
     now = time.time() - 3 * 3600
     old_docs = [doc for k in range(6) for doc in _trace(now + k * 60, k)]
     with monkeypatch.context() as patched:  # the previous release's writer
-        patched.setattr(assemble, "stored_document", _before_24)
         patched.setattr(encode, "_SAME_AS_SLOWEST", {})
-        old.write(Assembler(old).assemble(old_docs))
+        old.write(_before_24(Assembler(old).assemble(old_docs), old_docs))
+    written = transport.query_arrow(f"SELECT doc FROM `{db}`.spans").column(0).to_pylist()
+    assert len(written) == 5 * 6 and all('"start_time"' in doc for doc in written)
     old_window = (now - 60, now + 6 * 60)
     ids = sorted({str(d["trace_id"]) for d in old_docs})
     found_before, _ = get_traces(old, ids)
