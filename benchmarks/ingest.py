@@ -626,6 +626,12 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return {tid: (name, total) for tid, (name, total, _) in thread_stats(pid).items()}
 
 
+def worker_threads(pid: int) -> dict[str, dict[int, tuple[str, float]]]:
+    """:func:`thread_cpu` of each ingest worker among ``pid``'s descendants, by role
+    (``worker N``, :func:`_role`)."""
+    return {role: thread_cpu(p) for p in tree_pids(pid) if (role := _role(p)).startswith("worker ")}
+
+
 def _threads(
     before: dict[int, tuple[str, float]],
     after: dict[int, tuple[str, float]],
@@ -755,6 +761,9 @@ class RunResult:
     cpu_done: dict[str, float] = field(default_factory=dict)  # ... once all was stored
     threads_rest: dict[int, tuple[str, float]] = field(default_factory=dict)  # the server's
     threads_done: dict[int, tuple[str, float]] = field(default_factory=dict)
+    # the ingest workers' threads, by role (:func:`worker_threads`), at go and all stored
+    workers_rest: dict[str, dict[int, tuple[str, float]]] = field(default_factory=dict)
+    workers_done: dict[str, dict[int, tuple[str, float]]] = field(default_factory=dict)
     rounds: float = 0.0  # insert rounds from go to all stored
     reloaded: int = 0  # trace ids the workers reloaded from the store, from go to all stored
     reload_misses: int = 0  # ... of which the store held nothing (new traces)
@@ -916,6 +925,7 @@ def run_once(
         result.pss_rest = tree_pss_by_role(server.pid)
         result.cpu_rest = cpu_by_role(server.pid)
         result.threads_rest = thread_cpu(server.pid)
+        result.workers_rest = worker_threads(server.pid)
         rounds_before = insert_rounds(port)
         go.set()
         went = time.monotonic()
@@ -987,6 +997,7 @@ def run_once(
             time.sleep(0.05)
         result.cpu_done = cpu_by_role(server.pid)  # includes the API's polling, ~3 s idle
         result.threads_done = thread_cpu(server.pid)
+        result.workers_done = worker_threads(server.pid)
         result.rounds = insert_rounds(port) - rounds_before
         result.stored = stored
         result.received = received
@@ -1136,6 +1147,13 @@ def _report(r: RunResult, ceiling: float) -> None:
         "  the server's CPU by thread per stored document (same span): "
         + _threads(r.threads_rest, r.threads_done, spent, r.stored)
     )
+    for role, done in sorted(r.workers_done.items()):
+        spent = r.cpu_done.get(role, 0.0) - r.cpu_rest.get(role, 0.0)
+        print(
+            f"  {role}'s CPU by thread per stored document (same span; of all documents, "
+            "the worker handling its shard's): "
+            + _threads(r.workers_rest.get(role, {}), done, spent, r.stored)
+        )
     if len(r.windows) < 2:
         return
     print(
