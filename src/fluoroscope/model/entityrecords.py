@@ -9,12 +9,11 @@ table is shared by threads, one dict operation at a time under the GIL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from sys import intern
 from typing import Any, Final
 
-from fluoroscope.model.inference import NodeId
+from fluoroscope.model.inference import NodeId, as_dict
 from fluoroscope.model.stats import Outcome
 
 __all__ = [
@@ -54,16 +53,9 @@ def http_facts(http: dict[str, Any], status: int) -> Http:
     trace does not hold its documents' request and response objects. ``status``: the
     block's response status (:func:`~fluoroscope.model.inference.http_status`), which
     the caller has worked out already."""
-    found = http.get("request")
-    # read as a dict (compiled, ``.get`` on a value typed ``Any`` is a generic method
-    # call, several times a dict lookup)
-    request: dict[str, Any] = (
-        found
-        if type(found) is dict
-        else dict(found)
-        if found is not None and isinstance(found, Mapping)
-        else {}
-    )
+    request = as_dict(http.get("request"))
+    if request is None:
+        request = {}
     # str(x or "") as summaries always did, without a call for a string
     url = request.get("url")
     method = request.get("method")

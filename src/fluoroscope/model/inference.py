@@ -27,6 +27,7 @@ __all__ = [
     "FAULT",
     "THROTTLE",
     "NodeId",
+    "as_dict",
     "call_target",
     "downstream_node",
     "http_status",
@@ -85,6 +86,19 @@ def _resource_name(field: str, value: object) -> str:
     return value
 
 
+def as_dict(value: Any) -> dict[str, Any] | None:
+    """``value`` read as a dict: itself when it is one, a copy of another mapping,
+    ``None`` for anything else. ``type(x) is dict`` is tested first: parsed JSON holds
+    only plain dicts, and the abc ``isinstance(x, Mapping)`` check costs several times
+    more. Ingest reads an entity's blocks through this, because compiled, ``.get`` on a
+    value typed ``Any`` is a generic method call, several times a dict lookup."""
+    if type(value) is dict:
+        return value
+    if value is not None and isinstance(value, Mapping):
+        return dict(value)
+    return None
+
+
 def downstream_node(sub: dict[str, Any]) -> NodeId | None:
     """The node a subsegment calls, or ``None`` when it is not a downstream call."""
     target = call_target(sub, sub.get("name"), sub.get("namespace"), sub.get("http"))
@@ -106,13 +120,11 @@ def call_target(
     if namespace == "aws":
         key = name.lower().replace(" ", "")
         service = AWS_SERVICES.get(key)
-        found = sub.get("aws")
         if service is None:
             display = name if name[:1].isupper() else name.capitalize()
             return display, f"AWS::{display}"
-        if (type(found) is dict or isinstance(found, Mapping)) and service.resource_field:
-            # read as a dict (see http_status)
-            aws: dict[str, Any] = found if type(found) is dict else dict(found)
+        aws = as_dict(sub.get("aws"))
+        if aws is not None and service.resource_field:
             resource = _resource_name(service.resource_field, aws.get(service.resource_field))
             if not resource and service.resource_field == "table_name":
                 names = aws.get("table_names") or aws.get("resource_names")
@@ -142,24 +154,13 @@ def status_of(entity: dict[str, Any]) -> int:
 def http_status(http: Any) -> int:
     """:func:`status_of` for an entity whose ``http`` field (``None`` when absent) the
     caller has read already."""
-    # ``type(x) is dict`` first: parsed JSON holds only plain dicts, and the abc
-    # ``isinstance(x, Mapping)`` check costs several times more (this runs per entity).
-    # A dict is read as one (compiled, ``.get`` on a value typed ``Any`` is a generic
-    # method call, several times a dict lookup), another mapping by its ``get``.
-    if type(http) is dict:
-        block: dict[str, Any] = http
-        response = block.get("response")
-    elif http is not None and isinstance(http, Mapping):
-        response = http.get("response")
-    else:
+    block = as_dict(http)  # (this runs per entity)
+    if block is None:
         return 0
-    if type(response) is dict:
-        got: dict[str, Any] = response
-        status = got.get("status")
-    elif response is not None and isinstance(response, Mapping):
-        status = response.get("status")
-    else:
+    response = as_dict(block.get("response"))
+    if response is None:
         return 0
+    status = response.get("status")
     if type(status) is int or (isinstance(status, int) and not isinstance(status, bool)):
         return status
     return 0

@@ -37,7 +37,7 @@ from fluoroscope.model.entityrecords import (
     segment_node,
     shared,
 )
-from fluoroscope.model.inference import NodeId, call_target, http_status, outcome_of
+from fluoroscope.model.inference import NodeId, as_dict, call_target, http_status, outcome_of
 from fluoroscope.model.stats import CLIENT_TYPE, Contribution, Outcome, StatsSink
 from fluoroscope.model.summary import AnnotationValue
 from fluoroscope.model.summarycolumns import SummaryColumns
@@ -330,18 +330,14 @@ class TraceState:
         exceptions: Exceptions,
         edge: Edge | None,
     ) -> SegmentRecord:
-        if http is not None and type(http) is not dict:
-            http = dict(http) if isinstance(http, Mapping) else None
+        http = as_dict(http)
         account_id = instance_id = availability_zone = ""
-        # each block read as a dict (compiled, ``.get`` on a value typed ``Any`` is a
-        # generic method call, several times a dict lookup), another mapping copied
-        found = entity.get("aws")
-        if found is not None and (type(found) is dict or isinstance(found, Mapping)):
-            aws: dict[str, Any] = found if type(found) is dict else dict(found)
+        # each block read as a dict (inference.as_dict), another mapping copied
+        aws = as_dict(entity.get("aws"))
+        if aws is not None:
             account_id = intern(str(aws.get("account_id") or ""))
-            found = aws.get("ec2")
-            if found is not None and (type(found) is dict or isinstance(found, Mapping)):
-                ec2: dict[str, Any] = found if type(found) is dict else dict(found)
+            ec2 = as_dict(aws.get("ec2"))
+            if ec2 is not None:
                 instance_id = intern(str(ec2.get("instance_id") or ""))
                 availability_zone = intern(str(ec2.get("availability_zone") or ""))
         user = entity.get("user")
