@@ -239,29 +239,26 @@ class SummaryColumns:
         empty (only when :attr:`slim`)."""
         slim = self._slim
         assert slim is not None
-        data, end_data = self._data, self._end_data
-        if data is not None and end_data is not None:
-            data += slim(details)
-            end_data(len(data))
-        else:
-            self.details.append(slim(details))
-        self.scalars.append(scalars)
-        for ends, column in self._row_ends:
-            ends.append(len(column))
+        self._close(scalars, slim(details))
 
     def end_row(self, scalars: tuple[Any, ...], details: dict[str, Any]) -> None:
         """Close the row whose list items were appended since the previous row's end."""
-        self.scalars.append(scalars)
         encode = self._encode
         if encode is None:
-            self.details.append(details)
+            self._close(scalars, details)
         else:
-            data, end_data = self._data, self._end_data
-            if data is not None and end_data is not None:
-                data += encode(details)
-                end_data(len(data))
-            else:
-                self.details.append(encode(details))
+            self._close(scalars, encode(details))
+
+    def _close(self, scalars: tuple[Any, ...], details: bytes | dict[str, Any]) -> None:
+        """End a row: its ``scalars``, its ``details`` (their text, or the dict itself
+        when the columns are not encoded) and where its list columns' items end."""
+        self.scalars.append(scalars)
+        data, end_data = self._data, self._end_data
+        if data is not None and end_data is not None and type(details) is bytes:
+            data += details
+            end_data(len(data))
+        else:
+            self.details.append(details)
         for ends, column in self._row_ends:
             ends.append(len(column))
 
