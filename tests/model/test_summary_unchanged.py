@@ -78,6 +78,30 @@ def _merged_step_by_step(docs: list[dict[str, Any]], order: list[int]) -> list[T
     return steps
 
 
+def _fleet_states(batches: list[list[dict[str, Any]]], data: st.DataObject) -> list[TraceState]:
+    """Each trace of ``batches`` merged step by step, its documents in a drawn order."""
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for batch in batches:
+        for doc in batch:
+            by_trace.setdefault(doc["trace_id"], []).append(doc)
+    states: list[TraceState] = []
+    for docs in by_trace.values():
+        states += _merged_step_by_step(docs, data.draw(st.permutations(range(len(docs)))))
+    return states
+
+
+def _benchmark_states(seed: int) -> list[TraceState]:
+    """400 of the benchmark's traces, each merged step by step in a shuffled order."""
+    rng = random.Random(seed)
+    states: list[TraceState] = []
+    for k in range(400):
+        docs = make_trace(rng, NOW + k * 0.5)
+        order = list(range(len(docs)))
+        rng.shuffle(order)
+        states += _merged_step_by_step(docs, order)
+    return states
+
+
 @settings(max_examples=300, deadline=None)
 @given(docs=_trace(), data=st.data())
 def test_summaries_of_generated_traces_are_those_made_before(
@@ -92,25 +116,11 @@ def test_summaries_of_generated_traces_are_those_made_before(
 def test_summaries_of_fleet_traces_are_those_made_before(
     batches: list[list[dict[str, Any]]], data: st.DataObject
 ) -> None:
-    by_trace: dict[str, list[dict[str, Any]]] = {}
-    for batch in batches:
-        for doc in batch:
-            by_trace.setdefault(doc["trace_id"], []).append(doc)
-    states: list[TraceState] = []
-    for docs in by_trace.values():
-        states += _merged_step_by_step(docs, data.draw(st.permutations(range(len(docs)))))
-    _same_rows(states)
+    _same_rows(_fleet_states(batches, data))
 
 
 def test_summaries_of_the_benchmark_traces_are_those_made_before() -> None:
-    rng = random.Random(7)
-    states: list[TraceState] = []
-    for k in range(400):
-        docs = make_trace(rng, NOW + k * 0.5)
-        order = list(range(len(docs)))
-        rng.shuffle(order)
-        states += _merged_step_by_step(docs, order)
-    _same_rows(states)
+    _same_rows(_benchmark_states(7))
 
 
 def _same_slim_rows(states: list[TraceState]) -> None:
@@ -145,22 +155,8 @@ def test_slim_details_of_generated_traces_are_the_whole_ones_encoded(
 def test_slim_details_of_fleet_traces_are_the_whole_ones_encoded(
     batches: list[list[dict[str, Any]]], data: st.DataObject
 ) -> None:
-    by_trace: dict[str, list[dict[str, Any]]] = {}
-    for batch in batches:
-        for doc in batch:
-            by_trace.setdefault(doc["trace_id"], []).append(doc)
-    states: list[TraceState] = []
-    for docs in by_trace.values():
-        states += _merged_step_by_step(docs, data.draw(st.permutations(range(len(docs)))))
-    _same_slim_rows(states)
+    _same_slim_rows(_fleet_states(batches, data))
 
 
 def test_slim_details_of_the_benchmark_traces_are_the_whole_ones_encoded() -> None:
-    rng = random.Random(11)
-    states: list[TraceState] = []
-    for k in range(400):
-        docs = make_trace(rng, NOW + k * 0.5)
-        order = list(range(len(docs)))
-        rng.shuffle(order)
-        states += _merged_step_by_step(docs, order)
-    _same_slim_rows(states)
+    _same_slim_rows(_benchmark_states(11))
