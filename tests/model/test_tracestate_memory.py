@@ -133,3 +133,47 @@ def _summaries(state: TraceState) -> list[dict[str, Any]]:
         }
         for row in out.scalars
     ]
+
+
+def _annotated(n: int, annotations: dict[str, Any]) -> tuple[TraceState, str]:
+    """A trace of one segment with ``annotations``, parsed from JSON."""
+    seg_id = f"{n:016x}"
+    doc = {"id": seg_id, "name": "api", "start_time": 1.0, "end_time": 2.0,
+           "annotations": annotations}  # fmt: skip
+    state = TraceState(f"1-5f84c7a0-{n:024x}", 0)
+    state.apply(orjson.loads(orjson.dumps(doc)), "", True, None)
+    return state, seg_id
+
+
+def test_equal_annotations_are_one_tuple_across_traces() -> None:
+    labels = {"tier": "pro", "region": "us-east-1", "cart_items": 6}
+    (a, seg_a), (b, seg_b) = _annotated(64, labels), _annotated(65, labels)
+    assert a.segments[seg_a].annotations is b.segments[seg_b].annotations
+    (c, seg_c) = _annotated(66, {**labels, "cart_items": 7})
+    assert c.segments[seg_c].annotations is not a.segments[seg_a].annotations
+    assert c.annotations[(seg_c, "cart_items")] == 7
+
+
+def test_shared_annotations_keep_each_values_type() -> None:
+    # 1 == 1.0 == True: a tuple shared by equality would hand one trace another's type
+    values: list[Any] = [1, True, 1.0, "1", 0, False, 0.0]
+    for n, value in enumerate(values * 2):
+        state, seg_id = _annotated(80 + n, {"n": value})
+        kept = state.annotations[(seg_id, "n")]
+        assert kept == value and type(kept) is type(value)
+
+
+def test_a_calls_id_is_kept_once_when_its_callee_came_first() -> None:
+    state, _, callee_id = _call_trace(96)
+    parent_id = state.segments[callee_id].parent_id
+    (key,) = (k for k in state.subs if k == parent_id)
+    assert key is parent_id  # the key is the callee's string, not the caller's copy
+
+
+def test_a_call_keeps_its_outcome() -> None:
+    state, _, _ = _call_trace(112)
+    calls = [sub.call for sub in state.subs.values() if sub.call is not None]
+    assert sorted((c.node.name, c.outcome) for c in calls) == [
+        ("billing", (1.1, 1.9, 0)),
+        ("orders", (1.3, 1.4, 0)),
+    ]

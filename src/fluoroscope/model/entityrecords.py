@@ -29,6 +29,7 @@ __all__ = [
     "http_facts",
     "segment_node",
     "shared",
+    "shared_annotations",
     "shared_node",
 ]
 
@@ -75,6 +76,28 @@ Annotations = tuple[Any, ...]
 of 2n items, where a dict keyed by (entity id, key) took a 56-byte key tuple each."""
 Exceptions = tuple[tuple[str, str], ...]
 """An entity's exceptions: (type, message) each (``()`` for none)."""
+
+_MAX_SHARED_ANNOTATIONS: Final = 4_096
+_ANNOTATIONS: dict[Annotations, Annotations] = {}
+"""Annotation tuples already kept, by value: entities' annotations repeat across traces
+(tiers, regions, counts), and a tuple of 3 pairs is 88 bytes. Bounded (cleared when
+full: unique values only churn it, ~0.5 MB at most); only tuples of ``str`` keys and
+``str`` or ``int`` values, whose equality is their identity of meaning (``True == 1 ==
+1.0`` would hand one entity another's types). Shared by threads: one dict operation at
+a time, under the GIL."""
+
+
+def shared_annotations(annotations: Annotations) -> Annotations:
+    """``annotations`` (flat, of ``str`` keys and ``str`` or ``int`` values only: the
+    caller checks), or the equal tuple kept before (see :data:`_ANNOTATIONS`)."""
+    found = _ANNOTATIONS.get(annotations)
+    if found is not None:
+        return found
+    if len(_ANNOTATIONS) >= _MAX_SHARED_ANNOTATIONS:
+        _ANNOTATIONS.clear()
+    _ANNOTATIONS[annotations] = annotations
+    return annotations
+
 
 _MAX_SHARED_NODES: Final = 65_536
 _NODES: dict[tuple[str, str], NodeId] = {}
@@ -170,12 +193,21 @@ class SegmentRecord:
         self.edge = edge
 
 
+_TUPLE_NEW: Final = tuple.__new__
+
+
 @dataclass(slots=True, init=False)
 class Downstream:
-    """A completed downstream call, waiting for its owner or standing as an inferred node."""
+    """A completed downstream call, waiting for its owner or standing as an inferred node.
+
+    Its outcome is kept as fields (compiled: a float or an int in the record itself), not
+    as an :class:`~fluoroscope.model.stats.Outcome`: the tuple and its two floats were 112
+    bytes a call kept, ~1.8 calls a cached trace (``benchmarks/worker_memory.py``)."""
 
     node: NodeId
-    outcome: Outcome
+    start: float
+    end: float
+    bits: int
     inferred: bool  # counted as an inferred node (retract if a real callee appears)
     caller: NodeId | None
 
@@ -183,9 +215,16 @@ class Downstream:
         self, node: NodeId, outcome: Outcome, inferred: bool = False, caller: NodeId | None = None
     ) -> None:
         self.node = node
-        self.outcome = outcome
+        self.start = outcome.start
+        self.end = outcome.end
+        self.bits = outcome.bits
         self.inferred = inferred
         self.caller = caller
+
+    @property
+    def outcome(self) -> Outcome:
+        """The call's outcome (a new tuple each time)."""
+        return _TUPLE_NEW(Outcome, (self.start, self.end, self.bits))
 
 
 @dataclass(slots=True, init=False)

@@ -36,6 +36,7 @@ from fluoroscope.model.entityrecords import (
     http_facts,
     segment_node,
     shared,
+    shared_annotations,
 )
 from fluoroscope.model.inference import NodeId, as_dict, call_target, http_status, outcome_of
 from fluoroscope.model.stats import CLIENT_TYPE, Contribution, Outcome, StatsSink
@@ -227,10 +228,13 @@ class TraceState:
             # read as a dict (compiled: a dict's items without a generic method call)
             labels: dict[Any, Any] = found if type(found) is dict else dict(found)
             flat: list[Any] = []
+            plain = True  # str keys, str or int values: shared by value (entityrecords)
             for key, value in labels.items():
                 flat.append(key)
                 flat.append(shared(value))
-            annotations = tuple(flat)
+                if type(key) is not str or (type(value) is not str and type(value) is not int):
+                    plain = False
+            annotations = shared_annotations(tuple(flat)) if plain else tuple(flat)
         exceptions: Exceptions = ()
         cause = entity.get("cause")
         # ``type(x) is dict`` first: parsed JSON holds plain dicts, and the abc check
@@ -266,6 +270,14 @@ class TraceState:
         else:
             if old_segment is not None:
                 old_segment.annotations = old_segment.exceptions = ()
+            waiting = self.waiting
+            if old_sub is None and waiting is not None and eid in waiting:
+                # keyed by the string the waiting segments hold as their parent id, not a
+                # second copy of it from this document (65 bytes a trace with a callee)
+                for key in waiting:
+                    if key == eid:
+                        eid = key
+                        break
             sub = subs[eid] = Sub(
                 shared(name),
                 bits,
@@ -418,11 +430,10 @@ class TraceState:
         assert made is not None
         made.caller = caller = self.segments[owner].node
         made.inferred = self.waiting is None or did not in self.waiting
-        if made.inferred:
-            if stats is not None:
-                stats.node(made.node, made.outcome, False, True)  # not root, inferred
-            if stats is not None:
-                stats.edge(caller, made.node, made.outcome)
+        if made.inferred and stats is not None:
+            done = made.outcome
+            stats.node(made.node, done, False, True)  # not root, inferred
+            stats.edge(caller, made.node, done)
 
     def _resolve_waiting(self, parent_id: str, watch: set[str], stats: StatsSink | None) -> None:
         """Count the edges of the segments waiting for ``parent_id`` if their caller is
@@ -436,14 +447,15 @@ class TraceState:
             if call.caller is None:
                 return  # the caller's owner is not known yet
             callees = waiting.pop(parent_id)
+            done = call.outcome  # one tuple for the statistics and the callees' edges
             if call.inferred:
                 call.inferred = False
                 if stats is not None:
-                    stats.node(call.node, call.outcome, root=False, inferred=True, weight=-1)
+                    stats.node(call.node, done, root=False, inferred=True, weight=-1)
                 if stats is not None:
-                    stats.edge(call.caller, call.node, call.outcome, weight=-1)
+                    stats.edge(call.caller, call.node, done, weight=-1)
             for callee in callees:
-                self._edge(callee, call.caller, call.outcome, stats)
+                self._edge(callee, call.caller, done, stats)
             return
         if sub is not None and not sub.complete:
             seg = self.segments.get(parent_id)

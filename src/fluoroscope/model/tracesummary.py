@@ -164,9 +164,9 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
         c = sub.call
         if c is not None and c.inferred:
             if inferred is None:
-                inferred = [(c.outcome.start, did, c)]
+                inferred = [(c.start, did, c)]
             else:
-                inferred.append((c.outcome.start, did, c))
+                inferred.append((c.start, did, c))
         if sub.annotations or sub.exceptions:
             where = _service_of(state, did, index)
             if sub.annotations:
@@ -185,12 +185,12 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
                 out.new_service(node.name, node.type)
             at = base + idx
             f_inferred[at] = 1
-            done = call.outcome
             assert call.caller is not None  # inferred once its caller was known
-            calls.append((call.caller, node, done))
-            f_bits[at] |= done.bits
-            any_bits |= done.bits
-            elapsed = done.end - done.start
+            calls.append((call.caller, node, call.outcome))
+            bits = call.bits
+            f_bits[at] |= bits
+            any_bits |= bits
+            elapsed = call.end - call.start
             if elapsed < f_min[at]:
                 f_min[at] = elapsed
             if elapsed > f_max[at]:
