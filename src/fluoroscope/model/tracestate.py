@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from fluoroscope.model.entityrecords import (
     Annotations,
+    CallEdge,
     Downstream,
     Edge,
     Exceptions,
@@ -265,7 +266,7 @@ class TraceState:
                 bits,
                 annotations,
                 exceptions,
-                old_segment.edge if old_segment is not None else None,
+                old_segment.called if old_segment is not None else None,
             )
         else:
             if old_segment is not None:
@@ -340,7 +341,7 @@ class TraceState:
         bits: int,
         annotations: Annotations,
         exceptions: Exceptions,
-        edge: Edge | None,
+        edge: CallEdge | None,
     ) -> SegmentRecord:
         http = as_dict(http)
         account_id = instance_id = availability_zone = ""
@@ -476,7 +477,7 @@ class TraceState:
         it on the segment, for edge() filters)."""
         if stats is not None:
             stats.edge(caller, callee.node, done)
-        self.segments[callee.sid].edge = (caller, callee.node, done)
+        self.segments[callee.sid].called = CallEdge(caller, callee.node, done)
 
     def contributions(self) -> list[Contribution]:
         """What this trace adds to the service-graph statistics as it stands now: a
@@ -505,7 +506,7 @@ class TraceState:
     def calls(self) -> list[Edge]:
         """The calls between two nodes of the trace, seen from the caller: those of
         inferred nodes and those to segments whose caller is known."""
-        out = [seg.edge for seg in self.segments.values() if seg.edge is not None]
+        out = [seg.called.edge for seg in self.segments.values() if seg.called is not None]
         for sub in self.subs.values():
             call = sub.call
             if call is not None and call.inferred:

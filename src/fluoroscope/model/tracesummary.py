@@ -142,8 +142,9 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
             _annotate(annotations, seg.annotations, idx)
         if seg.exceptions:
             failed.append((seg.start, sid, idx, seg.exceptions))
-        if seg.edge is not None:
-            calls.append(seg.edge)
+        called = seg.called
+        if called is not None:
+            calls.append(called.edge)
         user = seg.user
         if user:
             found = users.get(user)
