@@ -22,7 +22,6 @@ from fluoroscope.model.entityrecords import (
     NO_HTTP,
     Annotations,
     Downstream,
-    Edge,
     Exceptions,
     SegmentRecord,
 )
@@ -37,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["summarize"]
 
 _INF: Final = float("inf")
+
+_Call = tuple[NodeId, NodeId, int, float]
+"""A call between two nodes of the trace, as its edge row takes it: caller, callee,
+outcome bits, elapsed time (no Outcome tuple built for the records' fields)."""
 
 
 def _service_of(state: TraceState, eid: str, index: dict[NodeId, int]) -> int:
@@ -101,7 +104,7 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
     annotations: dict[str, list[tuple[AnnotationValue, list[int]]]] = {}
     # exceptions, with their canonical order (start, then id)
     failed: list[tuple[float, str, int, Exceptions]] = []
-    calls: list[Edge] = []  # between two nodes of the trace
+    calls: list[_Call] = []  # between two nodes of the trace
     # services numbered, and users, ARNs, instances and zones listed, in canonical
     # order of the segments (most traces have one to three)
     # ((start, id, segment) tuples sort without a key function)
@@ -144,7 +147,7 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
             failed.append((seg.start, sid, idx, seg.exceptions))
         called = seg.called
         if called is not None:
-            calls.append(called.edge)
+            calls.append((called.caller, called.node, called.bits, called.end - called.start))
         user = seg.user
         if user:
             found = users.get(user)
@@ -187,11 +190,11 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
             at = base + idx
             f_inferred[at] = 1
             assert call.caller is not None  # inferred once its caller was known
-            calls.append((call.caller, node, call.outcome))
             bits = call.bits
             f_bits[at] |= bits
             any_bits |= bits
             elapsed = call.end - call.start
+            calls.append((call.caller, node, bits, elapsed))
             if elapsed < f_min[at]:
                 f_min[at] = elapsed
             if elapsed > f_max[at]:
@@ -299,21 +302,20 @@ def summarize(state: TraceState, out: SummaryColumns) -> None:
     )
 
 
-def _write_edges(out: SummaryColumns, calls: list[Edge], index: dict[NodeId, int]) -> None:
+def _write_edges(out: SummaryColumns, calls: list[_Call], index: dict[NodeId, int]) -> None:
     """A row per pair of the services calls went between (skipping calls of a caller
     whose segment is unknown), by the services' indices: the OR of the calls' outcome
     bits, their least and most time."""
     src_col, dst_col, bits_col = out.edge_src, out.edge_dst, out.edge_bits
     low_col, high_col = out.edge_min_rt, out.edge_max_rt
     if len(calls) == 1:
-        src, dst, done = calls[0]
+        src, dst, bits, elapsed = calls[0]
         source = index.get(src)
         dest = index.get(dst)
         if source is not None and dest is not None:
-            elapsed = done.end - done.start
             src_col.append(source + 1)
             dst_col.append(dest + 1)
-            bits_col.append(done.bits)
+            bits_col.append(bits)
             low_col.append(elapsed)
             high_col.append(elapsed)
         return
@@ -321,11 +323,11 @@ def _write_edges(out: SummaryColumns, calls: list[Edge], index: dict[NodeId, int
     # (source, dest, bits, time, time) tuples and merging neighbours made, fewer objects
     # (a pair is source << 32 | dest: services number far fewer than 2**32)
     edges: list[tuple[int, int, float]] = []
-    for src, dst, done in calls:
+    for src, dst, bits, elapsed in calls:
         source = index.get(src)
         dest = index.get(dst)
         if source is not None and dest is not None:
-            edges.append(((source + 1) << 32 | (dest + 1), done.bits, done.end - done.start))
+            edges.append(((source + 1) << 32 | (dest + 1), bits, elapsed))
     if not edges:
         return
     if len(edges) > 1:
