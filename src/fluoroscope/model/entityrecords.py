@@ -79,7 +79,7 @@ Exceptions = tuple[tuple[str, str], ...]
 """An entity's exceptions: (type, message) each (``()`` for none)."""
 
 _MAX_SHARED_ANNOTATIONS: Final = 4_096
-_ANNOTATIONS: dict[Annotations, Annotations] = {}
+_ANNOTATIONS: Final[dict[Annotations, Annotations]] = {}
 """Annotation tuples already kept, by value: entities' annotations repeat across traces
 (tiers, regions, counts), and a tuple of 3 pairs is 88 bytes. Bounded (cleared when
 full: unique values only churn it, ~0.5 MB at most); only tuples of ``str`` keys and
@@ -247,12 +247,24 @@ class Downstream:
     caller: NodeId | None
 
     def __init__(
-        self, node: NodeId, outcome: Outcome, inferred: bool = False, caller: NodeId | None = None
+        self,
+        node: NodeId,
+        outcome: Outcome | None,
+        inferred: bool = False,
+        caller: NodeId | None = None,
+        start: float = 0.0,
+        end: float = 0.0,
+        bits: int = 0,
     ) -> None:
+        """``outcome``, or ``None`` and the outcome's ``start``, ``end`` and ``bits``
+        (the merge has them: building an Outcome costs a compiled caller ~1,000
+        instructions, a tuple subtype made through ``tuple.__new__``)."""
         self.node = node
-        self.start = outcome.start
-        self.end = outcome.end
-        self.bits = outcome.bits
+        if outcome is not None:
+            start, end, bits = outcome
+        self.start = start
+        self.end = end
+        self.bits = bits
         self.inferred = inferred
         self.caller = caller
 

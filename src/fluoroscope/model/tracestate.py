@@ -315,7 +315,7 @@ class TraceState:
                 called = call_target(entity, name, namespace, http)
                 if called is not None:
                     node = segment_node(called[0], called[1])  # shared: see call_target
-                    sub.call = Downstream(node, _outcome(start, end, bits))
+                    sub.call = Downstream(node, None, False, None, start, end, bits)
                     if self.unowned is None:
                         self.unowned = [eid]
                     else:
