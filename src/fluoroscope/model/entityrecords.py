@@ -1,9 +1,12 @@
 """What a cached trace keeps of each entity: one record per segment and subsegment, the
 downstream calls and pending edges between them, and the shared values they hold.
 
-Records are small slots objects holding interned strings and nodes shared across traces
-(:func:`shared_node`), so a cached :class:`~fluoroscope.model.tracestate.TraceState`
-costs ~2.8 KB (``benchmarks/worker_memory.py``). Pure data and pure functions; the node
+Records are small slots objects holding interned strings, nodes and annotation tuples
+shared across traces (:func:`shared_node`, :func:`shared_annotations`), outcomes kept as
+fields, so a cached :class:`~fluoroscope.model.tracestate.TraceState` costs ~2.4 KB
+(``benchmarks/worker_memory.py``: 2,359 bytes on the ingest benchmark's traffic, of
+which strings ~670 - ids ~290, the root's URL and client IP ~150 -, the two dicts of
+records ~370, the records ~960). Pure data and pure functions; the node
 table is shared by threads, one dict operation at a time under the GIL.
 """
 
