@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluoroscope.model.inference import NodeId
 from fluoroscope.model.stats import Outcome, OutcomeRows, StatsBatch
-from fluoroscope.store.outcomes import edge_cells, node_cells
+from fluoroscope.store.outcomes import edge_cells, kernel_cells, node_cells, summed_cells
 
 NOW = 1_764_000_000.0  # a whole minute
 _NODE_KEYS = ("minute", "name", "type", "is_root", "inferred")
@@ -78,14 +79,35 @@ def _expected(columns: dict[str, list[Any]], keys: tuple[str, ...]) -> list[tupl
 
 
 def _same(rows: OutcomeRows, batch: StatsBatch) -> None:
-    for made, summed, keys in (
-        (node_cells(rows), batch.node_columns(), _NODE_KEYS),
-        (edge_cells(rows), batch.edge_columns(), _EDGE_KEYS),
+    """Both ways of summing (Arrow's kernels, and the compiled sums ``graph_cells``
+    takes where ``model.stats`` runs compiled) make ``batch``'s cells, in the same
+    order (kind, minute, key) and to the bit."""
+    kernels, summed = kernel_cells(rows), summed_cells(rows)
+    for kind, made, cells, keys in (
+        (0, node_cells(rows), batch.node_columns(), _NODE_KEYS),
+        (1, edge_cells(rows), batch.edge_columns(), _EDGE_KEYS),
     ):
         got = _cells(made, keys)
-        assert sorted(got, key=repr) == sorted(_expected(summed, keys), key=repr)
+        assert sorted(got, key=repr) == sorted(_expected(cells, keys), key=repr)
         for row in got:  # each histogram in ascending buckets
             assert [k for k, _ in row[-1]] == sorted(k for k, _ in row[-1])
+        assert _bits(kernels[kind]) == _bits(summed[kind]) == _bits(made)
+
+
+def _bits(columns: dict[str, Any] | None) -> dict[str, tuple[pa.DataType, list[Any]]] | None:
+    """Each column's type and values, floats by their bits (-0.0 is not 0.0)."""
+    if columns is None:
+        return None
+    return {
+        name: (
+            column.type,
+            (column.view(pa.int64()) if column.type == _F64 else column).to_pylist(),
+        )
+        for name, column in columns.items()
+    }
+
+
+_F64 = pa.float64()
 
 
 @settings(max_examples=300, deadline=None)
@@ -118,3 +140,4 @@ def test_wide_keys_over_many_minutes_are_numbered_afresh(
 
 def test_no_outcomes_no_cells() -> None:
     assert node_cells(OutcomeRows()) is None and edge_cells(OutcomeRows()) is None
+    assert kernel_cells(OutcomeRows()) == summed_cells(OutcomeRows()) == (None, None)
