@@ -4,10 +4,11 @@ where :mod:`fluoroscope.model.stats` runs compiled (mypyc), else with Arrow comp
 kernels (no interpreted loop per row). The same columns to the bit either way.
 
 Measured (thread CPU per slice of the ingest benchmark's documents, a live worker's
-``_SLICE`` at most 1,000; load ~2.5 on 2 cores): 100 documents (314 rows, 69 cells)
-~1.40 ms by the kernels, ~0.33 ms compiled; 1,000 documents (3,112 rows) ~2.0 and ~1.1;
-2,500 (7,724 rows) ~2.9 and ~2.0. The kernels' ~40 calls and two group-bys cost ~1.3 ms
+``_SLICE`` at most 1,000; load ~3.5 on 2 cores): 100 documents (314 rows, 69 cells)
+~1.41 ms by the kernels, ~0.29 ms compiled; 1,000 documents (3,112 rows) ~2.1 and ~1.1;
+2,500 (7,724 rows) ~3.3 and ~2.2. The kernels' ~40 calls and two group-bys cost ~1.3 ms
 whatever the rows; compiled, a row costs ~0.2 µs and the cells' conversion ~0.15 ms.
+At 10,000 documents (~31,000 rows) ~8.1 and ~7.6: the rows, not the calls, decide.
 
 Ingest records each outcome as a row (:class:`~fluoroscope.model.stats.OutcomeRows`:
 a few list appends) instead of adding it to its cell in Python
