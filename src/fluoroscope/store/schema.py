@@ -56,7 +56,7 @@ Migrations only ever append; :func:`migrate` applies the missing ones in order a
 records each in ``schema_migrations``. Retention is a TTL, re-applied when it changes.
 The migrations are kept by era, each list in its own module and joined here by version:
 :mod:`~fluoroscope.store.tableschema` (1-9, 11: the tables and columns),
-:mod:`~fluoroscope.store.layoutschema` (17-34: codecs, blocks, merge settings, the
+:mod:`~fluoroscope.store.layoutschema` (17-35: codecs, blocks, indexes, merge settings, the
 statistics in fewer tables) and :mod:`~fluoroscope.store.logschema` (the log store's, 10-31).
 """
 
