@@ -8,7 +8,6 @@ here are the columns each insert names; the tables themselves are in
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -18,7 +17,7 @@ import pyarrow.compute as pc
 from fluoroscope.model.summarycolumns import LIST_GROUPS, SCALAR_COLUMNS, SummaryColumns
 from fluoroscope.store.batch import StatsSource, WriteBatch
 from fluoroscope.store.details import encode_details
-from fluoroscope.store.outcomes import graph_cells
+from fluoroscope.store.outcomes import graph_cells, packed_array
 
 __all__ = ["CONTRIBUTIONS", "encode_batch", "encode_group_stats"]
 
@@ -188,22 +187,6 @@ _SCALARS: Final = pa.struct([_SUMMARY_SCHEMA.field(name) for name in SCALAR_COLU
 """A summary row's scalars (:data:`SCALAR_COLUMNS`, a tuple per row) as one struct."""
 
 
-def _uint8(values: Sequence[int]) -> pa.Array:
-    """``values`` (each 0-255) as a UInt8 array: ``bytes()`` packs a list of small ints
-    in C, where ``pa.array`` converted each with its checks (4,000 items: ~0.43 ->
-    ~0.04 ms, load ~5; other types convert no faster through ``array.array``)."""
-    return pa.Array.from_buffers(_U8, len(values), [None, pa.py_buffer(bytes(values))])
-
-
-def _packed(kind: pa.DataType, code: str, values: Sequence[Any]) -> pa.Array:
-    """``values`` as an Arrow array of ``kind`` (no nulls), by way of an ``array`` of
-    type ``code`` (as wide as ``kind``; ``B`` packed by ``bytes()``: see :func:`_uint8`):
-    Arrow takes its buffer as it is (~3 µs a column where ``pa.array`` took ~5; a
-    summary batch has ~40 numeric columns, whatever its rows)."""
-    data = bytes(values) if code == "B" else array(code, values)
-    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(data)])
-
-
 def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array]:
     """The ``traces`` table's columns as Arrow arrays: the scalar columns from the
     rows' tuples, each list column from the flat values and offsets ingest gathered (no
@@ -223,12 +206,12 @@ def _summary_columns(rows: SummaryColumns) -> dict[str, Sequence[Any] | pa.Array
     for group, group_columns in _LIST_VALUES.items():
         ends = rows.offsets[group]
         if ends != last:  # groups of one item per service (or edge) share their offsets
-            offsets = _packed(_I32, "i", ends)
+            offsets = packed_array(_I32, "i", ends)
             last = ends
         for name, value_type, code in group_columns:
             column = rows.list_column(name)
             if code:
-                values = _packed(value_type, code, column)
+                values = packed_array(value_type, code, column)
             else:
                 values = pa.array(column, type=value_type)
             flat[name] = (offsets, values)
@@ -277,8 +260,8 @@ def encode_batch(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
     spans = batch.spans
     if len(spans):
         columns: dict[str, Any] = {name: getattr(spans, name) for name in _SPAN_COLUMNS}
-        columns["flags"] = flags = _uint8(spans.flags)
-        columns["is_segment"] = _uint8(spans.is_segment)
+        columns["flags"] = flags = packed_array(_U8, "B", spans.flags)
+        columns["is_segment"] = packed_array(_U8, "B", spans.is_segment)
         columns["version"] = spans.version_array(flags)  # (no list per row: see there)
         tables.append(("spans", _arrow(columns, _SPAN_SCHEMA)))
     if batch.summaries:
